@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// tessera configuration: version, portability macros and feature detection.
+#pragma once
+
+#define TESSERA_VERSION_MAJOR 0
+#define TESSERA_VERSION_MINOR 1
+#define TESSERA_VERSION_PATCH 0
+
+#if defined(__CUDACC__)
+#define TESSERA_HOST_DEVICE __host__ __device__ inline
+#define TESSERA_DEVICE __device__ inline
+#define TESSERA_HOST __host__ inline
+#else
+#define TESSERA_HOST_DEVICE inline
+#define TESSERA_DEVICE inline
+#define TESSERA_HOST inline
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TESSERA_FORCEINLINE inline __attribute__((always_inline))
+#define TESSERA_RESTRICT __restrict__
+#else
+#define TESSERA_FORCEINLINE inline
+#define TESSERA_RESTRICT
+#endif
+
+#if defined(_OPENMP)
+#define TESSERA_HAS_OPENMP 1
+#else
+#define TESSERA_HAS_OPENMP 0
+#endif
+
+/// Internal invariant check: active unless NDEBUG; never used for user input.
+#if defined(NDEBUG)
+#define TESSERA_ASSERT(cond) ((void)0)
+#else
+#include <cstdio>
+#include <cstdlib>
+#define TESSERA_ASSERT(cond)                                                          \
+  ((cond) ? (void)0                                                                   \
+          : (std::fprintf(stderr, "%s:%d: tessera internal assertion failed: %s\n", \
+                          __FILE__, __LINE__, #cond),                                 \
+             std::abort()))
+#endif

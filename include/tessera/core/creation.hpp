@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+// Host tensor creation: zeros, ones, full, arange, linspace, eye, from_vector, rand, randn.
+#pragma once
+
+#include <cmath>
+#include <initializer_list>
+#include <vector>
+
+#include "tessera/core/parallel.hpp"
+#include "tessera/core/philox.hpp"
+#include "tessera/core/tensor.hpp"
+
+namespace tessera {
+
+/// A tensor of the given shape filled with `value`.
+template <class T>
+tensor<T> full(const shape_t& shape, T value) {
+  tensor<T> t(shape);
+  t.fill_(value);
+  return t;
+}
+
+/// A tensor of zeros.
+template <class T>
+tensor<T> zeros(const shape_t& shape) {
+  return full<T>(shape, T(0));
+}
+
+/// A tensor of ones.
+template <class T>
+tensor<T> ones(const shape_t& shape) {
+  return full<T>(shape, T(1));
+}
+
+/// Zeros with the shape of `like`.
+template <class T>
+tensor<T> zeros_like(const tensor<T>& like) {
+  return zeros<T>(like.shape());
+}
+
+/// A rank-0 tensor holding `value`.
+template <class T>
+tensor<T> scalar(T value) {
+  return full<T>(shape_t{}, value);
+}
+
+/// start, start+step, ... < stop (rank 1).
+/// @throws tessera::invalid_argument when step is zero or not finite.
+template <class T>
+tensor<T> arange(T start, T stop, T step = T(1)) {
+  if (!(step != T(0)) || !std::isfinite(static_cast<double>(step)))
+    throw_invalid_argument("arange", "step ", step, " must be finite and non-zero");
+  const double n = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) /
+                             static_cast<double>(step));
+  const index_t count = n > 0 ? static_cast<index_t>(n) : 0;
+  tensor<T> t(shape_t{count});
+  for (index_t i = 0; i < count; ++i) t.data()[i] = static_cast<T>(start + static_cast<T>(i) * step);
+  return t;
+}
+
+/// `count` evenly spaced values from start to stop inclusive (rank 1).
+/// @throws tessera::invalid_argument when count is negative.
+template <class T>
+tensor<T> linspace(T start, T stop, index_t count) {
+  if (count < 0) throw_invalid_argument("linspace", "count ", count, " is negative");
+  tensor<T> t(shape_t{count});
+  const double step = count > 1 ? (static_cast<double>(stop) - start) / (count - 1) : 0.0;
+  for (index_t i = 0; i < count; ++i) t.data()[i] = static_cast<T>(start + step * i);
+  if (count > 1) t.data()[count - 1] = stop;
+  return t;
+}
+
+/// The n×m identity (m defaults to n).
+template <class T>
+tensor<T> eye(index_t n, index_t m = -1) {
+  if (m < 0) m = n;
+  if (n < 0) throw_invalid_argument("eye", "n ", n, " is negative");
+  tensor<T> t = zeros<T>(shape_t{n, m});
+  for (index_t i = 0; i < std::min(n, m); ++i) t.data()[i * m + i] = T(1);
+  return t;
+}
+
+/// A tensor of the given shape holding `values` in row-major order.
+/// @throws tessera::invalid_argument when the counts differ.
+template <class T>
+tensor<T> from_vector(const std::vector<T>& values, const shape_t& shape) {
+  if (static_cast<index_t>(values.size()) != shape.numel())
+    throw_invalid_argument("from_vector", values.size(), " values given for shape ", shape.str(),
+                           " (", shape.numel(), " elements)");
+  tensor<T> t(shape);
+  std::copy(values.begin(), values.end(), t.data());
+  return t;
+}
+
+/// A rank-1 tensor of the given values.
+template <class T>
+tensor<T> from_list(std::initializer_list<T> values) {
+  return from_vector<T>(std::vector<T>(values), shape_t{static_cast<index_t>(values.size())});
+}
+
+/// Uniform samples in [low, high) from the next stream of `gen` (Philox; same on cuda).
+template <class T>
+tensor<T> rand(const shape_t& shape, generator& gen, T low = T(0), T high = T(1)) {
+  const philox_stream s = gen.next();
+  tensor<T> t(shape);
+  T* p = t.data();
+  parallel_for(0, t.numel(), default_grain / 8, [&](index_t lo, index_t hi) {
+    for (index_t i = lo; i < hi; ++i)
+      p[i] = low + (high - low) * s.template uniform<T>(static_cast<std::uint64_t>(i));
+  });
+  return t;
+}
+
+/// Normal samples N(mean, stddev²) from the next stream of `gen` (Philox + Box–Muller).
+template <class T>
+tensor<T> randn(const shape_t& shape, generator& gen, T mean = T(0), T stddev = T(1)) {
+  const philox_stream s = gen.next();
+  tensor<T> t(shape);
+  T* p = t.data();
+  parallel_for(0, t.numel(), default_grain / 8, [&](index_t lo, index_t hi) {
+    for (index_t i = lo; i < hi; ++i)
+      p[i] = mean + stddev * s.template normal<T>(static_cast<std::uint64_t>(i));
+  });
+  return t;
+}
+
+}  // namespace tessera

@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: Apache-2.0
+// Elementwise math on host tensors: unary functions, binary arithmetic with numpy
+// broadcasting, comparisons (0/1 masks of the same scalar type), where and clamp.
+#pragma once
+
+#include <cmath>
+
+#include "tessera/ops/map.hpp"
+
+namespace tessera {
+
+namespace detail {
+template <class T>
+TESSERA_HOST_DEVICE T sigmoid_scalar(T v) {
+  // Split by sign so exp never overflows.
+  if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
+  const T e = std::exp(v);
+  return e / (T(1) + e);
+}
+template <class T>
+TESSERA_HOST_DEVICE T softplus_scalar(T v) {
+  return v > T(0) ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v));
+}
+template <class T>
+TESSERA_HOST_DEVICE T gelu_tanh_inner(T v) {
+  constexpr T k = T(0.7978845608028654);  // sqrt(2/pi)
+  return k * (v + T(0.044715) * v * v * v);
+}
+}  // namespace detail
+
+// --- unary ------------------------------------------------------------------------------------
+
+/// -x
+template <class T>
+tensor<T> neg(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return -v; });
+}
+/// |x|
+template <class T>
+tensor<T> abs(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return std::abs(v); });
+}
+/// sign(x) in {-1, 0, 1}
+template <class T>
+tensor<T> sign(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return T((v > T(0)) - (v < T(0))); });
+}
+/// e^x
+template <class T>
+tensor<T> exp(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return std::exp(v); });
+}
+/// e^x - 1, accurate near 0
+template <class T>
+tensor<T> expm1(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return std::expm1(v); });
+}
+/// natural logarithm
+template <class T>
+tensor<T> log(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return std::log(v); });
+}
+/// log(1 + x), accurate near 0
+template <class T>
+tensor<T> log1p(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return std::log1p(v); });
+}
+/// √x
+template <class T>
+tensor<T> sqrt(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return std::sqrt(v); });
+}
+/// 1/√x
+template <class T>
+tensor<T> rsqrt(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return T(1) / std::sqrt(v); });
+}
+/// x²
+template <class T>
+tensor<T> square(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return v * v; });
+}
+/// 1/x
+template <class T>
+tensor<T> reciprocal(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return T(1) / v; });
+}
+/// sin x
+template <class T>
+tensor<T> sin(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return std::sin(v); });
+}
+/// cos x
+template <class T>
+tensor<T> cos(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return std::cos(v); });
+}
+/// erf x
+template <class T>
+tensor<T> erf(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return std::erf(v); });
+}
+/// tanh x
+template <class T>
+tensor<T> tanh(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return std::tanh(v); });
+}
+/// 1/(1+e^-x), overflow-free
+template <class T>
+tensor<T> sigmoid(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return detail::sigmoid_scalar(v); });
+}
+/// max(x, 0)
+template <class T>
+tensor<T> relu(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return v > T(0) ? v : T(0); });
+}
+/// 1 where x > 0, else 0 (the derivative of relu; its own derivative is zero)
+template <class T>
+tensor<T> heaviside(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return v > T(0) ? T(1) : T(0); });
+}
+/// x·Φ(x), the exact (erf) GELU
+template <class T>
+tensor<T> gelu(const tensor<T>& x) {
+  return detail::unary_map<T>(
+      x, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(0.7071067811865476))); });
+}
+/// ½x(1 + tanh(√(2/π)(x + 0.044715x³))), the tanh approximation of GELU
+template <class T>
+tensor<T> gelu_tanh(const tensor<T>& x) {
+  return detail::unary_map<T>(
+      x, [](T v) { return T(0.5) * v * (T(1) + std::tanh(detail::gelu_tanh_inner(v))); });
+}
+/// x·σ(x)
+template <class T>
+tensor<T> silu(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return v * detail::sigmoid_scalar(v); });
+}
+/// log(1 + e^x), overflow-free
+template <class T>
+tensor<T> softplus(const tensor<T>& x) {
+  return detail::unary_map<T>(x, [](T v) { return detail::softplus_scalar(v); });
+}
+/// x^p for a scalar exponent
+template <class T>
+tensor<T> pow(const tensor<T>& x, T p) {
+  if (p == T(2)) return square(x);
+  return detail::unary_map<T>(x, [p](T v) { return std::pow(v, p); });
+}
+/// min(max(x, lo), hi)
+/// @throws tessera::invalid_argument when lo > hi or either is NaN.
+template <class T>
+tensor<T> clamp(const tensor<T>& x, T lo, T hi) {
+  if (!(lo <= hi))
+    throw_invalid_argument("clamp", "lo ", lo, " must not exceed hi ", hi);
+  return detail::unary_map<T>(x, [lo, hi](T v) { return v < lo ? lo : (v > hi ? hi : v); });
+}
+/// 1 where lo <= x <= hi, else 0 (the derivative mask of clamp)
+template <class T>
+tensor<T> inside_mask(const tensor<T>& x, T lo, T hi) {
+  return detail::unary_map<T>(x, [lo, hi](T v) { return v >= lo && v <= hi ? T(1) : T(0); });
+}
+
+// --- binary -----------------------------------------------------------------------------------
+
+/// a + b (broadcasting)
+template <class T>
+tensor<T> add(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("add", a, b, [](T x, T y) { return x + y; });
+}
+/// a - b (broadcasting)
+template <class T>
+tensor<T> sub(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("sub", a, b, [](T x, T y) { return x - y; });
+}
+/// a · b (broadcasting)
+template <class T>
+tensor<T> mul(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("mul", a, b, [](T x, T y) { return x * y; });
+}
+/// a / b (broadcasting)
+template <class T>
+tensor<T> div(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("div", a, b, [](T x, T y) { return x / y; });
+}
+/// a^b (broadcasting)
+template <class T>
+tensor<T> pow(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("pow", a, b, [](T x, T y) { return std::pow(x, y); });
+}
+/// max(a, b) (broadcasting)
+template <class T>
+tensor<T> maximum(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("maximum", a, b, [](T x, T y) { return x >= y ? x : y; });
+}
+/// min(a, b) (broadcasting)
+template <class T>
+tensor<T> minimum(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("minimum", a, b, [](T x, T y) { return x <= y ? x : y; });
+}
+/// 1 where a == b else 0
+template <class T>
+tensor<T> eq(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("eq", a, b, [](T x, T y) { return T(x == y); });
+}
+/// 1 where a != b else 0
+template <class T>
+tensor<T> ne(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("ne", a, b, [](T x, T y) { return T(x != y); });
+}
+/// 1 where a < b else 0
+template <class T>
+tensor<T> lt(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("lt", a, b, [](T x, T y) { return T(x < y); });
+}
+/// 1 where a <= b else 0
+template <class T>
+tensor<T> le(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("le", a, b, [](T x, T y) { return T(x <= y); });
+}
+/// 1 where a > b else 0
+template <class T>
+tensor<T> gt(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("gt", a, b, [](T x, T y) { return T(x > y); });
+}
+/// 1 where a >= b else 0
+template <class T>
+tensor<T> ge(const tensor<T>& a, const tensor<T>& b) {
+  return detail::binary_map<T>("ge", a, b, [](T x, T y) { return T(x >= y); });
+}
+/// cond != 0 ? a : b (all three broadcast)
+template <class T>
+tensor<T> where(const tensor<T>& cond, const tensor<T>& a, const tensor<T>& b) {
+  return detail::ternary_map<T>("where", cond, a, b,
+                                [](T c, T x, T y) { return c != T(0) ? x : y; });
+}
+
+// --- tensor-scalar ----------------------------------------------------------------------------
+
+/// x + s
+template <class T>
+tensor<T> add(const tensor<T>& x, T s) {
+  return detail::unary_map<T>(x, [s](T v) { return v + s; });
+}
+/// x · s
+template <class T>
+tensor<T> mul(const tensor<T>& x, T s) {
+  return detail::unary_map<T>(x, [s](T v) { return v * s; });
+}
+/// s - x
+template <class T>
+tensor<T> rsub(const tensor<T>& x, T s) {
+  return detail::unary_map<T>(x, [s](T v) { return s - v; });
+}
+/// s / x
+template <class T>
+tensor<T> rdiv(const tensor<T>& x, T s) {
+  return detail::unary_map<T>(x, [s](T v) { return s / v; });
+}
+
+// --- in place ---------------------------------------------------------------------------------
+
+/// dst += src (src broadcasts to dst); used to accumulate gradients.
+template <class T>
+void add_(const tensor<T>& dst, const tensor<T>& src) {
+  detail::inplace_map("add_", dst, src, [](T x, T y) { return x + y; });
+}
+/// dst += alpha · src
+template <class T>
+void axpy_(const tensor<T>& dst, T alpha, const tensor<T>& src) {
+  detail::inplace_map("axpy_", dst, src, [alpha](T x, T y) { return x + alpha * y; });
+}
+/// dst *= s
+template <class T>
+void scale_(const tensor<T>& dst, T s) {
+  if (dst.is_contiguous()) {
+    T* p = dst.data();
+    for (index_t i = 0, n = dst.numel(); i < n; ++i) p[i] *= s;
+    return;
+  }
+  dst.copy_from(mul(dst, s));
+}
+
+/// True when every element is finite (no NaN or ±inf).
+template <class T>
+bool all_finite(const tensor<T>& x) {
+  const tensor<T> c = x.contiguous();
+  const T* p = c.data();
+  for (index_t i = 0, n = c.numel(); i < n; ++i)
+    if (!std::isfinite(p[i])) return false;
+  return true;
+}
+
+// --- operators --------------------------------------------------------------------------------
+
+template <class T>
+tensor<T> operator+(const tensor<T>& a, const tensor<T>& b) {
+  return add(a, b);
+}
+template <class T>
+tensor<T> operator-(const tensor<T>& a, const tensor<T>& b) {
+  return sub(a, b);
+}
+template <class T>
+tensor<T> operator*(const tensor<T>& a, const tensor<T>& b) {
+  return mul(a, b);
+}
+template <class T>
+tensor<T> operator/(const tensor<T>& a, const tensor<T>& b) {
+  return div(a, b);
+}
+template <class T>
+tensor<T> operator-(const tensor<T>& a) {
+  return neg(a);
+}
+template <class T>
+tensor<T> operator+(const tensor<T>& a, std::type_identity_t<T> s) {
+  return add(a, s);
+}
+template <class T>
+tensor<T> operator+(std::type_identity_t<T> s, const tensor<T>& a) {
+  return add(a, s);
+}
+template <class T>
+tensor<T> operator-(const tensor<T>& a, std::type_identity_t<T> s) {
+  return add(a, -s);
+}
+template <class T>
+tensor<T> operator-(std::type_identity_t<T> s, const tensor<T>& a) {
+  return rsub(a, s);
+}
+template <class T>
+tensor<T> operator*(const tensor<T>& a, std::type_identity_t<T> s) {
+  return mul(a, s);
+}
+template <class T>
+tensor<T> operator*(std::type_identity_t<T> s, const tensor<T>& a) {
+  return mul(a, s);
+}
+template <class T>
+tensor<T> operator/(const tensor<T>& a, std::type_identity_t<T> s) {
+  return mul(a, T(1) / s);
+}
+template <class T>
+tensor<T> operator/(std::type_identity_t<T> s, const tensor<T>& a) {
+  return rdiv(a, s);
+}
+
+}  // namespace tessera
