@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: Apache-2.0
+# CTest `consumer_find_package` (run with cmake -P): installs the tessera build tree into
+# <build>/consumer-prefix, then configures, builds and runs tests/consumer against it with
+# CMAKE_PREFIX_PATH=<prefix>.
+# Inputs: TESSERA_BINARY_DIR TESSERA_SOURCE_DIR CONSUMER_GENERATOR CONSUMER_CXX_COMPILER
+#         CONSUMER_BUILD_TYPE (may be empty)
+cmake_minimum_required(VERSION 3.25)
+
+set(prefix "${TESSERA_BINARY_DIR}/consumer-prefix")
+set(build "${TESSERA_BINARY_DIR}/consumer-build")
+file(REMOVE_RECURSE "${prefix}" "${build}")  # no stale headers or cache from a previous run
+
+function(run)
+  execute_process(COMMAND ${ARGN} COMMAND_ECHO STDOUT RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "consumer_find_package: command failed (${rc})")
+  endif()
+endfunction()
+
+set(config_args "")
+if(CONSUMER_BUILD_TYPE)
+  set(config_args --config "${CONSUMER_BUILD_TYPE}")
+endif()
+run("${CMAKE_COMMAND}" --install "${TESSERA_BINARY_DIR}" --prefix "${prefix}" ${config_args})
+
+run("${CMAKE_COMMAND}" -S "${TESSERA_SOURCE_DIR}/tests/consumer" -B "${build}"
+    -G "${CONSUMER_GENERATOR}"
+    "-DCMAKE_CXX_COMPILER=${CONSUMER_CXX_COMPILER}"
+    "-DCMAKE_BUILD_TYPE=${CONSUMER_BUILD_TYPE}"
+    "-DCMAKE_PREFIX_PATH=${prefix}"
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+
+# The package must come from the prefix, not from a system copy or the source tree.
+file(STRINGS "${build}/CMakeCache.txt" found_dir REGEX "^tessera_DIR:")
+string(FIND "${found_dir}" "${prefix}/" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "consumer_find_package: tessera found outside ${prefix}: ${found_dir}")
+endif()
+
+run("${CMAKE_COMMAND}" --build "${build}" ${config_args})
+run("${build}/consumer")
+message(STATUS "consumer_find_package: installed tessera found, built and ran")
