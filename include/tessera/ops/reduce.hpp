@@ -213,6 +213,13 @@ tensor<T> var(const tensor<T>& x, const shape_t& axes = {}, int correction = 0,
   return s;
 }
 
+/// Same as var(); the name the autodiff layer also uses.
+template <class T>
+tensor<T> variance(const tensor<T>& x, const shape_t& axes = {}, int correction = 0,
+                   bool keepdim = false) {
+  return var(x, axes, correction, keepdim);
+}
+
 /// Maximum over `axes`. @throws tessera::invalid_argument when a reduced extent is zero.
 template <class T>
 tensor<T> max(const tensor<T>& x, const shape_t& axes = {}, bool keepdim = false) {

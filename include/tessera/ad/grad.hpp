@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+// Reverse sweeps: backward, grad, derivatives(y, wrt(...)), grad_graph (differentiable
+// gradients), vjp (a reusable pullback on its own tape) and Hessian-vector products.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "tessera/ad/elementwise.hpp"
+#include "tessera/ad/reduce.hpp"
+#include "tessera/ad/shape.hpp"
+
+namespace tessera::ad {
+
+namespace detail {
+
+template <class T>
+void check_seed(const char* fn, const var<T>& y, const tensor<T>& seed) {
+  if (!y.defined()) throw_invalid_argument(fn, "the output variable is undefined");
+  if (!seed.defined()) {
+    if (y.numel() != 1)
+      throw_invalid_argument(fn, "output of shape ", y.shape().str(),
+                             " is not a scalar; pass a seed (the output's cotangent)");
+  } else if (!(seed.shape() == y.shape())) {
+    throw_invalid_argument(fn, "seed shape ", seed.shape().str(), " differs from output shape ",
+                           y.shape().str());
+  }
+}
+
+/// First-order sweep over every node of `tp`: clears the adjoints of op outputs, seeds y,
+/// and runs the nodes newest first. Leaf adjoints (parameters, requires_grad leaves)
+/// accumulate across sweeps.
+template <class T>
+void sweep(tape& tp, const var<T>& y, const tensor<T>& seed) {
+  const std::size_t n = tp.node_count();
+  for (std::size_t i = 0; i < n; ++i) tp.node(i)->clear();
+  vari<T>* out = y.impl();
+  tensor<T> s = seed.defined() ? seed.clone() : tessera::ones<T>(y.shape());
+  if (out->adj.defined())
+    tessera::add_(out->adj, s);
+  else
+    out->adj = std::move(s);
+  for (std::size_t i = n; i-- > 0;) tp.node(i)->chain();
+}
+
+}  // namespace detail
+
+/// Propagates d(y)/d(·) into the gradients of every leaf y depends on (requires_grad leaves
+/// and parameters; they accumulate until cleared). y must be a scalar unless a seed (y's
+/// cotangent, same shape) is given.
+/// @throws tessera::invalid_argument for a non-scalar y without seed or a mismatched seed.
+template <class T>
+void backward(const var<T>& y, const tensor<T>& seed = tensor<T>()) {
+  detail::check_seed("ad::backward", y, seed);
+  if (!y.requires_grad()) return;
+  detail::sweep(current_tape(), y, seed);
+}
+
+/// The variables to differentiate with respect to, as in `derivatives(y, wrt(a, b))`.
+template <class... V>
+auto wrt(V&&... v) {
+  return std::make_tuple(var<typename std::decay_t<V>::value_type>(v)...);
+}
+
+/// The gradients of scalar y with respect to each variable of `xs` (from wrt(...)), as a
+/// std::array of tensors in the same order (zeros where y does not depend on one).
+/// The wrt variables' stored adjoints are reset first, so earlier sweeps do not leak in.
+template <class T, class... V>
+std::array<tensor<T>, sizeof...(V)> derivatives(const var<T>& y, const std::tuple<V...>& xs) {
+  detail::check_seed("ad::derivatives", y, tensor<T>());
+  std::apply([](const auto&... x) { ((x.impl()->adj = tensor<T>()), ...); }, xs);
+  if (y.requires_grad()) detail::sweep(current_tape(), y, tensor<T>());
+  return std::apply([](const auto&... x) { return std::array<tensor<T>, sizeof...(V)>{x.grad()...}; },
+                    xs);
+}
+
+/// d(y)/d(x) for scalar y.
+template <class T>
+tensor<T> grad(const var<T>& y, const var<T>& x) {
+  return derivatives(y, std::make_tuple(x))[0];
+}
+
+/// Differentiable gradients (create-graph): returns d(y)/d(xs[i]) as variables recorded on the
+/// tape, so they can be differentiated again (gradient penalties, Hessian-vector products,
+/// Jacobian regularisation). Leaf adjoints are not touched.
+template <class T>
+std::vector<var<T>> grad_graph(const var<T>& y, const std::vector<var<T>>& xs,
+                               const tensor<T>& seed = tensor<T>()) {
+  detail::check_seed("ad::grad_graph", y, seed);
+  tape& tp = current_tape();
+  const std::size_t n = tp.node_count();
+  auto& touched = detail::graph_touched();
+  const std::size_t touched_start = touched.size();
+  for (std::size_t i = 0; i < n; ++i) tp.node(i)->clear();
+  std::vector<var<T>> out;
+  if (y.requires_grad()) {
+    y.impl()->adj_graph = constant(seed.defined() ? seed : tessera::ones<T>(y.shape())).impl();
+    touched.push_back(y.impl());
+    for (std::size_t i = n; i-- > 0;) tp.node(i)->chain_graph();
+  }
+  for (const auto& x : xs) {
+    vari<T>* g = x.impl()->adj_graph;
+    out.push_back(g ? var<T>(g) : constant(tessera::zeros<T>(x.shape())));
+  }
+  // Forget the graph adjoints so none dangles once this scope's variables are gone.
+  for (std::size_t i = touched_start; i < touched.size(); ++i)
+    static_cast<vari<T>*>(touched[i])->adj_graph = nullptr;
+  touched.resize(touched_start);
+  for (std::size_t i = 0; i < n; ++i) tp.node(i)->clear();
+  return out;
+}
+
+/// A pullback recorded once and applied many times: the function's computation lives on the
+/// pullback's own tape. Calling it with an output cotangent returns the cotangents of every
+/// input, in order. Variables the function captured from outside (instead of receiving them
+/// as inputs) also receive adjoint contributions, and must outlive the pullback.
+template <class T>
+class pullback {
+ public:
+  pullback() = default;
+  pullback(pullback&&) noexcept = default;
+  pullback& operator=(pullback&&) noexcept = default;
+
+  /// The function's value at the recorded inputs.
+  [[nodiscard]] const tensor<T>& value() const { return out_.value(); }
+
+  /// (∂f/∂xᵢ)ᵀ·ȳ for every input i.
+  /// @throws tessera::invalid_argument when ȳ's shape differs from the output's.
+  std::vector<tensor<T>> operator()(const tensor<T>& ybar) const {
+    detail::check_seed("ad::pullback", out_, ybar);
+    tape_switch sw(*tape_);
+    for (const auto& x : inputs_) x.impl()->adj = tensor<T>();
+    std::vector<tensor<T>> g;
+    if (out_.requires_grad()) detail::sweep(*tape_, out_, ybar);
+    g.reserve(inputs_.size());
+    for (const auto& x : inputs_) g.push_back(x.grad());
+    return g;
+  }
+
+  template <class F, class... X>
+  friend auto vjp(F&& f, const X&... xs);
+
+ private:
+  std::unique_ptr<tape> tape_;
+  std::vector<var<T>> inputs_;
+  var<T> out_;
+};
+
+/// Records y = f(x₁, …, xₙ) (tensors in, an ad::var<T> out) on a private tape and returns
+/// the pullback. f receives fresh variables holding copies of the inputs.
+template <class F, class... X>
+auto vjp(F&& f, const X&... xs) {
+  using T = typename std::common_type_t<X...>::value_type;
+  pullback<T> pb;
+  pb.tape_ = std::make_unique<tape>();
+  tape_switch sw(*pb.tape_);
+  (pb.inputs_.push_back(var<T>(xs, true)), ...);
+  pb.out_ = [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return var<T>(f(pb.inputs_[I]...));
+  }(std::index_sequence_for<X...>{});
+  return pb;
+}
+
+/// Hessian-vector product H·v of scalar f at x, by differentiating ⟨∇f, v⟩ (reverse over
+/// reverse on the create-graph sweep).
+template <class T, class F>
+tensor<T> hvp(F&& f, const tensor<T>& x, const tensor<T>& v) {
+  if (!(x.shape() == v.shape()))
+    throw_invalid_argument("ad::hvp", "x shape ", x.shape().str(), " and v shape ",
+                           v.shape().str(), " differ");
+  scope s;
+  const var<T> xv(x, true);
+  const var<T> y = f(xv);
+  const var<T> g = grad_graph(y, {xv})[0];
+  const var<T> gv = sum(g * constant(v));
+  tensor<T> h = grad(gv, xv);
+  return h.clone();
+}
+
+}  // namespace tessera::ad

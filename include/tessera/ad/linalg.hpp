@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+// Differentiable matmul on ad::var (numpy semantics, batched, broadcasting).
+#pragma once
+
+#include "tessera/ad/shape.hpp"
+#include "tessera/ops/matmul.hpp"
+
+namespace tessera::ad {
+
+/// Y = A·B for rank ≥ 2 operands (batch axes broadcast);
+/// Ā += Ȳ·Bᵀ, B̄ += Aᵀ·Ȳ (each summed over broadcast batch axes).
+/// Rank-1 operands are promoted to a row (lhs) or column (rhs) and the axis dropped after.
+template <class T>
+var<T> matmul(const var<T>& a, const var<T>& b) {
+  if (a.rank() == 1 && b.rank() >= 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
+  if (b.rank() == 1 && a.rank() >= 2) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
+  return make_op(tessera::matmul(a.value(), b.value()), {a, b}, [](auto& c) {
+    if (c.needs(0)) c.acc(0, matmul(c.gy(), transpose(c.x(1), -1, -2)));
+    if (c.needs(1)) c.acc(1, matmul(transpose(c.x(0), -1, -2), c.gy()));
+  });
+}
+
+}  // namespace tessera::ad
