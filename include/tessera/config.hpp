@@ -36,9 +36,9 @@
 #else
 #include <cstdio>
 #include <cstdlib>
-#define TESSERA_ASSERT(cond)                                                          \
-  ((cond) ? (void)0                                                                   \
-          : (std::fprintf(stderr, "%s:%d: tessera internal assertion failed: %s\n", \
-                          __FILE__, __LINE__, #cond),                                 \
+#define TESSERA_ASSERT(cond)                                                                  \
+  ((cond) ? (void)0                                                                           \
+          : (std::fprintf(stderr, "%s:%d: tessera internal assertion failed: %s\n", __FILE__, \
+                          __LINE__, #cond),                                                   \
              std::abort()))
 #endif

@@ -160,8 +160,7 @@ var<T> log1p(const var<T>& x) {
 /// y = √x;  x̄ += ȳ / (2y)
 template <class T>
 var<T> sqrt(const var<T>& x) {
-  return make_op(tessera::sqrt(x.value()), {x},
-                 [](auto& c) { c.acc(0, c.gy() / (c.y() * T(2))); });
+  return make_op(tessera::sqrt(x.value()), {x}, [](auto& c) { c.acc(0, c.gy() / (c.y() * T(2))); });
 }
 /// y = 1/√x;  x̄ += -½·ȳ·y³
 template <class T>
@@ -189,15 +188,13 @@ var<T> sin(const var<T>& x) {
 /// y = cos x;  x̄ -= ȳ·sin x
 template <class T>
 var<T> cos(const var<T>& x) {
-  return make_op(tessera::cos(x.value()), {x},
-                 [](auto& c) { c.acc(0, -(c.gy() * sin(c.x(0)))); });
+  return make_op(tessera::cos(x.value()), {x}, [](auto& c) { c.acc(0, -(c.gy() * sin(c.x(0)))); });
 }
 /// y = erf x;  x̄ += ȳ·(2/√π)·e^(-x²)
 template <class T>
 var<T> erf(const var<T>& x) {
-  return make_op(tessera::erf(x.value()), {x}, [](auto& c) {
-    c.acc(0, c.gy() * exp(-square(c.x(0))) * T(1.1283791670955126));
-  });
+  return make_op(tessera::erf(x.value()), {x},
+                 [](auto& c) { c.acc(0, c.gy() * exp(-square(c.x(0))) * T(1.1283791670955126)); });
 }
 /// y = tanh x;  x̄ += ȳ·(1 - y²)
 template <class T>

@@ -73,8 +73,8 @@ std::array<tensor<T>, sizeof...(V)> derivatives(const var<T>& y, const std::tupl
   detail::check_seed("ad::derivatives", y, tensor<T>());
   std::apply([](const auto&... x) { ((x.impl()->adj = tensor<T>()), ...); }, xs);
   if (y.requires_grad()) detail::sweep(current_tape(), y, tensor<T>());
-  return std::apply([](const auto&... x) { return std::array<tensor<T>, sizeof...(V)>{x.grad()...}; },
-                    xs);
+  return std::apply(
+      [](const auto&... x) { return std::array<tensor<T>, sizeof...(V)>{x.grad()...}; }, xs);
 }
 
 /// d(y)/d(x) for scalar y.
@@ -169,8 +169,8 @@ auto vjp(F&& f, const X&... xs) {
 template <class T, class F>
 tensor<T> hvp(F&& f, const tensor<T>& x, const tensor<T>& v) {
   if (!(x.shape() == v.shape()))
-    throw_invalid_argument("ad::hvp", "x shape ", x.shape().str(), " and v shape ",
-                           v.shape().str(), " differ");
+    throw_invalid_argument("ad::hvp", "x shape ", x.shape().str(), " and v shape ", v.shape().str(),
+                           " differ");
   scope s;
   const var<T> xv(x, true);
   const var<T> y = f(xv);

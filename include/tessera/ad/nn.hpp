@@ -118,8 +118,7 @@ template <class T>
 var<T> cross_entropy(const var<T>& logits, const tensor<index_t>& target) {
   if (logits.rank() != 2 || target.rank() != 1 || target.size(0) != logits.size(0))
     throw_invalid_argument("ad::cross_entropy", "logits shape ", logits.shape().str(),
-                           " and target shape ", target.shape().str(),
-                           " must be (N, C) and (N,)");
+                           " and target shape ", target.shape().str(), " must be (N, C) and (N,)");
   for (index_t i = 0; i < target.numel(); ++i)
     if (target(i) < 0 || target(i) >= logits.size(1))
       throw_invalid_argument("ad::cross_entropy", "target[", i, "] = ", target(i),

@@ -161,8 +161,8 @@ var<T> custom_vjp(tensor<T> value, const std::vector<var<T>>& inputs, Pullback p
     void operator()(tensor_context<T>& c) const {
       std::vector<tensor<T>> g = pb(c.gy());
       if (static_cast<int>(g.size()) != n)
-        throw_invalid_argument("ad::custom_vjp", "pullback returned ", g.size(),
-                               " gradients for ", n, " inputs");
+        throw_invalid_argument("ad::custom_vjp", "pullback returned ", g.size(), " gradients for ",
+                               n, " inputs");
       for (int i = 0; i < n; ++i)
         if (g[static_cast<std::size_t>(i)].defined() && c.needs(i))
           c.acc(i, std::move(g[static_cast<std::size_t>(i)]));

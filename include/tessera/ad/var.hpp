@@ -18,8 +18,8 @@ template <class T>
 struct vari final : tape_object {
   vari(tensor<T> v, bool rg) : value(std::move(v)), requires_grad(rg) {}
   tensor<T> value;
-  tensor<T> adj;                 // undefined until a reverse sweep reaches this variable
-  vari* adj_graph = nullptr;     // differentiable adjoint during grad_graph()
+  tensor<T> adj;              // undefined until a reverse sweep reaches this variable
+  vari* adj_graph = nullptr;  // differentiable adjoint during grad_graph()
   bool requires_grad;
 };
 

@@ -54,7 +54,8 @@ tensor<T> arange(T start, T stop, T step = T(1)) {
                              static_cast<double>(step));
   const index_t count = n > 0 ? static_cast<index_t>(n) : 0;
   tensor<T> t(shape_t{count});
-  for (index_t i = 0; i < count; ++i) t.data()[i] = static_cast<T>(start + static_cast<T>(i) * step);
+  for (index_t i = 0; i < count; ++i)
+    t.data()[i] = static_cast<T>(start + static_cast<T>(i) * step);
   return t;
 }
 

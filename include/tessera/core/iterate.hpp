@@ -24,8 +24,7 @@ nd_layout<N> coalesce(const shape_t& shape, const std::array<shape_t, N>& stride
     if (shape[i] == 1) continue;
     const int r = out.shape.rank();
     bool merge = r > 0;
-    for (int k = 0; k < N && merge; ++k)
-      merge = out.strides[k][r - 1] == strides[k][i] * shape[i];
+    for (int k = 0; k < N && merge; ++k) merge = out.strides[k][r - 1] == strides[k][i] * shape[i];
     if (merge) {
       out.shape[r - 1] *= shape[i];
       for (int k = 0; k < N; ++k) out.strides[k][r - 1] = strides[k][i];

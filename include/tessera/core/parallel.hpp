@@ -33,8 +33,8 @@ void parallel_for(index_t begin, index_t end, index_t grain, F&& f) {
 #if TESSERA_HAS_OPENMP
   if (n > grain && !omp_in_parallel() && omp_get_max_threads() > 1) {
     const index_t max_chunks = grain > 0 ? (n + grain - 1) / grain : n;
-    const int nt = static_cast<int>(max_chunks < omp_get_max_threads() ? max_chunks
-                                                                       : omp_get_max_threads());
+    const int nt =
+        static_cast<int>(max_chunks < omp_get_max_threads() ? max_chunks : omp_get_max_threads());
 #pragma omp parallel num_threads(nt)
     {
       const index_t t = omp_get_thread_num(), T = omp_get_num_threads();

@@ -16,16 +16,18 @@ struct philox4x32 {
   std::uint32_t c[4];
 
   /// Runs 10 rounds on `counter` with `key`.
-  TESSERA_HOST_DEVICE static philox4x32 apply(std::uint32_t c0, std::uint32_t c1,
-                                              std::uint32_t c2, std::uint32_t c3,
-                                              std::uint32_t k0, std::uint32_t k1) {
+  TESSERA_HOST_DEVICE static philox4x32 apply(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2,
+                                              std::uint32_t c3, std::uint32_t k0,
+                                              std::uint32_t k1) {
     constexpr std::uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
     constexpr std::uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
     for (int round = 0; round < 10; ++round) {
       const std::uint64_t p0 = static_cast<std::uint64_t>(M0) * c0;
       const std::uint64_t p1 = static_cast<std::uint64_t>(M1) * c2;
-      const std::uint32_t hi0 = static_cast<std::uint32_t>(p0 >> 32), lo0 = static_cast<std::uint32_t>(p0);
-      const std::uint32_t hi1 = static_cast<std::uint32_t>(p1 >> 32), lo1 = static_cast<std::uint32_t>(p1);
+      const std::uint32_t hi0 = static_cast<std::uint32_t>(p0 >> 32),
+                          lo0 = static_cast<std::uint32_t>(p0);
+      const std::uint32_t hi1 = static_cast<std::uint32_t>(p1 >> 32),
+                          lo1 = static_cast<std::uint32_t>(p1);
       const std::uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
       c0 = n0;
       c1 = lo1;
@@ -55,10 +57,10 @@ struct philox_stream {
   std::uint64_t stream;
 
   TESSERA_HOST_DEVICE philox4x32 block(std::uint64_t b) const {
-    return philox4x32::apply(static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(b >> 32),
-                             static_cast<std::uint32_t>(stream),
-                             static_cast<std::uint32_t>(stream >> 32),
-                             static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+    return philox4x32::apply(
+        static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(b >> 32),
+        static_cast<std::uint32_t>(stream), static_cast<std::uint32_t>(stream >> 32),
+        static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
   }
 
   /// Uniform in [0, 1): float uses one 32-bit word per element, double two.

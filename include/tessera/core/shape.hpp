@@ -149,8 +149,7 @@ inline shape_t broadcast_shapes(const char* fn, const shape_t& a, const shape_t&
       out[i] = db;
     else
       throw_invalid_argument(fn, "shapes ", a.str(), " and ", b.str(),
-                             " cannot be broadcast together (axis ", i, ": ", da, " vs ", db,
-                             ")");
+                             " cannot be broadcast together (axis ", i, ": ", da, " vs ", db, ")");
   }
   return out;
 }

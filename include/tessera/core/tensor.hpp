@@ -141,8 +141,7 @@ class tensor {
   /// end and are clamped as in Python slicing). Shares storage.
   [[nodiscard]] tensor slice(int axis, index_t start, index_t stop, index_t step = 1) const {
     const int a = normalize_axis("tensor::slice", axis, rank());
-    if (step <= 0)
-      throw_invalid_argument("tensor::slice", "step ", step, " must be positive");
+    if (step <= 0) throw_invalid_argument("tensor::slice", "step ", step, " must be positive");
     const index_t n = shape_[a];
     if (start < 0) start += n;
     if (stop < 0) stop += n;
@@ -283,7 +282,8 @@ class tensor {
   {
     const tensor s = src.shape_ == shape_ ? src : src.expand_checked("tensor::copy_from", shape_);
     if (is_contiguous() && s.is_contiguous()) {
-      if (numel() > 0) std::memmove(data(), s.data(), static_cast<std::size_t>(numel()) * sizeof(T));
+      if (numel() > 0)
+        std::memmove(data(), s.data(), static_cast<std::size_t>(numel()) * sizeof(T));
       return;
     }
     for_each_pair(s, [](T& d, const T& v) { d = v; });
@@ -316,14 +316,13 @@ class tensor {
     }
     if (infer >= 0) {
       if (known == 0 || numel() % known != 0)
-        throw_invalid_argument(fn, "cannot infer the -1 extent of ", shape.str(), " for ",
-                               numel(), " elements of shape ", shape_.str());
+        throw_invalid_argument(fn, "cannot infer the -1 extent of ", shape.str(), " for ", numel(),
+                               " elements of shape ", shape_.str());
       shape[infer] = numel() / known;
     }
     if (shape.numel() != numel())
       throw_invalid_argument(fn, "shape ", shape.str(), " has ", shape.numel(),
-                             " elements but the tensor of shape ", shape_.str(), " has ",
-                             numel());
+                             " elements but the tensor of shape ", shape_.str(), " has ", numel());
     return shape;
   }
 

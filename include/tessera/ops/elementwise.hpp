@@ -152,8 +152,7 @@ tensor<T> pow(const tensor<T>& x, T p) {
 /// @throws tessera::invalid_argument when lo > hi or either is NaN.
 template <class T>
 tensor<T> clamp(const tensor<T>& x, T lo, T hi) {
-  if (!(lo <= hi))
-    throw_invalid_argument("clamp", "lo ", lo, " must not exceed hi ", hi);
+  if (!(lo <= hi)) throw_invalid_argument("clamp", "lo ", lo, " must not exceed hi ", hi);
   return detail::unary_map<T>(x, [lo, hi](T v) { return v < lo ? lo : (v > hi ? hi : v); });
 }
 /// 1 where lo <= x <= hi, else 0 (the derivative mask of clamp)

@@ -75,8 +75,8 @@ tensor<T> gather(const tensor<T>& x, int axis, const tensor<index_t>& index) {
                            " must have the rank of x shape ", x.shape().str());
   for (int i = 0; i < x.rank(); ++i)
     if (i != a && index.shape()[i] > x.shape()[i])
-      throw_invalid_argument("gather", "index shape ", index.shape().str(),
-                             " exceeds x shape ", x.shape().str(), " on axis ", i);
+      throw_invalid_argument("gather", "index shape ", index.shape().str(), " exceeds x shape ",
+                             x.shape().str(), " on axis ", i);
   tensor<T> out(index.shape());
   const tensor<index_t> idx = index.contiguous();
   const index_t n = out.numel();
@@ -130,8 +130,8 @@ tensor<T> concat(const std::vector<tensor<T>>& parts, int axis = 0) {
     bool ok = s.rank() == out_shape.rank();
     for (int i = 0; ok && i < s.rank(); ++i) ok = i == a || s[i] == out_shape[i];
     if (!ok)
-      throw_invalid_argument("concat", "tensor ", p, " has shape ", s.str(),
-                             ", incompatible with ", parts[0].shape().str(), " along axis ", a);
+      throw_invalid_argument("concat", "tensor ", p, " has shape ", s.str(), ", incompatible with ",
+                             parts[0].shape().str(), " along axis ", a);
     total += s[a];
   }
   out_shape[a] = total;

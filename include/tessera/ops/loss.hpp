@@ -14,16 +14,15 @@ template <class T>
 tensor<T> cross_entropy(const tensor<T>& logits, const tensor<index_t>& target) {
   if (logits.rank() != 2 || target.rank() != 1 || target.size(0) != logits.size(0))
     throw_invalid_argument("cross_entropy", "logits shape ", logits.shape().str(),
-                           " and target shape ", target.shape().str(),
-                           " must be (N, C) and (N,)");
+                           " and target shape ", target.shape().str(), " must be (N, C) and (N,)");
   const tensor<T> lp = log_softmax(logits, 1);
   const index_t N = logits.size(0), C = logits.size(1);
   T acc = T(0);
   for (index_t i = 0; i < N; ++i) {
     const index_t c = target(i);
     if (c < 0 || c >= C)
-      throw_invalid_argument("cross_entropy", "target[", i, "] = ", c,
-                             " is out of range for ", C, " classes");
+      throw_invalid_argument("cross_entropy", "target[", i, "] = ", c, " is out of range for ", C,
+                             " classes");
     acc -= lp(i, c);
   }
   return scalar<T>(N > 0 ? acc / static_cast<T>(N) : std::numeric_limits<T>::quiet_NaN());

@@ -37,13 +37,13 @@ tensor<R> unary_map(const tensor<T>& x, F f) {
     return r;
   }
   const T* xb = x.storage().get();
-  for_each_row<2>(x.shape(), {r.strides(), x.strides()}, {0, x.offset()}, default_grain,
-                  [&](index_t cnt, const std::array<index_t, 2>& o,
-                      const std::array<index_t, 2>& s) {
-                    R* d = rp + o[0];
-                    const T* a = xb + o[1];
-                    for (index_t i = 0; i < cnt; ++i) d[i * s[0]] = f(a[i * s[1]]);
-                  });
+  for_each_row<2>(
+      x.shape(), {r.strides(), x.strides()}, {0, x.offset()}, default_grain,
+      [&](index_t cnt, const std::array<index_t, 2>& o, const std::array<index_t, 2>& s) {
+        R* d = rp + o[0];
+        const T* a = xb + o[1];
+        for (index_t i = 0; i < cnt; ++i) d[i * s[0]] = f(a[i * s[1]]);
+      });
   return r;
 }
 
@@ -71,25 +71,25 @@ tensor<R> binary_map(const char* fn, const tensor<T>& a, const tensor<T>& b, F f
   R* rp = r.data();
   const T* ab = a.storage().get();
   const T* bb = b.storage().get();
-  for_each_row<3>(out, {r.strides(), broadcast_strides(a, out), broadcast_strides(b, out)},
-                  {0, a.offset(), b.offset()}, default_grain,
-                  [&](index_t cnt, const std::array<index_t, 3>& o,
-                      const std::array<index_t, 3>& s) {
-                    R* d = rp + o[0];
-                    const T* x = ab + o[1];
-                    const T* y = bb + o[2];
-                    if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
-                      for (index_t i = 0; i < cnt; ++i) d[i] = f(x[i], y[i]);
-                    } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
-                      const T yv = *y;
-                      for (index_t i = 0; i < cnt; ++i) d[i] = f(x[i], yv);
-                    } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
-                      const T xv = *x;
-                      for (index_t i = 0; i < cnt; ++i) d[i] = f(xv, y[i]);
-                    } else {
-                      for (index_t i = 0; i < cnt; ++i) d[i * s[0]] = f(x[i * s[1]], y[i * s[2]]);
-                    }
-                  });
+  for_each_row<3>(
+      out, {r.strides(), broadcast_strides(a, out), broadcast_strides(b, out)},
+      {0, a.offset(), b.offset()}, default_grain,
+      [&](index_t cnt, const std::array<index_t, 3>& o, const std::array<index_t, 3>& s) {
+        R* d = rp + o[0];
+        const T* x = ab + o[1];
+        const T* y = bb + o[2];
+        if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+          for (index_t i = 0; i < cnt; ++i) d[i] = f(x[i], y[i]);
+        } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
+          const T yv = *y;
+          for (index_t i = 0; i < cnt; ++i) d[i] = f(x[i], yv);
+        } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
+          const T xv = *x;
+          for (index_t i = 0; i < cnt; ++i) d[i] = f(xv, y[i]);
+        } else {
+          for (index_t i = 0; i < cnt; ++i) d[i * s[0]] = f(x[i * s[1]], y[i * s[2]]);
+        }
+      });
   return r;
 }
 
@@ -103,16 +103,15 @@ tensor<R> ternary_map(const char* fn, const tensor<T>& a, const tensor<T>& b, co
   const T* ab = a.storage().get();
   const T* bb = b.storage().get();
   const T* cb = c.storage().get();
-  for_each_row<4>(out,
-                  {r.strides(), broadcast_strides(a, out), broadcast_strides(b, out),
-                   broadcast_strides(c, out)},
-                  {0, a.offset(), b.offset(), c.offset()}, default_grain,
-                  [&](index_t cnt, const std::array<index_t, 4>& o,
-                      const std::array<index_t, 4>& s) {
-                    for (index_t i = 0; i < cnt; ++i)
-                      rp[o[0] + i * s[0]] =
-                          f(ab[o[1] + i * s[1]], bb[o[2] + i * s[2]], cb[o[3] + i * s[3]]);
-                  });
+  for_each_row<4>(
+      out,
+      {r.strides(), broadcast_strides(a, out), broadcast_strides(b, out),
+       broadcast_strides(c, out)},
+      {0, a.offset(), b.offset(), c.offset()}, default_grain,
+      [&](index_t cnt, const std::array<index_t, 4>& o, const std::array<index_t, 4>& s) {
+        for (index_t i = 0; i < cnt; ++i)
+          rp[o[0] + i * s[0]] = f(ab[o[1] + i * s[1]], bb[o[2] + i * s[2]], cb[o[3] + i * s[3]]);
+      });
   return r;
 }
 
@@ -138,13 +137,13 @@ void inplace_map(const char* fn, const tensor<T>& dst, const tensor<T>& src, F f
                            " does not broadcast to destination shape ", dst.shape().str());
   T* db = dst.storage().get();
   const T* sb = src.storage().get();
-  for_each_row<2>(out, {dst.strides(), broadcast_strides(src, out)}, {dst.offset(), src.offset()},
-                  default_grain,
-                  [&](index_t cnt, const std::array<index_t, 2>& o,
-                      const std::array<index_t, 2>& s) {
-                    for (index_t i = 0; i < cnt; ++i)
-                      db[o[0] + i * s[0]] = f(db[o[0] + i * s[0]], sb[o[1] + i * s[1]]);
-                  });
+  for_each_row<2>(
+      out, {dst.strides(), broadcast_strides(src, out)}, {dst.offset(), src.offset()},
+      default_grain,
+      [&](index_t cnt, const std::array<index_t, 2>& o, const std::array<index_t, 2>& s) {
+        for (index_t i = 0; i < cnt; ++i)
+          db[o[0] + i * s[0]] = f(db[o[0] + i * s[0]], sb[o[1] + i * s[1]]);
+      });
 }
 
 }  // namespace tessera::detail

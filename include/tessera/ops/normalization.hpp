@@ -70,8 +70,8 @@ tensor<T> layer_norm(const tensor<T>& x, const tensor<T>& weight, const tensor<T
   const index_t D = x.size(-1);
   for (const tensor<T>* p : {&weight, &bias})
     if (p->defined() && !(p->shape() == shape_t{D}))
-      throw_invalid_argument("layer_norm", "weight/bias shape ", p->shape().str(),
-                             " must be (", D, ") for x of shape ", x.shape().str());
+      throw_invalid_argument("layer_norm", "weight/bias shape ", p->shape().str(), " must be (", D,
+                             ") for x of shape ", x.shape().str());
   if (!(eps >= T(0))) throw_invalid_argument("layer_norm", "eps ", eps, " must be >= 0");
   tensor<T> y = x.clone();
   const tensor<T> w = weight.defined() ? weight.contiguous() : weight;

@@ -226,10 +226,9 @@ tensor<T> max(const tensor<T>& x, const shape_t& axes = {}, bool keepdim = false
   if (detail::plan_reduce("max", x.shape(), axes).inner == 0)
     throw_invalid_argument("max", "cannot take the maximum over an empty axis of shape ",
                            x.shape().str());
-  return detail::reduce_generic("max", x, axes, keepdim, -std::numeric_limits<T>::infinity(),
-                                detail::identity_map{}, [](T a, T v) {
-                                  return (v > a || std::isnan(v)) && !std::isnan(a) ? v : a;
-                                });
+  return detail::reduce_generic(
+      "max", x, axes, keepdim, -std::numeric_limits<T>::infinity(), detail::identity_map{},
+      [](T a, T v) { return (v > a || std::isnan(v)) && !std::isnan(a) ? v : a; });
 }
 
 /// Minimum over `axes`. @throws tessera::invalid_argument when a reduced extent is zero.
@@ -238,10 +237,9 @@ tensor<T> min(const tensor<T>& x, const shape_t& axes = {}, bool keepdim = false
   if (detail::plan_reduce("min", x.shape(), axes).inner == 0)
     throw_invalid_argument("min", "cannot take the minimum over an empty axis of shape ",
                            x.shape().str());
-  return detail::reduce_generic("min", x, axes, keepdim, std::numeric_limits<T>::infinity(),
-                                detail::identity_map{}, [](T a, T v) {
-                                  return (v < a || std::isnan(v)) && !std::isnan(a) ? v : a;
-                                });
+  return detail::reduce_generic(
+      "min", x, axes, keepdim, std::numeric_limits<T>::infinity(), detail::identity_map{},
+      [](T a, T v) { return (v < a || std::isnan(v)) && !std::isnan(a) ? v : a; });
 }
 
 /// Index of the (first) maximum along one axis, as tensor<index_t>.
@@ -296,9 +294,9 @@ tensor<T> norm(const tensor<T>& x, T p = T(2), const shape_t& axes = {}, bool ke
   if (p == T(1))
     return detail::sum_generic("norm", x, axes, keepdim, [](T v) { return std::abs(v); });
   if (std::isinf(p) && p > 0)
-    return detail::reduce_generic("norm", x, axes, keepdim, T(0),
-                                  [](T v) { return std::abs(v); },
-                                  [](T a, T v) { return v > a ? v : a; });
+    return detail::reduce_generic(
+        "norm", x, axes, keepdim, T(0), [](T v) { return std::abs(v); },
+        [](T a, T v) { return v > a ? v : a; });
   throw_invalid_argument("norm", "p ", p, " is not supported (use 1, 2 or infinity)");
 }
 
@@ -309,8 +307,7 @@ tensor<T> sum_to(const tensor<T>& g, const shape_t& shape) {
   if (g.shape() == shape) return g;
   const int lead = g.rank() - shape.rank();
   if (lead < 0)
-    throw_invalid_argument("sum_to", "cannot reduce shape ", g.shape().str(), " to ",
-                           shape.str());
+    throw_invalid_argument("sum_to", "cannot reduce shape ", g.shape().str(), " to ", shape.str());
   shape_t axes;
   for (int i = 0; i < g.rank(); ++i) {
     if (i < lead) {
