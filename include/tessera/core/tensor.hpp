@@ -59,8 +59,10 @@ class tensor {
   /// Number of handles sharing this storage.
   [[nodiscard]] long use_count() const noexcept { return buf_.use_count(); }
 
-  /// True when the elements are laid out row-major without gaps (size-1 axes ignored).
+  /// True when the elements are laid out row-major without gaps (size-1 axes ignored; a
+  /// tensor without elements is contiguous).
   [[nodiscard]] bool is_contiguous() const noexcept {
+    if (numel() == 0) return true;
     index_t s = 1;
     for (int i = rank() - 1; i >= 0; --i) {
       if (shape_[i] == 1) continue;
