@@ -50,6 +50,8 @@ template <class T>
 tensor<T> arange(T start, T stop, T step = T(1)) {
   if (!(step != T(0)) || !std::isfinite(static_cast<double>(step)))
     throw_invalid_argument("arange", "step ", step, " must be finite and non-zero");
+  if (!std::isfinite(static_cast<double>(start)) || !std::isfinite(static_cast<double>(stop)))
+    throw_invalid_argument("arange", "start ", start, " and stop ", stop, " must be finite");
   const double n = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) /
                              static_cast<double>(step));
   const index_t count = n > 0 ? static_cast<index_t>(n) : 0;
@@ -64,6 +66,8 @@ tensor<T> arange(T start, T stop, T step = T(1)) {
 template <class T>
 tensor<T> linspace(T start, T stop, index_t count) {
   if (count < 0) throw_invalid_argument("linspace", "count ", count, " is negative");
+  if (!std::isfinite(static_cast<double>(start)) || !std::isfinite(static_cast<double>(stop)))
+    throw_invalid_argument("linspace", "start ", start, " and stop ", stop, " must be finite");
   tensor<T> t(shape_t{count});
   const double step = count > 1 ? (static_cast<double>(stop) - start) / (count - 1) : 0.0;
   for (index_t i = 0; i < count; ++i) t.data()[i] = static_cast<T>(start + step * i);
@@ -102,6 +106,9 @@ tensor<T> from_list(std::initializer_list<T> values) {
 /// Uniform samples in [low, high) from the next stream of `gen` (Philox; same on cuda).
 template <class T>
 tensor<T> rand(const shape_t& shape, generator& gen, T low = T(0), T high = T(1)) {
+  if (!(low <= high) || !std::isfinite(low) || !std::isfinite(high))
+    throw_invalid_argument("rand", "bounds [", low, ", ", high,
+                           ") must be finite with low <= high");
   const philox_stream s = gen.next();
   tensor<T> t(shape);
   T* p = t.data();
@@ -115,6 +122,9 @@ tensor<T> rand(const shape_t& shape, generator& gen, T low = T(0), T high = T(1)
 /// Normal samples N(mean, stddev²) from the next stream of `gen` (Philox + Box–Muller).
 template <class T>
 tensor<T> randn(const shape_t& shape, generator& gen, T mean = T(0), T stddev = T(1)) {
+  if (!(stddev >= T(0)) || !std::isfinite(stddev) || !std::isfinite(mean))
+    throw_invalid_argument("randn", "mean ", mean, " and stddev ", stddev,
+                           " must be finite with stddev >= 0");
   const philox_stream s = gen.next();
   tensor<T> t(shape);
   T* p = t.data();
