@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <span>
 #include <type_traits>
@@ -30,10 +31,20 @@ class tensor {
   tensor() = default;
 
   /// Uninitialised storage of the given shape.
-  /// @throws tessera::invalid_argument when an extent is negative.
+  /// @throws tessera::invalid_argument when an extent is negative or the byte size of the
+  ///   shape overflows (numel() would wrap and the allocation would be too small).
   explicit tensor(const shape_t& shape) : shape_(shape), strides_(contiguous_strides(shape)) {
     for (index_t d : shape)
       if (d < 0) throw_invalid_argument("tensor", "shape ", shape.str(), " has a negative extent");
+    if (std::find(shape.begin(), shape.end(), index_t(0)) == shape.end()) {
+      index_t n = 1;
+      for (index_t d : shape) {
+        if (n > std::numeric_limits<index_t>::max() / static_cast<index_t>(sizeof(T)) / d)
+          throw_invalid_argument("tensor", "shape ", shape.str(),
+                                 " has more elements than fit in memory");
+        n *= d;
+      }
+    }
     buf_ = space_traits<Space>::template allocate<T>(shape.numel());
   }
 
@@ -225,6 +236,10 @@ class tensor {
   /// Broadcasts to `shape` (numpy rules; size-1 axes get stride 0). Shares storage.
   /// @throws tessera::invalid_argument when this shape does not broadcast to `shape`.
   [[nodiscard]] tensor expand(const shape_t& shape) const {
+    for (index_t d : shape)
+      if (d < 0)
+        throw_invalid_argument("tensor::expand", "cannot expand shape ", shape_.str(), " to ",
+                               shape.str(), ": negative extent");
     if (shape.rank() < rank())
       throw_invalid_argument("tensor::expand", "cannot expand shape ", shape_.str(), " to ",
                              shape.str());
