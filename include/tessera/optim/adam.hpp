@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+// Adam with bias correction, optional AMSGrad and L2 weight decay (PyTorch's torch.optim.Adam);
+// the shared engine of adam and adamw.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <initializer_list>
+#include <utility>
+#include <vector>
+
+#include "tessera/optim/optimizer.hpp"
+
+namespace tessera::optim {
+
+/// Hyper-parameters of adam: `{.lr = 1e-3, .betas = {0.9, 0.999}}`.
+template <floating_point_scalar T>
+struct adam_options {
+  T lr = T(1e-3);                           ///< learning rate η ≥ 0
+  std::pair<T, T> betas{T(0.9), T(0.999)};  ///< decay rates β₁, β₂ of the moments, in [0, 1)
+  T eps = T(1e-8);                          ///< ε ≥ 0 added to the denominator
+  T weight_decay = T(0);                    ///< L2 penalty λ ≥ 0, added to the gradient
+  bool amsgrad = false;                     ///< use the running maximum of v (AMSGrad)
+};
+
+/// Per-parameter Adam state: first and second moments, the AMSGrad maximum and the count of
+/// updates made to this parameter (its t in the bias corrections).
+template <floating_point_scalar T>
+struct adam_state {
+  tensor<T> exp_avg;         ///< m, undefined before the first update
+  tensor<T> exp_avg_sq;      ///< v
+  tensor<T> max_exp_avg_sq;  ///< max over updates of v (AMSGrad only)
+  index_t step = 0;          ///< t
+};
+
+namespace detail {
+
+/// The Adam update loop shared by adam (Decoupled = false, L2 added to the gradient) and adamw
+/// (Decoupled = true, p shrunk by 1 − ηλ before the step). One pass over each parameter.
+template <floating_point_scalar T, bool Decoupled>
+class adam_family : public optimizer<T> {
+ public:
+  void step() override {
+    for (std::size_t i = 0; i < this->slots_.size(); ++i) {
+      const param_slot<T>& s = this->slots_[i];
+      detail::check_slot(this->step_name_, i, s);
+      if (!detail::has_grad(s)) continue;
+      update(i, s);
+    }
+  }
+
+  /// The state of parameter i.
+  [[nodiscard]] const adam_state<T>& state(std::size_t i) const { return state_.at(i); }
+
+  /// β₁ and β₂.
+  [[nodiscard]] std::pair<T, T> betas() const noexcept { return {beta1_, beta2_}; }
+
+ protected:
+  adam_family(const char* name, const char* step_name, std::vector<param_slot<T>> slots, T lr,
+              std::pair<T, T> betas, T eps, T weight_decay, bool amsgrad)
+      : optimizer<T>(name, step_name, std::move(slots), lr),
+        beta1_(betas.first),
+        beta2_(betas.second),
+        eps_(eps),
+        weight_decay_(weight_decay),
+        amsgrad_(amsgrad),
+        state_(this->slots_.size()) {
+    detail::check_unit_interval(name, "beta1", beta1_);
+    detail::check_unit_interval(name, "beta2", beta2_);
+    detail::check_nonnegative(name, "eps", eps_);
+    detail::check_nonnegative(name, "weight_decay", weight_decay_);
+  }
+  adam_family(adam_family&&) noexcept = default;
+  adam_family& operator=(adam_family&&) noexcept = default;
+
+ private:
+  void update(std::size_t i, const param_slot<T>& s) {
+    adam_state<T>& st = state_[i];
+    this->check_state_shape(i, st.exp_avg);
+    const index_t n = s.value->numel();
+    if (!st.exp_avg.defined()) {
+      st.exp_avg = tensor<T>(s.value->shape());
+      st.exp_avg_sq = tensor<T>(s.value->shape());
+      st.exp_avg.fill_(T(0));
+      st.exp_avg_sq.fill_(T(0));
+    }
+    if (amsgrad_ && !st.max_exp_avg_sq.defined()) {
+      st.max_exp_avg_sq = tensor<T>(s.value->shape());
+      st.max_exp_avg_sq.fill_(T(0));
+    }
+    const index_t t = ++st.step;
+    // Bias corrections in double: for β₂ = 0.999 and small t, 1 − β₂ᵗ loses digits in float.
+    const double bc1 = 1.0 - std::pow(static_cast<double>(beta1_), static_cast<double>(t));
+    const double bc2 = 1.0 - std::pow(static_cast<double>(beta2_), static_cast<double>(t));
+    const T step_size = static_cast<T>(static_cast<double>(this->lr_) / bc1);
+    const T inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2));
+    const T b1 = beta1_, b2 = beta2_, c1 = T(1) - beta1_, c2 = T(1) - beta2_, eps = eps_;
+    const T wd = weight_decay_;
+    const T shrink = Decoupled ? T(1) - this->lr_ * weight_decay_ : T(1);
+
+    T* TESSERA_RESTRICT p = s.value->data();
+    const T* TESSERA_RESTRICT g = s.grad->data();
+    T* TESSERA_RESTRICT m = st.exp_avg.data();
+    T* TESSERA_RESTRICT v = st.exp_avg_sq.data();
+    T* TESSERA_RESTRICT vmax = amsgrad_ ? st.max_exp_avg_sq.data() : nullptr;
+    detail::dispatch_flags(
+        [&](auto l2, auto ams) {
+          detail::elementwise(n, 4, [&](index_t lo, index_t hi) {
+            for (index_t k = lo; k < hi; ++k) {
+              const T pk = p[k];
+              T gk = g[k];
+              if constexpr (l2) gk += wd * pk;
+              const T mk = b1 * m[k] + c1 * gk;
+              T vk = b2 * v[k] + c2 * gk * gk;
+              m[k] = mk;
+              v[k] = vk;
+              if constexpr (ams) {
+                vk = vmax[k] > vk ? vmax[k] : vk;
+                vmax[k] = vk;
+              }
+              const T denom = std::sqrt(vk) * inv_sqrt_bc2 + eps;
+              if constexpr (Decoupled)
+                p[k] = pk * shrink - step_size * mk / denom;
+              else
+                p[k] = pk - step_size * mk / denom;
+            }
+          });
+        },
+        !Decoupled && wd != T(0), amsgrad_);
+  }
+
+  T beta1_, beta2_, eps_, weight_decay_;
+  bool amsgrad_;
+  std::vector<adam_state<T>> state_;
+};
+
+}  // namespace detail
+
+/// Adam (Kingma & Ba) with PyTorch's update rule. For each parameter p with grad g, at its
+/// t-th update (t = 1, 2, ...; m = v = v_max = 0 before the first):
+///
+///     g ← g + λ p                                   (L2 weight decay, if λ ≠ 0)
+///     m ← β₁ m + (1 − β₁) g
+///     v ← β₂ v + (1 − β₂) g²
+///     v_max ← max(v_max, v)  and use v_max for v   (AMSGrad only)
+///     p ← p − (η / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
+///
+/// One fused pass per parameter, parallel over elements for large tensors.
+template <floating_point_scalar T>
+class adam final : public detail::adam_family<T, false> {
+ public:
+  /// @param slots the parameters to update (see param_slot).
+  /// @param options hyper-parameters.
+  /// @throws tessera::invalid_argument for a negative or non-finite lr, eps or weight_decay,
+  ///         betas outside [0, 1), or a bad slot.
+  explicit adam(std::vector<param_slot<T>> slots, const adam_options<T>& options = {})
+      : detail::adam_family<T, false>("optim::adam", "optim::adam::step", std::move(slots),
+                                      options.lr, options.betas, options.eps, options.weight_decay,
+                                      options.amsgrad) {}
+  /// As the vector overload; lets `adam<float> opt({{&w, &gw}});` resolve without ambiguity.
+  explicit adam(std::initializer_list<param_slot<T>> slots, const adam_options<T>& options = {})
+      : adam(std::vector<param_slot<T>>(slots), options) {}
+  adam(adam&&) noexcept = default;
+  adam& operator=(adam&&) noexcept = default;
+};
+
+}  // namespace tessera::optim

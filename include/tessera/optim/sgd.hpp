@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+// Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay
+// (PyTorch's torch.optim.SGD semantics).
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <vector>
+
+#include "tessera/optim/optimizer.hpp"
+
+namespace tessera::optim {
+
+/// Hyper-parameters of sgd; designated initialisers read well: `{.lr = 0.1, .momentum = 0.9}`.
+template <floating_point_scalar T>
+struct sgd_options {
+  T lr = T(1e-3);         ///< learning rate η ≥ 0
+  T momentum = T(0);      ///< momentum μ ≥ 0 (0: plain SGD, no buffer)
+  T dampening = T(0);     ///< dampening τ of the gradient entering the buffer, in [0, 1]
+  T weight_decay = T(0);  ///< L2 penalty λ ≥ 0, added to the gradient
+  bool nesterov = false;  ///< Nesterov momentum (needs μ > 0 and τ = 0)
+};
+
+/// Stochastic gradient descent, with PyTorch's update rule. For each parameter p with grad g,
+/// at its t-th update (t = 1, 2, ...):
+///
+///     g ← g + λ p                                  (if λ ≠ 0)
+///     b ← g                                        (t = 1; if μ ≠ 0)
+///     b ← μ b + (1 − τ) g                          (t > 1; if μ ≠ 0)
+///     g ← g + μ b  (Nesterov)   or   g ← b          (if μ ≠ 0)
+///     p ← p − η g
+///
+/// The buffer b is created at a parameter's first update. The grad tensor is not modified.
+template <floating_point_scalar T>
+class sgd final : public optimizer<T> {
+ public:
+  /// @param slots the parameters to update (see param_slot).
+  /// @param options hyper-parameters.
+  /// @throws tessera::invalid_argument for a negative or non-finite lr, momentum or
+  ///         weight_decay, a dampening outside [0, 1], Nesterov without momentum or with
+  ///         dampening, or a bad slot (null/undefined/non-contiguous value, grad shape mismatch,
+  ///         a value listed twice).
+  explicit sgd(std::vector<param_slot<T>> slots, const sgd_options<T>& options = {})
+      : optimizer<T>("optim::sgd", "optim::sgd::step", std::move(slots), options.lr),
+        momentum_(options.momentum),
+        dampening_(options.dampening),
+        weight_decay_(options.weight_decay),
+        nesterov_(options.nesterov),
+        buffers_(this->slots_.size()) {
+    detail::check_nonnegative("optim::sgd", "momentum", momentum_);
+    detail::check_nonnegative("optim::sgd", "weight_decay", weight_decay_);
+    if (!(dampening_ >= T(0) && dampening_ <= T(1)))
+      throw_invalid_argument("optim::sgd", "dampening ", dampening_, " must lie in [0, 1]");
+    if (nesterov_ && (momentum_ <= T(0) || dampening_ != T(0)))
+      throw_invalid_argument("optim::sgd", "nesterov needs momentum > 0 and dampening 0 (got ",
+                             "momentum ", momentum_, ", dampening ", dampening_, ")");
+  }
+
+  /// As the vector overload; lets `sgd<float> opt({{&w, &gw}});` resolve without ambiguity.
+  explicit sgd(std::initializer_list<param_slot<T>> slots, const sgd_options<T>& options = {})
+      : sgd(std::vector<param_slot<T>>(slots), options) {}
+
+  sgd(sgd&&) noexcept = default;
+  sgd& operator=(sgd&&) noexcept = default;
+
+  void step() override {
+    for (std::size_t i = 0; i < this->slots_.size(); ++i) {
+      const param_slot<T>& s = this->slots_[i];
+      detail::check_slot("optim::sgd::step", i, s);
+      if (!detail::has_grad(s)) continue;
+      update(i, s);
+    }
+  }
+
+  /// The momentum buffer of parameter i (undefined before its first update or when μ = 0).
+  [[nodiscard]] const tensor<T>& momentum_buffer(std::size_t i) const { return buffers_.at(i); }
+
+ private:
+  void update(std::size_t i, const param_slot<T>& s) {
+    T* TESSERA_RESTRICT p = s.value->data();
+    const T* TESSERA_RESTRICT g = s.grad->data();
+    const index_t n = s.value->numel();
+    const T lr = this->lr_, wd = weight_decay_, mu = momentum_, keep = T(1) - dampening_;
+    if (mu == T(0)) {
+      detail::dispatch_flags(
+          [&](auto l2) {
+            detail::elementwise(n, 1, [&](index_t lo, index_t hi) {
+              for (index_t k = lo; k < hi; ++k) {
+                T d = g[k];
+                if constexpr (l2) d += wd * p[k];
+                p[k] -= lr * d;
+              }
+            });
+          },
+          wd != T(0));
+      return;
+    }
+    tensor<T>& buf = buffers_[i];
+    this->check_state_shape(i, buf);
+    const bool first = !buf.defined();
+    if (first) buf = tensor<T>(s.value->shape());
+    T* TESSERA_RESTRICT b = buf.data();
+    detail::dispatch_flags(
+        [&](auto l2, auto is_first, auto nesterov) {
+          detail::elementwise(n, 1, [&](index_t lo, index_t hi) {
+            for (index_t k = lo; k < hi; ++k) {
+              T d = g[k];
+              if constexpr (l2) d += wd * p[k];
+              T bk;
+              if constexpr (is_first)
+                bk = d;
+              else
+                bk = mu * b[k] + keep * d;
+              b[k] = bk;
+              if constexpr (nesterov)
+                d += mu * bk;
+              else
+                d = bk;
+              p[k] -= lr * d;
+            }
+          });
+        },
+        wd != T(0), first, nesterov_);
+  }
+
+  T momentum_, dampening_, weight_decay_;
+  bool nesterov_;
+  std::vector<tensor<T>> buffers_;
+};
+
+}  // namespace tessera::optim
