@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+// Gradient clipping over a list of parameter slots: by global norm and by value.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "tessera/optim/param.hpp"
+
+namespace tessera::optim {
+
+/// Rescales all defined gradients together so that their global p-norm is at most `max_norm`
+/// (PyTorch's clip_grad_norm_). With every gradient element of every slot taken as one vector,
+///
+///     N = ‖g‖_p = (Σ |gᵢ|ᵖ)^(1/p)        (max |gᵢ| for p = ∞)
+///     c = max_norm / (N + 10⁻⁶)
+///     g ← c g                              (only if c < 1)
+///
+/// N is computed in double (for float grads) with a fixed summation order, so it is the same
+/// for any thread count. When N is not finite the gradients are left unchanged, so the caller
+/// can test the returned value and skip the step.
+/// @param slots the parameters whose grads are clipped; undefined grads are skipped.
+/// @param max_norm the largest allowed norm, ≥ 0.
+/// @param norm_type p > 0, or std::numeric_limits<T>::infinity().
+/// @return N, the norm before clipping (0 when there are no defined grads).
+/// @throws tessera::invalid_argument for a negative or NaN max_norm, a non-positive or NaN p,
+///         or a bad slot (grad shape differing from its value's, non-contiguous grad).
+template <floating_point_scalar T>
+T clip_grad_norm(const std::vector<param_slot<T>>& slots, std::type_identity_t<T> max_norm,
+                 std::type_identity_t<T> norm_type = T(2)) {
+  using A = detail::accum_t<T>;
+  if (!(max_norm >= T(0)))
+    throw_invalid_argument("optim::clip_grad_norm", "max_norm ", max_norm, " must be non-negative");
+  if (!(norm_type > T(0)))
+    throw_invalid_argument("optim::clip_grad_norm", "norm_type ", norm_type,
+                           " must be positive (or infinity)");
+  detail::check_slots("optim::clip_grad_norm", slots);
+  const bool inf_norm = std::isinf(norm_type);
+  const A p = static_cast<A>(norm_type);
+  A acc = 0;
+  for (const param_slot<T>& s : slots) {
+    if (!detail::has_grad(s)) continue;
+    const T* g = s.grad->data();
+    const index_t n = s.grad->numel();
+    if (inf_norm) {
+      const A m = detail::deterministic_max<A>(n, [g](index_t i) { return std::abs(g[i]); });
+      if (!(m <= acc)) acc = m;
+    } else if (norm_type == T(2)) {
+      acc += detail::deterministic_sum<A>(n, [g](index_t i) {
+        const A v = static_cast<A>(g[i]);
+        return v * v;
+      });
+    } else if (norm_type == T(1)) {
+      acc += detail::deterministic_sum<A>(n, [g](index_t i) { return std::abs(A(g[i])); });
+    } else {
+      acc += detail::deterministic_sum<A>(
+          n, [g, p](index_t i) { return std::pow(std::abs(static_cast<A>(g[i])), p); });
+    }
+  }
+  A total;
+  if (inf_norm || norm_type == T(1))
+    total = acc;
+  else if (norm_type == T(2))
+    total = std::sqrt(acc);
+  else
+    total = std::pow(acc, A(1) / p);
+  const T norm = static_cast<T>(total);
+  if (!std::isfinite(total)) return norm;
+  const A coef = static_cast<A>(max_norm) / (total + A(1e-6));
+  if (coef < A(1)) {
+    const T c = static_cast<T>(coef);
+    for (const param_slot<T>& s : slots) {
+      if (!detail::has_grad(s)) continue;
+      T* TESSERA_RESTRICT g = s.grad->data();
+      detail::elementwise(s.grad->numel(), 1, [&](index_t lo, index_t hi) {
+        for (index_t i = lo; i < hi; ++i) g[i] *= c;
+      });
+    }
+  }
+  return norm;
+}
+
+/// Clamps every element of every defined gradient to [−clip_value, clip_value]
+/// (PyTorch's clip_grad_value_):  gᵢ ← min(max(gᵢ, −c), c). NaN elements stay NaN.
+/// @param slots the parameters whose grads are clipped; undefined grads are skipped.
+/// @param clip_value c ≥ 0.
+/// @throws tessera::invalid_argument for a negative or NaN clip_value, or a bad slot.
+template <floating_point_scalar T>
+void clip_grad_value(const std::vector<param_slot<T>>& slots, std::type_identity_t<T> clip_value) {
+  if (!(clip_value >= T(0)))
+    throw_invalid_argument("optim::clip_grad_value", "clip_value ", clip_value,
+                           " must be non-negative");
+  detail::check_slots("optim::clip_grad_value", slots);
+  const T c = clip_value;
+  for (const param_slot<T>& s : slots) {
+    if (!detail::has_grad(s)) continue;
+    T* TESSERA_RESTRICT g = s.grad->data();
+    detail::elementwise(s.grad->numel(), 1, [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i) {
+        const T v = g[i];
+        g[i] = v < -c ? -c : (v > c ? c : v);
+      }
+    });
+  }
+}
+
+}  // namespace tessera::optim
