@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: Apache-2.0
+// L-BFGS with a strong-Wolfe line search (Nocedal & Wright, algorithms 7.4, 3.5 and 3.6) for
+// deterministic, full-batch minimisation of a closure over a tensor or a list of param slots.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tessera/core/error.hpp"
+#include "tessera/core/parallel.hpp"
+#include "tessera/core/tensor.hpp"
+#include "tessera/optim/param.hpp"
+
+namespace tessera::optim {
+
+/// Why lbfgs stopped.
+enum class lbfgs_status {
+  gradient_tolerance,  ///< ‖g‖∞ ≤ grad_tolerance (converged)
+  function_tolerance,  ///< the last step changed f by at most function_tolerance (converged)
+  max_iterations,      ///< max_iterations line searches were done
+  max_evaluations,     ///< max_evaluations calls of the objective were made
+  line_search_failed,  ///< no step along steepest descent decreased f (often: at the
+                       ///< limit of floating-point resolution near a minimum)
+};
+
+/// Settings of lbfgs.
+template <floating_point_scalar T>
+struct lbfgs_options {
+  index_t history = 10;          ///< m, the number of (s, y) pairs kept, ≥ 1
+  index_t max_iterations = 100;  ///< iterations (accepted line-search steps), ≥ 0
+  index_t max_evaluations = 0;   ///< objective evaluations in all; 0: no limit
+  T grad_tolerance = T(1e-7);    ///< converged when ‖g‖∞ ≤ this
+  /// converged when |f_k − f_{k+1}| ≤ this · max(1, |f_k|, |f_{k+1}|)
+  T function_tolerance = T(1e-9);
+  T c1 = T(1e-4);  ///< sufficient-decrease constant of the Wolfe conditions
+  T c2 = T(0.9);   ///< curvature constant, c1 < c2 < 1
+  index_t max_line_search_evaluations = 25;  ///< evaluations per line search, ≥ 1
+};
+
+/// What lbfgs did. Non-convergence is reported here, not thrown.
+template <floating_point_scalar T>
+struct lbfgs_result {
+  bool converged = false;  ///< status is gradient_tolerance or function_tolerance
+  lbfgs_status status = lbfgs_status::max_iterations;
+  index_t iterations = 0;   ///< accepted steps
+  index_t evaluations = 0;  ///< calls of the objective, the first one included
+  T value = T(0);           ///< f at the returned point
+  T grad_norm = T(0);       ///< ‖g‖∞ at the returned point
+};
+
+namespace detail {
+
+template <class R>
+R cubic_minimizer(R x1, R f1, R g1, R x2, R f2, R g2, R lo, R hi) {
+  // Minimiser of the cubic matching f and f' at x1 and x2 (N&W eq. 3.59), clamped to [lo, hi];
+  // the midpoint when the cubic has no minimiser or the data are not finite.
+  const R d1 = g1 + g2 - R(3) * (f1 - f2) / (x1 - x2);
+  const R d2sq = d1 * d1 - g1 * g2;
+  if (std::isfinite(d2sq) && d2sq >= R(0)) {
+    const R d2 = std::sqrt(d2sq);
+    const R m = x1 <= x2 ? x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + R(2) * d2))
+                         : x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + R(2) * d2));
+    if (std::isfinite(m)) return std::clamp(m, lo, hi);
+  }
+  return (lo + hi) / R(2);
+}
+
+/// The L-BFGS engine over flat contiguous buffers shaped like `x`; `eval(xe, ge, iteration)`
+/// returns f(xe) and writes ∇f(xe) into ge. On return `x` holds the best point found and
+/// `g_out` (same shape) its gradient.
+template <class T, class Eval>
+lbfgs_result<T> lbfgs_run(Eval&& eval, const tensor<T>& x, const tensor<T>& g_out,
+                          const lbfgs_options<T>& o) {
+  using R = accum_t<T>;
+  static_assert(std::is_floating_point_v<R>);
+  constexpr const char* fn = "optim::lbfgs";
+  const index_t n = x.numel();
+  const shape_t& shape = x.shape();
+  const index_t m = o.history;
+
+  lbfgs_result<T> res;
+  index_t iteration = 0;
+  auto evaluate = [&](const tensor<T>& xe, const tensor<T>& ge) -> R {
+    const R f = static_cast<R>(eval(xe, ge, iteration));
+    ++res.evaluations;
+    if (std::isnan(f))
+      throw_domain_error(fn, "the objective returned NaN at iteration ", iteration, " (evaluation ",
+                         res.evaluations, ")");
+    if (f == -std::numeric_limits<R>::infinity())
+      throw_domain_error(fn, "the objective returned -inf at iteration ", iteration,
+                         " (evaluation ", res.evaluations, "): it is unbounded below");
+    return f;
+  };
+  auto dot = [n](const T* a, const T* b) {
+    return deterministic_sum<R>(n, [a, b](index_t i) { return static_cast<R>(a[i]) * b[i]; });
+  };
+  auto norm_inf = [n](const T* a) {
+    return deterministic_max<R>(n, [a](index_t i) { return std::abs(static_cast<R>(a[i])); });
+  };
+  auto for_all = [n](auto&& f) {
+    elementwise(n, 1, [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i) f(i);
+    });
+  };
+
+  // Current point (xc, gc), best point of the running line search (xb, gb), trial (xt, gt).
+  tensor<T> xc = x, gc = g_out;
+  tensor<T> xb(shape), gb(shape), xt(shape), gt(shape);
+  tensor<T> dir(shape);
+  std::vector<T> s_hist(static_cast<std::size_t>(m * n)), y_hist(static_cast<std::size_t>(m * n));
+  std::vector<R> rho(static_cast<std::size_t>(m)), alpha(static_cast<std::size_t>(m));
+  index_t hist_count = 0, hist_head = 0;  // pairs stored; slot of the next pair
+
+  R f = evaluate(xc, gc);
+  if (!std::isfinite(f)) throw_domain_error(fn, "the objective is ", f, " at the starting point");
+  R gnorm = norm_inf(gc.data());
+  auto check_gnorm = [&] {
+    if (!std::isfinite(gnorm))
+      throw_domain_error(fn, "the gradient is not finite (‖g‖∞ = ", gnorm, ") at iteration ",
+                         iteration);
+  };
+  check_gnorm();
+
+  auto finish = [&](lbfgs_status status) {
+    res.status = status;
+    res.converged =
+        status == lbfgs_status::gradient_tolerance || status == lbfgs_status::function_tolerance;
+    res.iterations = iteration;
+    res.value = static_cast<T>(f);
+    res.grad_norm = static_cast<T>(gnorm);
+    if (xc.data() != x.data()) x.copy_from(xc);
+    if (gc.data() != g_out.data()) g_out.copy_from(gc);
+    return res;
+  };
+  if (gnorm <= static_cast<R>(o.grad_tolerance)) return finish(lbfgs_status::gradient_tolerance);
+
+  const R c1 = o.c1, c2 = o.c2;
+  const R eps = std::numeric_limits<T>::epsilon();
+  auto budget_left = [&] { return o.max_evaluations <= 0 || res.evaluations < o.max_evaluations; };
+
+  for (;;) {
+    if (iteration >= o.max_iterations) return finish(lbfgs_status::max_iterations);
+    if (!budget_left()) return finish(lbfgs_status::max_evaluations);
+
+    // Search direction d = −H g by the two-loop recursion (N&W alg. 7.4), H₀ = γI with
+    // γ = sᵀy / yᵀy of the newest pair; steepest descent when there is no history.
+    T* d = dir.data();
+    const T* g = gc.data();
+    R a0 = 1;
+    if (hist_count == 0) {
+      for_all([&](index_t i) { d[i] = -g[i]; });
+      const R gn2 = std::sqrt(dot(g, g));
+      a0 = std::min(R(1), R(1) / gn2);
+    } else {
+      for_all([&](index_t i) { d[i] = -g[i]; });
+      for (index_t k = 0; k < hist_count; ++k) {
+        const index_t j = (hist_head - 1 - k + m) % m;
+        const T* s = s_hist.data() + j * n;
+        const T* y = y_hist.data() + j * n;
+        const R a = rho[j] * dot(s, d);
+        alpha[j] = a;
+        const T ta = static_cast<T>(a);
+        for_all([&](index_t i) { d[i] -= ta * y[i]; });
+      }
+      {
+        const index_t j = (hist_head - 1 + m) % m;
+        const T* y = y_hist.data() + j * n;
+        const T gamma = static_cast<T>(R(1) / (rho[j] * dot(y, y)));
+        for_all([&](index_t i) { d[i] *= gamma; });
+      }
+      for (index_t k = hist_count - 1; k >= 0; --k) {
+        const index_t j = (hist_head - 1 - k + m) % m;
+        const T* s = s_hist.data() + j * n;
+        const T* y = y_hist.data() + j * n;
+        const T c = static_cast<T>(alpha[j] - rho[j] * dot(y, d));
+        for_all([&](index_t i) { d[i] += c * s[i]; });
+      }
+    }
+    const R dg0 = dot(g, d);
+    if (std::isnan(dg0))
+      throw_domain_error(fn, "the gradient or search direction contains NaN at iteration ",
+                         iteration);
+    if (!(dg0 < 0)) {
+      // Not a descent direction (rounding in H): restart from steepest descent.
+      if (hist_count > 0) {
+        hist_count = 0;
+        continue;
+      }
+      return finish(lbfgs_status::line_search_failed);
+    }
+
+    // Strong-Wolfe line search on φ(a) = f(x + a d): bracketing (N&W alg. 3.5), then zoom
+    // (alg. 3.6) with safeguarded cubic interpolation.
+    ++iteration;  // evaluations below belong to this iteration
+    const R f0 = f;
+    const R dinf = norm_inf(d);
+    const R xinf = norm_inf(xc.data());
+    struct point {
+      R a, f, dg;
+    };
+    bool best_is_origin = true;  // the best point so far is a = 0 (xc, gc)
+    index_t ls_evals = 0;
+    auto try_step = [&](R a) -> point {
+      const T* xcp = xc.data();
+      T* xtp = xt.data();
+      const T ta = static_cast<T>(a);
+      for_all([&](index_t i) { xtp[i] = xcp[i] + ta * d[i]; });
+      const R ft = evaluate(xt, gt);
+      ++ls_evals;
+      const R dgt = dot(gt.data(), d);
+      if (std::isnan(dgt) && std::isfinite(ft))
+        throw_domain_error(fn, "the gradient contains NaN at iteration ", iteration);
+      return {a, ft, dgt};
+    };
+    auto keep_trial = [&] {  // the trial point becomes the best point
+      std::swap(xb, xt);
+      std::swap(gb, gt);
+      best_is_origin = false;
+    };
+    auto armijo_fails = [&](const point& p) {
+      return !std::isfinite(p.f) || p.f > f0 + c1 * p.a * dg0;
+    };
+    auto ls_budget = [&] { return ls_evals < o.max_line_search_evaluations && budget_left(); };
+
+    bool found = false;
+    point lo{0, f0, dg0}, hi{0, f0, dg0};
+    bool zoom = false;
+    R a = a0;
+    point prev = lo;
+    while (ls_budget()) {
+      const point cur = try_step(a);
+      if (armijo_fails(cur) || (ls_evals > 1 && cur.f >= prev.f)) {
+        lo = prev;
+        hi = cur;
+        zoom = true;
+        break;
+      }
+      if (std::abs(cur.dg) <= -c2 * dg0) {
+        keep_trial();
+        lo = cur;
+        found = true;
+        break;
+      }
+      keep_trial();
+      if (cur.dg >= 0) {
+        lo = cur;
+        hi = prev;
+        zoom = true;
+        break;
+      }
+      // φ still decreasing: extrapolate to a longer step.
+      const R next = cubic_minimizer(prev.a, prev.f, prev.dg, cur.a, cur.f, cur.dg,
+                                     cur.a + R(0.01) * (cur.a - prev.a), R(10) * cur.a);
+      prev = cur;
+      lo = cur;
+      a = next;
+    }
+    if (zoom) {
+      while (ls_budget()) {
+        const R w = std::abs(hi.a - lo.a);
+        if (w * dinf <= eps * (R(1) + xinf)) break;  // the interval is below resolution
+        const R left = std::min(lo.a, hi.a), right = std::max(lo.a, hi.a);
+        R aj = std::isfinite(hi.f)
+                   ? cubic_minimizer(lo.a, lo.f, lo.dg, hi.a, hi.f, hi.dg, left, right)
+                   : (lo.a + hi.a) / R(2);
+        // Keep away from the ends so that the interval shrinks by a fixed fraction.
+        aj = std::clamp(aj, left + R(0.1) * w, right - R(0.1) * w);
+        const point cur = try_step(aj);
+        if (armijo_fails(cur) || cur.f >= lo.f) {
+          hi = cur;
+        } else {
+          if (std::abs(cur.dg) <= -c2 * dg0) {
+            keep_trial();
+            lo = cur;
+            found = true;
+            break;
+          }
+          if (cur.dg * (hi.a - lo.a) >= 0) hi = lo;
+          keep_trial();
+          lo = cur;
+        }
+      }
+    }
+    // Without a strong-Wolfe point, a point with sufficient decrease (lo) is still a step.
+    if (!found && best_is_origin) {
+      --iteration;
+      if (!budget_left()) return finish(lbfgs_status::max_evaluations);
+      if (hist_count > 0) {
+        hist_count = 0;
+        continue;
+      }
+      return finish(lbfgs_status::line_search_failed);
+    }
+
+    // Accept (xb, gb); store s = x₊ − x, y = g₊ − g when the curvature sᵀy is positive.
+    {
+      T* s = s_hist.data() + hist_head * n;
+      T* y = y_hist.data() + hist_head * n;
+      const T *xn = xb.data(), *xo = xc.data(), *gn = gb.data(), *go = gc.data();
+      for_all([&](index_t i) {
+        s[i] = xn[i] - xo[i];
+        y[i] = gn[i] - go[i];
+      });
+      const R sy = dot(s, y), yy = dot(y, y);
+      if (sy > eps * yy && sy > 0) {
+        rho[hist_head] = R(1) / sy;
+        hist_head = (hist_head + 1) % m;
+        hist_count = std::min(hist_count + 1, m);
+      }
+    }
+    std::swap(xc, xb);
+    std::swap(gc, gb);
+    const R f_old = f;
+    f = lo.f;
+    gnorm = norm_inf(gc.data());
+    check_gnorm();
+    if (gnorm <= static_cast<R>(o.grad_tolerance)) return finish(lbfgs_status::gradient_tolerance);
+    if (std::abs(f_old - f) <=
+        static_cast<R>(o.function_tolerance) * std::max({R(1), std::abs(f_old), std::abs(f)}))
+      return finish(lbfgs_status::function_tolerance);
+  }
+}
+
+template <class T>
+void check_lbfgs_options(const lbfgs_options<T>& o) {
+  constexpr const char* fn = "optim::lbfgs";
+  if (o.history < 1) throw_invalid_argument(fn, "history ", o.history, " must be at least 1");
+  if (o.max_iterations < 0)
+    throw_invalid_argument(fn, "max_iterations ", o.max_iterations, " is negative");
+  if (o.max_evaluations < 0)
+    throw_invalid_argument(fn, "max_evaluations ", o.max_evaluations, " is negative");
+  if (o.max_line_search_evaluations < 1)
+    throw_invalid_argument(fn, "max_line_search_evaluations ", o.max_line_search_evaluations,
+                           " must be at least 1");
+  if (!(o.grad_tolerance >= T(0)))
+    throw_invalid_argument(fn, "grad_tolerance ", o.grad_tolerance, " is negative or NaN");
+  if (!(o.function_tolerance >= T(0)))
+    throw_invalid_argument(fn, "function_tolerance ", o.function_tolerance, " is negative or NaN");
+  if (!(T(0) < o.c1 && o.c1 < o.c2 && o.c2 < T(1)))
+    throw_invalid_argument(fn, "line-search constants c1 ", o.c1, " and c2 ", o.c2,
+                           " must satisfy 0 < c1 < c2 < 1");
+}
+
+}  // namespace detail
+
+/// Minimises f over x with L-BFGS (Nocedal & Wright alg. 7.4/7.5) and a strong-Wolfe line
+/// search (alg. 3.5/3.6, cubic interpolation). Each iteration, with the last m pairs
+/// sᵢ = xᵢ₊₁ − xᵢ, yᵢ = ∇fᵢ₊₁ − ∇fᵢ (kept only when sᵢᵀyᵢ > 0):
+///
+///     d = −H g            (two-loop recursion, H₀ = (sᵀy / yᵀy) I from the newest pair)
+///     x ← x + a d         where a satisfies  f(x + a d) ≤ f(x) + c₁ a gᵀd
+///                                           |∇f(x + a d)ᵀd| ≤ c₂ |gᵀd|
+///
+/// The first step (and the first after a restart) is steepest descent with a ≤ 1/‖g‖₂; later
+/// ones try a = 1 first. A failed line search restarts from steepest descent once.
+/// Deterministic: dot products use a fixed summation order.
+///
+/// @param f the objective `T f(const tensor<T>& x, tensor<T>& grad_out)`: returns f(x) and
+///        writes ∇f(x) into grad_out (preallocated, x's shape; assigning a new tensor of that
+///        shape to grad_out is also accepted). x is a work buffer, not the caller's tensor.
+/// @param x the starting point (contiguous; any shape); overwritten with the best point.
+/// @param options tolerances and limits.
+/// @return convergence flag, status, iterations, evaluations, final f and ‖g‖∞.
+/// @throws tessera::invalid_argument for a non-contiguous or undefined x, bad options, or a
+///         grad_out of the wrong shape.
+/// @throws tessera::domain_error when f returns NaN (or −∞, or a non-finite value at the
+///         start) or the gradient holds NaN; the message names the iteration.
+template <floating_point_scalar T, class F>
+  requires std::is_invocable_r_v<T, F&, const tensor<T>&, tensor<T>&>
+lbfgs_result<T> lbfgs(F&& f, const tensor<T>& x, const lbfgs_options<T>& options = {}) {
+  constexpr const char* fn = "optim::lbfgs";
+  detail::check_lbfgs_options(options);
+  if (!x.defined()) throw_invalid_argument(fn, "x is undefined");
+  if (!x.is_contiguous())
+    throw_invalid_argument(fn, "x of shape ", x.shape().str(), " and strides ", x.strides().str(),
+                           " is not contiguous");
+  tensor<T> g(x.shape());
+  auto eval = [&](const tensor<T>& xe, const tensor<T>& ge, index_t iteration) -> T {
+    tensor<T> out = ge;
+    const T v = f(xe, out);
+    if (out.data() != ge.data() || !(out.shape() == ge.shape())) {
+      if (!out.defined() || !(out.shape() == ge.shape()))
+        throw_invalid_argument(fn, "the objective set grad_out to shape ",
+                               out.defined() ? out.shape().str() : std::string("undefined"),
+                               " for x of shape ", xe.shape().str(), " at iteration ", iteration);
+      ge.copy_from(out);
+    }
+    return v;
+  };
+  return detail::lbfgs_run<T>(eval, x, g, options);
+}
+
+/// L-BFGS over parameter slots: the same algorithm on the concatenation of all values.
+/// `closure()` must evaluate the objective at the slots' current values, fill their grads
+/// and return f; a grad left undefined counts as zero. On return the values hold the best
+/// point and the defined grads its gradient.
+/// @param closure `T closure()`.
+/// @param slots the parameters (values contiguous; see param_slot).
+/// @param options tolerances and limits.
+/// @return as the tensor overload.
+/// @throws tessera::invalid_argument for bad slots or options, or a grad whose shape differs
+///         from its value's after the closure.
+/// @throws tessera::domain_error when the closure returns NaN, naming the iteration.
+template <floating_point_scalar T, class Closure>
+  requires std::is_invocable_r_v<T, Closure&>
+lbfgs_result<T> lbfgs(Closure&& closure, const std::vector<param_slot<T>>& slots,
+                      const lbfgs_options<T>& options = {}) {
+  constexpr const char* fn = "optim::lbfgs";
+  detail::check_lbfgs_options(options);
+  detail::check_slots(fn, slots);
+  std::vector<index_t> offset(slots.size() + 1, 0);
+  std::vector<shape_t> shapes(slots.size());
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    shapes[i] = slots[i].value->shape();
+    offset[i + 1] = offset[i] + slots[i].value->numel();
+  }
+  const index_t n = offset.back();
+  auto bytes = [&](std::size_t i) {
+    return static_cast<std::size_t>(offset[i + 1] - offset[i]) * sizeof(T);
+  };
+  tensor<T> x(shape_t{n}), g(shape_t{n});
+  for (std::size_t i = 0; i < slots.size(); ++i)
+    if (bytes(i) > 0) std::memcpy(x.data() + offset[i], slots[i].value->data(), bytes(i));
+
+  auto eval = [&](const tensor<T>& xe, const tensor<T>& ge, index_t iteration) -> T {
+    for (std::size_t i = 0; i < slots.size(); ++i)
+      if (bytes(i) > 0) std::memcpy(slots[i].value->data(), xe.data() + offset[i], bytes(i));
+    const T v = closure();
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      detail::check_slot(fn, i, slots[i]);
+      if (!(slots[i].value->shape() == shapes[i]))
+        throw_invalid_argument(fn, "parameter ", i, ": the closure changed the value shape from ",
+                               shapes[i].str(), " to ", slots[i].value->shape().str(),
+                               " at iteration ", iteration);
+      T* dst = ge.data() + offset[i];
+      if (detail::has_grad(slots[i]))
+        std::memcpy(dst, slots[i].grad->data(), bytes(i));
+      else
+        std::fill_n(dst, offset[i + 1] - offset[i], T(0));
+    }
+    return v;
+  };
+  lbfgs_result<T> r = detail::lbfgs_run<T>(eval, x, g, options);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    if (bytes(i) == 0) continue;
+    std::memcpy(slots[i].value->data(), x.data() + offset[i], bytes(i));
+    if (detail::has_grad(slots[i]))
+      std::memcpy(slots[i].grad->data(), g.data() + offset[i], bytes(i));
+  }
+  return r;
+}
+
+}  // namespace tessera::optim
