@@ -100,7 +100,9 @@ var<T> slice_scatter_var(const var<T>& g, const shape_t& shape, int axis, index_
   const index_t n = g.shape()[axis];
   return make_op(tessera::slice_scatter(g.value(), shape, axis, start, step), {g},
                  [axis, start, step, n](auto& c) {
-                   c.acc(0, slice(c.gy(), axis, start, start + (n - 1) * step + 1, step));
+                   // For n = 0 the stop must not go negative (it would count from the end).
+                   const index_t stop = n > 0 ? start + (n - 1) * step + 1 : start;
+                   c.acc(0, slice(c.gy(), axis, start, stop, step));
                  });
 }
 }  // namespace detail

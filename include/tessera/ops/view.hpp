@@ -51,6 +51,9 @@ tensor<T> slice_scatter(const tensor<T>& g, const shape_t& shape, int axis, inde
   tensor<T> out(shape);
   out.fill_(T(0));
   const index_t n = g.shape()[axis];
+  // Nothing to write for an empty slice; start + (n - 1)·step + 1 could even be negative then
+  // and count from the end.
+  if (n == 0) return out;
   out.slice(axis, start, start + (n - 1) * step + 1, step).copy_from(g);
   return out;
 }
