@@ -34,7 +34,7 @@ var<T> variance(const var<T>& x, const shape_t& axes = {}, int correction = 0,
 namespace detail {
 /// Shared rule of max and min: the adjoint is split evenly among the extremal elements.
 template <class T>
-var<T> extremum(const var<T>& x, const shape_t& axes, bool keepdim, tensor<T> y) {
+var<T> extremum(const var<T>& x, const shape_t& axes, tensor<T> y) {
   const auto plan = tessera::detail::plan_reduce("ad::max", x.shape(), axes);
   const tensor<T> mask = tessera::eq(x.value(), y.reshape(plan.out_shape));
   const tensor<T> share = tessera::div(mask, tessera::sum(mask, axes, true));
@@ -47,12 +47,12 @@ var<T> extremum(const var<T>& x, const shape_t& axes, bool keepdim, tensor<T> y)
 /// y = max over `axes`;  x̄ += ȳ / (number of maxima) at the maxima
 template <class T>
 var<T> max(const var<T>& x, const shape_t& axes = {}, bool keepdim = false) {
-  return detail::extremum(x, axes, keepdim, tessera::max(x.value(), axes, keepdim));
+  return detail::extremum(x, axes, tessera::max(x.value(), axes, keepdim));
 }
 /// y = min over `axes`;  x̄ += ȳ / (number of minima) at the minima
 template <class T>
 var<T> min(const var<T>& x, const shape_t& axes = {}, bool keepdim = false) {
-  return detail::extremum(x, axes, keepdim, tessera::min(x.value(), axes, keepdim));
+  return detail::extremum(x, axes, tessera::min(x.value(), axes, keepdim));
 }
 /// y = log Σ exp x over `axes`;  x̄ += ȳ·exp(x - y)
 template <class T>
@@ -66,10 +66,11 @@ var<T> logsumexp(const var<T>& x, const shape_t& axes = {}, bool keepdim = false
 }
 /// y = ‖x‖_p over `axes` (p = 1, 2, ∞);  p=2: x̄ += ȳ·x/y (0 where y = 0), p=1: ȳ·sign x,
 /// p=∞: split among the largest |x|
+/// @throws tessera::invalid_argument for any other p (-∞ included, as in tessera::norm).
 template <class T>
 var<T> norm(const var<T>& x, T p = T(2), const shape_t& axes = {}, bool keepdim = false) {
   if (p == T(1)) return sum(abs(x), axes, keepdim);
-  if (std::isinf(p)) return max(abs(x), axes, keepdim);
+  if (std::isinf(p) && p > T(0)) return max(abs(x), axes, keepdim);
   if (p != T(2)) throw_invalid_argument("ad::norm", "p ", p, " is not supported (1, 2, inf)");
   const auto plan = tessera::detail::plan_reduce("ad::norm", x.shape(), axes);
   return make_op(tessera::norm(x.value(), p, axes, keepdim), {x},
