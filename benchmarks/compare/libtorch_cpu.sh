@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# tessera against LibTorch on the CPU, side by side in one run, one thread each:
+#   (a) installs the peers (scripts/install-deps --compare, or apt-get), idempotently;
+#   (b) builds tessera's benchmarks (preset `bench`) and the LibTorch program
+#       (benchmarks/compare/libtorch_cpu.cpp, its own C++17 CMake project in libtorch/);
+#   (c) waits for the machine to be idle, then runs both sides in alternating rounds with
+#       OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive (LibTorch also calls
+#       torch::set_num_threads(1)), each case warmed up and repeated;
+#   (d) prints, per case, the median of all repetitions:
+#       RESULT case=<name> tessera=<value> libtorch=<value> unit=<unit> ratio=<tessera/libtorch>
+#       followed by the min–max spread, the BLAS LibTorch loaded and the CPU time other
+#       processes took during the measurements (non-zero means the figures are suspect).
+# Cases: small_ops_nograd (ns/op), small_ops_fwd_bwd (ns/op), mlp_train_step (ms),
+# matmul_1024 (ms; GFLOP/s on the line after the RESULT lines).
+#
+# Environment knobs (defaults in brackets):
+#   ROUNDS [3]       alternating rounds (tessera first in odd rounds, LibTorch first in even)
+#   REPS [5]         repetitions per case and round; the median is over ROUNDS×REPS samples
+#   MIN_TIME [0.5]   seconds per repetition
+#   WARMUP [0.3]     warm-up seconds before each case
+#   METRIC [real]    real (wall clock) or cpu (process/thread CPU time)
+#   WAIT_IDLE [600]  seconds to wait for the other processes to go quiet (0: do not wait)
+#   IDLE_BUSY [0.05] "quiet": at most this fraction of the CPUs busy over 5 s
+#   FULL [0]         1: also run every tessera benchmark program once and keep its output
+#   SKIP_BUILD [0]   1: use the existing builds
+#   OUT_DIR          where raw outputs go [build/compare-results/<UTC time>]
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+
+ROUNDS=${ROUNDS:-3}
+REPS=${REPS:-5}
+MIN_TIME=${MIN_TIME:-0.5}
+WARMUP=${WARMUP:-0.3}
+METRIC=${METRIC:-real}
+WAIT_IDLE=${WAIT_IDLE:-600}
+IDLE_BUSY=${IDLE_BUSY:-0.05}
+FULL=${FULL:-0}
+SKIP_BUILD=${SKIP_BUILD:-0}
+OUT_DIR=${OUT_DIR:-$root/build/compare-results/$(date -u +%Y%m%dT%H%M%SZ)}
+
+say() { echo "libtorch_cpu.sh: $*" >&2; }
+
+# --- (a) dependencies ------------------------------------------------------------------------
+if [[ -x scripts/install-deps ]]; then
+  scripts/install-deps --compare >&2
+else
+  need=()
+  for pkg in libtorch-dev libopenblas0-pthread libbenchmark-dev; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+      need+=("$pkg")
+  done
+  if ((${#need[@]})); then
+    sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+      --no-install-recommends "${need[@]}"
+  fi
+fi
+
+# --- (b) builds ------------------------------------------------------------------------------
+bench_dir=build/bench/benchmarks
+torch_build=build/compare-libtorch
+if [[ $SKIP_BUILD != 1 ]]; then
+  say "building tessera's benchmarks (preset bench)"
+  cmake --preset bench >/dev/null
+  cmake --build --preset bench >&2
+  say "building the LibTorch side (C++17) in $torch_build"
+  cmake -S benchmarks/compare/libtorch -B "$torch_build" -G Ninja >/dev/null
+  cmake --build "$torch_build" -j2 >&2
+fi
+for exe in "$bench_dir/bench_ad_small_ops" "$bench_dir/bench_ad_mlp" \
+  "$bench_dir/bench_ops_matmul" "$torch_build/compare_libtorch_cpu"; do
+  [[ -x $exe ]] || { say "missing $exe (build failed?)"; exit 1; }
+done
+
+# --- (c) run ---------------------------------------------------------------------------------
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+mkdir -p "$OUT_DIR"
+export ROUNDS REPS MIN_TIME WARMUP METRIC WAIT_IDLE IDLE_BUSY FULL OUT_DIR bench_dir torch_build
+
+python3 - <<'PY'
+import json, os, re, statistics, subprocess, sys, time
+
+env = os.environ
+rounds, reps = int(env["ROUNDS"]), int(env["REPS"])
+min_time, warmup = env["MIN_TIME"], env["WARMUP"]
+metric = env["METRIC"]
+out_dir, bench_dir, torch_build = env["OUT_DIR"], env["bench_dir"], env["torch_build"]
+ncpu = os.cpu_count() or 1
+
+def log(msg):
+    print("libtorch_cpu.sh: " + msg, file=sys.stderr, flush=True)
+
+def cpu_ticks():
+    """(busy, total) jiffies of the whole machine from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+def busy_fraction(seconds):
+    b0, t0 = cpu_ticks()
+    time.sleep(seconds)
+    b1, t1 = cpu_ticks()
+    return (b1 - b0) / max(1, t1 - t0)
+
+# Wait for the other agents' builds to finish: timings under load are not worth recording.
+deadline = time.time() + float(env["WAIT_IDLE"])
+while True:
+    busy = busy_fraction(5)
+    if busy <= float(env["IDLE_BUSY"]):
+        log(f"machine idle ({busy:.1%} busy over 5 s), measuring")
+        break
+    if time.time() >= deadline:
+        log(f"WARNING: machine still {busy:.1%} busy; measuring anyway (figures suspect)")
+        break
+    log(f"machine {busy:.1%} busy, waiting")
+with open("/proc/loadavg") as f:
+    load_before = f.read().split()[0]
+
+GB_CASES = {
+    # case: (binary, benchmark name, divisor, scale from the reported time unit to the case unit)
+    "small_ops_nograd": ("bench_ad_small_ops", "BM_SmallOpsNoGradFloat", 200, "ns"),
+    "small_ops_fwd_bwd": ("bench_ad_small_ops", "BM_SmallOpsFwdBwdFloat", 200, "ns"),
+    "mlp_train_step": ("bench_ad_mlp", "BM_MlpTrainStepFloat", 1, "ms"),
+    "matmul_1024": ("bench_ops_matmul", "BM_MatmulFloat/m:1024/n:1024/k:1024", 1, "ms"),
+}
+UNITS = {"small_ops_nograd": "ns/op", "small_ops_fwd_bwd": "ns/op",
+         "mlp_train_step": "ms", "matmul_1024": "ms"}
+TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+samples = {c: {"tessera": [], "libtorch": []} for c in GB_CASES}
+info = []
+
+self_cpu0 = os.times()
+b0, t0 = cpu_ticks()
+wall0 = time.time()
+
+def run_tessera(rnd):
+    by_binary = {}
+    for case, (binary, name, _, _) in GB_CASES.items():
+        by_binary.setdefault(binary, []).append(re.escape(name))
+    for binary, names in by_binary.items():
+        out = f"{out_dir}/{binary}.round{rnd}.json"
+        cmd = [f"{bench_dir}/{binary}", f"--benchmark_filter=^({'|'.join(names)})$",
+               f"--benchmark_repetitions={reps}", f"--benchmark_min_time={min_time}",
+               f"--benchmark_min_warmup_time={warmup}", "--benchmark_format=json",
+               f"--benchmark_out={out}", "--benchmark_out_format=json"]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        with open(out) as f:
+            data = json.load(f)
+        for case, (b, name, div, unit) in GB_CASES.items():
+            if b != binary:
+                continue
+            for bm in data["benchmarks"]:
+                if bm.get("run_type") != "iteration" or bm["run_name"] != name:
+                    continue
+                t = bm["real_time" if metric == "real" else "cpu_time"]
+                secs = t * TO_SECONDS[bm["time_unit"]]
+                samples[case]["tessera"].append(secs / TO_SECONDS[unit] / div)
+
+def run_libtorch(rnd):
+    cmd = [f"{torch_build}/compare_libtorch_cpu", "--reps", str(reps), "--min-time", min_time,
+           "--warmup", warmup]
+    res = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    with open(f"{out_dir}/libtorch.round{rnd}.txt", "w") as f:
+        f.write(res.stdout + res.stderr)
+    for line in res.stdout.splitlines():
+        kv = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
+        if line.startswith("SAMPLE"):
+            samples[kv["case"]]["libtorch"].append(float(kv[metric]))
+        elif line.startswith("INFO") and line not in info:
+            info.append(line)
+
+for rnd in range(1, rounds + 1):
+    log(f"round {rnd}/{rounds}")
+    order = [run_tessera, run_libtorch] if rnd % 2 else [run_libtorch, run_tessera]
+    for run in order:
+        run(rnd)
+
+wall = time.time() - wall0
+b1, t1 = cpu_ticks()
+self_cpu1 = os.times()
+ours = (self_cpu1.children_user + self_cpu1.children_system + self_cpu1.user + self_cpu1.system
+        - self_cpu0.children_user - self_cpu0.children_system - self_cpu0.user - self_cpu0.system)
+hz = os.sysconf("SC_CLK_TCK")
+machine_busy = (b1 - b0) / hz  # CPU-seconds used by everything
+foreign = max(0.0, machine_busy - ours)
+with open("/proc/loadavg") as f:
+    load_after = f.read().split()[0]
+
+# --- (d) report ---
+def fmt(v):
+    return f"{v:.4g}"
+
+lines = []
+for case in GB_CASES:
+    t, l = samples[case]["tessera"], samples[case]["libtorch"]
+    if not t or not l:
+        log(f"no samples for {case}")
+        continue
+    mt, ml = statistics.median(t), statistics.median(l)
+    lines.append(f"RESULT case={case} tessera={fmt(mt)} libtorch={fmt(ml)} "
+                 f"unit={UNITS[case]} ratio={mt / ml:.3f}")
+for line in lines:
+    print(line)
+for case in GB_CASES:
+    t, l = samples[case]["tessera"], samples[case]["libtorch"]
+    if t and l:
+        print(f"SPREAD case={case} tessera_min={fmt(min(t))} tessera_max={fmt(max(t))} "
+              f"libtorch_min={fmt(min(l))} libtorch_max={fmt(max(l))} unit={UNITS[case]} "
+              f"samples={len(t)}+{len(l)}")
+mm = samples["matmul_1024"]
+if mm["tessera"] and mm["libtorch"]:
+    flop = 2 * 1024**3
+    gt = flop / (statistics.median(mm["tessera"]) * 1e-3) / 1e9
+    gl = flop / (statistics.median(mm["libtorch"]) * 1e-3) / 1e9
+    print(f"GFLOPS case=matmul_1024 tessera={gt:.1f} libtorch={gl:.1f} unit=GFLOP/s")
+for line in info:
+    print(line)
+print(f"RUN metric={metric} rounds={rounds} reps={reps} min_time={min_time}s warmup={warmup}s "
+      f"wall={wall:.0f}s loadavg_before={load_before} loadavg_after={load_after} "
+      f"foreign_cpu={foreign:.1f}s ({foreign / (wall * ncpu):.1%} of {ncpu} CPUs) "
+      f"raw={out_dir}")
+with open(f"{out_dir}/samples.json", "w") as f:
+    json.dump(samples, f, indent=1)
+PY
+
+# Optional: every tessera benchmark once, console output kept for docs/benchmarks.md.
+if [[ $FULL == 1 ]]; then
+  for exe in "$bench_dir"/bench_*; do
+    name=$(basename "$exe")
+    say "running $name (all benchmarks)"
+    "$exe" --benchmark_min_warmup_time="$WARMUP" >"$OUT_DIR/$name.txt" 2>&1
+  done
+  say "full outputs in $OUT_DIR"
+fi
