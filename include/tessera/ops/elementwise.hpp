@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 
 #include <Eigen/Core>
 
@@ -65,8 +66,23 @@ tensor<T> sign(const tensor<T>& x) {
 /// e^x
 template <class T>
 tensor<T> exp(const tensor<T>& x) {
-  return detail::vector_map(
+  tensor<T> r = detail::vector_map(
       x, [](const auto& a) { return a.exp(); }, [](T v) { return std::exp(v); });
+  // Eigen 3.4's vectorised exp clamps its argument at log(min normal), so below that it
+  // returns ~3e-39 (float) or ~6e-309 (double) instead of a subnormal or 0, even for -inf
+  // (which would make logsumexp of all -inf finite). Those few elements are redone with std::exp.
+  if (x.is_contiguous()) {
+    const T lo = std::log(std::numeric_limits<T>::min());
+    const T* xp = x.data();
+    T* rp = r.data();
+    parallel_for(0, x.numel(), default_grain, [&](index_t b, index_t e) {
+      using arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+      if (!(Eigen::Map<const arr>(xp + b, e - b).minCoeff() < lo)) return;  // vectorised scan
+      for (index_t i = b; i < e; ++i)
+        if (xp[i] < lo) rp[i] = std::exp(xp[i]);
+    });
+  }
+  return r;
 }
 /// e^x - 1, accurate near 0
 template <class T>
