@@ -9,9 +9,12 @@ namespace tessera::ad {
 
 /// Y = A·B for rank ≥ 2 operands (batch axes broadcast);
 /// Ā += Ȳ·Bᵀ, B̄ += Aᵀ·Ȳ (each summed over broadcast batch axes).
-/// Rank-1 operands are promoted to a row (lhs) or column (rhs) and the axis dropped after.
+/// Rank-1 operands are promoted to a row (lhs) or column (rhs) and the axis dropped after;
+/// two vectors give their dot product as a rank-0 variable.
 template <class T>
 var<T> matmul(const var<T>& a, const var<T>& b) {
+  if (a.rank() == 1 && b.rank() == 1)
+    return reshape(matmul(unsqueeze(a, 0), unsqueeze(b, 1)), shape_t{});
   if (a.rank() == 1 && b.rank() >= 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.rank() == 1 && a.rank() >= 2) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   return make_op(tessera::matmul(a.value(), b.value()), {a, b}, [](auto& c) {
