@@ -272,16 +272,23 @@ tensor<index_t> argmax(const tensor<T>& x, int axis, bool keepdim = false) {
   return out;
 }
 
-/// log Σ exp(x) over `axes`, computed stably (max subtracted first).
+/// log Σ exp(x) over `axes`, computed stably (max subtracted first); -inf over an empty axis.
+/// @throws tessera::invalid_argument for an out-of-range or repeated axis.
 template <class T>
 tensor<T> logsumexp(const tensor<T>& x, const shape_t& axes = {}, bool keepdim = false) {
+  // Validate here so that errors name logsumexp, not the max it calls.
+  const detail::reduce_plan p = detail::plan_reduce("logsumexp", x.shape(), axes);
+  if (p.inner == 0) {  // log of an empty sum
+    tensor<T> r(keepdim ? p.out_shape : p.squeezed_shape);
+    r.fill_(-std::numeric_limits<T>::infinity());
+    return r;
+  }
   tensor<T> m = max(x, axes, true);
   // Rows whose max is ±inf would give inf - inf; use 0 as the shift there.
   m = detail::unary_map<T>(m, [](T v) { return std::isfinite(v) ? v : T(0); });
   tensor<T> s = log(sum(exp(sub(x, m)), axes, true));
   s = add(s, m);
   if (keepdim) return s;
-  const detail::reduce_plan p = detail::plan_reduce("logsumexp", x.shape(), axes);
   return s.reshape(p.squeezed_shape);
 }
 
