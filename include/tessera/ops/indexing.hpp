@@ -39,10 +39,20 @@ tensor<T> index_select(const tensor<T>& x, int axis, const tensor<index_t>& inde
 
 /// Adds the rows of `src` into rows `index` of a zero tensor of `shape` along `axis` (the
 /// adjoint of index_select; repeated indices accumulate).
+/// @throws tessera::invalid_argument for a bad axis, a non-rank-1 index, an out-of-range index,
+///   or a src whose shape is not `shape` with extent index.numel() along `axis`.
 template <class T>
 tensor<T> index_add(const shape_t& shape, int axis, const tensor<index_t>& index,
                     const tensor<T>& src) {
   const int a = normalize_axis("index_add", axis, shape.rank());
+  if (index.rank() != 1)
+    throw_invalid_argument("index_add", "index must have rank 1, got shape ", index.shape().str());
+  shape_t src_shape = shape;
+  src_shape[a] = index.numel();
+  if (!(src.shape() == src_shape))
+    throw_invalid_argument("index_add", "src shape ", src.shape().str(), " must be ",
+                           src_shape.str(), " for ", index.numel(), " indices into shape ",
+                           shape.str(), " along axis ", a);
   tensor<T> out(shape);
   out.fill_(T(0));
   for (index_t j = 0; j < index.numel(); ++j) {
@@ -60,9 +70,16 @@ tensor<T> embedding(const tensor<T>& weight, const tensor<index_t>& ids) {
   if (weight.rank() != 2)
     throw_invalid_argument("embedding", "weight must have rank 2, got shape ",
                            weight.shape().str());
+  const tensor<index_t> flat_ids = ids.contiguous().flatten();
+  for (index_t k = 0; k < flat_ids.numel(); ++k) {
+    const index_t id = flat_ids.data()[k];
+    if (id < 0 || id >= weight.size(0))
+      throw_invalid_argument("embedding", "id ", id, " is out of range for weight of shape ",
+                             weight.shape().str());
+  }
   shape_t out_shape = ids.shape();
   out_shape.push_back(weight.size(1));
-  return index_select(weight, 0, ids.contiguous().flatten()).reshape(out_shape);
+  return index_select(weight, 0, flat_ids).reshape(out_shape);
 }
 
 /// torch.gather: out[..., j, ...] = x[..., index[..., j, ...], ...] along `axis`; index has
@@ -95,10 +112,23 @@ tensor<T> gather(const tensor<T>& x, int axis, const tensor<index_t>& index) {
 }
 
 /// Adjoint of gather: zeros of `shape` with src added at the gathered positions.
+/// @throws tessera::invalid_argument when index's rank differs from shape's, index exceeds
+///   shape on an axis other than `axis`, src's shape differs from index's, or an index is out
+///   of range.
 template <class T>
 tensor<T> scatter_add(const shape_t& shape, int axis, const tensor<index_t>& index,
                       const tensor<T>& src) {
   const int a = normalize_axis("scatter_add", axis, shape.rank());
+  if (index.rank() != shape.rank())
+    throw_invalid_argument("scatter_add", "index shape ", index.shape().str(),
+                           " must have the rank of shape ", shape.str());
+  for (int i = 0; i < shape.rank(); ++i)
+    if (i != a && index.shape()[i] > shape[i])
+      throw_invalid_argument("scatter_add", "index shape ", index.shape().str(), " exceeds shape ",
+                             shape.str(), " on axis ", i);
+  if (!(src.shape() == index.shape()))
+    throw_invalid_argument("scatter_add", "src shape ", src.shape().str(),
+                           " must equal index shape ", index.shape().str());
   tensor<T> out(shape);
   out.fill_(T(0));
   const tensor<index_t> idx = index.contiguous();
