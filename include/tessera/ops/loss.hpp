@@ -29,8 +29,12 @@ tensor<T> cross_entropy(const tensor<T>& logits, const tensor<index_t>& target) 
 }
 
 /// Mean of (pred - target)² over all elements (target broadcasts to pred).
+/// @throws tessera::invalid_argument when target does not broadcast to pred's shape.
 template <class T>
 tensor<T> mse_loss(const tensor<T>& pred, const tensor<T>& target) {
+  if (!(broadcast_shapes("mse_loss", pred.shape(), target.shape()) == pred.shape()))
+    throw_invalid_argument("mse_loss", "target shape ", target.shape().str(),
+                           " does not broadcast to pred shape ", pred.shape().str());
   return mean(square(sub(pred, target)));
 }
 
