@@ -99,7 +99,8 @@ class adam_family : public optimizer<T> {
     const T shrink = Decoupled ? T(1) - this->lr_ * weight_decay_ : T(1);
 
     T* TESSERA_RESTRICT p = s.value->data();
-    const T* TESSERA_RESTRICT g = s.grad->data();
+    const tensor<T> grad = s.grad->contiguous();  // a handle copy unless strided
+    const T* TESSERA_RESTRICT g = grad.data();
     T* TESSERA_RESTRICT m = st.exp_avg.data();
     T* TESSERA_RESTRICT v = st.exp_avg_sq.data();
     T* TESSERA_RESTRICT vmax = amsgrad_ ? st.max_exp_avg_sq.data() : nullptr;

@@ -27,7 +27,7 @@ namespace tessera::optim {
 /// @param norm_type p > 0, or std::numeric_limits<T>::infinity().
 /// @return N, the norm before clipping (0 when there are no defined grads).
 /// @throws tessera::invalid_argument for a negative or NaN max_norm, a non-positive or NaN p,
-///         or a bad slot (grad shape differing from its value's, non-contiguous grad).
+///         or a bad slot (e.g. a grad shape differing from its value's).
 template <floating_point_scalar T>
 T clip_grad_norm(const std::vector<param_slot<T>>& slots, std::type_identity_t<T> max_norm,
                  std::type_identity_t<T> norm_type = T(2)) {
@@ -43,8 +43,9 @@ T clip_grad_norm(const std::vector<param_slot<T>>& slots, std::type_identity_t<T
   A acc = 0;
   for (const param_slot<T>& s : slots) {
     if (!detail::has_grad(s)) continue;
-    const T* g = s.grad->data();
-    const index_t n = s.grad->numel();
+    const tensor<T> grad = s.grad->contiguous();
+    const T* g = grad.data();
+    const index_t n = grad.numel();
     if (inf_norm) {
       const A m = detail::deterministic_max<A>(n, [g](index_t i) { return std::abs(g[i]); });
       if (!(m <= acc)) acc = m;
@@ -74,9 +75,10 @@ T clip_grad_norm(const std::vector<param_slot<T>>& slots, std::type_identity_t<T
     const T c = static_cast<T>(coef);
     for (const param_slot<T>& s : slots) {
       if (!detail::has_grad(s)) continue;
-      T* TESSERA_RESTRICT g = s.grad->data();
-      detail::elementwise(s.grad->numel(), 1, [&](index_t lo, index_t hi) {
-        for (index_t i = lo; i < hi; ++i) g[i] *= c;
+      detail::with_contiguous(*s.grad, [c](T* g, index_t n) {
+        detail::elementwise(n, 1, [&](index_t lo, index_t hi) {
+          for (index_t i = lo; i < hi; ++i) g[i] *= c;
+        });
       });
     }
   }
@@ -97,12 +99,13 @@ void clip_grad_value(const std::vector<param_slot<T>>& slots, std::type_identity
   const T c = clip_value;
   for (const param_slot<T>& s : slots) {
     if (!detail::has_grad(s)) continue;
-    T* TESSERA_RESTRICT g = s.grad->data();
-    detail::elementwise(s.grad->numel(), 1, [&](index_t lo, index_t hi) {
-      for (index_t i = lo; i < hi; ++i) {
-        const T v = g[i];
-        g[i] = v < -c ? -c : (v > c ? c : v);
-      }
+    detail::with_contiguous(*s.grad, [c](T* g, index_t n) {
+      detail::elementwise(n, 1, [&](index_t lo, index_t hi) {
+        for (index_t i = lo; i < hi; ++i) {
+          const T v = g[i];
+          g[i] = v < -c ? -c : (v > c ? c : v);
+        }
+      });
     });
   }
 }

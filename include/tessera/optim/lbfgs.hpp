@@ -440,7 +440,7 @@ lbfgs_result<T> lbfgs(Closure&& closure, const std::vector<param_slot<T>>& slots
                                " at iteration ", iteration);
       T* dst = ge.data() + offset[i];
       if (detail::has_grad(slots[i]))
-        std::memcpy(dst, slots[i].grad->data(), bytes(i));
+        std::memcpy(dst, slots[i].grad->contiguous().data(), bytes(i));
       else
         std::fill_n(dst, offset[i + 1] - offset[i], T(0));
     }
@@ -451,7 +451,8 @@ lbfgs_result<T> lbfgs(Closure&& closure, const std::vector<param_slot<T>>& slots
     if (bytes(i) == 0) continue;
     std::memcpy(slots[i].value->data(), x.data() + offset[i], bytes(i));
     if (detail::has_grad(slots[i]))
-      std::memcpy(slots[i].grad->data(), g.data() + offset[i], bytes(i));
+      slots[i].grad->copy_from(
+          tensor<T>(g.storage(), shapes[i], contiguous_strides(shapes[i]), g.offset() + offset[i]));
   }
   return r;
 }

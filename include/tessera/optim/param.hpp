@@ -27,7 +27,8 @@ namespace tessera::optim {
 ///
 /// `value` is updated in place through `value->data()`, so it must be defined and contiguous.
 /// `grad` may be null or point to an undefined tensor: that parameter is skipped by step()
-/// (PyTorch's `grad is None`). A defined grad must have the value's shape and be contiguous.
+/// (PyTorch's `grad is None`). A defined grad must have the value's shape; a non-contiguous grad
+/// is read through a contiguous copy (the usual contiguous one costs nothing extra).
 /// Reassigning `*value` or `*grad` between steps is allowed (the pointers are re-read every
 /// step); the optimizer state keeps the value's shape and a change of shape throws.
 template <class T>
@@ -38,10 +39,14 @@ struct param_slot {
 
 namespace detail {
 
+/// Pointers and smart pointers (to parameters), as opposed to parameter objects.
+template <class P>
+concept pointer_like = requires(P& p) { *p; } && !requires(P& p) { p.value(); };
+
 /// Dereferences pointers and smart pointers, leaves objects alone.
 template <class P>
 decltype(auto) deref(P&& p) {
-  if constexpr (requires { *p; } && !requires { p.value(); })
+  if constexpr (pointer_like<std::remove_reference_t<P>>)
     return deref(*p);
   else
     return std::forward<P>(p);
@@ -168,8 +173,8 @@ bool has_grad(const param_slot<T>& s) noexcept {
   return s.grad != nullptr && s.grad->defined();
 }
 
-/// Checks slot `i` for use by `fn`: value defined and contiguous; a defined grad contiguous
-/// with the value's shape.
+/// Checks slot `i` for use by `fn`: value defined and contiguous; a defined grad of the value's
+/// shape.
 /// @throws tessera::invalid_argument naming `fn`, the slot index and the offending shapes.
 template <class T>
 void check_slot(const char* fn, std::size_t i, const param_slot<T>& s) {
@@ -185,9 +190,19 @@ void check_slot(const char* fn, std::size_t i, const param_slot<T>& s) {
   if (!(g.shape() == v.shape()))
     throw_invalid_argument(fn, "parameter ", i, ": grad shape ", g.shape().str(),
                            " does not match value shape ", v.shape().str());
-  if (!g.is_contiguous())
-    throw_invalid_argument(fn, "parameter ", i, ": grad of shape ", g.shape().str(),
-                           " and strides ", g.strides().str(), " is not contiguous");
+}
+
+/// Calls f(T* data, index_t n) on the elements of `g` in row-major order, so that f may update
+/// them in place: directly when `g` is contiguous, else on a contiguous copy written back.
+template <class T, class F>
+void with_contiguous(const tensor<T>& g, F&& f) {
+  if (g.is_contiguous()) {
+    f(g.data(), g.numel());
+    return;
+  }
+  const tensor<T> c = g.clone();
+  f(c.data(), c.numel());
+  g.copy_from(c);
 }
 
 /// Checks every slot and that no value appears twice (it would be updated twice per step).

@@ -17,8 +17,7 @@ namespace tessera::optim {
 /// A learning-rate schedule: a copyable value `s` with `s(step)` giving the learning rate for
 /// step = 0, 1, 2, ... (use as `opt.set_lr(s(step))` before `opt.step()`).
 template <class S>
-concept lr_schedule = std::copy_constructible<S> &&
-                      floating_point_scalar<typename S::value_type> &&
+concept lr_schedule = std::copy_constructible<S> && floating_point_scalar<typename S::value_type> &&
                       requires(const S& s, index_t step) {
                         { s(step) } -> std::same_as<typename S::value_type>;
                       };

@@ -78,7 +78,8 @@ class sgd final : public optimizer<T> {
  private:
   void update(std::size_t i, const param_slot<T>& s) {
     T* TESSERA_RESTRICT p = s.value->data();
-    const T* TESSERA_RESTRICT g = s.grad->data();
+    const tensor<T> grad = s.grad->contiguous();  // a handle copy unless strided
+    const T* TESSERA_RESTRICT g = grad.data();
     const index_t n = s.value->numel();
     const T lr = this->lr_, wd = weight_decay_, mu = momentum_, keep = T(1) - dampening_;
     if (mu == T(0)) {
