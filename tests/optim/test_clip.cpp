@@ -98,6 +98,18 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(clip_by_value, T, optim_test::scalar_types) {
   check_values(ga, {-1, -0.5, 0.25, 1}, 0.0);
 }
 
+BOOST_AUTO_TEST_CASE(strided_grads_are_clipped_in_place) {
+  tensor<double> a = zeros<double>({2, 2});
+  const tensor<double> base = from_vector<double>({3, 0, 4, -9}, {2, 2});
+  tensor<double> ga = base.transpose(0, 1);  // a view: clipping must write through it
+  const double n = optim::clip_grad_norm<double>({{&a, &ga}}, 5.3);
+  BOOST_TEST(n == std::sqrt(9.0 + 16 + 81), boost::test_tools::tolerance(1e-15));
+  const double c = 5.3 / (n + 1e-6);
+  check_values(base, {3 * c, 0, 4 * c, -9 * c}, 1e-15);
+  optim::clip_grad_value<double>({{&a, &ga}}, 2.0);  // 3c ≈ 1.5 stays, 4c and −9c are cut
+  check_values(base, {3 * c, 0, 2, -2}, 1e-15);
+}
+
 BOOST_AUTO_TEST_CASE(bad_arguments_throw) {
   tensor<double> a = zeros<double>({2}), ga = vec<double>({1, 1}), gbad = vec<double>({1});
   BOOST_CHECK_EXCEPTION(optim::clip_grad_norm<double>({{&a, &ga}}, -1.0), invalid_argument,

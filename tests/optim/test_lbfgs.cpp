@@ -66,9 +66,9 @@ BOOST_AUTO_TEST_CASE(rosenbrock_float) {
 BOOST_AUTO_TEST_CASE(ill_conditioned_quadratic) {
   // f = ½ Σ kᵢ (xᵢ − i)², kᵢ from 1 to 100 (50 dims, x of shape (5, 10)): L-BFGS reaches
   // x = (0, 1, 2, ...); an exact-line-search L-BFGS needs about 80 iterations here.
-  const index_t n = 50;
+  constexpr index_t n = 50;
   tensor<double> x = zeros<double>({5, 10});
-  auto f = [n](const tensor<double>& xe, tensor<double>& g) {
+  auto f = [](const tensor<double>& xe, tensor<double>& g) {
     double v = 0;
     for (index_t i = 0; i < n; ++i) {
       const double k = std::pow(100.0, static_cast<double>(i) / (n - 1));

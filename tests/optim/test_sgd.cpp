@@ -80,6 +80,16 @@ BOOST_AUTO_TEST_CASE(undefined_and_null_grads_are_skipped) {
   check_values(a, {0.5 - 0.5 * (0.9 + 1), 1.5 - 0.5 * 1.9}, 1e-15);
 }
 
+BOOST_AUTO_TEST_CASE(strided_grad_is_read_in_logical_order) {
+  // A grad that is a transposed view (as a backward pass might leave it) is accepted.
+  tensor<double> p = zeros<double>({2, 3});
+  const tensor<double> gt = from_vector<double>({1, 2, 3, 4, 5, 6}, {3, 2});
+  tensor<double> g = gt.transpose(0, 1);  // (2, 3): rows (1, 3, 5), (2, 4, 6)
+  optim::sgd<double> opt({{&p, &g}}, {.lr = 1.0});
+  opt.step();
+  check_values(p, {-1, -3, -5, -2, -4, -6}, 0.0);
+}
+
 BOOST_AUTO_TEST_CASE(set_lr_and_zero_grad) {
   tensor<double> p = vec<double>({1}), g = vec<double>({2});
   optim::sgd<double> opt({{&p, &g}}, {.lr = 0.1});
