@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// optim::adam and optim::adamw: steps against hand-computed values (bias correction, L2 and
+// topt::adam and topt::adamw: steps against hand-computed values (bias correction, L2 and
 // decoupled decay, AMSGrad), per-parameter step counts, errors.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
@@ -9,22 +9,24 @@
 #include "tessera/optim/adamw.hpp"
 
 using namespace tessera;
+namespace topt = tessera::optim;
 using optim_test::check_values;
 using optim_test::message_has;
 using optim_test::step_tol;
 using optim_test::vec;
 
-// As in test_sgd.cpp: p = (1, −2, 0.5), g₁ = (0.1, −0.3, 2), g₂ = (−0.2, 0.4, 0.05). The
+// As in sgd.cpp: p = (1, −2, 0.5), g₁ = (0.1, −0.3, 2), g₂ = (−0.2, 0.4, 0.05). The
 // multi-step expectations were computed in double from the update rule in adam.hpp.
 
-BOOST_AUTO_TEST_SUITE(optim_adam)
+BOOST_AUTO_TEST_SUITE(optim)
+BOOST_AUTO_TEST_SUITE(adam)
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(first_step_closed_form, T, optim_test::scalar_types) {
   // At t = 1 the bias corrections cancel the (1 − β) factors: m̂ = g, v̂ = g², so
   // p₁ = p − η g / (|g| + ε).
   tensor<T> p = vec<T>({1, -2, 0.5}), g = vec<T>({0.1, -0.3, 2});
   const double lr = 0.01, eps = 1e-3;  // a large ε makes its place in the formula visible
-  optim::adam<T> opt({{&p, &g}}, {.lr = T(lr), .eps = T(eps)});
+  topt::adam<T> opt({{&p, &g}}, {.lr = T(lr), .eps = T(eps)});
   opt.step();
   check_values(p,
                {1 - lr * 0.1 / (0.1 + eps), -2 + lr * 0.3 / (0.3 + eps), 0.5 - lr * 2 / (2 + eps)},
@@ -36,7 +38,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(first_step_closed_form, T, optim_test::scalar_type
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(two_steps_bias_correction, T, optim_test::scalar_types) {
   tensor<T> p = vec<T>({1, -2, 0.5}), g = vec<T>({0.1, -0.3, 2});
-  optim::adam<T> opt({{&p, &g}}, {.lr = T(0.01)});
+  topt::adam<T> opt({{&p, &g}}, {.lr = T(0.01)});
   opt.step();
   g.copy_from(vec<T>({-0.2, 0.4, 0.05}));
   opt.step();
@@ -48,7 +50,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(two_steps_bias_correction, T, optim_test::scalar_t
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(l2_weight_decay_two_steps, T, optim_test::scalar_types) {
   tensor<T> p = vec<T>({1, -2, 0.5}), g = vec<T>({0.1, -0.3, 2});
-  optim::adam<T> opt(
+  topt::adam<T> opt(
       {{&p, &g}},
       {.lr = T(0.01), .betas = {T(0.8), T(0.99)}, .eps = T(1e-3), .weight_decay = T(0.1)});
   opt.step();
@@ -62,8 +64,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(amsgrad_keeps_the_largest_second_moment, T,
                               optim_test::scalar_types) {
   auto run = [](bool ams) {
     tensor<T> p = vec<T>({1, -2, 0.5}), g = vec<T>({0.1, -0.3, 2});
-    optim::adam<T> opt({{&p, &g}},
-                       {.lr = T(0.01), .betas = {T(0.8), T(0.99)}, .eps = T(1e-3), .amsgrad = ams});
+    topt::adam<T> opt({{&p, &g}},
+                      {.lr = T(0.01), .betas = {T(0.8), T(0.99)}, .eps = T(1e-3), .amsgrad = ams});
     opt.step();
     g.copy_from(vec<T>({-0.2, 0.4, 0.05}));
     opt.step();
@@ -80,7 +82,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(amsgrad_keeps_the_largest_second_moment, T,
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(adamw_decoupled_decay_two_steps, T, optim_test::scalar_types) {
   tensor<T> p = vec<T>({1, -2, 0.5}), g = vec<T>({0.1, -0.3, 2});
-  optim::adamw<T> opt({{&p, &g}}, {.lr = T(0.01), .weight_decay = T(0.1)});
+  topt::adamw<T> opt({{&p, &g}}, {.lr = T(0.01), .weight_decay = T(0.1)});
   opt.step();
   // p₁ = p(1 − ηλ) − η g / (|g| + ε)
   check_values(p,
@@ -95,7 +97,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(adamw_decoupled_decay_two_steps, T, optim_test::sc
 BOOST_AUTO_TEST_CASE(adamw_default_decay_is_pytorchs) {
   // PyTorch's AdamW defaults to λ = 0.01; with g = 0 only the decay acts: p(1 − ηλ).
   tensor<double> p = vec<double>({2}), g = vec<double>({0});
-  optim::adamw<double> opt({{&p, &g}}, {.lr = 0.1});
+  topt::adamw<double> opt({{&p, &g}}, {.lr = 0.1});
   opt.step();
   check_values(p, {2 * (1 - 0.1 * 0.01)}, 1e-15);
 }
@@ -105,7 +107,7 @@ BOOST_AUTO_TEST_CASE(step_count_is_per_parameter) {
   // gets a grad (PyTorch keeps state['step'] per parameter).
   tensor<double> a = vec<double>({1}), b = vec<double>({1});
   tensor<double> ga = vec<double>({0.5}), gb;
-  optim::adam<double> opt({{&a, &ga}, {&b, &gb}}, {.lr = 0.1, .eps = 0});
+  topt::adam<double> opt({{&a, &ga}, {&b, &gb}}, {.lr = 0.1, .eps = 0});
   opt.step();
   opt.step();
   gb = vec<double>({-3});
@@ -123,7 +125,7 @@ BOOST_AUTO_TEST_CASE(large_tensor_matches_the_serial_rule) {
   generator gen(11);
   tensor<float> p = randn<float>({n}, gen), g = randn<float>({n}, gen);
   const tensor<float> p0 = p.clone();
-  optim::adamw<float> opt({{&p, &g}}, {.lr = 1e-2f, .weight_decay = 0.5f});
+  topt::adamw<float> opt({{&p, &g}}, {.lr = 1e-2f, .weight_decay = 0.5f});
   opt.step();
   double worst = 0;
   for (index_t i = 0; i < n; ++i) {
@@ -136,27 +138,28 @@ BOOST_AUTO_TEST_CASE(large_tensor_matches_the_serial_rule) {
 
 BOOST_AUTO_TEST_CASE(bad_arguments_throw) {
   tensor<double> p = vec<double>({1, 2}), g = vec<double>({0, 0});
-  BOOST_CHECK_EXCEPTION(optim::adam<double>({{&p, &g}}, {.lr = -1e-3}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::adam<double>({{&p, &g}}, {.lr = -1e-3}), invalid_argument,
                         message_has({"tessera::optim::adam:", "lr -0.001"}));
-  BOOST_CHECK_EXCEPTION(optim::adam<double>({{&p, &g}}, {.betas = {1.0, 0.999}}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::adam<double>({{&p, &g}}, {.betas = {1.0, 0.999}}), invalid_argument,
                         message_has({"optim::adam", "beta1 1", "[0, 1)"}));
-  BOOST_CHECK_EXCEPTION(optim::adam<double>({{&p, &g}}, {.betas = {0.9, -0.1}}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::adam<double>({{&p, &g}}, {.betas = {0.9, -0.1}}), invalid_argument,
                         message_has({"optim::adam", "beta2 -0.1"}));
-  BOOST_CHECK_EXCEPTION(optim::adam<double>({{&p, &g}}, {.eps = -1}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::adam<double>({{&p, &g}}, {.eps = -1}), invalid_argument,
                         message_has({"optim::adam", "eps -1"}));
-  BOOST_CHECK_EXCEPTION(optim::adamw<double>({{&p, &g}}, {.weight_decay = -0.1}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::adamw<double>({{&p, &g}}, {.weight_decay = -0.1}), invalid_argument,
                         message_has({"optim::adamw", "weight_decay -0.1"}));
-  BOOST_CHECK_EXCEPTION(optim::adamw<double>({{&p, &g}}, {.lr = std::nan("")}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::adamw<double>({{&p, &g}}, {.lr = std::nan("")}), invalid_argument,
                         message_has({"optim::adamw", "lr nan"}));
 
   tensor<double> g_bad = zeros<double>({2, 1});
   BOOST_CHECK_EXCEPTION(
-      optim::adam<double>({{&p, &g_bad}}), invalid_argument,
+      topt::adam<double>({{&p, &g_bad}}), invalid_argument,
       message_has({"optim::adam", "parameter 0", "grad shape (2,1)", "value shape (2)"}));
-  optim::adamw<double> opt({{&p, &g}});
+  topt::adamw<double> opt({{&p, &g}});
   g = zeros<double>({3});
   BOOST_CHECK_EXCEPTION(opt.step(), invalid_argument,
                         message_has({"optim::adamw::step", "grad shape (3)", "value shape (2)"}));
 }
 
+BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE_END()

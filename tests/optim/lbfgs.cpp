@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// optim::lbfgs on Rosenbrock and quadratics (tensor and slot overloads), status reporting,
+// topt::lbfgs on Rosenbrock and quadratics (tensor and slot overloads), status reporting,
 // NaN handling; Adam on Rosenbrock.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
@@ -10,6 +10,7 @@
 #include "tessera/optim/schedule.hpp"
 
 using namespace tessera;
+namespace topt = tessera::optim;
 using optim_test::message_has;
 using optim_test::vec;
 
@@ -26,7 +27,8 @@ T rosenbrock(const T* x, T* g) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(optim_lbfgs)
+BOOST_AUTO_TEST_SUITE(optim)
+BOOST_AUTO_TEST_SUITE(lbfgs)
 
 BOOST_AUTO_TEST_CASE(rosenbrock_double) {
   tensor<double> x = vec<double>({-1.2, 1});
@@ -36,10 +38,10 @@ BOOST_AUTO_TEST_CASE(rosenbrock_double) {
     return rosenbrock(xe.data(), g.data());
   };
   const auto r =
-      optim::lbfgs(f, x, {.max_iterations = 200, .grad_tolerance = 1e-10, .function_tolerance = 0});
+      topt::lbfgs(f, x, {.max_iterations = 200, .grad_tolerance = 1e-10, .function_tolerance = 0});
   BOOST_TEST(r.converged);
   BOOST_TEST(static_cast<int>(r.status) ==
-             static_cast<int>(optim::lbfgs_status::gradient_tolerance));
+             static_cast<int>(topt::lbfgs_status::gradient_tolerance));
   BOOST_TEST(std::abs(x.data()[0] - 1) <= 1e-6);
   BOOST_TEST(std::abs(x.data()[1] - 1) <= 1e-6);
   BOOST_TEST(r.grad_norm <= 1e-10);
@@ -55,7 +57,7 @@ BOOST_AUTO_TEST_CASE(rosenbrock_float) {
   auto f = [](const tensor<float>& xe, tensor<float>& g) {
     return rosenbrock(xe.data(), g.data());
   };
-  const auto r = optim::lbfgs(f, x, {.max_iterations = 200, .grad_tolerance = 1e-4f});
+  const auto r = topt::lbfgs(f, x, {.max_iterations = 200, .grad_tolerance = 1e-4f});
   // float stops at its resolution (by either tolerance or a failed line search); the point is
   // still the minimum to float accuracy.
   BOOST_TEST(std::abs(x.data()[0] - 1) <= 1e-3);
@@ -79,7 +81,7 @@ BOOST_AUTO_TEST_CASE(ill_conditioned_quadratic) {
     return v;
   };
   const auto r =
-      optim::lbfgs(f, x, {.max_iterations = 500, .grad_tolerance = 1e-9, .function_tolerance = 0});
+      topt::lbfgs(f, x, {.max_iterations = 500, .grad_tolerance = 1e-9, .function_tolerance = 0});
   BOOST_TEST(r.converged);
   BOOST_TEST(r.iterations < 200);
   double worst = 0;
@@ -94,7 +96,7 @@ BOOST_AUTO_TEST_CASE(grad_out_may_be_reassigned) {
     g = xe.clone();  // ∇ ½‖x‖² = x
     return 0.5 * (xe.data()[0] * xe.data()[0] + xe.data()[1] * xe.data()[1]);
   };
-  const auto r = optim::lbfgs(f, x, {.grad_tolerance = 1e-12});
+  const auto r = topt::lbfgs(f, x, {.grad_tolerance = 1e-12});
   BOOST_TEST(r.converged);
   BOOST_TEST(std::abs(x.data()[0]) <= 1e-12);
   BOOST_TEST(std::abs(x.data()[1]) <= 1e-12);
@@ -102,7 +104,7 @@ BOOST_AUTO_TEST_CASE(grad_out_may_be_reassigned) {
     g = zeros<double>({3});
     return 1.0;
   };
-  BOOST_CHECK_EXCEPTION(optim::lbfgs(bad, x), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::lbfgs(bad, x), invalid_argument,
                         message_has({"optim::lbfgs", "grad_out", "shape (3)", "iteration 0"}));
 }
 
@@ -120,8 +122,8 @@ BOOST_AUTO_TEST_CASE(slot_overload) {
     return v;
   };
   const auto r =
-      optim::lbfgs(closure, std::vector<optim::param_slot<double>>{{&x, &gx}, {&y, &gy}},
-                   {.max_iterations = 200, .grad_tolerance = 1e-10, .function_tolerance = 0});
+      topt::lbfgs(closure, std::vector<topt::param_slot<double>>{{&x, &gx}, {&y, &gy}},
+                  {.max_iterations = 200, .grad_tolerance = 1e-10, .function_tolerance = 0});
   BOOST_TEST(r.converged);
   BOOST_TEST(std::abs(x.item() - 1) <= 1e-6);
   BOOST_TEST(std::abs(y.item() - 1) <= 1e-6);
@@ -134,23 +136,23 @@ BOOST_AUTO_TEST_CASE(limits_are_reported_not_thrown) {
   auto f = [](const tensor<double>& xe, tensor<double>& g) {
     return rosenbrock(xe.data(), g.data());
   };
-  const auto r = optim::lbfgs(f, x, {.max_iterations = 3});
+  const auto r = topt::lbfgs(f, x, {.max_iterations = 3});
   BOOST_TEST(!r.converged);
-  BOOST_TEST(static_cast<int>(r.status) == static_cast<int>(optim::lbfgs_status::max_iterations));
+  BOOST_TEST(static_cast<int>(r.status) == static_cast<int>(topt::lbfgs_status::max_iterations));
   BOOST_TEST(r.iterations == 3);
   double g[2];
   BOOST_TEST(r.value == rosenbrock(x.data(), g));  // x is the point the result describes
   BOOST_TEST(r.value < 24.2);                      // f(−1.2, 1) = 24.2
 
   tensor<double> x2 = vec<double>({-1.2, 1});
-  const auto r2 = optim::lbfgs(f, x2, {.max_evaluations = 5});
+  const auto r2 = topt::lbfgs(f, x2, {.max_evaluations = 5});
   BOOST_TEST(!r2.converged);
-  BOOST_TEST(static_cast<int>(r2.status) == static_cast<int>(optim::lbfgs_status::max_evaluations));
+  BOOST_TEST(static_cast<int>(r2.status) == static_cast<int>(topt::lbfgs_status::max_evaluations));
   BOOST_TEST(r2.evaluations <= 5);
 
   // Already at the minimum: converged with no iteration and one evaluation.
   tensor<double> x3 = vec<double>({1, 1});
-  const auto r3 = optim::lbfgs(f, x3);
+  const auto r3 = topt::lbfgs(f, x3);
   BOOST_TEST(r3.converged);
   BOOST_TEST(r3.iterations == 0);
   BOOST_TEST(r3.evaluations == 1);
@@ -164,10 +166,10 @@ BOOST_AUTO_TEST_CASE(nan_objective_throws_naming_the_iteration) {
     g.data()[0] = 2 * (v - 3);
     return v > 0.5 ? std::nan("") : (v - 3) * (v - 3);
   };
-  BOOST_CHECK_EXCEPTION(optim::lbfgs(f, x), domain_error,
+  BOOST_CHECK_EXCEPTION(topt::lbfgs(f, x), domain_error,
                         message_has({"optim::lbfgs", "NaN", "iteration 1"}));
   tensor<double> x0 = vec<double>({2});
-  BOOST_CHECK_EXCEPTION(optim::lbfgs(f, x0), domain_error,
+  BOOST_CHECK_EXCEPTION(topt::lbfgs(f, x0), domain_error,
                         message_has({"optim::lbfgs", "NaN", "iteration 0"}));
   // +inf is a step too long, not an error: the search backs off.
   tensor<double> x1 = vec<double>({0});
@@ -176,7 +178,7 @@ BOOST_AUTO_TEST_CASE(nan_objective_throws_naming_the_iteration) {
     g.data()[0] = 2 * (v - 0.4);
     return v > 0.5 ? HUGE_VAL : (v - 0.4) * (v - 0.4);
   };
-  const auto r = optim::lbfgs(g_inf, x1, {.grad_tolerance = 1e-12});
+  const auto r = topt::lbfgs(g_inf, x1, {.grad_tolerance = 1e-12});
   BOOST_TEST(r.converged);
   BOOST_TEST(std::abs(x1.item() - 0.4) <= 1e-12);
 }
@@ -187,12 +189,12 @@ BOOST_AUTO_TEST_CASE(bad_arguments_throw) {
     g.fill_(0);
     return 0.0;
   };
-  BOOST_CHECK_EXCEPTION(optim::lbfgs(f, x, {.history = 0}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::lbfgs(f, x, {.history = 0}), invalid_argument,
                         message_has({"optim::lbfgs", "history 0"}));
-  BOOST_CHECK_EXCEPTION(optim::lbfgs(f, x, {.c1 = 0.95}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::lbfgs(f, x, {.c1 = 0.95}), invalid_argument,
                         message_has({"optim::lbfgs", "c1 0.95", "c2 0.9"}));
   tensor<double> m = zeros<double>({2, 2}).transpose(0, 1);
-  BOOST_CHECK_EXCEPTION(optim::lbfgs(f, m), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::lbfgs(f, m), invalid_argument,
                         message_has({"optim::lbfgs", "not contiguous"}));
 }
 
@@ -200,9 +202,9 @@ BOOST_AUTO_TEST_CASE(adam_on_rosenbrock) {
   // Adam with a cosine-annealed rate reaches (1, 1) to 1e-3 (it cannot be as precise as L-BFGS:
   // near the minimum each step is about η in size).
   tensor<double> x = vec<double>({-1.2, 1}), g = zeros<double>({2});
-  optim::adam<double> opt({{&x, &g}}, {.lr = 0.02});
+  topt::adam<double> opt({{&x, &g}}, {.lr = 0.02});
   const index_t steps = 20000;
-  const optim::cosine_annealing<double> sched(0.02, steps, 1e-6);
+  const topt::cosine_annealing<double> sched(0.02, steps, 1e-6);
   for (index_t t = 0; t < steps; ++t) {
     rosenbrock(x.data(), g.data());
     opt.set_lr(sched(t));
@@ -213,4 +215,5 @@ BOOST_AUTO_TEST_CASE(adam_on_rosenbrock) {
   BOOST_TEST(std::abs(x.data()[1] - 1) <= 1e-3);
 }
 
+BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE_END()

@@ -11,6 +11,7 @@
 #include "tessera/optim/schedule.hpp"
 
 using namespace tessera;
+namespace topt = tessera::optim;
 
 namespace {
 
@@ -92,7 +93,8 @@ const Eigen::VectorXd& newton_optimum() {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(optim_logistic)
+BOOST_AUTO_TEST_SUITE(optim)
+BOOST_AUTO_TEST_SUITE(logistic)
 
 BOOST_AUTO_TEST_CASE(newton_reference_is_stationary) {
   // The reference itself: its gradient vanishes, and it is not trivially zero.
@@ -107,7 +109,7 @@ BOOST_AUTO_TEST_CASE(lbfgs_matches_newton) {
   auto f = [](const tensor<double>& x, tensor<double>& g) {
     return problem().loss(x.data(), g.data());
   };
-  const auto r = optim::lbfgs(f, w, {.grad_tolerance = 1e-10, .function_tolerance = 0});
+  const auto r = topt::lbfgs(f, w, {.grad_tolerance = 1e-10, .function_tolerance = 0});
   BOOST_TEST(r.converged);
   BOOST_TEST_MESSAGE("logistic L-BFGS: " << r.iterations << " iterations, " << r.evaluations
                                          << " evaluations");
@@ -128,8 +130,8 @@ BOOST_AUTO_TEST_CASE(lbfgs_over_slots_matches_newton) {
     gb.data()[0] = g[logistic_problem::d];
     return v;
   };
-  const std::vector<optim::param_slot<double>> slots{{&w, &gw}, {&b, &gb}};
-  const auto r = optim::lbfgs(closure, slots, {.grad_tolerance = 1e-10, .function_tolerance = 0});
+  const std::vector<topt::param_slot<double>> slots{{&w, &gw}, {&b, &gb}};
+  const auto r = topt::lbfgs(closure, slots, {.grad_tolerance = 1e-10, .function_tolerance = 0});
   BOOST_TEST(r.converged);
   for (index_t j = 0; j < logistic_problem::d; ++j)
     BOOST_TEST(std::abs(w.data()[j] - newton_optimum()(j)) <= 1e-6, "weight " << j);
@@ -139,8 +141,8 @@ BOOST_AUTO_TEST_CASE(lbfgs_over_slots_matches_newton) {
 BOOST_AUTO_TEST_CASE(adam_gets_close_to_newton) {
   tensor<double> w = zeros<double>({logistic_problem::p}), g = zeros<double>({logistic_problem::p});
   const index_t steps = 1000;
-  optim::adam<double> opt({{&w, &g}}, {.lr = 0.05});
-  const optim::cosine_annealing<double> sched(0.05, steps, 1e-5);
+  topt::adam<double> opt({{&w, &g}}, {.lr = 0.05});
+  const topt::cosine_annealing<double> sched(0.05, steps, 1e-5);
   for (index_t t = 0; t < steps; ++t) {
     problem().loss(w.data(), g.data());
     opt.set_lr(sched(t));
@@ -153,4 +155,5 @@ BOOST_AUTO_TEST_CASE(adam_gets_close_to_newton) {
   BOOST_TEST(worst <= 1e-3);
 }
 
+BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// optim::param_slot, slots_of over parameter-like objects, zero_grad.
+// topt::param_slot, slots_of over parameter-like objects, zero_grad.
 #include <array>
 #include <boost/test/unit_test.hpp>
 #include <memory>
@@ -10,6 +10,7 @@
 #include "tessera/optim/param.hpp"
 
 using namespace tessera;
+namespace topt = tessera::optim;
 using optim_test::check_values;
 using optim_test::vec;
 
@@ -37,41 +38,42 @@ struct by_value_only {  // grad() returns a copy: cannot be updated in place
 
 }  // namespace
 
-static_assert(optim::parameter_like<mock_parameter<float>>);
-static_assert(!optim::parameter_like<const mock_parameter<float>>);
-static_assert(!optim::parameter_like<by_value_only>);
-static_assert(!optim::parameter_like<tensor<float>>);
+static_assert(topt::parameter_like<mock_parameter<float>>);
+static_assert(!topt::parameter_like<const mock_parameter<float>>);
+static_assert(!topt::parameter_like<by_value_only>);
+static_assert(!topt::parameter_like<tensor<float>>);
 
-BOOST_AUTO_TEST_SUITE(optim_param)
+BOOST_AUTO_TEST_SUITE(optim)
+BOOST_AUTO_TEST_SUITE(param)
 
 BOOST_AUTO_TEST_CASE(slots_of_objects_pointers_and_smart_pointers) {
   std::vector<mock_parameter<double>> params;
   params.emplace_back(vec<double>({1, 2}));
   params.emplace_back(vec<double>({3}));
-  const auto s = optim::slots_of(params);
-  static_assert(std::is_same_v<decltype(s), const std::vector<optim::param_slot<double>>>);
+  const auto s = topt::slots_of(params);
+  static_assert(std::is_same_v<decltype(s), const std::vector<topt::param_slot<double>>>);
   BOOST_TEST(s.size() == 2u);
   BOOST_TEST(s[0].value == &params[0].value());
   BOOST_TEST(s[1].grad == &params[1].grad());
 
   std::vector<mock_parameter<double>*> ptrs{&params[1], &params[0]};
-  const auto sp = optim::slots_of(ptrs);
+  const auto sp = topt::slots_of(ptrs);
   BOOST_TEST(sp[0].value == &params[1].value());
 
   std::vector<std::unique_ptr<mock_parameter<float>>> owned;
   owned.push_back(std::make_unique<mock_parameter<float>>(vec<float>({5})));
-  const auto su = optim::slots_of(owned);
+  const auto su = topt::slots_of(owned);
   BOOST_TEST(su[0].grad == &owned[0]->grad());
 
   std::array<mock_parameter<float>, 1> arr{mock_parameter<float>(vec<float>({7}))};
-  BOOST_TEST(optim::slots_of(arr)[0].value == &arr[0].value());
+  BOOST_TEST(topt::slots_of(arr)[0].value == &arr[0].value());
 }
 
 BOOST_AUTO_TEST_CASE(optimizer_over_parameter_objects) {
   std::vector<mock_parameter<double>> params;
   params.emplace_back(vec<double>({1, 2}));
   params.emplace_back(vec<double>({3}));
-  optim::adam<double> opt(optim::slots_of(params), {.lr = 0.5, .eps = 0});
+  topt::adam<double> opt(topt::slots_of(params), {.lr = 0.5, .eps = 0});
   params[0].grad().fill_(-1.0);
   params[1].grad().fill_(4.0);
   opt.step();  // first Adam step: p − η sign(g)
@@ -84,9 +86,10 @@ BOOST_AUTO_TEST_CASE(optimizer_over_parameter_objects) {
 
 BOOST_AUTO_TEST_CASE(zero_grad_skips_undefined) {
   tensor<float> a = vec<float>({1}), ga = vec<float>({2}), b = vec<float>({3}), gb;
-  optim::zero_grad<float>({{&a, &ga}, {&b, &gb}, {&b, nullptr}});
+  topt::zero_grad<float>({{&a, &ga}, {&b, &gb}, {&b, nullptr}});
   BOOST_TEST(ga.item() == 0.0f);
   BOOST_TEST(!gb.defined());
 }
 
+BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE_END()

@@ -9,17 +9,19 @@
 #include "tessera/optim/sgd.hpp"
 
 using namespace tessera;
+namespace topt = tessera::optim;
 using optim_test::message_has;
 namespace tt = boost::test_tools;
 
-static_assert(optim::lr_schedule<optim::cosine_annealing<float>>);
-static_assert(optim::lr_schedule<optim::linear_warmup<optim::step_decay<double>>>);
-static_assert(!optim::lr_schedule<int>);
+static_assert(topt::lr_schedule<topt::cosine_annealing<float>>);
+static_assert(topt::lr_schedule<topt::linear_warmup<topt::step_decay<double>>>);
+static_assert(!topt::lr_schedule<int>);
 
-BOOST_AUTO_TEST_SUITE(optim_schedule)
+BOOST_AUTO_TEST_SUITE(optim)
+BOOST_AUTO_TEST_SUITE(schedule)
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(cosine_known_values, T, optim_test::scalar_types) {
-  const optim::cosine_annealing<T> s(T(0.1), 100, T(0.01));
+  const topt::cosine_annealing<T> s(T(0.1), 100, T(0.01));
   const double tol = sizeof(T) == 4 ? 1e-6 : 1e-15;
   BOOST_TEST(static_cast<double>(s(0)) == 0.1, tt::tolerance(tol));
   BOOST_TEST(static_cast<double>(s(50)) == (0.1 + 0.01) / 2, tt::tolerance(tol));
@@ -32,7 +34,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(cosine_known_values, T, optim_test::scalar_types) 
 }
 
 BOOST_AUTO_TEST_CASE(warmup_then_cosine) {
-  const optim::linear_warmup warm(4, optim::cosine_annealing<double>(0.2, 10));
+  const topt::linear_warmup warm(4, topt::cosine_annealing<double>(0.2, 10));
   BOOST_TEST(warm(0) == 0.0);
   BOOST_TEST(warm(1) == 0.05, tt::tolerance(1e-15));
   BOOST_TEST(warm(2) == 0.10, tt::tolerance(1e-15));
@@ -41,28 +43,28 @@ BOOST_AUTO_TEST_CASE(warmup_then_cosine) {
   BOOST_TEST(warm(9) == 0.1, tt::tolerance(1e-15));  // cosine at T/2
   BOOST_TEST(warm(14) == 0.0, tt::tolerance(1e-15));
   // a non-zero start factor ramps from f₀·s(0)
-  const optim::linear_warmup warm2(2, optim::step_decay<double>(1.0, 5, 0.5), 0.5);
+  const topt::linear_warmup warm2(2, topt::step_decay<double>(1.0, 5, 0.5), 0.5);
   BOOST_TEST(warm2(0) == 0.5);
   BOOST_TEST(warm2(1) == 0.75);
   BOOST_TEST(warm2(2) == 1.0);
   BOOST_TEST(warm2(7) == 0.5);
   // W = 0 is the inner schedule itself
-  const optim::linear_warmup none(0, optim::constant_schedule<float>(0.3f));
+  const topt::linear_warmup none(0, topt::constant_schedule<float>(0.3f));
   BOOST_TEST(none(0) == 0.3f);
 }
 
 BOOST_AUTO_TEST_CASE(step_decay_known_values) {
-  const optim::step_decay<double> s(1.0, 3, 0.5);
+  const topt::step_decay<double> s(1.0, 3, 0.5);
   const double expected[] = {1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125};
   for (index_t t = 0; t < 10; ++t) BOOST_TEST(s(t) == expected[t]);
-  BOOST_TEST(optim::step_decay<float>(2.0f, 10)(25) == 2.0f * 0.1f * 0.1f, tt::tolerance(1e-6f));
+  BOOST_TEST(topt::step_decay<float>(2.0f, 10)(25) == 2.0f * 0.1f * 0.1f, tt::tolerance(1e-6f));
 }
 
 BOOST_AUTO_TEST_CASE(drives_an_optimizer) {
   // η(t) applied before each step: p moves by −η(t) g per step.
   tensor<double> p = zeros<double>({1}), g = ones<double>({1});
-  optim::sgd<double> opt({{&p, &g}});
-  const optim::linear_warmup sched(2, optim::constant_schedule<double>(1.0));
+  topt::sgd<double> opt({{&p, &g}});
+  const topt::linear_warmup sched(2, topt::constant_schedule<double>(1.0));
   for (index_t t = 0; t < 4; ++t) {
     opt.set_lr(sched(t));
     opt.step();
@@ -71,20 +73,21 @@ BOOST_AUTO_TEST_CASE(drives_an_optimizer) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_arguments_throw) {
-  BOOST_CHECK_EXCEPTION(optim::cosine_annealing<double>(0.1, 0), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::cosine_annealing<double>(0.1, 0), invalid_argument,
                         message_has({"optim::cosine_annealing", "t_max 0"}));
-  BOOST_CHECK_EXCEPTION(optim::cosine_annealing<double>(-0.1, 10), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::cosine_annealing<double>(-0.1, 10), invalid_argument,
                         message_has({"optim::cosine_annealing", "base_lr -0.1"}));
-  BOOST_CHECK_EXCEPTION(optim::step_decay<double>(0.1, -2), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::step_decay<double>(0.1, -2), invalid_argument,
                         message_has({"optim::step_decay", "step_size -2"}));
-  BOOST_CHECK_EXCEPTION(optim::linear_warmup(-1, optim::constant_schedule<double>(1)),
+  BOOST_CHECK_EXCEPTION(topt::linear_warmup(-1, topt::constant_schedule<double>(1)),
                         invalid_argument, message_has({"optim::linear_warmup", "warmup_steps -1"}));
-  BOOST_CHECK_EXCEPTION(optim::linear_warmup(3, optim::constant_schedule<double>(1), 1.5),
+  BOOST_CHECK_EXCEPTION(topt::linear_warmup(3, topt::constant_schedule<double>(1), 1.5),
                         invalid_argument,
                         message_has({"optim::linear_warmup", "start_factor 1.5"}));
-  const optim::cosine_annealing<double> s(0.1, 10);
+  const topt::cosine_annealing<double> s(0.1, 10);
   BOOST_CHECK_EXCEPTION(s(-1), invalid_argument,
                         message_has({"optim::cosine_annealing", "step -1"}));
 }
 
+BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// optim::sgd: single and double steps against hand-computed values, skipping, errors.
+// topt::sgd: single and double steps against hand-computed values, skipping, errors.
 #include <boost/test/unit_test.hpp>
 
 #include "helpers.hpp"
 #include "tessera/optim/sgd.hpp"
 
 using namespace tessera;
+namespace topt = tessera::optim;
 using optim_test::check_values;
 using optim_test::message_has;
 using optim_test::step_tol;
@@ -15,11 +16,12 @@ using optim_test::vec;
 // g₂ = (−0.2, 0.4, 0.05). The expected values below were computed in double from the update
 // rule written in sgd.hpp.
 
-BOOST_AUTO_TEST_SUITE(optim_sgd)
+BOOST_AUTO_TEST_SUITE(optim)
+BOOST_AUTO_TEST_SUITE(sgd)
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(plain_step, T, optim_test::scalar_types) {
   tensor<T> p = vec<T>({1, -2, 0.5}), g = vec<T>({0.1, -0.3, 2});
-  optim::sgd<T> opt({{&p, &g}}, {.lr = T(0.1)});
+  topt::sgd<T> opt({{&p, &g}}, {.lr = T(0.1)});
   opt.step();
   // p − η g
   check_values(p, {1 - 0.1 * 0.1, -2 + 0.1 * 0.3, 0.5 - 0.1 * 2}, step_tol<T>());
@@ -29,7 +31,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(plain_step, T, optim_test::scalar_types) {
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(weight_decay_two_steps, T, optim_test::scalar_types) {
   tensor<T> p = vec<T>({1, -2, 0.5}), g = vec<T>({0.1, -0.3, 2});
-  optim::sgd<T> opt({{&p, &g}}, {.lr = T(0.1), .weight_decay = T(0.01)});
+  topt::sgd<T> opt({{&p, &g}}, {.lr = T(0.1), .weight_decay = T(0.01)});
   opt.step();
   g.copy_from(vec<T>({-0.2, 0.4, 0.05}));
   opt.step();
@@ -40,7 +42,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(weight_decay_two_steps, T, optim_test::scalar_type
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(momentum_dampening_two_steps, T, optim_test::scalar_types) {
   tensor<T> p = vec<T>({1, -2, 0.5}), g = vec<T>({0.1, -0.3, 2});
-  optim::sgd<T> opt(
+  topt::sgd<T> opt(
       {{&p, &g}}, {.lr = T(0.1), .momentum = T(0.9), .dampening = T(0.1), .weight_decay = T(0.01)});
   opt.step();
   // b₁ = g₁ + λp (no dampening on the first step)
@@ -54,8 +56,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(momentum_dampening_two_steps, T, optim_test::scala
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(nesterov_two_steps, T, optim_test::scalar_types) {
   tensor<T> p = vec<T>({1, -2, 0.5}), g = vec<T>({0.1, -0.3, 2});
-  optim::sgd<T> opt({{&p, &g}},
-                    {.lr = T(0.1), .momentum = T(0.9), .weight_decay = T(0.01), .nesterov = true});
+  topt::sgd<T> opt({{&p, &g}},
+                   {.lr = T(0.1), .momentum = T(0.9), .weight_decay = T(0.01), .nesterov = true});
   opt.step();
   // d = g₁ + λp, b₁ = d, p₁ = p − η(d + μ b₁) = p − 1.9 η d
   check_values(p, {1 - 0.19 * 0.11, -2 + 0.19 * 0.32, 0.5 - 0.19 * 2.005}, step_tol<T>());
@@ -67,7 +69,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(nesterov_two_steps, T, optim_test::scalar_types) {
 BOOST_AUTO_TEST_CASE(undefined_and_null_grads_are_skipped) {
   tensor<double> a = vec<double>({1, 2}), b = vec<double>({3}), c = vec<double>({4});
   tensor<double> ga = vec<double>({1, 1}), gb;  // gb undefined
-  optim::sgd<double> opt({{&a, &ga}, {&b, &gb}, {&c, nullptr}}, {.lr = 0.5, .momentum = 0.9});
+  topt::sgd<double> opt({{&a, &ga}, {&b, &gb}, {&c, nullptr}}, {.lr = 0.5, .momentum = 0.9});
   opt.step();
   check_values(a, {0.5, 1.5}, 1e-15);
   check_values(b, {3}, 0.0);
@@ -85,14 +87,14 @@ BOOST_AUTO_TEST_CASE(strided_grad_is_read_in_logical_order) {
   tensor<double> p = zeros<double>({2, 3});
   const tensor<double> gt = from_vector<double>({1, 2, 3, 4, 5, 6}, {3, 2});
   tensor<double> g = gt.transpose(0, 1);  // (2, 3): rows (1, 3, 5), (2, 4, 6)
-  optim::sgd<double> opt({{&p, &g}}, {.lr = 1.0});
+  topt::sgd<double> opt({{&p, &g}}, {.lr = 1.0});
   opt.step();
   check_values(p, {-1, -3, -5, -2, -4, -6}, 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(set_lr_and_zero_grad) {
   tensor<double> p = vec<double>({1}), g = vec<double>({2});
-  optim::sgd<double> opt({{&p, &g}}, {.lr = 0.1});
+  topt::sgd<double> opt({{&p, &g}}, {.lr = 0.1});
   BOOST_TEST(opt.lr() == 0.1);
   opt.set_lr(0.25);
   BOOST_TEST(opt.lr() == 0.25);
@@ -111,7 +113,7 @@ BOOST_AUTO_TEST_CASE(large_tensor_matches_the_serial_rule) {
   generator gen(7);
   tensor<double> p = randn<double>({n}, gen), g = randn<double>({n}, gen);
   const tensor<double> p0 = p.clone();
-  optim::sgd<double> opt({{&p, &g}}, {.lr = 0.01, .momentum = 0.5, .nesterov = true});
+  topt::sgd<double> opt({{&p, &g}}, {.lr = 0.01, .momentum = 0.5, .nesterov = true});
   opt.step();
   double worst = 0;
   for (index_t i = 0; i < n; ++i) {
@@ -123,36 +125,36 @@ BOOST_AUTO_TEST_CASE(large_tensor_matches_the_serial_rule) {
 
 BOOST_AUTO_TEST_CASE(bad_arguments_throw) {
   tensor<double> p = vec<double>({1, 2, 3}), g = vec<double>({1, 1, 1});
-  BOOST_CHECK_EXCEPTION(optim::sgd<double>({{&p, &g}}, {.lr = -0.1}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::sgd<double>({{&p, &g}}, {.lr = -0.1}), invalid_argument,
                         message_has({"tessera::optim::sgd", "lr -0.1"}));
-  BOOST_CHECK_EXCEPTION(optim::sgd<double>({{&p, &g}}, {.momentum = -1}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::sgd<double>({{&p, &g}}, {.momentum = -1}), invalid_argument,
                         message_has({"optim::sgd", "momentum -1"}));
-  BOOST_CHECK_EXCEPTION(optim::sgd<double>({{&p, &g}}, {.weight_decay = -1}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::sgd<double>({{&p, &g}}, {.weight_decay = -1}), invalid_argument,
                         message_has({"optim::sgd", "weight_decay -1"}));
-  BOOST_CHECK_EXCEPTION(optim::sgd<double>({{&p, &g}}, {.dampening = 2}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::sgd<double>({{&p, &g}}, {.dampening = 2}), invalid_argument,
                         message_has({"optim::sgd", "dampening 2"}));
-  BOOST_CHECK_EXCEPTION(optim::sgd<double>({{&p, &g}}, {.nesterov = true}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::sgd<double>({{&p, &g}}, {.nesterov = true}), invalid_argument,
                         message_has({"optim::sgd", "nesterov", "momentum 0"}));
   BOOST_CHECK_EXCEPTION(
-      optim::sgd<double>({{&p, &g}}, {.momentum = 0.9, .dampening = 0.1, .nesterov = true}),
+      topt::sgd<double>({{&p, &g}}, {.momentum = 0.9, .dampening = 0.1, .nesterov = true}),
       invalid_argument, message_has({"optim::sgd", "dampening 0.1"}));
 
   tensor<double> g_bad = vec<double>({1, 1});
   BOOST_CHECK_EXCEPTION(
-      optim::sgd<double>({{&p, &g_bad}}), invalid_argument,
+      topt::sgd<double>({{&p, &g_bad}}), invalid_argument,
       message_has({"optim::sgd", "parameter 0", "grad shape (2)", "value shape (3)"}));
-  BOOST_CHECK_EXCEPTION(optim::sgd<double>({{&p, &g}, {&p, &g}}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::sgd<double>({{&p, &g}, {&p, &g}}), invalid_argument,
                         message_has({"optim::sgd", "parameter 1"}));
-  BOOST_CHECK_EXCEPTION(optim::sgd<double>({{nullptr, &g}}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::sgd<double>({{nullptr, &g}}), invalid_argument,
                         message_has({"optim::sgd", "parameter 0", "null"}));
 
   tensor<double> m = zeros<double>({2, 3});
   tensor<double> mt = m.transpose(0, 1), gm = zeros<double>({3, 2});
-  BOOST_CHECK_EXCEPTION(optim::sgd<double>({{&mt, &gm}}), invalid_argument,
+  BOOST_CHECK_EXCEPTION(topt::sgd<double>({{&mt, &gm}}), invalid_argument,
                         message_has({"optim::sgd", "parameter 0", "not contiguous"}));
 
   // A grad replaced by one of the wrong shape is caught at step().
-  optim::sgd<double> opt({{&p, &g}}, {.lr = 0.1, .momentum = 0.9});
+  topt::sgd<double> opt({{&p, &g}}, {.lr = 0.1, .momentum = 0.9});
   opt.step();
   g = vec<double>({1, 2, 3, 4});
   BOOST_CHECK_EXCEPTION(opt.step(), invalid_argument,
@@ -163,4 +165,5 @@ BOOST_AUTO_TEST_CASE(bad_arguments_throw) {
                         message_has({"optim::sgd::step", "parameter 0", "value shape changed"}));
 }
 
+BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE_END()
