@@ -11,6 +11,7 @@
 #include <numbers>
 #include <vector>
 
+#include "tessera/causal/ordering.hpp"
 #include "tessera/causal/prior_knowledge.hpp"
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/tensor.hpp"
@@ -18,42 +19,7 @@
 
 namespace tessera::causal {
 
-/// Options of the causal ordering.
-struct ordering_options {
-  /// [effect, cause] prior knowledge (1 path, 0 no path, -1 unknown); undefined = none.
-  tensor<double> prior_knowledge;
-  /// Apply the prior knowledge softly (lingam's apply_prior_knowledge_softly).
-  bool apply_prior_knowledge_softly = false;
-  /// Keep each step's scores M_i (for comparison with the reference).
-  bool record_scores = false;
-  /// Evaluate the transcendentals (exp, log) in float while accumulating in double: about 3×
-  /// faster on AVX-512, scores within ~1e-7 relative of the full-precision ones. With float data
-  /// the transcendentals are always float.
-  bool mixed_precision = false;
-};
-
-/// The causal order and, when recorded, each step's scores.
-struct ordering_result {
-  std::vector<index_t> order;
-  /// scores[step][k] = M of the k-th candidate of that step (candidates in increasing index);
-  /// empty for a step whose single candidate was taken without scoring.
-  std::vector<std::vector<double>> scores;
-  std::vector<std::vector<index_t>> candidates;
-};
-
 namespace detail {
-
-inline constexpr double entropy_k1 = 79.047;
-inline constexpr double entropy_k2 = 7.4129;
-inline constexpr double entropy_gamma = 0.37457;
-
-/// Maximum-entropy approximation of the differential entropy of a unit-variance sample from
-/// its two moments E[log cosh u] and E[u·exp(-u²/2)].
-inline double entropy_from_moments(double mean_logcosh, double mean_uexp) {
-  const double c = (1.0 + std::log(2.0 * std::numbers::pi)) / 2.0;
-  const double a = mean_logcosh - entropy_gamma;
-  return c - entropy_k1 * a * a - entropy_k2 * mean_uexp * mean_uexp;
-}
 
 /// Σ log cosh(u) (without the -log 2 per sample) and Σ u·exp(-u²/2) for u = (a - ρ b)·s over
 /// n samples: one fused pass, transcendentals in C (float or double) by vmath's branch-free
@@ -92,32 +58,6 @@ double residual_entropy(const T* a, const T* b, index_t n, double rho, double s)
   residual_moments<C>(a, b, n, rho, s, lc, ue);
   const double dn = static_cast<double>(n);
   return entropy_from_moments(lc / dn - std::numbers::ln2, ue / dn);
-}
-
-/// Validates the data matrix for causal discovery (rank 2, n >= d, finite, no constant column).
-template <class T>
-void check_lingam_data(const char* fn, const tensor<T>& X) {
-  if (X.rank() != 2)
-    throw_invalid_argument(fn, "data must be a matrix (samples, variables), got shape ",
-                           X.shape().str());
-  const index_t n = X.size(0), d = X.size(1);
-  if (d < 1) throw_invalid_argument(fn, "data of shape ", X.shape().str(), " has no variables");
-  if (n < d)
-    throw_invalid_argument(fn, "data of shape ", X.shape().str(), " has n = ", n,
-                           " samples for d = ", d, " variables; need n >= d");
-  for (index_t j = 0; j < d; ++j) {
-    T lo = X(0, j), hi = X(0, j);
-    for (index_t i = 0; i < n; ++i) {
-      const T v = X(i, j);
-      if (!std::isfinite(v))
-        throw_invalid_argument(fn, "data[", i, ",", j, "] = ", v, " is not finite");
-      lo = v < lo ? v : lo;
-      hi = v > hi ? v : hi;
-    }
-    if (!(hi > lo))
-      throw_invalid_argument(fn, "variable ", j, " is constant (", lo,
-                             "); it has no variance to order");
-  }
 }
 
 }  // namespace detail
