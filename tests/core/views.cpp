@@ -272,6 +272,12 @@ BOOST_AUTO_TEST_CASE(view_errors_name_function_and_values) {
       {"tessera::tensor", "(1099511627776,1099511627776)", "more elements"});
   check_throws([] { (void)tensor<double>(shape_t{index_t(1) << 61}); },
                {"tessera::tensor", "(2305843009213693952)"});
+  // An empty extent does not excuse the others: strides are products of them.
+  check_throws(
+      [] {
+        (void)tensor<float>(shape_t{0, index_t(1) << 40, index_t(1) << 40});
+      },
+      {"tessera::tensor", "(0,1099511627776,1099511627776)"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

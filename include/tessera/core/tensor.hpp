@@ -33,19 +33,9 @@ class tensor {
   /// Uninitialised storage of the given shape.
   /// @throws tessera::invalid_argument when an extent is negative or the byte size of the
   ///   shape overflows (numel() would wrap and the allocation would be too small).
-  explicit tensor(const shape_t& shape) : shape_(shape), strides_(contiguous_strides(shape)) {
-    for (index_t d : shape)
-      if (d < 0) throw_invalid_argument("tensor", "shape ", shape.str(), " has a negative extent");
-    if (std::find(shape.begin(), shape.end(), index_t(0)) == shape.end()) {
-      index_t n = 1;
-      for (index_t d : shape) {
-        if (n > std::numeric_limits<index_t>::max() / static_cast<index_t>(sizeof(T)) / d)
-          throw_invalid_argument("tensor", "shape ", shape.str(),
-                                 " has more elements than fit in memory");
-        n *= d;
-      }
-    }
-    buf_ = space_traits<Space>::template allocate<T>(shape.numel());
+  explicit tensor(const shape_t& shape)
+      : shape_(checked_shape(shape)), strides_(contiguous_strides(shape_)) {
+    buf_ = space_traits<Space>::template allocate<T>(shape_.numel());
   }
 
   /// A view on existing storage (used by the library; checked only by TESSERA_ASSERT).
@@ -318,6 +308,22 @@ class tensor {
   }
 
  private:
+  // Extents must be >= 0, and the product of the non-zero ones times sizeof(T) must fit in
+  // index_t, so that numel(), strides and byte counts computed from the shape never overflow.
+  static const shape_t& checked_shape(const shape_t& shape) {
+    for (index_t d : shape)
+      if (d < 0) throw_invalid_argument("tensor", "shape ", shape.str(), " has a negative extent");
+    index_t n = static_cast<index_t>(sizeof(T));
+    for (index_t d : shape) {
+      if (d == 0) continue;
+      if (n > std::numeric_limits<index_t>::max() / d)
+        throw_invalid_argument("tensor", "shape ", shape.str(),
+                               " has more elements than fit in memory");
+      n *= d;
+    }
+    return shape;
+  }
+
   shape_t infer_shape(const char* fn, shape_t shape) const {
     int infer = -1;
     index_t known = 1;
