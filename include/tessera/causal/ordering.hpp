@@ -7,6 +7,7 @@
 #include <numbers>
 #include <vector>
 
+#include "tessera/config.hpp"
 #include "tessera/core/tensor.hpp"
 
 namespace tessera::causal {
@@ -42,8 +43,8 @@ inline constexpr double entropy_gamma = 0.37457;
 
 /// Maximum-entropy approximation of the differential entropy of a unit-variance sample from
 /// its two moments E[log cosh u] and E[u·exp(-u²/2)].
-inline double entropy_from_moments(double mean_logcosh, double mean_uexp) {
-  const double c = (1.0 + std::log(2.0 * std::numbers::pi)) / 2.0;
+TESSERA_HOST_DEVICE double entropy_from_moments(double mean_logcosh, double mean_uexp) {
+  const double c = 1.4189385332046727;  // (1 + log 2π) / 2
   const double a = mean_logcosh - entropy_gamma;
   return c - entropy_k1 * a * a - entropy_k2 * mean_uexp * mean_uexp;
 }

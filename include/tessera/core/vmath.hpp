@@ -12,6 +12,38 @@
 
 namespace tessera::vmath {
 
+namespace detail {
+// Bit casts usable in host and device code (std::bit_cast is host-only under nvcc).
+TESSERA_HOST_DEVICE std::int32_t to_bits(float x) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_int(x);
+#else
+  return std::bit_cast<std::int32_t>(x);
+#endif
+}
+TESSERA_HOST_DEVICE std::int64_t to_bits(double x) {
+#if defined(__CUDA_ARCH__)
+  return __double_as_longlong(x);
+#else
+  return std::bit_cast<std::int64_t>(x);
+#endif
+}
+TESSERA_HOST_DEVICE float float_from_bits(std::int32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(b);
+#else
+  return std::bit_cast<float>(b);
+#endif
+}
+TESSERA_HOST_DEVICE double double_from_bits(std::int64_t b) {
+#if defined(__CUDA_ARCH__)
+  return __longlong_as_double(b);
+#else
+  return std::bit_cast<double>(b);
+#endif
+}
+}  // namespace detail
+
 /// e^x for x <= 0 (arguments below the smallest normal result are clamped there, so the
 /// result is never subnormal: for x < -87.3 (float) / -708 (double) the result is the tiny
 /// normal number instead of 0). Accuracy: about 2 ulp (float) / 3 ulp (double).
@@ -33,8 +65,8 @@ TESSERA_HOST_DEVICE C exp_nonpositive(C x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const std::int32_t ki = std::bit_cast<std::int32_t>(t) - std::bit_cast<std::int32_t>(magic);
-    return p * std::bit_cast<float>((ki + 127) << 23);
+    const std::int32_t ki = detail::to_bits(t) - detail::to_bits(magic);
+    return p * detail::float_from_bits((ki + 127) << 23);
   } else {
     x = x < -708.0 ? -708.0 : x;
     const double magic = 6755399441055744.0;  // 1.5·2⁵²
@@ -55,8 +87,8 @@ TESSERA_HOST_DEVICE C exp_nonpositive(C x) {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    const std::int64_t ki = std::bit_cast<std::int64_t>(t) - std::bit_cast<std::int64_t>(magic);
-    return p * std::bit_cast<double>((ki + 1023) << 52);
+    const std::int64_t ki = detail::to_bits(t) - detail::to_bits(magic);
+    return p * detail::double_from_bits((ki + 1023) << 52);
   }
 }
 

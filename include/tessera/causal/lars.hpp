@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: Apache-2.0
+// LARS with the lasso modification (Efron et al. 2004) and the lasso chosen by BIC along its
+// path, reproducing scikit-learn's lars_path(method='lasso') and LassoLarsIC(criterion='bic').
+#pragma once
+
+#include <Eigen/Core>
+#include <Eigen/SVD>
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <utility>
+#include <vector>
+
+#include "tessera/core/error.hpp"
+#include "tessera/core/shape.hpp"
+
+namespace tessera::causal {
+
+/// The kinks of a LARS-lasso path.
+struct lars_path_result {
+  /// alphas[k] = max_j |x_jᵀ r_k| / n at kink k (decreasing; the last is 0 for a full path).
+  Eigen::VectorXd alphas;
+  /// Variables active at the end of the path, in the order they (last) entered.
+  std::vector<index_t> active;
+  /// (p, kinks): coefficients at each kink; the first column is 0.
+  Eigen::MatrixXd coefs;
+  /// Iterations run (additions and drops).
+  index_t n_iter = 0;
+};
+
+/// The lasso selected by BIC along the LARS path (LassoLarsIC(criterion='bic') semantics).
+struct lasso_ic_result {
+  Eigen::VectorXd coef;  ///< (p) coefficients of the selected kink
+  double intercept = 0.0;
+  double alpha = 0.0;           ///< alpha of the selected kink
+  double noise_variance = 0.0;  ///< RSS_OLS / (n - p - 1)
+  index_t n_best = 0;           ///< index of the selected kink
+  Eigen::VectorXd alphas;       ///< the path's alphas
+  Eigen::VectorXd criterion;    ///< BIC at each kink
+};
+
+namespace detail {
+
+/// min over the strictly positive entries, or DBL_MAX (sklearn's arrayfuncs.min_pos).
+inline double min_pos(const Eigen::VectorXd& x) {
+  double m = std::numeric_limits<double>::max();
+  for (Eigen::Index i = 0; i < x.size(); ++i)
+    if (x[i] > 0.0 && x[i] < m) m = x[i];
+  return m;
+}
+
+/// numpy.around(x, 15): scale, round half to even, unscale — the rounding sklearn applies to
+/// the correlations with the equiangular direction so that argmax does not flicker.
+inline double round15(double x) { return std::nearbyint(x * 1e15) / 1e15; }
+
+/// Least squares min ‖b - A x‖ with singular values below rcond·s_max treated as zero
+/// (scipy.linalg.lstsq(A, b, cond=rcond), which LinearRegression calls with cond = 1e-6).
+inline Eigen::VectorXd lstsq(const Eigen::MatrixXd& A, const Eigen::VectorXd& b,
+                             double rcond = 1e-6) {
+  if (A.cols() == 0) return Eigen::VectorXd(0);
+  Eigen::JacobiSVD<Eigen::MatrixXd> svd(A, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  svd.setThreshold(rcond);
+  return svd.solve(b);
+}
+
+/// Column means (sklearn centres with them before fitting with an intercept).
+inline Eigen::VectorXd column_means(const Eigen::MatrixXd& X) {
+  return X.colwise().sum().transpose() / static_cast<double>(X.rows());
+}
+
+/// Rebuilds the Cholesky factor of G[:k, :k] the way sklearn grows it one row at a time:
+/// L[j, :j] = L[:j, :j]⁻¹ G[j, :j], L[j, j] = max(sqrt(|G[j, j] - ‖L[j, :j]‖²|), eps).
+inline void lars_cholesky(const Eigen::MatrixXd& G, Eigen::Index k, Eigen::MatrixXd& L) {
+  for (Eigen::Index j = 0; j < k; ++j) {
+    for (Eigen::Index c = 0; c < j; ++c) {
+      double s = G(j, c);
+      for (Eigen::Index q = 0; q < c; ++q) s -= L(j, q) * L(c, q);
+      L(j, c) = s / L(c, c);
+    }
+    double v = 0.0;
+    for (Eigen::Index q = 0; q < j; ++q) v += L(j, q) * L(j, q);
+    L(j, j) = std::max(std::sqrt(std::abs(G(j, j) - v)), DBL_EPSILON);
+  }
+}
+
+/// Solves L Lᵀ x = b (LAPACK potrs with a lower factor).
+inline Eigen::VectorXd cholesky_solve(const Eigen::MatrixXd& L, Eigen::Index k,
+                                      const Eigen::VectorXd& b) {
+  const auto Lk = L.topLeftCorner(k, k).triangularView<Eigen::Lower>();
+  Eigen::VectorXd x = Lk.solve(b);
+  Lk.transpose().solveInPlace(x);
+  return x;
+}
+
+}  // namespace detail
+
+/// The lasso path by LARS with the lasso modification (a variable whose coefficient crosses
+/// zero leaves the active set), step for step as sklearn's lars_path(X, y, method='lasso',
+/// Gram='auto', alpha_min=0): the same kinks, alphas = C/n, the same tie and degeneracy
+/// rules (a regressor whose Cholesky pivot is below 1e-7 is dropped for good; the path stops
+/// early if alpha increases). The data are used as given: centre X and y first for a model
+/// with an intercept.
+/// @param X (n, p) predictors.
+/// @param y (n) response.
+/// @param max_iter maximum number of iterations (additions plus drops).
+/// @return the kinks: alphas, coefficient path (p, kinks), final active set.
+/// @throws tessera::invalid_argument when y's length differs from X's rows, max_iter < 0, or
+///   the data are not finite.
+inline lars_path_result lars_path(const Eigen::MatrixXd& X, const Eigen::VectorXd& y,
+                                  index_t max_iter = 500) {
+  const Eigen::Index n = X.rows(), p = X.cols();
+  if (y.size() != n)
+    throw_invalid_argument("causal::lars_path", "y has ", y.size(), " entries for X with ", n,
+                           " rows");
+  if (max_iter < 0) throw_invalid_argument("causal::lars_path", "max_iter = ", max_iter, " < 0");
+  if (!X.allFinite() || !y.allFinite())
+    throw_invalid_argument("causal::lars_path", "X or y holds a non-finite value");
+  constexpr double tiny32 = FLT_MIN, eps = DBL_EPSILON, equality_tolerance = FLT_EPSILON;
+  const double n_samples = static_cast<double>(n);
+
+  const Eigen::MatrixXd gram0 = X.transpose() * X;
+  const Eigen::VectorXd xy0 = X.transpose() * y;
+  Eigen::MatrixXd gram = gram0;  // rows/columns permuted like sklearn's: active ones first
+  std::vector<double> cov(xy0.data(), xy0.data() + p);  // correlations of the inactive ones
+  std::vector<index_t> indices(static_cast<std::size_t>(p));
+  for (Eigen::Index j = 0; j < p; ++j) indices[static_cast<std::size_t>(j)] = j;
+  const Eigen::Index max_features = std::min<Eigen::Index>(max_iter, p);
+  Eigen::MatrixXd L = Eigen::MatrixXd::Zero(std::max<Eigen::Index>(max_features, 1),
+                                            std::max<Eigen::Index>(max_features, 1));
+  std::vector<double> sign_active;
+  std::vector<index_t> active;
+  std::vector<Eigen::VectorXd> path{Eigen::VectorXd::Zero(p)};
+  std::vector<double> alphas;
+  Eigen::Index n_active = 0;
+  index_t n_iter = 0;
+  bool drop = false;
+  std::vector<Eigen::Index> idx;  // positions (in `active`) leaving at a drop
+
+  auto swap_gram = [&](Eigen::Index a, Eigen::Index b) {
+    gram.row(a).swap(gram.row(b));
+    gram.col(a).swap(gram.col(b));
+  };
+
+  for (;;) {
+    Eigen::Index c_idx = 0;
+    double c_signed = 0.0, C = 0.0;
+    if (!cov.empty()) {
+      for (std::size_t j = 1; j < cov.size(); ++j)
+        if (std::abs(cov[j]) > std::abs(cov[static_cast<std::size_t>(c_idx)]))
+          c_idx = static_cast<Eigen::Index>(j);
+      c_signed = cov[static_cast<std::size_t>(c_idx)];
+      C = std::abs(c_signed);
+    }
+    if (alphas.size() <= static_cast<std::size_t>(n_iter)) alphas.resize(n_iter + 1);
+    const double alpha = C / n_samples;
+    alphas[static_cast<std::size_t>(n_iter)] = alpha;
+    // With alpha_min = 0 sklearn only stops here (no interpolation: alpha stays C / n).
+    if (alpha <= equality_tolerance) break;
+    if (n_iter >= max_iter || n_active >= p) break;
+
+    if (!drop) {
+      // Append the most correlated inactive variable to the Cholesky factor.
+      const double sgn = c_signed > 0.0 ? 1.0 : (c_signed < 0.0 ? -1.0 : 0.0);
+      const Eigen::Index m = n_active, nn = c_idx + n_active;
+      std::vector<double> cov_not_shortened = cov;
+      std::swap(cov[static_cast<std::size_t>(c_idx)], cov[0]);
+      std::swap(indices[static_cast<std::size_t>(nn)], indices[static_cast<std::size_t>(m)]);
+      cov.erase(cov.begin());
+      swap_gram(m, nn);
+      const double c = gram(n_active, n_active);
+      for (Eigen::Index q = 0; q < n_active; ++q) L(n_active, q) = gram(n_active, q);
+      if (n_active > 0) {
+        Eigen::VectorXd w = L.row(n_active).head(n_active).transpose();
+        L.topLeftCorner(n_active, n_active).triangularView<Eigen::Lower>().solveInPlace(w);
+        L.row(n_active).head(n_active) = w.transpose();
+      }
+      const double v = L.row(n_active).head(n_active).squaredNorm();
+      const double diag = std::max(std::sqrt(std::abs(c - v)), eps);
+      L(n_active, n_active) = diag;
+      if (diag < 1e-7) {
+        // Degenerate regressor: sklearn zeroes its correlation so it is never picked again.
+        // (sklearn leaves `indices` and the Gram rows swapped here; the swap is undone so
+        // that the bookkeeping stays consistent.)
+        swap_gram(m, nn);
+        std::swap(indices[static_cast<std::size_t>(nn)], indices[static_cast<std::size_t>(m)]);
+        cov = std::move(cov_not_shortened);
+        cov[static_cast<std::size_t>(c_idx)] = 0.0;
+        continue;
+      }
+      sign_active.resize(static_cast<std::size_t>(n_active) + 1);
+      sign_active[static_cast<std::size_t>(n_active)] = sgn;
+      active.push_back(indices[static_cast<std::size_t>(n_active)]);
+      ++n_active;
+    }
+
+    if (n_iter > 0 && alphas[static_cast<std::size_t>(n_iter) - 1] < alpha) break;
+
+    // Equiangular direction of the active set.
+    Eigen::VectorXd sign(n_active);
+    for (Eigen::Index q = 0; q < n_active; ++q) sign[q] = sign_active[static_cast<std::size_t>(q)];
+    Eigen::VectorXd ls = detail::cholesky_solve(L, n_active, sign);
+    double AA;
+    if (ls.size() == 1 && ls[0] == 0.0) {
+      ls[0] = 1.0;
+      AA = 1.0;
+    } else {
+      AA = 1.0 / std::sqrt(ls.dot(sign));
+      if (!std::isfinite(AA)) {
+        Eigen::MatrixXd L2 = L.topLeftCorner(n_active, n_active);
+        for (int i = 0; !std::isfinite(AA); ++i) {
+          L2.diagonal().array() += std::ldexp(1.0, i) * eps;
+          ls = detail::cholesky_solve(L2, n_active, sign);
+          AA = 1.0 / std::sqrt(std::max(ls.dot(sign), eps));
+        }
+      }
+      ls *= AA;
+    }
+    const Eigen::Index n_inactive = static_cast<Eigen::Index>(cov.size());
+    Eigen::VectorXd corr_eq_dir = gram.block(0, n_active, n_active, n_inactive).transpose() * ls;
+    for (Eigen::Index q = 0; q < n_inactive; ++q) corr_eq_dir[q] = detail::round15(corr_eq_dir[q]);
+    Eigen::VectorXd t1(n_inactive), t2(n_inactive);
+    for (Eigen::Index q = 0; q < n_inactive; ++q) {
+      const double cq = cov[static_cast<std::size_t>(q)];
+      t1[q] = (C - cq) / (AA - corr_eq_dir[q] + tiny32);
+      t2[q] = (C + cq) / (AA + corr_eq_dir[q] + tiny32);
+    }
+    double gamma = std::min({detail::min_pos(t1), detail::min_pos(t2), C / AA});
+
+    // Lasso modification: stop at the first zero crossing of an active coefficient.
+    drop = false;
+    const Eigen::VectorXd& prev = path.back();
+    Eigen::VectorXd z(n_active);
+    for (Eigen::Index q = 0; q < n_active; ++q)
+      z[q] = -prev[active[static_cast<std::size_t>(q)]] / (ls[q] + tiny32);
+    const double z_pos = detail::min_pos(z);
+    idx.clear();
+    if (z_pos < gamma) {
+      for (Eigen::Index q = n_active - 1; q >= 0; --q)
+        if (z[q] == z_pos) idx.push_back(q);
+      gamma = z_pos;
+      drop = true;
+    }
+    ++n_iter;
+    Eigen::VectorXd coef = Eigen::VectorXd::Zero(p);
+    for (Eigen::Index q = 0; q < n_active; ++q) {
+      const index_t j = active[static_cast<std::size_t>(q)];
+      coef[j] = prev[j] + gamma * ls[q];
+    }
+    for (Eigen::Index q = 0; q < n_inactive; ++q)
+      cov[static_cast<std::size_t>(q)] -= gamma * corr_eq_dir[q];
+    path.push_back(coef);
+
+    if (drop) {
+      // idx is in decreasing position order, so earlier removals do not shift later ones.
+      std::vector<index_t> dropped;
+      for (Eigen::Index ii : idx) {
+        dropped.push_back(active[static_cast<std::size_t>(ii)]);
+        active.erase(active.begin() + ii);
+        sign_active.erase(sign_active.begin() + ii);
+        --n_active;
+        // Move the leaving variable to the front of the inactive block.
+        for (Eigen::Index i = ii; i < n_active; ++i) {
+          std::swap(indices[static_cast<std::size_t>(i)], indices[static_cast<std::size_t>(i) + 1]);
+          swap_gram(i, i + 1);
+        }
+      }
+      detail::lars_cholesky(gram, n_active, L);
+      std::vector<double> front;
+      for (index_t j : dropped) front.push_back(xy0[j] - gram0.row(j).dot(coef));
+      cov.insert(cov.begin(), front.begin(), front.end());
+    }
+  }
+
+  lars_path_result r;
+  const std::size_t kinks = static_cast<std::size_t>(n_iter) + 1;
+  r.alphas = Eigen::Map<const Eigen::VectorXd>(alphas.data(), static_cast<Eigen::Index>(kinks));
+  r.coefs.resize(p, static_cast<Eigen::Index>(kinks));
+  for (std::size_t k = 0; k < kinks; ++k) r.coefs.col(static_cast<Eigen::Index>(k)) = path[k];
+  r.active = active;
+  r.n_iter = n_iter;
+  return r;
+}
+
+/// The lasso along the LARS path with the kink chosen by BIC, as sklearn's
+/// LassoLarsIC(criterion='bic') with fit_intercept=True: X and y are centred; the noise
+/// variance σ² is the OLS residual variance RSS/(n − p − 1); at each kink k
+///   BIC_k = n·log(2π σ²) + RSS_k/σ² + log(n)·df_k,  df_k = #{j : |β_kj| > DBL_EPSILON};
+/// the first minimiser is selected; intercept = mean(y) − mean(X)·β.
+/// @param X (n, p) predictors; @param y (n) response.
+/// @return the selected coefficients, intercept, alpha, σ² and the criterion along the path.
+/// @throws tessera::invalid_argument when n <= p + 1 (σ² cannot be estimated: lingam issue
+///   #56), when the shapes disagree or the data are not finite; tessera::domain_error when
+///   σ² = 0 (y is an exact linear function of X).
+inline lasso_ic_result lasso_lars_ic_bic(const Eigen::MatrixXd& X, const Eigen::VectorXd& y) {
+  const Eigen::Index n = X.rows(), p = X.cols();
+  if (y.size() != n)
+    throw_invalid_argument("causal::lasso_lars_ic_bic", "y has ", y.size(), " entries for X with ",
+                           n, " rows");
+  if (n <= p + 1)
+    throw_invalid_argument("causal::lasso_lars_ic_bic", "n = ", n, " samples for p = ", p,
+                           " predictors: the noise variance of the OLS fit needs n > p + 1");
+  if (!X.allFinite() || !y.allFinite())
+    throw_invalid_argument("causal::lasso_lars_ic_bic", "X or y holds a non-finite value");
+  const Eigen::VectorXd xm = detail::column_means(X);
+  const double ym = y.mean();
+  const Eigen::MatrixXd Xc = X.rowwise() - xm.transpose();
+  const Eigen::VectorXd yc = y.array() - ym;
+
+  const lars_path_result path = lars_path(Xc, yc);
+  const Eigen::VectorXd ols = detail::lstsq(Xc, yc);
+  const double sigma2 = (yc - Xc * ols).squaredNorm() / static_cast<double>(n - p - 1);
+  if (!(sigma2 > 0.0))
+    throw_domain_error("causal::lasso_lars_ic_bic", "the OLS residual variance is ", sigma2,
+                       ": y is an exact linear function of X, BIC is undefined");
+  const double dn = static_cast<double>(n);
+  const Eigen::Index kinks = path.coefs.cols();
+  lasso_ic_result r;
+  r.criterion.resize(kinks);
+  for (Eigen::Index k = 0; k < kinks; ++k) {
+    const double rss = (yc - Xc * path.coefs.col(k)).squaredNorm();
+    index_t df = 0;
+    for (Eigen::Index j = 0; j < p; ++j) df += std::abs(path.coefs(j, k)) > DBL_EPSILON;
+    r.criterion[k] = dn * std::log(2.0 * std::numbers::pi * sigma2) + rss / sigma2 +
+                     std::log(dn) * static_cast<double>(df);
+  }
+  Eigen::Index best = 0;
+  for (Eigen::Index k = 1; k < kinks; ++k)
+    if (r.criterion[k] < r.criterion[best]) best = k;
+  r.n_best = best;
+  r.coef = path.coefs.col(best);
+  r.alpha = path.alphas[best];
+  r.alphas = path.alphas;
+  r.noise_variance = sigma2;
+  r.intercept = ym - xm.dot(r.coef);
+  return r;
+}
+
+}  // namespace tessera::causal

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: Apache-2.0
+// DirectLiNGAM causal ordering on one GPU: the data stay resident for the whole ordering; per
+// step a few launches (standardise, one GEMM for all correlations, one launch over every
+// needed unordered pair for both residual entropies, scores, argmax, rank-1 residual update);
+// only the chosen position crosses to the host. FP32 transcendentals with FP64 accumulation by
+// default, full FP64 on request. Same measure, candidates and tie-breaking as the CPU path.
+#pragma once
+
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <vector>
+
+#include "tessera/causal/ordering.hpp"
+#include "tessera/causal/pair_index.hpp"
+#include "tessera/causal/prior_knowledge.hpp"
+#include "tessera/core/vmath.hpp"
+#include "tessera/cuda/config.cuh"
+
+TESSERA_CUDA_NAMESPACE_BEGIN
+namespace lingam {
+
+constexpr int block_threads = 256;
+
+/// Sum of `v` over the block (blockDim.x == block_threads), valid in thread 0. Fixed order.
+template <int N>
+__device__ inline void block_sum(double (&v)[N]) {
+  __shared__ double sh[N][block_threads / 32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    double x = v[i];
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_down_sync(0xffffffffu, x, o);
+    if (lane == 0) sh[i][warp] = x;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      double s = 0.0;
+      for (int w = 0; w < block_threads / 32; ++w) s += sh[i][w];
+      v[i] = s;
+    }
+  }
+  __syncthreads();
+}
+
+/// Z[a, :] = standardised W[rem[a], :] (population std), stored in C.
+/// Launch: grid k, block block_threads. Layout: W (d, n), Z (k, n), variables contiguous.
+template <class T, class C>
+__global__ void standardize(const T* __restrict__ W, long n, const int* __restrict__ rem,
+                            C* __restrict__ Z, int* __restrict__ flag) {
+  const int a = blockIdx.x;
+  const T* x = W + static_cast<long>(rem[a]) * n;
+  double s[2] = {0.0, 0.0};
+  for (long t = threadIdx.x; t < n; t += block_threads) s[0] += static_cast<double>(x[t]);
+  block_sum<1>(reinterpret_cast<double(&)[1]>(s[0]));
+  __shared__ double mean_sd[2];
+  if (threadIdx.x == 0) mean_sd[0] = s[0] / static_cast<double>(n);
+  __syncthreads();
+  const double mu = mean_sd[0];
+  double v[1] = {0.0};
+  for (long t = threadIdx.x; t < n; t += block_threads) {
+    const double c = static_cast<double>(x[t]) - mu;
+    v[0] += c * c;
+  }
+  block_sum<1>(v);
+  if (threadIdx.x == 0) {
+    const double sd = sqrt(v[0] / static_cast<double>(n));
+    mean_sd[1] = sd;
+    if (!(sd > 0.0) || !isfinite(sd)) atomicExch(flag, 1 + a);
+  }
+  __syncthreads();
+  const double inv = mean_sd[1] > 0.0 ? 1.0 / mean_sd[1] : 0.0;
+  C* z = Z + static_cast<long>(a) * n;
+  for (long t = threadIdx.x; t < n; t += block_threads)
+    z[t] = static_cast<C>((static_cast<double>(x[t]) - mu) * inv);
+}
+
+/// Moments of u = (za - ρ zb)·s: Σ log cosh-part (|u| + log1p(e^{-2|u|})) and Σ u e^{-u²/2},
+/// accumulated per thread in double.
+template <class C>
+__device__ inline void moments(const C* za, const C* zb, long n, C rho, C s, double& lc,
+                               double& ue) {
+  for (long t = threadIdx.x; t < n; t += block_threads) {
+    const C u = (za[t] - rho * zb[t]) * s;
+    const C au = fabs(u);
+    lc += static_cast<double>(au + vmath::log1p_unit(vmath::exp_nonpositive(C(-2) * au)));
+    ue += static_cast<double>(u * vmath::exp_nonpositive(C(-0.5) * u * u));
+  }
+}
+
+__device__ inline double entropy(double sum_lc, double sum_ue, long n) {
+  const double dn = static_cast<double>(n);
+  return tessera::causal::detail::entropy_from_moments(sum_lc / dn - std::numbers::ln2,
+                                                       sum_ue / dn);
+}
+
+/// H[a] = Ĥ(z_a). Launch: grid k, block block_threads.
+template <class C>
+__global__ void self_entropy(const C* __restrict__ Z, long n, double* __restrict__ H) {
+  const C* z = Z + static_cast<long>(blockIdx.x) * n;
+  double v[2] = {0.0, 0.0};
+  moments<C>(z, z, n, C(0), C(1), v[0], v[1]);
+  block_sum<2>(v);
+  if (threadIdx.x == 0) H[blockIdx.x] = entropy(v[0], v[1], n);
+}
+
+/// For every unordered pair (a < b) with a candidate in it: Hr[a,b] = Ĥ of the standardised
+/// residual of z_a on z_b and Hr[b,a] the reverse, from one pass over the samples.
+/// Launch: grid pair_count(k) blocks (1-d, p = blockIdx.x + gridDim.x·blockIdx.y), block
+/// block_threads. rho (k, k) row-major in R.
+template <class C, class R>
+__global__ void pair_entropy(const C* __restrict__ Z, long n, int k, const R* __restrict__ rho,
+                             const unsigned char* __restrict__ cand, double* __restrict__ Hr) {
+  const long p = static_cast<long>(blockIdx.x) + static_cast<long>(gridDim.x) * blockIdx.y;
+  if (p >= tessera::causal::pair_count(k)) return;
+  std::int64_t a, b;
+  tessera::causal::pair_from_linear(p, k, a, b);
+  if (cand != nullptr && !cand[a] && !cand[b]) return;
+  const double r = static_cast<double>(rho[a * k + b]);
+  const double sd = 1.0 / sqrt(fmax(1.0 - r * r, 2.2250738585072014e-308));
+  const C* za = Z + a * n;
+  const C* zb = Z + b * n;
+  double v[4] = {0.0, 0.0, 0.0, 0.0};
+  moments<C>(za, zb, n, static_cast<C>(r), static_cast<C>(sd), v[0], v[1]);
+  moments<C>(zb, za, n, static_cast<C>(r), static_cast<C>(sd), v[2], v[3]);
+  block_sum<4>(v);
+  if (threadIdx.x == 0) {
+    Hr[a * k + b] = entropy(v[0], v[1], n);
+    Hr[b * k + a] = entropy(v[2], v[3], n);
+  }
+}
+
+/// M[a] = -Σ_b min(0, Δ_ab)² for candidates (−inf otherwise), Δ_ab = (H_b + Hr_ab) −
+/// (H_a + Hr_ba) with Hr_ba replaced by H_b when b ∈ Vj. Launch: grid k, block block_threads.
+__global__ void scores(const double* __restrict__ H, const double* __restrict__ Hr, int k,
+                       const unsigned char* __restrict__ cand, const unsigned char* __restrict__ vj,
+                       double* __restrict__ M) {
+  const int a = blockIdx.x;
+  if (cand != nullptr && !cand[a]) {
+    if (threadIdx.x == 0) M[a] = -INFINITY;
+    return;
+  }
+  double v[1] = {0.0};
+  for (int b = threadIdx.x; b < k; b += block_threads) {
+    if (b == a) continue;
+    const double hrb = (vj != nullptr && vj[b]) ? H[b] : Hr[static_cast<long>(b) * k + a];
+    const double delta = (H[b] + Hr[static_cast<long>(a) * k + b]) - (H[a] + hrb);
+    const double m = fmin(0.0, delta);
+    v[0] += m * m;
+  }
+  block_sum<1>(v);
+  if (threadIdx.x == 0) M[a] = -v[0];
+}
+
+/// out[0] = first position of the maximum of M[0..k) (ties go to the lower position).
+/// Launch: grid 1, block block_threads.
+__global__ void argmax(const double* __restrict__ M, int k, int* __restrict__ out) {
+  __shared__ double best_v[block_threads];
+  __shared__ int best_i[block_threads];
+  double bv = -INFINITY;
+  int bi = -1;
+  for (int a = threadIdx.x; a < k; a += block_threads)
+    if (M[a] > bv || bi < 0) {
+      if (bi < 0 || M[a] > bv) {
+        bv = M[a];
+        bi = a;
+      }
+    }
+  best_v[threadIdx.x] = bv;
+  best_i[threadIdx.x] = bi;
+  __syncthreads();
+  for (int s = block_threads / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      const double ov = best_v[threadIdx.x + s];
+      const int oi = best_i[threadIdx.x + s];
+      const int mi = best_i[threadIdx.x];
+      if (oi >= 0 &&
+          (mi < 0 || ov > best_v[threadIdx.x] || (ov == best_v[threadIdx.x] && oi < mi))) {
+        best_v[threadIdx.x] = ov;
+        best_i[threadIdx.x] = oi;
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[0] = best_i[0];
+}
+
+/// Removes position out[0] from rem[0..k) (shifting the tail) and writes the chosen variable
+/// to out[1]. Launch: grid 1, block 1.
+__global__ void remove_chosen(int* __restrict__ rem, int k, int* __restrict__ out) {
+  const int pos = out[0];
+  out[1] = rem[pos];
+  for (int i = pos; i + 1 < k; ++i) rem[i] = rem[i + 1];
+}
+
+/// x_i ← x_i − (cov(x_i, x_m) / var(x_m))·x_m for each remaining i (population moments).
+/// Launch: grid (k − 1), block block_threads; out[1] is m.
+template <class T>
+__global__ void regress_out(T* __restrict__ W, long n, const int* __restrict__ rem,
+                            const int* __restrict__ out) {
+  const T* xm = W + static_cast<long>(out[1]) * n;
+  T* xi = W + static_cast<long>(rem[blockIdx.x]) * n;
+  double s[2] = {0.0, 0.0};
+  for (long t = threadIdx.x; t < n; t += block_threads) {
+    s[0] += static_cast<double>(xm[t]);
+    s[1] += static_cast<double>(xi[t]);
+  }
+  block_sum<2>(s);
+  __shared__ double mu[2], coef;
+  if (threadIdx.x == 0) {
+    mu[0] = s[0] / static_cast<double>(n);
+    mu[1] = s[1] / static_cast<double>(n);
+  }
+  __syncthreads();
+  double c[2] = {0.0, 0.0};
+  for (long t = threadIdx.x; t < n; t += block_threads) {
+    const double dm = static_cast<double>(xm[t]) - mu[0];
+    c[0] += dm * dm;
+    c[1] += (static_cast<double>(xi[t]) - mu[1]) * dm;
+  }
+  block_sum<2>(c);
+  if (threadIdx.x == 0) coef = c[1] / c[0];
+  __syncthreads();
+  const T cf = static_cast<T>(coef);
+  for (long t = threadIdx.x; t < n; t += block_threads) xi[t] -= cf * xm[t];
+}
+
+}  // namespace lingam
+TESSERA_CUDA_NAMESPACE_END
+
+namespace tessera::causal {
+
+/// Options of the GPU ordering.
+struct gpu_ordering_options {
+  /// Evaluate the transcendentals in FP64 too (default: FP32 with FP64 accumulation).
+  bool full_fp64 = false;
+  /// Stream to run on (default stream when null).
+  cudaStream_t stream = nullptr;
+};
+
+namespace detail {
+inline void cublas_check(cublasStatus_t s, const char* call, const char* file, int line) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw cuda_error(std::string("tessera: cuBLAS call failed at ") + file + ":" +
+                     std::to_string(line) + ": " + call + ": status " + std::to_string(s));
+}
+#define TESSERA_CUBLAS_CHECK(call) \
+  ::tessera::causal::detail::cublas_check((call), #call, __FILE__, __LINE__)
+
+template <class T, class C>
+ordering_result causal_order_gpu_impl(const tensor<T>& X, const ordering_options& opt,
+                                      const gpu_ordering_options& gopt) {
+  namespace K = tessera::cuda_kernels::lingam;
+  check_lingam_data("causal::causal_order_gpu", X);
+  const long n = X.size(0);
+  const int d = static_cast<int>(X.size(1));
+  const prior_knowledge pk =
+      opt.prior_knowledge.defined() ? prior_knowledge(opt.prior_knowledge, d) : prior_knowledge();
+  const bool soft = opt.apply_prior_knowledge_softly;
+  std::vector<std::pair<index_t, index_t>> pairs;
+  if (!pk.empty() && !soft) pairs = pk.precedence_pairs();
+  cudaStream_t st = gopt.stream;
+
+  // Host staging, variables × samples.
+  std::vector<T> w(static_cast<std::size_t>(d) * static_cast<std::size_t>(n));
+  for (long t = 0; t < n; ++t)
+    for (int j = 0; j < d; ++j) w[static_cast<std::size_t>(j) * n + t] = X(t, j);
+  cuda_rt::device_buffer<T> W(w.size(), st);
+  cuda_rt::device_buffer<C> Z(w.size(), st);
+  cuda_rt::device_buffer<C> rho(static_cast<std::size_t>(d) * d, st);
+  cuda_rt::device_buffer<double> Hr(static_cast<std::size_t>(d) * d, st), H(d, st), M(d, st);
+  cuda_rt::device_buffer<int> rem(d, st), out(2, st), flag(1, st);
+  cuda_rt::device_buffer<unsigned char> cand(d, st), vj(d, st);
+  std::vector<int> host_rem(static_cast<std::size_t>(d));
+  for (int j = 0; j < d; ++j) host_rem[static_cast<std::size_t>(j)] = j;
+  TESSERA_CUDA_CHECK(
+      cudaMemcpyAsync(W.get(), w.data(), w.size() * sizeof(T), cudaMemcpyHostToDevice, st));
+  TESSERA_CUDA_CHECK(
+      cudaMemcpyAsync(rem.get(), host_rem.data(), d * sizeof(int), cudaMemcpyHostToDevice, st));
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(flag.get(), 0, sizeof(int), st));
+  cublasHandle_t blas;
+  TESSERA_CUBLAS_CHECK(cublasCreate(&blas));
+  struct blas_guard {
+    cublasHandle_t h;
+    ~blas_guard() { cublasDestroy(h); }
+  } guard{blas};
+  TESSERA_CUBLAS_CHECK(cublasSetStream(blas, st));
+  TESSERA_CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
+
+  ordering_result res;
+  std::vector<unsigned char> hc, hv;
+  int h_out[2];
+  for (int k = d; k > 0; --k) {
+    std::vector<index_t> U(host_rem.begin(), host_rem.begin() + k);
+    const candidates cs = search_candidates(pk, soft, U, pairs, d);
+    int chosen_pos;
+    const bool use_masks = !pk.empty();
+    if (cs.uc.size() == 1) {
+      chosen_pos = static_cast<int>(std::find(U.begin(), U.end(), cs.uc[0]) - U.begin());
+      TESSERA_CUDA_CHECK(
+          cudaMemcpyAsync(out.get(), &chosen_pos, sizeof(int), cudaMemcpyHostToDevice, st));
+      if (opt.record_scores) {
+        res.scores.emplace_back();
+        res.candidates.push_back(cs.uc);
+      }
+    } else {
+      if (use_masks) {
+        hc.assign(static_cast<std::size_t>(k), 0);
+        hv.assign(static_cast<std::size_t>(k), 0);
+        for (int a = 0; a < k; ++a) {
+          const index_t v = U[static_cast<std::size_t>(a)];
+          hc[static_cast<std::size_t>(a)] = std::find(cs.uc.begin(), cs.uc.end(), v) != cs.uc.end();
+          hv[static_cast<std::size_t>(a)] = cs.in_vj[static_cast<std::size_t>(v)];
+        }
+        TESSERA_CUDA_CHECK(cudaMemcpyAsync(cand.get(), hc.data(), k, cudaMemcpyHostToDevice, st));
+        TESSERA_CUDA_CHECK(cudaMemcpyAsync(vj.get(), hv.data(), k, cudaMemcpyHostToDevice, st));
+      }
+      K::standardize<T, C>
+          <<<k, K::block_threads, 0, st>>>(W.get(), n, rem.get(), Z.get(), flag.get());
+      TESSERA_CUDA_CHECK(cudaGetLastError());
+      // ρ = Z Zᵀ / n: Z is (k, n) row-major = (n, k) column-major with leading dimension n.
+      const C alpha = C(1) / static_cast<C>(n), beta = C(0);
+      if constexpr (std::is_same_v<C, float>)
+        TESSERA_CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, static_cast<int>(n),
+                                         &alpha, Z.get(), static_cast<int>(n), Z.get(),
+                                         static_cast<int>(n), &beta, rho.get(), k));
+      else
+        TESSERA_CUBLAS_CHECK(cublasDgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, static_cast<int>(n),
+                                         &alpha, Z.get(), static_cast<int>(n), Z.get(),
+                                         static_cast<int>(n), &beta, rho.get(), k));
+      K::self_entropy<C><<<k, K::block_threads, 0, st>>>(Z.get(), n, H.get());
+      TESSERA_CUDA_CHECK(cudaGetLastError());
+      const long P = pair_count(k);
+      const unsigned gx = static_cast<unsigned>(std::min<long>(P, 65535L));
+      const unsigned gy = static_cast<unsigned>((P + gx - 1) / gx);
+      K::pair_entropy<C, C><<<dim3(gx, gy), K::block_threads, 0, st>>>(
+          Z.get(), n, k, rho.get(), use_masks ? cand.get() : nullptr, Hr.get());
+      TESSERA_CUDA_CHECK(cudaGetLastError());
+      K::scores<<<k, K::block_threads, 0, st>>>(H.get(), Hr.get(), k,
+                                                use_masks ? cand.get() : nullptr,
+                                                use_masks ? vj.get() : nullptr, M.get());
+      TESSERA_CUDA_CHECK(cudaGetLastError());
+      K::argmax<<<1, K::block_threads, 0, st>>>(M.get(), k, out.get());
+      TESSERA_CUDA_CHECK(cudaGetLastError());
+      if (opt.record_scores) {
+        std::vector<double> hm(static_cast<std::size_t>(k));
+        TESSERA_CUDA_CHECK(
+            cudaMemcpyAsync(hm.data(), M.get(), k * sizeof(double), cudaMemcpyDeviceToHost, st));
+        TESSERA_CUDA_CHECK(cudaStreamSynchronize(st));
+        std::vector<double> ms;
+        for (int a = 0; a < k; ++a)
+          if (!use_masks || hc[static_cast<std::size_t>(a)])
+            ms.push_back(hm[static_cast<std::size_t>(a)]);
+        res.scores.push_back(std::move(ms));
+        res.candidates.push_back(cs.uc);
+      }
+      // The only per-step device→host traffic: the chosen position (and the error flag).
+      int hflag = 0;
+      TESSERA_CUDA_CHECK(
+          cudaMemcpyAsync(h_out, out.get(), sizeof(int), cudaMemcpyDeviceToHost, st));
+      TESSERA_CUDA_CHECK(
+          cudaMemcpyAsync(&hflag, flag.get(), sizeof(int), cudaMemcpyDeviceToHost, st));
+      TESSERA_CUDA_CHECK(cudaStreamSynchronize(st));
+      if (hflag != 0)
+        throw_invalid_argument("causal::causal_order_gpu", "variable ",
+                               U[static_cast<std::size_t>(hflag - 1)],
+                               " has no variance left after regressing out ", res.order.size(),
+                               " earlier variables (collinear data)");
+      chosen_pos = h_out[0];
+    }
+    K::remove_chosen<<<1, 1, 0, st>>>(rem.get(), k, out.get());
+    TESSERA_CUDA_CHECK(cudaGetLastError());
+    if (k > 1) {
+      K::regress_out<T><<<k - 1, K::block_threads, 0, st>>>(W.get(), n, rem.get(), out.get());
+      TESSERA_CUDA_CHECK(cudaGetLastError());
+    }
+    const int chosen = host_rem[static_cast<std::size_t>(chosen_pos)];
+    host_rem.erase(host_rem.begin() + chosen_pos);
+    res.order.push_back(chosen);
+    if (!pairs.empty()) {
+      std::vector<std::pair<index_t, index_t>> kept;
+      for (const auto& p : pairs)
+        if (p.first != chosen) kept.push_back(p);
+      pairs.swap(kept);
+    }
+  }
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(st));
+  return res;
+}
+}  // namespace detail
+
+/// DirectLiNGAM causal order of X (samples × variables) computed on the current CUDA device;
+/// same result as causal_order (to rounding) with the same options.
+/// @throws tessera::invalid_argument as causal_order; tessera::cuda_error on CUDA failures.
+template <class T>
+ordering_result causal_order_gpu(const tensor<T>& X, const ordering_options& opt = {},
+                                 const gpu_ordering_options& gopt = {}) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "causal_order_gpu works on float or double data");
+  if (gopt.full_fp64 && std::is_same_v<T, double>)
+    return detail::causal_order_gpu_impl<T, double>(X, opt, gopt);
+  return detail::causal_order_gpu_impl<T, float>(X, opt, gopt);
+}
+
+}  // namespace tessera::causal

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// CUDA-side configuration: the nvcc guard, error checking that throws tessera::cuda_error with
+// file, line and the failed call, and the versioned namespace kernels live in.
+#pragma once
+
+#if !defined(__CUDACC__)
+#error "tessera/cuda/*.cuh must be compiled by nvcc: include <tessera/cuda.hpp> from a .cu file"
+#endif
+
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "tessera/config.hpp"
+#include "tessera/core/error.hpp"
+
+/// Kernels are hidden and versioned so two libraries built with different tessera versions or
+/// flags never share a kernel symbol (CCCL's convention).
+#define TESSERA_CUDA_NAMESPACE_BEGIN \
+  namespace tessera::cuda_kernels {  \
+  inline namespace v0_1 {
+#define TESSERA_CUDA_NAMESPACE_END \
+  }                                \
+  }
+
+namespace tessera::detail {
+[[noreturn]] inline void throw_cuda_error(cudaError_t e, const char* call, const char* file,
+                                          int line) {
+  throw cuda_error(std::string("tessera: CUDA call failed at ") + file + ":" +
+                   std::to_string(line) + ": " + call + ": " + cudaGetErrorName(e) + " (" +
+                   cudaGetErrorString(e) + ")");
+}
+}  // namespace tessera::detail
+
+/// Evaluates a CUDA runtime call and throws tessera::cuda_error (file, line, call) on failure.
+#define TESSERA_CUDA_CHECK(call)                                                         \
+  do {                                                                                   \
+    const cudaError_t tessera_cuda_err_ = (call);                                        \
+    if (tessera_cuda_err_ != cudaSuccess)                                                \
+      ::tessera::detail::throw_cuda_error(tessera_cuda_err_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+namespace tessera::cuda_rt {
+
+/// True when at least one CUDA device is usable.
+inline bool device_available() noexcept {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+/// RAII device buffer from the stream-ordered allocator (cudaMallocAsync pools).
+template <class T>
+class device_buffer {
+ public:
+  device_buffer() = default;
+  device_buffer(std::size_t n, cudaStream_t s) : n_(n), stream_(s) {
+    if (n_ > 0)
+      TESSERA_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&p_), n_ * sizeof(T), s));
+  }
+  device_buffer(const device_buffer&) = delete;
+  device_buffer& operator=(const device_buffer&) = delete;
+  device_buffer(device_buffer&& o) noexcept : p_(o.p_), n_(o.n_), stream_(o.stream_) {
+    o.p_ = nullptr;
+    o.n_ = 0;
+  }
+  device_buffer& operator=(device_buffer&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(n_, o.n_);
+    std::swap(stream_, o.stream_);
+    return *this;
+  }
+  ~device_buffer() {
+    if (p_) cudaFreeAsync(p_, stream_);
+  }
+  [[nodiscard]] T* get() const noexcept { return p_; }
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
+ private:
+  T* p_ = nullptr;
+  std::size_t n_ = 0;
+  cudaStream_t stream_ = nullptr;
+};
+
+}  // namespace tessera::cuda_rt
