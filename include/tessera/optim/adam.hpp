@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <initializer_list>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,46 @@ struct adam_state {
 };
 
 namespace detail {
+
+/// The scalars of one Adam update of one parameter.
+template <class T>
+struct adam_coefficients {
+  T b1, b2;        // β₁, β₂
+  T c1, c2;        // 1 − β₁, 1 − β₂
+  T eps, wd;       // ε, λ
+  T shrink;        // 1 − ηλ (decoupled decay) or 1
+  T step_size;     // η / (1 − β₁ᵗ)
+  T inv_sqrt_bc2;  // 1 / √(1 − β₂ᵗ)
+};
+
+/// Elements [lo, hi) of one Adam update; the flags are std::bool_constant tags. A separate
+/// function with restrict-qualified pointer parameters, so that the compiler may vectorise it
+/// (GCC does at -O3 when sqrt need not set errno, i.e. with -fno-math-errno).
+template <class T, class L2, class Amsgrad, class Decoupled>
+void adam_kernel(L2, Amsgrad, Decoupled, T* TESSERA_RESTRICT p, const T* TESSERA_RESTRICT g,
+                 T* TESSERA_RESTRICT m, T* TESSERA_RESTRICT v, T* TESSERA_RESTRICT vmax, index_t lo,
+                 index_t hi, const adam_coefficients<T> c) {
+  const T b1 = c.b1, b2 = c.b2, c1 = c.c1, c2 = c.c2, eps = c.eps, wd = c.wd;
+  const T shrink = c.shrink, step_size = c.step_size, inv_sqrt_bc2 = c.inv_sqrt_bc2;
+  for (index_t k = lo; k < hi; ++k) {
+    const T pk = p[k];
+    T gk = g[k];
+    if constexpr (L2::value) gk += wd * pk;
+    const T mk = b1 * m[k] + c1 * gk;
+    T vk = b2 * v[k] + c2 * gk * gk;
+    m[k] = mk;
+    v[k] = vk;
+    if constexpr (Amsgrad::value) {
+      vk = vmax[k] > vk ? vmax[k] : vk;
+      vmax[k] = vk;
+    }
+    const T denom = std::sqrt(vk) * inv_sqrt_bc2 + eps;
+    if constexpr (Decoupled::value)
+      p[k] = pk * shrink - step_size * mk / denom;
+    else
+      p[k] = pk - step_size * mk / denom;
+  }
+}
 
 /// The Adam update loop shared by adam (Decoupled = false, L2 added to the gradient) and adamw
 /// (Decoupled = true, p shrunk by 1 − ηλ before the step). One pass over each parameter.
@@ -92,42 +133,31 @@ class adam_family : public optimizer<T> {
     // Bias corrections in double: for β₂ = 0.999 and small t, 1 − β₂ᵗ loses digits in float.
     const double bc1 = 1.0 - std::pow(static_cast<double>(beta1_), static_cast<double>(t));
     const double bc2 = 1.0 - std::pow(static_cast<double>(beta2_), static_cast<double>(t));
-    const T step_size = static_cast<T>(static_cast<double>(this->lr_) / bc1);
-    const T inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2));
-    const T b1 = beta1_, b2 = beta2_, c1 = T(1) - beta1_, c2 = T(1) - beta2_, eps = eps_;
-    const T wd = weight_decay_;
-    const T shrink = Decoupled ? T(1) - this->lr_ * weight_decay_ : T(1);
+    const adam_coefficients<T> c{
+        .b1 = beta1_,
+        .b2 = beta2_,
+        .c1 = T(1) - beta1_,
+        .c2 = T(1) - beta2_,
+        .eps = eps_,
+        .wd = weight_decay_,
+        .shrink = Decoupled ? T(1) - this->lr_ * weight_decay_ : T(1),
+        .step_size = static_cast<T>(static_cast<double>(this->lr_) / bc1),
+        .inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2)),
+    };
 
-    T* TESSERA_RESTRICT p = s.value->data();
+    T* p = s.value->data();
     const tensor<T> grad = s.grad->contiguous();  // a handle copy unless strided
-    const T* TESSERA_RESTRICT g = grad.data();
-    T* TESSERA_RESTRICT m = st.exp_avg.data();
-    T* TESSERA_RESTRICT v = st.exp_avg_sq.data();
-    T* TESSERA_RESTRICT vmax = amsgrad_ ? st.max_exp_avg_sq.data() : nullptr;
+    const T* g = grad.data();
+    T* m = st.exp_avg.data();
+    T* v = st.exp_avg_sq.data();
+    T* vmax = amsgrad_ ? st.max_exp_avg_sq.data() : nullptr;
     detail::dispatch_flags(
         [&](auto l2, auto ams) {
           detail::elementwise(n, 4, [&](index_t lo, index_t hi) {
-            for (index_t k = lo; k < hi; ++k) {
-              const T pk = p[k];
-              T gk = g[k];
-              if constexpr (l2) gk += wd * pk;
-              const T mk = b1 * m[k] + c1 * gk;
-              T vk = b2 * v[k] + c2 * gk * gk;
-              m[k] = mk;
-              v[k] = vk;
-              if constexpr (ams) {
-                vk = vmax[k] > vk ? vmax[k] : vk;
-                vmax[k] = vk;
-              }
-              const T denom = std::sqrt(vk) * inv_sqrt_bc2 + eps;
-              if constexpr (Decoupled)
-                p[k] = pk * shrink - step_size * mk / denom;
-              else
-                p[k] = pk - step_size * mk / denom;
-            }
+            adam_kernel(l2, ams, std::bool_constant<Decoupled>{}, p, g, m, v, vmax, lo, hi, c);
           });
         },
-        !Decoupled && wd != T(0), amsgrad_);
+        !Decoupled && weight_decay_ != T(0), amsgrad_);
   }
 
   T beta1_, beta2_, eps_, weight_decay_;

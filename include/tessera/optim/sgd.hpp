@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <initializer_list>
+#include <type_traits>
 #include <vector>
 
 #include "tessera/optim/optimizer.hpp"
@@ -20,6 +21,42 @@ struct sgd_options {
   T weight_decay = T(0);  ///< L2 penalty λ ≥ 0, added to the gradient
   bool nesterov = false;  ///< Nesterov momentum (needs μ > 0 and τ = 0)
 };
+
+namespace detail {
+
+/// The scalars of one SGD update: η, λ, μ and 1 − τ.
+template <class T>
+struct sgd_coefficients {
+  T lr, wd, mu, keep;
+};
+
+/// Elements [lo, hi) of one SGD update (b, the momentum buffer, is unused without momentum).
+/// The flags are std::bool_constant tags; restrict-qualified pointer parameters let the loop
+/// vectorise.
+template <class T, class L2, class Momentum, class First, class Nesterov>
+void sgd_kernel(L2, Momentum, First, Nesterov, T* TESSERA_RESTRICT p, const T* TESSERA_RESTRICT g,
+                T* TESSERA_RESTRICT b, index_t lo, index_t hi, const sgd_coefficients<T> c) {
+  const T lr = c.lr, wd = c.wd, mu = c.mu, keep = c.keep;
+  for (index_t k = lo; k < hi; ++k) {
+    T d = g[k];
+    if constexpr (L2::value) d += wd * p[k];
+    if constexpr (Momentum::value) {
+      T bk;
+      if constexpr (First::value)
+        bk = d;
+      else
+        bk = mu * b[k] + keep * d;
+      b[k] = bk;
+      if constexpr (Nesterov::value)
+        d += mu * bk;
+      else
+        d = bk;
+    }
+    p[k] -= lr * d;
+  }
+}
+
+}  // namespace detail
 
 /// Stochastic gradient descent, with PyTorch's update rule. For each parameter p with grad g,
 /// at its t-th update (t = 1, 2, ...):
@@ -77,51 +114,33 @@ class sgd final : public optimizer<T> {
 
  private:
   void update(std::size_t i, const param_slot<T>& s) {
-    T* TESSERA_RESTRICT p = s.value->data();
+    T* p = s.value->data();
     const tensor<T> grad = s.grad->contiguous();  // a handle copy unless strided
-    const T* TESSERA_RESTRICT g = grad.data();
+    const T* g = grad.data();
     const index_t n = s.value->numel();
-    const T lr = this->lr_, wd = weight_decay_, mu = momentum_, keep = T(1) - dampening_;
-    if (mu == T(0)) {
-      detail::dispatch_flags(
-          [&](auto l2) {
-            detail::elementwise(n, 1, [&](index_t lo, index_t hi) {
-              for (index_t k = lo; k < hi; ++k) {
-                T d = g[k];
-                if constexpr (l2) d += wd * p[k];
-                p[k] -= lr * d;
-              }
-            });
-          },
-          wd != T(0));
-      return;
+    const detail::sgd_coefficients<T> c{
+        .lr = this->lr_, .wd = weight_decay_, .mu = momentum_, .keep = T(1) - dampening_};
+    T* b = nullptr;
+    bool first = false;
+    if (momentum_ != T(0)) {
+      tensor<T>& buf = buffers_[i];
+      this->check_state_shape(i, buf);
+      first = !buf.defined();
+      if (first) buf = tensor<T>(s.value->shape());
+      b = buf.data();
     }
-    tensor<T>& buf = buffers_[i];
-    this->check_state_shape(i, buf);
-    const bool first = !buf.defined();
-    if (first) buf = tensor<T>(s.value->shape());
-    T* TESSERA_RESTRICT b = buf.data();
-    detail::dispatch_flags(
-        [&](auto l2, auto is_first, auto nesterov) {
-          detail::elementwise(n, 1, [&](index_t lo, index_t hi) {
-            for (index_t k = lo; k < hi; ++k) {
-              T d = g[k];
-              if constexpr (l2) d += wd * p[k];
-              T bk;
-              if constexpr (is_first)
-                bk = d;
-              else
-                bk = mu * b[k] + keep * d;
-              b[k] = bk;
-              if constexpr (nesterov)
-                d += mu * bk;
-              else
-                d = bk;
-              p[k] -= lr * d;
-            }
-          });
-        },
-        wd != T(0), first, nesterov_);
+    auto run = [&](auto... flags) {
+      detail::elementwise(
+          n, 1, [&](index_t lo, index_t hi) { detail::sgd_kernel(flags..., p, g, b, lo, hi, c); });
+    };
+    const std::false_type no;
+    const std::true_type yes;
+    if (momentum_ == T(0))
+      detail::dispatch_flags([&](auto l2) { run(l2, no, no, no); }, weight_decay_ != T(0));
+    else
+      detail::dispatch_flags(
+          [&](auto l2, auto is_first, auto nesterov) { run(l2, yes, is_first, nesterov); },
+          weight_decay_ != T(0), first, nesterov_);
   }
 
   T momentum_, dampening_, weight_decay_;
