@@ -9,8 +9,9 @@
 #       torch::set_num_threads(1)), each case warmed up and repeated;
 #   (d) prints, per case, the median of all repetitions:
 #       RESULT case=<name> tessera=<value> libtorch=<value> unit=<unit> ratio=<tessera/libtorch>
-#       followed by the min–max spread, the BLAS LibTorch loaded and the CPU time other
-#       processes took during the measurements (non-zero means the figures are suspect).
+#       followed by the min–max spread, the same medians in the other time metric
+#       (CROSSCHECK), the BLAS LibTorch loaded, and the share of the CPUs other processes
+#       took during each round (rounds above MAX_FOREIGN are discarded and rerun).
 # Cases: small_ops_nograd (ns/op), small_ops_fwd_bwd (ns/op), mlp_train_step (ms),
 # matmul_1024 (ms; GFLOP/s on the line after the RESULT lines).
 #
@@ -20,8 +21,10 @@
 #   MIN_TIME [0.5]   seconds per repetition
 #   WARMUP [0.3]     warm-up seconds before each case
 #   METRIC [real]    real (wall clock) or cpu (process/thread CPU time)
-#   WAIT_IDLE [600]  seconds to wait for the other processes to go quiet (0: do not wait)
+#   WAIT_IDLE [600]  seconds to wait, before each round, for other processes to go quiet
 #   IDLE_BUSY [0.05] "quiet": at most this fraction of the CPUs busy over 5 s
+#   MAX_FOREIGN [0.05] a round in which other processes used more than this fraction of the
+#                    CPUs is discarded and rerun (at most 3×ROUNDS rounds in all)
 #   FULL [0]         1: also run every tessera benchmark program once and keep its output
 #   SKIP_BUILD [0]   1: use the existing builds
 #   OUT_DIR          where raw outputs go [build/compare-results/<UTC time>]
@@ -36,6 +39,7 @@ MIN_TIME=${MIN_TIME:-0.5}
 WARMUP=${WARMUP:-0.3}
 METRIC=${METRIC:-real}
 WAIT_IDLE=${WAIT_IDLE:-600}
+MAX_FOREIGN=${MAX_FOREIGN:-0.05}
 IDLE_BUSY=${IDLE_BUSY:-0.05}
 FULL=${FULL:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -80,7 +84,10 @@ done
 # --- (c) run ---------------------------------------------------------------------------------
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 mkdir -p "$OUT_DIR"
-export ROUNDS REPS MIN_TIME WARMUP METRIC WAIT_IDLE IDLE_BUSY FULL OUT_DIR bench_dir torch_build
+# Which tessera was measured: the commit, and whether include/ had uncommitted edits.
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git status --porcelain -- include 2>/dev/null) ]]; then commit+="+dirty-include"; fi
+export commit MAX_FOREIGN ROUNDS REPS MIN_TIME WARMUP METRIC WAIT_IDLE IDLE_BUSY FULL OUT_DIR bench_dir torch_build
 
 python3 - <<'PY'
 import json, os, re, statistics, subprocess, sys, time
@@ -89,8 +96,10 @@ env = os.environ
 rounds, reps = int(env["ROUNDS"]), int(env["REPS"])
 min_time, warmup = env["MIN_TIME"], env["WARMUP"]
 metric = env["METRIC"]
+max_foreign = float(env["MAX_FOREIGN"])
 out_dir, bench_dir, torch_build = env["OUT_DIR"], env["bench_dir"], env["torch_build"]
 ncpu = os.cpu_count() or 1
+hz = os.sysconf("SC_CLK_TCK")
 
 def log(msg):
     print("libtorch_cpu.sh: " + msg, file=sys.stderr, flush=True)
@@ -108,22 +117,24 @@ def busy_fraction(seconds):
     b1, t1 = cpu_ticks()
     return (b1 - b0) / max(1, t1 - t0)
 
-# Wait for the other agents' builds to finish: timings under load are not worth recording.
-deadline = time.time() + float(env["WAIT_IDLE"])
-while True:
-    busy = busy_fraction(5)
-    if busy <= float(env["IDLE_BUSY"]):
-        log(f"machine idle ({busy:.1%} busy over 5 s), measuring")
-        break
-    if time.time() >= deadline:
-        log(f"WARNING: machine still {busy:.1%} busy; measuring anyway (figures suspect)")
-        break
-    log(f"machine {busy:.1%} busy, waiting")
-with open("/proc/loadavg") as f:
-    load_before = f.read().split()[0]
+def wait_idle():
+    """Waits until other processes leave the CPUs alone (other agents' builds distort timings)."""
+    deadline = time.time() + float(env["WAIT_IDLE"])
+    while True:
+        busy = busy_fraction(5)
+        if busy <= float(env["IDLE_BUSY"]):
+            return
+        if time.time() >= deadline:
+            log(f"WARNING: machine still {busy:.1%} busy; measuring anyway")
+            return
+        log(f"machine {busy:.1%} busy, waiting")
+
+def our_cpu():
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 GB_CASES = {
-    # case: (binary, benchmark name, divisor, scale from the reported time unit to the case unit)
+    # case: (binary, benchmark name, divisor (ops per iteration), case time unit)
     "small_ops_nograd": ("bench_ad_small_ops", "BM_SmallOpsNoGradFloat", 200, "ns"),
     "small_ops_fwd_bwd": ("bench_ad_small_ops", "BM_SmallOpsFwdBwdFloat", 200, "ns"),
     "mlp_train_step": ("bench_ad_mlp", "BM_MlpTrainStepFloat", 1, "ms"),
@@ -132,19 +143,19 @@ GB_CASES = {
 UNITS = {"small_ops_nograd": "ns/op", "small_ops_fwd_bwd": "ns/op",
          "mlp_train_step": "ms", "matmul_1024": "ms"}
 TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-samples = {c: {"tessera": [], "libtorch": []} for c in GB_CASES}
-info = []
+SIDES = ("tessera", "libtorch")
+METRICS = ("real", "cpu")
+info = []  # INFO lines of the first LibTorch run
 
-self_cpu0 = os.times()
-b0, t0 = cpu_ticks()
-wall0 = time.time()
+def empty():
+    return {m: {c: {s: [] for s in SIDES} for c in GB_CASES} for m in METRICS}
 
-def run_tessera(rnd):
+def run_tessera(tag, into):
     by_binary = {}
     for case, (binary, name, _, _) in GB_CASES.items():
         by_binary.setdefault(binary, []).append(re.escape(name))
     for binary, names in by_binary.items():
-        out = f"{out_dir}/{binary}.round{rnd}.json"
+        out = f"{out_dir}/{binary}.{tag}.json"
         cmd = [f"{bench_dir}/{binary}", f"--benchmark_filter=^({'|'.join(names)})$",
                f"--benchmark_repetitions={reps}", f"--benchmark_min_time={min_time}",
                f"--benchmark_min_warmup_time={warmup}", "--benchmark_format=json",
@@ -158,37 +169,53 @@ def run_tessera(rnd):
             for bm in data["benchmarks"]:
                 if bm.get("run_type") != "iteration" or bm["run_name"] != name:
                     continue
-                t = bm["real_time" if metric == "real" else "cpu_time"]
-                secs = t * TO_SECONDS[bm["time_unit"]]
-                samples[case]["tessera"].append(secs / TO_SECONDS[unit] / div)
+                for m, key in (("real", "real_time"), ("cpu", "cpu_time")):
+                    secs = bm[key] * TO_SECONDS[bm["time_unit"]]
+                    into[m][case]["tessera"].append(secs / TO_SECONDS[unit] / div)
 
-def run_libtorch(rnd):
+def run_libtorch(tag, into):
     cmd = [f"{torch_build}/compare_libtorch_cpu", "--reps", str(reps), "--min-time", min_time,
            "--warmup", warmup]
     res = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    with open(f"{out_dir}/libtorch.round{rnd}.txt", "w") as f:
+    with open(f"{out_dir}/libtorch.{tag}.txt", "w") as f:
         f.write(res.stdout + res.stderr)
     for line in res.stdout.splitlines():
         kv = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
         if line.startswith("SAMPLE"):
-            samples[kv["case"]]["libtorch"].append(float(kv[metric]))
-        elif line.startswith("INFO") and line not in info:
-            info.append(line)
+            for m in METRICS:
+                into[m][kv["case"]]["libtorch"].append(float(kv[m]))
+    if not info:
+        info.extend(line for line in res.stdout.splitlines() if line.startswith("INFO"))
 
-for rnd in range(1, rounds + 1):
-    log(f"round {rnd}/{rounds}")
-    order = [run_tessera, run_libtorch] if rnd % 2 else [run_libtorch, run_tessera]
+# Rounds alternate which side goes first. A round during which other processes used more
+# than MAX_FOREIGN of the CPUs is discarded and run again (up to 3×ROUNDS attempts).
+kept, kept_rounds, attempts, foreign_log = empty(), 0, 0, []
+wall0 = time.time()
+with open("/proc/loadavg") as f:
+    load_before = f.read().split()[0]
+while kept_rounds < rounds and attempts < 3 * rounds:
+    attempts += 1
+    wait_idle()
+    log(f"round {attempts} (kept so far: {kept_rounds}/{rounds})")
+    this = empty()
+    c0, (b0, t0), w0 = our_cpu(), cpu_ticks(), time.time()
+    order = (run_tessera, run_libtorch) if attempts % 2 else (run_libtorch, run_tessera)
     for run in order:
-        run(rnd)
-
-wall = time.time() - wall0
-b1, t1 = cpu_ticks()
-self_cpu1 = os.times()
-ours = (self_cpu1.children_user + self_cpu1.children_system + self_cpu1.user + self_cpu1.system
-        - self_cpu0.children_user - self_cpu0.children_system - self_cpu0.user - self_cpu0.system)
-hz = os.sysconf("SC_CLK_TCK")
-machine_busy = (b1 - b0) / hz  # CPU-seconds used by everything
-foreign = max(0.0, machine_busy - ours)
+        run(f"round{attempts}", this)
+    c1, (b1, t1), w1 = our_cpu(), cpu_ticks(), time.time()
+    foreign = max(0.0, (b1 - b0) / hz - (c1 - c0)) / max(1e-9, (w1 - w0) * ncpu)
+    foreign_log.append(foreign)
+    if foreign > max_foreign:
+        log(f"round {attempts}: other processes used {foreign:.1%} of the CPUs; discarded")
+        continue
+    kept_rounds += 1
+    for m in METRICS:
+        for c in GB_CASES:
+            for s in SIDES:
+                kept[m][c][s] += this[m][c][s]
+if kept_rounds == 0:
+    log("WARNING: no quiet round; reporting the last (noisy) one")
+    kept = this
 with open("/proc/loadavg") as f:
     load_after = f.read().split()[0]
 
@@ -196,37 +223,43 @@ with open("/proc/loadavg") as f:
 def fmt(v):
     return f"{v:.4g}"
 
-lines = []
+def medians(m, case):
+    t, l = kept[m][case]["tessera"], kept[m][case]["libtorch"]
+    return (statistics.median(t), statistics.median(l)) if t and l else None
+
 for case in GB_CASES:
-    t, l = samples[case]["tessera"], samples[case]["libtorch"]
-    if not t or not l:
+    r = medians(metric, case)
+    if r is None:
         log(f"no samples for {case}")
         continue
-    mt, ml = statistics.median(t), statistics.median(l)
-    lines.append(f"RESULT case={case} tessera={fmt(mt)} libtorch={fmt(ml)} "
-                 f"unit={UNITS[case]} ratio={mt / ml:.3f}")
-for line in lines:
-    print(line)
+    print(f"RESULT case={case} tessera={fmt(r[0])} libtorch={fmt(r[1])} "
+          f"unit={UNITS[case]} ratio={r[0] / r[1]:.3f}")
 for case in GB_CASES:
-    t, l = samples[case]["tessera"], samples[case]["libtorch"]
+    t, l = kept[metric][case]["tessera"], kept[metric][case]["libtorch"]
     if t and l:
         print(f"SPREAD case={case} tessera_min={fmt(min(t))} tessera_max={fmt(max(t))} "
               f"libtorch_min={fmt(min(l))} libtorch_max={fmt(max(l))} unit={UNITS[case]} "
               f"samples={len(t)}+{len(l)}")
-mm = samples["matmul_1024"]
-if mm["tessera"] and mm["libtorch"]:
+other = "cpu" if metric == "real" else "real"
+for case in GB_CASES:
+    r = medians(other, case)
+    if r:
+        print(f"CROSSCHECK metric={other} case={case} tessera={fmt(r[0])} libtorch={fmt(r[1])} "
+              f"unit={UNITS[case]} ratio={r[0] / r[1]:.3f}")
+r = medians(metric, "matmul_1024")
+if r:
     flop = 2 * 1024**3
-    gt = flop / (statistics.median(mm["tessera"]) * 1e-3) / 1e9
-    gl = flop / (statistics.median(mm["libtorch"]) * 1e-3) / 1e9
-    print(f"GFLOPS case=matmul_1024 tessera={gt:.1f} libtorch={gl:.1f} unit=GFLOP/s")
+    print(f"GFLOPS case=matmul_1024 tessera={flop / (r[0] * 1e-3) / 1e9:.1f} "
+          f"libtorch={flop / (r[1] * 1e-3) / 1e9:.1f} unit=GFLOP/s")
 for line in info:
     print(line)
-print(f"RUN metric={metric} rounds={rounds} reps={reps} min_time={min_time}s warmup={warmup}s "
-      f"wall={wall:.0f}s loadavg_before={load_before} loadavg_after={load_after} "
-      f"foreign_cpu={foreign:.1f}s ({foreign / (wall * ncpu):.1%} of {ncpu} CPUs) "
-      f"raw={out_dir}")
+print(f"RUN metric={metric} rounds_kept={kept_rounds}/{attempts} reps={reps} "
+      f"min_time={min_time}s warmup={warmup}s wall={time.time() - wall0:.0f}s "
+      f"loadavg_before={load_before} loadavg_after={load_after} "
+      f"foreign_cpu_per_round={','.join(f'{x:.1%}' for x in foreign_log)} "
+      f"tessera={env['commit']} raw={out_dir}")
 with open(f"{out_dir}/samples.json", "w") as f:
-    json.dump(samples, f, indent=1)
+    json.dump(kept, f, indent=1)
 PY
 
 # Optional: every tessera benchmark once, console output kept for docs/benchmarks.md.
