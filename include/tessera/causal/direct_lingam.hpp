@@ -40,7 +40,7 @@ void residual_moments(const T* a, const T* b, index_t n, double rho, double s, d
 #pragma omp simd reduction(+ : blc, bue)
     for (index_t t = 0; t < m; ++t) {
       const C u = static_cast<C>((pa[t] - r * pb[t]) * sc);
-      const C au = u < C(0) ? -u : u;
+      const C au = std::abs(u);
       blc += au + vmath::log1p_unit(vmath::exp_nonpositive(C(-2) * au));
       bue += u * vmath::exp_nonpositive(C(-0.5) * u * u);
     }
@@ -228,6 +228,7 @@ ordering_result causal_order(const tensor<T>& X, const ordering_options& opt = {
     }
     res.order.push_back(chosen);
     U.erase(std::find(U.begin(), U.end(), chosen));
+    if (opt.progress) opt.progress(static_cast<index_t>(res.order.size()), d);
     if (!pairs.empty()) {
       std::vector<std::pair<index_t, index_t>> kept;
       for (const auto& p : pairs)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 #include <numbers>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct ordering_options {
   /// faster on AVX-512, scores within ~1e-7 relative of the full-precision ones. With float data
   /// the transcendentals are always float.
   bool mixed_precision = false;
+  /// Called after each step with (variables ordered so far, total); empty = silent. For
+  /// progress reports on long orderings; must not throw.
+  std::function<void(index_t, index_t)> progress;
 };
 
 /// The causal order and, when recorded, each step's scores.

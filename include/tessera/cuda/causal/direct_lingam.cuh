@@ -382,6 +382,7 @@ ordering_result causal_order_gpu_impl(const tensor<T>& X, const ordering_options
     const int chosen = host_rem[static_cast<std::size_t>(chosen_pos)];
     host_rem.erase(host_rem.begin() + chosen_pos);
     res.order.push_back(chosen);
+    if (opt.progress) opt.progress(static_cast<index_t>(res.order.size()), d);
     if (!pairs.empty()) {
       std::vector<std::pair<index_t, index_t>> kept;
       for (const auto& p : pairs)

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+// The example's bridge to the CUDA ordering (gpu.cu), so main.cpp stays a plain C++ file.
+#pragma once
+
+#include "tessera/causal/ordering.hpp"
+
+namespace lingam_example {
+/// True when a CUDA device can be used.
+bool gpu_available();
+/// tessera::causal::causal_order_gpu on X.
+tessera::causal::ordering_result gpu_causal_order(const tessera::tensor<double>& X,
+                                                  const tessera::causal::ordering_options& o,
+                                                  bool full_fp64);
+}  // namespace lingam_example
