@@ -292,19 +292,23 @@ inline npy_header parse_header(const char* fn, std::string_view source, std::str
   h.itemsize = d[2] - '0';
   const bool file_big = d[0] == '>' || (d[0] == '=' && std::endian::native == std::endian::big);
   h.swap = file_big != (std::endian::native == std::endian::big);
-  // Element count with overflow checks, then the byte count.
-  index_t n = 1;
-  bool overflow = false;
+  // The product of the non-zero extents times 8 (the largest element tessera allocates) must
+  // fit in index_t. This is tensor's own rule, so an empty but absurd shape such as
+  // (0, 2**63-1) is refused here as corrupt instead of later as an invalid argument.
+  constexpr index_t max_elem_bytes = 8;
+  index_t nonzero = 1;
+  bool any_zero = false;
   for (index_t e : h.shape) {
-    if (e != 0 && n > std::numeric_limits<index_t>::max() / e) overflow = true;
-    if (!overflow) n *= e;
+    if (e == 0) {
+      any_zero = true;
+      continue;
+    }
+    if (nonzero > std::numeric_limits<index_t>::max() / max_elem_bytes / e)
+      throw_io_error(fn, source, ": shape ", h.shape.str(), " of dtype '", d,
+                     "' is too large: its extents multiply past 2^63 bytes");
+    nonzero *= e;
   }
-  // An empty extent anywhere makes the product 0 even if the others overflowed.
-  for (index_t e : h.shape)
-    if (e == 0) overflow = false, n = 0;
-  if (overflow || n > std::numeric_limits<index_t>::max() / h.itemsize)
-    throw_io_error(fn, source, ": shape ", h.shape.str(), " of dtype '", d,
-                   "' has more bytes than fit in 64 bits");
+  const index_t n = any_zero ? 0 : nonzero;
   h.numel = n;
   h.data_offset = data_offset;
   h.data_bytes = static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(h.itemsize);
