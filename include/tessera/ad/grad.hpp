@@ -73,8 +73,11 @@ std::array<tensor<T>, sizeof...(V)> derivatives(const var<T>& y, const std::tupl
   detail::check_seed("ad::derivatives", y, tensor<T>());
   std::apply([](const auto&... x) { ((x.impl()->adj = tensor<T>()), ...); }, xs);
   if (y.requires_grad()) detail::sweep(current_tape(), y, tensor<T>());
+  // Copies, not the adjoints themselves: a leaf's adjoint accumulates in place in later sweeps
+  // (backward), and the gradients handed out must not change under the caller.
   return std::apply(
-      [](const auto&... x) { return std::array<tensor<T>, sizeof...(V)>{x.grad()...}; }, xs);
+      [](const auto&... x) { return std::array<tensor<T>, sizeof...(V)>{x.grad().clone()...}; },
+      xs);
 }
 
 /// d(y)/d(x) for scalar y.
@@ -83,33 +86,49 @@ tensor<T> grad(const var<T>& y, const var<T>& x) {
   return derivatives(y, std::make_tuple(x))[0];
 }
 
+namespace detail {
+/// Ends a create-graph sweep, normally or by an exception (a custom_vjp op refuses graph
+/// mode): forgets the graph adjoints set since `touched_start`, so none dangles once this
+/// scope's variables are gone or leaks into the next sweep, and clears the swept nodes.
+template <class T>
+struct graph_sweep_end {
+  tape& tp;
+  std::size_t nodes;
+  std::size_t touched_start;
+  ~graph_sweep_end() {
+    auto& touched = graph_touched();
+    for (std::size_t i = touched_start; i < touched.size(); ++i)
+      static_cast<vari<T>*>(touched[i])->adj_graph = nullptr;
+    touched.resize(touched_start);
+    for (std::size_t i = 0; i < nodes; ++i) tp.node(i)->clear();
+  }
+};
+}  // namespace detail
+
 /// Differentiable gradients (create-graph): returns d(y)/d(xs[i]) as variables recorded on the
 /// tape, so they can be differentiated again (gradient penalties, Hessian-vector products,
 /// Jacobian regularisation). Leaf adjoints are not touched.
+/// @throws tessera::invalid_argument for a non-scalar y without seed or a mismatched seed;
+///   tessera::domain_error when the sweep reaches an op without a generic rule (custom_vjp),
+///   leaving no graph adjoint behind.
 template <class T>
 std::vector<var<T>> grad_graph(const var<T>& y, const std::vector<var<T>>& xs,
                                const tensor<T>& seed = tensor<T>()) {
   detail::check_seed("ad::grad_graph", y, seed);
   tape& tp = current_tape();
   const std::size_t n = tp.node_count();
-  auto& touched = detail::graph_touched();
-  const std::size_t touched_start = touched.size();
   for (std::size_t i = 0; i < n; ++i) tp.node(i)->clear();
+  const detail::graph_sweep_end<T> end{tp, n, detail::graph_touched().size()};
   std::vector<var<T>> out;
   if (y.requires_grad()) {
     y.impl()->adj_graph = constant(seed.defined() ? seed : tessera::ones<T>(y.shape())).impl();
-    touched.push_back(y.impl());
+    detail::graph_touched().push_back(y.impl());
     for (std::size_t i = n; i-- > 0;) tp.node(i)->chain_graph();
   }
   for (const auto& x : xs) {
     vari<T>* g = x.impl()->adj_graph;
     out.push_back(g ? var<T>(g) : constant(tessera::zeros<T>(x.shape())));
   }
-  // Forget the graph adjoints so none dangles once this scope's variables are gone.
-  for (std::size_t i = touched_start; i < touched.size(); ++i)
-    static_cast<vari<T>*>(touched[i])->adj_graph = nullptr;
-  touched.resize(touched_start);
-  for (std::size_t i = 0; i < n; ++i) tp.node(i)->clear();
   return out;
 }
 
@@ -176,8 +195,7 @@ tensor<T> hvp(F&& f, const tensor<T>& x, const tensor<T>& v) {
   const var<T> y = f(xv);
   const var<T> g = grad_graph(y, {xv})[0];
   const var<T> gv = sum(g * constant(v));
-  tensor<T> h = grad(gv, xv);
-  return h.clone();
+  return grad(gv, xv);  // a copy already (derivatives hands out copies)
 }
 
 }  // namespace tessera::ad

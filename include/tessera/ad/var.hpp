@@ -68,6 +68,8 @@ var<T> constant(const tensor<T>& value) {
 template <class T>
 class parameter {
  public:
+  using value_type = T;  // as var<T>, so wrt(p) and generic code accept parameters
+
   explicit parameter(tensor<T> init) : vi_(std::make_unique<vari<T>>(init.clone(), true)) {}
   parameter(parameter&&) noexcept = default;
   parameter& operator=(parameter&&) noexcept = default;
