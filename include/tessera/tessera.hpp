@@ -5,4 +5,5 @@
 #include "tessera/ad.hpp"
 #include "tessera/core.hpp"
 #include "tessera/core/format.hpp"
+#include "tessera/io.hpp"
 #include "tessera/ops.hpp"
