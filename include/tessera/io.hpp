@@ -3,3 +3,4 @@
 #pragma once
 
 #include "tessera/io/npy.hpp"
+#include "tessera/io/csv.hpp"
