@@ -7,3 +7,4 @@
 #include "tessera/core/format.hpp"
 #include "tessera/io.hpp"
 #include "tessera/ops.hpp"
+#include "tessera/optim.hpp"
