@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: Apache-2.0
+// The FNO spectral convolutions (the legacy SpectralConv1d/SpectralConv2d of Li et al.): keep
+// the lowest Fourier modes, multiply them by complex weights, transform back. Two equal
+// computations: truncated DFTs as GEMMs (the default, fast) and full FFTs (the reference).
+#pragma once
+
+#include <cmath>
+#include <numbers>
+#include <vector>
+
+#include "tessera/ad/linalg.hpp"
+#include "tessera/ad/reduce.hpp"
+#include "tessera/ad/shape.hpp"
+#include "tessera/core/creation.hpp"
+#include "tessera/spectral/ad_fft.hpp"
+#include "tessera/spectral/complex_matmul.hpp"
+
+namespace tessera::spectral {
+
+/// How a spectral convolution computes its kept modes.
+enum class spectral_method {
+  /// Truncated DFTs as matrix products with constant cosine/sine matrices: only the kept modes
+  /// are ever computed (O(n·modes) per line instead of O(n log n), but GEMM-fast). Default.
+  truncated_dft,
+  /// Full rfft2 / irfft2 and slicing, the textbook computation (reference for tests).
+  fft,
+};
+
+namespace detail {
+
+/// cos and sin of 2π·num/den, with num reduced mod den first (exact at the quarter points,
+/// accurate for large products).
+inline std::pair<double, double> unit_root(index_t num, index_t den) {
+  const index_t r = ((num % den) + den) % den;
+  const double t = 2.0 * std::numbers::pi * static_cast<double>(r) / static_cast<double>(den);
+  return {std::cos(t), std::sin(t)};
+}
+
+/// Weight of bin k in a real inverse DFT of length n: 1 at DC and Nyquist, 2 elsewhere.
+inline double hermitian_weight(index_t k, index_t n) { return (k == 0 || 2 * k == n) ? 1.0 : 2.0; }
+
+/// y = f·xᵀ for every matrix of x (..., n, k), f (m, k) constant: (..., m, n);
+/// x̄ += ȳᵀ·f = matmul_tn(ȳ, f).
+template <class T>
+tensor<T> matmul_nt(const tensor<T>& f, const tensor<T>& x) {
+  return tessera::matmul(f, x.transpose(-1, -2));
+}
+/// y = zᵀ·g for every matrix of z (..., m, n), g (m, k) constant: (..., n, k);
+/// z̄ += g·ȳᵀ = matmul_nt(g, ȳ).
+template <class T>
+tensor<T> matmul_tn(const tensor<T>& z, const tensor<T>& g) {
+  return tessera::matmul(z.transpose(-1, -2), g);
+}
+template <class T>
+ad::var<T> matmul_tn(const ad::var<T>& z, const tensor<T>& g);
+
+/// Differentiable matmul_nt: the gradient comes out contiguous in x's layout (no transposed
+/// copy), which is why these two are ops of their own rather than matmul(transpose(·)).
+template <class T>
+ad::var<T> matmul_nt(const tensor<T>& f, const ad::var<T>& x) {
+  return ad::make_op(matmul_nt(f, x.value()), {x},
+                     [f](auto& c) { c.acc(0, detail::matmul_tn(c.gy(), f)); });
+}
+/// Differentiable matmul_tn.
+template <class T>
+ad::var<T> matmul_tn(const ad::var<T>& z, const tensor<T>& g) {
+  return ad::make_op(matmul_tn(z.value(), g), {z},
+                     [g](auto& c) { c.acc(0, detail::matmul_nt(g, c.gy())); });
+}
+
+/// The constant matrices of the truncated-DFT spectral_conv2d for an (H, W) grid keeping rows
+/// [0, m1) ∪ [H-m1, H) and columns [0, m2) of the rfft2 spectrum. Kept row r of the block stack
+/// (block = r / m1, r' = r % m1) is frequency k_r = r' (low block) or H - m1 + r' (high block).
+template <class T>
+struct conv2d_bases {
+  tensor<T> f1;    // (2m2, W):  row (k, p): p = 0 cos(2πkw/W), p = 1 -sin(2πkw/W)
+  tensor<T> g;     // (2H, 4m1): forward DFT along H, (p, h) → (r, q), complex as real blocks
+  tensor<T> ginv;  // (4m1, 2H): unscaled inverse DFT along H, (r, q) → (p, h)
+  tensor<T> finv;  // (2m2, W):  real synthesis along W with weights c_k / (H·W)
+};
+
+template <class T>
+conv2d_bases<T> make_conv2d_bases(index_t H, index_t W, index_t m1, index_t m2) {
+  conv2d_bases<T> b{tensor<T>(shape_t{2 * m2, W}), tensor<T>(shape_t{2 * H, 4 * m1}),
+                    tensor<T>(shape_t{4 * m1, 2 * H}), tensor<T>(shape_t{2 * m2, W})};
+  const double norm = 1.0 / (static_cast<double>(H) * static_cast<double>(W));
+  for (index_t k = 0; k < m2; ++k)
+    for (index_t w = 0; w < W; ++w) {
+      const auto [cs, sn] = unit_root(k * w, W);
+      const double ck = hermitian_weight(k, W) * norm;
+      b.f1(2 * k, w) = static_cast<T>(cs);
+      b.f1(2 * k + 1, w) = static_cast<T>(-sn);
+      b.finv(2 * k, w) = static_cast<T>(ck * cs);
+      b.finv(2 * k + 1, w) = static_cast<T>(-ck * sn);
+    }
+  for (index_t r = 0; r < 2 * m1; ++r) {
+    const index_t k = r < m1 ? r : H - 2 * m1 + r;
+    for (index_t h = 0; h < H; ++h) {
+      const auto [cs, sn] = unit_root(k * h, H);  // forward kernel e^{-iθ} = cs - i·sn
+      const T c = static_cast<T>(cs), s = static_cast<T>(sn);
+      // forward: Y_re = Σ cs·X_re + sn·X_im, Y_im = Σ -sn·X_re + cs·X_im
+      b.g(h, 2 * r) = c;
+      b.g(H + h, 2 * r) = s;
+      b.g(h, 2 * r + 1) = -s;
+      b.g(H + h, 2 * r + 1) = c;
+      // inverse: z_re = Σ cs·Y_re - sn·Y_im, z_im = Σ sn·Y_re + cs·Y_im
+      b.ginv(2 * r, h) = c;
+      b.ginv(2 * r + 1, h) = -s;
+      b.ginv(2 * r, H + h) = s;
+      b.ginv(2 * r + 1, H + h) = c;
+    }
+  }
+  return b;
+}
+
+/// The inverse of a permutation.
+inline shape_t inverse_order(const shape_t& order) {
+  shape_t inv = order;
+  for (int i = 0; i < order.rank(); ++i) inv[static_cast<int>(order[i])] = i;
+  return inv;
+}
+
+/// x.permute(order) copied into contiguous storage by a loop nest over coalesced axes whose
+/// innermost level is a run contiguous in both tensors (or a strided gather): several times
+/// faster than an element-by-element strided copy for the transposes of the mode mixing.
+template <class T>
+tensor<T> permute_copy(const tensor<T>& x, const shape_t& order) {
+  const tensor<T> v = x.permute(order);
+  tensor<T> out(v.shape());
+  if (out.numel() == 0) return out;
+  // Coalesced (extent, source stride) pairs in destination order, size-1 axes dropped.
+  index_t ext[max_rank], str[max_rank];
+  int r = 0;
+  for (int i = 0; i < v.rank(); ++i) {
+    if (v.shape()[i] == 1) continue;
+    if (r > 0 && str[r - 1] == v.strides()[i] * v.shape()[i]) {
+      ext[r - 1] *= v.shape()[i];
+      str[r - 1] = v.strides()[i];
+    } else {
+      ext[r] = v.shape()[i];
+      str[r] = v.strides()[i];
+      ++r;
+    }
+  }
+  const T* src = v.data();
+  T* dst = out.data();
+  if (r == 0 || (r == 1 && str[0] == 1)) {
+    std::copy_n(src, out.numel(), dst);
+    return out;
+  }
+  // Innermost: a contiguous run of `run` elements repeated `rows` times with source stride
+  // `rs`, or (innermost strided) single elements.
+  const bool contiguous_run = str[r - 1] == 1;
+  const index_t run = contiguous_run ? ext[r - 1] : 1;
+  const int row_axis = contiguous_run ? r - 2 : r - 1;
+  const index_t rows = ext[row_axis], rs = str[row_axis];
+  const int outer = row_axis;  // axes [0, outer) are iterated by the odometer
+  index_t n_outer = 1;
+  for (int i = 0; i < outer; ++i) n_outer *= ext[i];
+  const index_t chunk = rows * run;
+  parallel_for(0, n_outer, std::max<index_t>(1, default_grain / chunk),
+               [&](index_t lo, index_t hi) {
+                 for (index_t o = lo; o < hi; ++o) {
+                   index_t so = 0;
+                   for (index_t rem = o, i = outer - 1; i >= 0; --i) {
+                     so += (rem % ext[i]) * str[i];
+                     rem /= ext[i];
+                   }
+                   const T* s = src + so;
+                   T* d = dst + o * chunk;
+                   if (run == 1) {
+                     for (index_t j = 0; j < rows; ++j) d[j] = s[j * rs];
+                   } else if (run == 2) {
+                     for (index_t j = 0; j < rows; ++j) {
+                       d[2 * j] = s[j * rs];
+                       d[2 * j + 1] = s[j * rs + 1];
+                     }
+                   } else {
+                     for (index_t j = 0; j < rows; ++j) std::copy_n(s + j * rs, run, d + j * run);
+                   }
+                 }
+               });
+  return out;
+}
+
+/// Differentiable permute_copy: y = x.permute(order), contiguous;  x̄ += permute_copy(ȳ,
+/// order⁻¹), contiguous too (ad::permute would hand back a strided view to be cloned).
+template <class T>
+ad::var<T> permute_copy(const ad::var<T>& x, const shape_t& order) {
+  return ad::make_op(permute_copy(x.value(), order), {x}, [inv = inverse_order(order)](auto& c) {
+    c.acc(0, detail::permute_copy(c.gy(), inv));
+  });
+}
+
+/// Checks x (B, Cin, H, W) against weights (Cin, Cout, m1, m2, 2).
+/// @throws tessera::invalid_argument naming the shapes when they do not fit.
+template <class T>
+void check_conv2d(const tensor<T>& x, const tensor<T>& w1, const tensor<T>& w2) {
+  const char* fn = "spectral::spectral_conv2d";
+  if (x.rank() != 4) throw_invalid_argument(fn, "x must be (B, Cin, H, W), got ", x.shape().str());
+  if (w1.rank() != 5 || w1.shape().back() != 2 || !(w1.shape() == w2.shape()))
+    throw_invalid_argument(fn, "weights must both be (Cin, Cout, m1, m2, 2), got ",
+                           w1.shape().str(), " and ", w2.shape().str());
+  if (w1.shape()[0] != x.shape()[1])
+    throw_invalid_argument(fn, "weights ", w1.shape().str(), " expect ", w1.shape()[0],
+                           " input channels, x ", x.shape().str(), " has ", x.shape()[1]);
+  const index_t H = x.shape()[2], W = x.shape()[3], m1 = w1.shape()[2], m2 = w1.shape()[3];
+  if (m1 < 1 || 2 * m1 > H || m2 < 1 || m2 > W / 2 + 1)
+    throw_invalid_argument(fn, "modes (", m1, ", ", m2, ") do not fit a ", H, "×", W,
+                           " grid: need 1 <= m1 <= H/2 and 1 <= m2 <= W/2+1");
+}
+
+/// The legacy contraction "bixy,ioxy->boxy" of complex a (B, Cin, X, Y, 2) and w (Cin, Cout,
+/// X, Y, 2) by broadcasting and summing (the reference; the GEMM path uses complex_matmul).
+template <class T>
+ad::var<T> mode_mix_reference(const ad::var<T>& a, const ad::var<T>& w) {
+  const ad::var<T> ar = ad::unsqueeze(ad::select(a, -1, 0), 2);  // (B, Cin, 1, X, Y)
+  const ad::var<T> ai = ad::unsqueeze(ad::select(a, -1, 1), 2);
+  const ad::var<T> wr = ad::select(w, -1, 0);  // (Cin, Cout, X, Y)
+  const ad::var<T> wi = ad::select(w, -1, 1);
+  const ad::var<T> re = ad::sum(ar * wr - ai * wi, shape_t{1});  // (B, Cout, X, Y)
+  const ad::var<T> im = ad::sum(ar * wi + ai * wr, shape_t{1});
+  return ad::stack(std::vector<ad::var<T>>{re, im}, -1);
+}
+
+/// x with zeros appended along `axis` up to extent `len`.
+template <class T>
+ad::var<T> pad_zeros(const ad::var<T>& x, int axis, index_t len) {
+  const index_t m = x.shape()[axis];
+  if (m == len) return x;
+  shape_t zs = x.shape();
+  zs[axis] = len - m;
+  return ad::concat(std::vector<ad::var<T>>{x, ad::constant(zeros<T>(zs))}, axis);
+}
+
+template <class T>
+ad::var<T> spectral_conv2d_fft(const ad::var<T>& x, const ad::var<T>& w1, const ad::var<T>& w2) {
+  const index_t B = x.size(0), Cout = w1.size(1), H = x.size(2), W = x.size(3);
+  const index_t m1 = w1.size(2), m2 = w1.size(3);
+  const ad::var<T> xf = rfft2(x);  // (B, Cin, H, W/2+1, 2)
+  const ad::var<T> cols = ad::slice(xf, 3, 0, m2);
+  const ad::var<T> top = mode_mix_reference(ad::slice(cols, 2, 0, m1), w1);
+  const ad::var<T> bottom = mode_mix_reference(ad::slice(cols, 2, H - m1, H), w2);
+  std::vector<ad::var<T>> rows{top};
+  if (H > 2 * m1) rows.push_back(ad::constant(zeros<T>(shape_t{B, Cout, H - 2 * m1, m2, 2})));
+  rows.push_back(bottom);
+  const ad::var<T> spectrum = pad_zeros(ad::concat(rows, 2), 3, W / 2 + 1);  // (B,Cout,H,W/2+1,2)
+  return irfft2(spectrum, shape_t{H, W});
+}
+
+template <class T>
+ad::var<T> spectral_conv2d_gemm(const ad::var<T>& x, const ad::var<T>& w1, const ad::var<T>& w2) {
+  const index_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3), modes = 2 * m1 * m2;
+  const conv2d_bases<T> b = make_conv2d_bases<T>(H, W, m1, m2);
+  // Along W, the m2 kept columns of rfft, transposed on the way: (B, Cin, [m2, re/im], H).
+  const ad::var<T> xw = matmul_nt(b.f1, x);
+  // Along H, the 2·m1 kept rows: (B·Cin·m2, [re/im, H]) → (B, Cin, m2, [block, m1, re/im]).
+  const ad::var<T> xh =
+      ad::matmul(ad::reshape(xw, shape_t{B * Cin * m2, 2 * H}), ad::constant(b.g));
+  // Modes first for the per-mode products: (block, m2, m1, B, Cin, 2).
+  const ad::var<T> xm = ad::reshape(
+      permute_copy(ad::reshape(xh, shape_t{B, Cin, m2, 2, m1, 2}), shape_t{3, 2, 4, 0, 1, 5}),
+      shape_t{modes, B, Cin, 2});
+  // Weights in the same mode order: (Cin, Cout, m1, m2, 2) → (block, m2, m1, Cin, Cout, 2).
+  const shape_t worder{3, 2, 0, 1, 4};
+  const ad::var<T> wm = ad::reshape(
+      ad::concat(std::vector<ad::var<T>>{permute_copy(w1, worder), permute_copy(w2, worder)}, 0),
+      shape_t{modes, Cin, Cout, 2});
+  const ad::var<T> ym = complex_matmul(xm, wm);  // (modes, B, Cout, 2)
+  // Back to (B, Cout, m2, [block, m1, re/im]), then along H: (B, Cout, [m2, re/im], H).
+  const ad::var<T> yh = ad::reshape(
+      permute_copy(ad::reshape(ym, shape_t{2, m2, m1, B, Cout, 2}), shape_t{3, 4, 1, 0, 2, 5}),
+      shape_t{B * Cout * m2, 4 * m1});
+  const ad::var<T> yw = ad::matmul(yh, ad::constant(b.ginv));
+  return matmul_tn(ad::reshape(yw, shape_t{B, Cout, 2 * m2, H}), b.finv);  // (B, Cout, H, W)
+}
+
+/// The constant matrices of the truncated-DFT spectral_conv1d on n points keeping m modes.
+template <class T>
+std::pair<tensor<T>, tensor<T>> make_conv1d_bases(index_t n, index_t m) {
+  tensor<T> f(shape_t{n, 2 * m}), finv(shape_t{2 * m, n});
+  for (index_t k = 0; k < m; ++k)
+    for (index_t j = 0; j < n; ++j) {
+      const auto [cs, sn] = unit_root(k * j, n);
+      const double ck = hermitian_weight(k, n) / static_cast<double>(n);
+      f(j, 2 * k) = static_cast<T>(cs);
+      f(j, 2 * k + 1) = static_cast<T>(-sn);
+      finv(2 * k, j) = static_cast<T>(ck * cs);
+      finv(2 * k + 1, j) = static_cast<T>(-ck * sn);
+    }
+  return {f, finv};
+}
+
+template <class T>
+void check_conv1d(const tensor<T>& x, const tensor<T>& w) {
+  const char* fn = "spectral::spectral_conv1d";
+  if (x.rank() != 3) throw_invalid_argument(fn, "x must be (B, Cin, N), got ", x.shape().str());
+  if (w.rank() != 4 || w.shape().back() != 2)
+    throw_invalid_argument(fn, "weight must be (Cin, Cout, m, 2), got ", w.shape().str());
+  if (w.shape()[0] != x.shape()[1])
+    throw_invalid_argument(fn, "weight ", w.shape().str(), " expects ", w.shape()[0],
+                           " input channels, x ", x.shape().str(), " has ", x.shape()[1]);
+  const index_t n = x.shape()[2], m = w.shape()[2];
+  if (m < 1 || m > n / 2 + 1)
+    throw_invalid_argument(fn, "modes ", m, " do not fit ", n, " points: need 1 <= m <= N/2+1");
+}
+
+template <class T>
+ad::var<T> spectral_conv1d_fft(const ad::var<T>& x, const ad::var<T>& w) {
+  const index_t n = x.size(2), m = w.size(2);
+  const ad::var<T> xf = ad::slice(rfft(x), 2, 0, m);  // (B, Cin, m, 2)
+  // "bix,iox->box" through the 2-d reference with a unit axis.
+  const ad::var<T> y = ad::squeeze(mode_mix_reference(ad::unsqueeze(xf, 3), ad::unsqueeze(w, 3)),
+                                   3);  // (B, Cout, m, 2)
+  return irfft(pad_zeros(y, 2, n / 2 + 1), -1, n);
+}
+
+template <class T>
+ad::var<T> spectral_conv1d_gemm(const ad::var<T>& x, const ad::var<T>& w) {
+  const index_t B = x.size(0), Cin = x.size(1), n = x.size(2), Cout = w.size(1), m = w.size(2);
+  const auto [f, finv] = make_conv1d_bases<T>(n, m);
+  const ad::var<T> xf = ad::matmul(ad::reshape(x, shape_t{B * Cin, n}), ad::constant(f));
+  const ad::var<T> xm =
+      permute_copy(ad::reshape(xf, shape_t{B, Cin, m, 2}), shape_t{2, 0, 1, 3});   // (m,B,Cin,2)
+  const ad::var<T> ym = complex_matmul(xm, permute_copy(w, shape_t{2, 0, 1, 3}));  // (m,B,Cout,2)
+  const ad::var<T> yf =
+      ad::reshape(permute_copy(ym, shape_t{1, 2, 0, 3}), shape_t{B * Cout, 2 * m});
+  return ad::reshape(ad::matmul(yf, ad::constant(finv)), shape_t{B, Cout, n});
+}
+
+}  // namespace detail
+
+/// The legacy FNO SpectralConv2d, differentiable: y = irfft2(K ⊙ rfft2(x)) where the rfft2
+/// spectrum (norm "backward") keeps rows [0, m1) with weights w1 and rows [H-m1, H) with w2,
+/// columns [0, m2), every kept mode mixing channels as out[b,o] = Σ_i x̂[b,i]·w[i,o]
+/// ("bixy,ioxy->boxy"), all other modes zero; inverse at the original (H, W). No bias.
+/// @param x real (B, Cin, H, W).
+/// @param w1 complex weights (Cin, Cout, m1, m2, 2) of the low rows.
+/// @param w2 complex weights (Cin, Cout, m1, m2, 2) of the high (negative-frequency) rows.
+/// @param method truncated DFTs by GEMM (default) or full FFTs; equal up to rounding.
+/// @return real (B, Cout, H, W).
+/// @throws tessera::invalid_argument when the shapes do not fit or 2·m1 > H or m2 > W/2+1.
+template <class T>
+ad::var<T> spectral_conv2d(const ad::var<T>& x, const ad::var<T>& w1, const ad::var<T>& w2,
+                           spectral_method method = spectral_method::truncated_dft) {
+  detail::check_conv2d(x.value(), w1.value(), w2.value());
+  return method == spectral_method::fft ? detail::spectral_conv2d_fft(x, w1, w2)
+                                        : detail::spectral_conv2d_gemm(x, w1, w2);
+}
+
+/// spectral_conv2d on plain tensors (nothing recorded).
+template <class T>
+tensor<T> spectral_conv2d(const tensor<T>& x, const tensor<T>& w1, const tensor<T>& w2,
+                          spectral_method method = spectral_method::truncated_dft) {
+  ad::no_grad ng;
+  ad::scope s;
+  return spectral_conv2d(ad::constant(x), ad::constant(w1), ad::constant(w2), method).value();
+}
+
+/// The legacy FNO SpectralConv1d, differentiable: y = irfft(K ⊙ rfft(x)) keeping modes [0, m)
+/// with out[b,o,k] = Σ_i x̂[b,i,k]·w[i,o,k] ("bix,iox->box").
+/// @param x real (B, Cin, N).
+/// @param w complex weights (Cin, Cout, m, 2), m <= N/2+1.
+/// @return real (B, Cout, N).
+/// @throws tessera::invalid_argument when the shapes do not fit.
+template <class T>
+ad::var<T> spectral_conv1d(const ad::var<T>& x, const ad::var<T>& w,
+                           spectral_method method = spectral_method::truncated_dft) {
+  detail::check_conv1d(x.value(), w.value());
+  return method == spectral_method::fft ? detail::spectral_conv1d_fft(x, w)
+                                        : detail::spectral_conv1d_gemm(x, w);
+}
+
+/// spectral_conv1d on plain tensors (nothing recorded).
+template <class T>
+tensor<T> spectral_conv1d(const tensor<T>& x, const tensor<T>& w,
+                          spectral_method method = spectral_method::truncated_dft) {
+  ad::no_grad ng;
+  ad::scope s;
+  return spectral_conv1d(ad::constant(x), ad::constant(w), method).value();
+}
+
+/// Weights of a spectral convolution drawn as in the legacy FNO: real and imaginary parts
+/// each U[0, 1)·1/(Cin·Cout).
+/// @param shape (Cin, Cout, modes..., 2).
+template <class T>
+tensor<T> spectral_weights(const shape_t& shape, generator& gen) {
+  if (shape.rank() < 3 || shape.back() != 2)
+    throw_invalid_argument("spectral::spectral_weights", "shape ", shape.str(),
+                           " is not (Cin, Cout, modes..., 2)");
+  const T scale = T(1) / static_cast<T>(shape[0] * shape[1]);
+  return rand<T>(shape, gen, T(0), scale);
+}
+
+}  // namespace tessera::spectral

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: Apache-2.0
+// The FNO spectral convolutions: the legacy convention by a direct O(H²W²) formula, the
+// truncated-DFT (GEMM) path against the full-FFT path (to ~1e-12 in double) on odd, even,
+// Nyquist and full-height mode sets, gradients of input and weights by finite differences,
+// second order, float against double, and the errors for modes that do not fit.
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+#include "../ad/gradcheck.hpp"
+#include "helpers.hpp"
+#include "tessera/spectral/spectral_conv.hpp"
+
+using namespace tessera;
+using namespace spectral_test;
+namespace sp = tessera::spectral;
+namespace tad = tessera::ad;
+using tessera::test::check_result;
+using tessera::test::dvar;
+
+namespace {
+
+/// The legacy SpectralConv2d written out: X = rfft2(x) by direct sums over the kept modes,
+/// Y[b,o,k1,k2] = Σ_i X[b,i,k1,k2]·w[i,o,·,k2], y = irfft2(Y) as
+/// y[h,w] = 1/(HW)·Σ_{k1 kept, k2 < m2} c_{k2}·Re(Y e^{2πi(k1 h/H + k2 w/W)}).
+std::vector<long double> direct_conv2d(const tensor<double>& x, const tensor<double>& w1,
+                                       const tensor<double>& w2) {
+  const index_t B = x.size(0), Ci = x.size(1), H = x.size(2), W = x.size(3);
+  const index_t Co = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
+  std::vector<long double> y(static_cast<std::size_t>(B * Co * H * W), 0.0L);
+  for (index_t b = 0; b < B; ++b)
+    for (index_t r = 0; r < 2 * m1; ++r) {
+      const index_t k1 = r < m1 ? r : H - 2 * m1 + r;
+      const tensor<double>& w = r < m1 ? w1 : w2;
+      const index_t wr = r % m1;
+      for (index_t k2 = 0; k2 < m2; ++k2) {
+        std::vector<cld> X(static_cast<std::size_t>(Ci));
+        for (index_t i = 0; i < Ci; ++i)
+          for (index_t h = 0; h < H; ++h)
+            for (index_t q = 0; q < W; ++q)
+              X[static_cast<std::size_t>(i)] +=
+                  static_cast<long double>(x(b, i, h, q)) * root(-(k1 * h * W + k2 * q * H), H * W);
+        const long double c = (k2 == 0 || 2 * k2 == W) ? 1.0L : 2.0L;
+        for (index_t o = 0; o < Co; ++o) {
+          cld Y = 0;
+          for (index_t i = 0; i < Ci; ++i)
+            Y += X[static_cast<std::size_t>(i)] * cld(w(i, o, wr, k2, 0), w(i, o, wr, k2, 1));
+          for (index_t h = 0; h < H; ++h)
+            for (index_t q = 0; q < W; ++q)
+              y[static_cast<std::size_t>(((b * Co + o) * H + h) * W + q)] +=
+                  c * (Y * root(k1 * h * W + k2 * q * H, H * W)).real() /
+                  static_cast<long double>(H * W);
+        }
+      }
+    }
+  return y;
+}
+
+struct conv_shape {
+  index_t B, Ci, Co, H, W, m1, m2;
+  [[nodiscard]] std::string str() const {
+    return "B" + std::to_string(B) + " " + std::to_string(Ci) + "→" + std::to_string(Co) + " " +
+           std::to_string(H) + "×" + std::to_string(W) + " modes " + std::to_string(m1) + "×" +
+           std::to_string(m2);
+  }
+};
+
+const std::vector<conv_shape> shapes = {
+    {2, 3, 2, 12, 10, 3, 3},  // the brief's gradient case
+    {1, 2, 3, 9, 7, 4, 4},    // odd H and W, m2 = W/2+1 without a Nyquist bin
+    {2, 2, 2, 8, 8, 4, 5},    // 2·m1 = H, m2 = W/2+1 with the Nyquist bin
+    {1, 1, 1, 5, 3, 1, 1},    // DC only
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(spectral)
+BOOST_AUTO_TEST_SUITE(spectral_conv)
+
+BOOST_AUTO_TEST_CASE(legacy_convention_by_direct_sums) {
+  generator gen(41);
+  for (const conv_shape& s : shapes) {
+    const tensor<double> x = randn<double>(shape_t{s.B, s.Ci, s.H, s.W}, gen);
+    const tensor<double> w1 = randn<double>(shape_t{s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+    const tensor<double> w2 = randn<double>(shape_t{s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+    const std::vector<long double> want = direct_conv2d(x, w1, w2);
+    check_real(sp::spectral_conv2d(x, w1, w2, sp::spectral_method::fft), want, "fft " + s.str());
+    check_real(sp::spectral_conv2d(x, w1, w2), want, "gemm " + s.str());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gemm_path_equals_fft_path) {
+  generator gen(42);
+  for (const conv_shape& s : shapes) {
+    const tensor<double> x = randn<double>(shape_t{s.B, s.Ci, s.H, s.W}, gen);
+    const tensor<double> w1 = sp::spectral_weights<double>(shape_t{s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+    const tensor<double> w2 = sp::spectral_weights<double>(shape_t{s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+    const tensor<double> a = sp::spectral_conv2d(x, w1, w2, sp::spectral_method::fft);
+    const tensor<double> b = sp::spectral_conv2d(x, w1, w2, sp::spectral_method::truncated_dft);
+    BOOST_TEST((b.shape() == shape_t{s.B, s.Co, s.H, s.W}));
+    BOOST_TEST(max_abs_diff(a, b) <= 1e-12 * std::max(1.0, max_abs(a)), s.str());
+    // Gradients of both paths agree as well.
+    const tensor<double> seed = randn<double>(a.shape(), gen);
+    tensor<double> g[2][3];
+    for (int p = 0; p < 2; ++p) {
+      tad::scope sc;
+      const dvar xv(x, true), v1(w1, true), v2(w2, true);
+      tad::backward(
+          sp::spectral_conv2d(xv, v1, v2,
+                              p ? sp::spectral_method::fft : sp::spectral_method::truncated_dft),
+          seed);
+      g[p][0] = xv.grad().clone();
+      g[p][1] = v1.grad().clone();
+      g[p][2] = v2.grad().clone();
+    }
+    for (int i = 0; i < 3; ++i)
+      BOOST_TEST(max_abs_diff(g[0][i], g[1][i]) <= 1e-12 * std::max(1.0, max_abs(g[1][i])),
+                 s.str() << " gradient " << i);
+  }
+  // 1-d: odd and even lengths, with and without the Nyquist bin.
+  for (const auto& [n, m] :
+       std::vector<std::pair<index_t, index_t>>{{11, 6}, {12, 7}, {12, 3}, {1, 1}}) {
+    const tensor<double> x = randn<double>(shape_t{2, 3, n}, gen);
+    const tensor<double> w = randn<double>(shape_t{3, 2, m, 2}, gen);
+    const tensor<double> a = sp::spectral_conv1d(x, w, sp::spectral_method::fft);
+    const tensor<double> b = sp::spectral_conv1d(x, w);
+    BOOST_TEST((b.shape() == shape_t{2, 2, n}));
+    BOOST_TEST(max_abs_diff(a, b) <= 1e-12 * std::max(1.0, max_abs(a)), "1-d n " << n);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gradients_by_finite_differences) {
+  generator gen(43);
+  const conv_shape s = shapes[0];  // B = 2, C = 3 → 2, 12×10, modes 3×3
+  const tensor<double> x = randn<double>(shape_t{s.B, s.Ci, s.H, s.W}, gen);
+  const tensor<double> w1 = randn<double>(shape_t{s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+  const tensor<double> w2 = randn<double>(shape_t{s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+  for (auto method : {sp::spectral_method::truncated_dft, sp::spectral_method::fft}) {
+    const check_result r = tessera::test::gradcheck(
+        method == sp::spectral_method::fft ? "spectral_conv2d fft" : "spectral_conv2d gemm",
+        [method](const dvar& a, const dvar& b, const dvar& c) {
+          return sp::spectral_conv2d(a, b, c, method);
+        },
+        x, w1, w2);
+    BOOST_TEST(r.checked == x.numel() + w1.numel() + w2.numel());
+    BOOST_TEST(r.failures == 0);
+  }
+  const check_result r1 = tessera::test::gradcheck(
+      "spectral_conv1d", [](const dvar& a, const dvar& b) { return sp::spectral_conv1d(a, b); },
+      randn<double>(shape_t{2, 3, 9}, gen), randn<double>(shape_t{3, 2, 4, 2}, gen));
+  BOOST_TEST(r1.failures == 0);
+}
+
+BOOST_AUTO_TEST_CASE(second_order) {
+  generator gen(44);
+  const tensor<double> x = randn<double>(shape_t{1, 2, 6, 5}, gen, 0.0, 0.5);
+  const tensor<double> w1 = randn<double>(shape_t{2, 2, 2, 2, 2}, gen, 0.0, 0.5);
+  const tensor<double> w2 = randn<double>(shape_t{2, 2, 2, 2, 2}, gen, 0.0, 0.5);
+  const check_result r = tessera::test::hvpcheck(
+      "tanh(spectral_conv2d)",
+      [](const dvar& a, const dvar& b, const dvar& c) {
+        return tad::tanh(sp::spectral_conv2d(a, b, c));
+      },
+      x, w1, w2);
+  BOOST_TEST(r.failures == 0);
+}
+
+BOOST_AUTO_TEST_CASE(float_matches_double) {
+  generator gen(45);
+  const tensor<double> x = randn<double>(shape_t{2, 4, 16, 12}, gen);
+  const tensor<double> w1 = sp::spectral_weights<double>(shape_t{4, 3, 5, 4, 2}, gen);
+  const tensor<double> w2 = sp::spectral_weights<double>(shape_t{4, 3, 5, 4, 2}, gen);
+  auto to_float = [](const tensor<double>& t) {
+    tensor<float> f(t.shape());
+    for (index_t i = 0; i < t.numel(); ++i) f.data()[i] = static_cast<float>(t.data()[i]);
+    return f;
+  };
+  const tensor<double> yd = sp::spectral_conv2d(x, w1, w2);
+  const tensor<float> yf = sp::spectral_conv2d(to_float(x), to_float(w1), to_float(w2));
+  double d = 0;
+  for (index_t i = 0; i < yd.numel(); ++i)
+    d = std::max(d, std::abs(static_cast<double>(yf.data()[i]) - yd.data()[i]));
+  BOOST_TEST(d <= 1e-5 * std::max(1.0, max_abs(yd)));
+}
+
+BOOST_AUTO_TEST_CASE(weights_initialisation_and_errors) {
+  generator gen(46);
+  const tensor<float> w = sp::spectral_weights<float>(shape_t{4, 8, 3, 3, 2}, gen);
+  BOOST_TEST(min(w).item() >= 0.0f);
+  BOOST_TEST(max(w).item() < 1.0f / 32);
+  BOOST_TEST(std::abs(mean(w).item() - 0.5f / 32) < 0.1f / 32);
+  const tensor<double> x = zeros<double>(shape_t{1, 2, 8, 6});
+  const tensor<double> ok = zeros<double>(shape_t{2, 2, 4, 4, 2});
+  BOOST_CHECK_NO_THROW(sp::spectral_conv2d(x, ok, ok));
+  BOOST_CHECK_THROW(sp::spectral_conv2d(x, zeros<double>(shape_t{2, 2, 5, 2, 2}),
+                                        zeros<double>(shape_t{2, 2, 5, 2, 2})),
+                    invalid_argument);  // 2·m1 > H
+  BOOST_CHECK_THROW(sp::spectral_conv2d(x, zeros<double>(shape_t{2, 2, 2, 5, 2}),
+                                        zeros<double>(shape_t{2, 2, 2, 5, 2})),
+                    invalid_argument);  // m2 > W/2+1
+  BOOST_CHECK_THROW(sp::spectral_conv2d(x, zeros<double>(shape_t{3, 2, 2, 2, 2}),
+                                        zeros<double>(shape_t{3, 2, 2, 2, 2})),
+                    invalid_argument);  // channels
+  BOOST_CHECK_THROW(sp::spectral_conv2d(x, ok, zeros<double>(shape_t{2, 2, 4, 3, 2})),
+                    invalid_argument);  // w1 and w2 differ
+  BOOST_CHECK_THROW(
+      sp::spectral_conv1d(zeros<double>(shape_t{1, 2, 8}), zeros<double>(shape_t{2, 2, 6, 2})),
+      invalid_argument);  // m > N/2+1
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()
