@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: Apache-2.0
+// Fourier Neural Operator building blocks (Li et al. 2020, as used by FNO-DEQ): pointwise
+// linear maps, the spectral-convolution layer, Fourier layers σ(MLP(K z) + W z + x̃), the
+// weight-tied block, lifting with grid channels and padding, and the projection head.
+#pragma once
+
+#include <cmath>
+#include <optional>
+#include <vector>
+
+#include "tessera/ad/elementwise.hpp"
+#include "tessera/ad/linalg.hpp"
+#include "tessera/ad/shape.hpp"
+#include "tessera/core/creation.hpp"
+#include "tessera/spectral/spectral_conv.hpp"
+
+namespace tessera::spectral {
+
+// Every block owns its parameters (ad::parameter<T>) and lists them with parameters(), as
+// pointers for optim::slots_of. The pointers point into the block: do not move a block after
+// taking them. Activations are channels-first: (B, C, H, W).
+
+/// Appends the pointers of `from` to `to`.
+template <class T>
+void append_parameters(std::vector<ad::parameter<T>*>& to,
+                       const std::vector<ad::parameter<T>*>& from) {
+  to.insert(to.end(), from.begin(), from.end());
+}
+
+/// Total number of scalars in a parameter list (complex weights count two reals).
+template <class T>
+index_t parameter_count(const std::vector<ad::parameter<T>*>& params) {
+  index_t n = 0;
+  for (const auto* p : params) n += p->numel();
+  return n;
+}
+
+/// A 1×1 convolution: y[b, o, ...] = Σ_i W[o, i]·x[b, i, ...] + b[o] over axis 1 of a
+/// (B, Cin, spatial...) tensor. PyTorch's default Conv2d/Linear initialisation: weight and
+/// bias U(-1/√Cin, 1/√Cin).
+template <class T>
+struct pointwise_linear {
+  ad::parameter<T> weight;  ///< (Cout, Cin)
+  ad::parameter<T> bias;    ///< (Cout)
+
+  /// @throws tessera::invalid_argument when a channel count is not positive.
+  pointwise_linear(index_t in_channels, index_t out_channels, generator& gen)
+      : weight(init(shape_t{out_channels, in_channels}, in_channels, gen)),
+        bias(init(shape_t{out_channels}, in_channels, gen)) {}
+
+  [[nodiscard]] index_t in_channels() const { return weight.shape()[1]; }
+  [[nodiscard]] index_t out_channels() const { return weight.shape()[0]; }
+
+  /// (B, Cin, spatial...) → (B, Cout, spatial...).
+  /// @throws tessera::invalid_argument when x has rank < 2 or the wrong channel count.
+  ad::var<T> operator()(const ad::var<T>& x) const {
+    if (x.rank() < 2 || x.size(1) != in_channels())
+      throw_invalid_argument("spectral::pointwise_linear", "expected (B, ", in_channels(),
+                             ", ...), got ", x.shape().str());
+    const index_t B = x.size(0);
+    const index_t S = B > 0 ? x.numel() / (B * in_channels()) : 0;
+    const ad::var<T> y = ad::matmul(weight(), ad::reshape(x, shape_t{B, in_channels(), S}));
+    shape_t out = x.shape();
+    out[1] = out_channels();
+    return ad::reshape(y + ad::reshape(bias(), shape_t{out_channels(), 1}), out);
+  }
+
+  std::vector<ad::parameter<T>*> parameters() { return {&weight, &bias}; }
+
+ private:
+  static tensor<T> init(const shape_t& s, index_t fan_in, generator& gen) {
+    if (s.numel() <= 0 || fan_in <= 0)
+      throw_invalid_argument("spectral::pointwise_linear", "channel counts ", s.str(),
+                             " must be positive");
+    const T bound = T(1) / std::sqrt(static_cast<T>(fan_in));
+    return rand<T>(s, gen, -bound, bound);
+  }
+};
+
+/// Two pointwise linear maps with GELU between: fc2(σ(fc1(x))), hidden width = `hidden`.
+template <class T>
+struct pointwise_mlp {
+  pointwise_linear<T> fc1, fc2;
+
+  pointwise_mlp(index_t in_channels, index_t hidden, index_t out_channels, generator& gen)
+      : fc1(in_channels, hidden, gen), fc2(hidden, out_channels, gen) {}
+
+  ad::var<T> operator()(const ad::var<T>& x) const { return fc2(ad::gelu(fc1(x))); }
+
+  std::vector<ad::parameter<T>*> parameters() {
+    std::vector<ad::parameter<T>*> p = fc1.parameters();
+    append_parameters(p, fc2.parameters());
+    return p;
+  }
+};
+
+/// The legacy SpectralConv2d as a layer: two complex weight blocks (Cin, Cout, m1, m2, 2),
+/// drawn U[0, 1)·1/(Cin·Cout) for real and imaginary parts.
+template <class T>
+struct spectral_conv2d_layer {
+  ad::parameter<T> weight1;  ///< rows [0, m1)
+  ad::parameter<T> weight2;  ///< rows [H - m1, H)
+  spectral_method method = spectral_method::truncated_dft;
+
+  spectral_conv2d_layer(index_t in_channels, index_t out_channels, index_t modes1, index_t modes2,
+                        generator& gen)
+      : weight1(spectral_weights<T>(shape_t{in_channels, out_channels, modes1, modes2, 2}, gen)),
+        weight2(spectral_weights<T>(shape_t{in_channels, out_channels, modes1, modes2, 2}, gen)) {}
+
+  /// (B, Cin, H, W) → (B, Cout, H, W); see spectral_conv2d.
+  ad::var<T> operator()(const ad::var<T>& x) const {
+    return spectral_conv2d(x, weight1(), weight2(), method);
+  }
+
+  std::vector<ad::parameter<T>*> parameters() { return {&weight1, &weight2}; }
+};
+
+/// One Fourier layer of width w: y = MLP(K z) + W z (+ x̃), then GELU when activated.
+/// K = spectral_conv2d_layer, W = pointwise_linear (with bias), MLP = pointwise_mlp with hidden
+/// width w (optional; every released FNO-DEQ run uses it).
+template <class T>
+struct fourier_layer {
+  spectral_conv2d_layer<T> spectral;
+  std::optional<pointwise_mlp<T>> mlp;
+  pointwise_linear<T> skip;
+
+  fourier_layer(index_t width, index_t modes1, index_t modes2, bool use_mlp, generator& gen)
+      : spectral(width, width, modes1, modes2, gen),
+        mlp(use_mlp ? std::optional<pointwise_mlp<T>>(std::in_place, width, width, width, gen)
+                    : std::nullopt),
+        skip(width, width, gen) {}
+
+  /// @param z (B, w, H, W).
+  /// @param injection x̃ (B, w, H, W) added before the activation; undefined for none.
+  /// @param activate apply GELU (false for the last layer before the head).
+  ad::var<T> operator()(const ad::var<T>& z, const ad::var<T>& injection = {},
+                        bool activate = true) const {
+    ad::var<T> k = spectral(z);
+    if (mlp) k = (*mlp)(k);
+    ad::var<T> y = k + skip(z);
+    if (injection.defined()) y = y + injection;
+    return activate ? ad::gelu(y) : y;
+  }
+
+  std::vector<ad::parameter<T>*> parameters() {
+    std::vector<ad::parameter<T>*> p = spectral.parameters();
+    if (mlp) append_parameters(p, mlp->parameters());
+    append_parameters(p, skip.parameters());
+    return p;
+  }
+};
+
+/// The (weight-tied) block F_θ(z, x̃) of FNO-DEQ: `depth` Fourier layers, for j = 1..depth
+/// z ← σ(MLP_j(K_j z) + W_j z + x̃), the same x̃ injected in every layer.
+template <class T>
+struct fourier_block {
+  std::vector<fourier_layer<T>> layers;
+
+  fourier_block(index_t width, index_t modes1, index_t modes2, generator& gen, int depth = 3,
+                bool use_mlp = true) {
+    layers.reserve(static_cast<std::size_t>(depth));
+    for (int j = 0; j < depth; ++j) layers.emplace_back(width, modes1, modes2, use_mlp, gen);
+  }
+
+  /// F_θ(z, x̃); pass an undefined injection for a plain FNO block (no x̃).
+  ad::var<T> operator()(const ad::var<T>& z, const ad::var<T>& injection) const {
+    ad::var<T> h = z;
+    for (const auto& l : layers) h = l(h, injection, true);
+    return h;
+  }
+
+  std::vector<ad::parameter<T>*> parameters() {
+    std::vector<ad::parameter<T>*> p;
+    for (auto& l : layers) append_parameters(p, l.parameters());
+    return p;
+  }
+};
+
+/// The two grid channels (x, y) of an H × W grid, x = linspace(0, 1, H) along H and
+/// y = linspace(0, 1, W) along W, repeated over the batch: (B, 2, H, W).
+template <class T>
+tensor<T> grid_channels(index_t batch, index_t height, index_t width) {
+  tensor<T> g(shape_t{batch, 2, height, width});
+  const tensor<T> gx = linspace<T>(T(0), T(1), height), gy = linspace<T>(T(0), T(1), width);
+  for (index_t b = 0; b < batch; ++b)
+    for (index_t i = 0; i < height; ++i)
+      for (index_t j = 0; j < width; ++j) {
+        g(b, 0, i, j) = gx(i);
+        g(b, 1, i, j) = gy(j);
+      }
+  return g;
+}
+
+/// Lifting: concatenate the grid channels to the input, map pointwise to the width, and
+/// zero-pad `pad` cells on the right (W) and at the bottom (H), since the domain is not
+/// periodic. The result is the injection x̃ of the block.
+template <class T>
+struct lifting {
+  pointwise_linear<T> fc;
+  index_t pad;
+
+  lifting(index_t in_channels, index_t width, index_t pad_cells, generator& gen)
+      : fc(in_channels + 2, width, gen), pad(pad_cells) {
+    if (pad < 0) throw_invalid_argument("spectral::lifting", "pad ", pad, " is negative");
+  }
+
+  /// (B, Cin, H, W) → (B, w, H + pad, W + pad).
+  /// @throws tessera::invalid_argument when x is not (B, Cin, H, W).
+  ad::var<T> operator()(const ad::var<T>& x) const {
+    if (x.rank() != 4 || x.size(1) + 2 != fc.in_channels())
+      throw_invalid_argument("spectral::lifting", "expected (B, ", fc.in_channels() - 2,
+                             ", H, W), got ", x.shape().str());
+    const index_t B = x.size(0), H = x.size(2), W = x.size(3), C = fc.out_channels();
+    const ad::var<T> grid = ad::constant(grid_channels<T>(B, H, W));
+    ad::var<T> h = fc(ad::concat(std::vector<ad::var<T>>{x, grid}, 1));
+    if (pad == 0) return h;
+    h = ad::concat(std::vector<ad::var<T>>{h, ad::constant(zeros<T>(shape_t{B, C, pad, W}))}, 2);
+    return ad::concat(
+        std::vector<ad::var<T>>{h, ad::constant(zeros<T>(shape_t{B, C, H + pad, pad}))}, 3);
+  }
+
+  std::vector<ad::parameter<T>*> parameters() { return fc.parameters(); }
+};
+
+/// Projection head Q: crop the `pad` padded cells, then 1×1 (w → hidden) → GELU → 1×1
+/// (hidden → out).
+template <class T>
+struct projection_head {
+  pointwise_linear<T> fc1, fc2;
+  index_t pad;
+
+  projection_head(index_t width, index_t out_channels, index_t pad_cells, generator& gen,
+                  index_t hidden = 128)
+      : fc1(width, hidden, gen), fc2(hidden, out_channels, gen), pad(pad_cells) {}
+
+  /// (B, w, H + pad, W + pad) → (B, out, H, W).
+  ad::var<T> operator()(const ad::var<T>& z) const {
+    ad::var<T> h = z;
+    if (pad > 0) h = ad::slice(ad::slice(h, 2, 0, z.size(2) - pad), 3, 0, z.size(3) - pad);
+    return fc2(ad::gelu(fc1(h)));
+  }
+
+  std::vector<ad::parameter<T>*> parameters() {
+    std::vector<ad::parameter<T>*> p = fc1.parameters();
+    append_parameters(p, fc2.parameters());
+    return p;
+  }
+};
+
+}  // namespace tessera::spectral
