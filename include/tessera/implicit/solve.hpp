@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: Apache-2.0
+// Values-only fixed-point solvers: damped Picard, Anderson acceleration and limited-memory good
+// Broyden, with per-sample residuals and the lowest-residual iterate returned.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <concepts>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tessera/core/error.hpp"
+#include "tessera/core/tensor.hpp"
+#include "tessera/implicit/detail/rows.hpp"
+#include "tessera/implicit/options.hpp"
+
+namespace tessera::implicit {
+
+/// A values-only solve: the returned iterate and the report.
+template <class T>
+struct solution {
+  tensor<T> z;        ///< the lowest-residual iterate (chosen per sample when batched)
+  solve_result info;  ///< convergence, iterations, residuals
+};
+
+namespace detail {
+
+/// What the relative tolerance is relative to.
+enum class reference {
+  map_value,         ///< ‖f(z)‖ of the same iterate (fixed points)
+  initial_residual,  ///< the residual of z0 (root finding)
+  given,             ///< fixed per-sample norms (adjoint solves: ‖z̄‖)
+};
+
+/// How a solve measures residuals: reported residual = scale · ‖f(z) − z‖ per sample, and
+/// the tolerance is max(abs_tol, rel_tol · reference).
+struct convention {
+  double scale = 1;
+  reference ref = reference::map_value;
+  std::vector<double> given;  ///< per-sample reference norms when ref == given
+};
+
+/// (samples, features) view of a tensor: samples = extent of axis 0 when batched, else 1.
+struct row_layout {
+  index_t rows;
+  index_t n;
+};
+
+template <class T>
+row_layout layout_of(const char* fn, const tensor<T>& z, bool batched) {
+  if (!z.defined()) throw_invalid_argument(fn, "z0 is an undefined tensor");
+  if (z.numel() == 0)
+    throw_invalid_argument(fn, "z0 of shape ", z.shape().str(), " has no elements");
+  if (batched && z.rank() == 0)
+    throw_invalid_argument(fn, "batched solve needs z0 with a leading batch axis, got a scalar");
+  const index_t rows = batched ? z.shape()[0] : 1;
+  return {rows, z.numel() / rows};
+}
+
+template <class T>
+void check_finite(const char* fn, const char* name, const tensor<T>& t) {
+  const tensor<T> c = t.contiguous();
+  const T* p = c.data();
+  for (index_t i = 0; i < c.numel(); ++i)
+    if (!std::isfinite(p[i]))
+      throw_invalid_argument(fn, name, " of shape ", t.shape().str(),
+                             " holds a non-finite value at flat index ", i);
+}
+
+/// The current iterate and what is known about it, as the step rules see it.
+template <class T>
+struct iterate_view {
+  const tensor<T>& x;                   // current iterate
+  const tensor<T>& r;                   // its residual f(x) − x
+  const tensor<T>& best_z;              // per-sample best iterate so far
+  const tensor<T>& best_r;              // its residual
+  const std::vector<double>& res;       // residual of x per sample (scaled)
+  const std::vector<double>& best_res;  // residual of best_z per sample
+  const std::vector<char>& finite;      // res is finite, per sample
+  row_layout L;
+};
+
+/// z + β r on finite samples; from the best iterate (z* + β r*) on the others.
+template <class T>
+tensor<T> picard_step(const iterate_view<T>& v, double beta, int& safeguards) {
+  tensor<T> xn(v.x.shape());
+  bool bad = false;
+  for (char f : v.finite) bad = bad || !f;
+  if (bad) ++safeguards;
+  const T b = static_cast<T>(beta);
+  T* out = xn.data();
+  const T *x = v.x.data(), *r = v.r.data(), *bz = v.best_z.data(), *br = v.best_r.data();
+  for_rows(v.L.rows, v.L.n, [&](index_t row, index_t lo, index_t hi) {
+    if (v.finite[static_cast<std::size_t>(row)]) {
+      for (index_t i = lo; i < hi; ++i) out[i] = x[i] + b * r[i];
+    } else {
+      for (index_t i = lo; i < hi; ++i) out[i] = bz[i] + b * br[i];
+    }
+  });
+  return xn;
+}
+
+/// Anderson acceleration (type II) with the bordered least-squares system of the FNO-DEQ
+/// reference. With residuals g_i = f(x_i) − x_i of the last n ≤ m iterates (per sample),
+///   [[0, 1ᵀ], [1, G Gᵀ + λ' I]] [ν; α] = [1; 0],   x⁺ = Σ α_i (x_i + β g_i)
+/// (= β Σ α_i f(x_i) + (1 − β) Σ α_i x_i), with λ' = λ or λ · max_i ‖g_i‖² (relative_lambda).
+/// Before n = 2 the step is Picard with mixing β. Safeguards: a singular or non-finite system is
+/// retried with λ raised (×100, at least 1e-10 · max diag G Gᵀ) three times, then the step
+/// falls back to Picard from the newest iterate; a non-finite residual clears the history.
+template <class T>
+struct anderson_state {
+  int m;
+  double lambda, beta;
+  bool relative;
+  std::vector<tensor<T>> X, G;
+  std::vector<double> gram;  // per sample, m × m: ⟨g_i, g_j⟩
+  int count = 0, head = 0;
+
+  anderson_state(int m_, double lambda_, double beta_, bool relative_, index_t rows)
+      : m(m_),
+        lambda(lambda_),
+        beta(beta_),
+        relative(relative_),
+        X(m_),
+        G(m_),
+        gram(static_cast<std::size_t>(rows * m_ * m_), 0.0) {}
+
+  tensor<T> next(const iterate_view<T>& v, int& safeguards) {
+    const index_t R = v.L.rows, N = v.L.n;
+    for (char f : v.finite)
+      if (!f) {
+        count = head = 0;
+        return picard_step(v, beta, safeguards);
+      }
+    const int s = head;
+    X[s] = v.x;
+    G[s] = v.r;
+    head = (head + 1) % m;
+    count = std::min(count + 1, m);
+    std::vector<double> d(static_cast<std::size_t>(R));
+    const std::size_t mm = static_cast<std::size_t>(m) * static_cast<std::size_t>(m);
+    for (int i = 0; i < count; ++i) {
+      row_dots(G[s].data(), G[i].data(), R, N, d.data());
+      for (index_t b = 0; b < R; ++b) {
+        double* g = gram.data() + static_cast<std::size_t>(b) * mm;
+        g[s * m + i] = g[i * m + s] = d[static_cast<std::size_t>(b)];
+      }
+    }
+    if (count == 1) return picard_step(v, beta, safeguards);
+
+    const int n = count;
+    std::vector<double> alpha(static_cast<std::size_t>(R * n), 0.0);
+    bool safeguarded = false;
+    std::vector<double> M, rhs;
+    for (index_t b = 0; b < R; ++b) {
+      const double* g = gram.data() + static_cast<std::size_t>(b) * mm;
+      double* a = alpha.data() + static_cast<std::size_t>(b * n);
+      double smax = 0;
+      for (int i = 0; i < n; ++i) smax = std::max(smax, g[i * m + i]);
+      bool ok = false;
+      if (smax > 0 && std::isfinite(smax)) {
+        double lam = relative ? lambda * smax : lambda;
+        for (int attempt = 0; attempt < 4 && !ok; ++attempt) {
+          if (attempt > 0) {
+            lam = std::max(100 * lam, 1e-10 * smax);
+            safeguarded = true;
+          }
+          // Scaling H by 1/(max diag + λ) leaves α unchanged and keeps the pivots O(1).
+          const double c = 1.0 / (smax + lam);
+          const int k = n + 1;
+          M.assign(static_cast<std::size_t>(k * k), 0.0);
+          rhs.assign(static_cast<std::size_t>(k), 0.0);
+          rhs[0] = 1;
+          for (int i = 0; i < n; ++i) {
+            M[static_cast<std::size_t>(i + 1)] = 1;
+            M[static_cast<std::size_t>((i + 1) * k)] = 1;
+            for (int j = 0; j < n; ++j)
+              M[static_cast<std::size_t>((i + 1) * k + j + 1)] =
+                  (g[i * m + j] + (i == j ? lam : 0.0)) * c;
+          }
+          ok = solve_dense(M, rhs, k, 1e-15);
+          if (ok)
+            for (int i = 0; i < n; ++i)
+              ok = ok && std::abs(rhs[static_cast<std::size_t>(i + 1)]) <= 1e8;
+          if (ok)
+            for (int i = 0; i < n; ++i) a[i] = rhs[static_cast<std::size_t>(i + 1)];
+        }
+      }
+      if (!ok) {
+        for (int i = 0; i < n; ++i) a[i] = i == s ? 1.0 : 0.0;
+        safeguarded = true;
+      }
+    }
+    if (safeguarded) ++safeguards;
+
+    tensor<T> xn(v.x.shape());
+    T* out = xn.data();
+    std::vector<const T*> xp(static_cast<std::size_t>(n)), gp(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      xp[static_cast<std::size_t>(i)] = X[i].data();
+      gp[static_cast<std::size_t>(i)] = G[i].data();
+    }
+    const double bt = beta;
+    for_rows(R, N, [&](index_t row, index_t lo, index_t hi) {
+      const double* a = alpha.data() + static_cast<std::size_t>(row * n);
+      for (index_t e = lo; e < hi; ++e) {
+        double acc = 0;
+        for (int i = 0; i < n; ++i)
+          acc += a[i] * (double(xp[static_cast<std::size_t>(i)][e]) +
+                         bt * double(gp[static_cast<std::size_t>(i)][e]));
+        out[e] = static_cast<T>(acc);
+      }
+    });
+    return xn;
+  }
+};
+
+/// Limited-memory good Broyden on g(x) = f(x) − x with an inverse-Jacobian estimate
+/// B⁻¹ = −I + Σ u_i v_iᵀ (per sample). A step is x⁺ = x − B⁻¹ g; after it, with Δx, Δg,
+///   v = B⁻ᵀ Δx,  u = (Δx − B⁻¹ Δg) / (vᵀ Δg)   (Sherman–Morrison of the good update).
+/// The oldest pair is overwritten when the memory is full. Safeguards (no line search): an
+/// update with vᵀΔg ≈ 0 or non-finite is skipped; a sample whose residual is non-finite or
+/// exceeds broyden_restart × its best restarts from its best iterate with an empty memory; its
+/// next step is then a Picard step g, halved for each restart in a row (reset to full length
+/// after an accepted step), so a diverging Picard map cannot make it cycle.
+template <class T>
+struct broyden_state {
+  int mem;
+  double restart;
+  std::vector<tensor<T>> U, V;
+  int count = 0, head = 0;
+  tensor<T> x_prev, r_prev;
+  std::vector<double> step_scale;  // per sample: 1, halved by each consecutive restart
+
+  broyden_state(int mem_, double restart_, index_t rows)
+      : mem(mem_),
+        restart(restart_),
+        U(mem_),
+        V(mem_),
+        step_scale(static_cast<std::size_t>(rows), 1.0) {}
+
+  // out = base + sign·Σ_i P_i c_i (per-sample coefficients c[i·R + row]).
+  static void combine(T* out, const T* base, double sign, const std::vector<tensor<T>>& P,
+                      int count, const std::vector<double>& c, row_layout L) {
+    for_rows(L.rows, L.n, [&](index_t row, index_t lo, index_t hi) {
+      for (index_t e = lo; e < hi; ++e) {
+        double acc = 0;
+        for (int i = 0; i < count; ++i)
+          acc += c[static_cast<std::size_t>(i * L.rows + row)] * double(P[i].data()[e]);
+        out[e] = static_cast<T>(sign * double(base[e]) + acc);
+      }
+    });
+  }
+
+  tensor<T> next(const iterate_view<T>& v, int& safeguards) {
+    const row_layout L = v.L;
+    const index_t R = L.rows, N = L.n;
+    const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
+    std::vector<char> reset(sz(R), 0);
+    bool any_reset = false;
+    for (index_t b = 0; b < R; ++b) {
+      const double res = v.res[sz(b)], best = v.best_res[sz(b)];
+      if (!v.finite[sz(b)] || (std::isfinite(best) && res > restart * best)) {
+        reset[sz(b)] = 1;
+        any_reset = true;
+        step_scale[sz(b)] *= 0.5;
+      } else {
+        step_scale[sz(b)] = 1.0;
+      }
+    }
+    tensor<T> xc = v.x, rc = v.r;
+    if (any_reset) {
+      ++safeguards;
+      xc = v.x.clone();
+      rc = v.r.clone();
+      for (index_t b = 0; b < R; ++b) {
+        if (!reset[sz(b)]) continue;
+        copy_row(xc.data(), v.best_z.data(), b, N);
+        copy_row(rc.data(), v.best_r.data(), b, N);
+        for (int i = 0; i < count; ++i) {
+          std::fill_n(U[i].data() + b * N, N, T(0));
+          std::fill_n(V[i].data() + b * N, N, T(0));
+        }
+      }
+    }
+
+    if (x_prev.defined()) {
+      tensor<T> dx(v.x.shape()), dr(v.x.shape());
+      {
+        T *pdx = dx.data(), *pdr = dr.data();
+        const T *x = v.x.data(), *r = v.r.data(), *xp = x_prev.data(), *rp = r_prev.data();
+        for_rows(R, N, [&](index_t, index_t lo, index_t hi) {
+          for (index_t e = lo; e < hi; ++e) {
+            pdx[e] = x[e] - xp[e];
+            pdr[e] = r[e] - rp[e];
+          }
+        });
+      }
+      std::vector<double> a(sz(count * R)), c(sz(count * R));
+      for (int i = 0; i < count; ++i) {
+        row_dots(V[i].data(), dr.data(), R, N, a.data() + sz(i * R));
+        row_dots(U[i].data(), dx.data(), R, N, c.data() + sz(i * R));
+      }
+      tensor<T> hdr(v.x.shape()), vv(v.x.shape());  // B⁻¹Δg and B⁻ᵀΔx
+      combine(hdr.data(), dr.data(), -1.0, U, count, a, L);
+      combine(vv.data(), dx.data(), -1.0, V, count, c, L);
+      std::vector<double> denom(sz(R)), nv(sz(R)), ndr(sz(R));
+      row_dots(vv.data(), dr.data(), R, N, denom.data());
+      row_dots(vv.data(), vv.data(), R, N, nv.data());
+      row_dots(dr.data(), dr.data(), R, N, ndr.data());
+      std::vector<double> scale(sz(R), 0.0);
+      bool skipped = false;
+      for (index_t b = 0; b < R; ++b) {
+        if (reset[sz(b)]) continue;
+        const double d = denom[sz(b)];
+        const double bound = std::sqrt(nv[sz(b)] * ndr[sz(b)]);
+        if (std::isfinite(d) && std::isfinite(bound) && bound > 0 && std::abs(d) > 1e-12 * bound)
+          scale[sz(b)] = 1.0 / d;
+        else
+          skipped = true;
+      }
+      if (skipped && !any_reset) ++safeguards;
+      const int slot = head;
+      tensor<T> u(v.x.shape());
+      {
+        T *pu = u.data(), *pv = vv.data();
+        const T *pdx = dx.data(), *ph = hdr.data();
+        for_rows(R, N, [&](index_t row, index_t lo, index_t hi) {
+          const double sc = scale[sz(row)];
+          if (sc == 0) {
+            std::fill(pu + lo, pu + hi, T(0));
+            std::fill(pv + lo, pv + hi, T(0));
+          } else {
+            for (index_t e = lo; e < hi; ++e)
+              pu[e] = static_cast<T>((double(pdx[e]) - double(ph[e])) * sc);
+          }
+        });
+      }
+      U[slot] = std::move(u);
+      V[slot] = std::move(vv);
+      head = (head + 1) % mem;
+      count = std::min(count + 1, mem);
+    }
+
+    // x⁺ = x − B⁻¹ g = x + g − Σ u_i (v_i · g)
+    std::vector<double> e(sz(count * R));
+    for (int i = 0; i < count; ++i) row_dots(V[i].data(), rc.data(), R, N, e.data() + sz(i * R));
+    for (double& q : e) q = -q;
+    tensor<T> step(v.x.shape());
+    combine(step.data(), rc.data(), 1.0, U, count, e, L);
+    tensor<T> xn(v.x.shape());
+    {
+      T* out = xn.data();
+      const T *x = xc.data(), *st = step.data();
+      for_rows(R, N, [&](index_t row, index_t lo, index_t hi) {
+        const T sc = static_cast<T>(step_scale[sz(row)]);
+        for (index_t k = lo; k < hi; ++k) out[k] = x[k] + sc * st[k];
+      });
+    }
+    x_prev = xc;
+    r_prev = rc;
+    return xn;
+  }
+};
+
+/// The solver loop shared by every method: evaluates f, measures per-sample residuals,
+/// keeps the per-sample best iterate, stops on tolerance or budget, asks the method for the
+/// next iterate. `f` maps a contiguous tensor to a tensor of the same shape.
+template <class T, class Map>
+solution<T> solve_values(const char* fn, Map&& f, const tensor<T>& z0, const solver_options& o,
+                         const convention& cv) {
+  const row_layout L = layout_of(fn, z0, o.batched);
+  const index_t R = L.rows, N = L.n;
+  const shape_t shape = z0.shape();
+  const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
+  const double inf = std::numeric_limits<double>::infinity();
+
+  solution<T> out;
+  solve_result& info = out.info;
+  tensor<T> x = z0.contiguous();
+  tensor<T> best_z = x.clone();
+  tensor<T> best_r(shape);
+  std::vector<double> best_res(sz(R), inf), ref0(sz(R), 0.0), rr(sz(R)), ff(sz(R)), res(sz(R));
+  std::vector<char> conv(sz(R), 0), finite(sz(R), 1);
+
+  anderson_state<T> anderson(o.history, o.lambda, o.mixing, o.relative_lambda, R);
+  broyden_state<T> broyden(o.broyden_memory, o.broyden_restart, R);
+
+  for (int k = 0; k < o.max_iter; ++k) {
+    tensor<T> fx = f(x);
+    if (!fx.defined() || !(fx.shape() == shape))
+      throw_invalid_argument(fn, "f returned ", fx.defined() ? "shape " : "an undefined tensor",
+                             fx.defined() ? fx.shape().str() : std::string(), " for z of shape ",
+                             shape.str(), "; f must map z to a tensor of the same shape");
+    fx = fx.contiguous();
+    tensor<T> r(shape);
+    {
+      T* pr = r.data();
+      const T *pf = fx.data(), *px = x.data();
+      for_rows(R, N, [&](index_t, index_t lo, index_t hi) {
+        for (index_t e = lo; e < hi; ++e) pr[e] = pf[e] - px[e];
+      });
+    }
+    row_dots(r.data(), r.data(), R, N, rr.data());
+    if (cv.ref == reference::map_value) row_dots(fx.data(), fx.data(), R, N, ff.data());
+    double total = 0;
+    for (index_t b = 0; b < R; ++b) {
+      const std::size_t i = sz(b);
+      res[i] = std::sqrt(rr[i]) * cv.scale;
+      if (k == 0) ref0[i] = res[i];
+      const double ref = cv.ref == reference::map_value          ? std::sqrt(ff[i]) * cv.scale
+                         : cv.ref == reference::initial_residual ? ref0[i]
+                                                                 : cv.given[i];
+      const double tol = std::max(o.abs_tol, o.rel_tol * ref);
+      total += res[i] * res[i];
+      finite[i] = std::isfinite(res[i]);
+      if (finite[i] && res[i] <= tol) conv[i] = 1;
+      if (k == 0 || (finite[i] && res[i] < best_res[i])) {
+        if (k > 0) copy_row(best_z.data(), x.data(), b, N);
+        copy_row(best_r.data(), r.data(), b, N);
+        best_res[i] = finite[i] ? res[i] : inf;
+      }
+    }
+    info.residual_history.push_back(std::sqrt(total));
+    info.iterations = k + 1;
+    const bool all = std::all_of(conv.begin(), conv.end(), [](char c) { return c != 0; });
+    if ((all && !o.full_budget) || k + 1 == o.max_iter) break;
+
+    const iterate_view<T> view{x, r, best_z, best_r, res, best_res, finite, L};
+    switch (o.method) {
+      case solver_method::picard:
+        x = picard_step(view, o.damping, info.safeguard_steps);
+        break;
+      case solver_method::anderson:
+        x = anderson.next(view, info.safeguard_steps);
+        break;
+      case solver_method::broyden:
+        x = broyden.next(view, info.safeguard_steps);
+        break;
+    }
+  }
+
+  out.z = best_z;
+  double total = 0;
+  for (double r2 : best_res) total += r2 * r2;
+  info.residual = std::sqrt(total);
+  info.sample_residuals = best_res;
+  info.sample_converged.assign(conv.begin(), conv.end());
+  info.converged = std::all_of(conv.begin(), conv.end(), [](char c) { return c != 0; });
+  return out;
+}
+
+}  // namespace detail
+
+/// Solves z = f(z) on plain tensors (no autodiff) with the method of `o`, from z0.
+///
+/// Residual of an iterate: ‖f(z) − z‖ (Frobenius, accumulated in double); a sample has
+/// converged once an iterate meets ‖f(z) − z‖ ≤ max(abs_tol, rel_tol · ‖f(z)‖). With
+/// o.batched, axis 0 indexes independent samples: residuals, tolerances, Anderson/Broyden
+/// coefficients and the returned best iterate are per sample (f must then act on each sample
+/// independently for the assembled iterate to have the reported residuals). Non-convergence
+/// is reported in the result, never thrown.
+/// @param f  callable tensor<T>(const tensor<T>&) returning a tensor of z's shape; the
+///           argument is read-only (the solver never modifies a tensor after passing it)
+/// @param z0 the initial iterate (any shape with at least one element)
+/// @param o  the solver settings
+/// @return the lowest-residual iterate and the report
+/// @throws tessera::invalid_argument for invalid settings, an empty or non-finite z0, or an
+///         f that returns a tensor of another shape
+template <floating_point_scalar T, class Map>
+solution<T> solve(Map&& f, const tensor<T>& z0, const solver_options& o = {}) {
+  static_assert(std::is_invocable_r_v<tensor<T>, Map&, const tensor<T>&>,
+                "implicit::solve: f must be callable as tensor<T> f(const tensor<T>&)");
+  constexpr const char* fn = "implicit::solve";
+  detail::validate(fn, o);
+  (void)detail::layout_of(fn, z0, o.batched);
+  detail::check_finite(fn, "z0", z0);
+  return detail::solve_values<T>(
+      fn, [&](const tensor<T>& z) -> tensor<T> { return f(z); }, z0, o, detail::convention{});
+}
+
+}  // namespace tessera::implicit
