@@ -54,6 +54,10 @@ function(tessera_add_test module)
     # (roughly halves the test build on the 2-core CI machine).
     target_precompile_headers(${target} PRIVATE <boost/test/unit_test.hpp> <Eigen/Core>
                               <tessera/tessera.hpp>)
+    # main.cpp defines BOOST_TEST_MODULE before including Boost.Test (that generates main()),
+    # so it must not see the precompiled header.
+    set_source_files_properties("${dir}/main.cpp" TARGET_DIRECTORY ${target}
+                                PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
   endif()
 
   add_test(NAME ${target} COMMAND ${target})
