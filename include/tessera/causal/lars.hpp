@@ -3,7 +3,9 @@
 // path, reproducing scikit-learn's lars_path(method='lasso') and LassoLarsIC(criterion='bic').
 #pragma once
 
+#include <Eigen/Cholesky>
 #include <Eigen/Core>
+#include <Eigen/QR>
 #include <Eigen/SVD>
 #include <algorithm>
 #include <cfloat>
@@ -55,15 +57,55 @@ inline double min_pos(const Eigen::VectorXd& x) {
 /// the correlations with the equiangular direction so that argmax does not flicker.
 inline double round15(double x) { return std::nearbyint(x * 1e15) / 1e15; }
 
-/// Least squares min ‖b - A x‖ with singular values below rcond·s_max treated as zero
-/// (scipy.linalg.lstsq(A, b, cond=rcond), which LinearRegression calls with cond = 1e-6).
-inline Eigen::VectorXd lstsq(const Eigen::MatrixXd& A, const Eigen::VectorXd& b,
-                             double rcond = 1e-6) {
-  if (A.cols() == 0) return Eigen::VectorXd(0);
+/// Least squares min ‖B - A X‖ (vector or matrix B) with singular values below rcond·s_max
+/// treated as zero: scipy.linalg.lstsq(A, B, cond=rcond), which LinearRegression calls with
+/// cond = 1e-6 (numpy.linalg.lstsq's rcond has the same meaning). For n >= p a Householder QR
+/// first (2np² flops), then the SVD of the p×p factor R, whose singular values are A's.
+template <class Rhs>
+Eigen::Matrix<double, Eigen::Dynamic, Rhs::ColsAtCompileTime> lstsq(const Eigen::MatrixXd& A,
+                                                                    const Rhs& b,
+                                                                    double rcond = 1e-6) {
+  using result = Eigen::Matrix<double, Eigen::Dynamic, Rhs::ColsAtCompileTime>;
+  const Eigen::Index p = A.cols();
+  if (p == 0) return result::Zero(0, b.cols());
+  if (A.rows() >= p) {
+    const Eigen::HouseholderQR<Eigen::MatrixXd> qr(A);
+    result z = b;
+    z.applyOnTheLeft(qr.householderQ().adjoint());
+    const Eigen::MatrixXd R = qr.matrixQR().topLeftCorner(p, p).triangularView<Eigen::Upper>();
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(R, Eigen::ComputeFullU | Eigen::ComputeFullV);
+    svd.setThreshold(rcond);
+    return svd.solve(z.topRows(p));
+  }
   Eigen::JacobiSVD<Eigen::MatrixXd> svd(A, Eigen::ComputeThinU | Eigen::ComputeThinV);
   svd.setThreshold(rcond);
   return svd.solve(b);
 }
+
+/// A centred design reduced by a thin QR, A = Q R: what the BIC along the lasso path needs
+/// from the n samples, in O(p²) per evaluation. z1 = Q₁ᵀ y, rss_perp = ‖y‖² − ‖z1‖² (the
+/// part of y outside A's column space, summed from Q₂ᵀ y), so ‖y − A c‖² = ‖z1 − R c‖² +
+/// rss_perp for every c.
+struct reduced_design {
+  Eigen::MatrixXd R;   // (p, p) upper triangular
+  Eigen::VectorXd z1;  // (p)
+  double rss_perp = 0.0;
+  Eigen::Index n = 0;
+
+  reduced_design() = default;
+  reduced_design(const Eigen::MatrixXd& A, const Eigen::VectorXd& y) : n(A.rows()) {
+    const Eigen::Index p = A.cols();
+    const Eigen::HouseholderQR<Eigen::MatrixXd> qr(A);
+    Eigen::VectorXd z = y;
+    z.applyOnTheLeft(qr.householderQ().adjoint());
+    R = qr.matrixQR().topLeftCorner(p, p).triangularView<Eigen::Upper>();
+    z1 = z.head(p);
+    rss_perp = z.tail(n - p).squaredNorm();
+  }
+  [[nodiscard]] double rss(const Eigen::VectorXd& c) const {
+    return (z1 - R * c).squaredNorm() + rss_perp;
+  }
+};
 
 /// Column means (sklearn centres with them before fitting with an intercept).
 inline Eigen::VectorXd column_means(const Eigen::MatrixXd& X) {
@@ -94,34 +136,12 @@ inline Eigen::VectorXd cholesky_solve(const Eigen::MatrixXd& L, Eigen::Index k,
   return x;
 }
 
-}  // namespace detail
-
-/// The lasso path by LARS with the lasso modification (a variable whose coefficient crosses
-/// zero leaves the active set), step for step as sklearn's lars_path(X, y, method='lasso',
-/// Gram='auto', alpha_min=0): the same kinks, alphas = C/n, the same tie and degeneracy
-/// rules (a regressor whose Cholesky pivot is below 1e-7 is dropped for good; the path stops
-/// early if alpha increases). The data are used as given: centre X and y first for a model
-/// with an intercept.
-/// @param X (n, p) predictors.
-/// @param y (n) response.
-/// @param max_iter maximum number of iterations (additions plus drops).
-/// @return the kinks: alphas, coefficient path (p, kinks), final active set.
-/// @throws tessera::invalid_argument when y's length differs from X's rows, max_iter < 0, or
-///   the data are not finite.
-inline lars_path_result lars_path(const Eigen::MatrixXd& X, const Eigen::VectorXd& y,
-                                  index_t max_iter = 500) {
-  const Eigen::Index n = X.rows(), p = X.cols();
-  if (y.size() != n)
-    throw_invalid_argument("causal::lars_path", "y has ", y.size(), " entries for X with ", n,
-                           " rows");
-  if (max_iter < 0) throw_invalid_argument("causal::lars_path", "max_iter = ", max_iter, " < 0");
-  if (!X.allFinite() || !y.allFinite())
-    throw_invalid_argument("causal::lars_path", "X or y holds a non-finite value");
+/// lars_path on a precomputed Gram matrix G = XᵀX and correlations Xᵀy (sklearn's Gram path).
+inline lars_path_result lars_path_gram(const Eigen::MatrixXd& gram0, const Eigen::VectorXd& xy0,
+                                       Eigen::Index n, index_t max_iter) {
+  const Eigen::Index p = gram0.cols();
   constexpr double tiny32 = FLT_MIN, eps = DBL_EPSILON, equality_tolerance = FLT_EPSILON;
   const double n_samples = static_cast<double>(n);
-
-  const Eigen::MatrixXd gram0 = X.transpose() * X;
-  const Eigen::VectorXd xy0 = X.transpose() * y;
   Eigen::MatrixXd gram = gram0;  // rows/columns permuted like sklearn's: active ones first
   std::vector<double> cov(xy0.data(), xy0.data() + p);  // correlations of the inactive ones
   std::vector<index_t> indices(static_cast<std::size_t>(p));
@@ -283,6 +303,74 @@ inline lars_path_result lars_path(const Eigen::MatrixXd& X, const Eigen::VectorX
   return r;
 }
 
+/// LassoLarsIC(criterion='bic') on a reduced centred design (see reduced_design): the path
+/// from G = RᵀR and Xᵀy = Rᵀz1, σ² from the OLS fit (lstsq, cond 1e-6) on the same design,
+/// the BIC at every kink, the first minimiser. No intercept is set.
+inline lasso_ic_result lasso_bic_reduced(const reduced_design& rd) {
+  const Eigen::Index n = rd.n, p = rd.R.cols();
+  const Eigen::MatrixXd gram = rd.R.transpose() * rd.R;
+  const Eigen::VectorXd xy = rd.R.transpose() * rd.z1;
+  const lars_path_result path = lars_path_gram(gram, xy, n, 500);
+  // σ² from the OLS fit with lstsq's cond = 1e-6: while cond(R) stays far below 1e6 nothing is
+  // truncated and the OLS residual is exactly the part of y outside the column space.
+  double rss_ols = rd.rss_perp;
+  const Eigen::LLT<Eigen::MatrixXd> llt(gram);
+  if (llt.info() != Eigen::Success || !(llt.rcond() > 1e-10)) {
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(rd.R, Eigen::ComputeFullU | Eigen::ComputeFullV);
+    svd.setThreshold(1e-6);
+    rss_ols = rd.rss(svd.solve(rd.z1));
+  }
+  const double sigma2 = rss_ols / static_cast<double>(n - p - 1);
+  if (!(sigma2 > 0.0))
+    throw_domain_error("causal::lasso_lars_ic_bic", "the OLS residual variance is ", sigma2,
+                       ": y is an exact linear function of X, BIC is undefined");
+  const double dn = static_cast<double>(n);
+  const Eigen::Index kinks = path.coefs.cols();
+  lasso_ic_result r;
+  r.criterion.resize(kinks);
+  for (Eigen::Index k = 0; k < kinks; ++k) {
+    index_t df = 0;
+    for (Eigen::Index j = 0; j < p; ++j) df += std::abs(path.coefs(j, k)) > DBL_EPSILON;
+    r.criterion[k] = dn * std::log(2.0 * std::numbers::pi * sigma2) +
+                     rd.rss(path.coefs.col(k)) / sigma2 + std::log(dn) * static_cast<double>(df);
+  }
+  Eigen::Index best = 0;
+  for (Eigen::Index k = 1; k < kinks; ++k)
+    if (r.criterion[k] < r.criterion[best]) best = k;
+  r.n_best = best;
+  r.coef = path.coefs.col(best);
+  r.alpha = path.alphas[best];
+  r.alphas = path.alphas;
+  r.noise_variance = sigma2;
+  return r;
+}
+
+}  // namespace detail
+
+/// The lasso path by LARS with the lasso modification (a variable whose coefficient crosses
+/// zero leaves the active set), step for step as sklearn's lars_path(X, y, method='lasso',
+/// Gram='auto', alpha_min=0): the same kinks, alphas = C/n, the same tie and degeneracy
+/// rules (a regressor whose Cholesky pivot is below 1e-7 is dropped for good; the path stops
+/// early if alpha increases). The data are used as given: centre X and y first for a model
+/// with an intercept.
+/// @param X (n, p) predictors.
+/// @param y (n) response.
+/// @param max_iter maximum number of iterations (additions plus drops).
+/// @return the kinks: alphas, coefficient path (p, kinks), final active set.
+/// @throws tessera::invalid_argument when y's length differs from X's rows, max_iter < 0, or
+///   the data are not finite.
+inline lars_path_result lars_path(const Eigen::MatrixXd& X, const Eigen::VectorXd& y,
+                                  index_t max_iter = 500) {
+  const Eigen::Index n = X.rows();
+  if (y.size() != n)
+    throw_invalid_argument("causal::lars_path", "y has ", y.size(), " entries for X with ", n,
+                           " rows");
+  if (max_iter < 0) throw_invalid_argument("causal::lars_path", "max_iter = ", max_iter, " < 0");
+  if (!X.allFinite() || !y.allFinite())
+    throw_invalid_argument("causal::lars_path", "X or y holds a non-finite value");
+  return detail::lars_path_gram(X.transpose() * X, X.transpose() * y, n, max_iter);
+}
+
 /// The lasso along the LARS path with the kink chosen by BIC, as sklearn's
 /// LassoLarsIC(criterion='bic') with fit_intercept=True: X and y are centred; the noise
 /// variance σ² is the OLS residual variance RSS/(n − p − 1); at each kink k
@@ -308,31 +396,7 @@ inline lasso_ic_result lasso_lars_ic_bic(const Eigen::MatrixXd& X, const Eigen::
   const Eigen::MatrixXd Xc = X.rowwise() - xm.transpose();
   const Eigen::VectorXd yc = y.array() - ym;
 
-  const lars_path_result path = lars_path(Xc, yc);
-  const Eigen::VectorXd ols = detail::lstsq(Xc, yc);
-  const double sigma2 = (yc - Xc * ols).squaredNorm() / static_cast<double>(n - p - 1);
-  if (!(sigma2 > 0.0))
-    throw_domain_error("causal::lasso_lars_ic_bic", "the OLS residual variance is ", sigma2,
-                       ": y is an exact linear function of X, BIC is undefined");
-  const double dn = static_cast<double>(n);
-  const Eigen::Index kinks = path.coefs.cols();
-  lasso_ic_result r;
-  r.criterion.resize(kinks);
-  for (Eigen::Index k = 0; k < kinks; ++k) {
-    const double rss = (yc - Xc * path.coefs.col(k)).squaredNorm();
-    index_t df = 0;
-    for (Eigen::Index j = 0; j < p; ++j) df += std::abs(path.coefs(j, k)) > DBL_EPSILON;
-    r.criterion[k] = dn * std::log(2.0 * std::numbers::pi * sigma2) + rss / sigma2 +
-                     std::log(dn) * static_cast<double>(df);
-  }
-  Eigen::Index best = 0;
-  for (Eigen::Index k = 1; k < kinks; ++k)
-    if (r.criterion[k] < r.criterion[best]) best = k;
-  r.n_best = best;
-  r.coef = path.coefs.col(best);
-  r.alpha = path.alphas[best];
-  r.alphas = path.alphas;
-  r.noise_variance = sigma2;
+  lasso_ic_result r = detail::lasso_bic_reduced(detail::reduced_design(Xc, yc));
   r.intercept = ym - xm.dot(r.coef);
   return r;
 }

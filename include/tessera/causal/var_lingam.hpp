@@ -73,9 +73,7 @@ inline var_ols_result var_ols(const Eigen::MatrixXd& X, index_t lags) {
     for (index_t tau = 1; tau <= lags; ++tau)
       Z.block(t, (tau - 1) * d, 1, d) = X.row(t + lags - tau);
   const Eigen::MatrixXd Y = X.bottomRows(T);
-  Eigen::JacobiSVD<Eigen::MatrixXd> svd(Z, Eigen::ComputeThinU | Eigen::ComputeThinV);
-  svd.setThreshold(1e-15);
-  const Eigen::MatrixXd params = svd.solve(Y);  // (p·d, d)
+  const Eigen::MatrixXd params = detail::lstsq(Z, Y, 1e-15);  // (p·d, d)
   var_ols_result r;
   for (index_t tau = 0; tau < lags; ++tau)
     r.coefs.push_back(params.block(tau * d, 0, d, d).transpose());
@@ -98,21 +96,19 @@ namespace detail {
 inline void var_prune(const Eigen::MatrixXd& X, index_t lags, const std::vector<index_t>& order,
                       tensor<double>& B) {
   const index_t n = X.rows(), d = X.cols(), T = n - lags;
+  // Stacked design over t = p..n−1: block τ holds x_{t−τ}; every regression below uses a subset
+  // of its columns, so its moments are computed once.
+  Eigen::MatrixXd S(T, (lags + 1) * d);
+  for (index_t tau = 0; tau <= lags; ++tau) S.middleCols(tau * d, d) = X.middleRows(lags - tau, T);
+  const column_moments m(S);
   parallel_tasks(d, [&](index_t i) {
     const index_t pos =
         static_cast<index_t>(std::find(order.begin(), order.end(), i) - order.begin());
-    const index_t q = pos + d * lags;
-    Eigen::MatrixXd C(T, q + 1);
-    for (index_t t = 0; t < T; ++t) {
-      const index_t now = t + lags;
-      for (index_t a = 0; a < pos; ++a) C(t, a) = X(now, order[static_cast<std::size_t>(a)]);
-      for (index_t tau = 1; tau <= lags; ++tau)
-        for (index_t j = 0; j < d; ++j) C(t, pos + (tau - 1) * d + j) = X(now - tau, j);
-      C(t, q) = X(now, i);
-    }
-    std::vector<index_t> pred(static_cast<std::size_t>(q));
-    for (index_t k = 0; k < q; ++k) pred[static_cast<std::size_t>(k)] = k;
-    const Eigen::VectorXd c = predict_adaptive_lasso_impl(C, pred, q, 1.0);
+    // lingam's column order: ancestors at t (in causal order), then x_{t−1}, ..., x_{t−p}.
+    std::vector<index_t> pred;
+    for (index_t a = 0; a < pos; ++a) pred.push_back(order[static_cast<std::size_t>(a)]);
+    for (index_t j = d; j < (lags + 1) * d; ++j) pred.push_back(j);
+    const Eigen::VectorXd c = adaptive_lasso_from_moments(S, m, pred, i, 1.0);
     for (index_t a = 0; a < pos; ++a) B(0, i, order[static_cast<std::size_t>(a)]) = c[a];
     for (index_t tau = 1; tau <= lags; ++tau)
       for (index_t j = 0; j < d; ++j) B(tau, i, j) = c[pos + (tau - 1) * d + j];
