@@ -235,6 +235,35 @@ def lars_cases():
 
 
 # ------------------------------------------------------------------------------------------
+# Adaptive lasso on ill-conditioned designs (the exact-QR fallbacks of tessera's adjacency)
+def ill_conditioned_case():
+    rng = np.random.default_rng(5)
+    n = 300
+    x0 = rng.uniform(-1, 1, n)
+    x1 = 2.0 * x0 + 1e-4 * rng.uniform(-1, 1, n)  # corr(x0, x1) = 1 - O(1e-9)
+    x2 = 0.5 * x0 + rng.uniform(-1, 1, n)
+    x3 = x2 - 0.7 * x0 + 1e-5 * rng.uniform(-1, 1, n)  # R² = 1 - O(1e-10) on (x0, x2)
+    x4 = 0.8 * x2 - 0.3 * x3 + rng.laplace(size=n)
+    X = np.column_stack([x0, x1, x2, x3, x4])
+    X = write_csv("ill_n300_d5.csv", X, "%.17g")
+    fx = Fixture("ill_n300_d5.txt", "predict_adaptive_lasso and the adjacency for a fixed order "
+                 "on ill_n300_d5.csv (near-collinear predictors, near-deterministic targets)")
+    order = [0, 1, 2, 3, 4]
+    model = lingam.DirectLiNGAM()
+    model._causal_order = order
+    model._estimate_adjacency_matrix(X)
+    fx.vector("order", order)
+    fx.block("adjacency", model.adjacency_matrix_)
+    cases = [([0, 1], 2), ([0, 2], 3), ([0, 1, 2], 3), ([0, 2, 3], 4), ([2, 3], 4)]
+    for k, (pred, target) in enumerate(cases):
+        fx.vector(f"case{k}.predictors", pred)
+        fx.vector(f"case{k}.target", [target])
+        fx.vector(f"case{k}.coef", lingam.utils.predict_adaptive_lasso(X, pred, target))
+    fx.vector("cases", [len(cases)])
+    fx.write()
+
+
+# ------------------------------------------------------------------------------------------
 # VARLiNGAM
 def var_case(name, X, comment):
     model = lingam.VARLiNGAM()  # lags=1, criterion='bic', prune=True
@@ -363,6 +392,7 @@ def main():
         print("skipped 6vars: no ../shared/data", file=sys.stderr)
 
     lars_cases()
+    ill_conditioned_case()
 
     var = os.path.join(DATA, "sample_data_var_lingam.csv")
     if os.path.exists(var):
