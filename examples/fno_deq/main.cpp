@@ -6,7 +6,7 @@
 // run as a check), prints a table beside the paper's (approximate) numbers and writes PNGs.
 //   fno_deq [--scale cpu|gpu] [--noise SIGMA2_MAX] [--epochs N] [--res K] [--ntrain N]
 //           [--ntest N] [--width W] [--modes M] [--batch B] [--seed S] [--models LIST]
-//           [--out DIR]
+//           [--solver-iters N] [--wt-unroll N] [--warmup STEPS] [--threads N] [--out DIR]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -15,6 +15,10 @@
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
@@ -46,7 +50,7 @@ double seconds_since(clock_type::time_point t0) {
 
 struct config {
   std::string scale = "cpu";
-  index_t res = 24, ntrain = 256, ntest = 64, width = 12, modes = 6, batch = 16, pad = 9;
+  index_t res = 24, ntrain = 256, ntest = 64, width = 8, modes = 6, batch = 16, pad = 9;
   int epochs = 6;
   int wt_unroll = 12;      // FNO-WT unrolled block applications (paper: Darcy 12)
   int solver_iters = 12;   // Anderson budget (full budget, as the reference)
@@ -56,6 +60,7 @@ struct config {
   std::uint64_t seed = 0;
   std::string models = "fno,fno++,wt,deq,deq-ift";
   std::string out = "out/fno_deq";
+  int threads = 1;  // OpenMP threads (1: these tensors are small; see README)
 };
 
 // ---------------------------------------------------------------------------------------
@@ -445,6 +450,7 @@ int main(int argc, char** argv) {
     else if (a == "--seed") c.seed = std::stoull(next());
     else if (a == "--models") c.models = next();
     else if (a == "--out") c.out = next();
+    else if (a == "--threads") c.threads = std::stoi(next());
     else {
       std::fprintf(stderr, "fno_deq: unknown option %s\n", a.c_str());
       return 2;
@@ -454,6 +460,9 @@ int main(int argc, char** argv) {
     return ("," + c.models + ",").find("," + m + ",") != std::string::npos;
   };
 
+#ifdef _OPENMP
+  if (c.threads > 0) omp_set_num_threads(c.threads);
+#endif
   std::printf("FNO-DEQ on Darcy flow (Marwah et al. 2023), tessera CPU example\n");
   std::printf("scale %s: grid %lld×%lld (+%lld pad), %lld train / %lld test, width %lld, modes %lld,"
               " batch %lld, %d epochs\n", c.scale.c_str(), (long long)c.res, (long long)c.res,
