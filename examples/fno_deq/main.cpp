@@ -357,9 +357,13 @@ run_result train(model& m, const dataset& d, const config& c, std::uint64_t seed
     }
     const double train_s = seconds_since(t0);
     const double te = evaluate(m, d, c, nullptr);
+    char extra[96] = "";
+    if (m.k == kind::deq)
+      std::snprintf(extra, sizeof extra, "  residual %.1e%s",
+                    m.residual(rows(d.xte, 0, std::min<index_t>(c.batch, d.xte.size(0)))),
+                    step <= c.warmup_steps ? "  (warm-up: unrolled)" : "");
     std::printf("  epoch %3d  train rel-L2 %.4f  test rel-L2 %.4f  %.1f s%s\n", e,
-                loss / static_cast<double>(N), te, train_s,
-                m.k == kind::deq && step <= c.warmup_steps ? "  (warm-up: unrolled)" : "");
+                loss / static_cast<double>(N), te, train_s, extra);
     std::fflush(stdout);
   }
   r.train_s = seconds_since(t_all);
