@@ -237,6 +237,21 @@ BOOST_AUTO_TEST_CASE(maximum_and_minimum_route_the_adjoint_to_one_side) {
   BOOST_TEST(close(b.grad(), from_list<double>({10.0, 1.0, 0.0})));
 }
 
+BOOST_AUTO_TEST_CASE(where_with_a_condition_larger_than_its_operands) {
+  generator gen(4);
+  const dtensor cond = from_vector<double>({1, 0, 0, 1, 1, 0}, shape_t{2, 3});
+  const dtensor a = normal(shape_t{}, gen), b = normal(shape_t{3}, gen);
+  BOOST_TEST(gradcheck(
+                 "where (2,3) ? () : (3)",
+                 [&](const dvar& p, const dvar& q) { return tad::where(cond, p, q); }, a, b)
+                 .failures == 0);
+  tad::scope s;
+  const tad::var<double> pa(a, true), pb(b, true);
+  tad::backward(tad::sum(tad::where(cond, pa, pb)));
+  BOOST_TEST(pa.grad().item() == 3.0);
+  BOOST_TEST(close(pb.grad(), from_list<double>({0.0, 1.0, 2.0}), 0.0));
+}
+
 BOOST_AUTO_TEST_CASE(mixed_var_tensor_operators_treat_the_tensor_as_constant) {
   generator gen(5);
   const dtensor t = away_from_zero(shape_t{2, 3}, gen);

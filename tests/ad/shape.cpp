@@ -242,6 +242,8 @@ BOOST_AUTO_TEST_CASE(bad_arguments_throw) {
                     tessera::invalid_argument);
   BOOST_CHECK_THROW(tad::permute(x, shape_t{0, 0}), tessera::invalid_argument);
   BOOST_CHECK_THROW(tad::expand(x, shape_t{2, 4}), tessera::invalid_argument);
+  BOOST_CHECK_THROW(tad::select(x, 0, 2), tessera::invalid_argument);
+  BOOST_CHECK_THROW(tad::select(x, 1, -4), tessera::invalid_argument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

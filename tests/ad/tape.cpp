@@ -325,6 +325,23 @@ BOOST_AUTO_TEST_CASE(vjp_of_a_function_ignoring_an_input) {
   BOOST_TEST(close(g[1], zeros<double>(shape_t{1}), 0.0));
 }
 
+BOOST_AUTO_TEST_CASE(vjp_of_the_identity_and_grad_graph_of_unused_inputs) {
+  auto pb = tad::vjp([](const dvar& p) { return p; }, from_list<double>({1.0, 2.0}));
+  BOOST_TEST(close(pb(from_list<double>({3.0, -4.0}))[0], from_list<double>({3.0, -4.0}), 0.0));
+  BOOST_TEST(close(pb(from_list<double>({0.5, 0.0}))[0], from_list<double>({0.5, 0.0}), 0.0));
+  tad::scope s;
+  const tad::var<double> a(from_list<double>({1.0, 2.0}), true);
+  const tad::var<double> unused(ones<double>(shape_t{3, 1}), true);
+  const std::vector<tad::var<double>> g = tad::grad_graph(tad::sum(a * a), {a, unused, a});
+  BOOST_TEST(close(g[0].value(), from_list<double>({2.0, 4.0}), 0.0));
+  BOOST_TEST(close(g[1].value(), zeros<double>(shape_t{3, 1}), 0.0));
+  BOOST_TEST(!g[1].requires_grad());
+  BOOST_TEST(close(g[2].value(), g[0].value(), 0.0));
+  // The output itself among the inputs: its gradient is the seed.
+  const tad::var<double> y = tad::sum(a * a);
+  BOOST_TEST(tad::grad_graph(y, {y})[0].item() == 1.0);
+}
+
 // ------------------------------------------------------------------ user-defined ops ---------
 
 BOOST_AUTO_TEST_CASE(custom_vjp_gives_the_users_gradient) {
