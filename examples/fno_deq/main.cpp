@@ -518,6 +518,20 @@ int main(int argc, char** argv) {
         d.ytr_obs.data()[n * P + p] += static_cast<T>(sd * eps.data()[n * P + p] *
                                                        (yn.stdev.data()[p] + normaliser::eps));
     }
+    double rel = 0;  // how large the noise is: mean ‖u_obs − u‖/‖u‖ over the noisiest chunk
+    index_t cnt = 0;
+    for (index_t n = (index_t(vars.size()) - 1) * chunk; n < c.ntrain; ++n, ++cnt) {
+      double nd = 0, nu = 0;
+      for (index_t p = 0; p < P; ++p) {
+        const double dv = d.ytr_obs.data()[n * P + p] - d.ytr.data()[n * P + p];
+        nd += dv * dv;
+        nu += double(d.ytr.data()[n * P + p]) * d.ytr.data()[n * P + p];
+      }
+      rel += std::sqrt(nd / nu);
+    }
+    std::printf("noise: %zu chunks of %lld samples; noisiest chunk (σ² = %g): mean relative L2 of "
+                "the observations %.4f\n", vars.size(), (long long)chunk, vars.back(),
+                cnt ? rel / double(cnt) : 0.0);
   }
   double umax = 0;
   for (index_t i = 0; i < u_all.numel(); ++i) umax = std::max(umax, double(u_all.data()[i]));
