@@ -14,6 +14,7 @@
 #include "tessera/core/creation.hpp"
 #include "tessera/spectral/ad_fft.hpp"
 #include "tessera/spectral/complex_matmul.hpp"
+#include "tessera/spectral/layout_ops.hpp"
 
 namespace tessera::spectral {
 
@@ -38,35 +39,6 @@ inline std::pair<double, double> unit_root(index_t num, index_t den) {
 
 /// Weight of bin k in a real inverse DFT of length n: 1 at DC and Nyquist, 2 elsewhere.
 inline double hermitian_weight(index_t k, index_t n) { return (k == 0 || 2 * k == n) ? 1.0 : 2.0; }
-
-/// y = f·xᵀ for every matrix of x (..., n, k), f (m, k) constant: (..., m, n);
-/// x̄ += ȳᵀ·f = matmul_tn(ȳ, f).
-template <class T>
-tensor<T> matmul_nt(const tensor<T>& f, const tensor<T>& x) {
-  return tessera::matmul(f, x.transpose(-1, -2));
-}
-/// y = zᵀ·g for every matrix of z (..., m, n), g (m, k) constant: (..., n, k);
-/// z̄ += g·ȳᵀ = matmul_nt(g, ȳ).
-template <class T>
-tensor<T> matmul_tn(const tensor<T>& z, const tensor<T>& g) {
-  return tessera::matmul(z.transpose(-1, -2), g);
-}
-template <class T>
-ad::var<T> matmul_tn(const ad::var<T>& z, const tensor<T>& g);
-
-/// Differentiable matmul_nt: the gradient comes out contiguous in x's layout (no transposed
-/// copy), which is why these two are ops of their own rather than matmul(transpose(·)).
-template <class T>
-ad::var<T> matmul_nt(const tensor<T>& f, const ad::var<T>& x) {
-  return ad::make_op(matmul_nt(f, x.value()), {x},
-                     [f](auto& c) { c.acc(0, detail::matmul_tn(c.gy(), f)); });
-}
-/// Differentiable matmul_tn.
-template <class T>
-ad::var<T> matmul_tn(const ad::var<T>& z, const tensor<T>& g) {
-  return ad::make_op(matmul_tn(z.value(), g), {z},
-                     [g](auto& c) { c.acc(0, detail::matmul_nt(g, c.gy())); });
-}
 
 /// The constant matrices of the truncated-DFT spectral_conv2d for an (H, W) grid keeping rows
 /// [0, m1) ∪ [H-m1, H) and columns [0, m2) of the rfft2 spectrum. Kept row r of the block stack
@@ -111,85 +83,6 @@ conv2d_bases<T> make_conv2d_bases(index_t H, index_t W, index_t m1, index_t m2) 
     }
   }
   return b;
-}
-
-/// The inverse of a permutation.
-inline shape_t inverse_order(const shape_t& order) {
-  shape_t inv = order;
-  for (int i = 0; i < order.rank(); ++i) inv[static_cast<int>(order[i])] = i;
-  return inv;
-}
-
-/// x.permute(order) copied into contiguous storage by a loop nest over coalesced axes whose
-/// innermost level is a run contiguous in both tensors (or a strided gather): several times
-/// faster than an element-by-element strided copy for the transposes of the mode mixing.
-template <class T>
-tensor<T> permute_copy(const tensor<T>& x, const shape_t& order) {
-  const tensor<T> v = x.permute(order);
-  tensor<T> out(v.shape());
-  if (out.numel() == 0) return out;
-  // Coalesced (extent, source stride) pairs in destination order, size-1 axes dropped.
-  index_t ext[max_rank], str[max_rank];
-  int r = 0;
-  for (int i = 0; i < v.rank(); ++i) {
-    if (v.shape()[i] == 1) continue;
-    if (r > 0 && str[r - 1] == v.strides()[i] * v.shape()[i]) {
-      ext[r - 1] *= v.shape()[i];
-      str[r - 1] = v.strides()[i];
-    } else {
-      ext[r] = v.shape()[i];
-      str[r] = v.strides()[i];
-      ++r;
-    }
-  }
-  const T* src = v.data();
-  T* dst = out.data();
-  if (r == 0 || (r == 1 && str[0] == 1)) {
-    std::copy_n(src, out.numel(), dst);
-    return out;
-  }
-  // Innermost: a contiguous run of `run` elements repeated `rows` times with source stride
-  // `rs`, or (innermost strided) single elements.
-  const bool contiguous_run = str[r - 1] == 1;
-  const index_t run = contiguous_run ? ext[r - 1] : 1;
-  const int row_axis = contiguous_run ? r - 2 : r - 1;
-  const index_t rows = ext[row_axis], rs = str[row_axis];
-  const int outer = row_axis;  // axes [0, outer) are iterated by the odometer
-  index_t n_outer = 1;
-  for (int i = 0; i < outer; ++i) n_outer *= ext[i];
-  const index_t chunk = rows * run;
-  parallel_for(0, n_outer, std::max<index_t>(1, default_grain / chunk),
-               [&](index_t lo, index_t hi) {
-                 for (index_t o = lo; o < hi; ++o) {
-                   index_t so = 0;
-                   for (index_t rem = o, i = outer - 1; i >= 0; --i) {
-                     so += (rem % ext[i]) * str[i];
-                     rem /= ext[i];
-                   }
-                   const T* s = src + so;
-                   T* d = dst + o * chunk;
-                   if (run == 1) {
-                     for (index_t j = 0; j < rows; ++j) d[j] = s[j * rs];
-                   } else if (run == 2) {
-                     for (index_t j = 0; j < rows; ++j) {
-                       d[2 * j] = s[j * rs];
-                       d[2 * j + 1] = s[j * rs + 1];
-                     }
-                   } else {
-                     for (index_t j = 0; j < rows; ++j) std::copy_n(s + j * rs, run, d + j * run);
-                   }
-                 }
-               });
-  return out;
-}
-
-/// Differentiable permute_copy: y = x.permute(order), contiguous;  x̄ += permute_copy(ȳ,
-/// order⁻¹), contiguous too (ad::permute would hand back a strided view to be cloned).
-template <class T>
-ad::var<T> permute_copy(const ad::var<T>& x, const shape_t& order) {
-  return ad::make_op(permute_copy(x.value(), order), {x}, [inv = inverse_order(order)](auto& c) {
-    c.acc(0, detail::permute_copy(c.gy(), inv));
-  });
 }
 
 /// Checks x (B, Cin, H, W) against weights (Cin, Cout, m1, m2, 2).
@@ -248,32 +141,36 @@ ad::var<T> spectral_conv2d_fft(const ad::var<T>& x, const ad::var<T>& w1, const 
   return irfft2(spectrum, shape_t{H, W});
 }
 
-template <class T>
-ad::var<T> spectral_conv2d_gemm(const ad::var<T>& x, const ad::var<T>& w1, const ad::var<T>& w2) {
+/// The truncated-DFT path, on tensors (no tape: temporaries die as soon as they are used) or
+/// on variables (recorded).
+template <class X>
+X spectral_conv2d_gemm(const X& x, const X& w1, const X& w2) {
+  using T = typename X::value_type;
   const index_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
-  const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3), modes = 2 * m1 * m2;
+  const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
   const conv2d_bases<T> b = make_conv2d_bases<T>(H, W, m1, m2);
+  // Each intermediate is dropped once used, so that on tensors its storage is reused at once.
   // Along W, the m2 kept columns of rfft, transposed on the way: (B, Cin, [m2, re/im], H).
-  const ad::var<T> xw = matmul_nt(b.f1, x);
-  // Along H, the 2·m1 kept rows: (B·Cin·m2, [re/im, H]) → (B, Cin, m2, [block, m1, re/im]).
-  const ad::var<T> xh =
-      ad::matmul(ad::reshape(xw, shape_t{B * Cin * m2, 2 * H}), ad::constant(b.g));
-  // Modes first for the per-mode products: (block, m2, m1, B, Cin, 2).
-  const ad::var<T> xm = ad::reshape(
-      permute_copy(ad::reshape(xh, shape_t{B, Cin, m2, 2, m1, 2}), shape_t{3, 2, 4, 0, 1, 5}),
-      shape_t{modes, B, Cin, 2});
-  // Weights in the same mode order: (Cin, Cout, m1, m2, 2) → (block, m2, m1, Cin, Cout, 2).
-  const shape_t worder{3, 2, 0, 1, 4};
-  const ad::var<T> wm = ad::reshape(
-      ad::concat(std::vector<ad::var<T>>{permute_copy(w1, worder), permute_copy(w2, worder)}, 0),
-      shape_t{modes, Cin, Cout, 2});
-  const ad::var<T> ym = complex_matmul(xm, wm);  // (modes, B, Cout, 2)
-  // Back to (B, Cout, m2, [block, m1, re/im]), then along H: (B, Cout, [m2, re/im], H).
-  const ad::var<T> yh = ad::reshape(
-      permute_copy(ad::reshape(ym, shape_t{2, m2, m1, B, Cout, 2}), shape_t{3, 4, 1, 0, 2, 5}),
-      shape_t{B * Cout * m2, 4 * m1});
-  const ad::var<T> yw = ad::matmul(yh, ad::constant(b.ginv));
-  return matmul_tn(ad::reshape(yw, shape_t{B, Cout, 2 * m2, H}), b.finv);  // (B, Cout, H, W)
+  X xw = matmul_nt(b.f1, x);
+  // Along H, the 2·m1 kept rows: (B·Cin·m2, [re/im, H])·g → (B, Cin, m2, block, m1, re/im).
+  X xh = right_matmul(xw, b.g, shape_t{B, Cin, m2, 2, m1, 2});
+  xw = X();
+  // Modes first for the per-mode products: batches (block·m2, m1) of (B, Cin) complex.
+  X xm = permute_copy(xh, xh.shape(), shape_t{3, 2, 4, 0, 1, 5}, shape_t{2 * m2, m1, B, Cin, 2});
+  xh = X();
+  // The weights in the same mode order: (Cin, Cout, m1, m2, 2) → (block·m2, m1, Cin, Cout, 2).
+  X wm =
+      stack_permuted(w1, w2, w1.shape(), shape_t{3, 2, 0, 1, 4}, shape_t{2 * m2, m1, Cin, Cout, 2});
+  X ym = complex_matmul(xm, wm);  // (block·m2, m1, B, Cout, 2)
+  xm = X();
+  wm = X();
+  // Back to (B, Cout, m2, [block, m1, re/im]), along H to (B, Cout, [m2, re/im], H), along W.
+  X yh = permute_copy(ym, shape_t{2, m2, m1, B, Cout, 2}, shape_t{3, 4, 1, 0, 2, 5},
+                      shape_t{B, Cout, m2, 4 * m1});
+  ym = X();
+  X yw = right_matmul(yh, b.ginv, shape_t{B, Cout, 2 * m2, H});
+  yh = X();
+  return matmul_tn(yw, b.finv);  // (B, Cout, H, W)
 }
 
 /// The constant matrices of the truncated-DFT spectral_conv1d on n points keeping m modes.
@@ -316,17 +213,17 @@ ad::var<T> spectral_conv1d_fft(const ad::var<T>& x, const ad::var<T>& w) {
   return irfft(pad_zeros(y, 2, n / 2 + 1), -1, n);
 }
 
-template <class T>
-ad::var<T> spectral_conv1d_gemm(const ad::var<T>& x, const ad::var<T>& w) {
+template <class X>
+X spectral_conv1d_gemm(const X& x, const X& w) {
+  using T = typename X::value_type;
   const index_t B = x.size(0), Cin = x.size(1), n = x.size(2), Cout = w.size(1), m = w.size(2);
   const auto [f, finv] = make_conv1d_bases<T>(n, m);
-  const ad::var<T> xf = ad::matmul(ad::reshape(x, shape_t{B * Cin, n}), ad::constant(f));
-  const ad::var<T> xm =
-      permute_copy(ad::reshape(xf, shape_t{B, Cin, m, 2}), shape_t{2, 0, 1, 3});   // (m,B,Cin,2)
-  const ad::var<T> ym = complex_matmul(xm, permute_copy(w, shape_t{2, 0, 1, 3}));  // (m,B,Cout,2)
-  const ad::var<T> yf =
-      ad::reshape(permute_copy(ym, shape_t{1, 2, 0, 3}), shape_t{B * Cout, 2 * m});
-  return ad::reshape(ad::matmul(yf, ad::constant(finv)), shape_t{B, Cout, n});
+  const X xf = right_matmul(x, f, shape_t{B, Cin, m, 2});
+  const X xm = permute_copy(xf, xf.shape(), shape_t{2, 0, 1, 3});  // (m, B, Cin, 2)
+  const X wm = permute_copy(w, w.shape(), shape_t{2, 0, 1, 3});    // (m, Cin, Cout, 2)
+  const X ym = complex_matmul(xm, wm);                             // (m, B, Cout, 2)
+  const X yf = permute_copy(ym, ym.shape(), shape_t{1, 2, 0, 3});  // (B, Cout, m, 2)
+  return right_matmul(yf, finv, shape_t{B, Cout, n});
 }
 
 }  // namespace detail
@@ -345,14 +242,20 @@ template <class T>
 ad::var<T> spectral_conv2d(const ad::var<T>& x, const ad::var<T>& w1, const ad::var<T>& w2,
                            spectral_method method = spectral_method::truncated_dft) {
   detail::check_conv2d(x.value(), w1.value(), w2.value());
-  return method == spectral_method::fft ? detail::spectral_conv2d_fft(x, w1, w2)
-                                        : detail::spectral_conv2d_gemm(x, w1, w2);
+  if (method == spectral_method::fft) return detail::spectral_conv2d_fft(x, w1, w2);
+  if (ad::grad_disabled() || !(x.requires_grad() || w1.requires_grad() || w2.requires_grad()))
+    return ad::constant(detail::spectral_conv2d_gemm(x.value(), w1.value(), w2.value()));
+  return detail::spectral_conv2d_gemm(x, w1, w2);
 }
 
 /// spectral_conv2d on plain tensors (nothing recorded).
 template <class T>
 tensor<T> spectral_conv2d(const tensor<T>& x, const tensor<T>& w1, const tensor<T>& w2,
                           spectral_method method = spectral_method::truncated_dft) {
+  if (method == spectral_method::truncated_dft) {
+    detail::check_conv2d(x, w1, w2);
+    return detail::spectral_conv2d_gemm(x, w1, w2);
+  }
   ad::no_grad ng;
   ad::scope s;
   return spectral_conv2d(ad::constant(x), ad::constant(w1), ad::constant(w2), method).value();
@@ -368,14 +271,20 @@ template <class T>
 ad::var<T> spectral_conv1d(const ad::var<T>& x, const ad::var<T>& w,
                            spectral_method method = spectral_method::truncated_dft) {
   detail::check_conv1d(x.value(), w.value());
-  return method == spectral_method::fft ? detail::spectral_conv1d_fft(x, w)
-                                        : detail::spectral_conv1d_gemm(x, w);
+  if (method == spectral_method::fft) return detail::spectral_conv1d_fft(x, w);
+  if (ad::grad_disabled() || !(x.requires_grad() || w.requires_grad()))
+    return ad::constant(detail::spectral_conv1d_gemm(x.value(), w.value()));
+  return detail::spectral_conv1d_gemm(x, w);
 }
 
 /// spectral_conv1d on plain tensors (nothing recorded).
 template <class T>
 tensor<T> spectral_conv1d(const tensor<T>& x, const tensor<T>& w,
                           spectral_method method = spectral_method::truncated_dft) {
+  if (method == spectral_method::truncated_dft) {
+    detail::check_conv1d(x, w);
+    return detail::spectral_conv1d_gemm(x, w);
+  }
   ad::no_grad ng;
   ad::scope s;
   return spectral_conv1d(ad::constant(x), ad::constant(w), method).value();
