@@ -29,6 +29,8 @@ std::vector<cld> real_to_complex(const tensor<T>& x) {
 template <class T>
 std::vector<long double> naive_irfft_rows(const tensor<T>& X, index_t n) {
   const index_t rows = X.size(0), m = X.size(1);
+  std::vector<cld> roots(static_cast<std::size_t>(n));
+  for (index_t t = 0; t < n; ++t) roots[static_cast<std::size_t>(t)] = root(t, n);
   std::vector<long double> out;
   for (index_t r = 0; r < rows; ++r) {
     std::vector<cld> z(static_cast<std::size_t>(n), cld(0, 0));
@@ -40,7 +42,8 @@ std::vector<long double> naive_irfft_rows(const tensor<T>& X, index_t n) {
     }
     for (index_t j = 0; j < n; ++j) {
       cld acc = 0;
-      for (index_t k = 0; k < n; ++k) acc += z[static_cast<std::size_t>(k)] * root(j * k, n);
+      for (index_t k = 0; k < n; ++k)
+        acc += z[static_cast<std::size_t>(k)] * roots[static_cast<std::size_t>((j * k) % n)];
       out.push_back(acc.real() / static_cast<long double>(n));
     }
   }
@@ -144,6 +147,43 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(two_and_three_d_against_naive, T, float_types) {
       crop(naive_dft(naive_dft(real_to_complex(xr), cs, 0, -1), cs, 2, -1), cs, 0, 2);
   check_complex(Y, y_ref, "rfftn axes (2, 0)");
   BOOST_TEST(max_abs_diff(sp::irfftn(Y, shape_t{2, 0}, shape_t{5, 3}), xr) <= tol<T>() * 8);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(many_lines_and_long_transforms, T, float_types) {
+  generator gen(15);
+  // More lines than one block holds, runs that do not divide into blocks, prime lengths.
+  for (const auto& [a, b] : std::vector<std::pair<index_t, index_t>>{{70, 13}, {13, 70}, {5, 67}}) {
+    const std::string at = " " + std::to_string(a) + "x" + std::to_string(b);
+    const tensor<T> xc = randn<T>(shape_t{a, b, 2}, gen);
+    for (int axis = 0; axis < 2; ++axis)
+      check_complex(sp::fft(xc, axis), naive_dft(to_complex(xc), shape_t{a, b}, axis, -1),
+                    "fft axis " + std::to_string(axis) + at);
+    const tensor<T> xr = randn<T>(shape_t{a, b}, gen);
+    for (int axis = 0; axis < 2; ++axis) {
+      const index_t n = axis == 0 ? a : b;
+      const tensor<T> X = sp::rfft(xr, axis);
+      check_complex(X,
+                    crop(naive_dft(real_to_complex(xr), shape_t{a, b}, axis, -1), shape_t{a, b},
+                         axis, n / 2 + 1),
+                    "rfft axis " + std::to_string(axis) + at);
+      BOOST_TEST(max_abs_diff(sp::irfft(X, axis, n), xr) <= tol<T>() * 8, "irfft" << at);
+    }
+  }
+  // Long transforms: powers of 4 and 2, 5³·8, a prime times 2, 2·3·5·7.
+  for (index_t n : {1024, 512, 1000, 194, 210}) {
+    const std::string at = " n=" + std::to_string(n);
+    const tensor<T> xc = randn<T>(shape_t{2, n, 2}, gen);
+    check_complex(sp::fft(xc), naive_dft(to_complex(xc), shape_t{2, n}, 1, -1), "fft" + at);
+    check_complex(sp::ifft(xc), naive_dft(to_complex(xc), shape_t{2, n}, 1, +1, 1.0L / n),
+                  "ifft" + at);
+    const tensor<T> xr = randn<T>(shape_t{3, n}, gen);
+    check_complex(
+        sp::rfft(xr),
+        crop(naive_dft(real_to_complex(xr), shape_t{3, n}, 1, -1), shape_t{3, n}, 1, n / 2 + 1),
+        "rfft" + at);
+    const tensor<T> H = randn<T>(shape_t{3, n / 2 + 1, 2}, gen);
+    check_real(sp::irfft(H, -1, n), naive_irfft_rows(H, n), "irfft" + at);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_the_function_and_shape) {

@@ -54,13 +54,16 @@ inline std::vector<cld> naive_dft(const std::vector<cld>& in, const shape_t& s, 
   for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
   for (int i = 0; i < axis; ++i) outer *= s[i];
   const index_t n = s[axis];
+  std::vector<cld> roots(static_cast<std::size_t>(n));
+  for (index_t t = 0; t < n; ++t) roots[static_cast<std::size_t>(t)] = root(sign * t, n);
   std::vector<cld> out(in.size());
   for (index_t o = 0; o < outer; ++o)
     for (index_t q = 0; q < inner; ++q)
       for (index_t k = 0; k < n; ++k) {
         cld acc = 0;
         for (index_t j = 0; j < n; ++j)
-          acc += in[static_cast<std::size_t>((o * n + j) * inner + q)] * root(sign * j * k, n);
+          acc += in[static_cast<std::size_t>((o * n + j) * inner + q)] *
+                 roots[static_cast<std::size_t>((j * k) % n)];
         out[static_cast<std::size_t>((o * n + k) * inner + q)] = acc * scale;
       }
   return out;

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Discrete Fourier transforms of host tensors: fft/ifft/rfft/irfft along one axis and their
-// 2-d and n-d compositions, line by line through Eigen's FFT module (kissfft).
+// 2-d and n-d compositions, on blocks of lines through the Stockham engine of stockham.hpp.
 #pragma once
 
-#include <complex>
-#include <unsupported/Eigen/FFT>
+#include <algorithm>
 #include <vector>
 
 #include "tessera/core/error.hpp"
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/tensor.hpp"
+#include "tessera/spectral/stockham.hpp"
 
 namespace tessera::spectral {
 
@@ -21,26 +21,12 @@ namespace tessera::spectral {
 
 namespace detail {
 
-/// This thread's Eigen FFT object. kissfft keeps one plan per (size, direction) and scratch
-/// buffers inside it, so each thread needs its own; it is the only state the module keeps.
+/// Per-thread scratch: four arrays of `size` elements (block, work copy; real and imaginary).
 template <class T>
-Eigen::FFT<T>& fft_engine() {
-  thread_local Eigen::FFT<T> engine = [] {
-    Eigen::FFT<T> e;
-    e.SetFlag(Eigen::FFT<T>::HalfSpectrum);  // real forward: n/2+1 bins; real inverse reads them
-    e.SetFlag(Eigen::FFT<T>::Unscaled);      // scaling is applied here, once
-    return e;
-  }();
-  return engine;
-}
-
-/// Per-thread line buffers (slot 0, 1: input and output of one line).
-template <class T>
-std::complex<T>* fft_scratch(int slot, index_t n) {
-  thread_local std::vector<std::complex<T>> buf[2];
-  auto& b = buf[slot];
-  if (static_cast<index_t>(b.size()) < n) b.resize(static_cast<std::size_t>(n));
-  return b.data();
+T* fft_scratch(index_t size) {
+  thread_local std::vector<T> buf;
+  if (static_cast<index_t>(buf.size()) < 4 * size) buf.resize(static_cast<std::size_t>(4 * size));
+  return buf.data();
 }
 
 /// The lines of a 1-d transform: every combination of the indices of the axes other than the
@@ -80,8 +66,37 @@ fft_lines make_lines(const tensor<T>& in, const tensor<T>& out, int axis, int lo
   return l;
 }
 
-/// Lines per parallel chunk for lines of length n: about 8192 complex points per chunk.
-inline index_t fft_grain(index_t n) { return std::max<index_t>(1, 8192 / std::max<index_t>(1, n)); }
+/// Runs `body(first_line, lines_in_block)` over blocks of at most `per_block` lines in
+/// parallel, about `default_grain` points per parallel chunk. When the innermost of the other
+/// axes is long enough, blocks do not straddle it (each block's lines are then equally spaced
+/// in memory) and its runs are split into near-equal blocks.
+template <class F>
+void for_line_blocks(const fft_lines& lines, index_t per_block, index_t n, F&& body) {
+  const index_t count = lines.count;
+  const index_t run = lines.rank > 0 ? lines.extent[lines.rank - 1] : 1;
+  const bool aligned = run > 1 && 2 * run >= per_block;
+  const index_t per_run = aligned ? (run + per_block - 1) / per_block : 1;
+  const index_t blocks = aligned ? count / run * per_run : (count + per_block - 1) / per_block;
+  const index_t grain = std::max<index_t>(1, default_grain / std::max<index_t>(1, n * per_block));
+  parallel_for(0, blocks, grain, [&](index_t lo, index_t hi) {
+    for (index_t b = lo; b < hi; ++b) {
+      if (aligned) {
+        const index_t o = b / per_run, piece = b % per_run;
+        const index_t first = run * piece / per_run, last = run * (piece + 1) / per_run;
+        body(o * run + first, last - first);
+      } else {
+        body(b * per_block, std::min(per_block, count - b * per_block));
+      }
+    }
+  });
+}
+
+/// True when offs[c] = offs[0] + c·step for every lane.
+inline bool uniform_step(const index_t* offs, index_t lanes, index_t step) {
+  for (index_t c = 1; c < lanes; ++c)
+    if (offs[c] != offs[0] + c * step) return false;
+  return true;
+}
 
 /// @throws tessera::invalid_argument unless x is a complex tensor (rank >= 2, last extent 2).
 template <class T>
@@ -102,44 +117,98 @@ void check_real(const char* fn, const tensor<T>& x) {
 /// scale · DFT of complex x along `axis` (logical axes): e^{-2πijk/n} forward, e^{+2πijk/n}
 /// when `inverse` (unscaled either way). The primitive behind fft and ifft.
 template <class T>
+void c2c_into(const tensor<T>& x, const tensor<T>& out, int a, bool inverse, T scale);
+
+template <class T>
 tensor<T> c2c(const tensor<T>& x, int axis, bool inverse, T scale) {
   const char* fn = inverse ? "spectral::ifft" : "spectral::fft";
   check_complex(fn, x);
   const int a = normalize_axis(fn, axis, x.rank() - 1);
-  const index_t n = x.shape()[a];
   tensor<T> out(x.shape());
-  if (out.numel() == 0) return out;
+  c2c_into(x, out, a, inverse, scale);
+  return out;
+}
+
+/// c2c of x along logical axis a (normalised) written into `out`, a contiguous tensor of x's
+/// shape that may be x itself: each block of lines is read whole before it is written.
+template <class T>
+void c2c_into(const tensor<T>& x, const tensor<T>& out, int a, bool inverse, T scale) {
+  const index_t n = x.shape()[a];
+  if (out.numel() == 0) return;
   const fft_lines lines = make_lines(x, out, a, x.rank() - 1);
   const index_t sa = x.strides()[a], sp = x.strides()[x.rank() - 1], oa = out.strides()[a];
   const T* xb = x.data();
   T* ob = out.data();
-  parallel_for(0, lines.count, fft_grain(n), [&](index_t lo, index_t hi) {
-    Eigen::FFT<T>& eng = fft_engine<T>();
-    std::complex<T>* bin = fft_scratch<T>(0, n);
-    std::complex<T>* bout = fft_scratch<T>(1, n);
-    for (index_t l = lo; l < hi; ++l) {
-      index_t io, oo;
-      lines.offsets(l, io, oo);
-      const T* src = xb + io;
-      for (index_t j = 0; j < n; ++j) bin[j] = std::complex<T>(src[j * sa], src[j * sa + sp]);
-      if (n == 1)
-        bout[0] = bin[0];
-      else if (inverse)
-        eng.inv(bout, bin, n);
-      else
-        eng.fwd(bout, bin, n);
-      T* dst = ob + oo;
-      for (index_t j = 0; j < n; ++j) {
-        dst[j * oa] = bout[j].real() * scale;
-        dst[j * oa + 1] = bout[j].imag() * scale;
+  const stockham_plan<T> plan(n, inverse);
+  const index_t L = fft_lanes(n);
+  for_line_blocks(lines, L, n, [&](index_t l0, index_t lanes) {
+    T* re = fft_scratch<T>(n * L);
+    T *im = re + n * lanes, *wr = im + n * lanes, *wi = wr + n * lanes;
+    index_t io[64], oo[64];
+    for (index_t c = 0; c < lanes; ++c) lines.offsets(l0 + c, io[c], oo[c]);
+    // Lines contiguous along the axis: walk each line; else neighbouring lines are neighbours
+    // in memory: walk across the lines.
+    if (sa <= 2 * sp) {
+      for (index_t c = 0; c < lanes; ++c) {
+        const T* p = xb + io[c];
+        for (index_t j = 0; j < n; ++j) {
+          re[j * lanes + c] = p[j * sa];
+          im[j * lanes + c] = p[j * sa + sp];
+        }
       }
+    } else if (sp == 1 && uniform_step(io, lanes, 2)) {  // interleaved neighbours: deinterleave
+      for (index_t j = 0; j < n; ++j) {
+        const T* p = xb + io[0] + j * sa;
+        T* r = re + j * lanes;
+        T* i = im + j * lanes;
+        TESSERA_SPECTRAL_SIMD
+        for (index_t c = 0; c < lanes; ++c) {
+          r[c] = p[2 * c];
+          i[c] = p[2 * c + 1];
+        }
+      }
+    } else {
+      for (index_t j = 0; j < n; ++j)
+        for (index_t c = 0; c < lanes; ++c) {
+          const T* p = xb + io[c] + j * sa;
+          re[j * lanes + c] = p[0];
+          im[j * lanes + c] = p[sp];
+        }
+    }
+    const auto [rr, ri] = plan.run(re, im, wr, wi, lanes);
+    if (oa == 2) {
+      for (index_t c = 0; c < lanes; ++c) {
+        T* p = ob + oo[c];
+        for (index_t j = 0; j < n; ++j) {
+          p[2 * j] = rr[j * lanes + c] * scale;
+          p[2 * j + 1] = ri[j * lanes + c] * scale;
+        }
+      }
+    } else if (uniform_step(oo, lanes, 2)) {
+      for (index_t j = 0; j < n; ++j) {
+        T* p = ob + oo[0] + j * oa;
+        const T* r = rr + j * lanes;
+        const T* i = ri + j * lanes;
+        TESSERA_SPECTRAL_SIMD
+        for (index_t c = 0; c < lanes; ++c) {
+          p[2 * c] = r[c] * scale;
+          p[2 * c + 1] = i[c] * scale;
+        }
+      }
+    } else {
+      for (index_t j = 0; j < n; ++j)
+        for (index_t c = 0; c < lanes; ++c) {
+          T* p = ob + oo[c] + j * oa;
+          p[0] = rr[j * lanes + c] * scale;
+          p[1] = ri[j * lanes + c] * scale;
+        }
     }
   });
-  return out;
 }
 
 /// scale · the first n/2+1 bins of the DFT of real x along `axis`: shape (..., n/2+1, ..., 2).
-/// The primitive behind rfft.
+/// The primitive behind rfft. Two real lines share one complex transform (x + iy), separated
+/// afterwards by the Hermitian symmetry of real spectra.
 template <class T>
 tensor<T> r2c(const tensor<T>& x, int axis, T scale) {
   const char* fn = "spectral::rfft";
@@ -157,26 +226,39 @@ tensor<T> r2c(const tensor<T>& x, int axis, T scale) {
   const index_t sa = x.strides()[a], oa = out.strides()[a];
   const T* xb = x.data();
   T* ob = out.data();
-  parallel_for(0, lines.count, fft_grain(n), [&](index_t lo, index_t hi) {
-    Eigen::FFT<T>& eng = fft_engine<T>();
-    T* rin = reinterpret_cast<T*>(fft_scratch<T>(0, n));  // n reals fit in n complex slots
-    std::complex<T>* bout = fft_scratch<T>(1, nk);
-    for (index_t l = lo; l < hi; ++l) {
-      index_t io, oo;
-      lines.offsets(l, io, oo);
-      const T* src = xb + io;
-      if (sa != 1) {
-        for (index_t j = 0; j < n; ++j) rin[j] = src[j * sa];
-        src = rin;
+  const stockham_plan<T> plan(n, false);
+  const index_t L = fft_lanes(n);
+  const T half = T(0.5) * scale;
+  for_line_blocks(lines, 2 * L, n, [&](index_t l0, index_t nl) {
+    const index_t lanes = (nl + 1) / 2;
+    T* re = fft_scratch<T>(n * L);
+    T *im = re + n * lanes, *wr = im + n * lanes, *wi = wr + n * lanes;
+    index_t io[64], oo[64];
+    for (index_t c = 0; c < nl; ++c) lines.offsets(l0 + c, io[c], oo[c]);
+    for (index_t c = 0; c < lanes; ++c) {
+      const T* p = xb + io[2 * c];
+      for (index_t j = 0; j < n; ++j) re[j * lanes + c] = p[j * sa];
+      if (2 * c + 1 < nl) {
+        const T* q = xb + io[2 * c + 1];
+        for (index_t j = 0; j < n; ++j) im[j * lanes + c] = q[j * sa];
+      } else {
+        for (index_t j = 0; j < n; ++j) im[j * lanes + c] = T(0);
       }
-      if (n == 1)
-        bout[0] = std::complex<T>(src[0], T(0));
-      else
-        eng.fwd(bout, src, n);
-      T* dst = ob + oo;
+    }
+    const auto [zr, zi] = plan.run(re, im, wr, wi, lanes);
+    for (index_t c = 0; c < lanes; ++c) {
+      T* p = ob + oo[2 * c];
+      T* q = 2 * c + 1 < nl ? ob + oo[2 * c + 1] : nullptr;
       for (index_t k = 0; k < nk; ++k) {
-        dst[k * oa] = bout[k].real() * scale;
-        dst[k * oa + 1] = bout[k].imag() * scale;
+        const index_t k2 = k == 0 ? 0 : n - k;
+        const T ar = zr[k * lanes + c], ai = zi[k * lanes + c];
+        const T br = zr[k2 * lanes + c], bi = -zi[k2 * lanes + c];  // conj(Z_{n-k})
+        p[k * oa] = (ar + br) * half;                               // X = (Z_k + conj Z_{n-k}) / 2
+        p[k * oa + 1] = (ai + bi) * half;
+        if (q) {
+          q[k * oa] = (ai - bi) * half;  // Y = (Z_k - conj Z_{n-k}) / 2i
+          q[k * oa + 1] = (br - ar) * half;
+        }
       }
     }
   });
@@ -188,7 +270,8 @@ tensor<T> r2c(const tensor<T>& x, int axis, T scale) {
 /// with w_k the Hermitian weights (1 at DC and at n/2 for even n, 2 elsewhere) when `hermitian`
 /// (then scale = 1/n gives irfft), or w_k = 1 when not (then y is the adjoint of rfft, scaled).
 /// Bins past X's extent count as zero and bins past n/2 are ignored, as in numpy; the
-/// imaginary parts of the DC and Nyquist bins never contribute.
+/// imaginary parts of the DC and Nyquist bins never contribute. Two lines share one complex
+/// inverse transform: the Hermitian extensions H_x + i·H_y, whose inverse is x + iy.
 template <class T>
 tensor<T> c2r(const tensor<T>& x, int axis, index_t n, T scale, bool hermitian) {
   const char* fn = "spectral::irfft";
@@ -199,7 +282,7 @@ tensor<T> c2r(const tensor<T>& x, int axis, index_t n, T scale, bool hermitian) 
   if (n < 1)
     throw_invalid_argument(fn, "output length ", n, " must be positive (input shape ",
                            x.shape().str(), ", axis ", a, ")");
-  const index_t nk = n / 2 + 1, used = std::min(m, nk);
+  const index_t used = std::min(m, n / 2 + 1);
   shape_t os = x.shape();
   os.erase(x.rank() - 1);
   os[a] = n;
@@ -209,32 +292,47 @@ tensor<T> c2r(const tensor<T>& x, int axis, index_t n, T scale, bool hermitian) 
   const index_t sa = x.strides()[a], sp = x.strides()[x.rank() - 1], oa = out.strides()[a];
   const T* xb = x.data();
   T* ob = out.data();
-  const T interior = hermitian ? T(1) : T(0.5);  // kissfft's inverse applies the weights 1, 2
-  parallel_for(0, lines.count, fft_grain(n), [&](index_t lo, index_t hi) {
-    Eigen::FFT<T>& eng = fft_engine<T>();
-    std::complex<T>* bin = fft_scratch<T>(0, nk);
-    T* rout = reinterpret_cast<T*>(fft_scratch<T>(1, n));
-    for (index_t l = lo; l < hi; ++l) {
-      index_t io, oo;
-      lines.offsets(l, io, oo);
-      const T* src = xb + io;
-      for (index_t k = 0; k < used; ++k) {
-        const bool edge = k == 0 || 2 * k == n;
-        const T w = edge ? T(1) : interior;
-        bin[k] = std::complex<T>(src[k * sa] * w, edge ? T(0) : src[k * sa + sp] * w);
+  const T interior = hermitian ? T(1) : T(0.5);  // the extension counts interior bins twice
+  const stockham_plan<T> plan(n, true);
+  const index_t L = fft_lanes(n);
+  for_line_blocks(lines, 2 * L, n, [&](index_t l0, index_t nl) {
+    const index_t lanes = (nl + 1) / 2;
+    T* re = fft_scratch<T>(n * L);
+    T *im = re + n * lanes, *wr = im + n * lanes, *wi = wr + n * lanes;
+    index_t io[64], oo[64];
+    for (index_t c = 0; c < nl; ++c) lines.offsets(l0 + c, io[c], oo[c]);
+    // Z = H_x + i·H_y from bins k <= n/2: Z_k = X_k + iY_k, Z_{n-k} = conj(X_k) + i·conj(Y_k),
+    // with weights, real DC and Nyquist bins, and zeros for bins the input does not have.
+    for (index_t c = 0; c < lanes; ++c) {
+      const T* px = xb + io[2 * c];
+      const T* py = 2 * c + 1 < nl ? xb + io[2 * c + 1] : nullptr;
+      for (index_t k = 0; 2 * k <= n; ++k) {
+        T xr = 0, xi = 0, yr = 0, yi = 0;
+        if (k < used) {
+          const bool edge = k == 0 || 2 * k == n;
+          const T w = edge ? T(1) : interior;
+          xr = px[k * sa] * w;
+          xi = edge ? T(0) : px[k * sa + sp] * w;
+          if (py) {
+            yr = py[k * sa] * w;
+            yi = edge ? T(0) : py[k * sa + sp] * w;
+          }
+        }
+        re[k * lanes + c] = xr - yi;
+        im[k * lanes + c] = xi + yr;
+        if (k > 0 && 2 * k < n) {
+          re[(n - k) * lanes + c] = xr + yi;
+          im[(n - k) * lanes + c] = yr - xi;
+        }
       }
-      for (index_t k = used; k < nk; ++k) bin[k] = std::complex<T>(0, 0);
-      T* dst = ob + oo;
-      T* y = oa == 1 ? dst : rout;
-      if (n == 1)
-        y[0] = bin[0].real();
-      else
-        eng.inv(y, bin, n);
-      if (oa == 1) {
-        if (scale != T(1))
-          for (index_t j = 0; j < n; ++j) dst[j] *= scale;
-      } else {
-        for (index_t j = 0; j < n; ++j) dst[j * oa] = rout[j] * scale;
+    }
+    const auto [zr, zi] = plan.run(re, im, wr, wi, lanes);
+    for (index_t c = 0; c < lanes; ++c) {
+      T* p = ob + oo[2 * c];
+      for (index_t j = 0; j < n; ++j) p[j * oa] = zr[j * lanes + c] * scale;
+      if (2 * c + 1 < nl) {
+        T* q = ob + oo[2 * c + 1];
+        for (index_t j = 0; j < n; ++j) q[j * oa] = zi[j * lanes + c] * scale;
       }
     }
   });
@@ -323,8 +421,10 @@ template <class T>
 tensor<T> fftn(const tensor<T>& x, const shape_t& axes = {}) {
   detail::check_complex("spectral::fftn", x);
   const shape_t ax = detail::transform_axes("spectral::fftn", axes, x.rank() - 1);
-  tensor<T> y = x;
-  for (int i = ax.rank() - 1; i >= 0; --i) y = fft(y, static_cast<int>(ax[i]));
+  // After the first pass the data is ours: the other passes run in place.
+  tensor<T> y = fft(x, static_cast<int>(ax.back()));
+  for (int i = ax.rank() - 2; i >= 0; --i)
+    detail::c2c_into(y, y, static_cast<int>(ax[i]), false, T(1));
   return y;
 }
 
@@ -333,8 +433,11 @@ template <class T>
 tensor<T> ifftn(const tensor<T>& x, const shape_t& axes = {}) {
   detail::check_complex("spectral::ifftn", x);
   const shape_t ax = detail::transform_axes("spectral::ifftn", axes, x.rank() - 1);
-  tensor<T> y = x;
-  for (int i = ax.rank() - 1; i >= 0; --i) y = ifft(y, static_cast<int>(ax[i]));
+  tensor<T> y = ifft(x, static_cast<int>(ax.back()));
+  for (int i = ax.rank() - 2; i >= 0; --i) {
+    const int a = static_cast<int>(ax[i]);
+    detail::c2c_into(y, y, a, true, T(1) / static_cast<T>(y.shape()[a]));
+  }
   return y;
 }
 
@@ -358,7 +461,8 @@ tensor<T> rfftn(const tensor<T>& x, const shape_t& axes = {}) {
   detail::check_real("spectral::rfftn", x);
   const shape_t ax = detail::transform_axes("spectral::rfftn", axes, x.rank());
   tensor<T> y = rfft(x, static_cast<int>(ax.back()));
-  for (int i = ax.rank() - 2; i >= 0; --i) y = fft(y, static_cast<int>(ax[i]));
+  for (int i = ax.rank() - 2; i >= 0; --i)
+    detail::c2c_into(y, y, static_cast<int>(ax[i]), false, T(1));
   return y;
 }
 
@@ -373,7 +477,13 @@ tensor<T> irfftn(const tensor<T>& x, const shape_t& axes = {}, const shape_t& s 
   const shape_t ax = detail::transform_axes(fn, axes, x.rank() - 1);
   const shape_t n = detail::irfftn_sizes(fn, x, ax, s);
   tensor<T> y = x;
-  for (int i = ax.rank() - 2; i >= 0; --i) y = ifft(y, static_cast<int>(ax[i]));
+  for (int i = ax.rank() - 2; i >= 0; --i) {
+    const int a = static_cast<int>(ax[i]);
+    if (i == ax.rank() - 2)
+      y = ifft(y, a);
+    else
+      detail::c2c_into(y, y, a, true, T(1) / static_cast<T>(y.shape()[a]));
+  }
   return irfft(y, static_cast<int>(ax.back()), n.back());
 }
 

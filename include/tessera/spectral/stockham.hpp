@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: Apache-2.0
+// The FFT engine behind tessera::spectral's transforms: a mixed-radix Stockham FFT (radices 4,
+// 2, 3 and a generic O(p²) radix for other prime factors) that transforms a block of columns
+// at once, split real/imaginary storage, with the innermost loop over the columns so that it
+// vectorises: every butterfly works on as many lines as a SIMD register holds.
+#pragma once
+
+#include <cmath>
+#include <numbers>
+#include <utility>
+#include <vector>
+
+#include "tessera/config.hpp"
+#include "tessera/core/shape.hpp"
+
+/// Marks a loop over independent lanes for vectorisation (OpenMP SIMD; nothing without OpenMP).
+#if TESSERA_HAS_OPENMP
+#define TESSERA_SPECTRAL_SIMD _Pragma("omp simd")
+#else
+#define TESSERA_SPECTRAL_SIMD
+#endif
+
+namespace tessera::spectral::detail {
+
+/// A plan for DFTs of length n in one direction, X_k = Σ_j x_j e^{∓2πijk/n} (unscaled; minus
+/// forward, plus inverse). Immutable after construction, so one plan may serve many threads.
+///
+/// Data layout of run(): `lanes` columns of length n, element (i, c) at i·lanes + c of the
+/// real array and of the imaginary array.
+template <class T>
+class stockham_plan {
+ public:
+  stockham_plan(index_t n, bool inverse) : n_(n), inverse_(inverse) {
+    const double sign = inverse ? 1.0 : -1.0;
+    index_t len = n, s = 1;
+    auto add = [&](index_t p) {
+      const index_t m = len / p;
+      stage st{p, m, s, static_cast<index_t>(twr_.size()), static_cast<index_t>(rootr_.size())};
+      for (index_t pp = 0; pp < m; ++pp)
+        for (index_t k = 0; k < p; ++k) {
+          const double t = sign * 2.0 * std::numbers::pi * static_cast<double>((pp * k) % len) /
+                           static_cast<double>(len);
+          twr_.push_back(static_cast<T>(std::cos(t)));
+          twi_.push_back(static_cast<T>(std::sin(t)));
+        }
+      if (p != 2 && p != 3 && p != 4)
+        for (index_t t = 0; t < p; ++t) {
+          const double a =
+              sign * 2.0 * std::numbers::pi * static_cast<double>(t) / static_cast<double>(p);
+          rootr_.push_back(static_cast<T>(std::cos(a)));
+          rooti_.push_back(static_cast<T>(std::sin(a)));
+        }
+      stages_.push_back(st);
+      len = m;
+      s *= p;
+    };
+    while (len % 4 == 0) add(4);
+    while (len % 2 == 0) add(2);
+    while (len % 3 == 0) add(3);
+    for (index_t p = 5; p * p <= len; p += 2)
+      while (len % p == 0) add(p);
+    if (len > 1) add(len);
+  }
+
+  [[nodiscard]] index_t size() const noexcept { return n_; }
+
+  /// Transforms `lanes` columns held in (re, im), using (wr, wi) as work space of the same
+  /// size. @return the arrays holding the result: (re, im) or (wr, wi).
+  std::pair<T*, T*> run(T* re, T* im, T* wr, T* wi, index_t lanes) const {
+    T *xr = re, *xi = im, *yr = wr, *yi = wi;
+    for (const stage& st : stages_) {
+      switch (st.p) {
+        case 4:
+          radix4(st, xr, xi, yr, yi, lanes);
+          break;
+        case 2:
+          radix2(st, xr, xi, yr, yi, lanes);
+          break;
+        case 3:
+          radix3(st, xr, xi, yr, yi, lanes);
+          break;
+        default:
+          radix_generic(st, xr, xi, yr, yi, lanes);
+      }
+      std::swap(xr, yr);
+      std::swap(xi, yi);
+    }
+    return {xr, xi};
+  }
+
+ private:
+  // One Stockham (decimation in frequency) step on the current length len = p·m with stride
+  // s: for pp < m, q < s, the p inputs x[q + s(pp + jm)] give the outputs
+  // y[q + s(p·pp + k)] = (Σ_j x_j ω_p^{jk})·ω_len^{pp·k}.
+  struct stage {
+    index_t p, m, s;
+    index_t tw;    // offset of this stage's twiddles ω_len^{pp·k}, (m, p) row-major
+    index_t root;  // offset of ω_p^t (generic radices only)
+  };
+
+  void radix2(const stage& st, const T* xr, const T* xi, T* yr, T* yi, index_t L) const {
+    const index_t m = st.m, s = st.s;
+    for (index_t pp = 0; pp < m; ++pp) {
+      const T w1r = twr_[st.tw + 2 * pp + 1], w1i = twi_[st.tw + 2 * pp + 1];
+      for (index_t q = 0; q < s; ++q) {
+        const index_t i0 = (q + s * pp) * L, i1 = (q + s * (pp + m)) * L;
+        const index_t o0 = (q + s * 2 * pp) * L, o1 = o0 + s * L;
+        TESSERA_SPECTRAL_SIMD
+        for (index_t c = 0; c < L; ++c) {
+          const T ar = xr[i0 + c], ai = xi[i0 + c], br = xr[i1 + c], bi = xi[i1 + c];
+          const T dr = ar - br, di = ai - bi;
+          yr[o0 + c] = ar + br;
+          yi[o0 + c] = ai + bi;
+          yr[o1 + c] = dr * w1r - di * w1i;
+          yi[o1 + c] = dr * w1i + di * w1r;
+        }
+      }
+    }
+  }
+
+  void radix3(const stage& st, const T* xr, const T* xi, T* yr, T* yi, index_t L) const {
+    const index_t m = st.m, s = st.s;
+    // ω_3 = -1/2 + i·s3 with s3 = ∓√3/2 (forward: minus).
+    const T s3 = static_cast<T>((inverse_ ? 0.5 : -0.5) * std::numbers::sqrt3);
+    for (index_t pp = 0; pp < m; ++pp) {
+      const T* w = &twr_[st.tw + 3 * pp];
+      const T* v = &twi_[st.tw + 3 * pp];
+      const T w1r = w[1], w1i = v[1], w2r = w[2], w2i = v[2];
+      for (index_t q = 0; q < s; ++q) {
+        const index_t i0 = (q + s * pp) * L, i1 = (q + s * (pp + m)) * L,
+                      i2 = (q + s * (pp + 2 * m)) * L;
+        const index_t o0 = (q + s * 3 * pp) * L, o1 = o0 + s * L, o2 = o1 + s * L;
+        TESSERA_SPECTRAL_SIMD
+        for (index_t c = 0; c < L; ++c) {
+          const T a0r = xr[i0 + c], a0i = xi[i0 + c];
+          const T tr = xr[i1 + c] + xr[i2 + c], ti = xi[i1 + c] + xi[i2 + c];
+          const T dr = xr[i1 + c] - xr[i2 + c], di = xi[i1 + c] - xi[i2 + c];
+          const T br = a0r - T(0.5) * tr, bi = a0i - T(0.5) * ti;
+          const T er = -s3 * di, ei = s3 * dr;  // i·s3·d
+          yr[o0 + c] = a0r + tr;
+          yi[o0 + c] = a0i + ti;
+          const T y1r = br + er, y1i = bi + ei, y2r = br - er, y2i = bi - ei;
+          yr[o1 + c] = y1r * w1r - y1i * w1i;
+          yi[o1 + c] = y1r * w1i + y1i * w1r;
+          yr[o2 + c] = y2r * w2r - y2i * w2i;
+          yi[o2 + c] = y2r * w2i + y2i * w2r;
+        }
+      }
+    }
+  }
+
+  void radix4(const stage& st, const T* xr, const T* xi, T* yr, T* yi, index_t L) const {
+    const index_t m = st.m, s = st.s;
+    // ω_4 = ∓i: multiplying by it maps (r, i) to (i, -r) forward, (-i, r) inverse.
+    const T f = inverse_ ? T(-1) : T(1);
+    for (index_t pp = 0; pp < m; ++pp) {
+      const T* w = &twr_[st.tw + 4 * pp];
+      const T* v = &twi_[st.tw + 4 * pp];
+      const T w1r = w[1], w1i = v[1], w2r = w[2], w2i = v[2], w3r = w[3], w3i = v[3];
+      for (index_t q = 0; q < s; ++q) {
+        const index_t i0 = (q + s * pp) * L, i1 = (q + s * (pp + m)) * L,
+                      i2 = (q + s * (pp + 2 * m)) * L, i3 = (q + s * (pp + 3 * m)) * L;
+        const index_t o0 = (q + s * 4 * pp) * L, o1 = o0 + s * L, o2 = o1 + s * L, o3 = o2 + s * L;
+        TESSERA_SPECTRAL_SIMD
+        for (index_t c = 0; c < L; ++c) {
+          const T t0r = xr[i0 + c] + xr[i2 + c], t0i = xi[i0 + c] + xi[i2 + c];
+          const T t1r = xr[i0 + c] - xr[i2 + c], t1i = xi[i0 + c] - xi[i2 + c];
+          const T t2r = xr[i1 + c] + xr[i3 + c], t2i = xi[i1 + c] + xi[i3 + c];
+          const T dr = xr[i1 + c] - xr[i3 + c], di = xi[i1 + c] - xi[i3 + c];
+          const T t3r = f * di, t3i = -f * dr;  // ω_4·(x1 - x3)
+          const T y1r = t1r + t3r, y1i = t1i + t3i;
+          const T y2r = t0r - t2r, y2i = t0i - t2i;
+          const T y3r = t1r - t3r, y3i = t1i - t3i;
+          yr[o0 + c] = t0r + t2r;
+          yi[o0 + c] = t0i + t2i;
+          yr[o1 + c] = y1r * w1r - y1i * w1i;
+          yi[o1 + c] = y1r * w1i + y1i * w1r;
+          yr[o2 + c] = y2r * w2r - y2i * w2i;
+          yi[o2 + c] = y2r * w2i + y2i * w2r;
+          yr[o3 + c] = y3r * w3r - y3i * w3i;
+          yi[o3 + c] = y3r * w3i + y3i * w3r;
+        }
+      }
+    }
+  }
+
+  void radix_generic(const stage& st, const T* xr, const T* xi, T* yr, T* yi, index_t L) const {
+    const index_t p = st.p, m = st.m, s = st.s;
+    const T* rr = &rootr_[st.root];
+    const T* ri = &rooti_[st.root];
+    for (index_t pp = 0; pp < m; ++pp) {
+      const T* w = &twr_[st.tw + p * pp];
+      const T* v = &twi_[st.tw + p * pp];
+      for (index_t q = 0; q < s; ++q) {
+        const index_t in0 = (q + s * pp) * L, in_step = s * m * L;
+        const index_t out0 = (q + s * p * pp) * L, out_step = s * L;
+        for (index_t k = 0; k < p; ++k) {
+          T* ork = yr + out0 + k * out_step;
+          T* oik = yi + out0 + k * out_step;
+          TESSERA_SPECTRAL_SIMD
+          for (index_t c = 0; c < L; ++c) {
+            ork[c] = xr[in0 + c];
+            oik[c] = xi[in0 + c];
+          }
+          for (index_t j = 1; j < p; ++j) {
+            const T cr = rr[(j * k) % p], ci = ri[(j * k) % p];
+            const T* ar = xr + in0 + j * in_step;
+            const T* ai = xi + in0 + j * in_step;
+            TESSERA_SPECTRAL_SIMD
+            for (index_t c = 0; c < L; ++c) {
+              ork[c] += ar[c] * cr - ai[c] * ci;
+              oik[c] += ar[c] * ci + ai[c] * cr;
+            }
+          }
+          if (k > 0) {
+            const T tr = w[k], ti = v[k];
+            TESSERA_SPECTRAL_SIMD
+            for (index_t c = 0; c < L; ++c) {
+              const T a = ork[c], b = oik[c];
+              ork[c] = a * tr - b * ti;
+              oik[c] = a * ti + b * tr;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  index_t n_;
+  bool inverse_;
+  std::vector<stage> stages_;
+  std::vector<T> twr_, twi_;
+  std::vector<T> rootr_, rooti_;
+};
+
+/// Columns per block for transforms of length n: enough for full SIMD registers, few enough
+/// that the block (and its work copy) stays in cache.
+inline index_t fft_lanes(index_t n) {
+  index_t l = 8192 / (n > 0 ? n : 1);
+  l = l < 4 ? 4 : (l > 32 ? 32 : l);
+  return l & ~index_t(3);
+}
+
+}  // namespace tessera::spectral::detail
