@@ -52,11 +52,11 @@ struct config {
   std::string scale = "cpu";
   index_t res = 24, ntrain = 256, ntest = 64, width = 8, modes = 6, batch = 16, pad = 9;
   int epochs = 6;
-  int wt_unroll = 12;      // FNO-WT unrolled block applications (paper: Darcy 12)
-  int solver_iters = 12;   // Anderson budget (full budget, as the reference)
-  int warmup_steps = 16;   // DEQ warm-up: unrolled ×8 from z = 0 (paper: 300 steps)
+  int wt_unroll = 12;     // FNO-WT unrolled block applications (paper: Darcy 12)
+  int solver_iters = 12;  // Anderson budget (full budget, as the reference)
+  int warmup_steps = 16;  // DEQ warm-up: unrolled ×8 from z = 0 (paper: 300 steps)
   int warmup_unroll = 8;
-  double noise = 0;        // σ²_max for noisy observations (0: clean)
+  double noise = 0;  // σ²_max for noisy observations (0: clean)
   std::uint64_t seed = 0;
   std::string models = "fno,fno++,wt,deq,deq-ift";
   std::string out = "out/fno_deq";
@@ -83,7 +83,8 @@ struct normaliser {
       }
       mean.data()[p] = static_cast<T>(m);
       // torch.std: unbiased
-      stdev.data()[p] = static_cast<T>(std::sqrt(s2 / static_cast<double>(std::max<index_t>(N - 1, 1))));
+      stdev.data()[p] =
+          static_cast<T>(std::sqrt(s2 / static_cast<double>(std::max<index_t>(N - 1, 1))));
     }
   }
   tensor<T> encode(const tensor<T>& x) const {
@@ -176,8 +177,12 @@ struct model {
   double rel_residual = 0;
 
   model(std::string n, kind kk, const config& c, tessera::generator& gen)
-      : name(std::move(n)), k(kk), lift(1, c.width, c.pad, gen),
-        last(c.width, c.modes, c.modes, true, gen), head(c.width, 1, c.pad, gen), cfg(c) {
+      : name(std::move(n)),
+        k(kk),
+        lift(1, c.width, c.pad, gen),
+        last(c.width, c.modes, c.modes, true, gen),
+        head(c.width, 1, c.pad, gen),
+        cfg(c) {
     blocks.reserve(1);
     blocks.emplace_back(c.width, c.modes, c.modes, gen, 3, true);
   }
@@ -211,9 +216,16 @@ struct model {
       case kind::deq: {
         const std::vector<var> th = theta(xt);
         im::options o;
-        o.solver = {.method = im::solver_method::anderson, .max_iter = cfg.solver_iters,
-                    .abs_tol = 0, .rel_tol = 0, .full_budget = true, .batched = false,
-                    .history = 5, .lambda = 1e-4, .relative_lambda = false, .mixing = 1.0};
+        o.solver = {.method = im::solver_method::anderson,
+                    .max_iter = cfg.solver_iters,
+                    .abs_tol = 0,
+                    .rel_tol = 0,
+                    .full_budget = true,
+                    .batched = false,
+                    .history = 5,
+                    .lambda = 1e-4,
+                    .relative_lambda = false,
+                    .mixing = 1.0};
         o.backward.mode = mode;
         o.backward.phantom_tau = 0.5;
         o.backward.phantom_steps = 1;
@@ -300,7 +312,7 @@ struct run_result {
 
 struct dataset {
   tensor<T> xtr, ytr, ytr_obs, xte, yte;  // x normalised; y raw (ytr_obs: noisy observations)
-  normaliser *yn = nullptr;
+  normaliser* yn = nullptr;
 };
 
 double evaluate(model& m, const dataset& d, const config& c, std::vector<double>* pred0) {
@@ -369,13 +381,15 @@ run_result train(model& m, const dataset& d, const config& c, std::uint64_t seed
   r.train_s = seconds_since(t_all);
   r.step_ms = 1e3 * step_time / static_cast<double>(step);
   r.test_err = evaluate(m, d, c, &r.pred0);
-  if (m.k == kind::deq) r.residual = m.residual(rows(d.xte, 0, std::min<index_t>(c.batch, d.xte.size(0))));
+  if (m.k == kind::deq)
+    r.residual = m.residual(rows(d.xte, 0, std::min<index_t>(c.batch, d.xte.size(0))));
   return r;
 }
 
 // Gradient of the loss on one batch, flattened over all parameters.
 std::vector<double> batch_gradient(model& m, const dataset& d, const config& c,
-                                   im::backward_mode mode, std::shared_ptr<const im::solve_result>* adj) {
+                                   im::backward_mode mode,
+                                   std::shared_ptr<const im::solve_result>* adj) {
   auto params = m.parameters();
   for (auto* p : params) p->zero_grad();
   m.mode = mode;
@@ -384,11 +398,21 @@ std::vector<double> batch_gradient(model& m, const dataset& d, const config& c,
   const var xt = m.lift(ad::constant(rows(d.xtr, 0, hi)));
   const std::vector<var> th = m.theta(xt);
   im::options o;
-  o.solver = {.method = im::solver_method::anderson, .max_iter = c.solver_iters,
-              .abs_tol = 0, .rel_tol = 0, .full_budget = true, .history = 5,
-              .lambda = 1e-4, .relative_lambda = false};
-  o.backward = {.mode = mode, .method = im::adjoint_method::gmres, .max_iter = 200,
-                .abs_tol = 0, .rel_tol = 1e-6, .restart = 40, .phantom_steps = 1,
+  o.solver = {.method = im::solver_method::anderson,
+              .max_iter = c.solver_iters,
+              .abs_tol = 0,
+              .rel_tol = 0,
+              .full_budget = true,
+              .history = 5,
+              .lambda = 1e-4,
+              .relative_lambda = false};
+  o.backward = {.mode = mode,
+                .method = im::adjoint_method::gmres,
+                .max_iter = 200,
+                .abs_tol = 0,
+                .rel_tol = 1e-6,
+                .restart = 40,
+                .phantom_steps = 1,
                 .phantom_tau = 0.5};
   auto r = im::fixed_point(block_from, tessera::zeros<T>(xt.shape()), th, o);
   const var l = rel_l2_sum(d.yn->decode(m.head(m.last(r.z, var{}, false))), rows(d.ytr_obs, 0, hi));
@@ -434,27 +458,50 @@ int main(int argc, char** argv) {
     if (a == "--scale") {
       c.scale = next();
       if (c.scale == "gpu") {
-        c.res = 85; c.ntrain = 1024; c.ntest = 200; c.width = 32; c.modes = 12; c.batch = 32;
-        c.epochs = epochs_set ? c.epochs : 500; c.solver_iters = 32; c.warmup_steps = 300;
+        c.res = 85;
+        c.ntrain = 1024;
+        c.ntest = 200;
+        c.width = 32;
+        c.modes = 12;
+        c.batch = 32;
+        c.epochs = epochs_set ? c.epochs : 500;
+        c.solver_iters = 32;
+        c.warmup_steps = 300;
       } else if (c.scale != "cpu") {
         std::fprintf(stderr, "fno_deq: --scale must be cpu or gpu\n");
         return 2;
       }
-    } else if (a == "--noise") c.noise = std::stod(next());
-    else if (a == "--epochs") { c.epochs = std::stoi(next()); epochs_set = true; }
-    else if (a == "--res") c.res = std::stoll(next());
-    else if (a == "--ntrain") c.ntrain = std::stoll(next());
-    else if (a == "--ntest") c.ntest = std::stoll(next());
-    else if (a == "--width") c.width = std::stoll(next());
-    else if (a == "--modes") c.modes = std::stoll(next());
-    else if (a == "--batch") c.batch = std::stoll(next());
-    else if (a == "--solver-iters") c.solver_iters = std::stoi(next());
-    else if (a == "--wt-unroll") c.wt_unroll = std::stoi(next());
-    else if (a == "--warmup") c.warmup_steps = std::stoi(next());
-    else if (a == "--seed") c.seed = std::stoull(next());
-    else if (a == "--models") c.models = next();
-    else if (a == "--out") c.out = next();
-    else if (a == "--threads") c.threads = std::stoi(next());
+    } else if (a == "--noise")
+      c.noise = std::stod(next());
+    else if (a == "--epochs") {
+      c.epochs = std::stoi(next());
+      epochs_set = true;
+    } else if (a == "--res")
+      c.res = std::stoll(next());
+    else if (a == "--ntrain")
+      c.ntrain = std::stoll(next());
+    else if (a == "--ntest")
+      c.ntest = std::stoll(next());
+    else if (a == "--width")
+      c.width = std::stoll(next());
+    else if (a == "--modes")
+      c.modes = std::stoll(next());
+    else if (a == "--batch")
+      c.batch = std::stoll(next());
+    else if (a == "--solver-iters")
+      c.solver_iters = std::stoi(next());
+    else if (a == "--wt-unroll")
+      c.wt_unroll = std::stoi(next());
+    else if (a == "--warmup")
+      c.warmup_steps = std::stoi(next());
+    else if (a == "--seed")
+      c.seed = std::stoull(next());
+    else if (a == "--models")
+      c.models = next();
+    else if (a == "--out")
+      c.out = next();
+    else if (a == "--threads")
+      c.threads = std::stoi(next());
     else {
       std::fprintf(stderr, "fno_deq: unknown option %s\n", a.c_str());
       return 2;
@@ -468,17 +515,21 @@ int main(int argc, char** argv) {
   if (c.threads > 0) omp_set_num_threads(c.threads);
 #endif
   std::printf("FNO-DEQ on Darcy flow (Marwah et al. 2023), tessera CPU example\n");
-  std::printf("scale %s: grid %lld×%lld (+%lld pad), %lld train / %lld test, width %lld, modes %lld,"
-              " batch %lld, %d epochs\n", c.scale.c_str(), (long long)c.res, (long long)c.res,
-              (long long)c.pad, (long long)c.ntrain, (long long)c.ntest, (long long)c.width,
-              (long long)c.modes, (long long)c.batch, c.epochs);
-  std::printf("FNO-WT: %d unrolled blocks; FNO-DEQ: Anderson m=5 λ=1e-4 β=1, %d iterations (full "
-              "budget), phantom τ=0.5 k=1, warm-up %d steps unrolled ×%d\n", c.wt_unroll,
-              c.solver_iters, c.warmup_steps, c.warmup_unroll);
+  std::printf(
+      "scale %s: grid %lld×%lld (+%lld pad), %lld train / %lld test, width %lld, modes %lld,"
+      " batch %lld, %d epochs\n",
+      c.scale.c_str(), (long long)c.res, (long long)c.res, (long long)c.pad, (long long)c.ntrain,
+      (long long)c.ntest, (long long)c.width, (long long)c.modes, (long long)c.batch, c.epochs);
+  std::printf(
+      "FNO-WT: %d unrolled blocks; FNO-DEQ: Anderson m=5 λ=1e-4 β=1, %d iterations (full "
+      "budget), phantom τ=0.5 k=1, warm-up %d steps unrolled ×%d\n",
+      c.wt_unroll, c.solver_iters, c.warmup_steps, c.warmup_unroll);
   if (c.scale == "gpu")
-    std::printf("note: --scale gpu runs on the CPU (no CUDA backend for spectral/autodiff yet): "
-                "expect hours to days\n");
-  if (c.noise > 0) std::printf("noisy observations: σ²_max = %g on normalised train targets\n", c.noise);
+    std::printf(
+        "note: --scale gpu runs on the CPU (no CUDA backend for spectral/autodiff yet): "
+        "expect hours to days\n");
+  if (c.noise > 0)
+    std::printf("noisy observations: σ²_max = %g on normalised train targets\n", c.noise);
 
   // Data.
   auto t0 = clock_type::now();
@@ -515,8 +566,8 @@ int main(int argc, char** argv) {
     for (index_t n = 0; n < c.ntrain; ++n) {
       const double sd = std::sqrt(vars[static_cast<std::size_t>(n / chunk)]);
       for (index_t p = 0; p < P; ++p)
-        d.ytr_obs.data()[n * P + p] += static_cast<T>(sd * eps.data()[n * P + p] *
-                                                       (yn.stdev.data()[p] + normaliser::eps));
+        d.ytr_obs.data()[n * P + p] +=
+            static_cast<T>(sd * eps.data()[n * P + p] * (yn.stdev.data()[p] + normaliser::eps));
     }
     double rel = 0;  // how large the noise is: mean ‖u_obs − u‖/‖u‖ over the noisiest chunk
     index_t cnt = 0;
@@ -529,9 +580,10 @@ int main(int argc, char** argv) {
       }
       rel += std::sqrt(nd / nu);
     }
-    std::printf("noise: %zu chunks of %lld samples; noisiest chunk (σ² = %g): mean relative L2 of "
-                "the observations %.4f\n", vars.size(), (long long)chunk, vars.back(),
-                cnt ? rel / double(cnt) : 0.0);
+    std::printf(
+        "noise: %zu chunks of %lld samples; noisiest chunk (σ² = %g): mean relative L2 of "
+        "the observations %.4f\n",
+        vars.size(), (long long)chunk, vars.back(), cnt ? rel / double(cnt) : 0.0);
   }
   double umax = 0;
   for (index_t i = 0; i < u_all.numel(); ++i) umax = std::max(umax, double(u_all.data()[i]));
@@ -541,7 +593,12 @@ int main(int argc, char** argv) {
   std::vector<double> gcos;
   std::shared_ptr<const im::solve_result> adj;
   double deq_res_series[2] = {NAN, NAN};
-  const struct { const char* key; const char* name; kind k; im::backward_mode mode; } specs[] = {
+  const struct {
+    const char* key;
+    const char* name;
+    kind k;
+    im::backward_mode mode;
+  } specs[] = {
       {"fno", "FNO (d=1)", kind::fno, im::backward_mode::phantom},
       {"fno++", "FNO++ (d=1)", kind::fnopp, im::backward_mode::phantom},
       {"wt", "FNO-WT", kind::wt, im::backward_mode::phantom},
@@ -581,7 +638,9 @@ int main(int argc, char** argv) {
 
   std::printf("\n== results (test relative L2, mean over %lld test samples; seed %llu) ==\n",
               (long long)c.ntest, (unsigned long long)c.seed);
-  std::printf("| model | params | test rel-L2 | ms/step | train s | paper params | paper rel-L2 (approx.) |\n");
+  std::printf(
+      "| model | params | test rel-L2 | ms/step | train s | paper params | paper rel-L2 (approx.) "
+      "|\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& r : results) {
     const char* pp = "2.37M";
@@ -595,14 +654,19 @@ int main(int argc, char** argv) {
   std::printf("(paper: Darcy 85×85, w=32, m=12, 1024 train, 500 epochs, mean of 3 seeds)\n");
   if (!std::isnan(deq_res_series[1]) || !gcos.empty()) {
     std::printf("\n== FNO-DEQ diagnostics ==\n");
-    std::printf("relative residual ‖f(z)−z‖/‖f(z)‖ after %d Anderson steps: init %.2e, final %.2e "
-                "(paper ≈1e-2…1e-3)\n", c.solver_iters, deq_res_series[0], deq_res_series[1]);
+    std::printf(
+        "relative residual ‖f(z)−z‖/‖f(z)‖ after %d Anderson steps: init %.2e, final %.2e "
+        "(paper ≈1e-2…1e-3)\n",
+        c.solver_iters, deq_res_series[0], deq_res_series[1]);
     if (!gcos.empty())
-      std::printf("cosine(phantom grad, exact implicit grad) on one batch: %.4f (GMRES adjoint: "
-                  "%d iterations, residual %.2e)\n", gcos[0], adj ? adj->iterations : 0,
-                  adj ? adj->residual : NAN);
+      std::printf(
+          "cosine(phantom grad, exact implicit grad) on one batch: %.4f (GMRES adjoint: "
+          "%d iterations, residual %.2e)\n",
+          gcos[0], adj ? adj->iterations : 0, adj ? adj->residual : NAN);
   }
-  std::printf("figures: %s/{coefficient,solution,prediction_<model>}.png "
-              "(prediction panels: a, u, û, |û−u|)\n", c.out.c_str());
+  std::printf(
+      "figures: %s/{coefficient,solution,prediction_<model>}.png "
+      "(prediction panels: a, u, û, |û−u|)\n",
+      c.out.c_str());
   return 0;
 }
