@@ -85,8 +85,10 @@ BOOST_DATA_TEST_CASE(float_double_and_mixed_precision_agree, bdata::xrange(5), s
   BOOST_TEST(rm.order == rd.order, boost::test_tools::per_element());
   for (std::size_t s = 0; s < rd.scores.size(); ++s)
     for (std::size_t k = 0; k < rd.scores[s].size(); ++k) {
+      // FP32 transcendentals: about 1e-7 absolute on the entropies, more without FMA (the
+      // ASan preset builds for baseline x86-64).
       BOOST_TEST(std::abs(rm.scores[s][k] - rd.scores[s][k]) <=
-                 1e-8 + 1e-5 * std::abs(rd.scores[s][k]));
+                 1e-6 + 1e-4 * std::abs(rd.scores[s][k]));
       BOOST_TEST(std::abs(rf.scores[s][k] - rd.scores[s][k]) <=
                  1e-6 + 1e-3 * std::abs(rd.scores[s][k]));
     }
