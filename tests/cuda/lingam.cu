@@ -4,7 +4,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 
-#include "lingam_reference.hpp"
+#include "lingam_support.hpp"
 #include "tessera/core/creation.hpp"
 #include "tessera/cuda.hpp"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Host-side references for the CUDA causal-ordering tests, compiled by g++ (lingam_reference.cpp)
+// Host-side references for the CUDA causal-ordering tests, compiled by g++ (lingam_support.cpp)
 // so the .cu files need not include Eigen.
 #pragma once
 

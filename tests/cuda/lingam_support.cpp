@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Host-side references for the CUDA causal-ordering tests (see lingam_reference.hpp).
-#include "lingam_reference.hpp"
+// Host-side references for the CUDA causal-ordering tests (see lingam_support.hpp).
+#include "lingam_support.hpp"
 
 #include <cmath>
 
