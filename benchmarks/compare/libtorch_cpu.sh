@@ -13,7 +13,10 @@
 #       (CROSSCHECK), the BLAS LibTorch loaded, and the share of the CPUs other processes
 #       took during each round (rounds above MAX_FOREIGN are discarded and rerun).
 # Cases: small_ops_nograd (ns/op), small_ops_fwd_bwd (ns/op), mlp_train_step (ms),
-# matmul_1024 (ms; GFLOP/s on the line after the RESULT lines).
+# matmul_1024 (ms; GFLOP/s on the line after the RESULT lines); the FNO spectral convolution of
+# benchmarks/spectral/cases.hpp, (16, 32, 64, 64), 12 modes, 32 -> 32 (LibTorch side:
+# libtorch_spectral.cpp): spectral_conv_fwd_bwd (input and weights requiring grad),
+# spectral_conv_forward (no grad), rfft2, irfft2 (ms), each case in a process of its own.
 #
 # Environment knobs (defaults in brackets):
 #   ROUNDS [3]       alternating rounds (tessera first in odd rounds, LibTorch first in even)
@@ -73,13 +76,14 @@ if [[ $SKIP_BUILD != 1 ]]; then
   cmake --preset bench >/dev/null
   # Only the programs used here: another module's benchmark that fails to build must not stop us.
   cmake --build --preset bench --target bench_ad_small_ops bench_ad_mlp bench_ops_matmul \
-    bench_ops_elementwise >&2
+    bench_ops_elementwise bench_spectral_spectral_conv >&2
   say "building the LibTorch side (C++17) in $torch_build"
   cmake -S benchmarks/compare/libtorch -B "$torch_build" -G Ninja >/dev/null
   cmake --build "$torch_build" -j2 >&2
 fi
 for exe in "$bench_dir/bench_ad_small_ops" "$bench_dir/bench_ad_mlp" \
-  "$bench_dir/bench_ops_matmul" "$torch_build/compare_libtorch_cpu"; do
+  "$bench_dir/bench_ops_matmul" "$torch_build/compare_libtorch_cpu" \
+  "$bench_dir/bench_spectral_spectral_conv" "$torch_build/compare_libtorch_spectral"; do
   [[ -x $exe ]] || { say "missing $exe (build failed?)"; exit 1; }
 done
 
@@ -141,9 +145,17 @@ GB_CASES = {
     "small_ops_fwd_bwd": ("bench_ad_small_ops", "BM_SmallOpsFwdBwdFloat", 200, "ns"),
     "mlp_train_step": ("bench_ad_mlp", "BM_MlpTrainStepFloat", 1, "ms"),
     "matmul_1024": ("bench_ops_matmul", "BM_MatmulFloat/m:1024/n:1024/k:1024", 1, "ms"),
+    "spectral_conv_fwd_bwd": ("bench_spectral_spectral_conv", "BM_SpectralConvFwdBwdFloat", 1, "ms"),
+    "spectral_conv_forward": ("bench_spectral_spectral_conv", "BM_SpectralConvForwardFloat", 1, "ms"),
+    "rfft2": ("bench_spectral_spectral_conv", "BM_Rfft2Float", 1, "ms"),
+    "irfft2": ("bench_spectral_spectral_conv", "BM_Irfft2Float", 1, "ms"),
 }
 UNITS = {"small_ops_nograd": "ns/op", "small_ops_fwd_bwd": "ns/op",
          "mlp_train_step": "ms", "matmul_1024": "ms"}
+# Cases run one process per case on both sides (the heap one case leaves behind changes the
+# page faults of the next by up to 50 % of its time); LibTorch side: compare_libtorch_spectral.
+OWN_PROCESS = ("spectral_conv_fwd_bwd", "spectral_conv_forward", "rfft2", "irfft2")
+UNITS.update({c: "ms" for c in OWN_PROCESS})
 TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 SIDES = ("tessera", "libtorch")
 METRICS = ("real", "cpu")
@@ -155,9 +167,11 @@ def empty():
 def run_tessera(tag, into):
     by_binary = {}
     for case, (binary, name, _, _) in GB_CASES.items():
-        by_binary.setdefault(binary, []).append(re.escape(name))
-    for binary, names in by_binary.items():
-        out = f"{out_dir}/{binary}.{tag}.json"
+        key = f"{binary}.{case}" if case in OWN_PROCESS else binary
+        by_binary.setdefault(key, []).append(re.escape(name))
+    for key, names in by_binary.items():
+        binary = key.split(".")[0]
+        out = f"{out_dir}/{key}.{tag}.json"
         cmd = [f"{bench_dir}/{binary}", f"--benchmark_filter=^({'|'.join(names)})$",
                f"--benchmark_repetitions={reps}", f"--benchmark_min_time={min_time}",
                f"--benchmark_min_warmup_time={warmup}", "--benchmark_format=json",
@@ -166,7 +180,7 @@ def run_tessera(tag, into):
         with open(out) as f:
             data = json.load(f)
         for case, (b, name, div, unit) in GB_CASES.items():
-            if b != binary:
+            if b != binary or (case in OWN_PROCESS and key != f"{binary}.{case}"):
                 continue
             for bm in data["benchmarks"]:
                 if bm.get("run_type") != "iteration" or bm["run_name"] != name:
@@ -188,6 +202,17 @@ def run_libtorch(tag, into):
                 into[m][kv["case"]]["libtorch"].append(float(kv[m]))
     if not info:
         info.extend(line for line in res.stdout.splitlines() if line.startswith("INFO"))
+    for case in OWN_PROCESS:
+        res = subprocess.run([f"{torch_build}/compare_libtorch_spectral", "--reps", str(reps),
+                              "--min-time", min_time, "--warmup", warmup, "--case", case],
+                             check=True, capture_output=True, text=True)
+        with open(f"{out_dir}/libtorch.{case}.{tag}.txt", "w") as f:
+            f.write(res.stdout + res.stderr)
+        for line in res.stdout.splitlines():
+            kv = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
+            if line.startswith("SAMPLE"):
+                for m in METRICS:
+                    into[m][kv["case"]]["libtorch"].append(float(kv[m]))
 
 # Rounds alternate which side goes first. A round during which other processes used more
 # than MAX_FOREIGN of the CPUs is discarded and run again (up to 3×ROUNDS attempts).

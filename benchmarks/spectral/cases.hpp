@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The spectral-convolution workload shared by benchmarks/spectral/spectral_conv.cpp and its
-// LibTorch twin (libtorch/spectral_conv_libtorch.cpp), written once so both sides run the same
+// LibTorch twin (benchmarks/compare/libtorch_spectral.cpp), written once so both sides run the same
 // shapes on bit-identical data. C++17 on purpose: the LibTorch side uses Debian's C++17 headers.
 #pragma once
 

@@ -4,7 +4,7 @@
 // the 2-d real FFTs it is built from. The layer is the costliest op of an FNO training step,
 // so this measures what the FNO-DEQ example pays per Fourier layer. The input and both weight
 // blocks require gradients, as in training; the same case runs in LibTorch through
-// libtorch/spectral_conv_libtorch.cpp (case spectral_conv_fwd_bwd).
+// benchmarks/compare/libtorch_spectral.cpp (benchmarks/compare/libtorch_cpu.sh runs both).
 //   BM_SpectralConvForwardFloat        truncated-DFT (GEMM) path, no tape: the forward twin
 //   BM_SpectralConvFwdBwdFloat         GEMM path, forward recorded + backward (the compare case)
 //   BM_SpectralConvFwdBwdDouble        the same in double

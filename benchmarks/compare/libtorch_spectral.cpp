@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// The LibTorch (CPU) side of the spectral-convolution comparison: the legacy FNO
-// SpectralConv2d forward written as in the FNO code (torch::fft::rfft2, einsum
+// The LibTorch (CPU) side of the spectral cases of benchmarks/compare/libtorch_cpu.sh: the
+// legacy FNO SpectralConv2d forward written as in the FNO code (torch::fft::rfft2, einsum
 // "bixy,ioxy->boxy" on the two corner blocks, zero spectrum, torch::fft::irfft2), on the data of
-// ../cases.hpp, timed like benchmarks/compare/libtorch_cpu.cpp (warm-up, then repetitions of a
-// fixed number of calls lasting at least --min-time seconds, mean per call). C++17.
+// benchmarks/spectral/cases.hpp (shared with tessera's bench_spectral_spectral_conv), timed like
+// libtorch_cpu.cpp (warm-up, then repetitions of a fixed number of calls lasting at least
+// --min-time seconds, mean per call). C++17. The script runs one process per case: the heap
+// one case leaves behind changes the page faults of the next by up to 50 % of its time.
 //
-// Cases (names as in the RESULT lines of ../compare_libtorch.sh):
+// Cases (names as in the RESULT lines of libtorch_cpu.sh):
 //   spectral_conv_fwd_bwd   forward + y.backward(cotangent); x and both complex weights are
 //                           leaves requiring grad, their gradients reset after each call
 //   spectral_conv_forward   forward under torch::NoGradGuard
@@ -14,7 +16,7 @@
 //
 // Output: SAMPLE case=<name> unit=ms real=<wall> cpu=<process CPU> iters=<n>, one per
 // repetition, plus INFO lines, the format benchmarks/compare/libtorch_cpu.sh parses.
-// Usage: spectral_conv_libtorch [--reps N] [--min-time S] [--warmup S] [--case NAME]...
+// Usage: compare_libtorch_spectral [--reps N] [--min-time S] [--warmup S] [--case NAME]...
 #include <time.h>
 
 #include <algorithm>
@@ -30,7 +32,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
-#include "../cases.hpp"
+#include "../spectral/cases.hpp"
 
 namespace sc = tessera_bench::spectral_conv;
 
@@ -106,7 +108,7 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
       if (i + 1 >= argc) {
-        std::fprintf(stderr, "spectral_conv_libtorch: %s needs a value\n", arg.c_str());
+        std::fprintf(stderr, "compare_libtorch_spectral: %s needs a value\n", arg.c_str());
         std::exit(2);
       }
       return argv[++i];
@@ -120,7 +122,7 @@ int main(int argc, char** argv) {
     else if (arg == "--case")
       opt.cases.insert(next());
     else {
-      std::fprintf(stderr, "spectral_conv_libtorch: unknown argument %s\n", arg.c_str());
+      std::fprintf(stderr, "compare_libtorch_spectral: unknown argument %s\n", arg.c_str());
       return 2;
     }
   }
