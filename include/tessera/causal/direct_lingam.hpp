@@ -1,63 +1,57 @@
 // SPDX-License-Identifier: Apache-2.0
 // DirectLiNGAM causal ordering with the pairwise likelihood-ratio measure (Hyvärinen & Smith
-// 2013), restructured: per step standardise once, all correlations by one GEMM, each column's
-// entropy once, the analytic residual scale, and one fused pass over samples per unordered
-// pair for both residual entropies; OpenMP over pairs; deterministic.
+// 2013), restructured: per step standardise once, all correlations by row-blocked GEMMs, each
+// column's entropy once, the analytic residual scale, and one fused pass over the samples per
+// unordered pair for both residual entropies (moments.hpp); OpenMP with dynamic scheduling;
+// deterministic (every result depends only on its own inputs, never on the thread).
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
 #include <vector>
 
+#include "tessera/causal/moments.hpp"
 #include "tessera/causal/ordering.hpp"
 #include "tessera/causal/prior_knowledge.hpp"
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/tensor.hpp"
-#include "tessera/core/vmath.hpp"
 
 namespace tessera::causal {
 
 namespace detail {
 
-/// Σ log cosh(u) (without the -log 2 per sample) and Σ u·exp(-u²/2) for u = (a - ρ b)·s over
-/// n samples: one fused pass, transcendentals in C (float or double) by vmath's branch-free
-/// kernels so the loop vectorises. log cosh u = |u| + log1p(exp(-2|u|)) - log 2 (stable for
-/// heavy tails). Sums run per 256-sample block in C and across blocks in double, in an order
-/// that depends only on n (deterministic).
-template <class C, class T>
-void residual_moments(const T* a, const T* b, index_t n, double rho, double s, double& sum_lc,
-                      double& sum_ue) {
-  constexpr index_t block = 256;
-  double lc = 0.0, ue = 0.0;
-  const T r = static_cast<T>(rho), sc = static_cast<T>(s);
-  for (index_t t0 = 0; t0 < n; t0 += block) {
-    const index_t m = std::min(block, n - t0);
-    const T* pa = a + t0;
-    const T* pb = b + t0;
-    C blc = C(0), bue = C(0);
-#pragma omp simd reduction(+ : blc, bue)
-    for (index_t t = 0; t < m; ++t) {
-      const C u = static_cast<C>((pa[t] - r * pb[t]) * sc);
-      const C au = std::abs(u);
-      blc += au + vmath::log1p_unit(vmath::exp_nonpositive(C(-2) * au));
-      bue += u * vmath::exp_nonpositive(C(-0.5) * u * u);
-    }
-    lc += static_cast<double>(blc);
-    ue += static_cast<double>(bue);
+/// Runs f(i) for i in [0, count) on the OpenMP threads with dynamic scheduling (work items of
+/// uneven cost, and a shared machine where one thread may be descheduled); results must depend
+/// only on i.
+template <class F>
+void dynamic_for(index_t count, F&& f) {
+#if TESSERA_HAS_OPENMP
+  if (count > 1 && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (index_t i = 0; i < count; ++i) f(i);
+    return;
   }
-  sum_lc = lc;
-  sum_ue = ue;
+#endif
+  for (index_t i = 0; i < count; ++i) f(i);
 }
 
-/// Entropy of u = (a - ρ b)·s.
-template <class C, class T>
-double residual_entropy(const T* a, const T* b, index_t n, double rho, double s) {
-  double lc, ue;
-  residual_moments<C>(a, b, n, rho, s, lc, ue);
-  const double dn = static_cast<double>(n);
-  return entropy_from_moments(lc / dn - std::numbers::ln2, ue / dn);
+/// Σ_t f(t) over t in [0, n) in double, in 32 interleaved partial sums (vectorisable, and in
+/// an order that depends only on n).
+template <class F>
+double lane_sum(index_t n, F&& f) {
+  constexpr index_t lanes = 32;
+  double acc[lanes] = {};
+  index_t t = 0;
+  for (; t + lanes <= n; t += lanes)
+#pragma omp simd
+    for (index_t l = 0; l < lanes; ++l) acc[l] += f(t + l);
+  for (; t < n; ++t) acc[t % lanes] += f(t);
+  for (index_t w = lanes / 2; w > 0; w /= 2)
+    for (index_t l = 0; l < w; ++l) acc[l] += acc[l + w];
+  return acc[0];
 }
 
 }  // namespace detail
@@ -81,6 +75,7 @@ ordering_result causal_order(const tensor<T>& X, const ordering_options& opt = {
 
   // Working copy, variables × samples (each variable contiguous).
   using mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using matf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   mat W(d, n);
   for (index_t i = 0; i < n; ++i)
     for (index_t j = 0; j < d; ++j) W(j, i) = X(i, j);
@@ -89,12 +84,35 @@ ordering_result causal_order(const tensor<T>& X, const ordering_options& opt = {
   for (index_t j = 0; j < d; ++j) U[static_cast<std::size_t>(j)] = j;
   ordering_result res;
   mat Z;                  // standardised remaining variables (k × n)
+  matf Zf;                // their float copy (mixed precision from double data)
   std::vector<double> H;  // entropy of each standardised remaining variable
   const double dn = static_cast<double>(n);
   const bool use_float = std::is_same_v<T, float> || opt.mixed_precision;
-  auto entropy = [&](const T* a, const T* b, double r, double s) {
-    return use_float ? detail::residual_entropy<float>(a, b, n, r, s)
-                     : detail::residual_entropy<double>(a, b, n, r, s);
+  const bool float_copy =
+      std::is_same_v<T, double> && opt.mixed_precision && TESSERA_CAUSAL_TABLE_KERNEL;
+  // Entropies of u = (z_a - ρ z_b)·s and v = (z_b - ρ z_a)·s for rows a, b of Z, in one pass
+  // over the samples. The mixed-precision table kernel reads the float copy where the residual
+  // does not cancel (|ρ| <= 0.8, so s <= 5/3): its rounding (6e-8 relative) then moves u by no
+  // more than the FP32 transcendentals do.
+  auto pair_entropies = [&](index_t a, index_t b, double r, double s, double& h_ab, double& h_ba) {
+    detail::moment_sums m;
+#if TESSERA_CAUSAL_TABLE_KERNEL
+    if (use_float) {
+      if (float_copy && std::abs(r) <= 0.8)
+        m = detail::pair_moments_table(&Zf(a, 0), &Zf(b, 0), n, r, s);
+      else
+        m = detail::pair_moments_table(&Z(a, 0), &Z(b, 0), n, r, s);
+    } else {
+      m = detail::pair_moments<double>(&Z(a, 0), &Z(b, 0), n, r, s);
+    }
+#else
+    if (use_float)
+      m = detail::pair_moments<float>(&Z(a, 0), &Z(b, 0), n, r, s);
+    else
+      m = detail::pair_moments<double>(&Z(a, 0), &Z(b, 0), n, r, s);
+#endif
+    h_ab = detail::entropy_from_moments(m.lc_ab / dn - std::numbers::ln2, m.ue_ab / dn);
+    h_ba = detail::entropy_from_moments(m.lc_ba / dn - std::numbers::ln2, m.ue_ba / dn);
   };
 
   while (!U.empty()) {
@@ -108,35 +126,38 @@ ordering_result causal_order(const tensor<T>& X, const ordering_options& opt = {
         res.candidates.push_back(cand.uc);
       }
     } else {
-      // Standardise (population std) the remaining variables once.
+      // Standardise (population std) the remaining variables once, and each one's entropy.
       Z.resize(k, n);
-      for (index_t a = 0; a < k; ++a) {
-        const auto x = W.row(U[static_cast<std::size_t>(a)]);
-        double mu = 0.0;
-        for (index_t t = 0; t < n; ++t) mu += static_cast<double>(x(t));
-        mu /= dn;
-        double v = 0.0;
-        for (index_t t = 0; t < n; ++t) {
-          const double c = static_cast<double>(x(t)) - mu;
-          v += c * c;
-        }
+      if (float_copy) Zf.resize(k, n);
+      H.assign(static_cast<std::size_t>(k), 0.0);
+      std::vector<char> degenerate(static_cast<std::size_t>(k), 0);
+      detail::dynamic_for(k, [&](index_t a) {
+        const T* x = &W(U[static_cast<std::size_t>(a)], 0);
+        const double mu =
+            detail::lane_sum(n, [&](index_t t) { return static_cast<double>(x[t]); }) / dn;
+        const double v = detail::lane_sum(n, [&](index_t t) {
+          const double c = static_cast<double>(x[t]) - mu;
+          return c * c;
+        });
         const double sd = std::sqrt(v / dn);
-        if (!(sd > 0.0) || !std::isfinite(sd))
+        if (!(sd > 0.0) || !std::isfinite(sd)) {
+          degenerate[static_cast<std::size_t>(a)] = 1;
+          return;
+        }
+        T* z = &Z(a, 0);
+        for (index_t t = 0; t < n; ++t)
+          z[t] = static_cast<T>((static_cast<double>(x[t]) - mu) / sd);
+        if (float_copy)
+          for (index_t t = 0; t < n; ++t) Zf(a, t) = static_cast<float>(Z(a, t));
+        double h_aa;
+        pair_entropies(a, a, 0.0, 1.0, H[static_cast<std::size_t>(a)], h_aa);
+      });
+      for (index_t a = 0; a < k; ++a)
+        if (degenerate[static_cast<std::size_t>(a)])
           throw_invalid_argument("causal::causal_order", "variable ",
                                  U[static_cast<std::size_t>(a)],
                                  " has no variance left after regressing out ", res.order.size(),
                                  " earlier variables (collinear data)");
-        for (index_t t = 0; t < n; ++t)
-          Z(a, t) = static_cast<T>((static_cast<double>(x(t)) - mu) / sd);
-      }
-      // All correlations at once: ρ = Z Zᵀ / n.
-      Eigen::MatrixXd rho =
-          (Z.template cast<double>() * Z.template cast<double>().transpose()) / dn;
-      H.assign(static_cast<std::size_t>(k), 0.0);
-      parallel_for(0, k, 1, [&](index_t lo, index_t hi) {
-        for (index_t a = lo; a < hi; ++a)
-          H[static_cast<std::size_t>(a)] = entropy(&Z(a, 0), &Z(a, 0), 0.0, 1.0);
-      });
       // Positions of candidates and Vj membership, by position in U.
       std::vector<char> is_cand(static_cast<std::size_t>(k), 0),
           in_vj(static_cast<std::size_t>(k), 0);
@@ -152,18 +173,35 @@ ordering_result causal_order(const tensor<T>& X, const ordering_options& opt = {
         for (index_t b = a + 1; b < k; ++b)
           if (is_cand[static_cast<std::size_t>(a)] || is_cand[static_cast<std::size_t>(b)])
             work.push_back({a, b});
-      // Hr(a, b) = entropy of the standardised residual of a regressed on b.
+      // All correlations, ρ = Z Zᵀ / n (lower triangle), by row blocks on the threads: Eigen
+      // runs each block's GEMM on the calling thread (inside a team it does not fork its own,
+      // whose spinning workers stall on a shared machine).
+      Eigen::MatrixXd rho(k, k);
+      {
+        Eigen::MatrixXd Zcast;
+        if constexpr (!std::is_same_v<T, double>) Zcast = Z.template cast<double>();
+        const auto& Zd = [&]() -> const auto& {
+          if constexpr (std::is_same_v<T, double>)
+            return Z;
+          else
+            return Zcast;
+        }();
+        const index_t nb = std::max<index_t>(2, (k + 31) / 32);
+        detail::dynamic_for(nb, [&](index_t blk) {
+          const index_t i0 = k * blk / nb, i1 = k * (blk + 1) / nb;
+          if (i1 > i0)
+            rho.block(i0, 0, i1 - i0, i1).noalias() =
+                (Zd.middleRows(i0, i1 - i0) * Zd.topRows(i1).transpose()) / dn;
+        });
+      }
+      // Per pair, Hr(a, b) = entropy of the standardised residual of a regressed on b, and
+      // Hr(b, a), in one pass; σ = sqrt(1 - ρ²) analytically.
       Eigen::MatrixXd Hr = Eigen::MatrixXd::Zero(k, k);
-      const index_t nw = static_cast<index_t>(work.size());
-      parallel_for(0, nw, 1, [&](index_t lo, index_t hi) {
-        for (index_t w = lo; w < hi; ++w) {
-          const auto [a, b] = work[static_cast<std::size_t>(w)];
-          const double r = rho(a, b);
-          const double s =
-              1.0 / std::sqrt(std::max(1.0 - r * r, std::numeric_limits<double>::min()));
-          Hr(a, b) = entropy(&Z(a, 0), &Z(b, 0), r, s);
-          Hr(b, a) = entropy(&Z(b, 0), &Z(a, 0), r, s);
-        }
+      detail::dynamic_for(static_cast<index_t>(work.size()), [&](index_t w) {
+        const auto [a, b] = work[static_cast<std::size_t>(w)];
+        const double r = rho(b, a);
+        const double s = 1.0 / std::sqrt(std::max(1.0 - r * r, std::numeric_limits<double>::min()));
+        pair_entropies(a, b, r, s, Hr(a, b), Hr(b, a));
       });
       // Scores of the candidates, in increasing variable index (U is kept sorted).
       std::vector<double> M;
@@ -196,35 +234,31 @@ ordering_result causal_order(const tensor<T>& X, const ordering_options& opt = {
     }
     // Regress every other remaining variable on the chosen one (population moments).
     {
-      const auto xm = W.row(chosen);
-      double mu_m = 0.0;
-      for (index_t t = 0; t < n; ++t) mu_m += static_cast<double>(xm(t));
-      mu_m /= dn;
-      double var_m = 0.0;
-      for (index_t t = 0; t < n; ++t) {
-        const double c = static_cast<double>(xm(t)) - mu_m;
-        var_m += c * c;
-      }
-      var_m /= dn;
+      const T* xm = &W(chosen, 0);
+      const double mu_m =
+          detail::lane_sum(n, [&](index_t t) { return static_cast<double>(xm[t]); }) / dn;
+      const double var_m = detail::lane_sum(n,
+                                            [&](index_t t) {
+                                              const double c = static_cast<double>(xm[t]) - mu_m;
+                                              return c * c;
+                                            }) /
+                           dn;
       std::vector<index_t> others;
       for (index_t v : U)
         if (v != chosen) others.push_back(v);
-      parallel_for(0, static_cast<index_t>(others.size()), std::max<index_t>(1, 65536 / n),
-                   [&](index_t lo, index_t hi) {
-                     for (index_t q = lo; q < hi; ++q) {
-                       auto xi = W.row(others[static_cast<std::size_t>(q)]);
-                       double mu_i = 0.0;
-                       for (index_t t = 0; t < n; ++t) mu_i += static_cast<double>(xi(t));
-                       mu_i /= dn;
-                       double cov = 0.0;
-                       for (index_t t = 0; t < n; ++t)
-                         cov += (static_cast<double>(xi(t)) - mu_i) *
-                                (static_cast<double>(xm(t)) - mu_m);
-                       cov /= dn;
-                       const T c = static_cast<T>(cov / var_m);
-                       for (index_t t = 0; t < n; ++t) xi(t) -= c * xm(t);
-                     }
-                   });
+      detail::dynamic_for(static_cast<index_t>(others.size()), [&](index_t q) {
+        T* xi = &W(others[static_cast<std::size_t>(q)], 0);
+        const double mu_i =
+            detail::lane_sum(n, [&](index_t t) { return static_cast<double>(xi[t]); }) / dn;
+        const double cov = detail::lane_sum(n,
+                                            [&](index_t t) {
+                                              return (static_cast<double>(xi[t]) - mu_i) *
+                                                     (static_cast<double>(xm[t]) - mu_m);
+                                            }) /
+                           dn;
+        const T c = static_cast<T>(cov / var_m);
+        for (index_t t = 0; t < n; ++t) xi[t] -= c * xm[t];
+      });
     }
     res.order.push_back(chosen);
     U.erase(std::find(U.begin(), U.end(), chosen));
