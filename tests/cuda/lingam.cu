@@ -9,6 +9,7 @@
 #include "tessera/cuda.hpp"
 
 namespace tc = tessera::causal;
+using tessera::index_t;
 
 BOOST_AUTO_TEST_SUITE(causal_cuda)
 
@@ -55,9 +56,79 @@ BOOST_AUTO_TEST_CASE(prior_knowledge_strong_mode) {
   BOOST_TEST(cpu.order == gpu.order, boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(strongly_correlated_pairs_match_cpu_mixed_precision) {
+  // A chain x_j = 3 x_{j-1} + e_j: neighbouring correlations near 0.95, so the FP32 path forms
+  // those residuals from the FP64 copy (|ρ| > 0.8) and the others from the FP32 copy.
+  const index_t n = 3000, d = 6;
+  tessera::generator g(5);
+  const double r3 = std::sqrt(3.0);
+  const auto E = tessera::rand<double>({n, d}, g, -r3, r3);
+  tessera::tensor<double> X(tessera::shape_t{n, d});
+  for (index_t t = 0; t < n; ++t)
+    for (index_t j = 0; j < d; ++j) X(t, j) = E(t, j) + (j > 0 ? 3.0 * X(t, j - 1) : 0.0);
+  tc::ordering_options o;
+  o.record_scores = true;
+  const auto cpu = tessera::test::cpu_causal_order(X, o);
+  tc::ordering_options om = o;
+  om.mixed_precision = true;
+  const auto cpu_mixed = tessera::test::cpu_causal_order(X, om);
+  const auto fp32 = tc::causal_order_gpu(X, o);
+  const auto fp64 = tc::causal_order_gpu(X, o, {.full_fp64 = true});
+  for (index_t j = 0; j < d; ++j) BOOST_TEST(cpu.order[static_cast<std::size_t>(j)] == j);
+  BOOST_TEST(cpu.order == fp32.order, boost::test_tools::per_element());
+  BOOST_TEST(cpu.order == fp64.order, boost::test_tools::per_element());
+  BOOST_TEST(cpu_mixed.order == fp32.order, boost::test_tools::per_element());
+  for (std::size_t s = 0; s < cpu.scores.size(); ++s)
+    for (std::size_t i = 0; i < cpu.scores[s].size(); ++i) {
+      const double ref = cpu.scores[s][i];
+      BOOST_TEST(std::abs(fp64.scores[s][i] - ref) <= 1e-10 + 1e-9 * std::abs(ref));
+      BOOST_TEST(std::abs(fp32.scores[s][i] - ref) <= 1e-6 + 1e-3 * std::abs(ref));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(prior_knowledge_soft_mode_and_fp32) {
+  const auto X = tessera::test::lingam_data(2000, 8, 13);
+  tessera::tensor<double> pk = tessera::full<double>({8, 8}, -1.0);
+  pk(0, 7) = 1.0;  // x7 -> x0 against the data's order
+  pk(3, 2) = 0.0;  // no path x2 -> x3
+  pk(5, 1) = 0.0;
+  for (bool soft : {false, true}) {
+    tc::ordering_options o;
+    o.prior_knowledge = pk;
+    o.apply_prior_knowledge_softly = soft;
+    o.record_scores = true;
+    const auto cpu = tessera::test::cpu_causal_order(X, o);
+    const auto fp64 = tc::causal_order_gpu(X, o, {.full_fp64 = true});
+    const auto fp32 = tc::causal_order_gpu(X, o);
+    BOOST_TEST(cpu.order == fp64.order, boost::test_tools::per_element());
+    BOOST_TEST(cpu.order == fp32.order, boost::test_tools::per_element());
+    BOOST_REQUIRE_EQUAL(cpu.scores.size(), fp64.scores.size());
+    for (std::size_t s = 0; s < cpu.scores.size(); ++s) {
+      BOOST_TEST(cpu.candidates[s] == fp64.candidates[s], boost::test_tools::per_element());
+      BOOST_REQUIRE_EQUAL(cpu.scores[s].size(), fp64.scores[s].size());
+      for (std::size_t i = 0; i < cpu.scores[s].size(); ++i)
+        BOOST_TEST(std::abs(fp64.scores[s][i] - cpu.scores[s][i]) <=
+                   1e-10 + 1e-9 * std::abs(cpu.scores[s][i]));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bad_input_is_rejected) {
   tessera::tensor<double> X = tessera::zeros<double>({3, 5});  // n < d
   BOOST_CHECK_THROW(tc::causal_order_gpu(X), tessera::invalid_argument);
+  tessera::tensor<double> Y = tessera::test::lingam_data(200, 4, 3);
+  for (index_t t = 0; t < 200; ++t) Y(t, 2) = 0.25;  // constant column
+  BOOST_CHECK_THROW(tc::causal_order_gpu(Y), tessera::invalid_argument);
+  Y = tessera::test::lingam_data(200, 4, 3);
+  Y(17, 1) = std::nan("");
+  BOOST_CHECK_THROW(tc::causal_order_gpu(Y), tessera::invalid_argument);
+  tessera::tensor<double> pk = tessera::full<double>({4, 4}, -1.0);
+  pk(0, 1) = 1.0;
+  pk(1, 0) = 1.0;  // contradictory prior
+  tc::ordering_options o;
+  o.prior_knowledge = pk;
+  BOOST_CHECK_THROW(tc::causal_order_gpu(tessera::test::lingam_data(200, 4, 3), o),
+                    tessera::invalid_argument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

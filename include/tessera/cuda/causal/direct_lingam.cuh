@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // DirectLiNGAM causal ordering on one GPU: the data stay resident for the whole ordering; per
-// step a few launches (standardise, one GEMM for all correlations, one launch over every
+// step a few launches (standardise, one FP64 GEMM for all correlations, one launch over every
 // needed unordered pair for both residual entropies, scores, argmax, rank-1 residual update);
-// only the chosen position crosses to the host. FP32 transcendentals with FP64 accumulation by
-// default, full FP64 on request. Same measure, candidates and tie-breaking as the CPU path.
+// only the chosen position crosses to the host. By default the transcendentals run on the
+// special-function units (FP32 __expf/__logf: 3 per sample and residual) with FP64
+// accumulation; full FP64 (libdevice exp/log1p) on request. Same measure, candidates and
+// tie-breaking as the CPU path; like the CPU's mixed mode, the FP32 path forms a residual from
+// the FP32 copy of the standardised data only where it does not cancel (|ρ| <= 0.8) and from
+// the FP64 copy otherwise.
 #pragma once
 
 #include <cublas_v2.h>
@@ -12,12 +16,12 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <type_traits>
 #include <vector>
 
 #include "tessera/causal/ordering.hpp"
 #include "tessera/causal/pair_index.hpp"
 #include "tessera/causal/prior_knowledge.hpp"
-#include "tessera/core/vmath.hpp"
 #include "tessera/cuda/config.cuh"
 
 TESSERA_CUDA_NAMESPACE_BEGIN
@@ -48,16 +52,18 @@ __device__ inline void block_sum(double (&v)[N]) {
   __syncthreads();
 }
 
-/// Z[a, :] = standardised W[rem[a], :] (population std), stored in C.
-/// Launch: grid k, block block_threads. Layout: W (d, n), Z (k, n), variables contiguous.
-template <class T, class C>
+/// Zd[a, :] = standardised W[rem[a], :] (population std) in double, and its float copy in Zf
+/// when Zf is not null. Launch: grid k, block block_threads. Layout: W (d, n), Zd and Zf
+/// (k, n), variables contiguous.
+template <class T>
 __global__ void standardize(const T* __restrict__ W, long n, const int* __restrict__ rem,
-                            C* __restrict__ Z, int* __restrict__ flag) {
+                            double* __restrict__ Zd, float* __restrict__ Zf,
+                            int* __restrict__ flag) {
   const int a = blockIdx.x;
   const T* x = W + static_cast<long>(rem[a]) * n;
-  double s[2] = {0.0, 0.0};
+  double s[1] = {0.0};
   for (long t = threadIdx.x; t < n; t += block_threads) s[0] += static_cast<double>(x[t]);
-  block_sum<1>(reinterpret_cast<double(&)[1]>(s[0]));
+  block_sum<1>(s);
   __shared__ double mean_sd[2];
   if (threadIdx.x == 0) mean_sd[0] = s[0] / static_cast<double>(n);
   __syncthreads();
@@ -74,22 +80,52 @@ __global__ void standardize(const T* __restrict__ W, long n, const int* __restri
     if (!(sd > 0.0) || !isfinite(sd)) atomicExch(flag, 1 + a);
   }
   __syncthreads();
-  const double inv = mean_sd[1] > 0.0 ? 1.0 / mean_sd[1] : 0.0;
-  C* z = Z + static_cast<long>(a) * n;
-  for (long t = threadIdx.x; t < n; t += block_threads)
-    z[t] = static_cast<C>((static_cast<double>(x[t]) - mu) * inv);
+  const double sd = mean_sd[1];
+  const bool ok = sd > 0.0 && isfinite(sd);
+  double* zd = Zd + static_cast<long>(a) * n;
+  float* zf = Zf != nullptr ? Zf + static_cast<long>(a) * n : nullptr;
+  for (long t = threadIdx.x; t < n; t += block_threads) {
+    // Division as on the CPU (and in lingam), not a multiplication by 1/sd.
+    const double z = ok ? (static_cast<double>(x[t]) - mu) / sd : 0.0;
+    zd[t] = z;
+    if (zf != nullptr) zf[t] = static_cast<float>(z);
+  }
 }
 
-/// Moments of u = (za - ρ zb)·s: Σ log cosh-part (|u| + log1p(e^{-2|u|})) and Σ u e^{-u²/2},
-/// accumulated per thread in double.
+/// Adds one residual sample u to the moment sums: lc += |u| + log1p(e^{-2|u|}) and
+/// ue += u e^{-u²/2}. FP32: three special-function-unit operations (ex2, ex2, lg2; __expf(x)
+/// is ex2(x·log2 e)), absolute error ~2e-7. FP64: libdevice exp and log1p.
+__device__ inline void add_moments(float u, double& lc, double& ue) {
+  const float au = fabsf(u);
+  lc += static_cast<double>(au + __logf(1.0f + __expf(-2.0f * au)));
+  ue += static_cast<double>(u * __expf(-0.5f * u * u));
+}
+__device__ inline void add_moments(double u, double& lc, double& ue) {
+  const double au = fabs(u);
+  lc += au + log1p(exp(-2.0 * au));
+  ue += u * exp(-0.5 * u * u);
+}
+
+/// Moment sums of both residuals of the pair (a, b): u = (z_a − ρ z_b)·s into v[0..1] and
+/// (z_b − ρ z_a)·s into v[2..3], per thread (strided over the samples).
 template <class C>
-__device__ inline void moments(const C* za, const C* zb, long n, C rho, C s, double& lc,
-                               double& ue) {
+__device__ inline void pair_moments(const double* za, const double* zb, const float* fa,
+                                    const float* fb, long n, double r, double s, double (&v)[4]) {
+  if constexpr (std::is_same_v<C, float>) {
+    if (fabs(r) <= 0.8) {
+      const float sf = static_cast<float>(s), rsf = static_cast<float>(r * s);
+      for (long t = threadIdx.x; t < n; t += block_threads) {
+        const float xa = fa[t], xb = fb[t];
+        add_moments(fmaf(-xb, rsf, xa * sf), v[0], v[1]);
+        add_moments(fmaf(-xa, rsf, xb * sf), v[2], v[3]);
+      }
+      return;
+    }
+  }
   for (long t = threadIdx.x; t < n; t += block_threads) {
-    const C u = (za[t] - rho * zb[t]) * s;
-    const C au = fabs(u);
-    lc += static_cast<double>(au + vmath::log1p_unit(vmath::exp_nonpositive(C(-2) * au)));
-    ue += static_cast<double>(u * vmath::exp_nonpositive(C(-0.5) * u * u));
+    const double xa = za[t], xb = zb[t];
+    add_moments(static_cast<C>((xa - r * xb) * s), v[0], v[1]);
+    add_moments(static_cast<C>((xb - r * xa) * s), v[2], v[3]);
   }
 }
 
@@ -101,33 +137,39 @@ __device__ inline double entropy(double sum_lc, double sum_ue, long n) {
 
 /// H[a] = Ĥ(z_a). Launch: grid k, block block_threads.
 template <class C>
-__global__ void self_entropy(const C* __restrict__ Z, long n, double* __restrict__ H) {
-  const C* z = Z + static_cast<long>(blockIdx.x) * n;
+__global__ void self_entropy(const double* __restrict__ Zd, const float* __restrict__ Zf, long n,
+                             double* __restrict__ H) {
+  const long a = blockIdx.x;
   double v[2] = {0.0, 0.0};
-  moments<C>(z, z, n, C(0), C(1), v[0], v[1]);
+  if constexpr (std::is_same_v<C, float>) {
+    const float* z = Zf + a * n;
+    for (long t = threadIdx.x; t < n; t += block_threads) add_moments(z[t], v[0], v[1]);
+  } else {
+    const double* z = Zd + a * n;
+    for (long t = threadIdx.x; t < n; t += block_threads) add_moments(z[t], v[0], v[1]);
+  }
   block_sum<2>(v);
-  if (threadIdx.x == 0) H[blockIdx.x] = entropy(v[0], v[1], n);
+  if (threadIdx.x == 0) H[a] = entropy(v[0], v[1], n);
 }
 
 /// For every unordered pair (a < b) with a candidate in it: Hr[a,b] = Ĥ of the standardised
 /// residual of z_a on z_b and Hr[b,a] the reverse, from one pass over the samples.
 /// Launch: grid pair_count(k) blocks (1-d, p = blockIdx.x + gridDim.x·blockIdx.y), block
-/// block_threads. rho (k, k) row-major in R.
-template <class C, class R>
-__global__ void pair_entropy(const C* __restrict__ Z, long n, int k, const R* __restrict__ rho,
+/// block_threads. rho (k, k) in double (symmetric).
+template <class C>
+__global__ void pair_entropy(const double* __restrict__ Zd, const float* __restrict__ Zf, long n,
+                             int k, const double* __restrict__ rho,
                              const unsigned char* __restrict__ cand, double* __restrict__ Hr) {
   const long p = static_cast<long>(blockIdx.x) + static_cast<long>(gridDim.x) * blockIdx.y;
   if (p >= tessera::causal::pair_count(k)) return;
   std::int64_t a, b;
   tessera::causal::pair_from_linear(p, k, a, b);
   if (cand != nullptr && !cand[a] && !cand[b]) return;
-  const double r = static_cast<double>(rho[a * k + b]);
+  const double r = rho[a * k + b];
   const double sd = 1.0 / sqrt(fmax(1.0 - r * r, 2.2250738585072014e-308));
-  const C* za = Z + a * n;
-  const C* zb = Z + b * n;
   double v[4] = {0.0, 0.0, 0.0, 0.0};
-  moments<C>(za, zb, n, static_cast<C>(r), static_cast<C>(sd), v[0], v[1]);
-  moments<C>(zb, za, n, static_cast<C>(r), static_cast<C>(sd), v[2], v[3]);
+  pair_moments<C>(Zd + a * n, Zd + b * n, Zf != nullptr ? Zf + a * n : nullptr,
+                  Zf != nullptr ? Zf + b * n : nullptr, n, r, sd, v);
   block_sum<4>(v);
   if (threadIdx.x == 0) {
     Hr[a * k + b] = entropy(v[0], v[1], n);
@@ -270,9 +312,11 @@ ordering_result causal_order_gpu_impl(const tensor<T>& X, const ordering_options
   std::vector<T> w(static_cast<std::size_t>(d) * static_cast<std::size_t>(n));
   for (long t = 0; t < n; ++t)
     for (int j = 0; j < d; ++j) w[static_cast<std::size_t>(j) * n + t] = X(t, j);
+  constexpr bool fp32 = std::is_same_v<C, float>;
   cuda_rt::device_buffer<T> W(w.size(), st);
-  cuda_rt::device_buffer<C> Z(w.size(), st);
-  cuda_rt::device_buffer<C> rho(static_cast<std::size_t>(d) * d, st);
+  cuda_rt::device_buffer<double> Zd(w.size(), st);
+  cuda_rt::device_buffer<float> Zf(fp32 ? w.size() : 0, st);
+  cuda_rt::device_buffer<double> rho(static_cast<std::size_t>(d) * d, st);
   cuda_rt::device_buffer<double> Hr(static_cast<std::size_t>(d) * d, st), H(d, st), M(d, st);
   cuda_rt::device_buffer<int> rem(d, st), out(2, st), flag(1, st);
   cuda_rt::device_buffer<unsigned char> cand(d, st), vj(d, st);
@@ -320,26 +364,23 @@ ordering_result causal_order_gpu_impl(const tensor<T>& X, const ordering_options
         TESSERA_CUDA_CHECK(cudaMemcpyAsync(cand.get(), hc.data(), k, cudaMemcpyHostToDevice, st));
         TESSERA_CUDA_CHECK(cudaMemcpyAsync(vj.get(), hv.data(), k, cudaMemcpyHostToDevice, st));
       }
-      K::standardize<T, C>
-          <<<k, K::block_threads, 0, st>>>(W.get(), n, rem.get(), Z.get(), flag.get());
+      float* zf = fp32 ? Zf.get() : nullptr;
+      K::standardize<T>
+          <<<k, K::block_threads, 0, st>>>(W.get(), n, rem.get(), Zd.get(), zf, flag.get());
       TESSERA_CUDA_CHECK(cudaGetLastError());
-      // ρ = Z Zᵀ / n: Z is (k, n) row-major = (n, k) column-major with leading dimension n.
-      const C alpha = C(1) / static_cast<C>(n), beta = C(0);
-      if constexpr (std::is_same_v<C, float>)
-        TESSERA_CUBLAS_CHECK(cublasSgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, static_cast<int>(n),
-                                         &alpha, Z.get(), static_cast<int>(n), Z.get(),
-                                         static_cast<int>(n), &beta, rho.get(), k));
-      else
-        TESSERA_CUBLAS_CHECK(cublasDgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, static_cast<int>(n),
-                                         &alpha, Z.get(), static_cast<int>(n), Z.get(),
-                                         static_cast<int>(n), &beta, rho.get(), k));
-      K::self_entropy<C><<<k, K::block_threads, 0, st>>>(Z.get(), n, H.get());
+      // ρ = Z Zᵀ / n in FP64: Z is (k, n) row-major = (n, k) column-major with leading
+      // dimension n.
+      const double alpha = 1.0 / static_cast<double>(n), beta = 0.0;
+      TESSERA_CUBLAS_CHECK(cublasDgemm(blas, CUBLAS_OP_T, CUBLAS_OP_N, k, k, static_cast<int>(n),
+                                       &alpha, Zd.get(), static_cast<int>(n), Zd.get(),
+                                       static_cast<int>(n), &beta, rho.get(), k));
+      K::self_entropy<C><<<k, K::block_threads, 0, st>>>(Zd.get(), zf, n, H.get());
       TESSERA_CUDA_CHECK(cudaGetLastError());
       const long P = pair_count(k);
       const unsigned gx = static_cast<unsigned>(std::min<long>(P, 65535L));
       const unsigned gy = static_cast<unsigned>((P + gx - 1) / gx);
-      K::pair_entropy<C, C><<<dim3(gx, gy), K::block_threads, 0, st>>>(
-          Z.get(), n, k, rho.get(), use_masks ? cand.get() : nullptr, Hr.get());
+      K::pair_entropy<C><<<dim3(gx, gy), K::block_threads, 0, st>>>(
+          Zd.get(), zf, n, k, rho.get(), use_masks ? cand.get() : nullptr, Hr.get());
       TESSERA_CUDA_CHECK(cudaGetLastError());
       K::scores<<<k, K::block_threads, 0, st>>>(H.get(), Hr.get(), k,
                                                 use_masks ? cand.get() : nullptr,

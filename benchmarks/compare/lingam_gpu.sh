@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# tessera's CUDA DirectLiNGAM ordering (causal_order_gpu) on one GPU, whole causal ordering at
+# n = 5000 for d = 100, 500, 1000, 2000 (issue #4; target: d = 1000 in <= 5 s on an H100/H200):
+#   (a) builds the lingam example with the CUDA backend (preset bench, -O3 -march=native) unless
+#       SKIP_BUILD=1;
+#   (b) per d: the example generates the data itself (--generate 5000 d --seed 1, the brief's
+#       LiNGAM model), times the GPU ordering (default mode: FP32 special-function-unit
+#       transcendentals, FP64 sums; CUDA context and cuBLAS start-up excluded; REPS timed runs,
+#       median), and checks the order against the CPU ordering (mixed precision, all cores) for
+#       d <= CPU_MAX_D, and against the GPU's full-FP64 ordering for d <= FP64_MAX_D;
+#   (c) prints one line per d:
+#       RESULT case=gpu_order_n5000_d<d> tessera_gpu=<s> tessera_cpu=<s|NA> unit=s
+#              speedup=<cpu/gpu|NA> same_order=<0|1|NA> gpu_fp64=<s|NA> same_order_fp64=<0|1|NA>
+#              sfu_ops=<count> sfu_rate=<ops/s> sfu_peak=<ops/s> sfu_fraction=<rate/peak>
+#
+# Transcendental count (analytic, no prior knowledge): a step with k >= 2 remaining variables
+# evaluates the entropy of each standardised variable (k·n samples) and of both residuals of
+# every unordered pair (k(k-1)·n samples); each sample costs 3 special-function-unit ops
+# (ex2 and ex2 for the two exponentials, lg2 for the logarithm: __expf(x) = ex2(x·log2 e),
+# __logf(x) = lg2(x)·ln 2). Whole ordering: 3·n·Σ_{k=2..d} k² = 3·n·(d(d+1)(2d+1)/6 - 1).
+# sfu_rate divides that count by the whole ordering time (standardisation, the FP64 GEMM,
+# scores and residual updates included), so it is a lower bound for the pair kernel's rate.
+# SFU peak = SMs × 16 × max SM clock: 16 results per clock per SM for the 32-bit reciprocal,
+# reciprocal square root, base-2 logarithm, base-2 exponential, sine and cosine at compute
+# capability 9.0 (CUDA C++ Programming Guide, "Arithmetic Instructions", throughput table).
+# The SM count and the clock (cudaDevAttrMultiProcessorCount, cudaDevAttrClockRate) are read
+# from the device; e.g. H100 SXM5 and H200: 132 SMs × 16 × 1.98 GHz = 4.18e12 ops/s.
+#
+# Knobs: DIMS ["100 500 1000 2000"], N [5000], REPS [3; 1 for d >= 2000], CPU_MAX_D [1000],
+# FP64_MAX_D [1000], SKIP_BUILD [0], OUT_DIR [build/compare-lingam-gpu].
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+DIMS=${DIMS:-"100 500 1000 2000"}
+N=${N:-5000}
+REPS=${REPS:-3}
+CPU_MAX_D=${CPU_MAX_D:-1000}
+FP64_MAX_D=${FP64_MAX_D:-1000}
+SKIP_BUILD=${SKIP_BUILD:-0}
+OUT_DIR=${OUT_DIR:-$root/build/compare-lingam-gpu}
+mkdir -p "$OUT_DIR"
+say() { echo "lingam_gpu.sh: $*" >&2; }
+
+if [[ $SKIP_BUILD != 1 ]]; then
+  cmake --preset bench -DTESSERA_BUILD_EXAMPLES=ON -DTESSERA_WITH_CUDA=ON >&2
+  cmake --build --preset bench --target lingam >&2
+fi
+exe=$(find build/bench/examples -type f -name lingam -perm -u+x | head -n 1)
+[[ -x ${exe:-} ]] || { say "lingam example not built"; exit 1; }
+
+# run D BACKEND REPEAT EXTRA...: prints "<seconds> <order>" and keeps the log.
+run() {
+  local d=$1 backend=$2 rep=$3
+  shift 3
+  local log="$OUT_DIR/${backend}_d${d}$(printf '%s' "$@" | tr -d ' -').log"
+  OMP_WAIT_POLICY=passive "$exe" --generate "$N" "$d" --seed 1 --backend "$backend" \
+    --order-only --repeat "$rep" --out "$OUT_DIR/out" "$@" >"$log"
+  local t order
+  t=$(sed -n 's/^| causal order time | \([0-9.e+-]*\) s.*/\1/p' "$log")
+  order=$(sed -n 's/^order: //p' "$log" | sed 's/x//g')
+  echo "$t $order"
+}
+
+device=""
+say "machine: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1); CPU $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+for d in $DIMS; do
+  reps=$REPS
+  ((d >= 2000)) && reps=1
+  r=$(run "$d" cuda "$reps")
+  tg=${r%% *}
+  og=${r#* }
+  [[ -n $device ]] || device=$(sed -n 's/^  device: \(.*\); warm-up.*/\1/p' "$OUT_DIR/cuda_d${d}.log")
+  sms=$(sed -n 's/.*, \([0-9]*\) SMs,.*/\1/p' <<<"$device")
+  mhz=$(sed -n 's/.*max SM clock \([0-9]*\) MHz.*/\1/p' <<<"$device")
+  tc=NA speed=NA same=NA
+  if ((d <= CPU_MAX_D)); then
+    r=$(run "$d" cpu 1 --mixed-precision)
+    tc=${r%% *}
+    [[ ${r#* } == "$og" ]] && same=1 || same=0
+    speed=$(awk -v a="$tc" -v b="$tg" 'BEGIN {printf "%.3g", a / b}')
+  fi
+  t64=NA same64=NA
+  if ((d <= FP64_MAX_D)); then
+    r=$(run "$d" cuda 1 --fp64)
+    t64=${r%% *}
+    [[ ${r#* } == "$og" ]] && same64=1 || same64=0
+  fi
+  read -r ops rate peak frac < <(awk -v n="$N" -v d="$d" -v t="$tg" -v sms="$sms" -v mhz="$mhz" 'BEGIN {
+    ops = 3 * n * (d * (d + 1) * (2 * d + 1) / 6 - 1); rate = ops / t; peak = sms * 16 * mhz * 1e6;
+    printf "%.4g %.4g %.4g %.3g\n", ops, rate, peak, (peak > 0 ? rate / peak : 0) }')
+  echo "RESULT case=gpu_order_n${N}_d${d} tessera_gpu=$tg tessera_cpu=$tc unit=s speedup=$speed same_order=$same gpu_fp64=$t64 same_order_fp64=$same64 sfu_ops=$ops sfu_rate=$rate sfu_peak=$peak sfu_fraction=$frac"
+  say "d = $d: device $device; GPU runs: $(sed -n 's/^  ordering times: //p' "$OUT_DIR/cuda_d${d}.log")"
+done
