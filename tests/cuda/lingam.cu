@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA DirectLiNGAM ordering against the CPU path: identical orders, scores equal to rounding
-// (FP64 mode) or to the FP32-transcendental tolerance (default mode), prior knowledge honoured.
+// CUDA DirectLiNGAM ordering against the CPU path: identical orders and scores equal to
+// rounding in FP64 mode; in the default mode (FP32 transcendentals) scores within the FP32
+// tolerance and the same order up to near-ties that FP32 rounding may break either way (sparse
+// DAGs have several exogenous variables whose scores differ by 1e-10 or less); prior knowledge
+// honoured; bad input rejected.
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 
@@ -10,6 +14,45 @@
 
 namespace tc = tessera::causal;
 using tessera::index_t;
+
+namespace {
+
+bool fp32_close(double got, double ref) {
+  return std::abs(got - ref) <= 1e-6 + 1e-3 * std::abs(ref);
+}
+
+/// GPU FP32 against the CPU's FP64 (both with recorded scores): step by step the candidates
+/// agree and the scores are FP32-close; where the choices differ, the CPU's scores of the two
+/// choices must be FP32-close (a near-tie), and the comparison stops there (the remaining
+/// problems differ). Returns the number of steps compared.
+std::size_t check_fp32_against_cpu(const tc::ordering_result& cpu, const tc::ordering_result& gpu) {
+  BOOST_REQUIRE_EQUAL(cpu.order.size(), gpu.order.size());
+  BOOST_REQUIRE_EQUAL(cpu.scores.size(), cpu.order.size());
+  BOOST_REQUIRE_EQUAL(gpu.scores.size(), gpu.order.size());
+  for (std::size_t s = 0; s < cpu.order.size(); ++s) {
+    BOOST_TEST(cpu.candidates[s] == gpu.candidates[s], boost::test_tools::per_element());
+    BOOST_REQUIRE_EQUAL(cpu.scores[s].size(), gpu.scores[s].size());
+    for (std::size_t i = 0; i < cpu.scores[s].size(); ++i)
+      BOOST_TEST(fp32_close(gpu.scores[s][i], cpu.scores[s][i]),
+                 "step " << s << " candidate " << i << ": " << gpu.scores[s][i] << " vs "
+                         << cpu.scores[s][i]);
+    if (cpu.order[s] == gpu.order[s]) continue;
+    const auto& c = cpu.candidates[s];
+    const auto pos = [&](tessera::index_t v) {
+      return static_cast<std::size_t>(std::find(c.begin(), c.end(), v) - c.begin());
+    };
+    const std::size_t ic = pos(cpu.order[s]), ig = pos(gpu.order[s]);
+    BOOST_REQUIRE(ic < c.size() && ig < c.size());
+    BOOST_TEST(fp32_close(cpu.scores[s][ig], cpu.scores[s][ic]),
+               "step " << s << ": GPU chose " << gpu.order[s] << " (CPU score " << cpu.scores[s][ig]
+                       << ") over " << cpu.order[s] << " (" << cpu.scores[s][ic]
+                       << "): not a near-tie");
+    return s;
+  }
+  return cpu.order.size();
+}
+
+}  // namespace
 
 BOOST_AUTO_TEST_SUITE(causal_cuda)
 
@@ -22,27 +65,28 @@ BOOST_AUTO_TEST_CASE(orders_and_scores_match_cpu) {
     const auto fp64 = tc::causal_order_gpu(X, o, {.full_fp64 = true});
     const auto fp32 = tc::causal_order_gpu(X, o);
     BOOST_TEST(cpu.order == fp64.order, boost::test_tools::per_element());
-    BOOST_TEST(cpu.order == fp32.order, boost::test_tools::per_element());
     BOOST_REQUIRE_EQUAL(cpu.scores.size(), fp64.scores.size());
     for (std::size_t s = 0; s < cpu.scores.size(); ++s) {
       BOOST_REQUIRE_EQUAL(cpu.scores[s].size(), fp64.scores[s].size());
       for (std::size_t i = 0; i < cpu.scores[s].size(); ++i) {
         const double ref = cpu.scores[s][i];
         BOOST_TEST(std::abs(fp64.scores[s][i] - ref) <= 1e-10 + 1e-9 * std::abs(ref));
-        BOOST_TEST(std::abs(fp32.scores[s][i] - ref) <= 1e-6 + 1e-3 * std::abs(ref));
       }
     }
+    check_fp32_against_cpu(cpu, fp32);
   }
 }
 
 BOOST_AUTO_TEST_CASE(true_order_recovered) {
   const auto X = tessera::test::lingam_data(5000, 30, 7);
-  const auto r = tc::causal_order_gpu(X);
-  // No edge j -> i may be ordered after i: data from lingam_data follow 0..d-1, so every
-  // violation would show up as an inversion along an edge; check against the CPU order instead
-  // of the generator's DAG, which this test cannot see.
-  const auto cpu = tessera::test::cpu_causal_order(X, {});
-  BOOST_TEST(r.order == cpu.order, boost::test_tools::per_element());
+  tc::ordering_options o;
+  o.record_scores = true;
+  // Against the CPU order (the generator's DAG is not visible here): FP64 identical, FP32 up to
+  // near-ties (this data set has a step whose two best scores differ by 7e-14).
+  const auto cpu = tessera::test::cpu_causal_order(X, o);
+  BOOST_TEST(tc::causal_order_gpu(X, o, {.full_fp64 = true}).order == cpu.order,
+             boost::test_tools::per_element());
+  check_fp32_against_cpu(cpu, tc::causal_order_gpu(X, o));
 }
 
 BOOST_AUTO_TEST_CASE(prior_knowledge_strong_mode) {
@@ -51,9 +95,16 @@ BOOST_AUTO_TEST_CASE(prior_knowledge_strong_mode) {
   pk(0, 5) = 1.0;  // x5 causes x0: x5 must precede x0
   tc::ordering_options o;
   o.prior_knowledge = pk;
+  o.record_scores = true;
   const auto cpu = tessera::test::cpu_causal_order(X, o);
   const auto gpu = tc::causal_order_gpu(X, o, {.full_fp64 = true});
   BOOST_TEST(cpu.order == gpu.order, boost::test_tools::per_element());
+  check_fp32_against_cpu(cpu, tc::causal_order_gpu(X, o));
+  // x5 precedes x0
+  const auto& ord = gpu.order;
+  const bool five_first =
+      std::find(ord.begin(), ord.end(), 5) < std::find(ord.begin(), ord.end(), 0);
+  BOOST_TEST(five_first);
 }
 
 BOOST_AUTO_TEST_CASE(strongly_correlated_pairs_match_cpu_mixed_precision) {
@@ -74,6 +125,8 @@ BOOST_AUTO_TEST_CASE(strongly_correlated_pairs_match_cpu_mixed_precision) {
   const auto cpu_mixed = tessera::test::cpu_causal_order(X, om);
   const auto fp32 = tc::causal_order_gpu(X, o);
   const auto fp64 = tc::causal_order_gpu(X, o, {.full_fp64 = true});
+  // The chain's order, with a smallest margin between the two best scores of 1.4e-3 (far above
+  // FP32 rounding), so the FP32 orders must agree exactly.
   for (index_t j = 0; j < d; ++j) BOOST_TEST(cpu.order[static_cast<std::size_t>(j)] == j);
   BOOST_TEST(cpu.order == fp32.order, boost::test_tools::per_element());
   BOOST_TEST(cpu.order == fp64.order, boost::test_tools::per_element());
@@ -101,7 +154,7 @@ BOOST_AUTO_TEST_CASE(prior_knowledge_soft_mode_and_fp32) {
     const auto fp64 = tc::causal_order_gpu(X, o, {.full_fp64 = true});
     const auto fp32 = tc::causal_order_gpu(X, o);
     BOOST_TEST(cpu.order == fp64.order, boost::test_tools::per_element());
-    BOOST_TEST(cpu.order == fp32.order, boost::test_tools::per_element());
+    check_fp32_against_cpu(cpu, fp32);  // this data set has near-ties of 3e-10
     BOOST_REQUIRE_EQUAL(cpu.scores.size(), fp64.scores.size());
     for (std::size_t s = 0; s < cpu.scores.size(); ++s) {
       BOOST_TEST(cpu.candidates[s] == fp64.candidates[s], boost::test_tools::per_element());
