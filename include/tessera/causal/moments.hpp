@@ -113,10 +113,10 @@ struct moment_tables {
 
   moment_tables() {
     const double h = range / segments;
-    fit(
-        deg_g, h, [](double a) { return std::log1p(std::exp(-2.0 * a)); }, &g[0][0]);
-    fit(
-        deg_e, h, [](double a) { return std::exp(-0.5 * a * a); }, &e[0][0]);
+    const auto g_of = [](double a) { return std::log1p(std::exp(-2.0 * a)); };
+    const auto e_of = [](double a) { return std::exp(-0.5 * a * a); };
+    fit(deg_g, h, g_of, &g[0][0]);
+    fit(deg_e, h, e_of, &e[0][0]);
   }
 
  private:
