@@ -35,4 +35,5 @@ write_basic_package_version_file(
   ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/tesseraConfig.cmake"
               "${PROJECT_BINARY_DIR}/tesseraConfigVersion.cmake"
+              "${PROJECT_SOURCE_DIR}/cmake/FindBLIS.cmake"
         DESTINATION "${TESSERA_INSTALL_CMAKEDIR}")

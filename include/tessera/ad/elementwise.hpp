@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <type_traits>
 
 #include "tessera/ad/node.hpp"
 
@@ -211,8 +212,13 @@ var<T> sigmoid(const var<T>& x) {
 /// y = max(x, 0);  x̄ += ȳ·[x > 0]
 template <class T>
 var<T> relu(const var<T>& x) {
-  return make_op(tessera::relu(x.value()), {x},
-                 [](auto& c) { c.acc(0, c.gy() * c.lift(tessera::heaviside(c.xv(0)))); });
+  return make_op(tessera::relu(x.value()), {x}, [](auto& c) {
+    if constexpr (std::decay_t<decltype(c)>::graph)
+      c.acc(0, c.gy() * c.lift(tessera::heaviside(c.xv(0))));
+    else  // one fused pass, no mask tensor
+      c.acc(0, tessera::detail::binary_map<T>("relu_backward", c.gy(), c.xv(0),
+                                              [](T g, T v) { return v > T(0) ? g : T(0); }));
+  });
 }
 /// y = x·Φ(x);  x̄ += ȳ·(Φ(x) + x·φ(x))
 template <class T>

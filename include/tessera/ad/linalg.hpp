@@ -18,8 +18,19 @@ var<T> matmul(const var<T>& a, const var<T>& b) {
   if (a.rank() == 1 && b.rank() >= 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.rank() == 1 && a.rank() >= 2) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   return make_op(tessera::matmul(a.value(), b.value()), {a, b}, [](auto& c) {
-    if (c.needs(0)) c.acc(0, matmul(c.gy(), transpose(c.x(1), -1, -2)));
-    if (c.needs(1)) c.acc(1, matmul(transpose(c.x(0), -1, -2), c.gy()));
+    const bool plain = c.xv(0).rank() == 2 && c.xv(1).rank() == 2;
+    if (c.needs(0)) {
+      if (plain)
+        c.acc_matmul(0, c.gy(), transpose(c.x(1), -1, -2));
+      else
+        c.acc(0, matmul(c.gy(), transpose(c.x(1), -1, -2)));
+    }
+    if (c.needs(1)) {
+      if (plain)
+        c.acc_matmul(1, transpose(c.x(0), -1, -2), c.gy());
+      else
+        c.acc(1, matmul(transpose(c.x(0), -1, -2), c.gy()));
+    }
   });
 }
 

@@ -8,6 +8,7 @@
 
 #include "tessera/ad/var.hpp"
 #include "tessera/ops/elementwise.hpp"
+#include "tessera/ops/matmul.hpp"
 #include "tessera/ops/reduce.hpp"
 
 namespace tessera::ad {
@@ -59,6 +60,23 @@ struct tensor_context {
       tessera::add_(v->adj, g);
     }
   }
+
+  /// in[i].adj += a·b (rank-2 operands). When the adjoint already exists as a contiguous
+  /// matrix of the product's shape, the GEMM accumulates straight into it (no temporary);
+  /// otherwise this is acc(i, matmul(a, b)).
+  void acc_matmul(int i, const tensor<T>& a, const tensor<T>& b) const {
+    vari<T>* v = in[i];
+    if (!v->requires_grad) return;
+    tensor<T>& adj = v->adj;
+    if (adj.defined() && adj.rank() == 2 && a.rank() == 2 && b.rank() == 2 && adj.is_contiguous() &&
+        a.size(1) == b.size(0) && adj.size(0) == a.size(0) && adj.size(1) == b.size(1)) {
+      tessera::detail::gemm(a.storage().get() + a.offset(), a.size(0), a.size(1), a.strides()[0],
+                            a.strides()[1], b.storage().get() + b.offset(), b.size(1),
+                            b.strides()[0], b.strides()[1], adj.data(), adj.size(1), true);
+      return;
+    }
+    acc(i, tessera::matmul(a, b));
+  }
 };
 
 /// The reverse-pass view for create-graph sweeps: adjoints are differentiable variables, and
@@ -88,6 +106,9 @@ struct graph_context {
       v->adj_graph = add(var<T>(v->adj_graph), g).impl();
     }
   }
+
+  /// in[i].adj += a·b, recorded (the create-graph twin of tensor_context::acc_matmul).
+  void acc_matmul(int i, const var<T>& a, const var<T>& b) const { acc(i, matmul(a, b)); }
 };
 
 /// A recorded op: its inputs, output and reverse rule.
@@ -109,7 +130,7 @@ struct op_node final : node_base {
     rule(c);
   }
   void clear() noexcept override {
-    out->adj = tensor<T>();
+    if (out->adj.defined()) out->adj = tensor<T>();
     out->adj_graph = nullptr;
   }
 };

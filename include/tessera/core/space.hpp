@@ -34,22 +34,171 @@ concept memory_space = std::same_as<S, host> || std::same_as<S, cuda>;
 template <class Space>
 struct space_traits;
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TESSERA_DETAIL_HAS_ASAN 1
+#endif
+#endif
+#ifndef TESSERA_DETAIL_HAS_ASAN
+#define TESSERA_DETAIL_HAS_ASAN 0
+#endif
+
+namespace detail {
+
+/// Per-thread cache of large host blocks (at least 64 KiB), so that a training loop that
+/// allocates the same activation and gradient buffers every step reuses them instead of
+/// asking the OS for fresh pages (and faulting and zeroing them) every time.
+///
+/// Sizes are rounded up to classes with four steps per power of two (at most 25 % slack).
+/// A freed block goes to the cache of the thread that frees it; a block of the requested
+/// class is reused by the thread that allocates. Each thread keeps at most
+/// TESSERA_HOST_CACHE_BYTES bytes (default 256 MiB; 0 turns the cache off) in at most 256
+/// blocks, none larger than a quarter of that; the oldest blocks go back to the system first.
+/// The cache of a thread is released when the thread exits, and off under AddressSanitizer.
+class host_block_cache {
+ public:
+#if defined(TESSERA_HOST_CACHE_BYTES)
+  static constexpr std::size_t max_bytes = TESSERA_HOST_CACHE_BYTES;
+#elif defined(__SANITIZE_ADDRESS__) || TESSERA_DETAIL_HAS_ASAN
+  static constexpr std::size_t max_bytes = 0;  // let ASan see every use after free
+#else
+  static constexpr std::size_t max_bytes = std::size_t(256) << 20;
+#endif
+  static constexpr std::size_t min_block = std::size_t(64) << 10;
+  static constexpr std::size_t max_block = max_bytes / 4;
+  static constexpr std::size_t max_blocks = 256;
+  static constexpr std::align_val_t alignment{64};
+
+  /// The size class of a request of `bytes` (≥ min_block).
+  static constexpr std::size_t size_class(std::size_t bytes) noexcept {
+    std::size_t top = min_block;
+    while (top * 2 <= bytes) top *= 2;
+    const std::size_t step = top / 4;
+    return (bytes + step - 1) / step * step;
+  }
+
+  static bool cacheable(std::size_t bytes) noexcept {
+    return max_bytes > 0 && bytes >= min_block && bytes <= max_block;
+  }
+
+  /// A block of exactly `bytes` (a size class): from this thread's cache or new.
+  static void* allocate(std::size_t bytes) {
+    if (!dead()) {
+      auto& c = instance();
+      for (std::size_t i = c.count_; i-- > 0;) {
+        if (c.blocks_[i].bytes == bytes) {
+          void* p = c.blocks_[i].ptr;
+          c.remove(i);
+          return p;
+        }
+      }
+    }
+    try {
+      return ::operator new(bytes, alignment);
+    } catch (const std::bad_alloc&) {
+      release();  // the cached blocks may be what stands in the way
+      return ::operator new(bytes, alignment);
+    }
+  }
+
+  /// Returns a block of `bytes` (as allocated) to this thread's cache, or to the system.
+  static void deallocate(void* p, std::size_t bytes) noexcept {
+    if (dead()) {
+      ::operator delete(p, alignment);
+      return;
+    }
+    auto& c = instance();
+    while (c.count_ > 0 && (c.count_ == max_blocks || c.bytes_ + bytes > max_bytes)) {
+      ::operator delete(c.blocks_[0].ptr, alignment);
+      c.remove(0);
+    }
+    c.blocks_[c.count_++] = {p, bytes};
+    c.bytes_ += bytes;
+  }
+
+  /// Bytes this thread's cache holds now.
+  static std::size_t cached_bytes() noexcept { return dead() ? 0 : instance().bytes_; }
+
+  /// Gives every cached block of this thread back to the system.
+  static void release() noexcept {
+    if (dead()) return;
+    auto& c = instance();
+    while (c.count_ > 0) {
+      ::operator delete(c.blocks_[c.count_ - 1].ptr, alignment);
+      c.remove(c.count_ - 1);
+    }
+  }
+
+  host_block_cache(const host_block_cache&) = delete;
+  host_block_cache& operator=(const host_block_cache&) = delete;
+  ~host_block_cache() {
+    release_all();
+    dead() = true;
+  }
+
+ private:
+  struct block {
+    void* ptr;
+    std::size_t bytes;
+  };
+  host_block_cache() = default;
+
+  static host_block_cache& instance() noexcept {
+    thread_local host_block_cache c;
+    return c;
+  }
+  /// Set when this thread's cache has been destroyed (thread exit): later frees bypass it.
+  static bool& dead() noexcept {
+    thread_local bool d = false;
+    return d;
+  }
+  void remove(std::size_t i) noexcept {
+    bytes_ -= blocks_[i].bytes;
+    for (std::size_t j = i + 1; j < count_; ++j) blocks_[j - 1] = blocks_[j];
+    --count_;
+  }
+  void release_all() noexcept {
+    for (std::size_t i = 0; i < count_; ++i) ::operator delete(blocks_[i].ptr, alignment);
+    count_ = 0;
+    bytes_ = 0;
+  }
+
+  block blocks_[max_blocks];
+  std::size_t count_ = 0;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace detail
+
 template <>
 struct space_traits<host> {
-  /// Allocation at least this large is 64-byte aligned; smaller goes into one block with its
-  /// control block, which is what makes tiny tensors cheap.
-  static constexpr std::size_t aligned_threshold_bytes = 512;
+  /// Below this size the data shares one allocation with its shared_ptr control block, which
+  /// is what makes tiny tensors cheap; it still starts on a 64-byte boundary so that
+  /// vectorised kernels never run a scalar prologue.
+  static constexpr std::size_t small_bytes = 512;
 
-  /// Uninitialised storage for n elements, shared-owned.
+  /// Uninitialised, 64-byte aligned storage for n elements, shared-owned. Blocks of 64 KiB and
+  /// more come from and return to the calling thread's detail::host_block_cache.
   template <class T>
   static std::shared_ptr<T> allocate(index_t n) {
     static_assert(std::is_trivially_copyable_v<T>, "tensor elements must be trivially copyable");
     const std::size_t count = n > 0 ? static_cast<std::size_t>(n) : 1;
-    if (count * sizeof(T) < aligned_threshold_bytes) {
-      std::shared_ptr<T[]> a = std::make_shared_for_overwrite<T[]>(count);
-      return std::shared_ptr<T>(a, a.get());
+    const std::size_t bytes = count * sizeof(T);
+    if (bytes < small_bytes) {
+      constexpr std::size_t pad = (64 + sizeof(T) - 1) / sizeof(T);
+      std::shared_ptr<T[]> a = std::make_shared_for_overwrite<T[]>(count + pad);
+      void* p = a.get();
+      std::size_t space = (count + pad) * sizeof(T);
+      p = std::align(64, bytes, p, space);
+      return std::shared_ptr<T>(a, static_cast<T*>(p));
     }
-    void* p = ::operator new(count * sizeof(T), std::align_val_t{64});
+    if (detail::host_block_cache::cacheable(bytes)) {
+      const std::size_t b = detail::host_block_cache::size_class(bytes);
+      void* p = detail::host_block_cache::allocate(b);
+      return std::shared_ptr<T>(static_cast<T*>(p),
+                                [b](T* q) { detail::host_block_cache::deallocate(q, b); });
+    }
+    void* p = ::operator new(bytes, std::align_val_t{64});
     return std::shared_ptr<T>(static_cast<T*>(p), [](T* q) {
       ::operator delete(static_cast<void*>(q), std::align_val_t{64});
     });

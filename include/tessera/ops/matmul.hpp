@@ -1,83 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// matmul and batched matmul on host tensors through Eigen's GEMM (numpy matmul semantics).
+// matmul and batched matmul on host tensors (numpy matmul semantics) through the GEMM backend
+// of ops/detail/gemm.hpp (BLIS, a BLAS or Eigen).
 #pragma once
 
-#include <Eigen/Core>
-
+#include "tessera/ops/detail/gemm.hpp"
 #include "tessera/ops/elementwise.hpp"
 
 namespace tessera {
-
-namespace detail {
-
-template <class T>
-using row_major_map =
-    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
-               Eigen::OuterStride<>>;
-template <class T>
-using col_major_map =
-    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>, 0, Eigen::OuterStride<>>;
-template <class T>
-using out_map = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-
-/// How a 2-d (m, n) strided block can be handed to Eigen without a copy.
-enum class mat_layout { row_major, col_major, copy };
-
-inline mat_layout classify(index_t rows, index_t cols, index_t rs, index_t cs) {
-  if (cs == 1 && (rs >= cols || rows <= 1)) return mat_layout::row_major;
-  if (rs == 1 && (cs >= rows || cols <= 1)) return mat_layout::col_major;
-  return mat_layout::copy;
-}
-
-/// C (m×n, row-major contiguous at c) = A (m×k, strides ars/acs) · B (k×n, strides brs/bcs),
-/// or C += A·B when accumulate is set.
-template <class T>
-void gemm(const T* a, index_t m, index_t k, index_t ars, index_t acs, const T* b, index_t n,
-          index_t brs, index_t bcs, T* c, bool accumulate) {
-  out_map<T> C(c, m, n);
-  if (k == 0) {
-    if (!accumulate) C.setZero();
-    return;
-  }
-  auto run = [&](const auto& A) {
-    auto go = [&](const auto& B) {
-      if (accumulate)
-        C.noalias() += A * B;
-      else
-        C.noalias() = A * B;
-    };
-    switch (classify(k, n, brs, bcs)) {
-      case mat_layout::row_major:
-        go(row_major_map<T>(b, k, n, Eigen::OuterStride<>(k <= 1 ? n : brs)));
-        break;
-      case mat_layout::col_major:
-        go(col_major_map<T>(b, k, n, Eigen::OuterStride<>(n <= 1 ? k : bcs)));
-        break;
-      default: {
-        Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> tmp(k, n);
-        for (index_t i = 0; i < k; ++i)
-          for (index_t j = 0; j < n; ++j) tmp(i, j) = b[i * brs + j * bcs];
-        go(tmp);
-      }
-    }
-  };
-  switch (classify(m, k, ars, acs)) {
-    case mat_layout::row_major:
-      run(row_major_map<T>(a, m, k, Eigen::OuterStride<>(m <= 1 ? k : ars)));
-      break;
-    case mat_layout::col_major:
-      run(col_major_map<T>(a, m, k, Eigen::OuterStride<>(k <= 1 ? m : acs)));
-      break;
-    default: {
-      Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> tmp(m, k);
-      for (index_t i = 0; i < m; ++i)
-        for (index_t j = 0; j < k; ++j) tmp(i, j) = a[i * ars + j * acs];
-      run(tmp);
-    }
-  }
-}
-
-}  // namespace detail
 
 /// Matrix product with numpy semantics: (m,k)·(k,n) → (m,n); leading batch axes broadcast,
 /// (…,m,k)·(…,k,n) → (…,m,n); a rank-1 operand is treated as a row (lhs) or column (rhs)
@@ -123,10 +52,10 @@ tensor<T> matmul(const tensor<T>& lhs, const tensor<T>& rhs) {
   const index_t brs = B.strides()[br], bcs = B.strides()[br + 1];
   auto one = [&](index_t i) {
     detail::gemm(A.storage().get() + batch_offset(A, i), m, k, ars, acs,
-                 B.storage().get() + batch_offset(B, i), n, brs, bcs, out.data() + i * m * n,
+                 B.storage().get() + batch_offset(B, i), n, brs, bcs, out.data() + i * m * n, n,
                  false);
   };
-  // Big single products use Eigen's own threading; many small ones are spread over threads.
+  // Big single products are threaded inside the GEMM; many small ones are spread over threads.
   if (nb > 1 && m * n * k < (index_t(1) << 18)) {
     parallel_for(0, nb, std::max<index_t>(1, (index_t(1) << 18) / std::max<index_t>(1, m * n * k)),
                  [&](index_t lo, index_t hi) {

@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: Apache-2.0
+# Chooses the host GEMM behind tessera's matmul (include/tessera/ops/detail/gemm.hpp):
+#   TESSERA_GEMM = AUTO (default: BLIS if found, else a Fortran BLAS if found, else Eigen),
+#                  BLIS, BLAS (FindBLAS; pick one with BLA_VENDOR) or EIGEN.
+# Sets TESSERA_GEMM_BACKEND (blis | blas | eigen); tessera_configure_gemm(<target>) adds the
+# compile definition and the link.
+set(TESSERA_GEMM "AUTO" CACHE STRING "Host GEMM: AUTO, BLIS, BLAS or EIGEN")
+set_property(CACHE TESSERA_GEMM PROPERTY STRINGS AUTO BLIS BLAS EIGEN)
+string(TOUPPER "${TESSERA_GEMM}" _tessera_gemm)
+
+set(TESSERA_GEMM_BACKEND eigen)
+if(_tessera_gemm STREQUAL "AUTO" OR _tessera_gemm STREQUAL "BLIS")
+  if(_tessera_gemm STREQUAL "BLIS")
+    find_package(BLIS REQUIRED)
+  else()
+    find_package(BLIS QUIET)
+  endif()
+  if(BLIS_FOUND)
+    set(TESSERA_GEMM_BACKEND blis)
+  endif()
+endif()
+if(TESSERA_GEMM_BACKEND STREQUAL "eigen" AND
+   (_tessera_gemm STREQUAL "AUTO" OR _tessera_gemm STREQUAL "BLAS"))
+  if(_tessera_gemm STREQUAL "BLAS")
+    find_package(BLAS REQUIRED)
+  else()
+    find_package(BLAS QUIET)
+  endif()
+  if(BLAS_FOUND)
+    set(TESSERA_GEMM_BACKEND blas)
+  endif()
+endif()
+if(NOT _tessera_gemm MATCHES "^(AUTO|BLIS|BLAS|EIGEN)$")
+  message(FATAL_ERROR "TESSERA_GEMM must be AUTO, BLIS, BLAS or EIGEN (got '${TESSERA_GEMM}')")
+endif()
+message(STATUS "tessera: host GEMM backend: ${TESSERA_GEMM_BACKEND}")
+
+function(tessera_configure_gemm target)
+  if(TESSERA_GEMM_BACKEND STREQUAL "blis")
+    target_compile_definitions(${target} INTERFACE TESSERA_GEMM_BLIS=1)
+    target_link_libraries(${target} INTERFACE BLIS::BLIS)
+  elseif(TESSERA_GEMM_BACKEND STREQUAL "blas")
+    target_compile_definitions(${target} INTERFACE TESSERA_GEMM_BLAS=1)
+    target_link_libraries(${target} INTERFACE BLAS::BLAS)
+  endif()
+endfunction()
