@@ -122,7 +122,7 @@ void gemm_eigen(const T* a, index_t m, index_t k, index_t ars, index_t acs, cons
 
 #if TESSERA_GEMM_BLIS
 /// BLIS's typed API, which takes any row and column strides. The thread count is set per call
-/// (tessera's max_threads(): 1 inside a parallel region), and BLIS's small/unpacked ("sup")
+/// (tessera's max_threads(): 1 inside a parallel region or below 2^20 multiply-adds), and BLIS's small/unpacked ("sup")
 /// path is used only for skinny products, where it wins; for the rest the packed path is
 /// faster on the CPUs measured (docs/benchmarks.md).
 template <class T>
@@ -154,7 +154,8 @@ void gemm_blis(const T* a, index_t m, index_t k, index_t ars, index_t acs, const
   prepare(a, m, k, ars, acs, a_copy);
   prepare(b, k, n, brs, bcs, b_copy);
   rntm_t rntm = BLIS_RNTM_INITIALIZER;
-  bli_rntm_set_num_threads(max_threads(), &rntm);
+  // Below about a megaflop forking threads costs more than it saves.
+  bli_rntm_set_num_threads(m * n * k < (index_t(1) << 20) ? 1 : max_threads(), &rntm);
   if (std::min(m, n) >= 64) bli_rntm_disable_l3_sup(&rntm);
   T alpha = 1, beta = accumulate ? T(1) : T(0);
   // BLIS's typed API takes non-const pointers; it does not write A or B.
