@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // VarLiNGAM against lingam's VARLiNGAM on sample_data_var_lingam.csv and a synthetic VAR(2).
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <string>
 
 #include "fixture.hpp"
 #include "tessera/causal/var_lingam.hpp"
@@ -121,6 +124,45 @@ BOOST_AUTO_TEST_CASE(errors_name_the_function) {
   }
   opt.lags = 0;
   BOOST_CHECK_THROW(tc::var_lingam(X, opt), tessera::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(bad_series_are_rejected) {
+  // A VAR(1)-like series long enough to fit, then spoiled one way at a time.
+  const index_t n = 200, d = 3;
+  auto series = [&] {
+    tensor<double> X(shape_t{n, d});
+    for (index_t t = 0; t < n; ++t)
+      for (index_t j = 0; j < d; ++j)
+        X(t, j) = std::sin(0.7 * static_cast<double>(t * (j + 1)) + j) +
+                  (t > 0 ? 0.3 * X(t - 1, j) : 0.0);
+    return X;
+  };
+  auto message = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const tessera::invalid_argument& e) {
+      return e.what();
+    }
+    return "no exception";
+  };
+  tensor<double> X = series();
+  BOOST_TEST_REQUIRE(message([&] { tc::var_lingam(X); }) == "no exception");
+  X(50, 1) = std::nan("");
+  BOOST_TEST(message([&] { tc::var_lingam(X); }).find("non-finite") != std::string::npos);
+  X = series();
+  for (index_t t = 0; t < n; ++t) X(t, 2) = 4.0;  // constant series: no innovation
+  const std::string m = message([&] { tc::var_lingam(X); });
+  BOOST_TEST(
+      (m.find("causal::var_ols") != std::string::npos || m.find("constant") != std::string::npos),
+      m);
+  X = series();
+  tc::var_lingam_options opt;
+  opt.ordering.prior_knowledge = tensor<double>(shape_t{d, d});
+  std::fill(opt.ordering.prior_knowledge.data(), opt.ordering.prior_knowledge.data() + d * d, -1.0);
+  opt.ordering.prior_knowledge(0, 1) = 1.0;
+  opt.ordering.prior_knowledge(1, 0) = 1.0;  // contradicts itself
+  BOOST_TEST(message([&] { tc::var_lingam(X, opt); }).find("causal::prior_knowledge") !=
+             std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
