@@ -186,14 +186,20 @@ generated generate(index_t n, index_t d, std::uint64_t seed, const std::string& 
       if (p(k, q) < 2.0 / static_cast<double>(std::max<index_t>(d - 1, 1)))
         out.B(perm[static_cast<std::size_t>(k)], perm[static_cast<std::size_t>(q)]) =
             (s(k, q) < 0.5 ? -1.0 : 1.0) * w(k, q);
+  // Each variable's parents (about two per variable), so generating d = 2000 takes O(n·edges).
+  std::vector<std::vector<index_t>> parents(static_cast<std::size_t>(d));
+  for (index_t k = 0; k < d; ++k) {
+    const index_t j = perm[static_cast<std::size_t>(k)];
+    for (index_t q = 0; q < k; ++q) {
+      const index_t c = perm[static_cast<std::size_t>(q)];
+      if (out.B(j, c) != 0.0) parents[static_cast<std::size_t>(j)].push_back(c);
+    }
+  }
   for (index_t t = 0; t < n; ++t)
     for (index_t k = 0; k < d; ++k) {
       const index_t j = perm[static_cast<std::size_t>(k)];
       double v = e(t, j);
-      for (index_t q = 0; q < k; ++q) {
-        const index_t c = perm[static_cast<std::size_t>(q)];
-        v += out.B(j, c) * out.X(t, c);
-      }
+      for (index_t c : parents[static_cast<std::size_t>(j)]) v += out.B(j, c) * out.X(t, c);
       out.X(t, j) = v;
     }
   return out;

@@ -19,8 +19,8 @@ using tessera::index_t;
 namespace {
 
 template <class T>
-using gemm_fn = std::function<void(const T*, index_t, index_t, index_t, index_t, const T*,
-                                   index_t, index_t, index_t, T*, index_t, bool)>;
+using gemm_fn = std::function<void(const T*, index_t, index_t, index_t, index_t, const T*, index_t,
+                                   index_t, index_t, T*, index_t, bool)>;
 
 template <class T>
 std::vector<std::pair<std::string, gemm_fn<T>>> backends() {
@@ -52,18 +52,29 @@ template <class T>
 operand<T> make_operand(index_t rows, index_t cols, layout l, std::uint64_t seed) {
   operand<T> o;
   switch (l) {
-    case layout::row: o.rs = cols + 3, o.cs = 1; break;   // padded leading dimension
-    case layout::col: o.rs = 1, o.cs = rows + 2; break;   // a transposed view
-    case layout::strided: o.rs = 2 * cols + 1, o.cs = 2; break;
-    case layout::bcast_row: o.rs = 0, o.cs = 1; break;    // every row the same
-    case layout::bcast_all: o.rs = 0, o.cs = 0; break;    // one value everywhere
+    case layout::row:
+      o.rs = cols + 3, o.cs = 1;
+      break;  // padded leading dimension
+    case layout::col:
+      o.rs = 1, o.cs = rows + 2;
+      break;  // a transposed view
+    case layout::strided:
+      o.rs = 2 * cols + 1, o.cs = 2;
+      break;
+    case layout::bcast_row:
+      o.rs = 0, o.cs = 1;
+      break;  // every row the same
+    case layout::bcast_all:
+      o.rs = 0, o.cs = 0;
+      break;  // one value everywhere
   }
   index_t extent = 1;
   if (rows > 0 && cols > 0) extent += (rows - 1) * o.rs + (cols - 1) * o.cs;
   o.off = 1;
   o.buf.resize(static_cast<std::size_t>(extent + 2));
   const tessera::philox_stream rng{seed, 0};
-  for (std::size_t i = 0; i < o.buf.size(); ++i) o.buf[i] = static_cast<T>(rng.uniform<double>(i) * 2.0 - 1.0);
+  for (std::size_t i = 0; i < o.buf.size(); ++i)
+    o.buf[i] = static_cast<T>(rng.uniform<double>(i) * 2.0 - 1.0);
   return o;
 }
 
@@ -91,8 +102,8 @@ void check_case(const std::string& name, const gemm_fn<T>& gemm, index_t m, inde
       const double tol = eps * (4.0 * static_cast<double>(k) + 4.0);
       if (std::abs(static_cast<double>(c[q]) - static_cast<double>(want)) > tol) {
         BOOST_ERROR(name << " m=" << m << " n=" << n << " k=" << k << " la=" << int(la)
-                         << " lb=" << int(lb) << " acc=" << accumulate << " at (" << i << ","
-                         << j << "): " << c[q] << " vs " << static_cast<double>(want));
+                         << " lb=" << int(lb) << " acc=" << accumulate << " at (" << i << "," << j
+                         << "): " << c[q] << " vs " << static_cast<double>(want));
         return;
       }
     }
@@ -107,8 +118,7 @@ BOOST_AUTO_TEST_SUITE(gemm_backends)
 BOOST_AUTO_TEST_CASE_TEMPLATE(all_layouts_against_loops, T, float_types) {
   const layout layouts[] = {layout::row, layout::col, layout::strided, layout::bcast_row,
                             layout::bcast_all};
-  const index_t dims[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 1, 9}, {1, 13, 6}, {8, 9, 1},
-                             {70, 66, 33}};
+  const index_t dims[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 1, 9}, {1, 13, 6}, {8, 9, 1}, {70, 66, 33}};
   for (const auto& [name, gemm] : backends<T>())
     for (const auto& d : dims)
       for (layout la : layouts)

@@ -31,8 +31,8 @@ void sgemm_(const char* transa, const char* transb, const int* m, const int* n, 
             const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
             const float* beta, float* c, const int* ldc);
 void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-            const double* alpha, const double* a, const int* lda, const double* b,
-            const int* ldb, const double* beta, double* c, const int* ldc);
+            const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
+            const double* beta, double* c, const int* ldc);
 }
 #endif
 
@@ -63,7 +63,8 @@ template <class T>
 std::vector<T> dense_copy(const T* p, index_t rows, index_t cols, index_t rs, index_t cs) {
   std::vector<T> out(static_cast<std::size_t>(rows * cols));
   for (index_t i = 0; i < rows; ++i)
-    for (index_t j = 0; j < cols; ++j) out[static_cast<std::size_t>(i * cols + j)] = p[i * rs + j * cs];
+    for (index_t j = 0; j < cols; ++j)
+      out[static_cast<std::size_t>(i * cols + j)] = p[i * rs + j * cs];
   return out;
 }
 
@@ -80,8 +81,8 @@ using out_map = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eige
 
 /// Eigen's GEMM. A is (m×k) with strides (ars, acs), B is (k×n) with strides (brs, bcs).
 template <class T>
-void gemm_eigen(const T* a, index_t m, index_t k, index_t ars, index_t acs, const T* b,
-                index_t n, index_t brs, index_t bcs, T* c, index_t ldc, bool accumulate) {
+void gemm_eigen(const T* a, index_t m, index_t k, index_t ars, index_t acs, const T* b, index_t n,
+                index_t brs, index_t bcs, T* c, index_t ldc, bool accumulate) {
   out_map<T> C(c, m, n, Eigen::OuterStride<>(ldc));
   if (k == 0) {
     if (!accumulate) C.setZero();
@@ -122,12 +123,12 @@ void gemm_eigen(const T* a, index_t m, index_t k, index_t ars, index_t acs, cons
 
 #if TESSERA_GEMM_BLIS
 /// BLIS's typed API, which takes any row and column strides. The thread count is set per call
-/// (tessera's max_threads(): 1 inside a parallel region or below 2^20 multiply-adds), and BLIS's small/unpacked ("sup")
-/// path is used only for skinny products, where it wins; for the rest the packed path is
-/// faster on the CPUs measured (docs/benchmarks.md).
+/// (tessera's max_threads(): 1 inside a parallel region or below 2^20 multiply-adds), and BLIS's
+/// small/unpacked ("sup") path is used only for skinny products, where it wins; for the rest the
+/// packed path is faster on the CPUs measured (docs/benchmarks.md).
 template <class T>
-void gemm_blis(const T* a, index_t m, index_t k, index_t ars, index_t acs, const T* b,
-               index_t n, index_t brs, index_t bcs, T* c, index_t ldc, bool accumulate) {
+void gemm_blis(const T* a, index_t m, index_t k, index_t ars, index_t acs, const T* b, index_t n,
+               index_t brs, index_t bcs, T* c, index_t ldc, bool accumulate) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
     if (!accumulate)
@@ -173,8 +174,8 @@ void gemm_blis(const T* a, index_t m, index_t k, index_t ars, index_t acs, const
 #if TESSERA_GEMM_BLAS
 /// A Fortran BLAS: row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ, so B goes first.
 template <class T>
-void gemm_blas(const T* a, index_t m, index_t k, index_t ars, index_t acs, const T* b,
-               index_t n, index_t brs, index_t bcs, T* c, index_t ldc, bool accumulate) {
+void gemm_blas(const T* a, index_t m, index_t k, index_t ars, index_t acs, const T* b, index_t n,
+               index_t brs, index_t bcs, T* c, index_t ldc, bool accumulate) {
   if (m == 0 || n == 0) return;
   constexpr index_t int_max = 2147483647;
   if (k == 0 || m > int_max || n > int_max || k > int_max || ldc > int_max) {
