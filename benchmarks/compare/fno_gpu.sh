@@ -31,9 +31,10 @@
 # then run there with DEPS=.deps (a folder that travels with the working tree).
 #
 # Knobs [defaults]: DEVICE [cuda], RES [85], NTRAIN [1024], NTEST [200], WIDTH [32], MODES [12],
-# BATCH [32], SOLVER_ITERS [24], MODELS [fno,deq], STEPS [30], WARMUP_STEPS [10], TRAIN_SECONDS [0], SEED [0],
-# TF32 [default|on|off] (PyTorch side), PYTHON [python3], DATA_DIR [build/fno-data/<RES>-<NTRAIN>-<NTEST>],
-# BUILD_DIR [build/fno-gpu], DEPS [], SKIP_BUILD [0], OUT_DIR [build/compare-results/fno-<UTC>].
+# BATCH [32], SOLVER_ITERS [24], MODELS [fno,deq], STEPS [30], WARMUP_STEPS [10],
+# TRAIN_SECONDS [0], SEED [0], TF32 [default|on|off] (PyTorch side), PYTHON [python3],
+# DATA_DIR [build/fno-data/<RES>-<NTRAIN>-<NTEST>], BUILD_DIR [build/fno-gpu], DEPS [],
+# SKIP_BUILD [0], OUT_DIR [build/compare-results/fno-<UTC>].
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -111,7 +112,8 @@ if [[ $DEVICE == cpu ]]; then
   tessera_args+=(--threads 1)
 fi
 
-say "PyTorch side ($PYTHON fno_torch.py, $DEVICE)"
+say "PyTorch side ($PYTHON fno_torch.py, $DEVICE): self-test, then timings"
+"$PYTHON" benchmarks/compare/fno_torch.py --self-test >&2
 "$PYTHON" "${torch_args[@]}" | tee "$OUT_DIR/pytorch.txt" >&2
 
 say "tessera side (fno_deq --device $DEVICE)"
