@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # tessera's CUDA DirectLiNGAM ordering (causal_order_gpu) on one GPU, whole causal ordering at
 # n = 5000 for d = 100, 500, 1000, 2000 (issue #4; target: d = 1000 in <= 5 s on an H100/H200):
-#   (a) builds the lingam example with the CUDA backend (preset bench, -O3 -march=native) unless
+#   (a) builds the lingam example with the CUDA backend in $BUILD (Release, -O3 -march=native;
+#       dependencies from .device-deps/prefix when present, as scripts/device-check) unless
 #       SKIP_BUILD=1;
 #   (b) per d: the example generates the data itself (--generate 5000 d --seed 1, the brief's
 #       LiNGAM model), times the GPU ordering (default mode: FP32 special-function-unit
@@ -13,6 +14,7 @@
 #       RESULT case=gpu_order_n5000_d<d> tessera_gpu=<s> tessera_cpu=<s|NA> unit=s
 #              speedup=<cpu/gpu|NA> same_order=<0|1|NA> gpu_fp64=<s|NA> same_order_fp64=<0|1|NA>
 #              sfu_ops=<count> sfu_rate=<ops/s> sfu_peak=<ops/s> sfu_fraction=<rate/peak>
+#   Exits 77 (skipped) without a GPU, 1 when a run fails.
 #
 # Transcendental count (analytic, no prior knowledge): a step with k >= 2 remaining variables
 # evaluates the entropy of each standardised variable (k·n samples) and of both residuals of
@@ -28,7 +30,9 @@
 # from the device; e.g. H100 SXM5 and H200: 132 SMs × 16 × 1.98 GHz = 4.18e12 ops/s.
 #
 # Knobs: DIMS ["100 500 1000 2000"], N [5000], REPS [3; 1 for d >= 2000], CPU_MAX_D [1000],
-# FP64_MAX_D [1000], SKIP_BUILD [0], OUT_DIR [build/compare-lingam-gpu].
+# FP64_MAX_D [1000], SKIP_BUILD [0], BUILD [build/lingam-gpu], OUT_DIR [build/compare-lingam-gpu].
+# Estimated duration on an H100/H200 host with 16 cores (not yet measured): about 1 min of
+# building, then 2-3 min (the CPU check at d = 1000 is the longest step; CPU_MAX_D=500 cuts it).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -38,36 +42,53 @@ REPS=${REPS:-3}
 CPU_MAX_D=${CPU_MAX_D:-1000}
 FP64_MAX_D=${FP64_MAX_D:-1000}
 SKIP_BUILD=${SKIP_BUILD:-0}
+BUILD=${BUILD:-build/lingam-gpu}
 OUT_DIR=${OUT_DIR:-$root/build/compare-lingam-gpu}
 mkdir -p "$OUT_DIR"
 say() { echo "lingam_gpu.sh: $*" >&2; }
 
 if [[ $SKIP_BUILD != 1 ]]; then
-  cmake --preset bench -DTESSERA_BUILD_EXAMPLES=ON -DTESSERA_WITH_CUDA=ON >&2
-  cmake --build --preset bench --target lingam >&2
+  # Like scripts/device-check: dependencies from .device-deps/prefix on a bare machine.
+  prefix_args=()
+  [[ -d .device-deps/prefix ]] && prefix_args=("-DCMAKE_PREFIX_PATH=$PWD/.device-deps/prefix")
+  generator=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  cmake -S . -B "$BUILD" "${generator[@]}" "${prefix_args[@]}" -DCMAKE_BUILD_TYPE=Release \
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O3 -DNDEBUG -march=native -fno-math-errno" \
+    "-DCMAKE_CUDA_FLAGS_RELEASE=-O3 -DNDEBUG" -DTESSERA_WITH_CUDA=ON -DTESSERA_BUILD_TESTS=OFF \
+    -DTESSERA_BUILD_EXAMPLES=ON -DTESSERA_BUILD_BENCHMARKS=OFF -DTESSERA_BUILD_HEADER_TESTS=OFF >&2
+  cmake --build "$BUILD" -j"$(nproc)" --target lingam >&2
 fi
-exe=$(find build/bench/examples -type f -name lingam -perm -u+x | head -n 1)
-[[ -x ${exe:-} ]] || { say "lingam example not built"; exit 1; }
+exe=$(find "$BUILD/examples" -type f -name lingam -perm -u+x | head -n 1)
+[[ -x ${exe:-} ]] || { say "lingam example not built in $BUILD"; exit 1; }
 
 # run D BACKEND REPEAT EXTRA...: prints "<seconds> <order>" and keeps the log.
 run() {
   local d=$1 backend=$2 rep=$3
   shift 3
   local log="$OUT_DIR/${backend}_d${d}$(printf '%s' "$@" | tr -d ' -').log"
-  OMP_WAIT_POLICY=passive "$exe" --generate "$N" "$d" --seed 1 --backend "$backend" \
-    --order-only --repeat "$rep" --out "$OUT_DIR/out" "$@" >"$log"
+  if ! OMP_WAIT_POLICY=passive "$exe" --generate "$N" "$d" --seed 1 --backend "$backend" \
+    --order-only --repeat "$rep" --out "$OUT_DIR/out" "$@" >"$log" 2>&1; then
+    say "the $backend run at d = $d failed:"
+    tail -n 5 "$log" >&2
+    return 1
+  fi
   local t order
   t=$(sed -n 's/^| causal order time | \([0-9.e+-]*\) s.*/\1/p' "$log")
   order=$(sed -n 's/^order: //p' "$log" | sed 's/x//g')
   echo "$t $order"
 }
 
+if ! nvidia-smi -L >/dev/null 2>&1; then
+  say "no GPU here (nvidia-smi -L failed); skipped"
+  exit 77
+fi
 device=""
 say "machine: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1); CPU $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 for d in $DIMS; do
   reps=$REPS
   ((d >= 2000)) && reps=1
-  r=$(run "$d" cuda "$reps")
+  r=$(run "$d" cuda "$reps") || exit 1
   tg=${r%% *}
   og=${r#* }
   [[ -n $device ]] || device=$(sed -n 's/^  device: \(.*\); warm-up.*/\1/p' "$OUT_DIR/cuda_d${d}.log")
@@ -75,14 +96,14 @@ for d in $DIMS; do
   mhz=$(sed -n 's/.*max SM clock \([0-9]*\) MHz.*/\1/p' <<<"$device")
   tc=NA speed=NA same=NA
   if ((d <= CPU_MAX_D)); then
-    r=$(run "$d" cpu 1 --mixed-precision)
+    r=$(run "$d" cpu 1 --mixed-precision) || exit 1
     tc=${r%% *}
     [[ ${r#* } == "$og" ]] && same=1 || same=0
     speed=$(awk -v a="$tc" -v b="$tg" 'BEGIN {printf "%.3g", a / b}')
   fi
   t64=NA same64=NA
   if ((d <= FP64_MAX_D)); then
-    r=$(run "$d" cuda 1 --fp64)
+    r=$(run "$d" cuda 1 --fp64) || exit 1
     t64=${r%% *}
     [[ ${r#* } == "$og" ]] && same64=1 || same64=0
   fi
