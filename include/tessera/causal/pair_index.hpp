@@ -25,7 +25,7 @@ TESSERA_HOST_DEVICE void pair_from_linear(std::int64_t p, std::int64_t k, std::i
   const double kk = static_cast<double>(k);
   const double disc = (2.0 * kk - 1.0) * (2.0 * kk - 1.0) - 8.0 * static_cast<double>(p);
   std::int64_t r =
-      static_cast<std::int64_t>(((2.0 * kk - 1.0) - sqrt(disc > 0 ? disc : 0.0)) / 2.0);
+      static_cast<std::int64_t>(((2.0 * kk - 1.0) - std::sqrt(disc > 0 ? disc : 0.0)) / 2.0);
   if (r < 0) r = 0;
   if (r > k - 2) r = k - 2;
   while (r > 0 && pair_linear(r, r + 1, k) > p) --r;

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Host tensor creation: zeros, ones, full, arange, linspace, eye, from_vector, rand, randn.
+// full/zeros/ones/scalar/rand/randn/from_vector also take the space, zeros<T, host>(shape),
+// so code templated on Space can call zeros<T, Space>; the cuda forms are in <tessera/cuda.hpp>.
 #pragma once
 
 #include <cmath>
+#include <concepts>
 #include <initializer_list>
 #include <vector>
 
@@ -13,7 +16,8 @@
 namespace tessera {
 
 /// A tensor of the given shape filled with `value`.
-template <class T>
+template <class T, class Space = host>
+  requires std::same_as<Space, host>
 tensor<T> full(const shape_t& shape, T value) {
   tensor<T> t(shape);
   t.fill_(value);
@@ -21,13 +25,15 @@ tensor<T> full(const shape_t& shape, T value) {
 }
 
 /// A tensor of zeros.
-template <class T>
+template <class T, class Space = host>
+  requires std::same_as<Space, host>
 tensor<T> zeros(const shape_t& shape) {
   return full<T>(shape, T(0));
 }
 
 /// A tensor of ones.
-template <class T>
+template <class T, class Space = host>
+  requires std::same_as<Space, host>
 tensor<T> ones(const shape_t& shape) {
   return full<T>(shape, T(1));
 }
@@ -39,7 +45,8 @@ tensor<T> zeros_like(const tensor<T>& like) {
 }
 
 /// A rank-0 tensor holding `value`.
-template <class T>
+template <class T, class Space = host>
+  requires std::same_as<Space, host>
 tensor<T> scalar(T value) {
   return full<T>(shape_t{}, value);
 }
@@ -87,7 +94,8 @@ tensor<T> eye(index_t n, index_t m = -1) {
 
 /// A tensor of the given shape holding `values` in row-major order.
 /// @throws tessera::invalid_argument when the counts differ.
-template <class T>
+template <class T, class Space = host>
+  requires std::same_as<Space, host>
 tensor<T> from_vector(const std::vector<T>& values, const shape_t& shape) {
   if (static_cast<index_t>(values.size()) != shape.numel())
     throw_invalid_argument("from_vector", values.size(), " values given for shape ", shape.str(),
@@ -104,7 +112,8 @@ tensor<T> from_list(std::initializer_list<T> values) {
 }
 
 /// Uniform samples in [low, high) from the next stream of `gen` (Philox; same on cuda).
-template <class T>
+template <class T, class Space = host>
+  requires std::same_as<Space, host>
 tensor<T> rand(const shape_t& shape, generator& gen, T low = T(0), T high = T(1)) {
   if (!(low <= high) || !std::isfinite(low) || !std::isfinite(high))
     throw_invalid_argument("rand", "bounds [", low, ", ", high,
@@ -120,7 +129,8 @@ tensor<T> rand(const shape_t& shape, generator& gen, T low = T(0), T high = T(1)
 }
 
 /// Normal samples N(mean, stddev²) from the next stream of `gen` (Philox + Box–Muller).
-template <class T>
+template <class T, class Space = host>
+  requires std::same_as<Space, host>
 tensor<T> randn(const shape_t& shape, generator& gen, T mean = T(0), T stddev = T(1)) {
   if (!(stddev >= T(0)) || !std::isfinite(stddev) || !std::isfinite(mean))
     throw_invalid_argument("randn", "mean ", mean, " and stddev ", stddev,

@@ -273,38 +273,37 @@ class tensor {
     return clone();
   }
 
-  /// A deep, contiguous copy.
-  [[nodiscard]] tensor clone() const
-    requires std::is_same_v<Space, host>
-  {
+  /// A deep, contiguous copy (on cuda: enqueued on the current stream).
+  [[nodiscard]] tensor clone() const {
     tensor r(shape_);
     r.copy_from(*this);
     return r;
   }
 
   /// Copies `src` (same shape, or broadcastable to this shape) into this tensor's elements.
+  /// On cuda the copy is a kernel on the current stream (see <tessera/cuda.hpp>).
   /// @throws tessera::invalid_argument when the shapes do not broadcast.
-  void copy_from(const tensor& src) const
-    requires std::is_same_v<Space, host>
-  {
+  void copy_from(const tensor& src) const {
     const tensor s = src.shape_ == shape_ ? src : src.expand_checked("tensor::copy_from", shape_);
-    if (is_contiguous() && s.is_contiguous()) {
+    if constexpr (!std::is_same_v<Space, host>) {
+      space_traits<Space>::copy(*this, s);
+    } else if (is_contiguous() && s.is_contiguous()) {
       if (numel() > 0)
         std::memmove(data(), s.data(), static_cast<std::size_t>(numel()) * sizeof(T));
-      return;
+    } else {
+      for_each_pair(s, [](T& d, const T& v) { d = v; });
     }
-    for_each_pair(s, [](T& d, const T& v) { d = v; });
   }
 
-  /// Sets every element to `value`.
-  void fill_(T value) const
-    requires std::is_same_v<Space, host>
-  {
-    if (is_contiguous()) {
+  /// Sets every element to `value` (on cuda: a kernel on the current stream).
+  void fill_(T value) const {
+    if constexpr (!std::is_same_v<Space, host>) {
+      space_traits<Space>::fill(*this, value);
+    } else if (is_contiguous()) {
       std::fill_n(data(), numel(), value);
-      return;
+    } else {
+      for_each_pair(*this, [value](T& d, const T&) { d = value; });
     }
-    for_each_pair(*this, [value](T& d, const T&) { d = value; });
   }
 
  private:
@@ -390,6 +389,20 @@ class tensor {
 template <class T, class Space = host>
 tensor<T, Space> empty(const shape_t& shape) {
   return tensor<T, Space>(shape);
+}
+
+/// The tensor in memory space `Dst`: `to<cuda>(t)` copies a host tensor to the device and
+/// `to<host>(t)` copies back (waiting for the copy); a tensor already in `Dst` is returned
+/// as is (sharing storage). Moves between spaces need <tessera/cuda.hpp> (nvcc).
+template <memory_space Dst, class T, memory_space Src>
+tensor<T, Dst> to(const tensor<T, Src>& t) {
+  if constexpr (std::is_same_v<Dst, Src>) {
+    return t;
+  } else {
+    // The non-host side implements both directions.
+    using device_space = std::conditional_t<std::is_same_v<Dst, host>, Src, Dst>;
+    return space_traits<device_space>::template transfer<Dst>(t);
+  }
 }
 
 /// True when both tensors are defined and refer to the same storage block.

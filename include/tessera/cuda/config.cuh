@@ -23,6 +23,11 @@
   }                                \
   }
 
+/// Declares a kernel: __global__ with hidden visibility, so a kernel template instantiated in
+/// two shared libraries never resolves to the other library's copy (CUB's
+/// CUB_DETAIL_KERNEL_ATTRIBUTES).
+#define TESSERA_KERNEL __global__ __attribute__((visibility("hidden")))
+
 namespace tessera::detail {
 [[noreturn]] inline void throw_cuda_error(cudaError_t e, const char* call, const char* file,
                                           int line) {

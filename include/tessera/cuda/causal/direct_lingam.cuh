@@ -23,6 +23,7 @@
 #include "tessera/causal/pair_index.hpp"
 #include "tessera/causal/prior_knowledge.hpp"
 #include "tessera/cuda/config.cuh"
+#include "tessera/cuda/runtime.cuh"
 
 TESSERA_CUDA_NAMESPACE_BEGIN
 namespace lingam {
@@ -75,7 +76,7 @@ __global__ void standardize(const T* __restrict__ W, long n, const int* __restri
   }
   block_sum<1>(v);
   if (threadIdx.x == 0) {
-    const double sd = sqrt(v[0] / static_cast<double>(n));
+    const double sd = ::sqrt(v[0] / static_cast<double>(n));
     mean_sd[1] = sd;
     if (!(sd > 0.0) || !isfinite(sd)) atomicExch(flag, 1 + a);
   }
@@ -120,8 +121,8 @@ __device__ inline void flush(f32_sums& f, double& lc, double& ue) {
 }
 __device__ inline void add_moments(double u, f32_sums&, double& lc, double& ue) {
   const double au = fabs(u);
-  lc += au + log1p(exp(-2.0 * au));
-  ue += u * exp(-0.5 * u * u);
+  lc += au + ::log1p(::exp(-2.0 * au));
+  ue += u * ::exp(-0.5 * u * u);
 }
 
 /// Moment sums of both residuals of the pair (a, b): u = (z_a − ρ z_b)·s into v[0..1] and
@@ -191,7 +192,7 @@ __global__ void pair_entropy(const double* __restrict__ Zd, const float* __restr
   tessera::causal::pair_from_linear(p, k, a, b);
   if (cand != nullptr && !cand[a] && !cand[b]) return;
   const double r = rho[a * k + b];
-  const double sd = 1.0 / sqrt(fmax(1.0 - r * r, 2.2250738585072014e-308));
+  const double sd = 1.0 / ::sqrt(::fmax(1.0 - r * r, 2.2250738585072014e-308));
   double v[4] = {0.0, 0.0, 0.0, 0.0};
   pair_moments<C>(Zd + a * n, Zd + b * n, Zf != nullptr ? Zf + a * n : nullptr,
                   Zf != nullptr ? Zf + b * n : nullptr, n, r, sd, v);
@@ -202,11 +203,13 @@ __global__ void pair_entropy(const double* __restrict__ Zd, const float* __restr
   }
 }
 
+// Non-template kernels are static (internal linkage): this header is included by every .cu
+// file that includes <tessera/cuda.hpp>.
 /// M[a] = -Σ_b min(0, Δ_ab)² for candidates (−inf otherwise), Δ_ab = (H_b + Hr_ab) −
 /// (H_a + Hr_ba) with Hr_ba replaced by H_b when b ∈ Vj. Launch: grid k, block block_threads.
-__global__ void scores(const double* __restrict__ H, const double* __restrict__ Hr, int k,
-                       const unsigned char* __restrict__ cand, const unsigned char* __restrict__ vj,
-                       double* __restrict__ M) {
+static __global__ void scores(const double* __restrict__ H, const double* __restrict__ Hr, int k,
+                              const unsigned char* __restrict__ cand,
+                              const unsigned char* __restrict__ vj, double* __restrict__ M) {
   const int a = blockIdx.x;
   if (cand != nullptr && !cand[a]) {
     if (threadIdx.x == 0) M[a] = -INFINITY;
@@ -226,7 +229,7 @@ __global__ void scores(const double* __restrict__ H, const double* __restrict__ 
 
 /// out[0] = first position of the maximum of M[0..k) (ties go to the lower position).
 /// Launch: grid 1, block block_threads.
-__global__ void argmax(const double* __restrict__ M, int k, int* __restrict__ out) {
+static __global__ void argmax(const double* __restrict__ M, int k, int* __restrict__ out) {
   __shared__ double best_v[block_threads];
   __shared__ int best_i[block_threads];
   double bv = -INFINITY;
@@ -259,7 +262,7 @@ __global__ void argmax(const double* __restrict__ M, int k, int* __restrict__ ou
 
 /// Removes position out[0] from rem[0..k) (shifting the tail) and writes the chosen variable
 /// to out[1]. Launch: grid 1, block 1.
-__global__ void remove_chosen(int* __restrict__ rem, int k, int* __restrict__ out) {
+static __global__ void remove_chosen(int* __restrict__ rem, int k, int* __restrict__ out) {
   const int pos = out[0];
   out[1] = rem[pos];
   for (int i = pos; i + 1 < k; ++i) rem[i] = rem[i + 1];
@@ -311,14 +314,6 @@ struct gpu_ordering_options {
 };
 
 namespace detail {
-inline void cublas_check(cublasStatus_t s, const char* call, const char* file, int line) {
-  if (s != CUBLAS_STATUS_SUCCESS)
-    throw cuda_error(std::string("tessera: cuBLAS call failed at ") + file + ":" +
-                     std::to_string(line) + ": " + call + ": status " + std::to_string(s));
-}
-#define TESSERA_CUBLAS_CHECK(call) \
-  ::tessera::causal::detail::cublas_check((call), #call, __FILE__, __LINE__)
-
 template <class T, class C>
 ordering_result causal_order_gpu_impl(const tensor<T>& X, const ordering_options& opt,
                                       const gpu_ordering_options& gopt) {

@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: Apache-2.0
+# The PyTorch side of benchmarks/compare/torch_gpu.sh: times the cases of benchmarks/cuda/ops.cu
+# in PyTorch with CUDA events (median of REPS repetitions after warm-up), reads tessera's
+# Google Benchmark JSON, and prints one line per case:
+#   RESULT case=<name> tessera=<ms> torch=<ms> unit=ms ratio=<tessera/torch>
+# usage: python3 torch_gpu.py <tessera.json>
+import json
+import os
+import statistics
+import sys
+
+import torch
+
+REPS = int(os.environ.get("REPS", "50"))
+
+
+def time_ms(fn, reps=REPS, warmup=5):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        a = torch.cuda.Event(enable_timing=True)
+        b = torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    return statistics.median(times)
+
+
+def mlp_step():
+    torch.manual_seed(7)
+    dev = "cuda"
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024), torch.nn.ReLU(),
+        torch.nn.Linear(1024, 10)).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x = torch.randn(256, 784, device=dev)
+    y = (torch.arange(256, device=dev) * 7) % 10
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def small_ops():
+    # benchmarks/ad/cases.hpp's chain and values: 40 x (add, mul, tanh, sub, exp), 16 elements.
+    i = torch.arange(16, dtype=torch.float32, device="cuda")
+    x0, a, b, c = -0.4 + 0.05 * i, 0.1 + 0.01 * i, 0.9 - 0.01 * i, 0.5 + 0.02 * i
+
+    def run():
+        with torch.no_grad():
+            x = x0
+            for _ in range(40):
+                x = torch.exp(torch.tanh((x + a) * b) - c)
+
+    return run
+
+
+def matmul_tf32():
+    torch.backends.cuda.matmul.allow_tf32 = True
+    a = torch.randn(4096, 4096, device="cuda")
+    b = torch.randn(4096, 4096, device="cuda")
+    return lambda: a @ b
+
+
+def softmax_rows():
+    x = torch.randn(16384, 1024, device="cuda")
+    return lambda: torch.softmax(x, dim=-1)
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        report = json.load(f)
+    ours = {}
+    for b in report["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            scale = {"ms": 1.0, "us": 1e-3, "ns": 1e-6, "s": 1e3}[b["time_unit"]]
+            ours[b["run_name"].split("/")[0]] = b["real_time"] * scale
+    torch_cases = {
+        "mlp_train_step": mlp_step(),
+        "small_ops_fwd": small_ops(),
+        "matmul_4096_tf32": matmul_tf32(),
+        "softmax_rows": softmax_rows(),
+    }
+    print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}")
+    for name, fn in torch_cases.items():
+        t = time_ms(fn)
+        for case in (name, name + "_graph"):
+            if case in ours:
+                o = ours[case]
+                print(f"RESULT case={case} tessera={o:.4f} torch={t:.4f} unit=ms ratio={o / t:.3f}")
+    n = 4096
+    if "matmul_4096_tf32" in ours:
+        print(f"matmul_4096_tf32: tessera {2 * n**3 / ours['matmul_4096_tf32'] * 1e-9:.1f} TFLOP/s")
+    if "softmax_rows" in ours:
+        gb = 2 * 16384 * 1024 * 4 * 1e-9
+        print(f"softmax_rows: tessera {gb / ours['softmax_rows'] * 1e3:.0f} GB/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# tessera's CUDA benchmarks against PyTorch on the same GPU, in one run: builds
+# bench_cuda_ops (build/device, as scripts/device-check; .device-deps/prefix is used when
+# present), runs it with REPS repetitions (median), then benchmarks/compare/torch_gpu.py times
+# the same cases in PyTorch and prints
+#   RESULT case=<name> tessera=<ms> torch=<ms> unit=ms ratio=<tessera/torch>
+# for mlp_train_step (and mlp_train_step_graph against the same eager PyTorch step),
+# small_ops_fwd (200 chained elementwise ops on 16 elements, no grad on either side: the tape
+# is host-only), matmul_4096_tf32 and softmax_rows, followed by TFLOP/s and GB/s.
+#   benchmarks/compare/torch_gpu.sh        (env: REPS [20], BUILD [build/device], SKIP_BUILD)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+BUILD=${BUILD:-build/device}
+REPS=${REPS:-20}
+if [[ -z ${SKIP_BUILD:-} ]]; then
+  prefix=()
+  [[ -d .device-deps/prefix ]] && prefix=("-DCMAKE_PREFIX_PATH=$PWD/.device-deps/prefix")
+  cmake -S . -B "$BUILD" -G Ninja "${prefix[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DTESSERA_WITH_CUDA=ON -DTESSERA_BUILD_BENCHMARKS=ON -DTESSERA_BUILD_EXAMPLES=OFF \
+    -DTESSERA_BUILD_HEADER_TESTS=OFF >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)" --target bench_cuda_ops
+fi
+out=$(mktemp --suffix=.json)
+trap 'rm -f "$out"' EXIT
+"$BUILD/benchmarks/bench_cuda_ops" --benchmark_repetitions="$REPS" \
+  --benchmark_report_aggregates_only=true --benchmark_out="$out" --benchmark_out_format=json
+REPS=$((REPS * 5)) python3 benchmarks/compare/torch_gpu.py "$out"

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+// GPU cases of issue #3, timed with CUDA events (manual time; each iteration ends with a stream
+// synchronisation): an MLP training step (784-1024-1024-10 ReLU, batch 256, Adam; backward
+// written out by hand with plain cuda ops, since the tape is host-only), the same step replayed
+// as one CUDA graph, 200 chained elementwise ops on 16-element tensors (launch latency), a
+// 4096³ TF32 matmul (TFLOP/s) and softmax over rows (GB/s). Names match
+// benchmarks/compare/torch_gpu.py, which times the same work in PyTorch.
+#include <benchmark/benchmark.h>
+
+#include <tessera/cuda.hpp>
+
+#include "../ad/cases.hpp"
+
+namespace tessera::bench {
+namespace {
+
+/// Times `body` per iteration with CUDA events on the current stream.
+template <class F>
+void time_iterations(benchmark::State& state, F&& body) {
+  cudaEvent_t start, stop;
+  TESSERA_CUDA_CHECK(cudaEventCreate(&start));
+  TESSERA_CUDA_CHECK(cudaEventCreate(&stop));
+  for (int i = 0; i < 3; ++i) body();  // warm-up: pool, cuBLAS heuristics, caches
+  cuda_rt::synchronize();
+  for (auto _ : state) {
+    TESSERA_CUDA_CHECK(cudaEventRecord(start, cuda_rt::current_stream()));
+    body();
+    TESSERA_CUDA_CHECK(cudaEventRecord(stop, cuda_rt::current_stream()));
+    TESSERA_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    TESSERA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    state.SetIterationTime(ms * 1e-3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+}
+
+/// The MLP of the issue with its Adam state; step() is one forward, hand-written backward and
+/// fused Adam update of all six parameters.
+struct mlp {
+  static constexpr index_t batch = 256, in = 784, hidden = 1024, classes = 10;
+  generator gen{7};
+  tensor<float, cuda> x = randn<float, cuda>({batch, in}, gen);
+  tensor<float, cuda> onehot = zeros<float, cuda>({batch, classes});
+  tensor<index_t, cuda> y;
+  std::vector<tensor<float, cuda>> p, m, v;
+  index_t t = 0;
+
+  mlp() {
+    std::vector<index_t> labels(batch);
+    for (index_t i = 0; i < batch; ++i) labels[static_cast<std::size_t>(i)] = (i * 7) % classes;
+    y = to<cuda>(from_vector<index_t>(labels, {batch}));
+    onehot = scatter_add(shape_t{batch, classes}, 1, y.unsqueeze(1), ones<float, cuda>({batch, 1}));
+    const index_t dims[] = {in, hidden, hidden, classes};
+    for (int l = 0; l < 3; ++l) {
+      const float s = 1.0f / std::sqrt(static_cast<float>(dims[l]));
+      p.push_back(rand<float, cuda>({dims[l], dims[l + 1]}, gen, -s, s));
+      p.push_back(rand<float, cuda>({dims[l + 1]}, gen, -s, s));
+    }
+    for (const auto& q : p) {
+      m.push_back(zeros_like(q));
+      v.push_back(zeros_like(q));
+    }
+  }
+
+  void step() {
+    const auto z1 = matmul(x, p[0]) + p[1];
+    const auto h1 = relu(z1);
+    const auto h2 = relu(matmul(h1, p[2]) + p[3]);
+    const auto logits = matmul(h2, p[4]) + p[5];
+    const auto loss = cross_entropy(logits, y);
+    const auto dl = (softmax(logits) - onehot) * (1.0f / static_cast<float>(batch));
+    const auto dh2 = matmul(dl, p[4].transpose(0, 1)) * heaviside(h2);
+    const auto dh1 = matmul(dh2, p[2].transpose(0, 1)) * heaviside(h1);
+    const tensor<float, cuda> g[6] = {matmul(x.transpose(0, 1), dh1),  sum(dh1, {0}),
+                                      matmul(h1.transpose(0, 1), dh2), sum(dh2, {0}),
+                                      matmul(h2.transpose(0, 1), dl),  sum(dl, {0})};
+    const auto c = optim::adam_coefficients_for<float>(1e-3f, 0.9f, 0.999f, 1e-8f, 0.f, false, ++t);
+    for (int i = 0; i < 6; ++i)
+      optim::adam_update_(p[i], g[i], m[i], v[i], tensor<float, cuda>(), c, false, false, false);
+  }
+};
+
+void mlp_train_step(benchmark::State& state) {
+  cuda_rt::set_check_indices(false);  // no host round trip inside the step
+  mlp net;
+  time_iterations(state, [&] { net.step(); });
+}
+BENCHMARK(mlp_train_step)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void mlp_train_step_graph(benchmark::State& state) {
+  // The graph freezes Adam's bias corrections at the captured step count: a timing case, not
+  // a faithful optimizer.
+  mlp net;
+  net.step();  // eager once: cuBLAS picks its kernels, the pool holds the step's memory
+  cuda_rt::graph g([&] { net.step(); });
+  time_iterations(state, [&] { g.replay(); });
+}
+BENCHMARK(mlp_train_step_graph)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void small_ops_fwd(benchmark::State& state) {
+  // The CPU comparison's chain and values (benchmarks/ad/cases.hpp): 40 × (add, mul, tanh,
+  // sub, exp) on 16 elements.
+  const auto v = tessera_bench::make_chain_values();
+  auto dev = [](const auto& arr) {
+    return to<cuda>(from_vector<float>(std::vector<float>(arr.begin(), arr.end()),
+                                       {tessera_bench::chain_width}));
+  };
+  const auto x0 = dev(v.x0), a = dev(v.a), b = dev(v.b), c = dev(v.c);
+  time_iterations(state, [&] { (void)tessera_bench::run_chain(x0, a, b, c); });
+  state.counters["us_per_op"] = benchmark::Counter(
+      200e-6, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(small_ops_fwd)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+void matmul_4096_tf32(benchmark::State& state) {
+  generator gen(2);
+  const index_t n = 4096;
+  const auto a = randn<float, cuda>({n, n}, gen), b = randn<float, cuda>({n, n}, gen);
+  cuda_rt::set_allow_tf32(true);
+  time_iterations(state, [&] { (void)matmul(a, b); });
+  cuda_rt::set_allow_tf32(false);
+  state.counters["TFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(matmul_4096_tf32)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void softmax_rows(benchmark::State& state) {
+  generator gen(3);
+  const index_t rows = 16384, cols = 1024;
+  const auto x = randn<float, cuda>({rows, cols}, gen);
+  time_iterations(state, [&] { (void)softmax(x); });
+  state.counters["GB/s"] = benchmark::Counter(2.0 * rows * cols * sizeof(float) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(softmax_rows)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace tessera::bench
+
+BENCHMARK_MAIN();

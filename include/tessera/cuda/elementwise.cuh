@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: Apache-2.0
+// Elementwise math on cuda tensors: the same unary functions, broadcasting binary arithmetic,
+// comparisons, where, clamp, tensor-scalar forms, in-place updates and operators as the host
+// (ops/elementwise.hpp), through the engine of cuda/tensor.cuh.
+#pragma once
+
+#include <cmath>
+
+#include "tessera/cuda/tensor.cuh"
+#include "tessera/ops/elementwise.hpp"
+
+TESSERA_CUDA_NAMESPACE_BEGIN
+
+// Device functors: one per op, the same formula as the host lambda of the same name.
+#define TESSERA_CUDA_UNARY_OP(name, expr)                \
+  struct name##_op {                                     \
+    template <class T>                                   \
+    __device__ __forceinline__ T operator()(T v) const { \
+      return expr;                                       \
+    }                                                    \
+  };
+TESSERA_CUDA_UNARY_OP(neg, -v)
+TESSERA_CUDA_UNARY_OP(abs, std::abs(v))
+TESSERA_CUDA_UNARY_OP(sign, T((v > T(0)) - (v < T(0))))
+TESSERA_CUDA_UNARY_OP(exp, std::exp(v))
+TESSERA_CUDA_UNARY_OP(expm1, std::expm1(v))
+TESSERA_CUDA_UNARY_OP(log, std::log(v))
+TESSERA_CUDA_UNARY_OP(log1p, std::log1p(v))
+TESSERA_CUDA_UNARY_OP(sqrt, std::sqrt(v))
+TESSERA_CUDA_UNARY_OP(rsqrt, T(1) / std::sqrt(v))
+TESSERA_CUDA_UNARY_OP(square, v* v)
+TESSERA_CUDA_UNARY_OP(reciprocal, T(1) / v)
+TESSERA_CUDA_UNARY_OP(sin, std::sin(v))
+TESSERA_CUDA_UNARY_OP(cos, std::cos(v))
+TESSERA_CUDA_UNARY_OP(erf, std::erf(v))
+TESSERA_CUDA_UNARY_OP(tanh, std::tanh(v))
+TESSERA_CUDA_UNARY_OP(sigmoid, tessera::detail::sigmoid_scalar(v))
+TESSERA_CUDA_UNARY_OP(relu, v > T(0) ? v : T(0))
+TESSERA_CUDA_UNARY_OP(heaviside, v > T(0) ? T(1) : T(0))
+TESSERA_CUDA_UNARY_OP(gelu, T(0.5) * v * (T(1) + std::erf(v * T(0.7071067811865476))))
+TESSERA_CUDA_UNARY_OP(gelu_tanh,
+                      T(0.5) * v * (T(1) + std::tanh(tessera::detail::gelu_tanh_inner(v))))
+TESSERA_CUDA_UNARY_OP(silu, v* tessera::detail::sigmoid_scalar(v))
+TESSERA_CUDA_UNARY_OP(softplus, tessera::detail::softplus_scalar(v))
+#undef TESSERA_CUDA_UNARY_OP
+
+#define TESSERA_CUDA_BINARY_OP(name, expr)                    \
+  struct name##_op {                                          \
+    template <class T>                                        \
+    __device__ __forceinline__ T operator()(T x, T y) const { \
+      return expr;                                            \
+    }                                                         \
+  };
+TESSERA_CUDA_BINARY_OP(add, x + y)
+TESSERA_CUDA_BINARY_OP(sub, x - y)
+TESSERA_CUDA_BINARY_OP(mul, x* y)
+TESSERA_CUDA_BINARY_OP(div, x / y)
+TESSERA_CUDA_BINARY_OP(pow, std::pow(x, y))
+TESSERA_CUDA_BINARY_OP(maximum, x >= y ? x : y)
+TESSERA_CUDA_BINARY_OP(minimum, x <= y ? x : y)
+TESSERA_CUDA_BINARY_OP(eq, T(x == y))
+TESSERA_CUDA_BINARY_OP(ne, T(x != y))
+TESSERA_CUDA_BINARY_OP(lt, T(x < y))
+TESSERA_CUDA_BINARY_OP(le, T(x <= y))
+TESSERA_CUDA_BINARY_OP(gt, T(x > y))
+TESSERA_CUDA_BINARY_OP(ge, T(x >= y))
+#undef TESSERA_CUDA_BINARY_OP
+
+struct where_op {
+  template <class T>
+  __device__ __forceinline__ T operator()(T c, T x, T y) const {
+    return c != T(0) ? x : y;
+  }
+};
+
+// Ops with a scalar parameter.
+template <class T>
+struct add_scalar_op {
+  T s;
+  __device__ __forceinline__ T operator()(T v) const { return v + s; }
+};
+template <class T>
+struct mul_scalar_op {
+  T s;
+  __device__ __forceinline__ T operator()(T v) const { return v * s; }
+};
+template <class T>
+struct rsub_scalar_op {
+  T s;
+  __device__ __forceinline__ T operator()(T v) const { return s - v; }
+};
+template <class T>
+struct rdiv_scalar_op {
+  T s;
+  __device__ __forceinline__ T operator()(T v) const { return s / v; }
+};
+template <class T>
+struct pow_scalar_op {
+  T p;
+  __device__ __forceinline__ T operator()(T v) const { return std::pow(v, p); }
+};
+template <class T>
+struct clamp_op {
+  T lo, hi;
+  __device__ __forceinline__ T operator()(T v) const { return v < lo ? lo : (v > hi ? hi : v); }
+};
+template <class T>
+struct inside_mask_op {
+  T lo, hi;
+  __device__ __forceinline__ T operator()(T v) const { return v >= lo && v <= hi ? T(1) : T(0); }
+};
+template <class T>
+struct axpy_op {
+  T alpha;
+  __device__ __forceinline__ T operator()(T x, T y) const { return x + alpha * y; }
+};
+
+/// r = f(x) into a fresh contiguous tensor.
+template <class T, class F>
+tensor<T, cuda> unary(const tensor<T, cuda>& x, F f) {
+  tensor<T, cuda> r(x.shape());
+  const tensor<T, cuda>* ins[1] = {&x};
+  launch_map<T, 1>(r, ins, f);
+  return r;
+}
+
+/// r = f(a, b) with numpy broadcasting into a fresh contiguous tensor.
+template <class T, class F>
+tensor<T, cuda> binary(const char* fn, const tensor<T, cuda>& a, const tensor<T, cuda>& b, F f) {
+  tensor<T, cuda> r(broadcast_shapes(fn, a.shape(), b.shape()));
+  const tensor<T, cuda>* ins[2] = {&a, &b};
+  launch_map<T, 2>(r, ins, f);
+  return r;
+}
+
+/// dst = f(dst, src) in place; src broadcasts to dst's shape.
+template <class T, class F>
+void inplace(const char* fn, const tensor<T, cuda>& dst, const tensor<T, cuda>& src, F f) {
+  if (!(broadcast_shapes(fn, dst.shape(), src.shape()) == dst.shape()))
+    throw_invalid_argument(fn, "source shape ", src.shape().str(),
+                           " does not broadcast to destination shape ", dst.shape().str());
+  const tensor<T, cuda>* ins[2] = {&dst, &src};
+  launch_map<T, 2>(dst, ins, f);
+}
+
+TESSERA_CUDA_NAMESPACE_END
+
+namespace tessera {
+
+// --- unary ------------------------------------------------------------------------------------
+#define TESSERA_CUDA_UNARY(name)                                  \
+  /** name(x) elementwise on the current stream (as the host). */ \
+  template <class T>                                              \
+  tensor<T, cuda> name(const tensor<T, cuda>& x) {                \
+    return cuda_kernels::unary(x, cuda_kernels::name##_op{});     \
+  }
+TESSERA_CUDA_UNARY(neg)
+TESSERA_CUDA_UNARY(abs)
+TESSERA_CUDA_UNARY(sign)
+TESSERA_CUDA_UNARY(exp)
+TESSERA_CUDA_UNARY(expm1)
+TESSERA_CUDA_UNARY(log)
+TESSERA_CUDA_UNARY(log1p)
+TESSERA_CUDA_UNARY(sqrt)
+TESSERA_CUDA_UNARY(rsqrt)
+TESSERA_CUDA_UNARY(square)
+TESSERA_CUDA_UNARY(reciprocal)
+TESSERA_CUDA_UNARY(sin)
+TESSERA_CUDA_UNARY(cos)
+TESSERA_CUDA_UNARY(erf)
+TESSERA_CUDA_UNARY(tanh)
+TESSERA_CUDA_UNARY(sigmoid)
+TESSERA_CUDA_UNARY(relu)
+TESSERA_CUDA_UNARY(heaviside)
+TESSERA_CUDA_UNARY(gelu)
+TESSERA_CUDA_UNARY(gelu_tanh)
+TESSERA_CUDA_UNARY(silu)
+TESSERA_CUDA_UNARY(softplus)
+#undef TESSERA_CUDA_UNARY
+
+/// x^p for a scalar exponent
+template <class T>
+tensor<T, cuda> pow(const tensor<T, cuda>& x, T p) {
+  if (p == T(2)) return square(x);
+  return cuda_kernels::unary(x, cuda_kernels::pow_scalar_op<T>{p});
+}
+/// min(max(x, lo), hi). @throws tessera::invalid_argument when lo > hi or either is NaN.
+template <class T>
+tensor<T, cuda> clamp(const tensor<T, cuda>& x, T lo, T hi) {
+  if (!(lo <= hi)) throw_invalid_argument("clamp", "lo ", lo, " must not exceed hi ", hi);
+  return cuda_kernels::unary(x, cuda_kernels::clamp_op<T>{lo, hi});
+}
+/// 1 where lo <= x <= hi, else 0
+template <class T>
+tensor<T, cuda> inside_mask(const tensor<T, cuda>& x, T lo, T hi) {
+  return cuda_kernels::unary(x, cuda_kernels::inside_mask_op<T>{lo, hi});
+}
+
+// --- binary -----------------------------------------------------------------------------------
+#define TESSERA_CUDA_BINARY(name)                                                \
+  /** name(a, b) with numpy broadcasting on the current stream (as the host). */ \
+  template <class T>                                                             \
+  tensor<T, cuda> name(const tensor<T, cuda>& a, const tensor<T, cuda>& b) {     \
+    return cuda_kernels::binary(#name, a, b, cuda_kernels::name##_op{});         \
+  }
+TESSERA_CUDA_BINARY(add)
+TESSERA_CUDA_BINARY(sub)
+TESSERA_CUDA_BINARY(mul)
+TESSERA_CUDA_BINARY(div)
+TESSERA_CUDA_BINARY(pow)
+TESSERA_CUDA_BINARY(maximum)
+TESSERA_CUDA_BINARY(minimum)
+TESSERA_CUDA_BINARY(eq)
+TESSERA_CUDA_BINARY(ne)
+TESSERA_CUDA_BINARY(lt)
+TESSERA_CUDA_BINARY(le)
+TESSERA_CUDA_BINARY(gt)
+TESSERA_CUDA_BINARY(ge)
+#undef TESSERA_CUDA_BINARY
+
+/// cond != 0 ? a : b (all three broadcast)
+template <class T>
+tensor<T, cuda> where(const tensor<T, cuda>& cond, const tensor<T, cuda>& a,
+                      const tensor<T, cuda>& b) {
+  tensor<T, cuda> r(
+      broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()), b.shape()));
+  const tensor<T, cuda>* ins[3] = {&cond, &a, &b};
+  cuda_kernels::launch_map<T, 3>(r, ins, cuda_kernels::where_op{});
+  return r;
+}
+
+// --- tensor-scalar ----------------------------------------------------------------------------
+/// x + s
+template <class T>
+tensor<T, cuda> add(const tensor<T, cuda>& x, T s) {
+  return cuda_kernels::unary(x, cuda_kernels::add_scalar_op<T>{s});
+}
+/// x · s
+template <class T>
+tensor<T, cuda> mul(const tensor<T, cuda>& x, T s) {
+  return cuda_kernels::unary(x, cuda_kernels::mul_scalar_op<T>{s});
+}
+/// s - x
+template <class T>
+tensor<T, cuda> rsub(const tensor<T, cuda>& x, T s) {
+  return cuda_kernels::unary(x, cuda_kernels::rsub_scalar_op<T>{s});
+}
+/// s / x
+template <class T>
+tensor<T, cuda> rdiv(const tensor<T, cuda>& x, T s) {
+  return cuda_kernels::unary(x, cuda_kernels::rdiv_scalar_op<T>{s});
+}
+
+// --- in place ---------------------------------------------------------------------------------
+/// dst += src (src broadcasts to dst)
+template <class T>
+void add_(const tensor<T, cuda>& dst, const tensor<T, cuda>& src) {
+  cuda_kernels::inplace("add_", dst, src, cuda_kernels::add_op{});
+}
+/// dst += alpha · src
+template <class T>
+void axpy_(const tensor<T, cuda>& dst, T alpha, const tensor<T, cuda>& src) {
+  cuda_kernels::inplace("axpy_", dst, src, cuda_kernels::axpy_op<T>{alpha});
+}
+/// dst *= s
+template <class T>
+void scale_(const tensor<T, cuda>& dst, T s) {
+  const tensor<T, cuda>* ins[1] = {&dst};
+  cuda_kernels::launch_map<T, 1>(dst, ins, cuda_kernels::mul_scalar_op<T>{s});
+}
+
+// --- operators --------------------------------------------------------------------------------
+template <class T>
+tensor<T, cuda> operator+(const tensor<T, cuda>& a, const tensor<T, cuda>& b) {
+  return add(a, b);
+}
+template <class T>
+tensor<T, cuda> operator-(const tensor<T, cuda>& a, const tensor<T, cuda>& b) {
+  return sub(a, b);
+}
+template <class T>
+tensor<T, cuda> operator*(const tensor<T, cuda>& a, const tensor<T, cuda>& b) {
+  return mul(a, b);
+}
+template <class T>
+tensor<T, cuda> operator/(const tensor<T, cuda>& a, const tensor<T, cuda>& b) {
+  return div(a, b);
+}
+template <class T>
+tensor<T, cuda> operator-(const tensor<T, cuda>& a) {
+  return neg(a);
+}
+template <class T>
+tensor<T, cuda> operator+(const tensor<T, cuda>& a, std::type_identity_t<T> s) {
+  return add(a, s);
+}
+template <class T>
+tensor<T, cuda> operator+(std::type_identity_t<T> s, const tensor<T, cuda>& a) {
+  return add(a, s);
+}
+template <class T>
+tensor<T, cuda> operator-(const tensor<T, cuda>& a, std::type_identity_t<T> s) {
+  return add(a, -s);
+}
+template <class T>
+tensor<T, cuda> operator-(std::type_identity_t<T> s, const tensor<T, cuda>& a) {
+  return rsub(a, s);
+}
+template <class T>
+tensor<T, cuda> operator*(const tensor<T, cuda>& a, std::type_identity_t<T> s) {
+  return mul(a, s);
+}
+template <class T>
+tensor<T, cuda> operator*(std::type_identity_t<T> s, const tensor<T, cuda>& a) {
+  return mul(a, s);
+}
+template <class T>
+tensor<T, cuda> operator/(const tensor<T, cuda>& a, std::type_identity_t<T> s) {
+  return mul(a, T(1) / s);
+}
+template <class T>
+tensor<T, cuda> operator/(std::type_identity_t<T> s, const tensor<T, cuda>& a) {
+  return rdiv(a, s);
+}
+
+}  // namespace tessera

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// CUDA Graph capture of tessera work: record a sequence of cuda ops once, replay it with one
+// launch (small models are otherwise bound by per-kernel launch latency).
+#pragma once
+
+#include <utility>
+
+#include "tessera/cuda/runtime.cuh"
+
+namespace tessera::cuda_rt {
+
+/// A captured sequence of tessera cuda work, replayed with one cudaGraphLaunch.
+///
+/// `graph g([&] { ... });` runs the callable once on a private stream in capture mode: every
+/// tessera op, allocation and copy it enqueues becomes a node, nothing executes. `g.replay()`
+/// then runs the whole sequence on the current stream. Rules, since replays reuse the captured
+/// addresses:
+/// - inputs and outputs are tensors allocated before capture, read and written in place
+///   (`out.copy_from(result)`, `add_(p, ...)`); refill inputs between replays the same way;
+/// - temporaries created inside the callable must die inside it (their stream-ordered frees
+///   are captured too), and no tensor allocated before capture may be released inside it;
+/// - nothing inside may synchronise or copy to the host (`to<host>`, `all_finite`, index
+///   checks are skipped while capturing).
+class graph {
+ public:
+  template <class F>
+  explicit graph(F&& record) {
+    stream s;
+    // One-time setup that may not happen during capture (it allocates with cudaMalloc or
+    // configures the pool): this thread's cuBLAS handle and workspace, the device's pool.
+    (void)sm_count();
+    (void)cublas_handle();
+    {
+      stream_guard guard(s.get());
+      TESSERA_CUDA_CHECK(cudaStreamBeginCapture(s.get(), cudaStreamCaptureModeThreadLocal));
+      try {
+        std::forward<F>(record)();
+      } catch (...) {
+        cudaGraph_t broken = nullptr;
+        cudaStreamEndCapture(s.get(), &broken);
+        if (broken != nullptr) cudaGraphDestroy(broken);
+        throw;
+      }
+      TESSERA_CUDA_CHECK(cudaStreamEndCapture(s.get(), &graph_));
+    }
+    TESSERA_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, 0));
+  }
+  graph(const graph&) = delete;
+  graph& operator=(const graph&) = delete;
+  graph(graph&& o) noexcept
+      : graph_(std::exchange(o.graph_, nullptr)), exec_(std::exchange(o.exec_, nullptr)) {}
+  graph& operator=(graph&& o) noexcept {
+    std::swap(graph_, o.graph_);
+    std::swap(exec_, o.exec_);
+    return *this;
+  }
+  ~graph() {
+    if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
+    if (graph_ != nullptr) cudaGraphDestroy(graph_);
+  }
+
+  /// Enqueues one run of the captured work on the current stream.
+  void replay() const { TESSERA_CUDA_CHECK(cudaGraphLaunch(exec_, current_stream())); }
+
+  /// Number of nodes captured (kernels, copies, memsets, allocations, frees).
+  [[nodiscard]] std::size_t node_count() const {
+    std::size_t n = 0;
+    TESSERA_CUDA_CHECK(cudaGraphGetNodes(graph_, nullptr, &n));
+    return n;
+  }
+
+ private:
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+}  // namespace tessera::cuda_rt

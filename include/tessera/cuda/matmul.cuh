@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0
+// matmul and batched matmul on cuda tensors through cuBLAS (numpy matmul semantics, as the
+// host's ops/matmul.hpp): float (TF32 tensor cores when cuda_rt::allow_tf32()) and double.
+#pragma once
+
+#include <cublas_v2.h>
+
+#include <limits>
+#include <type_traits>
+
+#include "tessera/cuda/tensor.cuh"
+#include "tessera/ops/matmul.hpp"
+
+namespace tessera {
+
+namespace cuda_detail {
+
+/// One GEMM operand as cuBLAS sees it (column-major): where it starts, whether cuBLAS must
+/// transpose it, its leading dimension and the distance between batch entries.
+template <class T>
+struct gemm_operand {
+  const T* p = nullptr;
+  bool transpose = false;
+  long long ld = 1;
+  long long batch_stride = 0;
+  tensor<T, cuda> keep;  // a contiguous copy when the view could not be used as is
+};
+
+/// Distance between consecutive batch entries of t (batch axes first, br of them, extents
+/// `batch`), when one stride describes them all; false otherwise.
+template <class T>
+bool single_batch_stride(const tensor<T, cuda>& t, const shape_t& batch, long long& stride) {
+  stride = 0;
+  index_t expect = -1;  // the stride the next (outer) axis must have
+  for (int ax = batch.rank() - 1; ax >= 0; --ax) {
+    if (batch[ax] == 1) continue;
+    const index_t s = t.strides()[ax];
+    if (expect < 0) {
+      stride = s;
+    } else if (s != expect) {
+      return false;
+    }
+    expect = s * batch[ax];
+  }
+  return true;
+}
+
+/// Describes the (rows, cols) matrices of t (batch axes first) for a product computed as
+/// Cᵀ = Bᵀ·Aᵀ in cuBLAS's column-major terms: a row-major matrix is its own transpose there
+/// (no transpose, ld = row stride), a column-major one needs cuBLAS to transpose it.
+template <class T>
+gemm_operand<T> make_operand(const tensor<T, cuda>& t, const shape_t& batch, index_t rows,
+                             index_t cols) {
+  const int br = batch.rank();
+  gemm_operand<T> o;
+  const index_t rs = t.strides()[br], cs = t.strides()[br + 1];
+  const auto layout = tessera::detail::classify(rows, cols, rs, cs);
+  if (layout != tessera::detail::mat_layout::copy &&
+      single_batch_stride(t, batch, o.batch_stride)) {
+    o.p = t.data();
+    if (layout == tessera::detail::mat_layout::row_major) {
+      o.transpose = false;
+      o.ld = rows <= 1 ? std::max<index_t>(cols, 1) : rs;
+    } else {
+      o.transpose = true;
+      o.ld = cols <= 1 ? std::max<index_t>(rows, 1) : cs;
+    }
+    return o;
+  }
+  o.keep = t.clone();  // contiguous (batch..., rows, cols), broadcast batches materialised
+  o.p = o.keep.data();
+  o.transpose = false;
+  o.ld = std::max<index_t>(cols, 1);
+  o.batch_stride = static_cast<long long>(rows * cols);
+  return o;
+}
+
+inline void check_int(const char* what, index_t v, const shape_t& a, const shape_t& b) {
+  if (v > std::numeric_limits<int>::max())
+    throw_invalid_argument("matmul", "lhs shape ", a.str(), ", rhs shape ", b.str(), ": ", what,
+                           " ", v, " exceeds cuBLAS's 32-bit limit");
+}
+
+}  // namespace cuda_detail
+
+/// Matrix product with numpy semantics on the current stream, through one
+/// cublasGemmStridedBatchedEx call: (m,k)·(k,n) → (m,n); leading batch axes broadcast; a
+/// rank-1 operand is a row (lhs) or column (rhs) vector whose axis is dropped. Transposed
+/// views are used without copies; views whose batch axes do not reduce to one stride are
+/// copied first. float uses TF32 tensor cores when cuda_rt::allow_tf32() is on.
+/// @throws tessera::invalid_argument when an operand has rank 0, the inner dimensions differ,
+///   the batch shapes do not broadcast or a dimension exceeds 2³¹ - 1.
+template <class T>
+tensor<T, cuda> matmul(const tensor<T, cuda>& lhs, const tensor<T, cuda>& rhs) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "cuda matmul is for float and double");
+  if (lhs.rank() == 0 || rhs.rank() == 0)
+    throw_invalid_argument("matmul", "lhs shape ", lhs.shape().str(), ", rhs shape ",
+                           rhs.shape().str(), ": operands must have rank at least 1");
+  const tensor<T, cuda> a = lhs.rank() == 1 ? lhs.unsqueeze(0) : lhs;
+  const tensor<T, cuda> b = rhs.rank() == 1 ? rhs.unsqueeze(1) : rhs;
+  const index_t m = a.size(-2), k = a.size(-1), k2 = b.size(-2), n = b.size(-1);
+  if (k != k2)
+    throw_invalid_argument("matmul", "lhs shape ", lhs.shape().str(), ", rhs shape ",
+                           rhs.shape().str(), ": inner dimensions ", k, " and ", k2, " differ");
+  shape_t ab, bb;
+  for (int i = 0; i + 2 < a.rank(); ++i) ab.push_back(a.shape()[i]);
+  for (int i = 0; i + 2 < b.rank(); ++i) bb.push_back(b.shape()[i]);
+  const shape_t batch = broadcast_shapes("matmul", ab, bb);
+  shape_t out_shape = batch;
+  out_shape.push_back(m);
+  out_shape.push_back(n);
+  tensor<T, cuda> out(out_shape);
+  auto finish = [&](tensor<T, cuda> r) {
+    if (lhs.rank() == 1) r = r.squeeze(-2);
+    if (rhs.rank() == 1) r = r.squeeze(-1);
+    return r;
+  };
+  if (out.numel() == 0) return finish(out);
+  if (k == 0) {
+    out.fill_(T(0));
+    return finish(out);
+  }
+  const index_t nb = batch.numel();
+  cuda_detail::check_int("m", m, lhs.shape(), rhs.shape());
+  cuda_detail::check_int("n", n, lhs.shape(), rhs.shape());
+  cuda_detail::check_int("k", k, lhs.shape(), rhs.shape());
+  cuda_detail::check_int("batch count", nb, lhs.shape(), rhs.shape());
+  shape_t ea = batch, eb = batch;
+  ea.push_back(m);
+  ea.push_back(k);
+  eb.push_back(k);
+  eb.push_back(n);
+  const cuda_detail::gemm_operand<T> A = cuda_detail::make_operand(a.expand(ea), batch, m, k);
+  const cuda_detail::gemm_operand<T> B = cuda_detail::make_operand(b.expand(eb), batch, k, n);
+  cuda_detail::check_int("leading dimension", A.ld, lhs.shape(), rhs.shape());
+  cuda_detail::check_int("leading dimension", B.ld, lhs.shape(), rhs.shape());
+
+  // Row-major C (m×n) is column-major Cᵀ (n×m) = Bᵀ·Aᵀ: B goes first.
+  const cublasHandle_t h = cuda_rt::cublas_handle();
+  const cublasOperation_t opA = A.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t opB = B.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const long long strideC = static_cast<long long>(m * n);
+  if constexpr (std::is_same_v<T, float>) {
+    const float alpha = 1.0f, beta = 0.0f;
+    const cublasComputeType_t ct =
+        cuda_rt::allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    TESSERA_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
+        CUDA_R_32F, static_cast<int>(B.ld), B.batch_stride, A.p, CUDA_R_32F, static_cast<int>(A.ld),
+        A.batch_stride, &beta, out.data(), CUDA_R_32F, static_cast<int>(n), strideC,
+        static_cast<int>(nb), ct, CUBLAS_GEMM_DEFAULT));
+  } else {
+    const double alpha = 1.0, beta = 0.0;
+    TESSERA_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
+        CUDA_R_64F, static_cast<int>(B.ld), B.batch_stride, A.p, CUDA_R_64F, static_cast<int>(A.ld),
+        A.batch_stride, &beta, out.data(), CUDA_R_64F, static_cast<int>(n), strideC,
+        static_cast<int>(nb), CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
+  }
+  return finish(out);
+}
+
+}  // namespace tessera

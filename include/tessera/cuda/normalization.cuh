@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+// Fused row kernels on cuda tensors: softmax / log-softmax along an axis, layer norm and RMS
+// norm over the last axis (the host's ops/normalization.hpp semantics). One warp per row for
+// rows of up to 1024 elements, one 256-thread block per longer row; each row is read twice
+// (statistics, then the output pass) and written once.
+#pragma once
+
+#include <cmath>
+#include <limits>
+
+#include "tessera/cuda/reduce.cuh"
+#include "tessera/ops/normalization.hpp"
+
+TESSERA_CUDA_NAMESPACE_BEGIN
+
+/// Largest of two values, ignoring NaN in v (the host's `v > m ? v : m` scan).
+struct greater_op {
+  template <class T>
+  __device__ __forceinline__ T operator()(const T& a, const T& v) const {
+    return v > a ? v : a;
+  }
+};
+
+/// Row r of x (M, D) contiguous → softmax (or log-softmax) of the row into y (M, D).
+/// Launch: 256 threads, TPR threads per row, rows grid-strided.
+template <class T, int TPR, bool Log>
+TESSERA_KERNEL void softmax_rows(const T* __restrict__ x, T* __restrict__ y, index_t M, index_t D) {
+  __shared__ typename group_reduce<T, TPR>::storage sm;
+  constexpr int R = 256 / TPR;
+  const int lane = threadIdx.x % TPR;
+  for (index_t row = static_cast<index_t>(blockIdx.x) * R + threadIdx.x / TPR; row < M;
+       row += static_cast<index_t>(gridDim.x) * R) {
+    const T* p = x + row * D;
+    T* q = y + row * D;
+    T m = -static_cast<T>(INFINITY);
+    for (index_t k = lane; k < D; k += TPR) m = greater_op{}(m, p[k]);
+    m = group_reduce<T, TPR>::all(sm, m, greater_op{});
+    if (!isfinite(m)) m = T(0);
+    T z = T(0);
+    for (index_t k = lane; k < D; k += TPR) z += std::exp(p[k] - m);
+    z = group_reduce<T, TPR>::all(sm, z, plus_op{});
+    if constexpr (Log) {
+      const T lz = m + std::log(z);
+      for (index_t k = lane; k < D; k += TPR) q[k] = p[k] - lz;
+    } else {
+      const T inv = T(1) / z;
+      for (index_t k = lane; k < D; k += TPR) q[k] = std::exp(p[k] - m) * inv;
+    }
+  }
+}
+
+/// Layer norm (RMS = false) or RMS norm (RMS = true) of each row of x (M, D) contiguous into
+/// y; w and b (D,) contiguous or null. Launch: 256 threads, TPR threads per row.
+template <class T, int TPR, bool RMS>
+TESSERA_KERNEL void norm_rows(const T* __restrict__ x, T* __restrict__ y, const T* __restrict__ w,
+                              const T* __restrict__ b, index_t M, index_t D, T eps) {
+  __shared__ typename group_reduce<T, TPR>::storage sm;
+  constexpr int R = 256 / TPR;
+  const int lane = threadIdx.x % TPR;
+  const T n = static_cast<T>(D);
+  for (index_t row = static_cast<index_t>(blockIdx.x) * R + threadIdx.x / TPR; row < M;
+       row += static_cast<index_t>(gridDim.x) * R) {
+    const T* p = x + row * D;
+    T* q = y + row * D;
+    T mu = T(0);
+    if constexpr (!RMS) {
+      for (index_t k = lane; k < D; k += TPR) mu += p[k];
+      mu = group_reduce<T, TPR>::all(sm, mu, plus_op{}) / n;
+    }
+    T ss = T(0);
+    for (index_t k = lane; k < D; k += TPR) ss += (p[k] - mu) * (p[k] - mu);
+    ss = group_reduce<T, TPR>::all(sm, ss, plus_op{});
+    const T r = T(1) / std::sqrt(ss / n + eps);
+    for (index_t k = lane; k < D; k += TPR) {
+      T v = (p[k] - mu) * r;
+      if (w != nullptr) v *= w[k];
+      if (b != nullptr) v += b[k];
+      q[k] = v;
+    }
+  }
+}
+
+/// Launches a row kernel over M rows of length D: a warp per row up to 1024, else a block.
+template <class Launch>
+void launch_rows(index_t M, index_t D, Launch&& launch) {
+  if (M == 0) return;
+  if (D <= 1024)
+    launch(std::integral_constant<int, 32>{}, cuda_rt::grid_for(M * 32));
+  else
+    launch(std::integral_constant<int, 256>{}, cuda_rt::grid_for(M * 256));
+  TESSERA_CUDA_CHECK_LAUNCH();
+}
+
+/// softmax / log_softmax along axis a: the axis is moved last (a copy unless it already is
+/// and x is contiguous), rows are processed, and the result is laid out as x again.
+template <class T, bool Log>
+tensor<T, cuda> softmax_along(const tensor<T, cuda>& x, int a) {
+  const int last = x.rank() - 1;
+  const tensor<T, cuda> xl = (a == last ? x : x.transpose(a, last)).contiguous();
+  tensor<T, cuda> y(xl.shape());
+  const index_t D = xl.shape()[last], M = D > 0 ? xl.numel() / D : 0;
+  const cudaStream_t s = cuda_rt::current_stream();
+  launch_rows(M, D, [&](auto tpr, unsigned grid) {
+    softmax_rows<T, decltype(tpr)::value, Log><<<grid, 256, 0, s>>>(xl.data(), y.data(), M, D);
+  });
+  if (a == last) return y;
+  return y.transpose(a, last).contiguous();
+}
+
+TESSERA_CUDA_NAMESPACE_END
+
+namespace tessera {
+
+/// exp(x) / Σ exp(x) along `axis` (max subtracted first), one fused kernel.
+template <class T>
+tensor<T, cuda> softmax(const tensor<T, cuda>& x, int axis = -1) {
+  return cuda_kernels::softmax_along<T, false>(x, normalize_axis("softmax", axis, x.rank()));
+}
+
+/// x - log Σ exp(x) along `axis`, one fused kernel.
+template <class T>
+tensor<T, cuda> log_softmax(const tensor<T, cuda>& x, int axis = -1) {
+  return cuda_kernels::softmax_along<T, true>(x, normalize_axis("log_softmax", axis, x.rank()));
+}
+
+/// Layer normalisation over the last axis, (x - mean)/√(var + eps)·weight + bias; weight and
+/// bias (D,) may be undefined. One fused kernel.
+/// @throws tessera::invalid_argument when weight/bias shapes differ from (D,) or eps < 0.
+template <class T>
+tensor<T, cuda> layer_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weight,
+                           const tensor<T, cuda>& bias, T eps = T(1e-5)) {
+  if (x.rank() == 0) throw_invalid_argument("layer_norm", "x must have rank at least 1");
+  const index_t D = x.size(-1);
+  for (const tensor<T, cuda>* p : {&weight, &bias})
+    if (p->defined() && !(p->shape() == shape_t{D}))
+      throw_invalid_argument("layer_norm", "weight/bias shape ", p->shape().str(), " must be (", D,
+                             ") for x of shape ", x.shape().str());
+  if (!(eps >= T(0))) throw_invalid_argument("layer_norm", "eps ", eps, " must be >= 0");
+  const tensor<T, cuda> xc = x.contiguous();
+  const tensor<T, cuda> w = weight.defined() ? weight.contiguous() : weight;
+  const tensor<T, cuda> b = bias.defined() ? bias.contiguous() : bias;
+  tensor<T, cuda> y(x.shape());
+  const index_t M = D > 0 ? x.numel() / D : 0;
+  const cudaStream_t s = cuda_rt::current_stream();
+  cuda_kernels::launch_rows(M, D, [&](auto tpr, unsigned grid) {
+    cuda_kernels::norm_rows<T, decltype(tpr)::value, false>
+        <<<grid, 256, 0, s>>>(xc.data(), y.data(), w.defined() ? w.data() : nullptr,
+                              b.defined() ? b.data() : nullptr, M, D, eps);
+  });
+  return y;
+}
+
+/// RMS normalisation over the last axis, x/√(mean(x²) + eps)·weight (weight optional).
+/// @throws tessera::invalid_argument when the weight shape differs from (D,) or eps < 0.
+template <class T>
+tensor<T, cuda> rms_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weight, T eps = T(1e-6)) {
+  if (x.rank() == 0) throw_invalid_argument("rms_norm", "x must have rank at least 1");
+  const index_t D = x.size(-1);
+  if (weight.defined() && !(weight.shape() == shape_t{D}))
+    throw_invalid_argument("rms_norm", "weight shape ", weight.shape().str(), " must be (", D,
+                           ") for x of shape ", x.shape().str());
+  if (!(eps >= T(0))) throw_invalid_argument("rms_norm", "eps ", eps, " must be >= 0");
+  const tensor<T, cuda> xc = x.contiguous();
+  const tensor<T, cuda> w = weight.defined() ? weight.contiguous() : weight;
+  tensor<T, cuda> y(x.shape());
+  const index_t M = D > 0 ? x.numel() / D : 0;
+  const cudaStream_t s = cuda_rt::current_stream();
+  cuda_kernels::launch_rows(M, D, [&](auto tpr, unsigned grid) {
+    cuda_kernels::norm_rows<T, decltype(tpr)::value, true><<<grid, 256, 0, s>>>(
+        xc.data(), y.data(), w.defined() ? w.data() : nullptr, nullptr, M, D, eps);
+  });
+  return y;
+}
+
+}  // namespace tessera

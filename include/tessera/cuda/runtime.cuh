@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CUDA runtime side of tensor<T, cuda>: the current stream of each host thread, the
+// stream-ordered memory pool, the cuBLAS handle, device properties and backend options.
+#pragma once
+
+#include <cublas_v2.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tessera/core/shape.hpp"
+#include "tessera/cuda/config.cuh"
+
+namespace tessera::detail {
+[[noreturn]] inline void throw_cublas_error(cublasStatus_t e, const char* call, const char* file,
+                                            int line) {
+  throw cuda_error(std::string("tessera: cuBLAS call failed at ") + file + ":" +
+                   std::to_string(line) + ": " + call + ": " + cublasGetStatusName(e) + " (" +
+                   cublasGetStatusString(e) + ")");
+}
+}  // namespace tessera::detail
+
+/// Evaluates a cuBLAS call and throws tessera::cuda_error (file, line, call) on failure.
+#define TESSERA_CUBLAS_CHECK(call)                                                          \
+  do {                                                                                      \
+    const cublasStatus_t tessera_cublas_st_ = (call);                                       \
+    if (tessera_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                        \
+      ::tessera::detail::throw_cublas_error(tessera_cublas_st_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+/// Checks the launch just made (configuration errors surface here, not at the next sync).
+#define TESSERA_CUDA_CHECK_LAUNCH() TESSERA_CUDA_CHECK(cudaPeekAtLastError())
+
+namespace tessera::cuda_rt {
+
+namespace detail {
+inline cudaStream_t& current_stream_slot() noexcept {
+  thread_local cudaStream_t s = nullptr;  // the legacy default stream
+  return s;
+}
+}  // namespace detail
+
+/// The stream on which this host thread's tessera work is enqueued: every cuda op, allocation
+/// and copy goes there, in program order. Initially the legacy default stream (0).
+inline cudaStream_t current_stream() noexcept { return detail::current_stream_slot(); }
+
+/// Makes `s` this thread's current stream (see stream_guard for the scoped form).
+inline void set_current_stream(cudaStream_t s) noexcept { detail::current_stream_slot() = s; }
+
+/// RAII: `s` is this thread's current stream until the guard is destroyed.
+class stream_guard {
+ public:
+  explicit stream_guard(cudaStream_t s) noexcept : prev_(current_stream()) {
+    set_current_stream(s);
+  }
+  stream_guard(const stream_guard&) = delete;
+  stream_guard& operator=(const stream_guard&) = delete;
+  ~stream_guard() { set_current_stream(prev_); }
+
+ private:
+  cudaStream_t prev_;
+};
+
+/// An owned non-blocking stream (does not synchronise with the legacy default stream).
+/// Tensors allocated while it is current are freed on it: destroy it only after them (the
+/// destructor waits for the stream's work first).
+class stream {
+ public:
+  stream() { TESSERA_CUDA_CHECK(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking)); }
+  stream(const stream&) = delete;
+  stream& operator=(const stream&) = delete;
+  ~stream() {
+    if (s_ != nullptr) {
+      cudaStreamSynchronize(s_);
+      cudaStreamDestroy(s_);
+    }
+  }
+  [[nodiscard]] cudaStream_t get() const noexcept { return s_; }
+  /// Waits for all work enqueued on this stream.
+  void synchronize() const { TESSERA_CUDA_CHECK(cudaStreamSynchronize(s_)); }
+
+ private:
+  cudaStream_t s_ = nullptr;
+};
+
+/// Waits until all work on this thread's current stream has finished.
+inline void synchronize() { TESSERA_CUDA_CHECK(cudaStreamSynchronize(current_stream())); }
+
+/// The current device of this host thread.
+inline int current_device() {
+  int d = 0;
+  TESSERA_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+namespace detail {
+/// Per-device facts read once: multiprocessor count, and whether the default memory pool was
+/// told to keep freed memory.
+struct device_info {
+  int sm_count = 0;
+  bool pool_configured = false;
+};
+
+inline device_info& info_of(int device) {
+  static std::mutex m;
+  static std::vector<device_info> infos;
+  std::lock_guard<std::mutex> lock(m);
+  if (static_cast<std::size_t>(device) >= infos.size())
+    infos.resize(static_cast<std::size_t>(device) + 1);
+  device_info& di = infos[static_cast<std::size_t>(device)];
+  if (!di.pool_configured) {
+    TESSERA_CUDA_CHECK(
+        cudaDeviceGetAttribute(&di.sm_count, cudaDevAttrMultiProcessorCount, device));
+    // By default a pool returns freed memory to the driver at every synchronisation, so the
+    // next allocation after a sync is a real cudaMalloc. Keeping it makes a training loop
+    // reach a steady state with no driver allocation at all.
+    cudaMemPool_t pool = nullptr;
+    TESSERA_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+    std::uint64_t keep = UINT64_MAX;
+    TESSERA_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+    di.pool_configured = true;
+  }
+  return di;
+}
+}  // namespace detail
+
+/// Number of multiprocessors of the current device.
+inline int sm_count() {
+  thread_local int device = -1, count = 0;
+  const int d = current_device();
+  if (d != device) {
+    count = detail::info_of(d).sm_count;
+    device = d;
+  }
+  return count;
+}
+
+/// `bytes` of device memory from the current device's default pool, stream-ordered on `s`.
+inline void* allocate_bytes(std::size_t bytes, cudaStream_t s) {
+  (void)sm_count();  // configures the device's pool on first use
+  void* p = nullptr;
+  TESSERA_CUDA_CHECK(cudaMallocAsync(&p, bytes, s));
+  return p;
+}
+
+/// Frees memory from allocate_bytes on stream `s` without throwing (for deleters; errors at
+/// process exit, when the runtime is already unloading, are ignored).
+inline void free_bytes(void* p, cudaStream_t s) noexcept {
+  if (p != nullptr) (void)cudaFreeAsync(p, s);
+}
+
+/// Bytes the current device's pool holds from the driver (used + cached) and bytes in use.
+struct pool_usage {
+  std::uint64_t reserved = 0;
+  std::uint64_t used = 0;
+};
+inline pool_usage memory_pool_usage() {
+  cudaMemPool_t pool = nullptr;
+  TESSERA_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, current_device()));
+  pool_usage u;
+  TESSERA_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &u.reserved));
+  TESSERA_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &u.used));
+  return u;
+}
+
+// --- options ----------------------------------------------------------------------------------
+
+namespace detail {
+inline std::atomic<bool>& tf32_flag() noexcept {
+  static std::atomic<bool> f{false};
+  return f;
+}
+inline std::atomic<bool>& index_check_flag() noexcept {
+  static std::atomic<bool> f{true};
+  return f;
+}
+}  // namespace detail
+
+/// Lets float matmuls use TF32 tensor cores (10-bit mantissa products, FP32 accumulation),
+/// as torch.backends.cuda.matmul.allow_tf32 does. Off by default. Process-wide.
+inline void set_allow_tf32(bool on) noexcept { detail::tf32_flag().store(on); }
+[[nodiscard]] inline bool allow_tf32() noexcept { return detail::tf32_flag().load(); }
+
+/// When on (the default), gather/index_select/embedding/cross_entropy check their indices and
+/// throw tessera::invalid_argument for one out of range; that costs one stream synchronisation
+/// per call. Off, or while the stream is being captured into a CUDA graph, an out-of-range
+/// index reads as zero (never out of bounds) and nothing is reported. Process-wide.
+inline void set_check_indices(bool on) noexcept { detail::index_check_flag().store(on); }
+[[nodiscard]] inline bool check_indices() noexcept { return detail::index_check_flag().load(); }
+
+/// True while `s` is being captured into a CUDA graph (no synchronisation is allowed then).
+inline bool is_capturing(cudaStream_t s) {
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  TESSERA_CUDA_CHECK(cudaStreamIsCapturing(s, &st));
+  return st != cudaStreamCaptureStatusNone;
+}
+
+// --- cuBLAS -----------------------------------------------------------------------------------
+
+namespace detail {
+/// One cuBLAS handle per host thread and device, with its own workspace, destroyed with the
+/// thread. A user workspace keeps cuBLAS from allocating during CUDA graph capture.
+class cublas_handles {
+ public:
+  static constexpr std::size_t workspace_bytes = std::size_t(32) << 20;  // Hopper's advice
+
+  cublas_handles() = default;
+  cublas_handles(const cublas_handles&) = delete;
+  cublas_handles& operator=(const cublas_handles&) = delete;
+  ~cublas_handles() {
+    for (entry& e : entries_) {
+      if (e.handle != nullptr) cublasDestroy(e.handle);
+      if (e.workspace != nullptr) cudaFree(e.workspace);
+    }
+  }
+
+  cublasHandle_t get(int device) {
+    if (static_cast<std::size_t>(device) >= entries_.size())
+      entries_.resize(static_cast<std::size_t>(device) + 1);
+    entry& e = entries_[static_cast<std::size_t>(device)];
+    if (e.handle == nullptr) {
+      TESSERA_CUBLAS_CHECK(cublasCreate(&e.handle));
+      TESSERA_CUDA_CHECK(cudaMalloc(&e.workspace, workspace_bytes));
+      TESSERA_CUBLAS_CHECK(cublasSetWorkspace(e.handle, e.workspace, workspace_bytes));
+    }
+    return e.handle;
+  }
+
+ private:
+  struct entry {
+    cublasHandle_t handle = nullptr;
+    void* workspace = nullptr;
+  };
+  std::vector<entry> entries_;
+};
+}  // namespace detail
+
+/// This thread's cuBLAS handle for the current device, bound to the current stream.
+/// The handle's workspace is shared by all streams of the thread: work enqueued through it on
+/// two streams must not overlap in time (switch streams only after synchronising them).
+inline cublasHandle_t cublas_handle() {
+  thread_local detail::cublas_handles handles;
+  cublasHandle_t h = handles.get(current_device());
+  TESSERA_CUBLAS_CHECK(cublasSetStream(h, current_stream()));
+  return h;
+}
+
+// --- launch geometry --------------------------------------------------------------------------
+
+/// Threads per block of tessera's 1-d grid-stride kernels.
+inline constexpr int block_threads = 256;
+
+/// Blocks for a grid-stride loop over `work` items: enough to fill the device a few times
+/// over, never more than the work needs (at least one).
+inline unsigned grid_for(index_t work, int threads = block_threads) {
+  const index_t need = (work + threads - 1) / threads;
+  const index_t cap = static_cast<index_t>(sm_count()) * 32;
+  const index_t g = need < cap ? need : cap;
+  return static_cast<unsigned>(g > 0 ? g : 1);
+}
+
+}  // namespace tessera::cuda_rt

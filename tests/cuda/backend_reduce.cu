@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: Apache-2.0
+// Backend comparison of reductions, argmax, matmul, softmax/norm kernels, indexing and losses
+// on host and cuda: warp-per-row and block-per-row paths, column reductions, whole-tensor CUB
+// reductions, transposed and batched matmul operands, and the index checks.
+// Boost.Test first: under nvcc, <boost/mpl/list.hpp> included before it turns off the
+// variadic BOOST_TEST forms.
+#include <boost/test/unit_test.hpp>
+
+#include <boost/mpl/list.hpp>
+
+#include "backend_support.hpp"
+
+namespace tessera::test {
+namespace {
+
+using scalar_types = boost::mpl::list<float, double>;
+
+// Reductions sum in a different order than the host: allow for a few ulps per element.
+const tolerance summed{1e-11, 1e-26};
+
+BOOST_AUTO_TEST_SUITE(cuda_backend_reduce)
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(reductions_match_host, T, scalar_types) {
+  // Warp rows (K <= 256), block rows, columns, permuted copies, a whole large tensor (CUB).
+  const std::vector<std::pair<tensor<T>, shape_t>> cases = {
+      {uniform<T>({37, 100}, 1), {1}},
+      {uniform<T>({37, 1000}, 2), {1}},
+      {uniform<T>({300, 70}, 3), {0}},
+      {uniform<T>({4, 5, 6}, 4), {0, 2}},
+      {uniform<T>({3, 40, 50}, 5), {}},
+      {uniform<T>({1 << 20}, 6), {}},
+      {uniform<T>({30, 20}, 7).transpose(0, 1), {1}},
+      {uniform<T>({0, 3}, 8), {0}},
+  };
+  for (const auto& [x, axes] : cases) {
+    const tensor<T> pos = add(abs(x), T(0.5));
+    for (bool keep : {false, true}) {
+      check_op<T>("sum", {x}, summed, [&](const auto& v) { return sum(v[0], axes, keep); });
+      check_op<T>("mean", {x}, summed, [&](const auto& v) { return mean(v[0], axes, keep); });
+      check_op<T>("var", {x}, summed, [&](const auto& v) { return var(v[0], axes, 1, keep); });
+      check_op<T>("norm2", {x}, summed,
+                  [&](const auto& v) { return norm(v[0], T(2), axes, keep); });
+      check_op<T>("norm1", {x}, summed,
+                  [&](const auto& v) { return norm(v[0], T(1), axes, keep); });
+      check_op<T>("logsumexp", {x}, summed,
+                  [&](const auto& v) { return logsumexp(v[0], axes, keep); });
+      if (x.numel() > 0) {
+        const tolerance exact{0, 0};
+        check_op<T>("max", {x}, exact, [&](const auto& v) { return max(v[0], axes, keep); });
+        check_op<T>("min", {x}, exact, [&](const auto& v) { return min(v[0], axes, keep); });
+        check_op<T>("norm_inf", {x}, exact, [&](const auto& v) {
+          return norm(v[0], std::numeric_limits<T>::infinity(), axes, keep);
+        });
+      }
+    }
+    check_op<T>("sum_to", {pos}, summed, [&](const auto& v) {
+      shape_t s = v[0].shape();
+      if (s.rank() > 0) s[s.rank() - 1] = 1;
+      return sum_to(v[0], s);
+    });
+  }
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(argmax_and_nan_rules_match_host, T, scalar_types) {
+  for (const auto& x : {uniform<T>({50, 7}, 1), uniform<T>({9, 3000}, 2),
+                        uniform<T>({40, 30}, 3).transpose(0, 1)}) {
+    for (int axis : {0, 1}) {
+      const tensor<index_t> ref = argmax(x, axis);
+      const tensor<index_t> got = to<host>(argmax(to<cuda>(x), axis));
+      BOOST_TEST(ref.to_vector() == got.to_vector(), boost::test_tools::per_element());
+    }
+  }
+  // Ties pick the first index; a NaN wins and propagates through max.
+  tensor<T> t = from_vector<T>({1, 3, 3, 0, 2, 2, NAN, 2, 5, 5, 5, 5}, {3, 4});
+  const tensor<index_t> got = to<host>(argmax(to<cuda>(t), 1));
+  BOOST_TEST(got.to_vector() == argmax(t, 1).to_vector(), boost::test_tools::per_element());
+  BOOST_TEST(got.to_vector() == (std::vector<index_t>{1, 2, 0}), boost::test_tools::per_element());
+  const tensor<T> m = to<host>(max(to<cuda>(t), {1}));
+  BOOST_TEST(std::isnan(m(1)));
+  BOOST_TEST(m(0) == T(3));
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
+  const tolerance gemm{1e-11, 1e-26};
+  const std::vector<std::pair<tensor<T>, tensor<T>>> pairs = {
+      {uniform<T>({33, 65}, 1), uniform<T>({65, 17}, 2)},
+      {uniform<T>({65, 33}, 3).transpose(0, 1), uniform<T>({65, 17}, 4)},
+      {uniform<T>({33, 65}, 5), uniform<T>({17, 65}, 6).transpose(0, 1)},
+      {uniform<T>({4, 9, 8}, 7), uniform<T>({4, 8, 5}, 8)},
+      {uniform<T>({3, 1, 9, 8}, 9), uniform<T>({2, 8, 5}, 10)},                // batch broadcast
+      {uniform<T>({9, 8}, 11), uniform<T>({6, 8, 5}, 12)},                     // shared lhs
+      {uniform<T>({8}, 13), uniform<T>({8, 5}, 14)},                           // vector · matrix
+      {uniform<T>({9, 8}, 15), uniform<T>({8}, 16)},                           // matrix · vector
+      {uniform<T>({6, 4, 8}, 17).transpose(0, 1), uniform<T>({4, 8, 3}, 18)},  // strided batch
+      {uniform<T>({5, 0}, 19), uniform<T>({0, 3}, 20)},                        // k = 0
+  };
+  for (const auto& [a, b] : pairs)
+    check_op<T>("matmul", {a, b}, gemm, [](const auto& v) { return matmul(v[0], v[1]); });
+  if constexpr (std::is_same_v<T, float>) {
+    cuda_rt::set_allow_tf32(true);
+    check_op<T>("matmul tf32", {uniform<T>({128, 256}, 21), uniform<T>({256, 64}, 22)},
+                tolerance{1e-5, 0}, [](const auto& v) { return matmul(v[0], v[1]); });
+    cuda_rt::set_allow_tf32(false);
+  }
+  BOOST_CHECK_THROW(matmul(to<cuda>(uniform<T>({3, 4}, 1)), to<cuda>(uniform<T>({5, 2}, 2))),
+                    invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(fused_row_kernels_match_host, T, scalar_types) {
+  const tolerance rows{1e-11, 1e-26};
+  for (const auto& x : {uniform<T>({70, 10}, 1, T(-20), T(20)), uniform<T>({5, 3000}, 2),
+                        uniform<T>({3, 4, 5}, 3), uniform<T>({0, 8}, 4)}) {
+    for (int axis : {-1, 0}) {
+      check_op<T>("softmax", {x}, rows, [&](const auto& v) { return softmax(v[0], axis); });
+      check_op<T>("log_softmax", {x}, rows, [&](const auto& v) { return log_softmax(v[0], axis); });
+    }
+    const index_t D = x.size(-1);
+    const std::vector<tensor<T>> in{x, uniform<T>({D}, 5), uniform<T>({D}, 6)};
+    check_op<T>("layer_norm", in, rows,
+                [](const auto& v) { return layer_norm(v[0], v[1], v[2], T(1e-5)); });
+    check_op<T>("layer_norm without affine", in, rows, [](const auto& v) {
+      using tensor_t = std::decay_t<decltype(v[1])>;
+      return layer_norm(v[0], tensor_t(), tensor_t(), T(1e-5));
+    });
+    check_op<T>("rms_norm", in, rows, [](const auto& v) { return rms_norm(v[0], v[1], T(1e-6)); });
+  }
+  // A row of -inf is NaN on both sides; a row with one +inf is one-hot-with-NaN on both.
+  const tensor<T> special = from_vector<T>({-INFINITY, -INFINITY, 1, 2, 3, 4}, {2, 3});
+  check_op<T>("softmax of -inf rows", {special}, rows, [](const auto& v) { return softmax(v[0]); });
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(indexing_matches_host, T, scalar_types) {
+  const tolerance exact{0, 0};
+  const tensor<T> x = uniform<T>({6, 5, 4}, 1);
+  const tensor<index_t> idx = from_list<index_t>({4, 0, 0, 2});
+  const auto didx = to<cuda>(idx);
+  auto check = [&](const std::string& name, const tensor<T>& ref, const tensor<T, cuda>& got) {
+    const double e = nmse(ref, to<host>(got));
+    BOOST_TEST(e == 0.0, name << ": NMSE " << e);
+  };
+  const auto dx = to<cuda>(x);
+  check("index_select axis 1", index_select(x, 1, idx), index_select(dx, 1, didx));
+  check("index_select axis 0 of a view", index_select(x.transpose(0, 2), 2, idx),
+        index_select(dx.transpose(0, 2), 2, didx));
+  const tensor<T> src = uniform<T>({6, 4, 4}, 2);
+  const tensor<T> ia_ref = index_add(shape_t{6, 5, 4}, 1, idx, src);
+  const double e = nmse(ia_ref, to<host>(index_add(shape_t{6, 5, 4}, 1, didx, to<cuda>(src))));
+  BOOST_TEST(e <= 1e-12);  // atomics may add the repeated index in either order
+  const tensor<T> w = uniform<T>({10, 3}, 3);
+  const tensor<index_t> ids = from_vector<index_t>({1, 9, 0, 3, 3, 7}, {2, 3});
+  check("embedding", embedding(w, ids), embedding(to<cuda>(w), to<cuda>(ids)));
+  const tensor<index_t> gidx = from_vector<index_t>({0, 4, 1, 1, 3, 2}, {2, 3});
+  const tensor<T> m = uniform<T>({3, 5}, 4);
+  check("gather", gather(m, 1, gidx), gather(to<cuda>(m), 1, to<cuda>(gidx)));
+  check("gather of a view", gather(m.slice(1, 0, 5), 1, gidx),
+        gather(to<cuda>(m).slice(1, 0, 5), 1, to<cuda>(gidx)));
+  const tensor<T> gsrc = uniform<T>({2, 3}, 5);
+  check("scatter_add", scatter_add(shape_t{3, 5}, 1, gidx, gsrc),
+        scatter_add(shape_t{3, 5}, 1, to<cuda>(gidx), to<cuda>(gsrc)));
+  check_op<T>("concat", {x, uniform<T>({6, 2, 4}, 6)}, exact, [](const auto& v) {
+    return concat(std::vector{v[0], v[1]}, 1);
+  });
+  check_op<T>("stack", {x, x}, exact, [](const auto& v) {
+    return stack(std::vector{v[0], v[1]}, 3);
+  });
+  check_op<T>("split", {x}, exact, [](const auto& v) {
+    return split(v[0], {1, 3, 1}, 1)[1].clone();
+  });
+}
+
+BOOST_AUTO_TEST_CASE(out_of_range_indices_are_reported_or_zero) {
+  const auto x = to<cuda>(uniform<float>({4, 3}, 1));
+  const auto bad = to<cuda>(from_list<index_t>({0, 4}));
+  BOOST_CHECK_THROW(index_select(x, 0, bad), invalid_argument);
+  BOOST_CHECK_THROW(embedding(x, bad), invalid_argument);
+  BOOST_CHECK_THROW(cross_entropy(x.slice(0, 0, 2), to<cuda>(from_list<index_t>({0, 3}))),
+                    invalid_argument);
+  cuda_rt::set_check_indices(false);
+  const tensor<float> r = to<host>(index_select(x, 0, bad));
+  cuda_rt::set_check_indices(true);
+  for (index_t j = 0; j < 3; ++j) BOOST_TEST(r(1, j) == 0.f);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(losses_match_host, T, scalar_types) {
+  const tolerance loss{1e-11, 1e-26};
+  for (index_t C : {10, 2000}) {
+    const tensor<T> logits = uniform<T>({64, C}, 1, T(-5), T(5));
+    std::vector<index_t> t(64);
+    for (std::size_t i = 0; i < t.size(); ++i) t[i] = static_cast<index_t>((i * 7919) % C);
+    const tensor<index_t> target = from_vector<index_t>(t, {64});
+    const tensor<T> ref = cross_entropy(logits, target);
+    const tensor<T> got = to<host>(cross_entropy(to<cuda>(logits), to<cuda>(target)));
+    BOOST_TEST(nmse(ref, got) <= loss.of<T>());
+  }
+  check_op<T>("mse_loss", {uniform<T>({17, 9}, 2), uniform<T>({9}, 3)}, loss,
+              [](const auto& v) { return mse_loss(v[0], v[1]); });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace
+}  // namespace tessera::test
