@@ -13,7 +13,7 @@
 #   (c) prints one line per d:
 #       RESULT case=gpu_order_n5000_d<d> tessera_gpu=<s> tessera_cpu=<s|NA> unit=s
 #              speedup=<cpu/gpu|NA> same_order=<0|1|NA> gpu_fp64=<s|NA> same_order_fp64=<0|1|NA>
-#              sfu_ops=<count> sfu_rate=<ops/s> sfu_peak=<ops/s> sfu_fraction=<rate/peak>
+#              ordered_pairs_per_s=<(d³-d)/3 / time> sfu_ops=<count> sfu_rate=<ops/s> sfu_peak=<ops/s> sfu_fraction=<rate/peak>
 #   Exits 77 (skipped) without a GPU, 1 when a run fails.
 #
 # Transcendental count (analytic, no prior knowledge): a step with k >= 2 remaining variables
@@ -107,9 +107,10 @@ for d in $DIMS; do
     t64=${r%% *}
     [[ ${r#* } == "$og" ]] && same64=1 || same64=0
   fi
-  read -r ops rate peak frac < <(awk -v n="$N" -v d="$d" -v t="$tg" -v sms="$sms" -v mhz="$mhz" 'BEGIN {
+  read -r ops rate peak frac pps < <(awk -v n="$N" -v d="$d" -v t="$tg" -v sms="$sms" -v mhz="$mhz" 'BEGIN {
     ops = 3 * n * (d * (d + 1) * (2 * d + 1) / 6 - 1); rate = ops / t; peak = sms * 16 * mhz * 1e6;
-    printf "%.4g %.4g %.4g %.3g\n", ops, rate, peak, (peak > 0 ? rate / peak : 0) }')
-  echo "RESULT case=gpu_order_n${N}_d${d} tessera_gpu=$tg tessera_cpu=$tc unit=s speedup=$speed same_order=$same gpu_fp64=$t64 same_order_fp64=$same64 sfu_ops=$ops sfu_rate=$rate sfu_peak=$peak sfu_fraction=$frac"
+    pairs = (d * d * d - d) / 3;
+    printf "%.4g %.4g %.4g %.3g %.4g\n", ops, rate, peak, (peak > 0 ? rate / peak : 0), pairs / t }')
+  echo "RESULT case=gpu_order_n${N}_d${d} tessera_gpu=$tg tessera_cpu=$tc unit=s speedup=$speed same_order=$same gpu_fp64=$t64 same_order_fp64=$same64 ordered_pairs_per_s=$pps sfu_ops=$ops sfu_rate=$rate sfu_peak=$peak sfu_fraction=$frac"
   say "d = $d: device $device; GPU runs: $(sed -n 's/^  ordering times: //p' "$OUT_DIR/cuda_d${d}.log")"
 done
