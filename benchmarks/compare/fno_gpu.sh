@@ -26,30 +26,21 @@
 # set_num_threads(1)); with small RES/NTRAIN/WIDTH it checks the script end to end without a
 # GPU and gives a CPU ratio.
 #
-# A device machine without Eigen's headers: pack them here first,
-#   benchmarks/compare/fno_gpu.sh pack-deps .deps     (Eigen 3 headers + CMake files, stb)
-# then run there with DEPS=.deps (a folder that travels with the working tree).
+# A device machine without Eigen's headers: run scripts/device-deps here and carry
+# .device-deps; the prefix .device-deps/prefix is used when it exists (DEPS names another).
+# scripts/device-check runs this script as its `fno_gpu` step.
 #
 # Knobs [defaults]: DEVICE [cuda], RES [85], NTRAIN [1024], NTEST [200], WIDTH [32], MODES [12],
 # BATCH [32], SOLVER_ITERS [24], MODELS [fno,deq], STEPS [30], WARMUP_STEPS [10],
 # TRAIN_SECONDS [0], SEED [0], TF32 [default|on|off] (PyTorch side), PYTHON [python3],
-# DATA_DIR [build/fno-data/<RES>-<NTRAIN>-<NTEST>], BUILD_DIR [build/fno-gpu], DEPS [],
+# DATA_DIR [build/fno-data/<RES>-<NTRAIN>-<NTEST>], BUILD_DIR [build/fno-gpu],
+# DEPS [.device-deps/prefix when present: a /usr-like prefix with Eigen and stb],
 # SKIP_BUILD [0], OUT_DIR [build/compare-results/fno-<UTC>].
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 say() { echo "fno_gpu.sh: $*" >&2; }
-
-if [[ ${1:-} == pack-deps ]]; then
-  dest=${2:?usage: fno_gpu.sh pack-deps DIR}
-  mkdir -p "$dest/usr/include/stb" "$dest/usr/share/eigen3"
-  cp -r /usr/include/eigen3 "$dest/usr/include/"
-  cp -r /usr/share/eigen3/cmake "$dest/usr/share/eigen3/"
-  cp /usr/include/stb/stb_image_write.h "$dest/usr/include/stb/"
-  say "packed Eigen and stb_image_write into $dest ($(du -sh "$dest" | cut -f1)); add it to .git/info/exclude and carry it"
-  exit 0
-fi
 
 DEVICE=${DEVICE:-cuda}
 RES=${RES:-85}
@@ -69,6 +60,7 @@ PYTHON=${PYTHON:-python3}
 DATA_DIR=${DATA_DIR:-build/fno-data/$RES-$NTRAIN-$NTEST}
 BUILD_DIR=${BUILD_DIR:-build/fno-gpu}
 DEPS=${DEPS:-}
+[[ -z $DEPS && -d .device-deps/prefix ]] && DEPS=.device-deps/prefix
 SKIP_BUILD=${SKIP_BUILD:-0}
 OUT_DIR=${OUT_DIR:-build/compare-results/fno-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT_DIR"
@@ -81,7 +73,7 @@ if [[ $SKIP_BUILD != 1 ]]; then
     -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_BENCHMARKS=OFF -DTESSERA_BUILD_EXAMPLES=ON)
   if [[ -n $DEPS ]]; then
     deps=$(cd "$DEPS" && pwd)
-    cfg+=("-DCMAKE_PREFIX_PATH=$deps/usr" "-DCMAKE_CXX_FLAGS=-isystem $deps/usr/include")
+    cfg+=("-DCMAKE_PREFIX_PATH=$deps" "-DCMAKE_CXX_FLAGS=-isystem $deps/include")
   fi
   say "configuring $BUILD_DIR"
   cmake "${cfg[@]}" >"$OUT_DIR/configure.log" 2>&1 ||
