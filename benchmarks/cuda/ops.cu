@@ -7,6 +7,8 @@
 // benchmarks/compare/torch_gpu.py, which times the same work in PyTorch.
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
+
 #include <tessera/cuda.hpp>
 
 #include "../ad/cases.hpp"
@@ -138,4 +140,14 @@ BENCHMARK(softmax_rows)->UseManualTime()->Unit(benchmark::kMillisecond);
 }  // namespace
 }  // namespace tessera::bench
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (!tessera::cuda_rt::device_available()) {
+    std::printf("skipped: no CUDA device\n");
+    return 77;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

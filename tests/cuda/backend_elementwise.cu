@@ -32,39 +32,46 @@ BOOST_AUTO_TEST_SUITE(cuda_backend_elementwise)
 BOOST_AUTO_TEST_CASE_TEMPLATE(unary_ops_match_host, T, scalar_types) {
   const tolerance exact{0, 0};
   const tolerance libm{};  // device transcendentals are within a few ulps of glibc's
+  // Every op in float; in double a subset that covers the double vector width, exact
+  // arithmetic and the double transcendentals (each op instantiated in double costs compile
+  // time in CI, and the kernels are the same templates).
   TESSERA_CHECK_UNARY(neg, -3, 3, exact)
-  TESSERA_CHECK_UNARY(abs, -3, 3, exact)
-  TESSERA_CHECK_UNARY(sign, -3, 3, exact)
-  TESSERA_CHECK_UNARY(square, -3, 3, exact)
-  TESSERA_CHECK_UNARY(relu, -3, 3, exact)
-  TESSERA_CHECK_UNARY(heaviside, -3, 3, exact)
   TESSERA_CHECK_UNARY(sqrt, 0.01, 9, exact)  // correctly rounded on both sides
-  TESSERA_CHECK_UNARY(reciprocal, 0.1, 9, exact)
   TESSERA_CHECK_UNARY(exp, -20, 20, libm)
-  TESSERA_CHECK_UNARY(expm1, -3, 3, libm)
-  TESSERA_CHECK_UNARY(log, 0.001, 100, libm)
   TESSERA_CHECK_UNARY(log1p, -0.9, 9, libm)
-  TESSERA_CHECK_UNARY(rsqrt, 0.01, 9, libm)
-  TESSERA_CHECK_UNARY(sin, -6, 6, libm)
-  TESSERA_CHECK_UNARY(cos, -6, 6, libm)
-  TESSERA_CHECK_UNARY(erf, -3, 3, libm)
   TESSERA_CHECK_UNARY(tanh, -5, 5, libm)
-  TESSERA_CHECK_UNARY(sigmoid, -30, 30, libm)
   TESSERA_CHECK_UNARY(gelu, -5, 5, libm)
-  TESSERA_CHECK_UNARY(gelu_tanh, -5, 5, libm)
-  TESSERA_CHECK_UNARY(silu, -30, 30, libm)
-  TESSERA_CHECK_UNARY(softplus, -30, 30, libm)
+  if constexpr (std::is_same_v<T, float>) {
+    TESSERA_CHECK_UNARY(abs, -3, 3, exact)
+    TESSERA_CHECK_UNARY(sign, -3, 3, exact)
+    TESSERA_CHECK_UNARY(square, -3, 3, exact)
+    TESSERA_CHECK_UNARY(relu, -3, 3, exact)
+    TESSERA_CHECK_UNARY(heaviside, -3, 3, exact)
+    TESSERA_CHECK_UNARY(reciprocal, 0.1, 9, exact)
+    TESSERA_CHECK_UNARY(expm1, -3, 3, libm)
+    TESSERA_CHECK_UNARY(log, 0.001, 100, libm)
+    TESSERA_CHECK_UNARY(rsqrt, 0.01, 9, libm)
+    TESSERA_CHECK_UNARY(sin, -6, 6, libm)
+    TESSERA_CHECK_UNARY(cos, -6, 6, libm)
+    TESSERA_CHECK_UNARY(erf, -3, 3, libm)
+    TESSERA_CHECK_UNARY(sigmoid, -30, 30, libm)
+    TESSERA_CHECK_UNARY(gelu_tanh, -5, 5, libm)
+    TESSERA_CHECK_UNARY(silu, -30, 30, libm)
+    TESSERA_CHECK_UNARY(softplus, -30, 30, libm)
+  }
   for (const auto& x : unary_inputs<T>(T(0.1), T(3))) {
-    check_op<T>("pow scalar", {x}, libm, [](const auto& in) { return pow(in[0], T(2.5)); });
-    check_op<T>("pow 2", {x}, exact, [](const auto& in) { return pow(in[0], T(2)); });
-    check_op<T>("clamp", {x}, exact, [](const auto& in) { return clamp(in[0], T(0.5), T(2)); });
-    check_op<T>("inside_mask", {x}, exact,
-                [](const auto& in) { return inside_mask(in[0], T(0.5), T(2)); });
-    check_op<T>("x + s", {x}, exact, [](const auto& in) { return in[0] + T(1.5); });
-    check_op<T>("s - x", {x}, exact, [](const auto& in) { return T(1.5) - in[0]; });
     check_op<T>("x * s", {x}, exact, [](const auto& in) { return in[0] * T(-3); });
-    check_op<T>("s / x", {x}, exact, [](const auto& in) { return T(2) / in[0]; });
-    check_op<T>("x / s", {x}, exact, [](const auto& in) { return in[0] / T(4); });
+    if constexpr (std::is_same_v<T, float>) {
+      check_op<T>("pow scalar", {x}, libm, [](const auto& in) { return pow(in[0], T(2.5)); });
+      check_op<T>("pow 2", {x}, exact, [](const auto& in) { return pow(in[0], T(2)); });
+      check_op<T>("clamp", {x}, exact, [](const auto& in) { return clamp(in[0], T(0.5), T(2)); });
+      check_op<T>("inside_mask", {x}, exact,
+                  [](const auto& in) { return inside_mask(in[0], T(0.5), T(2)); });
+      check_op<T>("x + s", {x}, exact, [](const auto& in) { return in[0] + T(1.5); });
+      check_op<T>("s - x", {x}, exact, [](const auto& in) { return T(1.5) - in[0]; });
+      check_op<T>("s / x", {x}, exact, [](const auto& in) { return T(2) / in[0]; });
+      check_op<T>("x / s", {x}, exact, [](const auto& in) { return in[0] / T(4); });
+    }
   }
 }
 
@@ -84,20 +91,22 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(binary_ops_broadcast_like_host, T, scalar_types) {
   for (const auto& [a, b] : pairs) {
     const std::vector<tensor<T>> in{a, b};
     check_op<T>("add", in, exact, [](const auto& v) { return v[0] + v[1]; });
-    check_op<T>("sub", in, exact, [](const auto& v) { return v[0] - v[1]; });
-    check_op<T>("mul", in, exact, [](const auto& v) { return v[0] * v[1]; });
     check_op<T>("div", in, exact, [](const auto& v) { return v[0] / v[1]; });
-    check_op<T>("maximum", in, exact, [](const auto& v) { return maximum(v[0], v[1]); });
-    check_op<T>("minimum", in, exact, [](const auto& v) { return minimum(v[0], v[1]); });
-    check_op<T>("lt", in, exact, [](const auto& v) { return lt(v[0], v[1]); });
-    check_op<T>("le", in, exact, [](const auto& v) { return le(v[0], v[1]); });
-    check_op<T>("gt", in, exact, [](const auto& v) { return gt(v[0], v[1]); });
-    check_op<T>("ge", in, exact, [](const auto& v) { return ge(v[0], v[1]); });
-    check_op<T>("eq", {a, a}, exact, [](const auto& v) { return eq(v[0], v[1]); });
-    check_op<T>("ne", in, exact, [](const auto& v) { return ne(v[0], v[1]); });
-    check_op<T>("pow", {abs(a), b}, tolerance{}, [](const auto& v) { return pow(v[0], v[1]); });
     check_op<T>("where", {gt(a, b), a, b}, exact,
                 [](const auto& v) { return where(v[0], v[1], v[2]); });
+    if constexpr (std::is_same_v<T, float>) {  // double: the subset above
+      check_op<T>("sub", in, exact, [](const auto& v) { return v[0] - v[1]; });
+      check_op<T>("mul", in, exact, [](const auto& v) { return v[0] * v[1]; });
+      check_op<T>("maximum", in, exact, [](const auto& v) { return maximum(v[0], v[1]); });
+      check_op<T>("minimum", in, exact, [](const auto& v) { return minimum(v[0], v[1]); });
+      check_op<T>("lt", in, exact, [](const auto& v) { return lt(v[0], v[1]); });
+      check_op<T>("le", in, exact, [](const auto& v) { return le(v[0], v[1]); });
+      check_op<T>("gt", in, exact, [](const auto& v) { return gt(v[0], v[1]); });
+      check_op<T>("ge", in, exact, [](const auto& v) { return ge(v[0], v[1]); });
+      check_op<T>("eq", {a, a}, exact, [](const auto& v) { return eq(v[0], v[1]); });
+      check_op<T>("ne", in, exact, [](const auto& v) { return ne(v[0], v[1]); });
+      check_op<T>("pow", {abs(a), b}, tolerance{}, [](const auto& v) { return pow(v[0], v[1]); });
+    }
   }
 }
 
