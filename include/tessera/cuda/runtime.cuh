@@ -104,13 +104,17 @@ struct device_info {
   bool pool_configured = false;
 };
 
+inline constexpr int max_devices = 64;
+
 inline device_info& info_of(int device) {
   static std::mutex m;
-  static std::vector<device_info> infos;
+  // Fixed storage: references handed out stay valid while other threads add devices.
+  static device_info infos[max_devices];
+  if (device < 0 || device >= max_devices)
+    throw cuda_error("tessera: device ordinal " + std::to_string(device) + " exceeds " +
+                     std::to_string(max_devices));
   std::lock_guard<std::mutex> lock(m);
-  if (static_cast<std::size_t>(device) >= infos.size())
-    infos.resize(static_cast<std::size_t>(device) + 1);
-  device_info& di = infos[static_cast<std::size_t>(device)];
+  device_info& di = infos[device];
   if (!di.pool_configured) {
     TESSERA_CUDA_CHECK(
         cudaDeviceGetAttribute(&di.sm_count, cudaDevAttrMultiProcessorCount, device));
