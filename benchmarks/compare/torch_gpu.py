@@ -70,6 +70,17 @@ def matmul_tf32():
     return lambda: a @ b
 
 
+def matmul_bf16():
+    a = torch.randn(4096, 4096, device="cuda")
+    b = torch.randn(4096, 4096, device="cuda")
+
+    def run():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return a @ b
+
+    return run
+
+
 def softmax_rows():
     x = torch.randn(16384, 1024, device="cuda")
     return lambda: torch.softmax(x, dim=-1)
@@ -87,6 +98,7 @@ def main():
         "mlp_train_step": mlp_step(),
         "small_ops_fwd": small_ops(),
         "matmul_4096_tf32": matmul_tf32(),
+        "matmul_4096_bf16": matmul_bf16(),
         "softmax_rows": softmax_rows(),
     }
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}")
@@ -97,8 +109,9 @@ def main():
                 o = ours[case]
                 print(f"RESULT case={case} tessera={o:.4f} torch={t:.4f} unit=ms ratio={o / t:.3f}")
     n = 4096
-    if "matmul_4096_tf32" in ours:
-        print(f"matmul_4096_tf32: tessera {2 * n**3 / ours['matmul_4096_tf32'] * 1e-9:.1f} TFLOP/s")
+    for case in ("matmul_4096_tf32", "matmul_4096_bf16"):
+        if case in ours:
+            print(f"{case}: tessera {2 * n**3 / ours[case] * 1e-9:.1f} TFLOP/s")
     if "softmax_rows" in ours:
         gb = 2 * 16384 * 1024 * 4 * 1e-9
         print(f"softmax_rows: tessera {gb / ours['softmax_rows'] * 1e3:.0f} GB/s")

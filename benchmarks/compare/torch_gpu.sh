@@ -7,7 +7,8 @@
 #   RESULT case=<name> tessera=<ms> torch=<ms> unit=ms ratio=<tessera/torch>
 # for mlp_train_step (and mlp_train_step_graph against the same eager PyTorch step),
 # small_ops_fwd (200 chained elementwise ops on 16 elements, no grad on either side: the tape
-# is host-only), matmul_4096_tf32 and softmax_rows, followed by TFLOP/s and GB/s.
+# is host-only), matmul_4096_tf32, matmul_4096_bf16 (PyTorch: bf16 autocast) and
+# softmax_rows, followed by TFLOP/s and GB/s.
 #   benchmarks/compare/torch_gpu.sh        (env: REPS [20], BUILD [build/device], SKIP_BUILD)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."

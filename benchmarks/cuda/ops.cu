@@ -3,7 +3,7 @@
 // synchronisation): an MLP training step (784-1024-1024-10 ReLU, batch 256, Adam; backward
 // written out by hand with plain cuda ops, since the tape is host-only), the same step replayed
 // as one CUDA graph, 200 chained elementwise ops on 16-element tensors (launch latency), a
-// 4096³ TF32 matmul (TFLOP/s) and softmax over rows (GB/s). Names match
+// 4096³ TF32 and bf16-operand matmul (TFLOP/s) and softmax over rows (GB/s). Names match
 // benchmarks/compare/torch_gpu.py, which times the same work in PyTorch.
 #include <benchmark/benchmark.h>
 
@@ -126,6 +126,20 @@ void matmul_4096_tf32(benchmark::State& state) {
       benchmark::Counter(2.0 * n * n * n * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(matmul_4096_tf32)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void matmul_4096_bf16(benchmark::State& state) {
+  // float tensors, operands rounded to bf16 per call (the conversion kernels are timed too),
+  // FP32 accumulation and output: what PyTorch's bf16 autocast does with float inputs.
+  generator gen(2);
+  const index_t n = 4096;
+  const auto a = randn<float, cuda>({n, n}, gen), b = randn<float, cuda>({n, n}, gen);
+  cuda_rt::set_matmul_bf16(true);
+  time_iterations(state, [&] { (void)matmul(a, b); });
+  cuda_rt::set_matmul_bf16(false);
+  state.counters["TFLOP/s"] = benchmark::Counter(2.0 * n * n * n * 1e-12,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(matmul_4096_bf16)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 void softmax_rows(benchmark::State& state) {
   generator gen(3);

@@ -8,6 +8,9 @@
 
 #include <boost/mpl/list.hpp>
 
+#include <cstdint>
+#include <cstring>
+
 #include "backend_support.hpp"
 
 namespace tessera::test {
@@ -106,6 +109,29 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
   }
   BOOST_CHECK_THROW(matmul(to<cuda>(uniform<T>({3, 4}, 1)), to<cuda>(uniform<T>({5, 2}, 2))),
                     invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(matmul_bf16_multiplies_the_rounded_inputs_exactly) {
+  // bf16 products are exact in FP32, so the bf16 path must equal the host's float product of
+  // the inputs rounded to bf16 (nearest even), up to the summation order.
+  auto round_bf16 = [](const tensor<float>& x) {
+    tensor<float> r = x.clone();
+    for (index_t i = 0; i < r.numel(); ++i) {
+      std::uint32_t bits;
+      std::memcpy(&bits, r.data() + i, 4);
+      bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+      std::memcpy(r.data() + i, &bits, 4);
+    }
+    return r;
+  };
+  const tensor<float> a = uniform<float>({3, 40, 96}, 1), b = uniform<float>({24, 96}, 2);
+  const tensor<float> ref = matmul(round_bf16(a), round_bf16(b).transpose(0, 1));
+  cuda_rt::set_matmul_bf16(true);
+  const tensor<float> got = to<host>(matmul(to<cuda>(a), to<cuda>(b).transpose(0, 1)));
+  cuda_rt::set_matmul_bf16(false);
+  BOOST_TEST(nmse(ref, got) <= 1e-11);
+  // ... and differ from the float product by bf16's rounding (the option took effect).
+  BOOST_TEST(nmse(matmul(a, b.transpose(0, 1)), got) > 1e-9);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(fused_row_kernels_match_host, T, scalar_types) {

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // matmul and batched matmul on cuda tensors through cuBLAS (numpy matmul semantics, as the
-// host's ops/matmul.hpp): float (TF32 tensor cores when cuda_rt::allow_tf32()) and double.
+// host's ops/matmul.hpp): float (TF32 tensor cores when cuda_rt::allow_tf32(), bf16 operands
+// when cuda_rt::matmul_bf16()) and double.
 #pragma once
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 
 #include <limits>
 #include <type_traits>
@@ -11,9 +13,45 @@
 #include "tessera/cuda/tensor.cuh"
 #include "tessera/ops/matmul.hpp"
 
+TESSERA_CUDA_NAMESPACE_BEGIN
+
+/// y[i] = x[i] rounded to bfloat16 (nearest even). Launch: 1-d grid-stride.
+template <class S>
+TESSERA_KERNEL void to_bf16(const S* __restrict__ x, __nv_bfloat16* __restrict__ y, index_t n) {
+  const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
+  for (index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = __float2bfloat16_rn(static_cast<float>(x[i]));
+}
+
+TESSERA_CUDA_NAMESPACE_END
+
 namespace tessera {
 
 namespace cuda_detail {
+
+/// out (batch, m, n) = bf16(a) (batch, m, k) · bf16(b) (batch, k, n) with FP32 accumulation;
+/// a and b already expanded to the batch, copied contiguous and rounded to bf16 first.
+inline void gemm_bf16(const tensor<float, cuda>& a, const tensor<float, cuda>& b,
+                      const tensor<float, cuda>& out, index_t m, index_t n, index_t k, index_t nb) {
+  const cudaStream_t s = cuda_rt::current_stream();
+  const tensor<float, cuda> ac = a.contiguous(), bc = b.contiguous();
+  cuda_rt::device_buffer<__nv_bfloat16> ah(static_cast<std::size_t>(ac.numel()), s);
+  cuda_rt::device_buffer<__nv_bfloat16> bh(static_cast<std::size_t>(bc.numel()), s);
+  cuda_kernels::to_bf16<float><<<cuda_rt::grid_for(ac.numel()), cuda_rt::block_threads, 0, s>>>(
+      ac.data(), ah.get(), ac.numel());
+  TESSERA_CUDA_CHECK_LAUNCH();
+  cuda_kernels::to_bf16<float><<<cuda_rt::grid_for(bc.numel()), cuda_rt::block_threads, 0, s>>>(
+      bc.data(), bh.get(), bc.numel());
+  TESSERA_CUDA_CHECK_LAUNCH();
+  const float alpha = 1.0f, beta = 0.0f;
+  TESSERA_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+      cuda_rt::cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+      static_cast<int>(k), &alpha, bh.get(), CUDA_R_16BF, static_cast<int>(n),
+      static_cast<long long>(k * n), ah.get(), CUDA_R_16BF, static_cast<int>(k),
+      static_cast<long long>(m * k), &beta, out.data(), CUDA_R_32F, static_cast<int>(n),
+      static_cast<long long>(m * n), static_cast<int>(nb), CUBLAS_COMPUTE_32F,
+      CUBLAS_GEMM_DEFAULT));
+}
 
 /// One GEMM operand as cuBLAS sees it (column-major): where it starts, whether cuBLAS must
 /// transpose it, its leading dimension and the distance between batch entries.
@@ -131,6 +169,12 @@ tensor<T, cuda> matmul(const tensor<T, cuda>& lhs, const tensor<T, cuda>& rhs) {
   ea.push_back(k);
   eb.push_back(k);
   eb.push_back(n);
+  if constexpr (std::is_same_v<T, float>) {
+    if (cuda_rt::matmul_bf16()) {
+      cuda_detail::gemm_bf16(a.expand(ea), b.expand(eb), out, m, n, k, nb);
+      return finish(out);
+    }
+  }
   const cuda_detail::gemm_operand<T> A = cuda_detail::make_operand(a.expand(ea), batch, m, k);
   const cuda_detail::gemm_operand<T> B = cuda_detail::make_operand(b.expand(eb), batch, k, n);
   cuda_detail::check_int("leading dimension", A.ld, lhs.shape(), rhs.shape());

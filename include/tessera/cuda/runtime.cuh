@@ -177,6 +177,10 @@ inline std::atomic<bool>& tf32_flag() noexcept {
   static std::atomic<bool> f{false};
   return f;
 }
+inline std::atomic<bool>& bf16_flag() noexcept {
+  static std::atomic<bool> f{false};
+  return f;
+}
 inline std::atomic<bool>& index_check_flag() noexcept {
   static std::atomic<bool> f{true};
   return f;
@@ -187,6 +191,12 @@ inline std::atomic<bool>& index_check_flag() noexcept {
 /// as torch.backends.cuda.matmul.allow_tf32 does. Off by default. Process-wide.
 inline void set_allow_tf32(bool on) noexcept { detail::tf32_flag().store(on); }
 [[nodiscard]] inline bool allow_tf32() noexcept { return detail::tf32_flag().load(); }
+
+/// Makes float matmuls round both operands to bfloat16 (8-bit mantissa) and multiply them on
+/// bf16 tensor cores with FP32 accumulation and FP32 output (the products are exact; only the
+/// inputs are rounded). Takes precedence over TF32. Off by default. Process-wide.
+inline void set_matmul_bf16(bool on) noexcept { detail::bf16_flag().store(on); }
+[[nodiscard]] inline bool matmul_bf16() noexcept { return detail::bf16_flag().load(); }
 
 /// When on (the default), gather/index_select/embedding/cross_entropy check their indices and
 /// throw tessera::invalid_argument for one out of range; that costs one stream synchronisation
