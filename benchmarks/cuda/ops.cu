@@ -136,8 +136,8 @@ void matmul_4096_bf16(benchmark::State& state) {
   cuda_rt::set_matmul_bf16(true);
   time_iterations(state, [&] { (void)matmul(a, b); });
   cuda_rt::set_matmul_bf16(false);
-  state.counters["TFLOP/s"] = benchmark::Counter(2.0 * n * n * n * 1e-12,
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["TFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(matmul_4096_bf16)->UseManualTime()->Unit(benchmark::kMillisecond);
 
