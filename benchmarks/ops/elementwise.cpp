@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// Elementwise add, mul and exp on contiguous host tensors at two sizes. At 16 elements the
-// time is the fixed cost of one op (result allocation, shape checks, dispatch), the floor under
-// every small-tensor AD workload; at 1M elements (4 MiB per float operand: beyond L2, within L3
-// on the 2-core EPYCs used here) it is cache bandwidth (add, mul) or the exp kernel itself. Run
-// with OMP_NUM_THREADS=1 for single-core figures.
+// Elementwise add, mul, exp and the exact GELU on contiguous host tensors at two sizes. At 16
+// elements the time is the fixed cost of one op (result allocation, shape checks, dispatch), the
+// floor under every small-tensor AD workload; at 1M elements (4 MiB per float operand: beyond L2,
+// within L3 on the 2-core EPYCs used here) it is cache bandwidth (add, mul) or the exp kernel
+// itself. Run with OMP_NUM_THREADS=1 for single-core figures. GELU (forward, and forward + backward
+// through ad::gelu, whose backward is its own kernel) is the largest non-GEMM cost of the FNO
+// models.
 #include <benchmark/benchmark.h>
 
+#include <tessera/ad.hpp>
 #include <tessera/core.hpp>
 #include <tessera/ops/elementwise.hpp>
 
@@ -61,6 +64,38 @@ void BM_Exp(benchmark::State& state) {
   set_counters<T>(state, n, 1);
 }
 
+template <class T>
+tessera::tensor<T> signed_input(index_t n, std::uint64_t seed) {
+  tessera::generator gen(seed);
+  return tessera::rand<T>(tessera::shape_t{n}, gen, T(-4), T(4));  // both tails of GELU
+}
+
+template <class T>
+void BM_Gelu(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const auto a = signed_input<T>(n, 1);
+  for (auto _ : state) {
+    auto r = tessera::gelu(a);
+    benchmark::DoNotOptimize(r.data());
+  }
+  set_counters<T>(state, n, 1);
+}
+
+// y = gelu(x) recorded, then ad::backward with seed ȳ = 1: one forward and one backward kernel
+// (plus the seed and the adjoint's accumulation).
+template <class T>
+void BM_GeluFwdBwd(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const auto a = signed_input<T>(n, 1);
+  for (auto _ : state) {
+    tessera::ad::scope s;
+    const tessera::ad::var<T> x(a, true);
+    tessera::ad::backward(tessera::ad::gelu(x), tessera::ones<T>(a.shape()));
+    benchmark::DoNotOptimize(x.grad().data());
+  }
+  set_counters<T>(state, n, 1);
+}
+
 void sizes(benchmark::internal::Benchmark* b) { b->Arg(16)->Arg(1 << 20); }
 
 BENCHMARK(BM_Add<float>)->Name("BM_AddFloat")->Apply(sizes);
@@ -69,6 +104,10 @@ BENCHMARK(BM_Mul<float>)->Name("BM_MulFloat")->Apply(sizes);
 BENCHMARK(BM_Mul<double>)->Name("BM_MulDouble")->Apply(sizes);
 BENCHMARK(BM_Exp<float>)->Name("BM_ExpFloat")->Apply(sizes);
 BENCHMARK(BM_Exp<double>)->Name("BM_ExpDouble")->Apply(sizes);
+BENCHMARK(BM_Gelu<float>)->Name("BM_GeluFloat")->Apply(sizes);
+BENCHMARK(BM_Gelu<double>)->Name("BM_GeluDouble")->Apply(sizes);
+BENCHMARK(BM_GeluFwdBwd<float>)->Name("BM_GeluFwdBwdFloat")->Apply(sizes);
+BENCHMARK(BM_GeluFwdBwd<double>)->Name("BM_GeluFwdBwdDouble")->Apply(sizes);
 
 }  // namespace
 

@@ -224,9 +224,13 @@ var<T> relu(const var<T>& x) {
 template <class T>
 var<T> gelu(const var<T>& x) {
   return make_op(tessera::gelu(x.value()), {x}, [](auto& c) {
-    const auto& v = c.x(0);
-    c.acc(0, c.gy() * ((erf(v * T(0.7071067811865476)) + T(1)) * T(0.5) +
-                       v * exp(square(v) * T(-0.5)) * T(0.3989422804014327)));
+    if constexpr (std::decay_t<decltype(c)>::graph) {
+      const auto& v = c.x(0);
+      c.acc(0, c.gy() * ((erf(v * T(0.7071067811865476)) + T(1)) * T(0.5) +
+                         v * exp(square(v) * T(-0.5)) * T(0.3989422804014327)));
+    } else {  // one fused, vectorised pass from x
+      c.acc(0, tessera::detail::gelu_backward(c.gy(), c.xv(0)));
+    }
   });
 }
 /// y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);
