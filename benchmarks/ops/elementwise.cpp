@@ -81,6 +81,17 @@ void BM_Gelu(benchmark::State& state) {
   set_counters<T>(state, n, 1);
 }
 
+template <class T>
+void BM_GeluTanh(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const auto a = signed_input<T>(n, 1);
+  for (auto _ : state) {
+    auto r = tessera::gelu_tanh(a);
+    benchmark::DoNotOptimize(r.data());
+  }
+  set_counters<T>(state, n, 1);
+}
+
 // y = gelu(x) recorded, then ad::backward with seed ȳ = 1: one forward and one backward kernel
 // (plus the seed and the adjoint's accumulation).
 template <class T>
@@ -106,6 +117,8 @@ BENCHMARK(BM_Exp<float>)->Name("BM_ExpFloat")->Apply(sizes);
 BENCHMARK(BM_Exp<double>)->Name("BM_ExpDouble")->Apply(sizes);
 BENCHMARK(BM_Gelu<float>)->Name("BM_GeluFloat")->Apply(sizes);
 BENCHMARK(BM_Gelu<double>)->Name("BM_GeluDouble")->Apply(sizes);
+BENCHMARK(BM_GeluTanh<float>)->Name("BM_GeluTanhFloat")->Apply(sizes);
+BENCHMARK(BM_GeluTanh<double>)->Name("BM_GeluTanhDouble")->Apply(sizes);
 BENCHMARK(BM_GeluFwdBwd<float>)->Name("BM_GeluFwdBwdFloat")->Apply(sizes);
 BENCHMARK(BM_GeluFwdBwd<double>)->Name("BM_GeluFwdBwdDouble")->Apply(sizes);
 

@@ -281,9 +281,9 @@ BOOST_AUTO_TEST_CASE(mixed_var_tensor_operators_treat_the_tensor_as_constant) {
 }
 
 BOOST_AUTO_TEST_CASE(gelu_fused_backward_matches_its_formula) {
-  // The first-order rule is one vectorised pass; check it against Φ(x) + x·φ(x) in long double
-  // over [-40, 40] (tails included) for float and double, and the graph (create_graph) rule
-  // against it.
+  // The first-order rules are one vectorised pass; check the exact one against Φ(x) + x·φ(x)
+  // in long double over [-40, 40] (tails included) for float and double, and the graph
+  // (create_graph) rules of both forms against theirs.
   const auto run = [](auto zero) {
     using T = decltype(zero);
     const tensor<T> x = tessera::linspace<T>(T(-40), T(40), 8001);
@@ -309,8 +309,12 @@ BOOST_AUTO_TEST_CASE(gelu_fused_backward_matches_its_formula) {
   tad::backward(tad::sum(tad::gelu(a)));
   BOOST_TEST(close(tad::grad_graph(tad::sum(tad::gelu(b)), {b})[0].value(), a.grad(), 1e-14));
   const tensor<double> gs = tessera::linspace<double>(-1, 1, 122).slice(0, 0, 122, 2);
+  const tad::var<double> c(x, true), d(x, true);
+  tad::backward(tad::sum(tad::gelu_tanh(c)));
+  BOOST_TEST(close(tad::grad_graph(tad::sum(tad::gelu_tanh(d)), {d})[0].value(), c.grad(), 1e-14));
   BOOST_TEST(!gs.is_contiguous());
   BOOST_TEST(close(tessera::detail::gelu_backward(gs, x), tessera::mul(gs, a.grad()), 1e-15));
+  BOOST_TEST(close(tessera::detail::gelu_backward<true>(gs, x), tessera::mul(gs, c.grad()), 1e-15));
 }
 
 BOOST_AUTO_TEST_CASE(known_derivative_values) {

@@ -225,6 +225,30 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(vmath_erf_cdf_gelu_against_long_double, T, float_t
   BOOST_TEST(vmath::gelu_derivative(inf) == T(1));
   BOOST_TEST(vmath::gelu_derivative(-inf) == T(0));
   BOOST_TEST(std::isnan(vmath::gelu_derivative(nan)));
+  // The tanh form as x·σ(2u): its relative error stays within a few ulp times the condition
+  // number of x ↦ x·σ(2u(x)), 1 + x·2u'(x)·(1 - σ), which grows like x³ in the left tail.
+  double tanh_max = 0, tanh_der_max = 0;
+  for (const T x : grid) {
+    const ld xl = x, k = std::sqrt(2 / std::numbers::pi_v<ld>), a = 0.044715L;
+    const ld u = k * (xl + a * xl * xl * xl), du = k * (1 + 3 * a * xl * xl);
+    const ld sg = 1 / (1 + std::exp(-2 * u));
+    const ld want = xl * sg;
+    if (std::fabs(want) >= 64 * std::numeric_limits<T>::min()) {
+      const ld cond = 1 + std::fabs(xl * 2 * du * (1 - sg));
+      tanh_max = std::max(tanh_max, ulps(vmath::gelu_tanh(x), want) / static_cast<double>(cond));
+    }
+    const ld der = sg + xl * 2 * sg * (1 - sg) * du;
+    tanh_der_max = std::max(tanh_der_max,
+                            static_cast<double>(std::fabs(vmath::gelu_tanh_derivative(x) - der)));
+  }
+  BOOST_TEST(tanh_max <= 4.0, "gelu_tanh max " << tanh_max << " ulp per unit condition");
+  BOOST_TEST(tanh_der_max <= 8 * std::numeric_limits<T>::epsilon(), "gelu_tanh' " << tanh_der_max);
+  BOOST_TEST(vmath::gelu_tanh(inf) == inf);
+  BOOST_TEST((vmath::gelu_tanh(-inf) == 0 && std::signbit(vmath::gelu_tanh(-inf))));
+  BOOST_TEST(std::isnan(vmath::gelu_tanh(nan)));
+  BOOST_TEST(vmath::gelu_tanh_derivative(inf) == T(1));
+  BOOST_TEST(vmath::gelu_tanh_derivative(-inf) == T(0));
+  BOOST_TEST(std::isnan(vmath::gelu_tanh_derivative(nan)));
   // The tensor op: tails keep their relative accuracy (½(1 + erf) would give 0 below -5.5 in
   // float), on the parallel and the strided path.
   const tensor<T> x = random_tensor<T>(shape_t{300, 400}, 7, -12, 12);

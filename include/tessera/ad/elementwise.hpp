@@ -238,11 +238,15 @@ var<T> gelu(const var<T>& x) {
 template <class T>
 var<T> gelu_tanh(const var<T>& x) {
   return make_op(tessera::gelu_tanh(x.value()), {x}, [](auto& c) {
-    const auto& v = c.x(0);
-    constexpr T k = T(0.7978845608028654), a = T(0.044715);
-    const auto t = tanh((v + v * v * v * a) * k);
-    c.acc(0, c.gy() * ((t + T(1)) * T(0.5) +
-                       v * (T(1) - square(t)) * (square(v) * (T(3) * a) + T(1)) * (k * T(0.5))));
+    if constexpr (std::decay_t<decltype(c)>::graph) {
+      const auto& v = c.x(0);
+      constexpr T k = T(0.7978845608028654), a = T(0.044715);
+      const auto t = tanh((v + v * v * v * a) * k);
+      c.acc(0, c.gy() * ((t + T(1)) * T(0.5) +
+                         v * (T(1) - square(t)) * (square(v) * (T(3) * a) + T(1)) * (k * T(0.5))));
+    } else {  // one fused, vectorised pass from x
+      c.acc(0, tessera::detail::gelu_backward<true>(c.gy(), c.xv(0)));
+    }
   });
 }
 /// y = x·σ(x);  x̄ += ȳ·σ(x)·(1 + x·(1 - σ(x)))

@@ -45,12 +45,27 @@ tensor<T> vector_map(const tensor<T>& x, ArrayFn af, ScalarFn sf) {
   });
   return r;
 }
-/// r = GELU(x) for contiguous x in `omp simd` loops over vmath::gelu (GCC's -O2 cost model does
-/// not vectorise it on its own, nor through a functor it does not inline); the scalar map for
-/// strided input.
-template <class T>
+/// GELU (Tanh = false: exact, x·Φ(x); true: the tanh form) of one element, and its derivative.
+template <bool Tanh, class T>
+TESSERA_FORCEINLINE T gelu_value(T v) {
+  if constexpr (Tanh)
+    return vmath::gelu_tanh(v);
+  else
+    return vmath::gelu(v);
+}
+template <bool Tanh, class T>
+TESSERA_FORCEINLINE T gelu_slope(T v) {
+  if constexpr (Tanh)
+    return vmath::gelu_tanh_derivative(v);
+  else
+    return vmath::gelu_derivative(v);
+}
+/// r = GELU(x) for contiguous x in `omp simd` loops over the vmath kernels (GCC's -O2 cost model
+/// does not vectorise them on its own, nor through a functor it does not inline); the scalar map
+/// for strided input.
+template <bool Tanh, class T>
 tensor<T> gelu_forward(const tensor<T>& x) {
-  if (!x.is_contiguous()) return unary_map<T>(x, [](T v) { return vmath::gelu(v); });
+  if (!x.is_contiguous()) return unary_map<T>(x, [](T v) { return gelu_value<Tanh>(v); });
   tensor<T> r(x.shape());
   const T* xp = x.data();
   T* rp = r.data();
@@ -60,18 +75,17 @@ tensor<T> gelu_forward(const tensor<T>& x) {
     T* TESSERA_RESTRICT d = rp + lo;
     const index_t n = hi - lo;
 #pragma omp simd
-    for (index_t i = 0; i < n; ++i) d[i] = vmath::gelu(a[i]);
+    for (index_t i = 0; i < n; ++i) d[i] = gelu_value<Tanh>(a[i]);
   });
   return r;
 }
-/// r = g·GELU'(x) = g·(Φ(x) + x·φ(x)) in one pass (the backward of the exact GELU); vectorised
-/// for same-shape contiguous operands, else the broadcasting scalar map.
+/// r = g·GELU'(x) in one pass (the backward of GELU; exact: Φ(x) + x·φ(x)); vectorised for
+/// same-shape contiguous operands, else the broadcasting scalar map.
 /// @throws tessera::invalid_argument when the shapes do not broadcast.
-template <class T>
+template <bool Tanh = false, class T>
 tensor<T> gelu_backward(const tensor<T>& g, const tensor<T>& x) {
   if (!(g.shape() == x.shape() && g.is_contiguous() && x.is_contiguous()))
-    return binary_map<T>("gelu_backward", g, x,
-                         [](T gv, T v) { return gv * vmath::gelu_derivative(v); });
+    return binary_map<T>("gelu_backward", g, x, [](T gv, T v) { return gv * gelu_slope<Tanh>(v); });
   tensor<T> r(x.shape());
   const T* gp = g.data();
   const T* xp = x.data();
@@ -82,7 +96,7 @@ tensor<T> gelu_backward(const tensor<T>& g, const tensor<T>& x) {
     T* TESSERA_RESTRICT d = rp + lo;
     const index_t n = hi - lo;
 #pragma omp simd
-    for (index_t i = 0; i < n; ++i) d[i] = a[i] * vmath::gelu_derivative(b[i]);
+    for (index_t i = 0; i < n; ++i) d[i] = a[i] * gelu_slope<Tanh>(b[i]);
   });
   return r;
 }
@@ -203,13 +217,13 @@ tensor<T> heaviside(const tensor<T>& x) {
 /// x·Φ(x), the exact (erf) GELU, vectorised (vmath::gelu: a few ulp, Φ accurate in the tails)
 template <class T>
 tensor<T> gelu(const tensor<T>& x) {
-  return detail::gelu_forward(x);
+  return detail::gelu_forward<false>(x);
 }
-/// ½x(1 + tanh(√(2/π)(x + 0.044715x³))), the tanh approximation of GELU
+/// ½x(1 + tanh(√(2/π)(x + 0.044715x³))), the tanh approximation of GELU, vectorised
+/// (vmath::gelu_tanh, as x·σ(2u): a few ulp, the left tail accurate)
 template <class T>
 tensor<T> gelu_tanh(const tensor<T>& x) {
-  return detail::unary_map<T>(
-      x, [](T v) { return T(0.5) * v * (T(1) + std::tanh(detail::gelu_tanh_inner(v))); });
+  return detail::gelu_forward<true>(x);
 }
 /// x·σ(x)
 template <class T>
