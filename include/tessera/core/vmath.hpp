@@ -234,6 +234,12 @@ template <class C>
 TESSERA_VMATH_INLINE C min_of(C a, C b) {
   return b < a ? b : a;  // NaN in a stays NaN
 }
+/// min(a, b) with NaN in a giving b: exp_nonpositive's integer exponent must never see a NaN
+/// (its shift would overflow); the NaN reaches the result through another operand.
+template <class C>
+TESSERA_VMATH_INLINE C min_or_bound(C a, C b) {
+  return a < b ? a : b;
+}
 
 /// Φ(x) and e^(-x²/2) (the latter 0 past the cutoff), sharing one exp. x²/2 is carried as
 /// h + l with l from an fma, so the tails keep their relative accuracy.
@@ -245,7 +251,7 @@ TESSERA_VMATH_INLINE void normal_cdf_and_exp(C x, C& cdf, C& e) {
   const C l = C(0.5) * std::fma(x, x, -xx);
   const C a = std::fabs(x) * C(0.70710678118654752440);  // |x|/√2
   const C ac = min_of(a, cut);
-  const C ec = exp_nonpositive(-min_of(h, cut * cut)) * (C(1) - l);
+  const C ec = exp_nonpositive(-min_or_bound(h, cut * cut)) * (C(1) - l);
   const C half_erfc = C(0.5) * ec * erfcx_tail(ac < C(1) ? C(1) : ac);
   // |x|/√2 < 1: Φ = ½ + ½·erf(x/√2) with erf from the series (x keeps its sign).
   const C central = C(0.5) + x * (C(0.70710678118654752440) * C(0.56418958354775628695)) *
@@ -268,7 +274,8 @@ TESSERA_VMATH_INLINE C erf(C x) {
   const C hc = ac * ac;
   const C lc = std::fma(ac, ac, -hc);
   const C small = a * C(1.12837916709551257390) * detail::erf_series(detail::min_of(t, C(1)));
-  const C erfc = exp_nonpositive(-hc) * (C(1) - lc) * detail::erfcx_tail(ac < C(1) ? C(1) : ac);
+  const C erfc = exp_nonpositive(-detail::min_or_bound(hc, cut * cut)) * (C(1) - lc) *
+                 detail::erfcx_tail(ac < C(1) ? C(1) : ac);
   const C r = a < C(1) ? small : (a > cut ? C(1) : C(1) - erfc);
   return std::copysign(r, x);
 }
@@ -309,9 +316,9 @@ template <class C>
 TESSERA_VMATH_INLINE void gelu_tanh_parts(C x, C& s, C& e) {
   constexpr C cut = std::is_same_v<C, float> ? C(87) : C(708);
   const C u2 = C(2 * 0.79788456080286535588) * (x + C(0.044715) * x * x * x);
-  const C m = min_of(std::fabs(u2), cut);
-  const C ex = exp_nonpositive(-m);
-  e = m >= cut ? C(0) : ex;
+  const C m = std::fabs(u2);
+  const C ex = exp_nonpositive(-min_or_bound(m, cut));
+  e = m >= cut ? C(0) : ex;  // NaN x: e, s finite, x·s NaN
   const C r = C(1) / (C(1) + e);
   s = u2 >= C(0) ? r : e * r;
 }
