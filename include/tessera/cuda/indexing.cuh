@@ -315,70 +315,7 @@ tensor<T, cuda> scatter_add(const shape_t& shape, int axis, const tensor<index_t
   return out;
 }
 
-/// Joins cuda tensors along an existing axis (one copy kernel per part).
-/// @throws tessera::invalid_argument for an empty list or mismatched shapes.
-template <class T>
-tensor<T, cuda> concat(const std::vector<tensor<T, cuda>>& parts, int axis = 0) {
-  if (parts.empty()) throw_invalid_argument("concat", "no tensors given");
-  const int a = normalize_axis("concat", axis, parts[0].rank());
-  shape_t out_shape = parts[0].shape();
-  index_t total = 0;
-  for (std::size_t p = 0; p < parts.size(); ++p) {
-    const shape_t& s = parts[p].shape();
-    bool ok = s.rank() == out_shape.rank();
-    for (int i = 0; ok && i < s.rank(); ++i) ok = i == a || s[i] == out_shape[i];
-    if (!ok)
-      throw_invalid_argument("concat", "tensor ", p, " has shape ", s.str(), ", incompatible with ",
-                             parts[0].shape().str(), " along axis ", a);
-    total += s[a];
-  }
-  out_shape[a] = total;
-  tensor<T, cuda> out(out_shape);
-  index_t at = 0;
-  for (const auto& p : parts) {
-    out.slice(a, at, at + p.shape()[a]).copy_from(p);
-    at += p.shape()[a];
-  }
-  return out;
-}
-
-/// Stacks equally shaped cuda tensors along a new axis.
-template <class T>
-tensor<T, cuda> stack(const std::vector<tensor<T, cuda>>& parts, int axis = 0) {
-  if (parts.empty()) throw_invalid_argument("stack", "no tensors given");
-  const int a = normalize_axis("stack", axis, parts[0].rank() + 1);
-  std::vector<tensor<T, cuda>> u;
-  u.reserve(parts.size());
-  for (std::size_t p = 0; p < parts.size(); ++p) {
-    if (!(parts[p].shape() == parts[0].shape()))
-      throw_invalid_argument("stack", "tensor ", p, " has shape ", parts[p].shape().str(),
-                             ", expected ", parts[0].shape().str());
-    u.push_back(parts[p].unsqueeze(a));
-  }
-  return concat(u, a);
-}
-
-/// Splits along `axis` into pieces of the given sizes (views sharing storage).
-/// @throws tessera::invalid_argument when the sizes do not add up to the extent.
-template <class T>
-std::vector<tensor<T, cuda>> split(const tensor<T, cuda>& x, const std::vector<index_t>& sizes,
-                                   int axis = 0) {
-  const int a = normalize_axis("split", axis, x.rank());
-  index_t total = 0;
-  for (index_t s : sizes) {
-    if (s < 0) throw_invalid_argument("split", "size ", s, " is negative");
-    total += s;
-  }
-  if (total != x.shape()[a])
-    throw_invalid_argument("split", "sizes add up to ", total, " but axis ", a, " of shape ",
-                           x.shape().str(), " has extent ", x.shape()[a]);
-  std::vector<tensor<T, cuda>> out;
-  index_t at = 0;
-  for (index_t s : sizes) {
-    out.push_back(x.slice(a, at, at + s));
-    at += s;
-  }
-  return out;
-}
+// concat, stack and split are the generic ones of ops/indexing.hpp (strided copies and views,
+// which work on cuda tensors as they are).
 
 }  // namespace tessera

@@ -132,23 +132,12 @@ template <class T>
 tensor<T, cuda> matmul(const tensor<T, cuda>& lhs, const tensor<T, cuda>& rhs) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "cuda matmul is for float and double");
-  if (lhs.rank() == 0 || rhs.rank() == 0)
-    throw_invalid_argument("matmul", "lhs shape ", lhs.shape().str(), ", rhs shape ",
-                           rhs.shape().str(), ": operands must have rank at least 1");
+  const tessera::detail::matmul_shapes s = tessera::detail::plan_matmul(lhs.shape(), rhs.shape());
+  const index_t m = s.m, k = s.k, n = s.n;
+  const shape_t& batch = s.batch;
   const tensor<T, cuda> a = lhs.rank() == 1 ? lhs.unsqueeze(0) : lhs;
   const tensor<T, cuda> b = rhs.rank() == 1 ? rhs.unsqueeze(1) : rhs;
-  const index_t m = a.size(-2), k = a.size(-1), k2 = b.size(-2), n = b.size(-1);
-  if (k != k2)
-    throw_invalid_argument("matmul", "lhs shape ", lhs.shape().str(), ", rhs shape ",
-                           rhs.shape().str(), ": inner dimensions ", k, " and ", k2, " differ");
-  shape_t ab, bb;
-  for (int i = 0; i + 2 < a.rank(); ++i) ab.push_back(a.shape()[i]);
-  for (int i = 0; i + 2 < b.rank(); ++i) bb.push_back(b.shape()[i]);
-  const shape_t batch = broadcast_shapes("matmul", ab, bb);
-  shape_t out_shape = batch;
-  out_shape.push_back(m);
-  out_shape.push_back(n);
-  tensor<T, cuda> out(out_shape);
+  tensor<T, cuda> out(s.out);
   auto finish = [&](tensor<T, cuda> r) {
     if (lhs.rank() == 1) r = r.squeeze(-2);
     if (rhs.rank() == 1) r = r.squeeze(-1);
@@ -164,11 +153,8 @@ tensor<T, cuda> matmul(const tensor<T, cuda>& lhs, const tensor<T, cuda>& rhs) {
   cuda_detail::check_int("n", n, lhs.shape(), rhs.shape());
   cuda_detail::check_int("k", k, lhs.shape(), rhs.shape());
   cuda_detail::check_int("batch count", nb, lhs.shape(), rhs.shape());
-  shape_t ea = batch, eb = batch;
-  ea.push_back(m);
-  ea.push_back(k);
-  eb.push_back(k);
-  eb.push_back(n);
+  const shape_t& ea = s.lhs_full;
+  const shape_t& eb = s.rhs_full;
   if constexpr (std::is_same_v<T, float>) {
     if (cuda_rt::matmul_bf16()) {
       cuda_detail::gemm_bf16(a.expand(ea), b.expand(eb), out, m, n, k, nb);

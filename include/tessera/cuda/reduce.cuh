@@ -157,40 +157,6 @@ TESSERA_KERNEL void argmax_rows(const T* __restrict__ x, index_t* __restrict__ o
   }
 }
 
-/// The (outer, inner) layout of x for plan p, as the host's reduction_layout: x itself when
-/// the reduced axes form a suffix (rows) or a prefix (columns, column_mode set) of a contiguous
-/// x, otherwise a copy with the reduced axes moved last.
-template <class T>
-tensor<T, cuda> reduction_layout(const tensor<T, cuda>& x, const tessera::detail::reduce_plan& p,
-                                 bool& column_mode) {
-  const int r = x.rank();
-  column_mode = false;
-  if (x.is_contiguous()) {
-    int first_reduced = r, last_kept = -1, first_kept = r, last_reduced = -1;
-    for (int i = 0; i < r; ++i) {
-      if (x.shape()[i] == 1) continue;
-      if (p.reduced[i]) {
-        first_reduced = std::min(first_reduced, i);
-        last_reduced = i;
-      } else {
-        first_kept = std::min(first_kept, i);
-        last_kept = i;
-      }
-    }
-    if (last_kept < first_reduced) return x;
-    if (last_reduced < first_kept) {
-      column_mode = true;
-      return x;
-    }
-  }
-  shape_t order;
-  for (int i = 0; i < r; ++i)
-    if (!p.reduced[i]) order.push_back(i);
-  for (int i = 0; i < r; ++i)
-    if (p.reduced[i]) order.push_back(i);
-  return x.permute(order).clone();
-}
-
 /// Reduction over `axes` on the current stream: combine(identity, map(v), ...).
 template <class T, class Map, class Combine>
 tensor<T, cuda> reduce(const char* fn, const tensor<T, cuda>& x, const shape_t& axes, bool keepdim,
@@ -199,7 +165,7 @@ tensor<T, cuda> reduce(const char* fn, const tensor<T, cuda>& x, const shape_t& 
   tensor<T, cuda> out(keepdim ? p.out_shape : p.squeezed_shape);
   if (p.outer == 0) return out;
   bool column_mode = false;
-  const tensor<T, cuda> xl = reduction_layout(x, p, column_mode);
+  const tensor<T, cuda> xl = tessera::detail::reduction_layout(x, p, column_mode);
   const index_t M = p.outer, K = p.inner;
   const cudaStream_t s = cuda_rt::current_stream();
   if (column_mode) {

@@ -147,10 +147,11 @@ tensor<T> scatter_add(const shape_t& shape, int axis, const tensor<index_t>& ind
   return out;
 }
 
-/// Joins tensors along an existing axis; all other extents must match.
+/// Joins tensors along an existing axis; all other extents must match. Any memory space (one
+/// strided copy per part).
 /// @throws tessera::invalid_argument for an empty list or mismatched shapes.
-template <class T>
-tensor<T> concat(const std::vector<tensor<T>>& parts, int axis = 0) {
+template <class T, class Space = host>
+tensor<T, Space> concat(const std::vector<tensor<T, Space>>& parts, int axis = 0) {
   if (parts.empty()) throw_invalid_argument("concat", "no tensors given");
   const int a = normalize_axis("concat", axis, parts[0].rank());
   shape_t out_shape = parts[0].shape();
@@ -165,7 +166,7 @@ tensor<T> concat(const std::vector<tensor<T>>& parts, int axis = 0) {
     total += s[a];
   }
   out_shape[a] = total;
-  tensor<T> out(out_shape);
+  tensor<T, Space> out(out_shape);
   index_t at = 0;
   for (const auto& p : parts) {
     out.slice(a, at, at + p.shape()[a]).copy_from(p);
@@ -174,12 +175,12 @@ tensor<T> concat(const std::vector<tensor<T>>& parts, int axis = 0) {
   return out;
 }
 
-/// Stacks equally shaped tensors along a new axis.
-template <class T>
-tensor<T> stack(const std::vector<tensor<T>>& parts, int axis = 0) {
+/// Stacks equally shaped tensors along a new axis (any memory space).
+template <class T, class Space = host>
+tensor<T, Space> stack(const std::vector<tensor<T, Space>>& parts, int axis = 0) {
   if (parts.empty()) throw_invalid_argument("stack", "no tensors given");
   const int a = normalize_axis("stack", axis, parts[0].rank() + 1);
-  std::vector<tensor<T>> u;
+  std::vector<tensor<T, Space>> u;
   u.reserve(parts.size());
   for (std::size_t p = 0; p < parts.size(); ++p) {
     if (!(parts[p].shape() == parts[0].shape()))
@@ -190,10 +191,11 @@ tensor<T> stack(const std::vector<tensor<T>>& parts, int axis = 0) {
   return concat(u, a);
 }
 
-/// Splits along `axis` into pieces of the given sizes (views sharing storage).
+/// Splits along `axis` into pieces of the given sizes (views sharing storage; any memory space).
 /// @throws tessera::invalid_argument when the sizes do not add up to the extent.
-template <class T>
-std::vector<tensor<T>> split(const tensor<T>& x, const std::vector<index_t>& sizes, int axis = 0) {
+template <class T, class Space>
+std::vector<tensor<T, Space>> split(const tensor<T, Space>& x, const std::vector<index_t>& sizes,
+                                    int axis = 0) {
   const int a = normalize_axis("split", axis, x.rank());
   index_t total = 0;
   for (index_t s : sizes) {
@@ -203,7 +205,7 @@ std::vector<tensor<T>> split(const tensor<T>& x, const std::vector<index_t>& siz
   if (total != x.shape()[a])
     throw_invalid_argument("split", "sizes add up to ", total, " but axis ", a, " of shape ",
                            x.shape().str(), " has extent ", x.shape()[a]);
-  std::vector<tensor<T>> out;
+  std::vector<tensor<T, Space>> out;
   index_t at = 0;
   for (index_t s : sizes) {
     out.push_back(x.slice(a, at, at + s));

@@ -8,6 +8,49 @@
 
 namespace tessera {
 
+namespace detail {
+
+/// The shapes of a numpy matmul, shared by every memory space's implementation.
+struct matmul_shapes {
+  index_t m = 0, k = 0, n = 0;
+  shape_t batch;     ///< broadcast batch shape
+  shape_t out;       ///< batch + (m, n), before dropping a rank-1 operand's axis
+  shape_t lhs_full;  ///< batch + (m, k): what the (promoted) lhs is expanded to
+  shape_t rhs_full;  ///< batch + (k, n)
+};
+
+/// Checks and plans lhs·rhs (shapes as given: a rank-1 lhs is a row, a rank-1 rhs a column).
+/// @throws tessera::invalid_argument when an operand has rank 0, the inner dimensions differ
+///   or the batch shapes do not broadcast.
+inline matmul_shapes plan_matmul(const shape_t& lhs, const shape_t& rhs) {
+  if (lhs.rank() == 0 || rhs.rank() == 0)
+    throw_invalid_argument("matmul", "lhs shape ", lhs.str(), ", rhs shape ", rhs.str(),
+                           ": operands must have rank at least 1");
+  shape_t a = lhs, b = rhs;
+  if (a.rank() == 1) a = shape_t{1, lhs[0]};
+  if (b.rank() == 1) b = shape_t{rhs[0], 1};
+  matmul_shapes s;
+  s.m = a[a.rank() - 2], s.k = a[a.rank() - 1], s.n = b[b.rank() - 1];
+  const index_t k2 = b[b.rank() - 2];
+  if (s.k != k2)
+    throw_invalid_argument("matmul", "lhs shape ", lhs.str(), ", rhs shape ", rhs.str(),
+                           ": inner dimensions ", s.k, " and ", k2, " differ");
+  shape_t ab, bb;
+  for (int i = 0; i + 2 < a.rank(); ++i) ab.push_back(a[i]);
+  for (int i = 0; i + 2 < b.rank(); ++i) bb.push_back(b[i]);
+  s.batch = broadcast_shapes("matmul", ab, bb);
+  s.out = s.lhs_full = s.rhs_full = s.batch;
+  s.out.push_back(s.m);
+  s.out.push_back(s.n);
+  s.lhs_full.push_back(s.m);
+  s.lhs_full.push_back(s.k);
+  s.rhs_full.push_back(s.k);
+  s.rhs_full.push_back(s.n);
+  return s;
+}
+
+}  // namespace detail
+
 /// Matrix product with numpy semantics: (m,k)·(k,n) → (m,n); leading batch axes broadcast,
 /// (…,m,k)·(…,k,n) → (…,m,n); a rank-1 operand is treated as a row (lhs) or column (rhs)
 /// vector and its axis dropped from the result.
@@ -15,30 +58,13 @@ namespace tessera {
 ///   or the batch shapes do not broadcast.
 template <class T>
 tensor<T> matmul(const tensor<T>& lhs, const tensor<T>& rhs) {
-  if (lhs.rank() == 0 || rhs.rank() == 0)
-    throw_invalid_argument("matmul", "lhs shape ", lhs.shape().str(), ", rhs shape ",
-                           rhs.shape().str(), ": operands must have rank at least 1");
-  const tensor<T> a = lhs.rank() == 1 ? lhs.unsqueeze(0) : lhs;
-  const tensor<T> b = rhs.rank() == 1 ? rhs.unsqueeze(1) : rhs;
-  const index_t m = a.size(-2), k = a.size(-1), k2 = b.size(-2), n = b.size(-1);
-  if (k != k2)
-    throw_invalid_argument("matmul", "lhs shape ", lhs.shape().str(), ", rhs shape ",
-                           rhs.shape().str(), ": inner dimensions ", k, " and ", k2, " differ");
-  shape_t ab, bb;  // batch shapes
-  for (int i = 0; i + 2 < a.rank(); ++i) ab.push_back(a.shape()[i]);
-  for (int i = 0; i + 2 < b.rank(); ++i) bb.push_back(b.shape()[i]);
-  const shape_t batch = broadcast_shapes("matmul", ab, bb);
-  shape_t out_shape = batch;
-  out_shape.push_back(m);
-  out_shape.push_back(n);
-  tensor<T> out(out_shape);
+  const detail::matmul_shapes s = detail::plan_matmul(lhs.shape(), rhs.shape());
+  const index_t m = s.m, k = s.k, n = s.n;
+  const shape_t& batch = s.batch;
+  tensor<T> out(s.out);
   const index_t nb = batch.numel();
-  shape_t ea = batch, eb = batch;
-  ea.push_back(m);
-  ea.push_back(k);
-  eb.push_back(k);
-  eb.push_back(n);
-  const tensor<T> A = a.expand(ea), B = b.expand(eb);
+  const tensor<T> A = (lhs.rank() == 1 ? lhs.unsqueeze(0) : lhs).expand(s.lhs_full);
+  const tensor<T> B = (rhs.rank() == 1 ? rhs.unsqueeze(1) : rhs).expand(s.rhs_full);
   const int br = batch.rank();
   auto batch_offset = [&](const tensor<T>& t, index_t i) {
     index_t off = t.offset();

@@ -64,8 +64,9 @@ T lane_sum(const T* p, index_t n, Map map) {
 /// Lays `x` out as (outer, inner) rows, reduced axes last; copies only when it must.
 /// Returns the (outer, inner) contiguous data and sets column_mode when instead the reduced
 /// axes lead and the data is (inner, outer) contiguous.
-template <class T>
-tensor<T> reduction_layout(const tensor<T>& x, const reduce_plan& p, bool& column_mode) {
+template <class T, class Space>
+tensor<T, Space> reduction_layout(const tensor<T, Space>& x, const reduce_plan& p,
+                                  bool& column_mode) {
   const int r = x.rank();
   column_mode = false;
   if (x.is_contiguous()) {
