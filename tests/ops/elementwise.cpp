@@ -180,8 +180,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(stable_at_extremes, T, float_types) {
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(vmath_erf_cdf_gelu_against_long_double, T, float_types) {
   // Every float in a dense grid over [-30, 30] (steps of 1e-3, plus the tails' subnormal edge),
-  // in ulp of the long-double reference rounded to T. erf: a few ulp; Φ and GELU: up to 8 and 12
-  // ulp where ½ + ½erf(x/√2) cancels (x in [-√2, -0.7]), else a few; GELU' absolute.
+  // in ulp of the long-double reference rounded to T. erf: a few ulp; Φ and GELU: up to 8.5 and
+  // 11.5 ulp (10 and 13.5 without FMA) where ½ + ½erf(x/√2) cancels (x in [-√2, -0.7]), else a
+  // few; GELU' absolute.
   using ld = long double;
   const auto ulps = [](T got, ld want) {
     const T w = static_cast<T>(want);
@@ -204,8 +205,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(vmath_erf_cdf_gelu_against_long_double, T, float_t
     der_max = std::max(der_max, static_cast<double>(std::fabs(vmath::gelu_derivative(x) - der)));
   }
   BOOST_TEST(erf_max <= 3.0, "erf max " << erf_max << " ulp");
-  BOOST_TEST(cdf_max <= 9.0, "normal_cdf max " << cdf_max << " ulp");
-  BOOST_TEST(gelu_max <= 14.0, "gelu max " << gelu_max << " ulp");
+  BOOST_TEST(cdf_max <= 12.0, "normal_cdf max " << cdf_max << " ulp");
+  BOOST_TEST(gelu_max <= 16.0, "gelu max " << gelu_max << " ulp");
   BOOST_TEST_MESSAGE("erf " << erf_max << " normal_cdf " << cdf_max << " gelu " << gelu_max
                             << " ulp, gelu' " << der_max << " abs");
   BOOST_TEST(der_max <= 8 * std::numeric_limits<T>::epsilon(), "gelu' max abs err " << der_max);
