@@ -131,7 +131,8 @@ fi
 key=ms_per_step
 [[ $DEVICE == cpu ]] && key=cpu_ms_per_step
 timing() {  # file model -> the median per step, or NA
-  sed -n "s/^TIMING model=$2 .*[ ]$key=\([^ ]*\).*/\1/p" "$1" | head -1 | grep . || echo NA
+  # " $key=" with its leading space: cpu_ms_per_step must not match ms_per_step.
+  grep "^TIMING model=$2 " "$1" | sed -n "s/.* $key=\([^ ]*\).*/\1/p" | head -1 | grep . || echo NA
 }
 for pair in fno:fno_step deq:fno_deq_step; do
   model=${pair%%:*}

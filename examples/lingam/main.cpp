@@ -57,6 +57,7 @@ struct options {
   bool mixed = false;
   int threads = 0;
   bool order_only = false;
+  bool margins = false;
   bool log_transform = false;
   std::string out = "out/lingam";
   std::string truth_edges;
@@ -72,7 +73,7 @@ struct options {
                "usage: lingam (--csv FILE [--header auto|yes|no] | --generate N D [--seed S]\n"
                "              [--noise uniform|laplace|exponential|student]) [--log]\n"
                "              [--method direct|var [--lags P]] [--backend cpu|cuda [--fp64]]\n"
-               "              [--mixed-precision] [--threads T] [--order-only] [--repeat R]\n"
+               "              [--mixed-precision] [--threads T] [--order-only] [--margins] [--repeat R]\n"
                "              [--bootstrap K] [--truth-edges FILE] [--threshold W]\n"
                "              [--out DIR] [--name NAME]\n",
                msg);
@@ -110,6 +111,8 @@ options parse(int argc, char** argv) {
       need(i, 1), o.threads = std::atoi(argv[++i]);
     else if (a == "--order-only")
       o.order_only = true;
+    else if (a == "--margins")
+      o.margins = true;
     else if (a == "--log")
       o.log_transform = true;
     else if (a == "--out")
@@ -350,6 +353,7 @@ int main(int argc, char** argv) {
 
     causal::ordering_options oo;
     oo.mixed_precision = o.mixed;
+    oo.record_scores = o.margins;
     auto last = std::chrono::steady_clock::now();
     const auto start = last;
     oo.progress = [&](index_t done, index_t total) {
@@ -367,9 +371,11 @@ int main(int argc, char** argv) {
     double t_order = 0, t_adj = 0, t_order_cpu = 0, t_adj_cpu = 0;
     tensor<double> probs;
     if (o.method == "direct") {
+      causal::ordering_result recorded;  // the last run's scores (--margins)
       auto run_order = [&](const tensor<double>& data, const causal::ordering_options& opt) {
-        return o.backend == "cuda" ? lingam_example::gpu_causal_order(data, opt, o.fp64).order
-                                   : causal::causal_order(data, opt).order;
+        recorded = o.backend == "cuda" ? lingam_example::gpu_causal_order(data, opt, o.fp64)
+                                       : causal::causal_order(data, opt);
+        return recorded.order;
       };
       if (o.backend == "cuda") {
         if (!lingam_example::gpu_available())
@@ -400,6 +406,37 @@ int main(int argc, char** argv) {
         std::printf("  ordering times:");
         for (double t : times) std::printf(" %.4f", t);
         std::printf(" s\n");
+      }
+      if (o.margins) {
+        // The step whose two best candidates are closest (lingam takes the largest M): how much
+        // score error would change the order. Printed with that step's score range.
+        double best_gap = INFINITY, m1 = 0, range = 0;
+        std::size_t best_step = 0;
+        index_t ca = -1, cb = -1;
+        for (std::size_t st = 0; st < recorded.scores.size(); ++st) {
+          const std::vector<double>& sc = recorded.scores[st];
+          if (sc.size() < 2) continue;
+          std::size_t i1 = 0, i2 = 1;
+          if (sc[i2] > sc[i1]) std::swap(i1, i2);
+          for (std::size_t k = 2; k < sc.size(); ++k) {
+            if (sc[k] > sc[i1]) {
+              i2 = i1;
+              i1 = k;
+            } else if (sc[k] > sc[i2]) {
+              i2 = k;
+            }
+          }
+          if (sc[i1] - sc[i2] < best_gap) {
+            best_gap = sc[i1] - sc[i2], m1 = sc[i1], best_step = st;
+            range = sc[i1] - *std::min_element(sc.begin(), sc.end());
+            ca = recorded.candidates[st][i1], cb = recorded.candidates[st][i2];
+          }
+        }
+        if (ca >= 0)
+          std::printf("  smallest margin: step %zu, %s (M = %.10g) over %s by %.3g (scores of "
+                      "the step span %.3g)\n",
+                      best_step + 1, names[static_cast<std::size_t>(ca)].c_str(), m1,
+                      names[static_cast<std::size_t>(cb)].c_str(), best_gap, range);
       }
       std::sort(times.begin(), times.end());
       t_order = times.size() % 2 ? times[times.size() / 2]

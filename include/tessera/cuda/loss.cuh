@@ -61,7 +61,7 @@ tensor<T, cuda> cross_entropy(const tensor<T, cuda>& logits, const tensor<index_
   tensor<T, cuda> loss(shape_t{N});
   const cuda_detail::index_check check;
   const cudaStream_t s = cuda_rt::current_stream();
-  cuda_kernels::launch_rows(N, C, [&](auto tpr, unsigned grid) {
+  cuda_kernels::launch_rows_tpr(N, C, [&](auto tpr, unsigned grid) {
     cuda_kernels::cross_entropy_rows<T, decltype(tpr)::value>
         <<<grid, 256, 0, s>>>(x.data(), t.data(), loss.data(), N, C, check.slot());
   });

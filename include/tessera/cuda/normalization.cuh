@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Fused row kernels on cuda tensors: softmax / log-softmax along an axis, layer norm and RMS
-// norm over the last axis (the host's ops/normalization.hpp semantics). One warp per row for
-// rows of up to 1024 elements, one 256-thread block per longer row; each row is read twice
-// (statistics, then the output pass) and written once.
+// norm over the last axis (the host's ops/normalization.hpp semantics). Rows of up to 1024
+// elements: one warp per row, the row held in registers (VPL values per lane), so it is read
+// once and written once. Longer rows: one 256-thread block per row, read twice (statistics, then
+// the output pass) and written once.
 #pragma once
 
 #include <cmath>
@@ -49,6 +50,98 @@ TESSERA_KERNEL void softmax_rows(const T* __restrict__ x, T* __restrict__ y, ind
   }
 }
 
+/// Row r of x (M, D) contiguous, D <= 32·VPL → softmax (or log-softmax) of the row into y, the
+/// row held in registers: lane l holds elements l, l + 32, …, l + 32·(VPL-1) (coalesced).
+/// Launch: 256 threads (8 rows per block), rows grid-strided.
+template <class T, int VPL, bool Log>
+TESSERA_KERNEL void softmax_rows_reg(const T* __restrict__ x, T* __restrict__ y, index_t M,
+                                     index_t D) {
+  __shared__ typename group_reduce<T, 32>::storage sm;
+  const int lane = threadIdx.x % 32;
+  for (index_t row = static_cast<index_t>(blockIdx.x) * 8 + threadIdx.x / 32; row < M;
+       row += static_cast<index_t>(gridDim.x) * 8) {
+    const T* p = x + row * D;
+    T* q = y + row * D;
+    T v[VPL];
+    T m = -static_cast<T>(INFINITY);
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const index_t k = lane + 32 * j;
+      v[j] = k < D ? p[k] : -static_cast<T>(INFINITY);
+      m = greater_op{}(m, v[j]);
+    }
+    m = group_reduce<T, 32>::all(sm, m, greater_op{});
+    if (!isfinite(m)) m = T(0);
+    T z = T(0);
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      if constexpr (Log) {
+        z += std::exp(v[j] - m);  // padding: exp(-inf) = 0
+      } else {
+        v[j] = std::exp(v[j] - m);
+        z += v[j];
+      }
+    }
+    z = group_reduce<T, 32>::all(sm, z, plus_op{});
+    if constexpr (Log) {
+      const T lz = m + std::log(z);
+#pragma unroll
+      for (int j = 0; j < VPL; ++j)
+        if (lane + 32 * j < D) q[lane + 32 * j] = v[j] - lz;
+    } else {
+      const T inv = T(1) / z;
+#pragma unroll
+      for (int j = 0; j < VPL; ++j)
+        if (lane + 32 * j < D) q[lane + 32 * j] = v[j] * inv;
+    }
+  }
+}
+
+/// Layer norm (RMS = false) or RMS norm (RMS = true) of rows of at most 32·VPL elements, each
+/// held in registers by one warp (as softmax_rows_reg); w and b (D,) contiguous or null.
+template <class T, int VPL, bool RMS>
+TESSERA_KERNEL void norm_rows_reg(const T* __restrict__ x, T* __restrict__ y,
+                                  const T* __restrict__ w, const T* __restrict__ b, index_t M,
+                                  index_t D, T eps) {
+  __shared__ typename group_reduce<T, 32>::storage sm;
+  const int lane = threadIdx.x % 32;
+  const T n = static_cast<T>(D);
+  for (index_t row = static_cast<index_t>(blockIdx.x) * 8 + threadIdx.x / 32; row < M;
+       row += static_cast<index_t>(gridDim.x) * 8) {
+    const T* p = x + row * D;
+    T* q = y + row * D;
+    T v[VPL];
+    T mu = T(0);
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const index_t k = lane + 32 * j;
+      v[j] = k < D ? p[k] : T(0);
+      mu += v[j];
+    }
+    if constexpr (!RMS) {
+      mu = group_reduce<T, 32>::all(sm, mu, plus_op{}) / n;
+    } else {
+      mu = T(0);
+    }
+    T ss = T(0);
+#pragma unroll
+    for (int j = 0; j < VPL; ++j)
+      if (lane + 32 * j < D) ss += (v[j] - mu) * (v[j] - mu);
+    ss = group_reduce<T, 32>::all(sm, ss, plus_op{});
+    const T r = T(1) / std::sqrt(ss / n + eps);
+#pragma unroll
+    for (int j = 0; j < VPL; ++j) {
+      const index_t k = lane + 32 * j;
+      if (k < D) {
+        T o = (v[j] - mu) * r;
+        if (w != nullptr) o *= w[k];
+        if (b != nullptr) o += b[k];
+        q[k] = o;
+      }
+    }
+  }
+}
+
 /// Layer norm (RMS = false) or RMS norm (RMS = true) of each row of x (M, D) contiguous into
 /// y; w and b (D,) contiguous or null. Launch: 256 threads, TPR threads per row.
 template <class T, int TPR, bool RMS>
@@ -80,14 +173,34 @@ TESSERA_KERNEL void norm_rows(const T* __restrict__ x, T* __restrict__ y, const 
   }
 }
 
-/// Launches a row kernel over M rows of length D: a warp per row up to 1024, else a block.
+/// Launches a row kernel templated on threads per row over M rows of length D: a warp per row
+/// up to 1024, else a block.
 template <class Launch>
-void launch_rows(index_t M, index_t D, Launch&& launch) {
+void launch_rows_tpr(index_t M, index_t D, Launch&& launch) {
   if (M == 0) return;
   if (D <= 1024)
     launch(std::integral_constant<int, 32>{}, cuda_rt::grid_for(M * 32));
   else
     launch(std::integral_constant<int, 256>{}, cuda_rt::grid_for(M * 256));
+  TESSERA_CUDA_CHECK_LAUNCH();
+}
+
+/// Launches a row kernel over M rows of length D: for D <= 1024 `reg(vpl, grid)` with a warp
+/// per row holding vpl (4, 8, 16 or 32) values per lane, else `block(grid)` with a block per row.
+template <class Reg, class Block>
+void launch_rows(index_t M, index_t D, Reg&& reg, Block&& block) {
+  if (M == 0) return;
+  const unsigned warps = cuda_rt::grid_for(M * 32);
+  if (D <= 128)
+    reg(std::integral_constant<int, 4>{}, warps);
+  else if (D <= 256)
+    reg(std::integral_constant<int, 8>{}, warps);
+  else if (D <= 512)
+    reg(std::integral_constant<int, 16>{}, warps);
+  else if (D <= 1024)
+    reg(std::integral_constant<int, 32>{}, warps);
+  else
+    block(cuda_rt::grid_for(M * 256));
   TESSERA_CUDA_CHECK_LAUNCH();
 }
 
@@ -100,9 +213,15 @@ tensor<T, cuda> softmax_along(const tensor<T, cuda>& x, int a) {
   tensor<T, cuda> y(xl.shape());
   const index_t D = xl.shape()[last], M = D > 0 ? xl.numel() / D : 0;
   const cudaStream_t s = cuda_rt::current_stream();
-  launch_rows(M, D, [&](auto tpr, unsigned grid) {
-    softmax_rows<T, decltype(tpr)::value, Log><<<grid, 256, 0, s>>>(xl.data(), y.data(), M, D);
-  });
+  launch_rows(
+      M, D,
+      [&](auto vpl, unsigned grid) {
+        softmax_rows_reg<T, decltype(vpl)::value, Log>
+            <<<grid, 256, 0, s>>>(xl.data(), y.data(), M, D);
+      },
+      [&](unsigned grid) {
+        softmax_rows<T, 256, Log><<<grid, 256, 0, s>>>(xl.data(), y.data(), M, D);
+      });
   if (a == last) return y;
   return y.transpose(a, last).contiguous();
 }
@@ -142,11 +261,18 @@ tensor<T, cuda> layer_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weig
   tensor<T, cuda> y(x.shape());
   const index_t M = D > 0 ? x.numel() / D : 0;
   const cudaStream_t s = cuda_rt::current_stream();
-  cuda_kernels::launch_rows(M, D, [&](auto tpr, unsigned grid) {
-    cuda_kernels::norm_rows<T, decltype(tpr)::value, false>
-        <<<grid, 256, 0, s>>>(xc.data(), y.data(), w.defined() ? w.data() : nullptr,
-                              b.defined() ? b.data() : nullptr, M, D, eps);
-  });
+  const T* wp = w.defined() ? w.data() : nullptr;
+  const T* bp = b.defined() ? b.data() : nullptr;
+  cuda_kernels::launch_rows(
+      M, D,
+      [&](auto vpl, unsigned grid) {
+        cuda_kernels::norm_rows_reg<T, decltype(vpl)::value, false>
+            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, bp, M, D, eps);
+      },
+      [&](unsigned grid) {
+        cuda_kernels::norm_rows<T, 256, false>
+            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, bp, M, D, eps);
+      });
   return y;
 }
 
@@ -165,10 +291,17 @@ tensor<T, cuda> rms_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weight
   tensor<T, cuda> y(x.shape());
   const index_t M = D > 0 ? x.numel() / D : 0;
   const cudaStream_t s = cuda_rt::current_stream();
-  cuda_kernels::launch_rows(M, D, [&](auto tpr, unsigned grid) {
-    cuda_kernels::norm_rows<T, decltype(tpr)::value, true><<<grid, 256, 0, s>>>(
-        xc.data(), y.data(), w.defined() ? w.data() : nullptr, nullptr, M, D, eps);
-  });
+  const T* wp = w.defined() ? w.data() : nullptr;
+  cuda_kernels::launch_rows(
+      M, D,
+      [&](auto vpl, unsigned grid) {
+        cuda_kernels::norm_rows_reg<T, decltype(vpl)::value, true>
+            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, nullptr, M, D, eps);
+      },
+      [&](unsigned grid) {
+        cuda_kernels::norm_rows<T, 256, true>
+            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, nullptr, M, D, eps);
+      });
   return y;
 }
 
