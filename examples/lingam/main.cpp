@@ -413,6 +413,12 @@ int main(int argc, char** argv) {
         double best_gap = INFINITY, m1 = 0, range = 0;
         std::size_t best_step = 0;
         index_t ca = -1, cb = -1;
+        // Every step's two best candidates and their gap, for comparing runs step by step.
+        const std::filesystem::path mdir = std::filesystem::path(o.out) / o.name;
+        std::filesystem::create_directories(mdir);
+        std::ofstream mcsv(mdir / "margins.csv");
+        mcsv << "step,first,second,M_first,M_second,gap\n";
+        mcsv.precision(17);
         for (std::size_t st = 0; st < recorded.scores.size(); ++st) {
           const std::vector<double>& sc = recorded.scores[st];
           if (sc.size() < 2) continue;
@@ -426,6 +432,9 @@ int main(int argc, char** argv) {
               i2 = k;
             }
           }
+          mcsv << st + 1 << ',' << names[static_cast<std::size_t>(recorded.candidates[st][i1])]
+               << ',' << names[static_cast<std::size_t>(recorded.candidates[st][i2])] << ','
+               << sc[i1] << ',' << sc[i2] << ',' << sc[i1] - sc[i2] << '\n';
           if (sc[i1] - sc[i2] < best_gap) {
             best_gap = sc[i1] - sc[i2], m1 = sc[i1], best_step = st;
             range = sc[i1] - *std::min_element(sc.begin(), sc.end());

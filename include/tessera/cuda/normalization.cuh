@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "tessera/cuda/reduce.cuh"
@@ -50,26 +51,99 @@ TESSERA_KERNEL void softmax_rows(const T* __restrict__ x, T* __restrict__ y, ind
   }
 }
 
+/// 16-byte vectors of T, for the full-row loads of the register-held row kernels.
+template <class T>
+struct vec16;
+template <>
+struct vec16<float> {
+  using type = float4;
+};
+template <>
+struct vec16<double> {
+  using type = double2;
+};
+
+/// Loads row p (length D <= 32·VPL) into the warp's registers v, pad beyond D. With `vec`
+/// (D == 32·VPL and p 16-byte aligned) lane l loads 16-byte vectors l, l + 32, …; otherwise
+/// elements l, l + 32, …. All loads are issued before any value is used.
+template <class T, int VPL>
+__device__ __forceinline__ void load_row(const T* __restrict__ p, index_t D, int lane, bool vec,
+                                         T pad, T (&v)[VPL]) {
+  constexpr int W = 16 / static_cast<int>(sizeof(T));
+  if constexpr (VPL % W == 0) {
+    if (vec) {
+      using V = typename vec16<T>::type;
+#pragma unroll
+      for (int c = 0; c < VPL / W; ++c) {
+        const V x = reinterpret_cast<const V*>(p)[c * 32 + lane];
+        const T* e = reinterpret_cast<const T*>(&x);
+#pragma unroll
+        for (int w = 0; w < W; ++w) v[c * W + w] = e[w];
+      }
+      return;
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < VPL; ++j) {
+    const index_t k = lane + 32 * j;
+    v[j] = k < D ? p[k] : pad;
+  }
+}
+
+/// Stores the warp's registers v back to row q with load_row's layout (elements < D only).
+template <class T, int VPL>
+__device__ __forceinline__ void store_row(T* __restrict__ q, index_t D, int lane, bool vec,
+                                          const T (&v)[VPL]) {
+  constexpr int W = 16 / static_cast<int>(sizeof(T));
+  if constexpr (VPL % W == 0) {
+    if (vec) {
+      using V = typename vec16<T>::type;
+#pragma unroll
+      for (int c = 0; c < VPL / W; ++c) {
+        V x;
+        T* e = reinterpret_cast<T*>(&x);
+#pragma unroll
+        for (int w = 0; w < W; ++w) e[w] = v[c * W + w];
+        reinterpret_cast<V*>(q)[c * 32 + lane] = x;
+      }
+      return;
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < VPL; ++j)
+    if (lane + 32 * j < D) q[lane + 32 * j] = v[j];
+}
+
+/// The element of a row that register slot j of `lane` holds in load_row's layout.
+template <class T>
+__device__ __forceinline__ index_t row_index(int j, int lane, bool vec) {
+  constexpr int W = 16 / static_cast<int>(sizeof(T));
+  return vec ? static_cast<index_t>((j / W) * 32 + lane) * W + j % W
+             : static_cast<index_t>(lane) + 32 * static_cast<index_t>(j);
+}
+
+/// Whether rows of length D of x and y can use load_row's vector path for VPL values per lane.
+template <class T>
+bool rows_vectorisable(const T* x, const T* y, index_t D, int vpl) {
+  return D == 32 * static_cast<index_t>(vpl) && reinterpret_cast<std::uintptr_t>(x) % 16 == 0 &&
+         reinterpret_cast<std::uintptr_t>(y) % 16 == 0;
+}
+
 /// Row r of x (M, D) contiguous, D <= 32·VPL → softmax (or log-softmax) of the row into y, the
-/// row held in registers: lane l holds elements l, l + 32, …, l + 32·(VPL-1) (coalesced).
-/// Launch: 256 threads (8 rows per block), rows grid-strided.
+/// row held in registers (load_row): one read, one write. Launch: 256 threads (8 rows per
+/// block), rows grid-strided.
 template <class T, int VPL, bool Log>
 TESSERA_KERNEL void softmax_rows_reg(const T* __restrict__ x, T* __restrict__ y, index_t M,
-                                     index_t D) {
+                                     index_t D, bool vec) {
   __shared__ typename group_reduce<T, 32>::storage sm;
   const int lane = threadIdx.x % 32;
   for (index_t row = static_cast<index_t>(blockIdx.x) * 8 + threadIdx.x / 32; row < M;
        row += static_cast<index_t>(gridDim.x) * 8) {
-    const T* p = x + row * D;
-    T* q = y + row * D;
     T v[VPL];
+    load_row(x + row * D, D, lane, vec, -static_cast<T>(INFINITY), v);
     T m = -static_cast<T>(INFINITY);
 #pragma unroll
-    for (int j = 0; j < VPL; ++j) {
-      const index_t k = lane + 32 * j;
-      v[j] = k < D ? p[k] : -static_cast<T>(INFINITY);
-      m = greater_op{}(m, v[j]);
-    }
+    for (int j = 0; j < VPL; ++j) m = greater_op{}(m, v[j]);
     m = group_reduce<T, 32>::all(sm, m, greater_op{});
     if (!isfinite(m)) m = T(0);
     T z = T(0);
@@ -86,14 +160,13 @@ TESSERA_KERNEL void softmax_rows_reg(const T* __restrict__ x, T* __restrict__ y,
     if constexpr (Log) {
       const T lz = m + std::log(z);
 #pragma unroll
-      for (int j = 0; j < VPL; ++j)
-        if (lane + 32 * j < D) q[lane + 32 * j] = v[j] - lz;
+      for (int j = 0; j < VPL; ++j) v[j] -= lz;
     } else {
       const T inv = T(1) / z;
 #pragma unroll
-      for (int j = 0; j < VPL; ++j)
-        if (lane + 32 * j < D) q[lane + 32 * j] = v[j] * inv;
+      for (int j = 0; j < VPL; ++j) v[j] *= inv;
     }
+    store_row(y + row * D, D, lane, vec, v);
   }
 }
 
@@ -102,43 +175,41 @@ TESSERA_KERNEL void softmax_rows_reg(const T* __restrict__ x, T* __restrict__ y,
 template <class T, int VPL, bool RMS>
 TESSERA_KERNEL void norm_rows_reg(const T* __restrict__ x, T* __restrict__ y,
                                   const T* __restrict__ w, const T* __restrict__ b, index_t M,
-                                  index_t D, T eps) {
+                                  index_t D, T eps, bool vec) {
   __shared__ typename group_reduce<T, 32>::storage sm;
   const int lane = threadIdx.x % 32;
   const T n = static_cast<T>(D);
   for (index_t row = static_cast<index_t>(blockIdx.x) * 8 + threadIdx.x / 32; row < M;
        row += static_cast<index_t>(gridDim.x) * 8) {
-    const T* p = x + row * D;
-    T* q = y + row * D;
     T v[VPL];
+    load_row(x + row * D, D, lane, vec, T(0), v);
     T mu = T(0);
-#pragma unroll
-    for (int j = 0; j < VPL; ++j) {
-      const index_t k = lane + 32 * j;
-      v[j] = k < D ? p[k] : T(0);
-      mu += v[j];
-    }
     if constexpr (!RMS) {
+#pragma unroll
+      for (int j = 0; j < VPL; ++j) mu += v[j];
       mu = group_reduce<T, 32>::all(sm, mu, plus_op{}) / n;
-    } else {
-      mu = T(0);
     }
     T ss = T(0);
 #pragma unroll
-    for (int j = 0; j < VPL; ++j)
-      if (lane + 32 * j < D) ss += (v[j] - mu) * (v[j] - mu);
+    for (int j = 0; j < VPL; ++j) {
+      const T c = v[j] - mu;
+      v[j] = c;
+      if (vec || lane + 32 * j < D) ss += c * c;  // padding is 0, but 0 - mu is not
+    }
     ss = group_reduce<T, 32>::all(sm, ss, plus_op{});
     const T r = T(1) / std::sqrt(ss / n + eps);
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
-      const index_t k = lane + 32 * j;
+      // w and b are read by every row: cached, and only where the slot holds an element.
+      T o = v[j] * r;
+      const index_t k = row_index<T>(j, lane, vec);
       if (k < D) {
-        T o = (v[j] - mu) * r;
         if (w != nullptr) o *= w[k];
         if (b != nullptr) o += b[k];
-        q[k] = o;
       }
+      v[j] = o;
     }
+    store_row(y + row * D, D, lane, vec, v);
   }
 }
 
@@ -216,8 +287,9 @@ tensor<T, cuda> softmax_along(const tensor<T, cuda>& x, int a) {
   launch_rows(
       M, D,
       [&](auto vpl, unsigned grid) {
-        softmax_rows_reg<T, decltype(vpl)::value, Log>
-            <<<grid, 256, 0, s>>>(xl.data(), y.data(), M, D);
+        constexpr int V = decltype(vpl)::value;
+        softmax_rows_reg<T, V, Log><<<grid, 256, 0, s>>>(
+            xl.data(), y.data(), M, D, rows_vectorisable(xl.data(), y.data(), D, V));
       },
       [&](unsigned grid) {
         softmax_rows<T, 256, Log><<<grid, 256, 0, s>>>(xl.data(), y.data(), M, D);
@@ -266,8 +338,10 @@ tensor<T, cuda> layer_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weig
   cuda_kernels::launch_rows(
       M, D,
       [&](auto vpl, unsigned grid) {
-        cuda_kernels::norm_rows_reg<T, decltype(vpl)::value, false>
-            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, bp, M, D, eps);
+        constexpr int V = decltype(vpl)::value;
+        const bool vec = cuda_kernels::rows_vectorisable(xc.data(), y.data(), D, V);
+        cuda_kernels::norm_rows_reg<T, V, false>
+            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, bp, M, D, eps, vec);
       },
       [&](unsigned grid) {
         cuda_kernels::norm_rows<T, 256, false>
@@ -295,8 +369,10 @@ tensor<T, cuda> rms_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weight
   cuda_kernels::launch_rows(
       M, D,
       [&](auto vpl, unsigned grid) {
-        cuda_kernels::norm_rows_reg<T, decltype(vpl)::value, true>
-            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, nullptr, M, D, eps);
+        constexpr int V = decltype(vpl)::value;
+        const bool vec = cuda_kernels::rows_vectorisable(xc.data(), y.data(), D, V);
+        cuda_kernels::norm_rows_reg<T, V, true>
+            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, nullptr, M, D, eps, vec);
       },
       [&](unsigned grid) {
         cuda_kernels::norm_rows<T, 256, true>
