@@ -11,13 +11,13 @@ namespace tessera::ad {
 /// Ā += Ȳ·Bᵀ, B̄ += Aᵀ·Ȳ (each summed over broadcast batch axes).
 /// Rank-1 operands are promoted to a row (lhs) or column (rhs) and the axis dropped after;
 /// two vectors give their dot product as a rank-0 variable.
-template <class T>
-var<T> matmul(const var<T>& a, const var<T>& b) {
+template <class T, class S>
+var<T, S> matmul(const var<T, S>& a, const var<T, S>& b) {
   if (a.rank() == 1 && b.rank() == 1)
     return reshape(matmul(unsqueeze(a, 0), unsqueeze(b, 1)), shape_t{});
   if (a.rank() == 1 && b.rank() >= 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.rank() == 1 && a.rank() >= 2) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
-  return make_op(tessera::matmul(a.value(), b.value()), {a, b}, [](auto& c) {
+  return make_op(matmul(a.value(), b.value()), {a, b}, [](auto& c) {
     const bool plain = c.xv(0).rank() == 2 && c.xv(1).rank() == 2;
     if (c.needs(0)) {
       if (plain)

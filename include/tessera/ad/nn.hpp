@@ -9,20 +9,20 @@
 namespace tessera::ad {
 
 /// y = softmax(x) along `axis`;  x̄ += y·(ȳ - Σ(ȳ·y))
-template <class T>
-var<T> softmax(const var<T>& x, int axis = -1) {
+template <class T, class S>
+var<T, S> softmax(const var<T, S>& x, int axis = -1) {
   const int a = normalize_axis("ad::softmax", axis, x.rank());
-  return make_op(tessera::softmax(x.value(), a), {x}, [a](auto& c) {
+  return make_op(softmax(x.value(), a), {x}, [a](auto& c) {
     const auto gy = c.gy();
     const auto y = c.y();
     c.acc(0, y * (gy - sum(gy * y, shape_t{a}, true)));
   });
 }
 /// y = log_softmax(x) along `axis`;  x̄ += ȳ - eʸ·Σȳ
-template <class T>
-var<T> log_softmax(const var<T>& x, int axis = -1) {
+template <class T, class S>
+var<T, S> log_softmax(const var<T, S>& x, int axis = -1) {
   const int a = normalize_axis("ad::log_softmax", axis, x.rank());
-  return make_op(tessera::log_softmax(x.value(), a), {x}, [a](auto& c) {
+  return make_op(log_softmax(x.value(), a), {x}, [a](auto& c) {
     const auto gy = c.gy();
     c.acc(0, gy - exp(c.y()) * sum(gy, shape_t{a}, true));
   });
@@ -30,80 +30,81 @@ var<T> log_softmax(const var<T>& x, int axis = -1) {
 
 /// Layer norm over the last axis, (x - μ)/√(σ² + eps)·w + b (w, b optional: pass undefined
 /// vars). Composed from differentiable ops, so it has gradients of any order.
-template <class T>
-var<T> layer_norm(const var<T>& x, const var<T>& weight, const var<T>& bias, T eps = T(1e-5)) {
+template <class T, class S>
+var<T, S> layer_norm(const var<T, S>& x, const var<T, S>& weight, const var<T, S>& bias,
+                     T eps = T(1e-5)) {
   // Validates shapes and eps with the plain op's messages.
-  (void)tessera::layer_norm(x.value().slice(0, 0, x.rank() > 1 ? 1 : x.size(0)),
-                            weight.defined() ? weight.value() : tensor<T>(),
-                            bias.defined() ? bias.value() : tensor<T>(), eps);
-  const var<T> d = x - mean(x, shape_t{-1}, true);
-  var<T> y = d * rsqrt(mean(square(d), shape_t{-1}, true) + eps);
+  (void)layer_norm(x.value().slice(0, 0, x.rank() > 1 ? 1 : x.size(0)),
+                   weight.defined() ? weight.value() : tensor<T, S>(),
+                   bias.defined() ? bias.value() : tensor<T, S>(), eps);
+  const var<T, S> d = x - mean(x, shape_t{-1}, true);
+  var<T, S> y = d * rsqrt(mean(square(d), shape_t{-1}, true) + eps);
   if (weight.defined()) y = y * weight;
   if (bias.defined()) y = y + bias;
   return y;
 }
 /// RMS norm over the last axis, x/√(mean(x²) + eps)·w (w optional).
-template <class T>
-var<T> rms_norm(const var<T>& x, const var<T>& weight, T eps = T(1e-6)) {
-  (void)tessera::rms_norm(x.value().slice(0, 0, x.rank() > 1 ? 1 : x.size(0)),
-                          weight.defined() ? weight.value() : tensor<T>(), eps);
-  var<T> y = x * rsqrt(mean(square(x), shape_t{-1}, true) + eps);
+template <class T, class S>
+var<T, S> rms_norm(const var<T, S>& x, const var<T, S>& weight, T eps = T(1e-6)) {
+  (void)rms_norm(x.value().slice(0, 0, x.rank() > 1 ? 1 : x.size(0)),
+                 weight.defined() ? weight.value() : tensor<T, S>(), eps);
+  var<T, S> y = x * rsqrt(mean(square(x), shape_t{-1}, true) + eps);
   if (weight.defined()) y = y * weight;
   return y;
 }
 
 namespace detail {
-template <class T>
-var<T> index_add_var(const shape_t& shape, int axis, const tensor<index_t>& index,
-                     const var<T>& src);
-template <class T>
-var<T> scatter_add_var(const shape_t& shape, int axis, const tensor<index_t>& index,
-                       const var<T>& src);
+template <class T, class S>
+var<T, S> index_add_var(const shape_t& shape, int axis, const tensor<index_t, S>& index,
+                        const var<T, S>& src);
+template <class T, class S>
+var<T, S> scatter_add_var(const shape_t& shape, int axis, const tensor<index_t, S>& index,
+                          const var<T, S>& src);
 }  // namespace detail
 
 /// y = x rows `index` along `axis`;  x̄ += ȳ rows added back at `index`
-template <class T>
-var<T> index_select(const var<T>& x, int axis, const tensor<index_t>& index) {
+template <class T, class S>
+var<T, S> index_select(const var<T, S>& x, int axis, const tensor<index_t, S>& index) {
   const int a = normalize_axis("ad::index_select", axis, x.rank());
-  return make_op(tessera::index_select(x.value(), a, index), {x}, [a, index](auto& c) {
+  return make_op(index_select(x.value(), a, index), {x}, [a, index](auto& c) {
     if constexpr (std::decay_t<decltype(c)>::graph)
       c.acc(0, detail::index_add_var(c.xv(0).shape(), a, index, c.gy()));
     else
-      c.acc(0, tessera::index_add(c.xv(0).shape(), a, index, c.gy()));
+      c.acc(0, index_add(c.xv(0).shape(), a, index, c.gy()));
   });
 }
 /// y = torch.gather(x, axis, index);  x̄ += scatter_add(ȳ)
-template <class T>
-var<T> gather(const var<T>& x, int axis, const tensor<index_t>& index) {
+template <class T, class S>
+var<T, S> gather(const var<T, S>& x, int axis, const tensor<index_t, S>& index) {
   const int a = normalize_axis("ad::gather", axis, x.rank());
-  return make_op(tessera::gather(x.value(), a, index), {x}, [a, index](auto& c) {
+  return make_op(gather(x.value(), a, index), {x}, [a, index](auto& c) {
     if constexpr (std::decay_t<decltype(c)>::graph)
       c.acc(0, detail::scatter_add_var(c.xv(0).shape(), a, index, c.gy()));
     else
-      c.acc(0, tessera::scatter_add(c.xv(0).shape(), a, index, c.gy()));
+      c.acc(0, scatter_add(c.xv(0).shape(), a, index, c.gy()));
   });
 }
 
 namespace detail {
 /// y = zeros(shape) with src rows added at index;  src̄ += index_select(ȳ)
-template <class T>
-var<T> index_add_var(const shape_t& shape, int axis, const tensor<index_t>& index,
-                     const var<T>& src) {
-  return make_op(tessera::index_add(shape, axis, index, src.value()), {src},
+template <class T, class S>
+var<T, S> index_add_var(const shape_t& shape, int axis, const tensor<index_t, S>& index,
+                        const var<T, S>& src) {
+  return make_op(index_add(shape, axis, index, src.value()), {src},
                  [axis, index](auto& c) { c.acc(0, index_select(c.gy(), axis, index)); });
 }
 /// y = zeros(shape) with src scattered at index;  src̄ += gather(ȳ)
-template <class T>
-var<T> scatter_add_var(const shape_t& shape, int axis, const tensor<index_t>& index,
-                       const var<T>& src) {
-  return make_op(tessera::scatter_add(shape, axis, index, src.value()), {src},
+template <class T, class S>
+var<T, S> scatter_add_var(const shape_t& shape, int axis, const tensor<index_t, S>& index,
+                          const var<T, S>& src) {
+  return make_op(scatter_add(shape, axis, index, src.value()), {src},
                  [axis, index](auto& c) { c.acc(0, gather(c.gy(), axis, index)); });
 }
 }  // namespace detail
 
 /// Embedding lookup weight (V, D), ids (any shape) → (ids..., D).
-template <class T>
-var<T> embedding(const var<T>& weight, const tensor<index_t>& ids) {
+template <class T, class S>
+var<T, S> embedding(const var<T, S>& weight, const tensor<index_t, S>& ids) {
   if (weight.rank() != 2)
     throw_invalid_argument("ad::embedding", "weight must have rank 2, got shape ",
                            weight.shape().str());
@@ -114,22 +115,24 @@ var<T> embedding(const var<T>& weight, const tensor<index_t>& ids) {
 
 /// Mean cross-entropy of logits (N, C) against class ids (N,):
 /// -mean(log_softmax(logits)[i, target_i]).
-template <class T>
-var<T> cross_entropy(const var<T>& logits, const tensor<index_t>& target) {
+template <class T, class S>
+var<T, S> cross_entropy(const var<T, S>& logits, const tensor<index_t, S>& target) {
   if (logits.rank() != 2 || target.rank() != 1 || target.size(0) != logits.size(0))
     throw_invalid_argument("ad::cross_entropy", "logits shape ", logits.shape().str(),
                            " and target shape ", target.shape().str(), " must be (N, C) and (N,)");
-  for (index_t i = 0; i < target.numel(); ++i)
-    if (target(i) < 0 || target(i) >= logits.size(1))
-      throw_invalid_argument("ad::cross_entropy", "target[", i, "] = ", target(i),
-                             " is out of range for ", logits.size(1), " classes");
-  const var<T> lp = log_softmax(logits, 1);
+  // On cuda the gather below checks the ids on the device (cuda_rt::set_check_indices).
+  if constexpr (std::is_same_v<S, host>)
+    for (index_t i = 0; i < target.numel(); ++i)
+      if (target(i) < 0 || target(i) >= logits.size(1))
+        throw_invalid_argument("ad::cross_entropy", "target[", i, "] = ", target(i),
+                               " is out of range for ", logits.size(1), " classes");
+  const var<T, S> lp = log_softmax(logits, 1);
   return -mean(gather(lp, 1, target.reshape(shape_t{target.numel(), 1})));
 }
 
 /// Mean squared error mean((pred - target)²); target broadcasts to pred.
-template <class T>
-var<T> mse_loss(const var<T>& pred, const var<T>& target) {
+template <class T, class S>
+var<T, S> mse_loss(const var<T, S>& pred, const var<T, S>& target) {
   return mean(square(pred - target));
 }
 

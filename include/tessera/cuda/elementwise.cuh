@@ -64,7 +64,21 @@ TESSERA_CUDA_BINARY_OP(lt, T(x < y))
 TESSERA_CUDA_BINARY_OP(le, T(x <= y))
 TESSERA_CUDA_BINARY_OP(gt, T(x > y))
 TESSERA_CUDA_BINARY_OP(ge, T(x >= y))
+// Backward passes of the activations, x = ȳ and y = the activation's input (ad/elementwise.hpp).
+TESSERA_CUDA_BINARY_OP(relu_backward, y > T(0) ? x : T(0))
+TESSERA_CUDA_BINARY_OP(gelu_backward, x*(T(0.5) * (T(1) + std::erf(y * T(0.7071067811865476))) +
+                                         y * std::exp(T(-0.5) * y * y) * T(0.3989422804014327)))
 #undef TESSERA_CUDA_BINARY_OP
+
+/// ȳ·d/dv[½v(1 + tanh u)], u = √(2/π)(v + 0.044715v³)
+struct gelu_tanh_backward_op {
+  template <class T>
+  __device__ __forceinline__ T operator()(T g, T v) const {
+    constexpr T k = T(0.7978845608028654), a = T(0.044715);
+    const T t = std::tanh(k * (v + a * v * v * v));
+    return g * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * k * (T(1) + T(3) * a * v * v));
+  }
+};
 
 struct where_op {
   template <class T>
@@ -217,6 +231,22 @@ TESSERA_CUDA_BINARY(le)
 TESSERA_CUDA_BINARY(gt)
 TESSERA_CUDA_BINARY(ge)
 #undef TESSERA_CUDA_BINARY
+
+/// ȳ·[x > 0], the backward pass of relu in one kernel (gy and x broadcast).
+template <class T>
+tensor<T, cuda> relu_backward(const tensor<T, cuda>& gy, const tensor<T, cuda>& x) {
+  return cuda_kernels::binary("relu_backward", gy, x, cuda_kernels::relu_backward_op{});
+}
+/// ȳ·(Φ(x) + x·φ(x)), the backward pass of gelu (erf form) in one kernel.
+template <class T>
+tensor<T, cuda> gelu_backward(const tensor<T, cuda>& gy, const tensor<T, cuda>& x) {
+  return cuda_kernels::binary("gelu_backward", gy, x, cuda_kernels::gelu_backward_op{});
+}
+/// The backward pass of gelu_tanh in one kernel.
+template <class T>
+tensor<T, cuda> gelu_tanh_backward(const tensor<T, cuda>& gy, const tensor<T, cuda>& x) {
+  return cuda_kernels::binary("gelu_tanh_backward", gy, x, cuda_kernels::gelu_tanh_backward_op{});
+}
 
 /// cond != 0 ? a : b (all three broadcast)
 template <class T>

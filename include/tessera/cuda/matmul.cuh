@@ -11,6 +11,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "tessera/cuda/elementwise.cuh"
 #include "tessera/cuda/tensor.cuh"
 #include "tessera/ops/matmul.hpp"
 
@@ -213,6 +214,58 @@ tensor<T, cuda> matmul(const tensor<T, cuda>& lhs, const tensor<T, cuda>& rhs) {
         static_cast<int>(nb), CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
   }
   return finish(out);
+}
+
+/// out += a·b for rank-2 operands on the current stream: one cuBLAS GEMM with β = 1, no
+/// temporary (the accumulating product of the tape's matmul rule, as the host's gemm with
+/// accumulate). Transposed views of a and b pass without copies. With cuda_rt::matmul_bf16()
+/// on, the bf16 product is formed by matmul and added.
+/// @throws tessera::invalid_argument when an operand is not rank 2, out is not contiguous or
+///   the shapes do not make out (m, n) = a (m, k) · b (k, n).
+template <class T>
+void matmul_acc_(const tensor<T, cuda>& out, const tensor<T, cuda>& a, const tensor<T, cuda>& b) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "cuda matmul is for float and double");
+  if (out.rank() != 2 || a.rank() != 2 || b.rank() != 2 || !out.is_contiguous() ||
+      a.size(1) != b.size(0) || out.size(0) != a.size(0) || out.size(1) != b.size(1))
+    throw_invalid_argument("matmul_acc_", "out shape ", out.shape().str(), " (contiguous ",
+                           out.is_contiguous(), "), lhs shape ", a.shape().str(), ", rhs shape ",
+                           b.shape().str(), ": need out (m, n) += (m, k)·(k, n)");
+  const index_t m = a.size(0), k = a.size(1), n = b.size(1);
+  if (out.numel() == 0 || k == 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (cuda_rt::matmul_bf16()) {
+      add_(out, matmul(a, b));
+      return;
+    }
+  }
+  cuda_detail::check_int("m", m, a.shape(), b.shape());
+  cuda_detail::check_int("n", n, a.shape(), b.shape());
+  cuda_detail::check_int("k", k, a.shape(), b.shape());
+  const shape_t no_batch{};
+  const cuda_detail::gemm_operand<T> A = cuda_detail::make_operand(a, no_batch, m, k);
+  const cuda_detail::gemm_operand<T> B = cuda_detail::make_operand(b, no_batch, k, n);
+  cuda_detail::check_int("leading dimension", A.ld, a.shape(), b.shape());
+  cuda_detail::check_int("leading dimension", B.ld, a.shape(), b.shape());
+  const cublasHandle_t h = cuda_rt::cublas_handle();
+  const cublasOperation_t opA = A.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t opB = B.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  // Row-major out (m×n) is column-major outᵀ (n×m) = Bᵀ·Aᵀ, as in matmul.
+  if constexpr (std::is_same_v<T, float>) {
+    const float alpha = 1.0f, beta = 1.0f;
+    const cublasComputeType_t ct =
+        cuda_rt::allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    TESSERA_CUBLAS_CHECK(cublasGemmEx(
+        h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
+        CUDA_R_32F, static_cast<int>(B.ld), A.p, CUDA_R_32F, static_cast<int>(A.ld), &beta,
+        out.data(), CUDA_R_32F, static_cast<int>(n), ct, CUBLAS_GEMM_DEFAULT));
+  } else {
+    const double alpha = 1.0, beta = 1.0;
+    TESSERA_CUBLAS_CHECK(cublasGemmEx(
+        h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
+        CUDA_R_64F, static_cast<int>(B.ld), A.p, CUDA_R_64F, static_cast<int>(A.ld), &beta,
+        out.data(), CUDA_R_64F, static_cast<int>(n), CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
+  }
 }
 
 }  // namespace tessera
