@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Fused optimizer updates on cuda tensors: one kernel per parameter reads p, g, m, v (and the
 // AMSGrad maximum) once and writes them back once, with the host's Adam/AdamW formula
-// (optim/adam.hpp). The building block of cuda optimizers; the optimizer classes themselves
-// are host-only until the autodiff layer takes a Space parameter (docs/cuda.md).
+// (optim/adam.hpp); the same for SGD with momentum (optim/sgd.hpp). optim::adam<T, cuda>,
+// adamw<T, cuda> and sgd<T, cuda> call these from their step().
 #pragma once
 
 #include <cmath>
 
 #include "tessera/cuda/tensor.cuh"
 #include "tessera/optim/adam.hpp"
+#include "tessera/optim/sgd.hpp"
 
 TESSERA_CUDA_NAMESPACE_BEGIN
 
@@ -35,6 +36,26 @@ TESSERA_KERNEL void adam_update(T* __restrict__ p, const T* __restrict__ g, T* _
     }
     const T denom = std::sqrt(vk) * c.inv_sqrt_bc2 + c.eps;
     p[k] = decoupled ? pk * c.shrink - c.step_size * mk / denom : pk - c.step_size * mk / denom;
+  }
+}
+
+/// SGD on n contiguous elements, the host's sgd_kernel per element (b, the momentum buffer, is
+/// read only when momentum and not first, written when momentum). Launch: 1-d grid-stride.
+template <class T>
+TESSERA_KERNEL void sgd_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ b,
+                               index_t n, tessera::optim::detail::sgd_coefficients<T> c, bool l2,
+                               bool momentum, bool first, bool nesterov) {
+  const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
+  for (index_t k = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
+       k += stride) {
+    T d = g[k];
+    if (l2) d += c.wd * p[k];
+    if (momentum) {
+      const T bk = first ? d : c.mu * b[k] + c.keep * d;
+      b[k] = bk;
+      d = nesterov ? d + c.mu * bk : bk;
+    }
+    p[k] -= c.lr * d;
   }
 }
 
@@ -86,6 +107,29 @@ void adam_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tens
       <<<cuda_rt::grid_for(n), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(
           p.data(), g.data(), m.data(), v.data(), amsgrad ? vmax.data() : nullptr, n, c, l2,
           amsgrad, decoupled);
+  TESSERA_CUDA_CHECK_LAUNCH();
+}
+
+/// One fused SGD step of a cuda parameter on the current stream (optim::sgd's update): p (and
+/// the momentum buffer when `momentum`) updated in place from g, one kernel. `first` starts the
+/// buffer from the gradient (its previous contents are not read).
+/// @throws tessera::invalid_argument when a tensor is not contiguous or the shapes differ.
+template <class T>
+void sgd_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tensor<T, cuda>& buf,
+                 const detail::sgd_coefficients<T>& c, bool l2, bool momentum, bool first,
+                 bool nesterov) {
+  if (!p.is_contiguous() || !g.is_contiguous() || !(g.shape() == p.shape()))
+    throw_invalid_argument("optim::sgd_update_", "parameter shape ", p.shape().str(),
+                           " and gradient shape ", g.shape().str(),
+                           " must be equal and contiguous");
+  if (momentum && (!buf.defined() || !(buf.shape() == p.shape()) || !buf.is_contiguous()))
+    throw_invalid_argument("optim::sgd_update_", "momentum needs a contiguous buffer of shape ",
+                           p.shape().str());
+  const index_t n = p.numel();
+  if (n == 0) return;
+  cuda_kernels::sgd_update<T>
+      <<<cuda_rt::grid_for(n), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(
+          p.data(), g.data(), momentum ? buf.data() : nullptr, n, c, l2, momentum, first, nesterov);
   TESSERA_CUDA_CHECK_LAUNCH();
 }
 

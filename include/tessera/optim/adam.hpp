@@ -26,12 +26,12 @@ struct adam_options {
 
 /// Per-parameter Adam state: first and second moments, the AMSGrad maximum and the count of
 /// updates made to this parameter (its t in the bias corrections).
-template <floating_point_scalar T>
+template <floating_point_scalar T, class Space = host>
 struct adam_state {
-  tensor<T> exp_avg;         ///< m, undefined before the first update
-  tensor<T> exp_avg_sq;      ///< v
-  tensor<T> max_exp_avg_sq;  ///< max over updates of v (AMSGrad only)
-  index_t step = 0;          ///< t
+  tensor<T, Space> exp_avg;         ///< m, undefined before the first update
+  tensor<T, Space> exp_avg_sq;      ///< v
+  tensor<T, Space> max_exp_avg_sq;  ///< max over updates of v (AMSGrad only)
+  index_t step = 0;                 ///< t
 };
 
 namespace detail {
@@ -76,14 +76,26 @@ void adam_kernel(L2, Amsgrad, Decoupled, T* TESSERA_RESTRICT p, const T* TESSERA
   }
 }
 
+}  // namespace detail
+
+/// One fused Adam/AdamW step of a cuda parameter (defined in cuda/optim.cuh; declared here so
+/// the optimizer classes can call it for Space = cuda in a .cu file).
+template <class T>
+void adam_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tensor<T, cuda>& m,
+                  const tensor<T, cuda>& v, const tensor<T, cuda>& vmax,
+                  const detail::adam_coefficients<T>& c, bool l2, bool amsgrad, bool decoupled);
+
+namespace detail {
+
 /// The Adam update loop shared by adam (Decoupled = false, L2 added to the gradient) and adamw
-/// (Decoupled = true, p shrunk by 1 − ηλ before the step). One pass over each parameter.
-template <floating_point_scalar T, bool Decoupled>
-class adam_family : public optimizer<T> {
+/// (Decoupled = true, p shrunk by 1 − ηλ before the step). One pass over each parameter: a
+/// parallel host loop, or one kernel (adam_update_) on cuda.
+template <floating_point_scalar T, bool Decoupled, class Space = host>
+class adam_family : public optimizer<T, Space> {
  public:
   void step() override {
     for (std::size_t i = 0; i < this->slots_.size(); ++i) {
-      const param_slot<T>& s = this->slots_[i];
+      const param_slot<T, Space>& s = this->slots_[i];
       detail::check_slot(this->step_name_, i, s);
       if (!detail::has_grad(s)) continue;
       update(i, s);
@@ -91,15 +103,15 @@ class adam_family : public optimizer<T> {
   }
 
   /// The state of parameter i.
-  [[nodiscard]] const adam_state<T>& state(std::size_t i) const { return state_.at(i); }
+  [[nodiscard]] const adam_state<T, Space>& state(std::size_t i) const { return state_.at(i); }
 
   /// β₁ and β₂.
   [[nodiscard]] std::pair<T, T> betas() const noexcept { return {beta1_, beta2_}; }
 
  protected:
-  adam_family(const char* name, const char* step_name, std::vector<param_slot<T>> slots, T lr,
-              std::pair<T, T> betas, T eps, T weight_decay, bool amsgrad)
-      : optimizer<T>(name, step_name, std::move(slots), lr),
+  adam_family(const char* name, const char* step_name, std::vector<param_slot<T, Space>> slots,
+              T lr, std::pair<T, T> betas, T eps, T weight_decay, bool amsgrad)
+      : optimizer<T, Space>(name, step_name, std::move(slots), lr),
         beta1_(betas.first),
         beta2_(betas.second),
         eps_(eps),
@@ -115,18 +127,18 @@ class adam_family : public optimizer<T> {
   adam_family& operator=(adam_family&&) noexcept = default;
 
  private:
-  void update(std::size_t i, const param_slot<T>& s) {
-    adam_state<T>& st = state_[i];
+  void update(std::size_t i, const param_slot<T, Space>& s) {
+    adam_state<T, Space>& st = state_[i];
     this->check_state_shape(i, st.exp_avg);
     const index_t n = s.value->numel();
     if (!st.exp_avg.defined()) {
-      st.exp_avg = tensor<T>(s.value->shape());
-      st.exp_avg_sq = tensor<T>(s.value->shape());
+      st.exp_avg = tensor<T, Space>(s.value->shape());
+      st.exp_avg_sq = tensor<T, Space>(s.value->shape());
       st.exp_avg.fill_(T(0));
       st.exp_avg_sq.fill_(T(0));
     }
     if (amsgrad_ && !st.max_exp_avg_sq.defined()) {
-      st.max_exp_avg_sq = tensor<T>(s.value->shape());
+      st.max_exp_avg_sq = tensor<T, Space>(s.value->shape());
       st.max_exp_avg_sq.fill_(T(0));
     }
     const index_t t = ++st.step;
@@ -145,24 +157,31 @@ class adam_family : public optimizer<T> {
         .inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2)),
     };
 
-    T* p = s.value->data();
-    const tensor<T> grad = s.grad->contiguous();  // a handle copy unless strided
-    const T* g = grad.data();
-    T* m = st.exp_avg.data();
-    T* v = st.exp_avg_sq.data();
-    T* vmax = amsgrad_ ? st.max_exp_avg_sq.data() : nullptr;
-    detail::dispatch_flags(
-        [&](auto l2, auto ams) {
-          detail::elementwise(n, 4, [&](index_t lo, index_t hi) {
-            adam_kernel(l2, ams, std::bool_constant<Decoupled>{}, p, g, m, v, vmax, lo, hi, c);
-          });
-        },
-        !Decoupled && weight_decay_ != T(0), amsgrad_);
+    const tensor<T, Space> grad = s.grad->contiguous();  // a handle copy unless strided
+    const bool use_l2 = !Decoupled && weight_decay_ != T(0);
+    if constexpr (!std::is_same_v<Space, host>) {
+      (void)n;
+      optim::adam_update_(*s.value, grad, st.exp_avg, st.exp_avg_sq, st.max_exp_avg_sq, c, use_l2,
+                          amsgrad_, Decoupled);
+    } else {
+      T* p = s.value->data();
+      const T* g = grad.data();
+      T* m = st.exp_avg.data();
+      T* v = st.exp_avg_sq.data();
+      T* vmax = amsgrad_ ? st.max_exp_avg_sq.data() : nullptr;
+      detail::dispatch_flags(
+          [&](auto l2, auto ams) {
+            detail::elementwise(n, 4, [&](index_t lo, index_t hi) {
+              adam_kernel(l2, ams, std::bool_constant<Decoupled>{}, p, g, m, v, vmax, lo, hi, c);
+            });
+          },
+          use_l2, amsgrad_);
+    }
   }
 
   T beta1_, beta2_, eps_, weight_decay_;
   bool amsgrad_;
-  std::vector<adam_state<T>> state_;
+  std::vector<adam_state<T, Space>> state_;
 };
 
 }  // namespace detail
@@ -176,21 +195,23 @@ class adam_family : public optimizer<T> {
 ///     v_max ← max(v_max, v)  and use v_max for v   (AMSGrad only)
 ///     p ← p − (η / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
 ///
-/// One fused pass per parameter, parallel over elements for large tensors.
-template <floating_point_scalar T>
-class adam final : public detail::adam_family<T, false> {
+/// One fused pass per parameter, parallel over elements for large tensors; `adam<T, cuda>`
+/// (in a .cu file) runs one kernel per parameter.
+template <floating_point_scalar T, class Space = host>
+class adam final : public detail::adam_family<T, false, Space> {
  public:
   /// @param slots the parameters to update (see param_slot).
   /// @param options hyper-parameters.
   /// @throws tessera::invalid_argument for a negative or non-finite lr, eps or weight_decay,
   ///         betas outside [0, 1), or a bad slot.
-  explicit adam(std::vector<param_slot<T>> slots, const adam_options<T>& options = {})
-      : detail::adam_family<T, false>("optim::adam", "optim::adam::step", std::move(slots),
-                                      options.lr, options.betas, options.eps, options.weight_decay,
-                                      options.amsgrad) {}
+  explicit adam(std::vector<param_slot<T, Space>> slots, const adam_options<T>& options = {})
+      : detail::adam_family<T, false, Space>("optim::adam", "optim::adam::step", std::move(slots),
+                                             options.lr, options.betas, options.eps,
+                                             options.weight_decay, options.amsgrad) {}
   /// As the vector overload; lets `adam<float> opt({{&w, &gw}});` resolve without ambiguity.
-  explicit adam(std::initializer_list<param_slot<T>> slots, const adam_options<T>& options = {})
-      : adam(std::vector<param_slot<T>>(slots), options) {}
+  explicit adam(std::initializer_list<param_slot<T, Space>> slots,
+                const adam_options<T>& options = {})
+      : adam(std::vector<param_slot<T, Space>>(slots), options) {}
   adam(adam&&) noexcept = default;
   adam& operator=(adam&&) noexcept = default;
 };

@@ -30,21 +30,22 @@ struct adamw_options {
 ///     v_max ← max(v_max, v)  and use v_max for v   (AMSGrad only)
 ///     p ← p − (η / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
 ///
-/// One fused pass per parameter, parallel over elements for large tensors.
-template <floating_point_scalar T>
-class adamw final : public detail::adam_family<T, true> {
+/// One fused pass per parameter, parallel over elements for large tensors (one kernel on cuda).
+template <floating_point_scalar T, class Space = host>
+class adamw final : public detail::adam_family<T, true, Space> {
  public:
   /// @param slots the parameters to update (see param_slot).
   /// @param options hyper-parameters.
   /// @throws tessera::invalid_argument for a negative or non-finite lr, eps or weight_decay,
   ///         betas outside [0, 1), or a bad slot.
-  explicit adamw(std::vector<param_slot<T>> slots, const adamw_options<T>& options = {})
-      : detail::adam_family<T, true>("optim::adamw", "optim::adamw::step", std::move(slots),
-                                     options.lr, options.betas, options.eps, options.weight_decay,
-                                     options.amsgrad) {}
+  explicit adamw(std::vector<param_slot<T, Space>> slots, const adamw_options<T>& options = {})
+      : detail::adam_family<T, true, Space>("optim::adamw", "optim::adamw::step", std::move(slots),
+                                            options.lr, options.betas, options.eps,
+                                            options.weight_decay, options.amsgrad) {}
   /// As the vector overload; lets `adamw<float> opt({{&w, &gw}});` resolve without ambiguity.
-  explicit adamw(std::initializer_list<param_slot<T>> slots, const adamw_options<T>& options = {})
-      : adamw(std::vector<param_slot<T>>(slots), options) {}
+  explicit adamw(std::initializer_list<param_slot<T, Space>> slots,
+                 const adamw_options<T>& options = {})
+      : adamw(std::vector<param_slot<T, Space>>(slots), options) {}
   adamw(adamw&&) noexcept = default;
   adamw& operator=(adamw&&) noexcept = default;
 };

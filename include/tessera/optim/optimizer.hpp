@@ -34,11 +34,13 @@ void check_unit_interval(const char* fn, const char* what, T v) {
 /// Usage per iteration: fill the grads (backward pass), call step(), then zero_grad() (or let
 /// the next backward pass overwrite the grads). The learning rate may change between steps
 /// (set_lr, e.g. from a schedule in <tessera/optim/schedule.hpp>). Optimizers own per-parameter
-/// state and are move-only: a copy would share that state's storage.
-template <floating_point_scalar T>
+/// state and are move-only: a copy would share that state's storage. Space is where the
+/// parameters live (host or cuda).
+template <floating_point_scalar T, class Space = host>
 class optimizer {
  public:
   using value_type = T;
+  using space_type = Space;
 
   virtual ~optimizer() = default;
   optimizer(const optimizer&) = delete;
@@ -63,11 +65,11 @@ class optimizer {
   }
 
   /// The parameter slots, in construction order.
-  [[nodiscard]] const std::vector<param_slot<T>>& slots() const noexcept { return slots_; }
+  [[nodiscard]] const std::vector<param_slot<T, Space>>& slots() const noexcept { return slots_; }
 
  protected:
   /// @throws tessera::invalid_argument naming `name` for a bad lr or slot.
-  optimizer(const char* name, const char* step_name, std::vector<param_slot<T>> slots, T lr)
+  optimizer(const char* name, const char* step_name, std::vector<param_slot<T, Space>> slots, T lr)
       : slots_(std::move(slots)), lr_(lr), name_(name), step_name_(step_name) {
     detail::check_nonnegative(name_, "lr", lr);
     detail::check_slots(name_, slots_);
@@ -76,14 +78,14 @@ class optimizer {
   optimizer& operator=(optimizer&&) noexcept = default;
 
   /// Checks that per-parameter state created with `shape` still fits slot `i`'s value.
-  void check_state_shape(std::size_t i, const tensor<T>& state) const {
+  void check_state_shape(std::size_t i, const tensor<T, Space>& state) const {
     if (state.defined() && !(state.shape() == slots_[i].value->shape()))
       throw_invalid_argument(step_name_, "parameter ", i, ": value shape changed from ",
                              state.shape().str(), " to ", slots_[i].value->shape().str(),
                              " after the optimizer state was created");
   }
 
-  std::vector<param_slot<T>> slots_;
+  std::vector<param_slot<T, Space>> slots_;
   T lr_;
   const char* name_;       // "optim::<name>", for constructor and set_lr errors
   const char* step_name_;  // "optim::<name>::step"

@@ -31,10 +31,12 @@ namespace tessera::optim {
 /// is read through a contiguous copy (the usual contiguous one costs nothing extra).
 /// Reassigning `*value` or `*grad` between steps is allowed (the pointers are re-read every
 /// step); the optimizer state keeps the value's shape and a change of shape throws.
-template <class T>
+/// Space is where the tensors live: adam, adamw and sgd update cuda slots with one fused
+/// kernel per parameter (cuda/optim.cuh); the other optimizers and clipping are host-only.
+template <class T, class Space = host>
 struct param_slot {
-  tensor<T>* value = nullptr;
-  tensor<T>* grad = nullptr;
+  tensor<T, Space>* value = nullptr;
+  tensor<T, Space>* grad = nullptr;
 };
 
 namespace detail {
@@ -78,12 +80,14 @@ template <std::ranges::range Range>
       std::remove_reference_t<decltype(detail::deref(*std::ranges::begin(std::declval<Range&>())))>>
 auto slots_of(Range& params) {
   using P = std::remove_reference_t<decltype(detail::deref(*std::ranges::begin(params)))>;
-  using T = typename std::remove_cvref_t<decltype(std::declval<P&>().value())>::value_type;
-  std::vector<param_slot<T>> out;
+  using V = std::remove_cvref_t<decltype(std::declval<P&>().value())>;
+  using T = typename V::value_type;
+  using S = typename V::space_type;
+  std::vector<param_slot<T, S>> out;
   if constexpr (std::ranges::sized_range<Range>) out.reserve(std::ranges::size(params));
   for (auto&& e : params) {
     auto& p = detail::deref(e);
-    out.push_back(param_slot<T>{&p.value(), &p.grad()});
+    out.push_back(param_slot<T, S>{&p.value(), &p.grad()});
   }
   return out;
 }
@@ -168,25 +172,25 @@ void dispatch_flags(F&& f, bool head, Rest... rest) {
 }
 
 /// True when the slot's gradient should take part in an update.
-template <class T>
-bool has_grad(const param_slot<T>& s) noexcept {
+template <class T, class S>
+bool has_grad(const param_slot<T, S>& s) noexcept {
   return s.grad != nullptr && s.grad->defined();
 }
 
 /// Checks slot `i` for use by `fn`: value defined and contiguous; a defined grad of the value's
 /// shape.
 /// @throws tessera::invalid_argument naming `fn`, the slot index and the offending shapes.
-template <class T>
-void check_slot(const char* fn, std::size_t i, const param_slot<T>& s) {
+template <class T, class S>
+void check_slot(const char* fn, std::size_t i, const param_slot<T, S>& s) {
   if (s.value == nullptr) throw_invalid_argument(fn, "parameter ", i, ": value pointer is null");
-  const tensor<T>& v = *s.value;
+  const tensor<T, S>& v = *s.value;
   if (!v.defined()) throw_invalid_argument(fn, "parameter ", i, ": value tensor is undefined");
   if (!v.is_contiguous())
     throw_invalid_argument(fn, "parameter ", i, ": value of shape ", v.shape().str(),
                            " and strides ", v.strides().str(),
                            " is not contiguous (updates are made in place)");
   if (!has_grad(s)) return;
-  const tensor<T>& g = *s.grad;
+  const tensor<T, S>& g = *s.grad;
   if (!(g.shape() == v.shape()))
     throw_invalid_argument(fn, "parameter ", i, ": grad shape ", g.shape().str(),
                            " does not match value shape ", v.shape().str());
@@ -207,8 +211,8 @@ void with_contiguous(const tensor<T>& g, F&& f) {
 
 /// Checks every slot and that no value appears twice (it would be updated twice per step).
 /// @throws tessera::invalid_argument naming `fn`.
-template <class T>
-void check_slots(const char* fn, const std::vector<param_slot<T>>& slots) {
+template <class T, class S>
+void check_slots(const char* fn, const std::vector<param_slot<T, S>>& slots) {
   std::unordered_set<const T*> seen;
   seen.reserve(slots.size());
   for (std::size_t i = 0; i < slots.size(); ++i) {
@@ -223,9 +227,9 @@ void check_slots(const char* fn, const std::vector<param_slot<T>>& slots) {
 
 /// Sets every defined gradient in `slots` to zero (undefined ones stay undefined).
 /// @param slots the parameters whose gradients are cleared.
-template <class T>
-void zero_grad(const std::vector<param_slot<T>>& slots) {
-  for (const param_slot<T>& s : slots)
+template <class T, class S = host>  // S defaults so that zero_grad<T>({{&v, &g}}) works
+void zero_grad(const std::vector<param_slot<T, S>>& slots) {
+  for (const param_slot<T, S>& s : slots)
     if (detail::has_grad(s)) s.grad->fill_(T(0));
 }
 

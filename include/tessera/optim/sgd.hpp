@@ -58,6 +58,13 @@ void sgd_kernel(L2, Momentum, First, Nesterov, T* TESSERA_RESTRICT p, const T* T
 
 }  // namespace detail
 
+/// One fused SGD step of a cuda parameter (defined in cuda/optim.cuh; declared here so sgd can
+/// call it for Space = cuda in a .cu file): sgd_kernel's update with the same flags.
+template <class T>
+void sgd_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tensor<T, cuda>& buf,
+                 const detail::sgd_coefficients<T>& c, bool l2, bool momentum, bool first,
+                 bool nesterov);
+
 /// Stochastic gradient descent, with PyTorch's update rule. For each parameter p with grad g,
 /// at its t-th update (t = 1, 2, ...):
 ///
@@ -68,8 +75,9 @@ void sgd_kernel(L2, Momentum, First, Nesterov, T* TESSERA_RESTRICT p, const T* T
 ///     p ← p − η g
 ///
 /// The buffer b is created at a parameter's first update. The grad tensor is not modified.
-template <floating_point_scalar T>
-class sgd final : public optimizer<T> {
+/// `sgd<T, cuda>` (in a .cu file) runs one kernel per parameter.
+template <floating_point_scalar T, class Space = host>
+class sgd final : public optimizer<T, Space> {
  public:
   /// @param slots the parameters to update (see param_slot).
   /// @param options hyper-parameters.
@@ -77,8 +85,8 @@ class sgd final : public optimizer<T> {
   ///         weight_decay, a dampening outside [0, 1], Nesterov without momentum or with
   ///         dampening, or a bad slot (null/undefined/non-contiguous value, grad shape mismatch,
   ///         a value listed twice).
-  explicit sgd(std::vector<param_slot<T>> slots, const sgd_options<T>& options = {})
-      : optimizer<T>("optim::sgd", "optim::sgd::step", std::move(slots), options.lr),
+  explicit sgd(std::vector<param_slot<T, Space>> slots, const sgd_options<T>& options = {})
+      : optimizer<T, Space>("optim::sgd", "optim::sgd::step", std::move(slots), options.lr),
         momentum_(options.momentum),
         dampening_(options.dampening),
         weight_decay_(options.weight_decay),
@@ -94,15 +102,16 @@ class sgd final : public optimizer<T> {
   }
 
   /// As the vector overload; lets `sgd<float> opt({{&w, &gw}});` resolve without ambiguity.
-  explicit sgd(std::initializer_list<param_slot<T>> slots, const sgd_options<T>& options = {})
-      : sgd(std::vector<param_slot<T>>(slots), options) {}
+  explicit sgd(std::initializer_list<param_slot<T, Space>> slots,
+               const sgd_options<T>& options = {})
+      : sgd(std::vector<param_slot<T, Space>>(slots), options) {}
 
   sgd(sgd&&) noexcept = default;
   sgd& operator=(sgd&&) noexcept = default;
 
   void step() override {
     for (std::size_t i = 0; i < this->slots_.size(); ++i) {
-      const param_slot<T>& s = this->slots_[i];
+      const param_slot<T, Space>& s = this->slots_[i];
       detail::check_slot("optim::sgd::step", i, s);
       if (!detail::has_grad(s)) continue;
       update(i, s);
@@ -110,25 +119,35 @@ class sgd final : public optimizer<T> {
   }
 
   /// The momentum buffer of parameter i (undefined before its first update or when μ = 0).
-  [[nodiscard]] const tensor<T>& momentum_buffer(std::size_t i) const { return buffers_.at(i); }
+  [[nodiscard]] const tensor<T, Space>& momentum_buffer(std::size_t i) const {
+    return buffers_.at(i);
+  }
 
  private:
-  void update(std::size_t i, const param_slot<T>& s) {
-    T* p = s.value->data();
-    const tensor<T> grad = s.grad->contiguous();  // a handle copy unless strided
-    const T* g = grad.data();
-    const index_t n = s.value->numel();
+  void update(std::size_t i, const param_slot<T, Space>& s) {
+    const tensor<T, Space> grad = s.grad->contiguous();  // a handle copy unless strided
     const detail::sgd_coefficients<T> c{
         .lr = this->lr_, .wd = weight_decay_, .mu = momentum_, .keep = T(1) - dampening_};
-    T* b = nullptr;
     bool first = false;
     if (momentum_ != T(0)) {
-      tensor<T>& buf = buffers_[i];
+      tensor<T, Space>& buf = buffers_[i];
       this->check_state_shape(i, buf);
       first = !buf.defined();
-      if (first) buf = tensor<T>(s.value->shape());
-      b = buf.data();
+      if (first) buf = tensor<T, Space>(s.value->shape());
     }
+    if constexpr (!std::is_same_v<Space, host>) {
+      optim::sgd_update_(*s.value, grad, buffers_[i], c, weight_decay_ != T(0), momentum_ != T(0),
+                         first, nesterov_);
+    } else {
+      update_host(s, grad, c, first, momentum_ != T(0) ? buffers_[i].data() : nullptr);
+    }
+  }
+
+  void update_host(const param_slot<T, Space>& s, const tensor<T, Space>& grad,
+                   const detail::sgd_coefficients<T>& c, bool first, T* b) {
+    T* p = s.value->data();
+    const T* g = grad.data();
+    const index_t n = s.value->numel();
     auto run = [&](auto... flags) {
       detail::elementwise(
           n, 1, [&](index_t lo, index_t hi) { detail::sgd_kernel(flags..., p, g, b, lo, hi, c); });
@@ -145,7 +164,7 @@ class sgd final : public optimizer<T> {
 
   T momentum_, dampening_, weight_decay_;
   bool nesterov_;
-  std::vector<tensor<T>> buffers_;
+  std::vector<tensor<T, Space>> buffers_;
 };
 
 }  // namespace tessera::optim
