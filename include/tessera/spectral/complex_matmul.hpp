@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Batched complex matrix products op(A)·op(B) (op = identity or conjugate transpose) on complex
-// tensors (..., rows, cols, 2), through Eigen's complex GEMM; differentiable to any order.
+// tensors (..., rows, cols, 2), through Eigen's complex GEMM on the host and cuBLAS on cuda
+// (cuda/spectral.cuh); differentiable to any order.
 #pragma once
 
 #include <complex>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 
 #include <Eigen/Core>
 
@@ -21,39 +25,57 @@ inline std::pair<index_t, index_t> op_dims(const shape_t& s, bool adjoint) {
   return adjoint ? std::pair{c, r} : std::pair{r, c};
 }
 
+/// The shapes of one complex_matmul: op(A) is (m, k), op(B) is (k, n); the batch axes of a
+/// and b (their own, before broadcasting) and the broadcast batch; out = (batch..., m, n, 2).
+struct complex_matmul_plan {
+  index_t m, k, n;
+  shape_t a_batch, b_batch, batch, out;
+};
+
+/// Checks complex_matmul's operands and plans its shapes (shared by every space).
+/// @throws tessera::invalid_argument as complex_matmul documents.
+inline complex_matmul_plan plan_complex_matmul(const shape_t& a, const shape_t& b, bool adjoint_a,
+                                               bool adjoint_b) {
+  const char* fn = "spectral::complex_matmul";
+  for (const shape_t* s : {&a, &b})
+    if (s->rank() < 3 || s->back() != 2)
+      throw_invalid_argument(
+          fn, "operands must be complex matrix stacks (..., rows, cols, 2), got ", s->str());
+  complex_matmul_plan p{};
+  index_t k2 = 0;
+  std::tie(p.m, p.k) = op_dims(a, adjoint_a);
+  std::tie(k2, p.n) = op_dims(b, adjoint_b);
+  if (p.k != k2)
+    throw_invalid_argument(fn, "shapes ", a.str(), (adjoint_a ? "ᴴ" : ""), " and ", b.str(),
+                           (adjoint_b ? "ᴴ" : ""), ": inner dimensions ", p.k, " and ", k2,
+                           " differ");
+  for (int i = 0; i + 3 < a.rank(); ++i) p.a_batch.push_back(a[i]);
+  for (int i = 0; i + 3 < b.rank(); ++i) p.b_batch.push_back(b[i]);
+  p.batch = broadcast_shapes(fn, p.a_batch, p.b_batch);
+  p.out = p.batch;
+  p.out.push_back(p.m);
+  p.out.push_back(p.n);
+  p.out.push_back(2);
+  return p;
+}
+
+/// The complex_matmul kernels of a memory space other than host; specialised by that space's
+/// headers (cuda/spectral.cuh), so that generic code reaches them at instantiation.
+template <class Space>
+struct space_backend;
+
 }  // namespace detail
 
-/// C = op(A)·op(B) for stacks of complex matrices, op(M) = M or Mᴴ (conjugate transpose).
-/// @param a complex tensor (..., r, c, 2), rank >= 3; its matrix is (r, c), or (c, r) when
-///   adjoint_a is set.
-/// @param b complex tensor (..., r', c', 2), likewise.
-/// @return a contiguous complex tensor (batch..., m, n, 2): batch axes broadcast as in numpy.
-/// @throws tessera::invalid_argument when an operand is not a complex matrix stack, the inner
-///   dimensions differ or the batch shapes do not broadcast.
+namespace detail {
+
+/// complex_matmul on host tensors through Eigen's complex GEMM, one product per batch entry
+/// (in parallel when the products are small).
 template <class T>
-tensor<T> complex_matmul(const tensor<T>& a, const tensor<T>& b, bool adjoint_a = false,
-                         bool adjoint_b = false) {
-  const char* fn = "spectral::complex_matmul";
-  for (const tensor<T>* t : {&a, &b})
-    if (!t->defined() || t->rank() < 3 || t->shape().back() != 2)
-      throw_invalid_argument(fn,
-                             "operands must be complex matrix stacks (..., rows, cols, 2), got ",
-                             t->defined() ? t->shape().str() : std::string("undefined"));
-  const auto [m, k] = detail::op_dims(a.shape(), adjoint_a);
-  const auto [k2, n] = detail::op_dims(b.shape(), adjoint_b);
-  if (k != k2)
-    throw_invalid_argument(fn, "shapes ", a.shape().str(), (adjoint_a ? "ᴴ" : ""), " and ",
-                           b.shape().str(), (adjoint_b ? "ᴴ" : ""), ": inner dimensions ", k,
-                           " and ", k2, " differ");
-  shape_t ab, bb;
-  for (int i = 0; i + 3 < a.rank(); ++i) ab.push_back(a.shape()[i]);
-  for (int i = 0; i + 3 < b.rank(); ++i) bb.push_back(b.shape()[i]);
-  const shape_t batch = broadcast_shapes(fn, ab, bb);
-  shape_t os = batch;
-  os.push_back(m);
-  os.push_back(n);
-  os.push_back(2);
-  tensor<T> out(os);
+tensor<T> complex_matmul_host(const tensor<T>& a, const tensor<T>& b, bool adjoint_a,
+                              bool adjoint_b, const complex_matmul_plan& plan) {
+  const index_t m = plan.m, k = plan.k, n = plan.n;
+  const shape_t &batch = plan.batch, &ab = plan.a_batch, &bb = plan.b_batch;
+  tensor<T> out(plan.out);
   const index_t nb = batch.numel();
   if (out.numel() == 0) return out;
   if (k == 0) {
@@ -106,6 +128,32 @@ tensor<T> complex_matmul(const tensor<T>& a, const tensor<T>& b, bool adjoint_a 
     for (index_t i = 0; i < nb; ++i) one(i);
   }
   return out;
+}
+
+}  // namespace detail
+
+/// C = op(A)·op(B) for stacks of complex matrices, op(M) = M or Mᴴ (conjugate transpose).
+/// @param a complex tensor (..., r, c, 2), rank >= 3; its matrix is (r, c), or (c, r) when
+///   adjoint_a is set.
+/// @param b complex tensor (..., r', c', 2), likewise.
+/// @return a contiguous complex tensor (batch..., m, n, 2): batch axes broadcast as in numpy.
+/// @throws tessera::invalid_argument when an operand is not a complex matrix stack, the inner
+///   dimensions differ or the batch shapes do not broadcast.
+template <class T, class S>
+tensor<T, S> complex_matmul(const tensor<T, S>& a, const tensor<T, S>& b, bool adjoint_a = false,
+                            bool adjoint_b = false) {
+  for (const tensor<T, S>* t : {&a, &b})
+    if (!t->defined())
+      throw_invalid_argument("spectral::complex_matmul",
+                             "operands must be complex matrix stacks (..., rows, cols, 2), got "
+                             "undefined");
+  const detail::complex_matmul_plan plan =
+      detail::plan_complex_matmul(a.shape(), b.shape(), adjoint_a, adjoint_b);
+  if constexpr (!std::is_same_v<S, host>) {
+    return detail::space_backend<S>::complex_matmul(a, b, adjoint_a, adjoint_b, plan);
+  } else {
+    return detail::complex_matmul_host(a, b, adjoint_a, adjoint_b, plan);
+  }
 }
 
 /// Differentiable complex_matmul. For C = op(A)·op(B), with the real inner product

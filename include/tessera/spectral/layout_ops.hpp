@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include "tessera/ad/node.hpp"
 #include "tessera/ad/shape.hpp"
@@ -114,14 +115,18 @@ void permute_into(const tensor<T>& v, T* dst) {
 }
 
 /// x viewed as `view` (copied first if it is not contiguous), permuted by `order`,
-/// copied into contiguous storage and viewed as `out` (default: the permuted shape).
-template <class T>
-tensor<T> permute_copy(const tensor<T>& x, const shape_t& view, const shape_t& order,
-                       const shape_t& out = {}) {
-  const tensor<T> v = (x.shape() == view ? x : x.reshape(view)).permute(order);
-  tensor<T> y(out.empty() ? v.shape() : out);
+/// copied into contiguous storage and viewed as `out` (default: the permuted shape). On the
+/// host a tiled transpose (permute_into); on another space its strided copy kernel.
+template <class T, class S>
+tensor<T, S> permute_copy(const tensor<T, S>& x, const shape_t& view, const shape_t& order,
+                          const shape_t& out = {}) {
+  const tensor<T, S> v = (x.shape() == view ? x : x.reshape(view)).permute(order);
+  tensor<T, S> y(out.empty() ? v.shape() : out);
   TESSERA_ASSERT(y.numel() == v.numel());
-  permute_into(v, y.data());
+  if constexpr (std::is_same_v<S, host>)
+    permute_into(v, y.data());
+  else
+    y.view(v.shape()).copy_from(v);
   return y;
 }
 
@@ -138,15 +143,23 @@ ad::var<T> permute_copy(const ad::var<T>& x, const shape_t& view, const shape_t&
 
 /// a and b (same shape) each viewed as `view`, permuted by `order` and stacked along a new
 /// leading axis, viewed as `out` (default (2, permuted...)).
-template <class T>
-tensor<T> stack_permuted(const tensor<T>& a, const tensor<T>& b, const shape_t& view,
-                         const shape_t& order, const shape_t& out = {}) {
+template <class T, class S>
+tensor<T, S> stack_permuted(const tensor<T, S>& a, const tensor<T, S>& b, const shape_t& view,
+                            const shape_t& order, const shape_t& out = {}) {
   shape_t s = permuted_shape(view, order);
   s.insert(0, 2);
-  tensor<T> y(out.empty() ? s : out);
-  const index_t half = view.numel();
-  permute_into((a.shape() == view ? a : a.reshape(view)).permute(order), y.data());
-  permute_into((b.shape() == view ? b : b.reshape(view)).permute(order), y.data() + half);
+  tensor<T, S> y(out.empty() ? s : out);
+  const tensor<T, S> pa = (a.shape() == view ? a : a.reshape(view)).permute(order);
+  const tensor<T, S> pb = (b.shape() == view ? b : b.reshape(view)).permute(order);
+  if constexpr (std::is_same_v<S, host>) {
+    const index_t half = view.numel();
+    permute_into(pa, y.data());
+    permute_into(pb, y.data() + half);
+  } else {
+    const tensor<T, S> halves = y.view(s);
+    halves.select(0, 0).copy_from(pa);
+    halves.select(0, 1).copy_from(pb);
+  }
   return y;
 }
 
@@ -168,19 +181,21 @@ ad::var<T> stack_permuted(const ad::var<T>& a, const ad::var<T>& b, const shape_
       });
 }
 
+// The products below call matmul unqualified: on cuda tensors argument-dependent lookup finds
+// the cuBLAS overload (cuda/matmul.cuh), declared after these templates.
+
 /// y = f·xᵀ for every matrix of x (..., n, k), f (m, k) constant: (..., m, n).
-template <class T>
-tensor<T> matmul_nt(const tensor<T>& f, const tensor<T>& x) {
-  return tessera::matmul(f, x.transpose(-1, -2));
+template <class T, class S>
+tensor<T, S> matmul_nt(const tensor<T, S>& f, const tensor<T, S>& x) {
+  return matmul(f, x.transpose(-1, -2));
 }
 /// y = zᵀ·g for every matrix of z (..., m, n), g (m, k) constant: (..., n, k).
-template <class T>
-tensor<T> matmul_tn(const tensor<T>& z, const tensor<T>& g) {
-  return tessera::matmul(z.transpose(-1, -2), g);
+template <class T, class S>
+tensor<T, S> matmul_tn(const tensor<T, S>& z, const tensor<T, S>& g) {
+  return matmul(z.transpose(-1, -2), g);
 }
 template <class T>
 ad::var<T> matmul_tn(const ad::var<T>& z, const tensor<T>& g);
-
 /// Differentiable matmul_nt;  x̄ += ȳᵀ·f = matmul_tn(ȳ, f), contiguous in x's layout.
 template <class T>
 ad::var<T> matmul_nt(const tensor<T>& f, const ad::var<T>& x) {
@@ -195,10 +210,10 @@ ad::var<T> matmul_tn(const ad::var<T>& z, const tensor<T>& g) {
 }
 
 /// y = (x viewed as (numel / k, k))·g for constant g (k, n), viewed as `out`.
-template <class T>
-tensor<T> right_matmul(const tensor<T>& x, const tensor<T>& g, const shape_t& out) {
+template <class T, class S>
+tensor<T, S> right_matmul(const tensor<T, S>& x, const tensor<T, S>& g, const shape_t& out) {
   const index_t k = g.shape()[0];
-  return tessera::matmul(x.reshape(shape_t{x.numel() / k, k}), g).view(out);
+  return matmul(x.reshape(shape_t{x.numel() / k, k}), g).view(out);
 }
 /// Differentiable right_matmul;  x̄ += right_matmul(ȳ, gᵀ) viewed as x.
 template <class T>

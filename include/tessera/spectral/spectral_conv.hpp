@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <numbers>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tessera/ad/linalg.hpp"
@@ -43,12 +45,12 @@ inline double hermitian_weight(index_t k, index_t n) { return (k == 0 || 2 * k =
 /// The constant matrices of the truncated-DFT spectral_conv2d for an (H, W) grid keeping rows
 /// [0, m1) ∪ [H-m1, H) and columns [0, m2) of the rfft2 spectrum. Kept row r of the block stack
 /// (block = r / m1, r' = r % m1) is frequency k_r = r' (low block) or H - m1 + r' (high block).
-template <class T>
+template <class T, class S = host>
 struct conv2d_bases {
-  tensor<T> f1;    // (2m2, W):  row (k, p): p = 0 cos(2πkw/W), p = 1 -sin(2πkw/W)
-  tensor<T> g;     // (2H, 4m1): forward DFT along H, (p, h) → (r, q), complex as real blocks
-  tensor<T> ginv;  // (4m1, 2H): unscaled inverse DFT along H, (r, q) → (p, h)
-  tensor<T> finv;  // (2m2, W):  real synthesis along W with weights c_k / (H·W)
+  tensor<T, S> f1;    // (2m2, W):  row (k, p): p = 0 cos(2πkw/W), p = 1 -sin(2πkw/W)
+  tensor<T, S> g;     // (2H, 4m1): forward DFT along H, (p, h) → (r, q), complex as real blocks
+  tensor<T, S> ginv;  // (4m1, 2H): unscaled inverse DFT along H, (r, q) → (p, h)
+  tensor<T, S> finv;  // (2m2, W):  real synthesis along W with weights c_k / (H·W)
 };
 
 template <class T>
@@ -85,10 +87,30 @@ conv2d_bases<T> make_conv2d_bases(index_t H, index_t W, index_t m1, index_t m2) 
   return b;
 }
 
+/// The truncated-DFT matrices in memory space S: built here on the host (a few thousand sines
+/// and cosines per call); on another space, the space's backend keeps one copy per shape.
+template <class T, class S>
+conv2d_bases<T, S> conv2d_bases_for(index_t H, index_t W, index_t m1, index_t m2) {
+  if constexpr (std::is_same_v<S, host>)
+    return make_conv2d_bases<T>(H, W, m1, m2);
+  else
+    return space_backend<S>::template conv2d_matrices<T>(H, W, m1, m2);
+}
+
+/// The memory space of a tensor or variable type.
+template <class X>
+struct space_of {
+  using type = typename X::space_type;
+};
+template <class T>
+struct space_of<ad::var<T>> {
+  using type = host;
+};
+
 /// Checks x (B, Cin, H, W) against weights (Cin, Cout, m1, m2, 2).
 /// @throws tessera::invalid_argument naming the shapes when they do not fit.
-template <class T>
-void check_conv2d(const tensor<T>& x, const tensor<T>& w1, const tensor<T>& w2) {
+template <class T, class S>
+void check_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, const tensor<T, S>& w2) {
   const char* fn = "spectral::spectral_conv2d";
   if (x.rank() != 4) throw_invalid_argument(fn, "x must be (B, Cin, H, W), got ", x.shape().str());
   if (w1.rank() != 5 || w1.shape().back() != 2 || !(w1.shape() == w2.shape()))
@@ -146,9 +168,10 @@ ad::var<T> spectral_conv2d_fft(const ad::var<T>& x, const ad::var<T>& w1, const 
 template <class X>
 X spectral_conv2d_gemm(const X& x, const X& w1, const X& w2) {
   using T = typename X::value_type;
+  using S = typename space_of<X>::type;
   const index_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
   const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
-  const conv2d_bases<T> b = make_conv2d_bases<T>(H, W, m1, m2);
+  const conv2d_bases<T, S> b = conv2d_bases_for<T, S>(H, W, m1, m2);
   // Each intermediate is dropped once used, so that on tensors its storage is reused at once.
   // Along W, the m2 kept columns of rfft, transposed on the way: (B, Cin, [m2, re/im], H).
   X xw = matmul_nt(b.f1, x);
@@ -189,8 +212,17 @@ std::pair<tensor<T>, tensor<T>> make_conv1d_bases(index_t n, index_t m) {
   return {f, finv};
 }
 
-template <class T>
-void check_conv1d(const tensor<T>& x, const tensor<T>& w) {
+/// The truncated-DFT matrices of spectral_conv1d in memory space S (see conv2d_bases_for).
+template <class T, class S>
+std::pair<tensor<T, S>, tensor<T, S>> conv1d_bases_for(index_t n, index_t m) {
+  if constexpr (std::is_same_v<S, host>)
+    return make_conv1d_bases<T>(n, m);
+  else
+    return space_backend<S>::template conv1d_matrices<T>(n, m);
+}
+
+template <class T, class S>
+void check_conv1d(const tensor<T, S>& x, const tensor<T, S>& w) {
   const char* fn = "spectral::spectral_conv1d";
   if (x.rank() != 3) throw_invalid_argument(fn, "x must be (B, Cin, N), got ", x.shape().str());
   if (w.rank() != 4 || w.shape().back() != 2)
@@ -216,8 +248,9 @@ ad::var<T> spectral_conv1d_fft(const ad::var<T>& x, const ad::var<T>& w) {
 template <class X>
 X spectral_conv1d_gemm(const X& x, const X& w) {
   using T = typename X::value_type;
+  using S = typename space_of<X>::type;
   const index_t B = x.size(0), Cin = x.size(1), n = x.size(2), Cout = w.size(1), m = w.size(2);
-  const auto [f, finv] = make_conv1d_bases<T>(n, m);
+  const auto [f, finv] = conv1d_bases_for<T, S>(n, m);
   const X xf = right_matmul(x, f, shape_t{B, Cin, m, 2});
   const X xm = permute_copy(xf, xf.shape(), shape_t{2, 0, 1, 3});  // (m, B, Cin, 2)
   const X wm = permute_copy(w, w.shape(), shape_t{2, 0, 1, 3});    // (m, Cin, Cout, 2)
@@ -248,17 +281,25 @@ ad::var<T> spectral_conv2d(const ad::var<T>& x, const ad::var<T>& w1, const ad::
   return detail::spectral_conv2d_gemm(x, w1, w2);
 }
 
-/// spectral_conv2d on plain tensors (nothing recorded).
-template <class T>
-tensor<T> spectral_conv2d(const tensor<T>& x, const tensor<T>& w1, const tensor<T>& w2,
-                          spectral_method method = spectral_method::truncated_dft) {
+/// spectral_conv2d on plain tensors (nothing recorded), host or cuda (the truncated-DFT method
+/// only on cuda: its GEMMs run on cuBLAS, its basis matrices are copied once per shape).
+/// @throws tessera::invalid_argument as the differentiable form, and for the fft method on a
+///   space other than host.
+template <class T, class S>
+tensor<T, S> spectral_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, const tensor<T, S>& w2,
+                             spectral_method method = spectral_method::truncated_dft) {
   if (method == spectral_method::truncated_dft) {
     detail::check_conv2d(x, w1, w2);
     return detail::spectral_conv2d_gemm(x, w1, w2);
   }
-  ad::no_grad ng;
-  ad::scope s;
-  return spectral_conv2d(ad::constant(x), ad::constant(w1), ad::constant(w2), method).value();
+  if constexpr (!std::is_same_v<S, host>) {
+    throw_invalid_argument("spectral::spectral_conv2d", "method fft is host-only (x on ", S::name,
+                           "); use spectral_method::truncated_dft");
+  } else {
+    ad::no_grad ng;
+    ad::scope s;
+    return spectral_conv2d(ad::constant(x), ad::constant(w1), ad::constant(w2), method).value();
+  }
 }
 
 /// The legacy FNO SpectralConv1d, differentiable: y = irfft(K ⊙ rfft(x)) keeping modes [0, m)
@@ -277,17 +318,23 @@ ad::var<T> spectral_conv1d(const ad::var<T>& x, const ad::var<T>& w,
   return detail::spectral_conv1d_gemm(x, w);
 }
 
-/// spectral_conv1d on plain tensors (nothing recorded).
-template <class T>
-tensor<T> spectral_conv1d(const tensor<T>& x, const tensor<T>& w,
-                          spectral_method method = spectral_method::truncated_dft) {
+/// spectral_conv1d on plain tensors (nothing recorded), host or cuda (truncated DFT only on
+/// cuda, as spectral_conv2d).
+template <class T, class S>
+tensor<T, S> spectral_conv1d(const tensor<T, S>& x, const tensor<T, S>& w,
+                             spectral_method method = spectral_method::truncated_dft) {
   if (method == spectral_method::truncated_dft) {
     detail::check_conv1d(x, w);
     return detail::spectral_conv1d_gemm(x, w);
   }
-  ad::no_grad ng;
-  ad::scope s;
-  return spectral_conv1d(ad::constant(x), ad::constant(w), method).value();
+  if constexpr (!std::is_same_v<S, host>) {
+    throw_invalid_argument("spectral::spectral_conv1d", "method fft is host-only (x on ", S::name,
+                           "); use spectral_method::truncated_dft");
+  } else {
+    ad::no_grad ng;
+    ad::scope s;
+    return spectral_conv1d(ad::constant(x), ad::constant(w), method).value();
+  }
 }
 
 /// Weights of a spectral convolution drawn as in the legacy FNO: real and imaginary parts

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: Apache-2.0
+// The truncated-DFT spectral convolution on cuda against the host: complex_matmul (cuBLAS
+// complex GEMMs, every adjoint combination, broadcast and misaligned operands), the layout ops,
+// the cached basis matrices, spectral_conv1d/2d forward, and the reverse pass of
+// spectral_conv2d composed from the pieces its AD rules call (checked against the host tape
+// first, then host against cuda).
+// Boost.Test first: under nvcc, <boost/mpl/list.hpp> included before it turns off the
+// variadic BOOST_TEST forms.
+#include <boost/test/unit_test.hpp>
+
+#include <boost/mpl/list.hpp>
+
+#include <array>
+#include <string>
+
+#include "backend_support.hpp"
+#include "tessera/cuda/spectral.cuh"
+
+namespace tessera::test {
+namespace {
+
+namespace sp = tessera::spectral;
+namespace sd = tessera::spectral::detail;
+using scalar_types = boost::mpl::list<float, double>;
+
+// GEMM chains summed in another order than the host's (cuBLAS vs Eigen/BLIS): a few ulps per
+// element, as the matmul comparison.
+const tolerance gemm{1e-10, 1e-24};
+
+/// Compares a host result with a cuda result by NMSE, naming the case.
+template <class T>
+void expect_close(const std::string& name, const tensor<T>& ref, const tensor<T, cuda>& got,
+                  tolerance tol) {
+  const tensor<T> g = to<host>(got);
+  const double e = nmse(ref, g);
+  BOOST_TEST_CONTEXT(name << " (" << (std::is_same_v<T, float> ? "float" : "double")
+                          << "), host shape " << ref.shape().str() << ", cuda shape "
+                          << g.shape().str()) {
+    BOOST_TEST(ref.shape() == g.shape());
+    BOOST_TEST(e <= tol.of<T>(), "NMSE " << e << " exceeds " << tol.of<T>());
+  }
+}
+
+BOOST_AUTO_TEST_SUITE(cuda_spectral)
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(complex_matmul_matches_host, T, scalar_types) {
+  // How the body turns its first input into A: as is, a transposed (strided) view, or a view
+  // from element 1 of a flat buffer (contiguous, not aligned to a complex element). Done in
+  // the body so that the cuda side sees the view too (to<cuda> copies contiguous).
+  enum class prep { none, transpose01, offset };
+  struct product {
+    const char* name;
+    tensor<T> a, b;
+    bool ta, tb;
+    prep pa = prep::none;
+    shape_t a_view = {};
+  };
+  const std::vector<product> cases = {
+      {"A B", uniform<T>({3, 5, 4, 2}, 1), uniform<T>({3, 4, 6, 2}, 2), false, false},
+      {"Aᴴ B", uniform<T>({3, 4, 5, 2}, 3), uniform<T>({3, 4, 6, 2}, 4), true, false},
+      {"A Bᴴ", uniform<T>({3, 5, 4, 2}, 5), uniform<T>({3, 6, 4, 2}, 6), false, true},
+      {"Aᴴ Bᴴ", uniform<T>({3, 4, 5, 2}, 7), uniform<T>({3, 6, 4, 2}, 8), true, true},
+      {"shared B", uniform<T>({2, 3, 5, 4, 2}, 9), uniform<T>({4, 6, 2}, 10), false, false},
+      {"shared A", uniform<T>({4, 5, 2}, 11), uniform<T>({2, 3, 4, 6, 2}, 12), true, false},
+      {"partial broadcast", uniform<T>({2, 1, 5, 4, 2}, 13), uniform<T>({1, 3, 6, 4, 2}, 14), false,
+       true},
+      {"strided view", uniform<T>({4, 3, 5, 2}, 15), uniform<T>({3, 5, 6, 2}, 16), false, false,
+       prep::transpose01},
+      {"misaligned", uniform<T>({2 * 4 * 5 * 2 + 1}, 31), uniform<T>({2, 4, 3, 2}, 17), true, false,
+       prep::offset, shape_t{2, 4, 5, 2}},
+      {"mode mix (batch 2·m2·m1)", uniform<T>({6, 3, 8, 7, 2}, 18), uniform<T>({6, 3, 7, 9, 2}, 19),
+       false, false},
+      {"k = 0", uniform<T>({2, 3, 0, 2}, 20), uniform<T>({2, 0, 4, 2}, 21), false, false},
+      {"empty batch", uniform<T>({0, 3, 2, 2}, 22), uniform<T>({0, 2, 4, 2}, 23), false, false},
+  };
+  for (const product& c : cases)
+    check_op<T>(std::string("complex_matmul ") + c.name, {c.a, c.b}, gemm, [&](const auto& v) {
+      auto a = v[0];
+      if (c.pa == prep::transpose01) a = a.transpose(0, 1);
+      if (c.pa == prep::offset) a = a.slice(0, 1, a.numel()).view(c.a_view);
+      return sp::complex_matmul(a, v[1], c.ta, c.tb);
+    });
+  if constexpr (std::is_same_v<T, float>) {
+    cuda_rt::set_allow_tf32(true);
+    check_op<T>("complex_matmul tf32",
+                {uniform<T>({4, 64, 96, 2}, 24), uniform<T>({4, 96, 32, 2}, 25)},
+                tolerance{1e-5, 0}, [](const auto& v) { return sp::complex_matmul(v[0], v[1]); });
+    cuda_rt::set_allow_tf32(false);
+  }
+  // The host's checks run first: the same messages on cuda.
+  BOOST_CHECK_THROW(
+      sp::complex_matmul(to<cuda>(uniform<T>({3, 4, 2}, 1)), to<cuda>(uniform<T>({5, 2, 2}, 2))),
+      invalid_argument);
+  BOOST_CHECK_THROW(
+      sp::complex_matmul(to<cuda>(uniform<T>({3, 4}, 1)), to<cuda>(uniform<T>({4, 2, 2}, 2))),
+      invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(layout_ops_match_host, T, scalar_types) {
+  const tolerance exact{0, 0};
+  const tensor<T> x6 = uniform<T>({2, 3, 4, 2, 5, 2}, 40);
+  check_op<T>("permute_copy", {x6}, exact, [](const auto& v) {
+    return sd::permute_copy(v[0], v[0].shape(), shape_t{3, 2, 4, 0, 1, 5}, shape_t{8, 5, 2, 3, 2});
+  });
+  check_op<T>("permute_copy of a view", {uniform<T>({6, 4, 10}, 41)}, exact, [](const auto& v) {
+    return sd::permute_copy(v[0].slice(-1, 0, 10, 2), shape_t{6, 4, 5}, shape_t{2, 0, 1});
+  });
+  check_op<T>("stack_permuted", {uniform<T>({3, 4, 2, 5, 2}, 42), uniform<T>({3, 4, 2, 5, 2}, 43)},
+              exact, [](const auto& v) {
+                return sd::stack_permuted(v[0], v[1], v[0].shape(), shape_t{3, 2, 0, 1, 4},
+                                          shape_t{10, 2, 3, 4, 2});
+              });
+  const tensor<T> f = uniform<T>({6, 9}, 44), x = uniform<T>({2, 3, 7, 9}, 45);
+  check_op<T>("matmul_nt", {f, x}, gemm, [](const auto& v) { return sd::matmul_nt(v[0], v[1]); });
+  check_op<T>("matmul_tn", {uniform<T>({2, 3, 6, 7}, 46), uniform<T>({6, 9}, 47)}, gemm,
+              [](const auto& v) { return sd::matmul_tn(v[0], v[1]); });
+  check_op<T>("right_matmul", {uniform<T>({2, 3, 4, 10}, 48), uniform<T>({10, 6}, 49)}, gemm,
+              [](const auto& v) {
+                return sd::right_matmul(v[0], v[1], shape_t{2, 3, 4, 3, 2});
+              });
+  check_op<T>("right_matmul by a transposed constant",
+              {uniform<T>({2, 3, 4, 6}, 50), uniform<T>({10, 6}, 51)}, gemm, [](const auto& v) {
+                return sd::right_matmul(v[0], v[1].transpose(0, 1), shape_t{2, 3, 40});
+              });
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(basis_matrices_are_copied_once_per_shape, T, scalar_types) {
+  const sd::conv2d_bases<T> h = sd::make_conv2d_bases<T>(11, 9, 3, 4);
+  const sd::conv2d_bases<T, cuda> a = sd::conv2d_bases_for<T, cuda>(11, 9, 3, 4);
+  const sd::conv2d_bases<T, cuda> b = sd::conv2d_bases_for<T, cuda>(11, 9, 3, 4);
+  const tolerance exact{0, 0};
+  expect_close<T>("f1", h.f1, a.f1, exact);
+  expect_close<T>("g", h.g, a.g, exact);
+  expect_close<T>("ginv", h.ginv, a.ginv, exact);
+  expect_close<T>("finv", h.finv, a.finv, exact);
+  BOOST_TEST(shares_storage(a.f1, b.f1));
+  BOOST_TEST(shares_storage(a.finv, b.finv));
+  const sd::conv2d_bases<T, cuda> other = sd::conv2d_bases_for<T, cuda>(11, 9, 3, 3);
+  BOOST_TEST(!shares_storage(a.f1, other.f1));
+  BOOST_TEST((other.f1.shape() == shape_t{6, 9}));
+  const auto [f, finv] = sd::conv1d_bases_for<T, cuda>(13, 5);
+  const auto [hf, hfinv] = sd::make_conv1d_bases<T>(13, 5);
+  expect_close<T>("conv1d f", hf, f, exact);
+  expect_close<T>("conv1d finv", hfinv, finv, exact);
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(spectral_conv_forward_matches_host, T, scalar_types) {
+  struct conv_case {
+    shape_t x, w;
+  };
+  // Odd sizes and H > 2·m1; the largest modes a grid allows (2·m1 = H, m2 = W/2 + 1); one batch
+  // and one channel; the FNO-DEQ layer (width 32, 12 modes) on a padded 24 × 24 grid.
+  const std::vector<conv_case> cases = {
+      {{2, 3, 10, 9}, {3, 4, 3, 4, 2}},
+      {{3, 5, 16, 16}, {5, 6, 8, 9, 2}},
+      {{1, 1, 7, 5}, {1, 1, 2, 3, 2}},
+      {{2, 32, 24, 24}, {32, 32, 12, 12, 2}},
+  };
+  std::uint64_t seed = 60;
+  for (const conv_case& c : cases) {
+    const tensor<T> x = uniform<T>(c.x, seed++);
+    generator gen(seed++);
+    const tensor<T> w1 = sp::spectral_weights<T>(c.w, gen), w2 = sp::spectral_weights<T>(c.w, gen);
+    check_op<T>("spectral_conv2d " + c.x.str() + " modes " + c.w.str(), {x, w1, w2}, gemm,
+                [](const auto& v) { return sp::spectral_conv2d(v[0], v[1], v[2]); });
+  }
+  for (const auto& [xs, ws] : {std::pair{shape_t{2, 3, 17}, shape_t{3, 4, 5, 2}},
+                               std::pair{shape_t{4, 2, 16}, shape_t{2, 2, 9, 2}}}) {
+    const tensor<T> x = uniform<T>(xs, seed++);
+    generator gen(seed++);
+    const tensor<T> w = sp::spectral_weights<T>(ws, gen);
+    check_op<T>("spectral_conv1d " + xs.str() + " modes " + ws.str(), {x, w}, gemm,
+                [](const auto& v) { return sp::spectral_conv1d(v[0], v[1]); });
+  }
+  const tensor<T, cuda> x = to<cuda>(uniform<T>({1, 2, 8, 8}, 1));
+  const tensor<T, cuda> w = to<cuda>(uniform<T>({2, 2, 2, 2, 2}, 2));
+  BOOST_CHECK_THROW(sp::spectral_conv2d(x, w, w, sp::spectral_method::fft), invalid_argument);
+  BOOST_CHECK_THROW(sp::spectral_conv2d(x, w.slice(1, 0, 1), w), invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(spectral_conv_on_an_owned_stream) {
+  // A shape first seen on a non-blocking stream: its basis matrices are made on the legacy
+  // stream and synchronised before this stream reads them.
+  const tensor<float> x = uniform<float>({2, 4, 13, 11}, 70);
+  generator gen(71);
+  const tensor<float> w1 = sp::spectral_weights<float>({4, 3, 5, 4, 2}, gen);
+  const tensor<float> w2 = sp::spectral_weights<float>({4, 3, 5, 4, 2}, gen);
+  const tensor<float> ref = sp::spectral_conv2d(x, w1, w2);
+  cuda_rt::stream s;
+  tensor<float> got;
+  {
+    const cuda_rt::stream_guard g(s.get());
+    got = to<host>(sp::spectral_conv2d(to<cuda>(x), to<cuda>(w1), to<cuda>(w2)));
+  }
+  const double e = nmse(ref, got);
+  BOOST_TEST(e <= gemm.f32, "NMSE " << e);
+}
+
+/// The reverse pass of spectral_conv2d (truncated DFT) for output adjoint gy, written with the
+/// pieces its AD rules call, in the forward's order reversed: {x̄, w̄1, w̄2}.
+template <class T, class S>
+std::array<tensor<T, S>, 3> conv2d_vjp(const tensor<T, S>& x, const tensor<T, S>& w1,
+                                       const tensor<T, S>& w2, const tensor<T, S>& gy) {
+  const index_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
+  const sd::conv2d_bases<T, S> b = sd::conv2d_bases_for<T, S>(H, W, m1, m2);
+  // forward values the rules read
+  const tensor<T, S> xw = sd::matmul_nt(b.f1, x);
+  const tensor<T, S> xh = sd::right_matmul(xw, b.g, shape_t{B, Cin, m2, 2, m1, 2});
+  const shape_t xorder{3, 2, 4, 0, 1, 5}, worder{3, 2, 0, 1, 4}, yorder{3, 4, 1, 0, 2, 5};
+  const tensor<T, S> xm = sd::permute_copy(xh, xh.shape(), xorder, shape_t{2 * m2, m1, B, Cin, 2});
+  const tensor<T, S> wm =
+      sd::stack_permuted(w1, w2, w1.shape(), worder, shape_t{2 * m2, m1, Cin, Cout, 2});
+  const shape_t yview{2, m2, m1, B, Cout, 2}, yh_shape{B, Cout, m2, 4 * m1};
+  // reverse
+  const tensor<T, S> g_yw = sd::matmul_nt(b.finv, gy);  // matmul_tn rule
+  const tensor<T, S> g_yh = sd::right_matmul(g_yw, b.ginv.transpose(0, 1), yh_shape);
+  const tensor<T, S> g_ym =
+      sd::permute_copy(g_yh, sd::permuted_shape(yview, yorder), sd::inverse_order(yorder),
+                       shape_t{2 * m2, m1, B, Cout, 2});
+  const tensor<T, S> g_xm = sp::complex_matmul(g_ym, wm, false, true);  // C̄ Bᴴ
+  const tensor<T, S> g_wm = sp::complex_matmul(xm, g_ym, true, false);  // Aᴴ C̄
+  shape_t halves = sd::permuted_shape(w1.shape(), worder);
+  halves.insert(0, 2);
+  const tensor<T, S> gw = g_wm.reshape(halves);
+  const tensor<T, S> g_w1 =
+      sd::permute_copy(gw.select(0, 0), sd::permuted_shape(w1.shape(), worder),
+                       sd::inverse_order(worder), w1.shape());
+  const tensor<T, S> g_w2 =
+      sd::permute_copy(gw.select(0, 1), sd::permuted_shape(w1.shape(), worder),
+                       sd::inverse_order(worder), w1.shape());
+  const tensor<T, S> g_xh = sd::permute_copy(g_xm, sd::permuted_shape(xh.shape(), xorder),
+                                             sd::inverse_order(xorder), xh.shape());
+  const tensor<T, S> g_xw = sd::right_matmul(g_xh, b.g.transpose(0, 1), xw.shape());
+  return {sd::matmul_tn(g_xw, b.f1), g_w1, g_w2};  // matmul_nt rule
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(spectral_conv_reverse_pieces_match_host, T, scalar_types) {
+  const std::array<const char*, 3> names = {"x̄", "w̄1", "w̄2"};
+  for (const auto& [xs, ws] : {std::pair{shape_t{2, 3, 10, 9}, shape_t{3, 4, 3, 4, 2}},
+                               std::pair{shape_t{2, 8, 16, 16}, shape_t{8, 8, 8, 9, 2}}}) {
+    const tensor<T> x = uniform<T>(xs, 80);
+    generator gen(81);
+    const tensor<T> w1 = sp::spectral_weights<T>(ws, gen), w2 = sp::spectral_weights<T>(ws, gen);
+    shape_t ys = xs;
+    ys[1] = ws[1];
+    const tensor<T> gy = uniform<T>(ys, 82);
+    const std::array<tensor<T>, 3> ref = conv2d_vjp(x, w1, w2, gy);
+    if constexpr (std::is_same_v<T, double>) {
+      // The composed pieces are the host tape's gradient (so the cuda comparison below checks
+      // what the rules compute).
+      ad::scope s;
+      ad::var<T> xv(x, true), a(w1, true), b(w2, true);
+      ad::backward(sp::spectral_conv2d(xv, a, b), gy);
+      const std::array<tensor<T>, 3> tape = {xv.grad(), a.grad(), b.grad()};
+      for (int i = 0; i < 3; ++i)
+        BOOST_TEST(nmse(tape[i], ref[i]) <= 1e-26,
+                   names[i] << " of " << xs.str() << ": NMSE " << nmse(tape[i], ref[i]));
+    }
+    const std::array<tensor<T, cuda>, 3> got =
+        conv2d_vjp(to<cuda>(x), to<cuda>(w1), to<cuda>(w2), to<cuda>(gy));
+    for (int i = 0; i < 3; ++i)
+      expect_close<T>(std::string("spectral_conv2d reverse ") + names[i] + " " + xs.str(), ref[i],
+                      got[i], gemm);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace
+}  // namespace tessera::test
