@@ -63,6 +63,21 @@ def small_ops():
     return run
 
 
+def small_ops_bwd():
+    # The same chain with autograd: x requires grad, sum().backward() after the chain.
+    i = torch.arange(16, dtype=torch.float32, device="cuda")
+    x0, a, b, c = -0.4 + 0.05 * i, 0.1 + 0.01 * i, 0.9 - 0.01 * i, 0.5 + 0.02 * i
+
+    def run():
+        x = x0.detach().requires_grad_(True)
+        y = x
+        for _ in range(40):
+            y = torch.exp(torch.tanh((y + a) * b) - c)
+        y.sum().backward()
+
+    return run
+
+
 def matmul_tf32():
     torch.backends.cuda.matmul.allow_tf32 = True
     a = torch.randn(4096, 4096, device="cuda")
@@ -97,6 +112,7 @@ def main():
     torch_cases = {
         "mlp_train_step": mlp_step(),
         "small_ops_fwd": small_ops(),
+        "small_ops_fwd_bwd": small_ops_bwd(),
         "matmul_4096_tf32": matmul_tf32(),
         "matmul_4096_bf16": matmul_bf16(),
         "softmax_rows": softmax_rows(),
@@ -104,7 +120,9 @@ def main():
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}")
     for name, fn in torch_cases.items():
         t = time_ms(fn)
-        for case in (name, name + "_graph"):
+        # mlp_train_step_graph, _tape and _tape_graph are timed against the same eager PyTorch
+        # step.
+        for case in (name, name + "_graph", name + "_tape", name + "_tape_graph"):
             if case in ours:
                 o = ours[case]
                 print(f"RESULT case={case} tessera={o:.4f} torch={t:.4f} unit=ms ratio={o / t:.3f}")

@@ -5,10 +5,12 @@
 # present), runs it with REPS repetitions (median), then benchmarks/compare/torch_gpu.py times
 # the same cases in PyTorch and prints
 #   RESULT case=<name> tessera=<ms> torch=<ms> unit=ms ratio=<tessera/torch>
-# for mlp_train_step (and mlp_train_step_graph against the same eager PyTorch step),
-# small_ops_fwd (200 chained elementwise ops on 16 elements, no grad on either side: the tape
-# is host-only), matmul_4096_tf32, matmul_4096_bf16 (PyTorch: bf16 autocast) and
-# softmax_rows, followed by TFLOP/s and GB/s.
+# for mlp_train_step (and, against the same eager PyTorch step, mlp_train_step_graph,
+# mlp_train_step_tape: the step written with the tape and optim::adam, and
+# mlp_train_step_tape_graph: that step captured), small_ops_fwd (200 chained
+# elementwise ops on 16 elements, no grad on either side), small_ops_fwd_bwd (the same chain
+# with the tape / autograd and a backward pass), matmul_4096_tf32, matmul_4096_bf16 (PyTorch:
+# bf16 autocast) and softmax_rows, followed by TFLOP/s and GB/s.
 #   benchmarks/compare/torch_gpu.sh        (env: REPS [20], BUILD [build/device], SKIP_BUILD)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
