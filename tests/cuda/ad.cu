@@ -16,6 +16,8 @@ namespace tessera::test {
 namespace {
 
 using scalar_types = boost::mpl::list<float, double>;
+// Every op runs in float; double (which costs compile time in CI for the same kernels and rules)
+// covers the elementwise rules, matmul and second order.
 
 /// The space of a std::vector<ad::var<T, S>>.
 template <class Vars>
@@ -107,26 +109,28 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(elementwise_gradients_match_host, T, scalar_types)
 
 #define TESSERA_AD_UNARY(name, x, tol) \
   check_grad<T>(#name, {x}, tol, [](const auto& v) { return ad::name(v[0]); });
-  TESSERA_AD_UNARY(neg, at, elementwise_tol)
-  TESSERA_AD_UNARY(abs, a, elementwise_tol)
   TESSERA_AD_UNARY(exp, a, elementwise_tol)
-  TESSERA_AD_UNARY(expm1, a, elementwise_tol)
   TESSERA_AD_UNARY(log, pa, elementwise_tol)
-  TESSERA_AD_UNARY(log1p, pa, elementwise_tol)
-  TESSERA_AD_UNARY(sqrt, pa, elementwise_tol)
-  TESSERA_AD_UNARY(rsqrt, pa, chained_tol)
-  TESSERA_AD_UNARY(square, at, elementwise_tol)
-  TESSERA_AD_UNARY(reciprocal, pa, elementwise_tol)
-  TESSERA_AD_UNARY(sin, a, elementwise_tol)
-  TESSERA_AD_UNARY(cos, a, elementwise_tol)
-  TESSERA_AD_UNARY(erf, a, chained_tol)
   TESSERA_AD_UNARY(tanh, a, chained_tol)
-  TESSERA_AD_UNARY(sigmoid, a, chained_tol)
   TESSERA_AD_UNARY(relu, at, elementwise_tol)
   TESSERA_AD_UNARY(gelu, a, chained_tol)
   TESSERA_AD_UNARY(gelu_tanh, at, chained_tol)
-  TESSERA_AD_UNARY(silu, a, chained_tol)
-  TESSERA_AD_UNARY(softplus, a, chained_tol)
+  if constexpr (std::is_same_v<T, float>) {
+    TESSERA_AD_UNARY(neg, at, elementwise_tol)
+    TESSERA_AD_UNARY(abs, a, elementwise_tol)
+    TESSERA_AD_UNARY(expm1, a, elementwise_tol)
+    TESSERA_AD_UNARY(log1p, pa, elementwise_tol)
+    TESSERA_AD_UNARY(sqrt, pa, elementwise_tol)
+    TESSERA_AD_UNARY(rsqrt, pa, chained_tol)
+    TESSERA_AD_UNARY(square, at, elementwise_tol)
+    TESSERA_AD_UNARY(reciprocal, pa, elementwise_tol)
+    TESSERA_AD_UNARY(sin, a, elementwise_tol)
+    TESSERA_AD_UNARY(cos, a, elementwise_tol)
+    TESSERA_AD_UNARY(erf, a, chained_tol)
+    TESSERA_AD_UNARY(sigmoid, a, chained_tol)
+    TESSERA_AD_UNARY(silu, a, chained_tol)
+    TESSERA_AD_UNARY(softplus, a, chained_tol)
+  }
 #undef TESSERA_AD_UNARY
   check_grad<T>("clamp", {a}, elementwise_tol,
                 [](const auto& v) { return ad::clamp(v[0], T(-1), T(0.5)); });
@@ -137,7 +141,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(elementwise_gradients_match_host, T, scalar_types)
                 });
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(reduction_gradients_match_host, T, scalar_types) {
+BOOST_AUTO_TEST_CASE(reduction_gradients_match_host) {
+  using T = float;
   const tensor<T> x = uniform<T>({6, 300, 5}, 11);  // row, column and middle reductions
   const std::vector<shape_t> axes_list = {{}, {2}, {0}, {1}, {0, 2}};
   for (const shape_t& axes : axes_list)
@@ -189,7 +194,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_gradients_match_host, T, scalar_types) {
                 [](const auto& v) { return ad::matmul(v[0], v[1]); });
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(nn_gradients_match_host, T, scalar_types) {
+BOOST_AUTO_TEST_CASE(nn_gradients_match_host) {
+  using T = float;
   const tensor<T> x = uniform<T>({24, 40}, 31);
   const tensor<T> wide = uniform<T>({4, 1500}, 32);  // the block-per-row kernels
   const tensor<T> w = uniform<T>({40}, 33), bias = uniform<T>({40}, 34);
@@ -235,7 +241,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(nn_gradients_match_host, T, scalar_types) {
   });
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(view_gradients_match_host, T, scalar_types) {
+BOOST_AUTO_TEST_CASE(view_gradients_match_host) {
+  using T = float;
   const tensor<T> x = uniform<T>({5, 6, 7}, 41), y = uniform<T>({5, 2, 7}, 42);
   check_grad<T>("reshape, flatten, (un)squeeze", {x}, elementwise_tol, [](const auto& v) {
     return ad::squeeze(ad::unsqueeze(ad::reshape(ad::flatten(v[0]), shape_t{30, 7}), 1), 1) *
