@@ -12,6 +12,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <exception>
 
 #include <tessera/cuda.hpp>
 
@@ -39,6 +40,17 @@ void time_iterations(benchmark::State& state, F&& body) {
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
+}
+
+/// Runs a case's body; an exception (a CUDA error, a capture that failed) marks the case as
+/// errored instead of ending the program, so that the other cases still run.
+template <class F>
+void guarded(benchmark::State& state, F&& body) {
+  try {
+    body();
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
 }
 
 /// The MLP of the issue with its Adam state; step() is one forward, hand-written backward and
@@ -134,8 +146,10 @@ struct tape_mlp {
 
 void mlp_train_step_tape(benchmark::State& state) {
   cuda_rt::set_check_indices(false);
-  tape_mlp t;
-  time_iterations(state, [&] { t.step(); });
+  guarded(state, [&] {
+    tape_mlp t;
+    time_iterations(state, [&] { t.step(); });
+  });
 }
 BENCHMARK(mlp_train_step_tape)->UseManualTime()->Unit(benchmark::kMillisecond);
 
@@ -144,10 +158,12 @@ void mlp_train_step_tape_graph(benchmark::State& state) {
   // state exist and zero_grad() keeps their storage, so every sweep writes the same buffers.
   // Adam's bias corrections are frozen at the captured step (as in mlp_train_step_graph).
   cuda_rt::set_check_indices(false);
-  tape_mlp t;
-  t.step();
-  cuda_rt::graph g([&] { t.step(); });
-  time_iterations(state, [&] { g.replay(); });
+  guarded(state, [&] {
+    tape_mlp t;
+    t.step();
+    cuda_rt::graph g([&] { t.step(); });
+    time_iterations(state, [&] { g.replay(); });
+  });
 }
 BENCHMARK(mlp_train_step_tape_graph)->UseManualTime()->Unit(benchmark::kMillisecond);
 
@@ -175,10 +191,12 @@ void small_ops_fwd_bwd(benchmark::State& state) {
                                        {tessera_bench::chain_width}));
   };
   const auto x0 = dev(v.x0), a = dev(v.a), b = dev(v.b), c = dev(v.c);
-  time_iterations(state, [&] {
-    ad::scope sc;
-    const ad::var<float, cuda> x(x0, true), av(a), bv(b), cv(c);
-    ad::backward(ad::sum(tessera_bench::run_chain(x, av, bv, cv)));
+  guarded(state, [&] {
+    time_iterations(state, [&] {
+      ad::scope sc;
+      const ad::var<float, cuda> x(x0, true), av(a), bv(b), cv(c);
+      ad::backward(ad::sum(tessera_bench::run_chain(x, av, bv, cv)));
+    });
   });
   state.counters["us_per_op"] = benchmark::Counter(
       200e-6, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
