@@ -68,7 +68,9 @@ BOOST_AUTO_TEST_CASE(captured_graph_replays_the_eager_result) {
   out.fill_(0.f);
   g.replay();
   BOOST_TEST(to<host>(out).to_vector() == eager2.to_vector(), boost::test_tools::per_element());
-  BOOST_TEST(cuda_rt::memory_pool_usage().used == before.used);
+  // (Blocks the small-block cache keeps count as used: compare what is in use outside it.)
+  const auto after = cuda_rt::memory_pool_usage();
+  BOOST_TEST(after.used - after.cached == before.used - before.cached);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,10 +5,13 @@
 
 #include <cublas_v2.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tessera/core/shape.hpp"
@@ -156,10 +159,130 @@ inline void free_bytes(void* p, cudaStream_t s) noexcept {
   if (p != nullptr) (void)cudaFreeAsync(p, s);
 }
 
-/// Bytes the current device's pool holds from the driver (used + cached) and bytes in use.
+namespace detail {
+/// Per-thread cache of small device blocks (512 B … 1 MiB, power-of-two classes) freed on the
+/// legacy default stream, reused by the next allocation of the same class on that stream by
+/// the same thread. Saves the pool's cudaMallocAsync/cudaFreeAsync pair per op, which is most
+/// of the host cost of an op on a small tensor. Stream order makes reuse safe exactly as
+/// cudaFreeAsync's is: the block's next use is enqueued on the same stream after every use
+/// enqueued before the free. Only the legacy default stream is cached: it is never destroyed
+/// (so a cached block cannot outlive its stream) and never captured into a graph (so graph
+/// capture always allocates through the pool). At most `max_bytes` per thread; released to
+/// the pool when the thread exits. TESSERA_CUDA_BLOCK_CACHE_BYTES=0 turns it off.
+class device_block_cache {
+ public:
+#if defined(TESSERA_CUDA_BLOCK_CACHE_BYTES)
+  static constexpr std::size_t max_bytes = TESSERA_CUDA_BLOCK_CACHE_BYTES;
+#else
+  static constexpr std::size_t max_bytes = std::size_t(64) << 20;
+#endif
+  static constexpr std::size_t min_block = 512;
+  static constexpr std::size_t max_block = std::size_t(1) << 20;
+  static constexpr int classes = 12;  // 512 B · 2^c, c = 0 … 11
+
+  /// The class of a request of `bytes`, or -1 when it is not cached.
+  static int class_of(std::size_t bytes, cudaStream_t s) noexcept {
+    if (max_bytes == 0 || s != nullptr || bytes > max_block) return -1;
+    int c = 0;
+    while ((min_block << c) < bytes) ++c;
+    return c;
+  }
+  static constexpr std::size_t class_bytes(int c) noexcept { return min_block << c; }
+
+  /// A cached block of class c on `device`, or null.
+  static void* take(int device, int c) noexcept {
+    if (dead()) return nullptr;
+    std::vector<void*>& v = instance().list(device, c);
+    if (v.empty()) return nullptr;
+    void* p = v.back();
+    v.pop_back();
+    instance().bytes_ -= class_bytes(c);
+    return p;
+  }
+
+  /// Keeps block p (class c, `device`) for reuse; false when the cache is full or gone.
+  static bool give(int device, int c, void* p) noexcept {
+    if (dead()) return false;
+    device_block_cache& k = instance();
+    if (k.bytes_ + class_bytes(c) > max_bytes) return false;
+    try {
+      k.list(device, c).push_back(p);
+    } catch (...) {
+      return false;
+    }
+    k.bytes_ += class_bytes(c);
+    return true;
+  }
+
+  /// Bytes this thread's cache holds.
+  static std::size_t cached_bytes() noexcept { return dead() ? 0 : instance().bytes_; }
+
+  /// Gives this thread's cached blocks back to the pool (stream-ordered on the default stream).
+  static void release() noexcept {
+    if (dead()) return;
+    device_block_cache& k = instance();
+    for (auto& [device, lists] : k.devices_)
+      for (auto& v : lists) {
+        for (void* p : v) (void)cudaFreeAsync(p, nullptr);
+        v.clear();
+      }
+    k.bytes_ = 0;
+  }
+
+  device_block_cache() = default;
+  device_block_cache(const device_block_cache&) = delete;
+  device_block_cache& operator=(const device_block_cache&) = delete;
+  ~device_block_cache() {
+    release();
+    dead() = true;
+  }
+
+ private:
+  static device_block_cache& instance() {
+    thread_local device_block_cache c;
+    return c;
+  }
+  /// True once this thread's cache is destroyed (a trivially destructible flag, still readable
+  /// by deleters that run later during thread exit).
+  static bool& dead() noexcept {
+    thread_local bool d = false;
+    return d;
+  }
+  std::vector<void*>& list(int device, int c) {
+    for (auto& [d, lists] : devices_)
+      if (d == device) return lists[static_cast<std::size_t>(c)];
+    devices_.emplace_back(device, std::array<std::vector<void*>, classes>{});
+    return devices_.back().second[static_cast<std::size_t>(c)];
+  }
+
+  std::vector<std::pair<int, std::array<std::vector<void*>, classes>>> devices_;
+  std::size_t bytes_ = 0;
+};
+}  // namespace detail
+
+/// A device block of at least `bytes` for stream `s` and its deleter: from this thread's small
+/// block cache on the default stream (detail::device_block_cache), else from the pool.
+template <class T>
+std::shared_ptr<T> allocate_shared(std::size_t bytes, cudaStream_t s) {
+  const int c = detail::device_block_cache::class_of(bytes, s);
+  if (c < 0) {
+    T* p = static_cast<T*>(allocate_bytes(bytes, s));
+    return std::shared_ptr<T>(p, [s](T* q) { free_bytes(q, s); });
+  }
+  const int device = current_device();
+  void* p = detail::device_block_cache::take(device, c);
+  if (p == nullptr) p = allocate_bytes(detail::device_block_cache::class_bytes(c), s);
+  return std::shared_ptr<T>(static_cast<T*>(p), [device, c](T* q) {
+    if (!detail::device_block_cache::give(device, c, q)) free_bytes(q, nullptr);
+  });
+}
+
+/// Bytes the current device's pool holds from the driver (used + cached) and bytes in use;
+/// `used` includes the blocks this thread's small-block cache keeps (`cached`).
 struct pool_usage {
   std::uint64_t reserved = 0;
   std::uint64_t used = 0;
+  std::uint64_t cached = 0;
 };
 inline pool_usage memory_pool_usage() {
   cudaMemPool_t pool = nullptr;
@@ -167,6 +290,7 @@ inline pool_usage memory_pool_usage() {
   pool_usage u;
   TESSERA_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &u.reserved));
   TESSERA_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &u.used));
+  u.cached = detail::device_block_cache::cached_bytes();
   return u;
 }
 
