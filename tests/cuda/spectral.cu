@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The truncated-DFT spectral convolution on cuda against the host: complex_matmul (cuBLAS
 // complex GEMMs, every adjoint combination, broadcast and misaligned operands), the layout ops,
-// the cached basis matrices, spectral_conv1d/2d forward, and the reverse pass of
-// spectral_conv2d composed from the pieces its AD rules call (checked against the host tape
-// first, then host against cuda).
+// the cached basis matrices, spectral_conv1d/2d forward, the reverse pass of spectral_conv2d
+// composed from the pieces its AD rules call (checked against the host tape first, then host
+// against cuda), the tape's gradients on ad::var<T, cuda>, and a few Adam steps of a small FNO
+// built from the fno.hpp blocks in both spaces.
 // Boost.Test first: under nvcc, <boost/mpl/list.hpp> included before it turns off the
 // variadic BOOST_TEST forms.
 #include <boost/test/unit_test.hpp>
@@ -15,6 +16,8 @@
 
 #include "backend_support.hpp"
 #include "tessera/cuda/spectral.cuh"
+#include "tessera/optim/adam.hpp"
+#include "tessera/optim/param.hpp"
 
 namespace tessera::test {
 namespace {
@@ -263,6 +266,114 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(spectral_conv_reverse_pieces_match_host, T, scalar
       expect_close<T>(std::string("spectral_conv2d reverse ") + names[i] + " " + xs.str(), ref[i],
                       got[i], gemm);
   }
+}
+
+/// The tape's gradients {x̄, w̄1, w̄2} of <gy, spectral_conv2d(x, w1, w2)> computed in space S,
+/// back on the host.
+template <class S, class T>
+std::array<tensor<T>, 3> conv2d_tape_grads(const tensor<T>& x, const tensor<T>& w1,
+                                           const tensor<T>& w2, const tensor<T>& gy) {
+  ad::scope s;
+  ad::var<T, S> xv(to<S>(x), true), a(to<S>(w1), true), b(to<S>(w2), true);
+  ad::backward(sp::spectral_conv2d(xv, a, b), to<S>(gy));
+  return {to<host>(xv.grad()), to<host>(a.grad()), to<host>(b.grad())};
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(spectral_conv_tape_gradients_match_host, T, scalar_types) {
+  const std::array<const char*, 3> names = {"x̄", "w̄1", "w̄2"};
+  const shape_t xs{2, 4, 12, 10}, ws{4, 3, 4, 5, 2};
+  const tensor<T> x = uniform<T>(xs, 90);
+  generator gen(91);
+  const tensor<T> w1 = sp::spectral_weights<T>(ws, gen), w2 = sp::spectral_weights<T>(ws, gen);
+  const tensor<T> gy = uniform<T>({2, 3, 12, 10}, 92);
+  const std::array<tensor<T>, 3> ref = conv2d_tape_grads<host>(x, w1, w2, gy);
+  const std::array<tensor<T>, 3> got = conv2d_tape_grads<cuda>(x, w1, w2, gy);
+  for (int i = 0; i < 3; ++i) {
+    const double e = nmse(ref[i], got[i]);
+    BOOST_TEST(e <= gemm.of<T>(), "tape gradient " << names[i] << ": NMSE " << e);
+  }
+  // spectral_conv1d and complex_matmul through the tape as well.
+  {
+    const tensor<T> x1 = uniform<T>({3, 2, 15}, 93), w = uniform<T>({2, 4, 6, 2}, 94);
+    const tensor<T> g1 = uniform<T>({3, 4, 15}, 95);
+    const auto grads = [&]<class S>(S) {
+      ad::scope s;
+      ad::var<T, S> xv(to<S>(x1), true), wv(to<S>(w), true);
+      ad::backward(sp::spectral_conv1d(xv, wv), to<S>(g1));
+      return std::array<tensor<T>, 2>{to<host>(xv.grad()), to<host>(wv.grad())};
+    };
+    const auto r = grads(host{}), c = grads(cuda{});
+    for (int i = 0; i < 2; ++i)
+      BOOST_TEST(nmse(r[i], c[i]) <= gemm.of<T>(),
+                 "spectral_conv1d tape gradient " << i << ": NMSE " << nmse(r[i], c[i]));
+  }
+  {
+    const tensor<T> a = uniform<T>({3, 5, 4, 2}, 96), b = uniform<T>({3, 6, 4, 2}, 97);
+    const tensor<T> g = uniform<T>({3, 5, 6, 2}, 98);
+    const auto grads = [&]<class S>(S) {
+      ad::scope s;
+      ad::var<T, S> av(to<S>(a), true), bv(to<S>(b), true);
+      ad::backward(sp::complex_matmul(av, bv, false, true), to<S>(g));
+      return std::array<tensor<T>, 2>{to<host>(av.grad()), to<host>(bv.grad())};
+    };
+    const auto r = grads(host{}), c = grads(cuda{});
+    for (int i = 0; i < 2; ++i)
+      BOOST_TEST(nmse(r[i], c[i]) <= gemm.of<T>(),
+                 "complex_matmul tape gradient " << i << ": NMSE " << nmse(r[i], c[i]));
+  }
+  // The FFT method stays host-only.
+  ad::scope s;
+  const ad::var<T, cuda> xc(to<cuda>(x), true), ac(to<cuda>(w1)), bc(to<cuda>(w2));
+  BOOST_CHECK_THROW(sp::spectral_conv2d(xc, ac, bc, sp::spectral_method::fft), invalid_argument);
+}
+
+/// Losses of `steps` Adam steps of a small FNO (lift, one Fourier block, last layer, head) in
+/// space S, and its parameters afterwards, on the host.
+template <class S>
+std::pair<std::vector<double>, std::vector<tensor<double>>> fno_train(int steps) {
+  generator gen(5);
+  sp::lifting<double, S> lift(1, 6, 3, gen);
+  sp::fourier_block<double, S> block(6, 3, 3, gen, 2, true);
+  sp::fourier_layer<double, S> last(6, 3, 3, true, gen);
+  sp::projection_head<double, S> head(6, 1, 3, gen, 16);
+  std::vector<ad::parameter<double, S>*> ps = lift.parameters();
+  sp::append_parameters(ps, block.parameters());
+  sp::append_parameters(ps, last.parameters());
+  sp::append_parameters(ps, head.parameters());
+  optim::adam<double, S> opt(optim::slots_of(ps), {.lr = 1e-2, .weight_decay = 1e-4});
+  const tensor<double, S> x = to<S>(uniform<double>({4, 1, 11, 11}, 6));
+  const tensor<double, S> y = to<S>(uniform<double>({4, 1, 11, 11}, 7));
+  std::vector<double> losses;
+  for (int i = 0; i < steps; ++i) {
+    ad::scope sc;
+    opt.zero_grad();
+    const ad::var<double, S> xt = lift(ad::constant(x));
+    const ad::var<double, S> pred = head(last(block(xt, ad::var<double, S>{}), {}, false));
+    const ad::var<double, S> loss = ad::mean(ad::square(pred - ad::constant(y)));
+    ad::backward(loss);
+    opt.step();
+    losses.push_back(to<host>(loss.value()).item());
+  }
+  std::vector<tensor<double>> out;
+  for (auto* p : ps) out.push_back(to<host>(p->value()));
+  return {losses, out};
+}
+
+BOOST_AUTO_TEST_CASE(fno_training_steps_match_host) {
+  // The same seed gives the same initial weights in both spaces (drawn on the host), so the
+  // losses of a few Adam steps and the final parameters agree up to rounding. In double: in
+  // float, Adam's normalised step can turn rounding-level gradients into lr-sized differences.
+  const auto [lh, ph] = fno_train<host>(4);
+  const auto [lc, pc] = fno_train<cuda>(4);
+  BOOST_TEST_REQUIRE(lh.size() == lc.size());
+  for (std::size_t i = 0; i < lh.size(); ++i)
+    BOOST_TEST(std::abs(lh[i] - lc[i]) <= 1e-10 * std::abs(lh[i]),
+               "step " << i << ": host loss " << lh[i] << ", cuda loss " << lc[i]);
+  BOOST_TEST(lc.back() < lc.front(), "cuda losses " << lc.front() << " -> " << lc.back());
+  BOOST_TEST_REQUIRE(ph.size() == pc.size());
+  for (std::size_t i = 0; i < ph.size(); ++i)
+    BOOST_TEST(nmse(ph[i], pc[i]) <= 1e-18,
+               "parameter " << i << " " << ph[i].shape().str() << ": NMSE " << nmse(ph[i], pc[i]));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

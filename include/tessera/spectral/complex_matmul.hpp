@@ -162,10 +162,10 @@ tensor<T, S> complex_matmul(const tensor<T, S>& a, const tensor<T, S>& b, bool a
 ///   C = A Bᴴ:  Ā += C̄ B,   B̄ += C̄ᴴ A;     C = Aᴴ Bᴴ:  Ā += Bᴴ C̄ᴴ, B̄ += C̄ᴴ Aᴴ;
 /// each summed over broadcast batch axes. The rules call complex_matmul itself, so gradients
 /// of every order exist.
-template <class T>
-ad::var<T> complex_matmul(const ad::var<T>& a, const ad::var<T>& b, bool adjoint_a = false,
-                          bool adjoint_b = false) {
-  tensor<T> y = complex_matmul(a.value(), b.value(), adjoint_a, adjoint_b);
+template <class T, class S>
+ad::var<T, S> complex_matmul(const ad::var<T, S>& a, const ad::var<T, S>& b, bool adjoint_a = false,
+                             bool adjoint_b = false) {
+  tensor<T, S> y = complex_matmul(a.value(), b.value(), adjoint_a, adjoint_b);
   return ad::make_op(std::move(y), {a, b}, [adjoint_a, adjoint_b](auto& c) {
     const bool ta = adjoint_a, tb = adjoint_b;
     if (c.needs(0)) {

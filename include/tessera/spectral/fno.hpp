@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "tessera/ad/elementwise.hpp"
@@ -16,20 +17,33 @@
 
 namespace tessera::spectral {
 
-// Every block owns its parameters (ad::parameter<T>) and lists them with parameters(), as
+// Every block owns its parameters (ad::parameter<T, S>) and lists them with parameters(), as
 // pointers for optim::slots_of. The pointers point into the block: do not move a block after
-// taking them. Activations are channels-first: (B, C, H, W).
+// taking them. Activations are channels-first: (B, C, H, W). Every block takes the memory
+// space as a second parameter (S = host by default): with S = cuda (in a .cu file including
+// <tessera/cuda/spectral.cuh>) its parameters live on the GPU and it computes there. Initial
+// values are drawn on the host and copied, so a seed gives the same weights in both spaces.
+
+namespace detail {
+/// Zeros of `shape` in memory space S.
+template <class T, class S>
+tensor<T, S> zeros_in(const shape_t& shape) {
+  tensor<T, S> z(shape);
+  z.fill_(T(0));
+  return z;
+}
+}  // namespace detail
 
 /// Appends the pointers of `from` to `to`.
-template <class T>
-void append_parameters(std::vector<ad::parameter<T>*>& to,
-                       const std::vector<ad::parameter<T>*>& from) {
+template <class T, class S>
+void append_parameters(std::vector<ad::parameter<T, S>*>& to,
+                       const std::vector<ad::parameter<T, S>*>& from) {
   to.insert(to.end(), from.begin(), from.end());
 }
 
 /// Total number of scalars in a parameter list (complex weights count two reals).
-template <class T>
-index_t parameter_count(const std::vector<ad::parameter<T>*>& params) {
+template <class T, class S>
+index_t parameter_count(const std::vector<ad::parameter<T, S>*>& params) {
   index_t n = 0;
   for (const auto* p : params) n += p->numel();
   return n;
@@ -38,10 +52,10 @@ index_t parameter_count(const std::vector<ad::parameter<T>*>& params) {
 /// A 1×1 convolution: y[b, o, ...] = Σ_i W[o, i]·x[b, i, ...] + b[o] over axis 1 of a
 /// (B, Cin, spatial...) tensor. PyTorch's default Conv2d/Linear initialisation: weight and
 /// bias U(-1/√Cin, 1/√Cin).
-template <class T>
+template <class T, class S = host>
 struct pointwise_linear {
-  ad::parameter<T> weight;  ///< (Cout, Cin)
-  ad::parameter<T> bias;    ///< (Cout)
+  ad::parameter<T, S> weight;  ///< (Cout, Cin)
+  ad::parameter<T, S> bias;    ///< (Cout)
 
   /// @throws tessera::invalid_argument when a channel count is not positive.
   pointwise_linear(index_t in_channels, index_t out_channels, generator& gen)
@@ -53,42 +67,42 @@ struct pointwise_linear {
 
   /// (B, Cin, spatial...) → (B, Cout, spatial...).
   /// @throws tessera::invalid_argument when x has rank < 2 or the wrong channel count.
-  ad::var<T> operator()(const ad::var<T>& x) const {
+  ad::var<T, S> operator()(const ad::var<T, S>& x) const {
     if (x.rank() < 2 || x.size(1) != in_channels())
       throw_invalid_argument("spectral::pointwise_linear", "expected (B, ", in_channels(),
                              ", ...), got ", x.shape().str());
     const index_t B = x.size(0);
-    const index_t S = B > 0 ? x.numel() / (B * in_channels()) : 0;
-    const ad::var<T> y = ad::matmul(weight(), ad::reshape(x, shape_t{B, in_channels(), S}));
+    const index_t P = B > 0 ? x.numel() / (B * in_channels()) : 0;
+    const ad::var<T, S> y = ad::matmul(weight(), ad::reshape(x, shape_t{B, in_channels(), P}));
     shape_t out = x.shape();
     out[1] = out_channels();
     return ad::reshape(y + ad::reshape(bias(), shape_t{out_channels(), 1}), out);
   }
 
-  std::vector<ad::parameter<T>*> parameters() { return {&weight, &bias}; }
+  std::vector<ad::parameter<T, S>*> parameters() { return {&weight, &bias}; }
 
  private:
-  static tensor<T> init(const shape_t& s, index_t fan_in, generator& gen) {
+  static tensor<T, S> init(const shape_t& s, index_t fan_in, generator& gen) {
     if (s.numel() <= 0 || fan_in <= 0)
       throw_invalid_argument("spectral::pointwise_linear", "channel counts ", s.str(),
                              " must be positive");
     const T bound = T(1) / std::sqrt(static_cast<T>(fan_in));
-    return rand<T>(s, gen, -bound, bound);
+    return to<S>(rand<T>(s, gen, -bound, bound));
   }
 };
 
 /// Two pointwise linear maps with GELU between: fc2(σ(fc1(x))), hidden width = `hidden`.
-template <class T>
+template <class T, class S = host>
 struct pointwise_mlp {
-  pointwise_linear<T> fc1, fc2;
+  pointwise_linear<T, S> fc1, fc2;
 
   pointwise_mlp(index_t in_channels, index_t hidden, index_t out_channels, generator& gen)
       : fc1(in_channels, hidden, gen), fc2(hidden, out_channels, gen) {}
 
-  ad::var<T> operator()(const ad::var<T>& x) const { return fc2(ad::gelu(fc1(x))); }
+  ad::var<T, S> operator()(const ad::var<T, S>& x) const { return fc2(ad::gelu(fc1(x))); }
 
-  std::vector<ad::parameter<T>*> parameters() {
-    std::vector<ad::parameter<T>*> p = fc1.parameters();
+  std::vector<ad::parameter<T, S>*> parameters() {
+    std::vector<ad::parameter<T, S>*> p = fc1.parameters();
     append_parameters(p, fc2.parameters());
     return p;
   }
@@ -96,54 +110,56 @@ struct pointwise_mlp {
 
 /// The legacy SpectralConv2d as a layer: two complex weight blocks (Cin, Cout, m1, m2, 2),
 /// drawn U[0, 1)·1/(Cin·Cout) for real and imaginary parts.
-template <class T>
+template <class T, class S = host>
 struct spectral_conv2d_layer {
-  ad::parameter<T> weight1;  ///< rows [0, m1)
-  ad::parameter<T> weight2;  ///< rows [H - m1, H)
+  ad::parameter<T, S> weight1;  ///< rows [0, m1)
+  ad::parameter<T, S> weight2;  ///< rows [H - m1, H)
   spectral_method method = spectral_method::truncated_dft;
 
   spectral_conv2d_layer(index_t in_channels, index_t out_channels, index_t modes1, index_t modes2,
                         generator& gen)
-      : weight1(spectral_weights<T>(shape_t{in_channels, out_channels, modes1, modes2, 2}, gen)),
-        weight2(spectral_weights<T>(shape_t{in_channels, out_channels, modes1, modes2, 2}, gen)) {}
+      : weight1(
+            to<S>(spectral_weights<T>(shape_t{in_channels, out_channels, modes1, modes2, 2}, gen))),
+        weight2(to<S>(
+            spectral_weights<T>(shape_t{in_channels, out_channels, modes1, modes2, 2}, gen))) {}
 
   /// (B, Cin, H, W) → (B, Cout, H, W); see spectral_conv2d.
-  ad::var<T> operator()(const ad::var<T>& x) const {
+  ad::var<T, S> operator()(const ad::var<T, S>& x) const {
     return spectral_conv2d(x, weight1(), weight2(), method);
   }
 
-  std::vector<ad::parameter<T>*> parameters() { return {&weight1, &weight2}; }
+  std::vector<ad::parameter<T, S>*> parameters() { return {&weight1, &weight2}; }
 };
 
 /// One Fourier layer of width w: y = MLP(K z) + W z (+ x̃), then GELU when activated.
 /// K = spectral_conv2d_layer, W = pointwise_linear (with bias), MLP = pointwise_mlp with hidden
 /// width w (optional; every released FNO-DEQ run uses it).
-template <class T>
+template <class T, class S = host>
 struct fourier_layer {
-  spectral_conv2d_layer<T> spectral;
-  std::optional<pointwise_mlp<T>> mlp;
-  pointwise_linear<T> skip;
+  spectral_conv2d_layer<T, S> spectral;
+  std::optional<pointwise_mlp<T, S>> mlp;
+  pointwise_linear<T, S> skip;
 
   fourier_layer(index_t width, index_t modes1, index_t modes2, bool use_mlp, generator& gen)
       : spectral(width, width, modes1, modes2, gen),
-        mlp(use_mlp ? std::optional<pointwise_mlp<T>>(std::in_place, width, width, width, gen)
+        mlp(use_mlp ? std::optional<pointwise_mlp<T, S>>(std::in_place, width, width, width, gen)
                     : std::nullopt),
         skip(width, width, gen) {}
 
   /// @param z (B, w, H, W).
   /// @param injection x̃ (B, w, H, W) added before the activation; undefined for none.
   /// @param activate apply GELU (false for the last layer before the head).
-  ad::var<T> operator()(const ad::var<T>& z, const ad::var<T>& injection = {},
-                        bool activate = true) const {
-    ad::var<T> k = spectral(z);
+  ad::var<T, S> operator()(const ad::var<T, S>& z, const ad::var<T, S>& injection = {},
+                           bool activate = true) const {
+    ad::var<T, S> k = spectral(z);
     if (mlp) k = (*mlp)(k);
-    ad::var<T> y = k + skip(z);
+    ad::var<T, S> y = k + skip(z);
     if (injection.defined()) y = y + injection;
     return activate ? ad::gelu(y) : y;
   }
 
-  std::vector<ad::parameter<T>*> parameters() {
-    std::vector<ad::parameter<T>*> p = spectral.parameters();
+  std::vector<ad::parameter<T, S>*> parameters() {
+    std::vector<ad::parameter<T, S>*> p = spectral.parameters();
     if (mlp) append_parameters(p, mlp->parameters());
     append_parameters(p, skip.parameters());
     return p;
@@ -152,9 +168,9 @@ struct fourier_layer {
 
 /// The (weight-tied) block F_θ(z, x̃) of FNO-DEQ: `depth` Fourier layers, for j = 1..depth
 /// z ← σ(MLP_j(K_j z) + W_j z + x̃), the same x̃ injected in every layer.
-template <class T>
+template <class T, class S = host>
 struct fourier_block {
-  std::vector<fourier_layer<T>> layers;
+  std::vector<fourier_layer<T, S>> layers;
 
   fourier_block(index_t width, index_t modes1, index_t modes2, generator& gen, int depth = 3,
                 bool use_mlp = true) {
@@ -163,14 +179,14 @@ struct fourier_block {
   }
 
   /// F_θ(z, x̃); pass an undefined injection for a plain FNO block (no x̃).
-  ad::var<T> operator()(const ad::var<T>& z, const ad::var<T>& injection) const {
-    ad::var<T> h = z;
+  ad::var<T, S> operator()(const ad::var<T, S>& z, const ad::var<T, S>& injection) const {
+    ad::var<T, S> h = z;
     for (const auto& l : layers) h = l(h, injection, true);
     return h;
   }
 
-  std::vector<ad::parameter<T>*> parameters() {
-    std::vector<ad::parameter<T>*> p;
+  std::vector<ad::parameter<T, S>*> parameters() {
+    std::vector<ad::parameter<T, S>*> p;
     for (auto& l : layers) append_parameters(p, l.parameters());
     return p;
   }
@@ -194,9 +210,9 @@ tensor<T> grid_channels(index_t batch, index_t height, index_t width) {
 /// Lifting: concatenate the grid channels to the input, map pointwise to the width, and
 /// zero-pad `pad` cells on the right (W) and at the bottom (H), since the domain is not
 /// periodic. The result is the injection x̃ of the block.
-template <class T>
+template <class T, class S = host>
 struct lifting {
-  pointwise_linear<T> fc;
+  pointwise_linear<T, S> fc;
   index_t pad;
 
   lifting(index_t in_channels, index_t width, index_t pad_cells, generator& gen)
@@ -206,27 +222,44 @@ struct lifting {
 
   /// (B, Cin, H, W) → (B, w, H + pad, W + pad).
   /// @throws tessera::invalid_argument when x is not (B, Cin, H, W).
-  ad::var<T> operator()(const ad::var<T>& x) const {
+  ad::var<T, S> operator()(const ad::var<T, S>& x) const {
     if (x.rank() != 4 || x.size(1) + 2 != fc.in_channels())
       throw_invalid_argument("spectral::lifting", "expected (B, ", fc.in_channels() - 2,
                              ", H, W), got ", x.shape().str());
     const index_t B = x.size(0), H = x.size(2), W = x.size(3), C = fc.out_channels();
-    const ad::var<T> grid = ad::constant(grid_channels<T>(B, H, W));
-    ad::var<T> h = fc(ad::concat(std::vector<ad::var<T>>{x, grid}, 1));
+    const ad::var<T, S> grid = ad::constant(grid_for(B, H, W));
+    ad::var<T, S> h = fc(ad::concat(std::vector<ad::var<T, S>>{x, grid}, 1));
     if (pad == 0) return h;
-    h = ad::concat(std::vector<ad::var<T>>{h, ad::constant(zeros<T>(shape_t{B, C, pad, W}))}, 2);
+    h = ad::concat(
+        std::vector<ad::var<T, S>>{h, ad::constant(detail::zeros_in<T, S>({B, C, pad, W}))}, 2);
     return ad::concat(
-        std::vector<ad::var<T>>{h, ad::constant(zeros<T>(shape_t{B, C, H + pad, pad}))}, 3);
+        std::vector<ad::var<T, S>>{h, ad::constant(detail::zeros_in<T, S>({B, C, H + pad, pad}))},
+        3);
   }
 
-  std::vector<ad::parameter<T>*> parameters() { return fc.parameters(); }
+  std::vector<ad::parameter<T, S>*> parameters() { return fc.parameters(); }
+
+ private:
+  // On the host the grid is made per call (cheap); elsewhere it is copied to the device once
+  // per (B, H, W) and kept, so a training step does not upload it every time (which makes a
+  // lifting object unsafe to call from two threads at once there).
+  mutable tensor<T, S> grid_;
+  tensor<T, S> grid_for(index_t B, index_t H, index_t W) const {
+    if constexpr (std::is_same_v<S, host>) {
+      return grid_channels<T>(B, H, W);
+    } else {
+      if (!grid_.defined() || !(grid_.shape() == shape_t{B, 2, H, W}))
+        grid_ = to<S>(grid_channels<T>(B, H, W));
+      return grid_;
+    }
+  }
 };
 
 /// Projection head Q: crop the `pad` padded cells, then 1×1 (w → hidden) → GELU → 1×1
 /// (hidden → out).
-template <class T>
+template <class T, class S = host>
 struct projection_head {
-  pointwise_linear<T> fc1, fc2;
+  pointwise_linear<T, S> fc1, fc2;
   index_t pad;
 
   projection_head(index_t width, index_t out_channels, index_t pad_cells, generator& gen,
@@ -234,14 +267,14 @@ struct projection_head {
       : fc1(width, hidden, gen), fc2(hidden, out_channels, gen), pad(pad_cells) {}
 
   /// (B, w, H + pad, W + pad) → (B, out, H, W).
-  ad::var<T> operator()(const ad::var<T>& z) const {
-    ad::var<T> h = z;
+  ad::var<T, S> operator()(const ad::var<T, S>& z) const {
+    ad::var<T, S> h = z;
     if (pad > 0) h = ad::slice(ad::slice(h, 2, 0, z.size(2) - pad), 3, 0, z.size(3) - pad);
     return fc2(ad::gelu(fc1(h)));
   }
 
-  std::vector<ad::parameter<T>*> parameters() {
-    std::vector<ad::parameter<T>*> p = fc1.parameters();
+  std::vector<ad::parameter<T, S>*> parameters() {
+    std::vector<ad::parameter<T, S>*> p = fc1.parameters();
     append_parameters(p, fc2.parameters());
     return p;
   }

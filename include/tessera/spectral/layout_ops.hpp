@@ -132,9 +132,9 @@ tensor<T, S> permute_copy(const tensor<T, S>& x, const shape_t& view, const shap
 
 /// Differentiable permute_copy;  x̄ += permute_copy(ȳ viewed permuted, order⁻¹) viewed as x:
 /// a fresh contiguous tensor (ad::permute would give a strided view to be cloned).
-template <class T>
-ad::var<T> permute_copy(const ad::var<T>& x, const shape_t& view, const shape_t& order,
-                        const shape_t& out = {}) {
+template <class T, class S>
+ad::var<T, S> permute_copy(const ad::var<T, S>& x, const shape_t& view, const shape_t& order,
+                           const shape_t& out = {}) {
   return ad::make_op(permute_copy(x.value(), view, order, out), {x},
                      [p = permuted_shape(view, order), inv = inverse_order(order)](auto& c) {
                        c.acc(0, detail::permute_copy(c.gy(), p, inv, c.xv(0).shape()));
@@ -165,9 +165,9 @@ tensor<T, S> stack_permuted(const tensor<T, S>& a, const tensor<T, S>& b, const 
 
 /// Differentiable stack_permuted;  ā += permute_copy(ȳ[0], order⁻¹), b̄ += permute_copy(ȳ[1],
 /// order⁻¹), each viewed back as its input (ȳ[i] is a contiguous half: no copy to read it).
-template <class T>
-ad::var<T> stack_permuted(const ad::var<T>& a, const ad::var<T>& b, const shape_t& view,
-                          const shape_t& order, const shape_t& out = {}) {
+template <class T, class S>
+ad::var<T, S> stack_permuted(const ad::var<T, S>& a, const ad::var<T, S>& b, const shape_t& view,
+                             const shape_t& order, const shape_t& out = {}) {
   shape_t halves = permuted_shape(view, order);
   halves.insert(0, 2);
   return ad::make_op(
@@ -194,17 +194,17 @@ template <class T, class S>
 tensor<T, S> matmul_tn(const tensor<T, S>& z, const tensor<T, S>& g) {
   return matmul(z.transpose(-1, -2), g);
 }
-template <class T>
-ad::var<T> matmul_tn(const ad::var<T>& z, const tensor<T>& g);
+template <class T, class S>
+ad::var<T, S> matmul_tn(const ad::var<T, S>& z, const tensor<T, S>& g);
 /// Differentiable matmul_nt;  x̄ += ȳᵀ·f = matmul_tn(ȳ, f), contiguous in x's layout.
-template <class T>
-ad::var<T> matmul_nt(const tensor<T>& f, const ad::var<T>& x) {
+template <class T, class S>
+ad::var<T, S> matmul_nt(const tensor<T, S>& f, const ad::var<T, S>& x) {
   return ad::make_op(matmul_nt(f, x.value()), {x},
                      [f](auto& c) { c.acc(0, detail::matmul_tn(c.gy(), f)); });
 }
 /// Differentiable matmul_tn;  z̄ += g·ȳᵀ = matmul_nt(g, ȳ).
-template <class T>
-ad::var<T> matmul_tn(const ad::var<T>& z, const tensor<T>& g) {
+template <class T, class S>
+ad::var<T, S> matmul_tn(const ad::var<T, S>& z, const tensor<T, S>& g) {
   return ad::make_op(matmul_tn(z.value(), g), {z},
                      [g](auto& c) { c.acc(0, detail::matmul_nt(g, c.gy())); });
 }
@@ -216,8 +216,8 @@ tensor<T, S> right_matmul(const tensor<T, S>& x, const tensor<T, S>& g, const sh
   return matmul(x.reshape(shape_t{x.numel() / k, k}), g).view(out);
 }
 /// Differentiable right_matmul;  x̄ += right_matmul(ȳ, gᵀ) viewed as x.
-template <class T>
-ad::var<T> right_matmul(const ad::var<T>& x, const tensor<T>& g, const shape_t& out) {
+template <class T, class S>
+ad::var<T, S> right_matmul(const ad::var<T, S>& x, const tensor<T, S>& g, const shape_t& out) {
   return ad::make_op(right_matmul(x.value(), g, out), {x}, [gt = g.transpose(0, 1)](auto& c) {
     c.acc(0, detail::right_matmul(c.gy(), gt, c.xv(0).shape()));
   });

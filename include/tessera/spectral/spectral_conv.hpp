@@ -102,10 +102,6 @@ template <class X>
 struct space_of {
   using type = typename X::space_type;
 };
-template <class T>
-struct space_of<ad::var<T>> {
-  using type = host;
-};
 
 /// Checks x (B, Cin, H, W) against weights (Cin, Cout, m1, m2, 2).
 /// @throws tessera::invalid_argument naming the shapes when they do not fit.
@@ -271,11 +267,18 @@ X spectral_conv1d_gemm(const X& x, const X& w) {
 /// @param method truncated DFTs by GEMM (default) or full FFTs; equal up to rounding.
 /// @return real (B, Cout, H, W).
 /// @throws tessera::invalid_argument when the shapes do not fit or 2·m1 > H or m2 > W/2+1.
-template <class T>
-ad::var<T> spectral_conv2d(const ad::var<T>& x, const ad::var<T>& w1, const ad::var<T>& w2,
-                           spectral_method method = spectral_method::truncated_dft) {
+template <class T, class S>
+ad::var<T, S> spectral_conv2d(const ad::var<T, S>& x, const ad::var<T, S>& w1,
+                              const ad::var<T, S>& w2,
+                              spectral_method method = spectral_method::truncated_dft) {
   detail::check_conv2d(x.value(), w1.value(), w2.value());
-  if (method == spectral_method::fft) return detail::spectral_conv2d_fft(x, w1, w2);
+  if (method == spectral_method::fft) {
+    if constexpr (std::is_same_v<S, host>)
+      return detail::spectral_conv2d_fft(x, w1, w2);
+    else
+      throw_invalid_argument("spectral::spectral_conv2d", "method fft is host-only (x on ", S::name,
+                             "); use spectral_method::truncated_dft");
+  }
   if (ad::grad_disabled() || !(x.requires_grad() || w1.requires_grad() || w2.requires_grad()))
     return ad::constant(detail::spectral_conv2d_gemm(x.value(), w1.value(), w2.value()));
   return detail::spectral_conv2d_gemm(x, w1, w2);
@@ -308,11 +311,17 @@ tensor<T, S> spectral_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, cons
 /// @param w complex weights (Cin, Cout, m, 2), m <= N/2+1.
 /// @return real (B, Cout, N).
 /// @throws tessera::invalid_argument when the shapes do not fit.
-template <class T>
-ad::var<T> spectral_conv1d(const ad::var<T>& x, const ad::var<T>& w,
-                           spectral_method method = spectral_method::truncated_dft) {
+template <class T, class S>
+ad::var<T, S> spectral_conv1d(const ad::var<T, S>& x, const ad::var<T, S>& w,
+                              spectral_method method = spectral_method::truncated_dft) {
   detail::check_conv1d(x.value(), w.value());
-  if (method == spectral_method::fft) return detail::spectral_conv1d_fft(x, w);
+  if (method == spectral_method::fft) {
+    if constexpr (std::is_same_v<S, host>)
+      return detail::spectral_conv1d_fft(x, w);
+    else
+      throw_invalid_argument("spectral::spectral_conv1d", "method fft is host-only (x on ", S::name,
+                             "); use spectral_method::truncated_dft");
+  }
   if (ad::grad_disabled() || !(x.requires_grad() || w.requires_grad()))
     return ad::constant(detail::spectral_conv1d_gemm(x.value(), w.value()));
   return detail::spectral_conv1d_gemm(x, w);
