@@ -96,6 +96,12 @@ def matmul_bf16():
     return run
 
 
+def matmul_bf16_storage():
+    a = torch.randn(4096, 4096, device="cuda").to(torch.bfloat16)
+    b = torch.randn(4096, 4096, device="cuda").to(torch.bfloat16)
+    return lambda: a @ b
+
+
 def softmax_rows():
     x = torch.randn(16384, 1024, device="cuda")
     return lambda: torch.softmax(x, dim=-1)
@@ -115,6 +121,7 @@ def main():
         "small_ops_fwd_bwd": small_ops_bwd(),
         "matmul_4096_tf32": matmul_tf32(),
         "matmul_4096_bf16": matmul_bf16(),
+        "matmul_4096_bf16_storage": matmul_bf16_storage(),
         "softmax_rows": softmax_rows(),
     }
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}")
@@ -127,7 +134,7 @@ def main():
                 o = ours[case]
                 print(f"RESULT case={case} tessera={o:.4f} torch={t:.4f} unit=ms ratio={o / t:.3f}")
     n = 4096
-    for case in ("matmul_4096_tf32", "matmul_4096_bf16"):
+    for case in ("matmul_4096_tf32", "matmul_4096_bf16", "matmul_4096_bf16_storage"):
         if case in ours:
             print(f"{case}: tessera {2 * n**3 / ours[case] * 1e-9:.1f} TFLOP/s")
     if "softmax_rows" in ours:

@@ -27,7 +27,8 @@ void per_item(benchmark::State& state, F&& body) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < batch; ++i) body();
     cuda_rt::synchronize();
-    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   state.counters["us_per_item"] = benchmark::Counter(
       batch * 1e-6, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);

@@ -68,15 +68,16 @@ struct options {
 };
 
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr,
-               "lingam: %s\n"
-               "usage: lingam (--csv FILE [--header auto|yes|no] | --generate N D [--seed S]\n"
-               "              [--noise uniform|laplace|exponential|student]) [--log]\n"
-               "              [--method direct|var [--lags P]] [--backend cpu|cuda [--fp64]]\n"
-               "              [--mixed-precision] [--threads T] [--order-only] [--margins] [--repeat R]\n"
-               "              [--bootstrap K] [--truth-edges FILE] [--threshold W]\n"
-               "              [--out DIR] [--name NAME]\n",
-               msg);
+  std::fprintf(
+      stderr,
+      "lingam: %s\n"
+      "usage: lingam (--csv FILE [--header auto|yes|no] | --generate N D [--seed S]\n"
+      "              [--noise uniform|laplace|exponential|student]) [--log]\n"
+      "              [--method direct|var [--lags P]] [--backend cpu|cuda [--fp64]]\n"
+      "              [--mixed-precision] [--threads T] [--order-only] [--margins] [--repeat R]\n"
+      "              [--bootstrap K] [--truth-edges FILE] [--threshold W]\n"
+      "              [--out DIR] [--name NAME]\n",
+      msg);
   std::exit(2);
 }
 
@@ -442,10 +443,11 @@ int main(int argc, char** argv) {
           }
         }
         if (ca >= 0)
-          std::printf("  smallest margin: step %zu, %s (M = %.10g) over %s by %.3g (scores of "
-                      "the step span %.3g)\n",
-                      best_step + 1, names[static_cast<std::size_t>(ca)].c_str(), m1,
-                      names[static_cast<std::size_t>(cb)].c_str(), best_gap, range);
+          std::printf(
+              "  smallest margin: step %zu, %s (M = %.10g) over %s by %.3g (scores of "
+              "the step span %.3g)\n",
+              best_step + 1, names[static_cast<std::size_t>(ca)].c_str(), m1,
+              names[static_cast<std::size_t>(cb)].c_str(), best_gap, range);
       }
       std::sort(times.begin(), times.end());
       t_order = times.size() % 2 ? times[times.size() / 2]

@@ -10,6 +10,7 @@
 
 #include "tessera/tessera.hpp"
 
+#include "tessera/cuda/cast.cuh"
 #include "tessera/cuda/causal/direct_lingam.cuh"
 #include "tessera/cuda/config.cuh"
 #include "tessera/cuda/elementwise.cuh"

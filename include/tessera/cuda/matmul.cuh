@@ -6,6 +6,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <cstdint>
 #include <limits>
@@ -138,6 +139,60 @@ gemm_operand<T> make_operand(const tensor<T, cuda>& t, const shape_t& batch, ind
   return o;
 }
 
+/// cuBLAS's names for an element type: data type, compute type, type of α and β.
+template <class T>
+struct gemm_types;
+template <>
+struct gemm_types<float> {
+  static constexpr cudaDataType_t data = CUDA_R_32F;
+  static cublasComputeType_t compute() {
+    return cuda_rt::allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  }
+  using scalar = float;
+};
+template <>
+struct gemm_types<double> {
+  static constexpr cudaDataType_t data = CUDA_R_64F;
+  static cublasComputeType_t compute() { return CUBLAS_COMPUTE_64F; }
+  using scalar = double;
+};
+template <>
+struct gemm_types<__nv_bfloat16> {  // bf16 storage: FP32 accumulation, bf16 result
+  static constexpr cudaDataType_t data = CUDA_R_16BF;
+  static cublasComputeType_t compute() { return CUBLAS_COMPUTE_32F; }
+  using scalar = float;
+};
+template <>
+struct gemm_types<__half> {  // half storage: FP32 accumulation, half result
+  static constexpr cudaDataType_t data = CUDA_R_16F;
+  static cublasComputeType_t compute() { return CUBLAS_COMPUTE_32F; }
+  using scalar = float;
+};
+
+/// Column-major C (n×m, ldc = n) = β·C + op(B)·op(A) for nb batches: cublasGemmEx for one
+/// batch, cublasGemmStridedBatchedEx for several (row-major out = a·b, as matmul calls it).
+template <class T>
+void gemm_call(const gemm_operand<T>& A, const gemm_operand<T>& B, T* out, index_t m, index_t n,
+               index_t k, index_t nb, long long strideC, typename gemm_types<T>::scalar beta) {
+  using G = gemm_types<T>;
+  const typename G::scalar alpha(1);
+  const cublasHandle_t h = cuda_rt::cublas_handle();
+  const cublasOperation_t opA = A.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t opB = B.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if (nb == 1) {
+    TESSERA_CUBLAS_CHECK(cublasGemmEx(
+        h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
+        G::data, static_cast<int>(B.ld), A.p, G::data, static_cast<int>(A.ld), &beta, out, G::data,
+        static_cast<int>(n), G::compute(), CUBLAS_GEMM_DEFAULT));
+  } else {
+    TESSERA_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
+        G::data, static_cast<int>(B.ld), B.batch_stride, A.p, G::data, static_cast<int>(A.ld),
+        A.batch_stride, &beta, out, G::data, static_cast<int>(n), strideC, static_cast<int>(nb),
+        G::compute(), CUBLAS_GEMM_DEFAULT));
+  }
+}
+
 inline void check_int(const char* what, index_t v, const shape_t& a, const shape_t& b) {
   if (v > std::numeric_limits<int>::max())
     throw_invalid_argument("matmul", "lhs shape ", a.str(), ", rhs shape ", b.str(), ": ", what,
@@ -146,17 +201,20 @@ inline void check_int(const char* what, index_t v, const shape_t& a, const shape
 
 }  // namespace cuda_detail
 
-/// Matrix product with numpy semantics on the current stream, through one
-/// cublasGemmStridedBatchedEx call: (m,k)·(k,n) → (m,n); leading batch axes broadcast; a
-/// rank-1 operand is a row (lhs) or column (rhs) vector whose axis is dropped. Transposed
-/// views are used without copies; views whose batch axes do not reduce to one stride are
-/// copied first. float uses TF32 tensor cores when cuda_rt::allow_tf32() is on.
+/// Matrix product with numpy semantics on the current stream, through one cuBLAS call
+/// (cublasGemmEx, or cublasGemmStridedBatchedEx with batch axes): (m,k)·(k,n) → (m,n); leading
+/// batch axes broadcast; a rank-1 operand is a row (lhs) or column (rhs) vector whose axis is
+/// dropped. Transposed views are used without copies; views whose batch axes do not reduce to one
+/// stride are copied first. float uses TF32 tensor cores when cuda_rt::allow_tf32() is on;
+/// __nv_bfloat16 and __half tensors (storage for matmul-heavy paths, see cast) multiply on
+/// tensor cores with FP32 accumulation and a result of their own type.
 /// @throws tessera::invalid_argument when an operand has rank 0, the inner dimensions differ,
 ///   the batch shapes do not broadcast or a dimension exceeds 2³¹ - 1.
 template <class T>
 tensor<T, cuda> matmul(const tensor<T, cuda>& lhs, const tensor<T, cuda>& rhs) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                "cuda matmul is for float and double");
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                    std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>,
+                "cuda matmul is for float, double, __nv_bfloat16 and __half");
   const tessera::detail::matmul_shapes s = tessera::detail::plan_matmul(lhs.shape(), rhs.shape());
   const index_t m = s.m, k = s.k, n = s.n;
   const shape_t& batch = s.batch;
@@ -192,27 +250,8 @@ tensor<T, cuda> matmul(const tensor<T, cuda>& lhs, const tensor<T, cuda>& rhs) {
   cuda_detail::check_int("leading dimension", B.ld, lhs.shape(), rhs.shape());
 
   // Row-major C (m×n) is column-major Cᵀ (n×m) = Bᵀ·Aᵀ: B goes first.
-  const cublasHandle_t h = cuda_rt::cublas_handle();
-  const cublasOperation_t opA = A.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasOperation_t opB = B.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const long long strideC = static_cast<long long>(m * n);
-  if constexpr (std::is_same_v<T, float>) {
-    const float alpha = 1.0f, beta = 0.0f;
-    const cublasComputeType_t ct =
-        cuda_rt::allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    TESSERA_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-        h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
-        CUDA_R_32F, static_cast<int>(B.ld), B.batch_stride, A.p, CUDA_R_32F, static_cast<int>(A.ld),
-        A.batch_stride, &beta, out.data(), CUDA_R_32F, static_cast<int>(n), strideC,
-        static_cast<int>(nb), ct, CUBLAS_GEMM_DEFAULT));
-  } else {
-    const double alpha = 1.0, beta = 0.0;
-    TESSERA_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-        h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
-        CUDA_R_64F, static_cast<int>(B.ld), B.batch_stride, A.p, CUDA_R_64F, static_cast<int>(A.ld),
-        A.batch_stride, &beta, out.data(), CUDA_R_64F, static_cast<int>(n), strideC,
-        static_cast<int>(nb), CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
-  }
+  cuda_detail::gemm_call<T>(A, B, out.data(), m, n, k, nb, static_cast<long long>(m * n),
+                            typename cuda_detail::gemm_types<T>::scalar(0));
   return finish(out);
 }
 
@@ -247,25 +286,9 @@ void matmul_acc_(const tensor<T, cuda>& out, const tensor<T, cuda>& a, const ten
   const cuda_detail::gemm_operand<T> B = cuda_detail::make_operand(b, no_batch, k, n);
   cuda_detail::check_int("leading dimension", A.ld, a.shape(), b.shape());
   cuda_detail::check_int("leading dimension", B.ld, a.shape(), b.shape());
-  const cublasHandle_t h = cuda_rt::cublas_handle();
-  const cublasOperation_t opA = A.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasOperation_t opB = B.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
   // Row-major out (m×n) is column-major outᵀ (n×m) = Bᵀ·Aᵀ, as in matmul.
-  if constexpr (std::is_same_v<T, float>) {
-    const float alpha = 1.0f, beta = 1.0f;
-    const cublasComputeType_t ct =
-        cuda_rt::allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    TESSERA_CUBLAS_CHECK(cublasGemmEx(
-        h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
-        CUDA_R_32F, static_cast<int>(B.ld), A.p, CUDA_R_32F, static_cast<int>(A.ld), &beta,
-        out.data(), CUDA_R_32F, static_cast<int>(n), ct, CUBLAS_GEMM_DEFAULT));
-  } else {
-    const double alpha = 1.0, beta = 1.0;
-    TESSERA_CUBLAS_CHECK(cublasGemmEx(
-        h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
-        CUDA_R_64F, static_cast<int>(B.ld), A.p, CUDA_R_64F, static_cast<int>(A.ld), &beta,
-        out.data(), CUDA_R_64F, static_cast<int>(n), CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
-  }
+  cuda_detail::gemm_call<T>(A, B, out.data(), m, n, k, 1, static_cast<long long>(m * n),
+                            typename cuda_detail::gemm_types<T>::scalar(1));
 }
 
 }  // namespace tessera
