@@ -12,9 +12,8 @@
 #       k = 1), width 32, 12 modes, batch 32: median ms per optimiser step after WARMUP_STEPS;
 #   (d) tessera side: fno_deq --device DEVICE --time-steps STEPS with the same settings. The
 #       example exits with status 3 when the build has no device path for its layers; the
-#       script then reports tessera=NA and says what is missing (no number is made up). On
-#       cuda the FNO models run; the DEQ (implicit::fixed_point, host-only) prints a MISSING
-#       line and reports NA;
+#       script then reports tessera=NA and says what is missing (no number is made up). A
+#       model that fails on the device prints a MISSING line and reports NA;
 #   (e) prints (medians per step: wall clock with a CUDA synchronisation per step on a GPU,
 #       process CPU time with DEVICE=cpu)
 #       RESULT case=fno_step tessera=<ms|NA> pytorch=<ms> unit=ms ratio=<tessera/pytorch|NA>

@@ -761,6 +761,7 @@ int main(int argc, char** argv) {
     req.pad = c.pad;
     req.batch = c.batch;
     req.wt_unroll = c.wt_unroll;
+    req.solver_iters = c.solver_iters;
     req.time_steps = c.time_steps;
     req.time_warmup = c.time_warmup;
     req.lr = c.lr;

@@ -3,8 +3,9 @@
 // complex GEMMs, every adjoint combination, broadcast and misaligned operands), the layout ops,
 // the cached basis matrices, spectral_conv1d/2d forward, the reverse pass of spectral_conv2d
 // composed from the pieces its AD rules call (checked against the host tape first, then host
-// against cuda), the tape's gradients on ad::var<T, cuda>, and a few Adam steps of a small FNO
-// built from the fno.hpp blocks in both spaces.
+// against cuda), the tape's gradients on ad::var<T, cuda>, a few Adam steps of a small FNO
+// built from the fno.hpp blocks in both spaces, and an FNO-DEQ fixed point (implicit::
+// fixed_point on cuda: Anderson/Picard forward, phantom backward).
 // Boost.Test first: under nvcc, <boost/mpl/list.hpp> included before it turns off the
 // variadic BOOST_TEST forms.
 #include <boost/test/unit_test.hpp>
@@ -16,6 +17,7 @@
 
 #include "backend_support.hpp"
 #include "tessera/cuda/spectral.cuh"
+#include "tessera/implicit.hpp"
 #include "tessera/optim/adam.hpp"
 #include "tessera/optim/param.hpp"
 
@@ -374,6 +376,95 @@ BOOST_AUTO_TEST_CASE(fno_training_steps_match_host) {
   for (std::size_t i = 0; i < ph.size(); ++i)
     BOOST_TEST(nmse(ph[i], pc[i]) <= 1e-18,
                "parameter " << i << " " << ph[i].shape().str() << ": NMSE " << nmse(ph[i], pc[i]));
+}
+
+/// main.cpp's block F_θ(z, x̃) with every weight taken from θ (8 per layer, x̃ last), in space S.
+template <class T, class S>
+ad::var<T, S> deq_block(const ad::var<T, S>& z, const std::vector<ad::var<T, S>>& th) {
+  const auto linear = [](const ad::var<T, S>& x, const ad::var<T, S>& w, const ad::var<T, S>& b) {
+    const index_t B = x.size(0), Cin = w.size(1), Cout = w.size(0);
+    const ad::var<T, S> y = ad::matmul(w, ad::reshape(x, shape_t{B, Cin, x.numel() / (B * Cin)}));
+    shape_t out = x.shape();
+    out[1] = Cout;
+    return ad::reshape(y + ad::reshape(b, shape_t{Cout, 1}), out);
+  };
+  ad::var<T, S> h = z;
+  for (std::size_t j = 0; j + 1 < th.size(); j += 8) {
+    ad::var<T, S> k = sp::spectral_conv2d(h, th[j], th[j + 1]);
+    k = linear(ad::gelu(linear(k, th[j + 2], th[j + 3])), th[j + 4], th[j + 5]);
+    h = ad::gelu(k + linear(h, th[j + 6], th[j + 7]) + th.back());
+  }
+  return h;
+}
+
+struct deq_run {
+  tensor<double> z;                   // the returned z (phantom step from z*)
+  std::vector<double> history;        // forward residuals
+  std::vector<tensor<double>> grads;  // of Σ z², block weights then x̃
+};
+
+/// One FNO-DEQ forward (implicit::fixed_point) and phantom backward in space S.
+template <class S>
+deq_run deq_fixed_point(implicit::solver_method method, bool batched) {
+  generator gen(21);
+  sp::fourier_block<double, S> block(4, 2, 2, gen, 2, true);
+  const tensor<double, S> inj = to<S>(uniform<double>({2, 4, 8, 8}, 22, -0.5, 0.5));
+  ad::scope sc;
+  std::vector<ad::var<double, S>> th;
+  for (auto* p : block.parameters()) th.push_back((*p)());
+  th.push_back(ad::var<double, S>(inj, true));
+  implicit::options o;
+  o.solver.method = method;
+  o.solver.max_iter = 8;
+  o.solver.full_budget = true;
+  o.solver.batched = batched;
+  o.solver.damping = 0.7;
+  o.backward.mode = implicit::backward_mode::phantom;
+  o.backward.phantom_tau = 0.5;
+  o.backward.phantom_steps = 1;
+  tensor<double, S> z0(inj.shape());
+  z0.fill_(0.0);
+  const auto r = implicit::fixed_point(deq_block<double, S>, z0, th, o);
+  ad::backward(ad::sum(ad::square(r.z)));
+  deq_run out{to<host>(r.z.value()), r.info.residual_history, {}};
+  for (const auto& t : th) out.grads.push_back(to<host>(t.grad()));
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(fno_deq_fixed_point_matches_host) {
+  // Anderson (one system for the batch, and per sample) and damped Picard (per-sample rows):
+  // the cuda solve sums in another order and Anderson's small least-squares systems amplify
+  // rounding a little, so the tolerances are loose for double but far below a wrong formula.
+  for (const auto& [method, batched] : {std::pair{implicit::solver_method::anderson, false},
+                                        std::pair{implicit::solver_method::anderson, true},
+                                        std::pair{implicit::solver_method::picard, true}}) {
+    const deq_run h = deq_fixed_point<host>(method, batched);
+    const deq_run c = deq_fixed_point<cuda>(method, batched);
+    BOOST_TEST_CONTEXT("solver " << static_cast<int>(method) << ", batched " << batched) {
+      BOOST_TEST(nmse(h.z, c.z) <= 1e-16, "z: NMSE " << nmse(h.z, c.z));
+      BOOST_TEST_REQUIRE(h.history.size() == c.history.size());
+      for (std::size_t i = 0; i < h.history.size(); ++i)
+        BOOST_TEST(std::abs(h.history[i] - c.history[i]) <= 1e-9 * h.history[i],
+                   "residual " << i << ": host " << h.history[i] << ", cuda " << c.history[i]);
+      BOOST_TEST_REQUIRE(h.grads.size() == c.grads.size());
+      for (std::size_t i = 0; i < h.grads.size(); ++i)
+        BOOST_TEST(nmse(h.grads[i], c.grads[i]) <= 1e-14,
+                   "gradient " << i << ": NMSE " << nmse(h.grads[i], c.grads[i]));
+    }
+  }
+  // Host-only parts say so.
+  ad::scope sc;
+  const tensor<double, cuda> z0 = to<cuda>(uniform<double>({2, 3}, 1));
+  const std::vector<ad::var<double, cuda>> th = {ad::var<double, cuda>(z0, true)};
+  const auto f = [](const ad::var<double, cuda>& z, const std::vector<ad::var<double, cuda>>& p) {
+    return z * 0.5 + p[0];
+  };
+  implicit::options o;
+  o.solver.method = implicit::solver_method::broyden;
+  BOOST_CHECK_THROW(implicit::fixed_point(f, z0, th, o), invalid_argument);
+  o.solver.method = implicit::solver_method::anderson;
+  o.backward.mode = implicit::backward_mode::implicit;
+  BOOST_CHECK_THROW(implicit::fixed_point(f, z0, th, o), invalid_argument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -32,13 +32,13 @@ concept differentiable_map =
         std::invoke_result_t<const F&, const ad::var<T>&, const std::vector<ad::var<T>>&>,
         ad::var<T>>;
 
-/// What fixed_point and root return.
-template <class T>
+/// What fixed_point and root return (S: the memory space of z).
+template <class T, class S = host>
 struct fixed_point_result {
   /// z* on the current tape (a constant when no parameter needs a gradient or inside
   /// ad::no_grad). Implicit mode: one node whose inputs are the parameters. Phantom mode: the
   /// last phantom step. Unroll mode: the last unrolled step.
-  ad::var<T> z;
+  ad::var<T, S> z;
   /// The forward solve (unroll mode: the unrolled steps; see fixed_point).
   solve_result info;
   /// Implicit mode with a recorded node: the adjoint solve of the latest reverse sweep
@@ -57,16 +57,17 @@ void check_map(const char* fn, const F&) {
 }
 
 /// f(z, θ) on values: no recording, and everything f puts on the tape is dropped.
-template <class T, class F>
-tensor<T> eval_values(const F& f, const tensor<T>& z, const std::vector<ad::var<T>>& params) {
+template <class T, class S, class F>
+tensor<T, S> eval_values(const F& f, const tensor<T, S>& z,
+                         const std::vector<ad::var<T, S>>& params) {
   ad::no_grad ng;
   ad::scope s;
-  const ad::var<T> y = f(ad::constant(z), params);
-  return y.defined() ? y.value() : tensor<T>();
+  const ad::var<T, S> y = f(ad::constant(z), params);
+  return y.defined() ? y.value() : tensor<T, S>();
 }
 
-template <class T>
-void check_output(const char* fn, const ad::var<T>& y, const shape_t& shape) {
+template <class T, class S>
+void check_output(const char* fn, const ad::var<T, S>& y, const shape_t& shape) {
   if (!y.defined() || !(y.shape() == shape))
     throw_invalid_argument(fn, "f returned ", y.defined() ? "shape " : "an undefined variable",
                            y.defined() ? y.shape().str() : std::string(), " for z of shape ",
@@ -74,10 +75,11 @@ void check_output(const char* fn, const ad::var<T>& y, const shape_t& shape) {
 }
 
 /// z ← (1 − β) z + β f(z, θ), recorded.
-template <class T, class F>
-ad::var<T> damped_step(const char* fn, const F& f, const ad::var<T>& z,
-                       const std::vector<ad::var<T>>& params, double beta, ad::var<T>* fz_out) {
-  ad::var<T> fz = f(z, params);
+template <class T, class S, class F>
+ad::var<T, S> damped_step(const char* fn, const F& f, const ad::var<T, S>& z,
+                          const std::vector<ad::var<T, S>>& params, double beta,
+                          ad::var<T, S>* fz_out) {
+  ad::var<T, S> fz = f(z, params);
   check_output(fn, fz, z.shape());
   if (fz_out) *fz_out = fz;
   if (beta == 1.0) return fz;
@@ -259,6 +261,78 @@ fixed_point_result<T> fixed_point_impl(const char* fn, const F& f, const tensor<
   return res;
 }
 
+/// fixed_point_impl on a space other than host (cuda): the same unroll and phantom modes
+/// (their recorded steps are ad ops), the values-only solve of solve_values_space; the implicit
+/// mode (adjoint solves on ad::vjp pullbacks, GMRES) is host-only so far.
+template <class T, class S, class F>
+fixed_point_result<T, S> fixed_point_impl_space(const char* fn, const F& f, const tensor<T, S>& z0,
+                                                const std::vector<ad::var<T, S>>& params,
+                                                const solver_options& so,
+                                                const backward_options& bo, const convention& cv) {
+  validate(fn, so);
+  validate(fn, bo);
+  const row_layout L = layout_of(fn, z0, so.batched);
+  if (!all_finite(z0))
+    throw_invalid_argument(fn, "z0 of shape ", z0.shape().str(), " holds a non-finite value");
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (!params[i].defined()) throw_invalid_argument(fn, "params[", i, "] is undefined");
+  const bool needs_grad =
+      !ad::grad_disabled() && std::any_of(params.begin(), params.end(),
+                                          [](const ad::var<T, S>& p) { return p.requires_grad(); });
+
+  fixed_point_result<T, S> res;
+  if (bo.mode == backward_mode::unroll) {
+    std::vector<double> ref0;
+    ad::var<T, S> z = ad::constant(z0.contiguous());
+    for (int k = 0; k < bo.unroll_steps; ++k) {
+      ad::var<T, S> fz;
+      ad::var<T, S> next = damped_step(fn, f, z, params, so.damping, &fz);
+      // measure()'s bookkeeping with the dot products taken on the device.
+      const tensor<T, S> r = fz.value() - z.value();
+      const std::vector<double> rr = row_dots_of(r, r, L),
+                                ff = row_dots_of(fz.value(), fz.value(), L);
+      solve_result& info = res.info;
+      info.sample_residuals.assign(rr.size(), 0.0);
+      info.sample_converged.assign(rr.size(), false);
+      double total = 0;
+      if (k == 0) ref0.assign(rr.size(), 0.0);
+      for (std::size_t i = 0; i < rr.size(); ++i) {
+        const double rv = std::sqrt(rr[i]) * cv.scale;
+        if (k == 0) ref0[i] = rv;
+        const double ref = cv.ref == reference::map_value ? std::sqrt(ff[i]) * cv.scale : ref0[i];
+        info.sample_residuals[i] = rv;
+        info.sample_converged[i] =
+            std::isfinite(rv) && rv <= std::max(so.abs_tol, so.rel_tol * ref);
+        total += rv * rv;
+      }
+      info.residual = std::sqrt(total);
+      info.residual_history.push_back(info.residual);
+      info.converged = std::all_of(info.sample_converged.begin(), info.sample_converged.end(),
+                                   [](bool c) { return c; });
+      info.iterations = k + 1;
+      z = next;
+    }
+    res.z = z;
+    return res;
+  }
+  if (bo.mode == backward_mode::implicit && needs_grad)
+    throw_invalid_argument(fn, "backward_mode::implicit is host-only so far (z0 on ", S::name,
+                           "); use backward_mode::phantom or unroll");
+
+  solution<T, S> sol = solve_values_space<T, S>(
+      fn, [&](const tensor<T, S>& z) { return eval_values(f, z, params); }, z0, so, cv);
+  res.info = std::move(sol.info);
+  if (!needs_grad) {
+    res.z = ad::constant(sol.z);
+    return res;
+  }
+  ad::var<T, S> z = ad::constant(sol.z);
+  for (int k = 0; k < bo.phantom_steps; ++k)
+    z = damped_step(fn, f, z, params, bo.phantom_tau, static_cast<ad::var<T, S>*>(nullptr));
+  res.z = z;
+  return res;
+}
+
 }  // namespace detail
 
 /// Solves z* = f(z*, θ) and returns z* as a differentiable variable of θ.
@@ -305,6 +379,26 @@ fixed_point_result<T> fixed_point(F&& f, const tensor<T>& z0, const std::vector<
   };
   return detail::fixed_point_impl<T>("implicit::fixed_point", g, z0, params, o.solver, o.backward,
                                      detail::convention{});
+}
+
+/// fixed_point on another memory space (z0 and θ on cuda, in a .cu file): the same forward
+/// solvers except Broyden (Picard and Anderson: tensor ops on the device, per-sample dot
+/// products and the small Anderson system on the host) and the phantom and unroll backward
+/// modes; backward_mode::implicit is host-only so far.
+/// @throws tessera::invalid_argument as the host form, and for Broyden or implicit mode.
+template <floating_point_scalar T, class S, class F>
+  requires(!std::is_same_v<S, host>)
+fixed_point_result<T, S> fixed_point(F&& f, const tensor<T, S>& z0,
+                                     const std::vector<ad::var<T, S>>& params,
+                                     const options& o = {}) {
+  static_assert(std::is_invocable_r_v<ad::var<T, S>, const F&, const ad::var<T, S>&,
+                                      const std::vector<ad::var<T, S>>&>,
+                "implicit: f must be callable as ad::var<T, S> f(const ad::var<T, S>& z, const "
+                "std::vector<ad::var<T, S>>& params)");
+  const auto g = [&f](const ad::var<T, S>& z,
+                      const std::vector<ad::var<T, S>>& th) -> ad::var<T, S> { return f(z, th); };
+  return detail::fixed_point_impl_space<T, S>("implicit::fixed_point", g, z0, params, o.solver,
+                                              o.backward, detail::convention{});
 }
 
 /// Finds z* with g(z*, θ) = 0 and returns it as a differentiable variable of θ.

@@ -20,9 +20,9 @@
 namespace tessera::implicit {
 
 /// A values-only solve: the returned iterate and the report.
-template <class T>
+template <class T, class S = host>
 struct solution {
-  tensor<T> z;        ///< the lowest-residual iterate (chosen per sample when batched)
+  tensor<T, S> z;     ///< the lowest-residual iterate (chosen per sample when batched)
   solve_result info;  ///< convergence, iterations, residuals
 };
 
@@ -49,8 +49,8 @@ struct row_layout {
   index_t n;
 };
 
-template <class T>
-row_layout layout_of(const char* fn, const tensor<T>& z, bool batched) {
+template <class T, class S>
+row_layout layout_of(const char* fn, const tensor<T, S>& z, bool batched) {
   if (!z.defined()) throw_invalid_argument(fn, "z0 is an undefined tensor");
   if (z.numel() == 0)
     throw_invalid_argument(fn, "z0 of shape ", z.shape().str(), " has no elements");
@@ -103,6 +103,58 @@ tensor<T> picard_step(const iterate_view<T>& v, double beta, int& safeguards) {
   return xn;
 }
 
+/// The Anderson mixing coefficients α (R rows of n) from the per-sample Gram matrices `gram`
+/// (R blocks of m × m, entries ⟨g_i, g_j⟩): the bordered least-squares system of
+/// anderson_state, with its safeguards; s is the newest history slot (α = e_s when a sample's
+/// system cannot be solved). Returns whether any safeguard fired.
+inline bool anderson_coefficients(const std::vector<double>& gram, index_t R, int m, int n, int s,
+                                  double lambda, bool relative, std::vector<double>& alpha) {
+  const std::size_t mm = static_cast<std::size_t>(m) * static_cast<std::size_t>(m);
+  alpha.assign(static_cast<std::size_t>(R * n), 0.0);
+  bool safeguarded = false;
+  std::vector<double> M, rhs;
+  for (index_t b = 0; b < R; ++b) {
+    const double* g = gram.data() + static_cast<std::size_t>(b) * mm;
+    double* a = alpha.data() + static_cast<std::size_t>(b * n);
+    double smax = 0;
+    for (int i = 0; i < n; ++i) smax = std::max(smax, g[i * m + i]);
+    bool ok = false;
+    if (smax > 0 && std::isfinite(smax)) {
+      double lam = relative ? lambda * smax : lambda;
+      for (int attempt = 0; attempt < 4 && !ok; ++attempt) {
+        if (attempt > 0) {
+          lam = std::max(100 * lam, 1e-10 * smax);
+          safeguarded = true;
+        }
+        // Scaling H by 1/(max diag + λ) leaves α unchanged and keeps the pivots O(1).
+        const double c = 1.0 / (smax + lam);
+        const int k = n + 1;
+        M.assign(static_cast<std::size_t>(k * k), 0.0);
+        rhs.assign(static_cast<std::size_t>(k), 0.0);
+        rhs[0] = 1;
+        for (int i = 0; i < n; ++i) {
+          M[static_cast<std::size_t>(i + 1)] = 1;
+          M[static_cast<std::size_t>((i + 1) * k)] = 1;
+          for (int j = 0; j < n; ++j)
+            M[static_cast<std::size_t>((i + 1) * k + j + 1)] =
+                (g[i * m + j] + (i == j ? lam : 0.0)) * c;
+        }
+        ok = solve_dense(M, rhs, k, 1e-15);
+        if (ok)
+          for (int i = 0; i < n; ++i)
+            ok = ok && std::abs(rhs[static_cast<std::size_t>(i + 1)]) <= 1e8;
+        if (ok)
+          for (int i = 0; i < n; ++i) a[i] = rhs[static_cast<std::size_t>(i + 1)];
+      }
+    }
+    if (!ok) {
+      for (int i = 0; i < n; ++i) a[i] = i == s ? 1.0 : 0.0;
+      safeguarded = true;
+    }
+  }
+  return safeguarded;
+}
+
 /// Anderson acceleration (type II) with the bordered least-squares system of the FNO-DEQ
 /// reference. With residuals g_i = f(x_i) − x_i of the last n ≤ m iterates (per sample),
 ///   [[0, 1ᵀ], [1, G Gᵀ + λ' I]] [ν; α] = [1; 0],   x⁺ = Σ α_i (x_i + β g_i)
@@ -152,48 +204,8 @@ struct anderson_state {
     if (count == 1) return picard_step(v, beta, safeguards);
 
     const int n = count;
-    std::vector<double> alpha(static_cast<std::size_t>(R * n), 0.0);
-    bool safeguarded = false;
-    std::vector<double> M, rhs;
-    for (index_t b = 0; b < R; ++b) {
-      const double* g = gram.data() + static_cast<std::size_t>(b) * mm;
-      double* a = alpha.data() + static_cast<std::size_t>(b * n);
-      double smax = 0;
-      for (int i = 0; i < n; ++i) smax = std::max(smax, g[i * m + i]);
-      bool ok = false;
-      if (smax > 0 && std::isfinite(smax)) {
-        double lam = relative ? lambda * smax : lambda;
-        for (int attempt = 0; attempt < 4 && !ok; ++attempt) {
-          if (attempt > 0) {
-            lam = std::max(100 * lam, 1e-10 * smax);
-            safeguarded = true;
-          }
-          // Scaling H by 1/(max diag + λ) leaves α unchanged and keeps the pivots O(1).
-          const double c = 1.0 / (smax + lam);
-          const int k = n + 1;
-          M.assign(static_cast<std::size_t>(k * k), 0.0);
-          rhs.assign(static_cast<std::size_t>(k), 0.0);
-          rhs[0] = 1;
-          for (int i = 0; i < n; ++i) {
-            M[static_cast<std::size_t>(i + 1)] = 1;
-            M[static_cast<std::size_t>((i + 1) * k)] = 1;
-            for (int j = 0; j < n; ++j)
-              M[static_cast<std::size_t>((i + 1) * k + j + 1)] =
-                  (g[i * m + j] + (i == j ? lam : 0.0)) * c;
-          }
-          ok = solve_dense(M, rhs, k, 1e-15);
-          if (ok)
-            for (int i = 0; i < n; ++i)
-              ok = ok && std::abs(rhs[static_cast<std::size_t>(i + 1)]) <= 1e8;
-          if (ok)
-            for (int i = 0; i < n; ++i) a[i] = rhs[static_cast<std::size_t>(i + 1)];
-        }
-      }
-      if (!ok) {
-        for (int i = 0; i < n; ++i) a[i] = i == s ? 1.0 : 0.0;
-        safeguarded = true;
-      }
-    }
+    std::vector<double> alpha;
+    const bool safeguarded = anderson_coefficients(gram, R, m, n, s, lambda, relative, alpha);
     if (safeguarded) ++safeguards;
 
     tensor<T> xn(v.x.shape());
@@ -441,6 +453,168 @@ solution<T> solve_values(const char* fn, Map&& f, const tensor<T>& z0, const sol
         x = broyden.next(view, info.safeguard_steps);
         break;
     }
+  }
+
+  out.z = best_z;
+  double total = 0;
+  for (double r2 : best_res) total += r2 * r2;
+  info.residual = std::sqrt(total);
+  info.sample_residuals = best_res;
+  info.sample_converged.assign(conv.begin(), conv.end());
+  info.converged = std::all_of(conv.begin(), conv.end(), [](char c) { return c != 0; });
+  return out;
+}
+
+// --- other memory spaces (cuda) ---------------------------------------------------------------
+// The same solver loop and step rules on tensor<T, S> for S other than host, written with tensor
+// ops called unqualified (argument-dependent lookup finds the space's overloads, declared in
+// that space's headers): per-sample dot products are reductions copied to the host (a few
+// numbers per iteration), the Anderson system is solved on the host as above, and the
+// iterates are combined by elementwise ops. Sums run in T (the host accumulates in double).
+// Picard and Anderson only; Broyden is host-only.
+
+/// Row b (axis 0) of t when the layout is batched, else t itself.
+template <class T, class S>
+tensor<T, S> row_of(const tensor<T, S>& t, row_layout L, index_t b) {
+  return L.rows == 1 ? t : t.select(0, b);
+}
+
+/// out[b] = ⟨a_b, c_b⟩ for the L.rows rows of two tensors of the same shape.
+template <class T, class S>
+std::vector<double> row_dots_of(const tensor<T, S>& a, const tensor<T, S>& c, row_layout L) {
+  const tensor<T, S> d = sum((a * c).reshape(shape_t{L.rows, L.n}), shape_t{1});
+  const std::vector<T> h = to<host>(d).to_vector();
+  return std::vector<double>(h.begin(), h.end());
+}
+
+/// z + β r on finite samples; z* + β r* (the best iterate) on the others.
+template <class T, class S>
+tensor<T, S> picard_step_space(const tensor<T, S>& x, const tensor<T, S>& r,
+                               const tensor<T, S>& best_z, const tensor<T, S>& best_r,
+                               const std::vector<char>& finite, row_layout L, double beta,
+                               int& safeguards) {
+  const T b = static_cast<T>(beta);
+  tensor<T, S> xn = x + r * b;
+  bool bad = false;
+  for (index_t i = 0; i < L.rows; ++i)
+    if (!finite[static_cast<std::size_t>(i)]) {
+      bad = true;
+      row_of(xn, L, i).copy_from(row_of(best_z, L, i) + row_of(best_r, L, i) * b);
+    }
+  if (bad) ++safeguards;
+  return xn;
+}
+
+/// solve_values on a space other than host (see above).
+template <class T, class S, class Map>
+solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z0,
+                                  const solver_options& o, const convention& cv) {
+  if (o.method == solver_method::broyden)
+    throw_invalid_argument(fn, "solver method broyden is host-only so far (z0 on ", S::name,
+                           "); use anderson or picard");
+  const row_layout L = layout_of(fn, z0, o.batched);
+  const index_t R = L.rows;
+  const shape_t shape = z0.shape();
+  const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
+  const double inf = std::numeric_limits<double>::infinity();
+
+  solution<T, S> out;
+  solve_result& info = out.info;
+  tensor<T, S> x = z0.contiguous();
+  tensor<T, S> best_z = x.clone();
+  tensor<T, S> best_r(shape);
+  std::vector<double> best_res(sz(R), inf), ref0(sz(R), 0.0), ff(sz(R)), res(sz(R));
+  std::vector<char> conv(sz(R), 0), finite(sz(R), 1);
+
+  // Anderson history (the host's anderson_state, on tensors of S).
+  const int m = o.history;
+  std::vector<tensor<T, S>> X(static_cast<std::size_t>(m)), G(static_cast<std::size_t>(m));
+  const std::size_t mm = static_cast<std::size_t>(m) * static_cast<std::size_t>(m);
+  std::vector<double> gram(sz(R) * mm, 0.0), alpha;
+  int count = 0, head = 0;
+
+  for (int k = 0; k < o.max_iter; ++k) {
+    tensor<T, S> fx = f(x);
+    if (!fx.defined() || !(fx.shape() == shape))
+      throw_invalid_argument(fn, "f returned ", fx.defined() ? "shape " : "an undefined tensor",
+                             fx.defined() ? fx.shape().str() : std::string(), " for z of shape ",
+                             shape.str(), "; f must map z to a tensor of the same shape");
+    fx = fx.contiguous();
+    const tensor<T, S> r = fx - x;
+    const std::vector<double> rr = row_dots_of(r, r, L);
+    if (cv.ref == reference::map_value) ff = row_dots_of(fx, fx, L);
+    double total = 0;
+    for (index_t b = 0; b < R; ++b) {
+      const std::size_t i = sz(b);
+      res[i] = std::sqrt(rr[i]) * cv.scale;
+      if (k == 0) ref0[i] = res[i];
+      const double ref = cv.ref == reference::map_value          ? std::sqrt(ff[i]) * cv.scale
+                         : cv.ref == reference::initial_residual ? ref0[i]
+                                                                 : cv.given[i];
+      const double tol = std::max(o.abs_tol, o.rel_tol * ref);
+      total += res[i] * res[i];
+      finite[i] = std::isfinite(res[i]);
+      if (finite[i] && res[i] <= tol) conv[i] = 1;
+      if (k == 0 || (finite[i] && res[i] < best_res[i])) {
+        if (k > 0) row_of(best_z, L, b).copy_from(row_of(x, L, b));
+        row_of(best_r, L, b).copy_from(row_of(r, L, b));
+        best_res[i] = finite[i] ? res[i] : inf;
+      }
+    }
+    info.residual_history.push_back(std::sqrt(total));
+    info.iterations = k + 1;
+    const bool all = std::all_of(conv.begin(), conv.end(), [](char c) { return c != 0; });
+    if ((all && !o.full_budget) || k + 1 == o.max_iter) break;
+
+    const bool all_finite_rows =
+        std::all_of(finite.begin(), finite.end(), [](char c) { return c != 0; });
+    if (o.method == solver_method::picard) {
+      x = picard_step_space(x, r, best_z, best_r, finite, L, o.damping, info.safeguard_steps);
+      continue;
+    }
+    // Anderson: a non-finite residual clears the history (a Picard step from the best).
+    if (!all_finite_rows) {
+      count = head = 0;
+      x = picard_step_space(x, r, best_z, best_r, finite, L, o.mixing, info.safeguard_steps);
+      continue;
+    }
+    const int s = head;
+    X[sz(s)] = x;
+    G[sz(s)] = r;
+    head = (head + 1) % m;
+    count = std::min(count + 1, m);
+    for (int i = 0; i < count; ++i) {
+      const std::vector<double> d = row_dots_of(G[sz(s)], G[sz(i)], L);
+      for (index_t b = 0; b < R; ++b) {
+        double* g = gram.data() + sz(b) * mm;
+        g[s * m + i] = g[i * m + s] = d[sz(b)];
+      }
+    }
+    if (count == 1) {
+      x = picard_step_space(x, r, best_z, best_r, finite, L, o.mixing, info.safeguard_steps);
+      continue;
+    }
+    const int n = count;
+    if (anderson_coefficients(gram, R, m, n, s, o.lambda, o.relative_lambda, alpha))
+      ++info.safeguard_steps;
+    // x⁺ = Σ_i α_i (x_i + β g_i), α per sample: scalars when not batched, else (R, 1, ...).
+    const T beta = static_cast<T>(o.mixing);
+    tensor<T, S> xn;
+    for (int i = 0; i < n; ++i) {
+      const tensor<T, S> term = X[sz(i)] + G[sz(i)] * beta;
+      tensor<T, S> scaled;
+      if (R == 1) {
+        scaled = term * static_cast<T>(alpha[sz(i)]);
+      } else {
+        shape_t cs = shape_t::filled(shape.rank(), 1);
+        cs[0] = R;
+        tensor<T> a(cs);
+        for (index_t b = 0; b < R; ++b) a.data()[b] = static_cast<T>(alpha[sz(b * n + i)]);
+        scaled = term * to<S>(a);
+      }
+      xn = i == 0 ? scaled : xn + scaled;
+    }
+    x = xn;
   }
 
   out.z = best_z;
