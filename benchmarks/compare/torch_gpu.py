@@ -128,13 +128,17 @@ def main():
     for name, fn in torch_cases.items():
         t = time_ms(fn)
         # mlp_train_step_graph, _tape and _tape_graph are timed against the same eager PyTorch
-        # step.
-        for case in (name, name + "_graph", name + "_tape", name + "_tape_graph"):
+        # step; the matmul cases' _gemmex (cublasGemmEx instead of cuBLASLt) and _autotune
+        # variants against the same PyTorch product.
+        for case in (name, name + "_graph", name + "_tape", name + "_tape_graph",
+                     name + "_gemmex", name + "_autotune"):
             if case in ours:
                 o = ours[case]
                 print(f"RESULT case={case} tessera={o:.4f} torch={t:.4f} unit=ms ratio={o / t:.3f}")
     n = 4096
-    for case in ("matmul_4096_tf32", "matmul_4096_bf16", "matmul_4096_bf16_storage"):
+    for case in ("matmul_4096_tf32", "matmul_4096_tf32_gemmex", "matmul_4096_tf32_autotune",
+                 "matmul_4096_bf16", "matmul_4096_bf16_storage",
+                 "matmul_4096_bf16_storage_gemmex"):
         if case in ours:
             print(f"{case}: tessera {2 * n**3 / ours[case] * 1e-9:.1f} TFLOP/s")
     if "softmax_rows" in ours:

@@ -9,7 +9,8 @@
 # mlp_train_step_tape: the step written with the tape and optim::adam, and
 # mlp_train_step_tape_graph: that step captured), small_ops_fwd (200 chained
 # elementwise ops on 16 elements, no grad on either side), small_ops_fwd_bwd (the same chain
-# with the tape / autograd and a backward pass), matmul_4096_tf32, matmul_4096_bf16 (PyTorch:
+# with the tape / autograd and a backward pass), matmul_4096_tf32 (and its _gemmex and _autotune
+# variants), matmul_4096_bf16 (PyTorch:
 # bf16 autocast) and softmax_rows, followed by TFLOP/s and GB/s.
 #   benchmarks/compare/torch_gpu.sh        (env: REPS [20], BUILD [build/device], SKIP_BUILD)
 set -euo pipefail

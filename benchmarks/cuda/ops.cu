@@ -6,7 +6,9 @@
 // (mlp_train_step_tape: what the tape and its rules cost over the hand-written step; and
 // mlp_train_step_tape_graph, that step captured into a CUDA graph); 200
 // chained elementwise ops on 16-element tensors (launch latency), forward only and forward +
-// backward through the tape; a 4096³ TF32 and bf16-operand matmul (TFLOP/s) and softmax over
+// backward through the tape; a 4096³ TF32 and bf16-operand matmul (TFLOP/s; the TF32 and bf16
+// storage cases also through cublasGemmEx (_gemmex) and, TF32, with the autotune on
+// (_autotune); counters say which path ran) and softmax over
 // rows (GB/s). Names match benchmarks/compare/torch_gpu.py, which times the same work in
 // PyTorch.
 #include <benchmark/benchmark.h>
@@ -203,17 +205,51 @@ void small_ops_fwd_bwd(benchmark::State& state) {
 }
 BENCHMARK(small_ops_fwd_bwd)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
-void matmul_4096_tf32(benchmark::State& state) {
+/// Counters saying which GEMM path ran (from this thread's cuBLASLt statistics since `from`).
+void gemm_path_counters(benchmark::State& state, const cuda_rt::gemm_lt_stats& from) {
+  const cuda_rt::gemm_lt_stats s = cuda_rt::gemm_stats();
+  state.counters["lt_calls"] = static_cast<double>(s.lt_calls - from.lt_calls);
+  state.counters["gemmex_fallbacks"] =
+      static_cast<double>(s.gemmex_fallbacks - from.gemmex_fallbacks);
+  state.counters["autotuned"] = static_cast<double>(s.autotuned - from.autotuned);
+  state.counters["candidates"] = s.last_candidates;
+  state.counters["algo_id"] = s.last_algo_id;  // -1: no cublasLtMatmul ran
+  state.counters["tile_id"] = s.last_tile_id;
+  state.counters["stages_id"] = s.last_stages_id;
+  state.counters["splitk"] = s.last_splitk;
+}
+
+/// 4096³ float GEMM with TF32 through the given path: cuBLASLt (the default, with the
+/// default autotune setting unless `autotune` forces it on) or cublasGemmEx (`lt` false).
+void matmul_4096_tf32_on(benchmark::State& state, bool lt, bool autotune) {
   generator gen(2);
   const index_t n = 4096;
   const auto a = randn<float, cuda>({n, n}, gen), b = randn<float, cuda>({n, n}, gen);
+  const bool lt0 = cuda_rt::gemm_lt(), tune0 = cuda_rt::gemm_autotune();
+  cuda_rt::set_gemm_lt(lt);
+  if (autotune) cuda_rt::set_gemm_autotune(true);
+  cuda_rt::clear_gemm_cache();  // choose (and tune) afresh, in the warm-up
+  const cuda_rt::gemm_lt_stats from = cuda_rt::gemm_stats();
   cuda_rt::set_allow_tf32(true);
   time_iterations(state, [&] { (void)matmul(a, b); });
   cuda_rt::set_allow_tf32(false);
+  gemm_path_counters(state, from);
+  cuda_rt::set_gemm_lt(lt0);
+  cuda_rt::set_gemm_autotune(tune0);
   state.counters["TFLOP/s"] =
       benchmark::Counter(2.0 * n * n * n * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
 }
+
+void matmul_4096_tf32(benchmark::State& state) { matmul_4096_tf32_on(state, true, false); }
 BENCHMARK(matmul_4096_tf32)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void matmul_4096_tf32_gemmex(benchmark::State& state) {  // the path before cuBLASLt
+  matmul_4096_tf32_on(state, false, false);
+}
+BENCHMARK(matmul_4096_tf32_gemmex)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void matmul_4096_tf32_autotune(benchmark::State& state) { matmul_4096_tf32_on(state, true, true); }
+BENCHMARK(matmul_4096_tf32_autotune)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 void matmul_4096_bf16(benchmark::State& state) {
   // float tensors, operands rounded to bf16 per call (the conversion kernels are timed too),
@@ -229,18 +265,31 @@ void matmul_4096_bf16(benchmark::State& state) {
 }
 BENCHMARK(matmul_4096_bf16)->UseManualTime()->Unit(benchmark::kMillisecond);
 
-void matmul_4096_bf16_storage(benchmark::State& state) {
+void matmul_4096_bf16_storage_on(benchmark::State& state, bool lt) {
   // bf16 tensors in and out (cast once, outside the timing): the storage path of matmul-heavy
   // code, FP32 accumulation on tensor cores. PyTorch side: bf16 tensors, a @ b.
   generator gen(2);
   const index_t n = 4096;
   const auto a = cast<__nv_bfloat16>(randn<float, cuda>({n, n}, gen));
   const auto b = cast<__nv_bfloat16>(randn<float, cuda>({n, n}, gen));
+  const bool lt0 = cuda_rt::gemm_lt();
+  cuda_rt::set_gemm_lt(lt);
+  cuda_rt::clear_gemm_cache();
+  const cuda_rt::gemm_lt_stats from = cuda_rt::gemm_stats();
   time_iterations(state, [&] { (void)matmul(a, b); });
+  gemm_path_counters(state, from);
+  cuda_rt::set_gemm_lt(lt0);
   state.counters["TFLOP/s"] =
       benchmark::Counter(2.0 * n * n * n * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
 }
+
+void matmul_4096_bf16_storage(benchmark::State& state) { matmul_4096_bf16_storage_on(state, true); }
 BENCHMARK(matmul_4096_bf16_storage)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void matmul_4096_bf16_storage_gemmex(benchmark::State& state) {
+  matmul_4096_bf16_storage_on(state, false);
+}
+BENCHMARK(matmul_4096_bf16_storage_gemmex)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 void softmax_rows(benchmark::State& state) {
   generator gen(3);

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "backend_support.hpp"
 
@@ -143,6 +145,130 @@ BOOST_AUTO_TEST_CASE(matmul_bf16_multiplies_the_rounded_inputs_exactly) {
   const tensor<float> got_odd = to<host>(matmul(to<cuda>(c), to<cuda>(d)));
   cuda_rt::set_matmul_bf16(false);
   BOOST_TEST(nmse(matmul(round_bf16(c), round_bf16(d)), got_odd) <= 1e-11);
+}
+
+// The cuBLASLt path (cuda_rt::gemm_lt, on by default) against the host and against
+// cublasGemmEx, for the operand layouts matmul passes to it; the per-thread plan cache and the
+// autotune (β = 0 into the output, β = 1 into a scratch, skipped during graph capture).
+BOOST_AUTO_TEST_CASE(matmul_cublaslt_path_and_plan_cache) {
+  const tolerance gemm{1e-11, 1e-26};
+  BOOST_TEST_REQUIRE(cuda_rt::gemm_lt());
+  auto report = [](const char* what) {
+    const cuda_rt::gemm_lt_stats s = cuda_rt::gemm_stats();
+    return std::string(what) + ": lt_calls " + std::to_string(s.lt_calls) + ", gemmex_fallbacks " +
+           std::to_string(s.gemmex_fallbacks) + ", heuristic_queries " +
+           std::to_string(s.heuristic_queries) + ", autotuned " + std::to_string(s.autotuned) +
+           ", rejected " + std::to_string(s.rejected_algos) + ", candidates " +
+           std::to_string(s.last_candidates) + ", last cuBLASLt status " +
+           cublasGetStatusName(s.last_lt_status);
+  };
+  cuda_rt::clear_gemm_cache();
+  const tensor<float> a = uniform<float>({96, 64}, 1), b = uniform<float>({64, 80}, 2);
+  const tensor<float, cuda> da = to<cuda>(a), db = to<cuda>(b);
+  const tensor<float> first = to<host>(matmul(da, db));
+  BOOST_TEST(cuda_rt::gemm_stats().lt_calls == 1u, report("plain float GEMM"));
+  BOOST_TEST(cuda_rt::gemm_stats().heuristic_queries == 1u, report("plain float GEMM"));
+  BOOST_TEST(nmse(matmul(a, b), first) <= gemm.f32);
+  // Same problem: the cached plan, no new heuristic query, the same bits.
+  const tensor<float> second = to<host>(matmul(da, db));
+  BOOST_TEST(cuda_rt::gemm_stats().heuristic_queries == 1u, report("repeated GEMM"));
+  BOOST_TEST(cuda_rt::gemm_stats().cached_problems == 1u);
+  BOOST_TEST(first.to_vector() == second.to_vector(), boost::test_tools::per_element());
+
+  // Layouts, made on each side from the same inputs (to<cuda> copies contiguous): transposed
+  // operands, batches, broadcast batches (stride 0), a strided batch and a view starting 4
+  // bytes into its allocation (alignment below the heuristic's default of 256 bytes).
+  auto check_layout = [&](const std::string& name, const tensor<float>& x0, const tensor<float>& y0,
+                          auto view) {
+    const auto [x, y] = view(x0, y0);
+    const tensor<float> ref = matmul(x, y);
+    const tensor<float, cuda> dx0 = to<cuda>(x0), dy0 = to<cuda>(y0);
+    const auto [dx, dy] = view(dx0, dy0);
+    cuda_rt::set_gemm_lt(false);
+    const tensor<float> gemmex = to<host>(matmul(dx, dy));
+    cuda_rt::set_gemm_lt(true);
+    const auto before = cuda_rt::gemm_stats();
+    const tensor<float> lt = to<host>(matmul(dx, dy));
+    const auto after = cuda_rt::gemm_stats();
+    BOOST_TEST_CONTEXT(name << ": lhs " << x.shape().str() << ", rhs " << y.shape().str()) {
+      BOOST_TEST(after.lt_calls == before.lt_calls + 1u, report("layout case"));
+      BOOST_TEST(nmse(ref, lt) <= gemm.f32);
+      BOOST_TEST(nmse(gemmex, lt) <= gemm.f32);
+    }
+  };
+  check_layout("both transposed", uniform<float>({65, 33}, 3), uniform<float>({17, 65}, 4),
+               [](const auto& x, const auto& y) {
+                 return std::make_pair(x.transpose(0, 1), y.transpose(0, 1));
+               });
+  auto same = [](const auto& x, const auto& y) { return std::make_pair(x, y); };
+  check_layout("batched", uniform<float>({4, 9, 8}, 5), uniform<float>({4, 8, 5}, 6), same);
+  check_layout("broadcast batch", uniform<float>({3, 1, 9, 8}, 7), uniform<float>({2, 8, 5}, 8),
+               same);
+  check_layout("shared lhs, transposed batched rhs", uniform<float>({9, 8}, 10),
+               uniform<float>({6, 5, 8}, 11),
+               [](const auto& x, const auto& y) { return std::make_pair(x, y.transpose(1, 2)); });
+  check_layout("strided batch", uniform<float>({6, 4, 8}, 12), uniform<float>({4, 8, 3}, 13),
+               [](const auto& x, const auto& y) { return std::make_pair(x.transpose(0, 1), y); });
+  check_layout("offset view", uniform<float>({1 + 40 * 24}, 9), uniform<float>({24, 7}, 14),
+               [](const auto& x, const auto& y) {
+                 return std::make_pair(x.slice(0, 1, 1 + 40 * 24).reshape({40, 24}), y);
+               });
+
+  // Autotune: the first call of a new problem times the candidates, later ones reuse the pick.
+  cuda_rt::clear_gemm_cache();
+  cuda_rt::set_gemm_autotune(true);
+  cuda_rt::set_allow_tf32(true);
+  const tensor<float> c = uniform<float>({128, 256}, 15), d = uniform<float>({256, 64}, 16);
+  const tensor<float, cuda> dc = to<cuda>(c), dd = to<cuda>(d);
+  const tensor<float> tuned = to<host>(matmul(dc, dd));
+  const cuda_rt::gemm_lt_stats t1 = cuda_rt::gemm_stats();
+  BOOST_TEST(t1.heuristic_queries == 1u, report("autotune"));
+  BOOST_TEST(t1.autotuned == (t1.last_candidates > 1 ? 1u : 0u), report("autotune"));
+  BOOST_TEST(nmse(matmul(c, d), tuned) <= 1e-5);  // TF32, as matmul_matches_host
+  const tensor<float> again = to<host>(matmul(dc, dd));
+  BOOST_TEST(cuda_rt::gemm_stats().autotuned == t1.autotuned, report("tuned problem again"));
+  BOOST_TEST(cuda_rt::gemm_stats().heuristic_queries == 1u);
+  BOOST_TEST(nmse(tuned, again) <= 1e-11);  // the tuned pick, reused
+  cuda_rt::set_allow_tf32(false);
+
+  // β = 1 (matmul_acc_): tuning runs into a scratch, the output gets the product once.
+  const tensor<float> e = uniform<float>({48, 72}, 17), f = uniform<float>({72, 40}, 18);
+  const tensor<float> acc0 = uniform<float>({48, 40}, 19);
+  const tensor<float, cuda> acc = to<cuda>(acc0);
+  matmul_acc_(acc, to<cuda>(e), to<cuda>(f));
+  if (cuda_rt::gemm_stats().last_candidates > 1)
+    BOOST_TEST(cuda_rt::gemm_stats().autotuned == t1.autotuned + 1u, report("matmul_acc_"));
+  BOOST_TEST(nmse(acc0 + matmul(e, f), to<host>(acc)) <= gemm.f32, report("matmul_acc_"));
+
+  // Under graph capture nothing is timed: the heuristic's first choice is captured, and the
+  // next eager call tunes the problem.
+  const tensor<float> g = uniform<float>({24, 56}, 20), h = uniform<float>({56, 88}, 21);
+  const tensor<float, cuda> dg = to<cuda>(g), dh = to<cuda>(h);
+  auto out = zeros<float, cuda>({24, 88});
+  const auto s0 = cuda_rt::gemm_stats();
+  cuda_rt::graph captured([&] { out.copy_from(matmul(dg, dh)); });
+  const auto s1 = cuda_rt::gemm_stats();
+  BOOST_TEST(s1.autotuned == s0.autotuned, report("capture"));
+  if (s1.last_candidates > 1)
+    BOOST_TEST(s1.tune_skipped_capturing == s0.tune_skipped_capturing + 1u, report("capture"));
+  captured.replay();
+  BOOST_TEST(nmse(matmul(g, h), to<host>(out)) <= gemm.f32);
+  const tensor<float> eager = to<host>(matmul(dg, dh));
+  BOOST_TEST(nmse(matmul(g, h), eager) <= gemm.f32);
+  if (s1.last_candidates > 1)
+    BOOST_TEST(cuda_rt::gemm_stats().autotuned == s1.autotuned + 1u, report("after capture"));
+  cuda_rt::set_gemm_autotune(false);
+
+  // The cache is bounded: it is emptied when a new problem finds it full, so 640 distinct
+  // problems leave the last 640 - 512 of them.
+  static_assert(cuda_detail::lt_cache_capacity == 512);
+  cuda_rt::clear_gemm_cache();
+  for (index_t i = 1; i <= 128; ++i)
+    for (index_t j = 1; j <= 5; ++j) (void)matmul(dc.slice(0, 0, i), dd.slice(1, 0, j));
+  BOOST_TEST(cuda_rt::gemm_stats().heuristic_queries == 640u, report("cache bound"));
+  BOOST_TEST(cuda_rt::gemm_stats().cached_problems == 128u);
+  cuda_rt::clear_gemm_cache();
+  BOOST_TEST(cuda_rt::gemm_stats().cached_problems == 0u);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(fused_row_kernels_match_host, T, scalar_types) {

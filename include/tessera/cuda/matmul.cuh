@@ -12,6 +12,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "tessera/cuda/blaslt.cuh"
 #include "tessera/cuda/elementwise.cuh"
 #include "tessera/cuda/tensor.cuh"
 #include "tessera/ops/matmul.hpp"
@@ -169,16 +170,47 @@ struct gemm_types<__half> {  // half storage: FP32 accumulation, half result
   using scalar = float;
 };
 
-/// Column-major C (n×m, ldc = n) = β·C + op(B)·op(A) for nb batches: cublasGemmEx for one
-/// batch, cublasGemmStridedBatchedEx for several (row-major out = a·b, as matmul calls it).
+/// Column-major C (n×m, ldc = n) = β·C + op(B)·op(A) for nb batches (row-major out = a·b, as
+/// matmul calls it): with cuda_rt::gemm_lt() (the default) and T other than double, one
+/// cublasLtMatmul with the thread's cached algorithm for the problem (see blaslt.cuh);
+/// otherwise, or when cuBLASLt has no algorithm, cublasGemmEx for one batch and
+/// cublasGemmStridedBatchedEx for several.
 template <class T>
 void gemm_call(const gemm_operand<T>& A, const gemm_operand<T>& B, T* out, index_t m, index_t n,
                index_t k, index_t nb, long long strideC, typename gemm_types<T>::scalar beta) {
   using G = gemm_types<T>;
   const typename G::scalar alpha(1);
-  const cublasHandle_t h = cuda_rt::cublas_handle();
   const cublasOperation_t opA = A.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t opB = B.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if constexpr (!std::is_same_v<T, double>) {
+    if (cuda_rt::gemm_lt()) {
+      lt_problem p;  // cuBLASLt's A is our B: C (n×m) = op(B) (n×k) · op(A) (k×m)
+      p.data = G::data;
+      p.compute = G::compute();
+      p.scale = CUDA_R_32F;
+      p.opa = opB;
+      p.opb = opA;
+      p.m = n;
+      p.n = m;
+      p.k = k;
+      p.lda = B.ld;
+      p.ldb = A.ld;
+      p.ldc = n;
+      p.batch = nb;
+      p.stride_a = B.batch_stride;
+      p.stride_b = A.batch_stride;
+      p.stride_c = strideC;
+      p.elem_bytes = sizeof(T);
+      p.a = B.p;
+      p.b = A.p;
+      p.c = out;
+      p.alpha = &alpha;
+      p.beta = &beta;
+      p.beta_zero = beta == typename G::scalar(0);
+      if (lt_matmul(p)) return;
+    }
+  }
+  const cublasHandle_t h = cuda_rt::cublas_handle();
   if (nb == 1) {
     TESSERA_CUBLAS_CHECK(cublasGemmEx(
         h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The CUDA runtime side of tensor<T, cuda>: the current stream of each host thread, the
-// stream-ordered memory pool, the cuBLAS handle, device properties and backend options.
+// stream-ordered memory pool, the cuBLAS and cuBLASLt handles, device properties and backend
+// options.
 #pragma once
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 
 #include <array>
@@ -322,6 +324,36 @@ inline void set_allow_tf32(bool on) noexcept { detail::tf32_flag().store(on); }
 inline void set_matmul_bf16(bool on) noexcept { detail::bf16_flag().store(on); }
 [[nodiscard]] inline bool matmul_bf16() noexcept { return detail::bf16_flag().load(); }
 
+namespace detail {
+inline std::atomic<bool>& gemm_lt_flag() noexcept {
+  static std::atomic<bool> f{true};
+  return f;
+}
+inline std::atomic<bool>& gemm_autotune_flag() noexcept {
+  static std::atomic<bool> f{false};
+  return f;
+}
+}  // namespace detail
+
+/// When on (the default), float, __nv_bfloat16 and __half matmuls go through cublasLtMatmul
+/// with an algorithm from cublasLtMatmulAlgoGetHeuristic (chosen once per problem and cached
+/// per thread), falling back to cublasGemmEx when cuBLASLt offers none; off, every GEMM is a
+/// cublasGemmEx / cublasGemmStridedBatchedEx call with CUBLAS_GEMM_DEFAULT. double always uses
+/// cublasGemmEx. Process-wide.
+inline void set_gemm_lt(bool on) noexcept { detail::gemm_lt_flag().store(on); }
+[[nodiscard]] inline bool gemm_lt() noexcept { return detail::gemm_lt_flag().load(); }
+
+/// When on, the first cuBLASLt GEMM of each new problem (shape, layout, type, compute type,
+/// alignment, device) times the heuristic's top candidates with CUDA events and keeps the
+/// fastest for the thread (one stream synchronisation and a few extra GEMMs, once per problem;
+/// an output scratch is allocated when β ≠ 0). Never while the stream is being captured into a
+/// CUDA graph: the heuristic's first choice runs then, and the problem is tuned by the next
+/// call outside capture. Off by default: timings pick different algorithms on different runs,
+/// and different algorithms round differently, so results would not repeat bit for bit from
+/// run to run. Process-wide.
+inline void set_gemm_autotune(bool on) noexcept { detail::gemm_autotune_flag().store(on); }
+[[nodiscard]] inline bool gemm_autotune() noexcept { return detail::gemm_autotune_flag().load(); }
+
 /// When on (the default), gather/index_select/embedding/cross_entropy check their indices and
 /// throw tessera::invalid_argument for one out of range; that costs one stream synchronisation
 /// per call. Off, or while the stream is being captured into a CUDA graph, an out-of-range
@@ -340,7 +372,8 @@ inline bool is_capturing(cudaStream_t s) {
 
 namespace detail {
 /// One cuBLAS handle per host thread and device, with its own workspace, destroyed with the
-/// thread. A user workspace keeps cuBLAS from allocating during CUDA graph capture.
+/// thread; a cuBLASLt handle beside it, created on first use, shares the workspace. A user
+/// workspace keeps cuBLAS from allocating during CUDA graph capture.
 class cublas_handles {
  public:
   static constexpr std::size_t workspace_bytes = std::size_t(32) << 20;  // Hopper's advice
@@ -350,12 +383,29 @@ class cublas_handles {
   cublas_handles& operator=(const cublas_handles&) = delete;
   ~cublas_handles() {
     for (entry& e : entries_) {
+      if (e.lt != nullptr) cublasLtDestroy(e.lt);
       if (e.handle != nullptr) cublasDestroy(e.handle);
       if (e.workspace != nullptr) cudaFree(e.workspace);
     }
   }
 
-  cublasHandle_t get(int device) {
+  cublasHandle_t get(int device) { return at(device).handle; }
+
+  cublasLtHandle_t get_lt(int device, void*& workspace) {
+    entry& e = at(device);
+    if (e.lt == nullptr) TESSERA_CUBLAS_CHECK(cublasLtCreate(&e.lt));
+    workspace = e.workspace;
+    return e.lt;
+  }
+
+ private:
+  struct entry {
+    cublasHandle_t handle = nullptr;
+    cublasLtHandle_t lt = nullptr;
+    void* workspace = nullptr;
+  };
+
+  entry& at(int device) {
     if (static_cast<std::size_t>(device) >= entries_.size())
       entries_.resize(static_cast<std::size_t>(device) + 1);
     entry& e = entries_[static_cast<std::size_t>(device)];
@@ -364,26 +414,39 @@ class cublas_handles {
       TESSERA_CUDA_CHECK(cudaMalloc(&e.workspace, workspace_bytes));
       TESSERA_CUBLAS_CHECK(cublasSetWorkspace(e.handle, e.workspace, workspace_bytes));
     }
-    return e.handle;
+    return e;
   }
 
- private:
-  struct entry {
-    cublasHandle_t handle = nullptr;
-    void* workspace = nullptr;
-  };
   std::vector<entry> entries_;
 };
+
+inline cublas_handles& thread_cublas_handles() {
+  thread_local cublas_handles handles;
+  return handles;
+}
 }  // namespace detail
 
 /// This thread's cuBLAS handle for the current device, bound to the current stream.
 /// The handle's workspace is shared by all streams of the thread: work enqueued through it on
 /// two streams must not overlap in time (switch streams only after synchronising them).
 inline cublasHandle_t cublas_handle() {
-  thread_local detail::cublas_handles handles;
-  cublasHandle_t h = handles.get(current_device());
+  cublasHandle_t h = detail::thread_cublas_handles().get(current_device());
   TESSERA_CUBLAS_CHECK(cublasSetStream(h, current_stream()));
   return h;
+}
+
+/// This thread's cuBLASLt handle for the current device and the workspace it shares with
+/// cublas_handle() (same rule: one stream at a time; cublasLtMatmul takes the stream per call).
+struct cublaslt_context {
+  cublasLtHandle_t handle = nullptr;
+  void* workspace = nullptr;
+  std::size_t workspace_bytes = 0;
+};
+inline cublaslt_context cublaslt() {
+  cublaslt_context c;
+  c.handle = detail::thread_cublas_handles().get_lt(current_device(), c.workspace);
+  c.workspace_bytes = detail::cublas_handles::workspace_bytes;
+  return c;
 }
 
 // --- launch geometry --------------------------------------------------------------------------
