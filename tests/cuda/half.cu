@@ -43,8 +43,8 @@ BOOST_AUTO_TEST_CASE(casts_round_to_nearest_even_and_widen_exactly) {
   std::vector<float> v = uniform<float>({997}, 1, -300.f, 300.f).to_vector();
   // Ties and edge cases: 1 + 2⁻⁸ (bf16 tie, to even: 1), 1 + 3·2⁻⁸ (tie, up), half's largest
   // finite value and beyond (→ inf), a half subnormal, ±0, ±inf, NaN.
-  const float specials[] = {1.f + 0x1p-8f, 1.f + 3 * 0x1p-8f, 65504.f, 65520.f, 1e5f, 3e-6f, 0.f,
-                            -0.f, INFINITY, -INFINITY, NAN};
+  const float specials[] = {1.f + 0x1p-8f, 1.f + 3 * 0x1p-8f, 65504.f,   65520.f, 1e5f, 3e-6f, 0.f,
+                            -0.f,          INFINITY,          -INFINITY, NAN};
   v.insert(v.end(), std::begin(specials), std::end(specials));
   const tensor<float> x = from_vector<float>(v, {static_cast<index_t>(v.size())});
   const auto dx = to<cuda>(x);
@@ -57,10 +57,10 @@ BOOST_AUTO_TEST_CASE(casts_round_to_nearest_even_and_widen_exactly) {
     const float a = x.data()[i];
     if (std::isfinite(a)) BOOST_TEST(bf.data()[i] == bf16_bits(a), "bf16 of " << a);
   }
-  BOOST_TEST(bf.data()[997] == 1.f);              // tie to even
-  BOOST_TEST(bf.data()[998] == 1.f + 0x1p-6f);    // tie to even (up)
+  BOOST_TEST(bf.data()[997] == 1.f);            // tie to even
+  BOOST_TEST(bf.data()[998] == 1.f + 0x1p-6f);  // tie to even (up)
   BOOST_TEST(hf.data()[999] == 65504.f);
-  BOOST_TEST(std::isinf(hf.data()[1000]));        // rounds past half's range
+  BOOST_TEST(std::isinf(hf.data()[1000]));  // rounds past half's range
   BOOST_TEST(std::isnan(bf.data()[1007]));
   // Widening back to double is exact, and double → bf16 rounds once (not via float).
   const tensor<double> wide = to<host>(cast<double>(cast<__nv_bfloat16>(dx)));
@@ -80,8 +80,7 @@ void check_matmul(const tensor<float>& a, const tensor<float>& b, bool transpose
   // Operands rounded to U on the host are exactly the values the device multiplies; their
   // products are exact in FP32 and the result is rounded to U once.
   const tensor<float> ar = round_on_host<U>(a), br = round_on_host<U>(b);
-  const tensor<float> ref =
-      round_on_host<U>(matmul(ar, transpose_b ? br.transpose(-1, -2) : br));
+  const tensor<float> ref = round_on_host<U>(matmul(ar, transpose_b ? br.transpose(-1, -2) : br));
   const auto da = cast<U>(to<cuda>(a));
   auto db = cast<U>(to<cuda>(b));
   const tensor<float> got =
@@ -100,7 +99,8 @@ BOOST_AUTO_TEST_CASE(matmul_of_16_bit_tensors_is_the_rounded_float_product) {
   check_matmul<__half>(uniform<float>({33, 64}, 7), uniform<float>({64, 17}, 8), false);
   check_matmul<__half>(uniform<float>({2, 3, 5, 8}, 9), uniform<float>({3, 4, 8}, 10), true);
   // k = 0 gives zeros; a rank-1 operand works.
-  const auto e = matmul(cast<__half>(zeros<float, cuda>({3, 0})), cast<__half>(zeros<float, cuda>({0, 2})));
+  const auto e =
+      matmul(cast<__half>(zeros<float, cuda>({3, 0})), cast<__half>(zeros<float, cuda>({0, 2})));
   BOOST_TEST(to<host>(cast<float>(e)).to_vector() == std::vector<float>(6, 0.f),
              boost::test_tools::per_element());
   const tensor<float> v = uniform<float>({8}, 11), w = uniform<float>({8, 3}, 12);
