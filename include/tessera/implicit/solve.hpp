@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <concepts>
+#include <cstddef>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -469,7 +470,7 @@ solution<T> solve_values(const char* fn, Map&& f, const tensor<T>& z0, const sol
 // The same solver loop and step rules on tensor<T, S> for S other than host, written with tensor
 // ops called unqualified (argument-dependent lookup finds the space's overloads, declared in
 // that space's headers): per-sample dot products are reductions copied to the host (a few
-// numbers per iteration), the Anderson system is solved on the host as above, and the
+// numbers per iteration, one copy), the Anderson system is solved on the host as above, and the
 // iterates are combined by elementwise ops. Sums run in T (the host accumulates in double).
 // Picard and Anderson only; Broyden is host-only.
 
@@ -479,11 +480,16 @@ tensor<T, S> row_of(const tensor<T, S>& t, row_layout L, index_t b) {
   return L.rows == 1 ? t : t.select(0, b);
 }
 
-/// out[b] = ⟨a_b, c_b⟩ for the L.rows rows of two tensors of the same shape.
+/// The (L.rows) tensor of ⟨a_b, c_b⟩ over the rows of two tensors of the same shape.
+template <class T, class S>
+tensor<T, S> row_sums(const tensor<T, S>& a, const tensor<T, S>& c, row_layout L) {
+  return sum((a * c).reshape(shape_t{L.rows, L.n}), shape_t{1});
+}
+
+/// out[b] = ⟨a_b, c_b⟩ on the host.
 template <class T, class S>
 std::vector<double> row_dots_of(const tensor<T, S>& a, const tensor<T, S>& c, row_layout L) {
-  const tensor<T, S> d = sum((a * c).reshape(shape_t{L.rows, L.n}), shape_t{1});
-  const std::vector<T> h = to<host>(d).to_vector();
+  const std::vector<T> h = to<host>(row_sums(a, c, L)).to_vector();
   return std::vector<double>(h.begin(), h.end());
 }
 
@@ -541,8 +547,27 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
                              shape.str(), "; f must map z to a tensor of the same shape");
     fx = fx.contiguous();
     const tensor<T, S> r = fx - x;
-    const std::vector<double> rr = row_dots_of(r, r, L);
-    if (cv.ref == reference::map_value) ff = row_dots_of(fx, fx, L);
+    // Every dot product of this iteration, reduced on the device and copied to the host at
+    // once (one synchronisation): ‖r‖², ‖f(x)‖² and, for Anderson, the new Gram row ⟨r, g_i⟩
+    // against the history slots it will keep (slot `head` is about to hold r itself).
+    const int slots = o.method == solver_method::anderson ? std::min(count + 1, m) : 0;
+    std::vector<tensor<T, S>> dots{row_sums(r, r, L)};
+    if (cv.ref == reference::map_value) dots.push_back(row_sums(fx, fx, L));
+    for (int i = 0; i < slots; ++i)
+      if (i != head) dots.push_back(row_sums(r, G[sz(i)], L));
+    tensor<T, S> packed(shape_t{static_cast<index_t>(dots.size()), R});
+    for (std::size_t j = 0; j < dots.size(); ++j)
+      packed.select(0, static_cast<index_t>(j)).copy_from(dots[j]);
+    const std::vector<T> h = to<host>(packed).to_vector();
+    const auto host_row = [&](std::size_t j) {
+      return std::vector<double>(h.begin() + static_cast<std::ptrdiff_t>(j * sz(R)),
+                                 h.begin() + static_cast<std::ptrdiff_t>((j + 1) * sz(R)));
+    };
+    std::size_t next_row = 0;
+    const std::vector<double> rr = host_row(next_row++);
+    if (cv.ref == reference::map_value) ff = host_row(next_row++);
+    std::vector<std::vector<double>> gram_row(sz(slots));
+    for (int i = 0; i < slots; ++i) gram_row[sz(i)] = i == head ? rr : host_row(next_row++);
     double total = 0;
     for (index_t b = 0; b < R; ++b) {
       const std::size_t i = sz(b);
@@ -583,8 +608,8 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
     G[sz(s)] = r;
     head = (head + 1) % m;
     count = std::min(count + 1, m);
-    for (int i = 0; i < count; ++i) {
-      const std::vector<double> d = row_dots_of(G[sz(s)], G[sz(i)], L);
+    for (int i = 0; i < count; ++i) {  // count == slots here
+      const std::vector<double>& d = gram_row[sz(i)];
       for (index_t b = 0; b < R; ++b) {
         double* g = gram.data() + sz(b) * mm;
         g[s * m + i] = g[i * m + s] = d[sz(b)];
