@@ -444,7 +444,11 @@ BOOST_AUTO_TEST_CASE(fno_deq_fixed_point_matches_host) {
       BOOST_TEST(nmse(h.z, c.z) <= 1e-16, "z: NMSE " << nmse(h.z, c.z));
       BOOST_TEST_REQUIRE(h.history.size() == c.history.size());
       for (std::size_t i = 0; i < h.history.size(); ++i)
-        BOOST_TEST(std::abs(h.history[i] - c.history[i]) <= 1e-9 * h.history[i],
+        // Relative to this residual, plus a floor relative to the first one: a converged
+        // residual (H200: 1.4e-7 at iteration 7) is a difference of O(1) values, and its last
+        // digits follow the summation order.
+        BOOST_TEST(std::abs(h.history[i] - c.history[i]) <=
+                       1e-9 * h.history[i] + 1e-10 * h.history.front(),
                    "residual " << i << ": host " << h.history[i] << ", cuda " << c.history[i]);
       BOOST_TEST_REQUIRE(h.grads.size() == c.grads.size());
       for (std::size_t i = 0; i < h.grads.size(); ++i)

@@ -194,13 +194,28 @@ var<T, S> erf(const var<T, S>& x) {
 /// y = tanh x;  x̄ += ȳ·(1 - y²)
 template <class T, class S>
 var<T, S> tanh(const var<T, S>& x) {
-  return make_op(tanh(x.value()), {x}, [](auto& c) { c.acc(0, c.gy() * (T(1) - square(c.y()))); });
+  return make_op(tanh(x.value()), {x}, [](auto& c) {
+    if constexpr (std::decay_t<decltype(c)>::graph)
+      c.acc(0, c.gy() * (T(1) - square(c.y())));
+    else if constexpr (std::is_same_v<S, host>)  // one fused pass
+      c.acc(0, tessera::detail::binary_map<T>("tanh_backward", c.gy(), c.y(),
+                                              [](T g, T t) { return g * (T(1) - t * t); }));
+    else  // the space's fused kernel (cuda/elementwise.cuh): one launch instead of three
+      c.acc(0, tanh_backward(c.gy(), c.y()));
+  });
 }
 /// y = σ(x);  x̄ += ȳ·y·(1 - y)
 template <class T, class S>
 var<T, S> sigmoid(const var<T, S>& x) {
-  return make_op(sigmoid(x.value()), {x},
-                 [](auto& c) { c.acc(0, c.gy() * c.y() * (T(1) - c.y())); });
+  return make_op(sigmoid(x.value()), {x}, [](auto& c) {
+    if constexpr (std::decay_t<decltype(c)>::graph)
+      c.acc(0, c.gy() * c.y() * (T(1) - c.y()));
+    else if constexpr (std::is_same_v<S, host>)
+      c.acc(0, tessera::detail::binary_map<T>("sigmoid_backward", c.gy(), c.y(),
+                                              [](T g, T s) { return g * s * (T(1) - s); }));
+    else
+      c.acc(0, sigmoid_backward(c.gy(), c.y()));
+  });
 }
 /// y = max(x, 0);  x̄ += ȳ·[x > 0]
 template <class T, class S>

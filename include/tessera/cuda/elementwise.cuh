@@ -66,6 +66,9 @@ TESSERA_CUDA_BINARY_OP(gt, T(x > y))
 TESSERA_CUDA_BINARY_OP(ge, T(x >= y))
 // Backward passes of the activations, x = ȳ and y = the activation's input (ad/elementwise.hpp).
 TESSERA_CUDA_BINARY_OP(relu_backward, y > T(0) ? x : T(0))
+// ... and of tanh and sigmoid, with y = their output.
+TESSERA_CUDA_BINARY_OP(tanh_backward, x*(T(1) - y * y))
+TESSERA_CUDA_BINARY_OP(sigmoid_backward, x* y*(T(1) - y))
 TESSERA_CUDA_BINARY_OP(gelu_backward, x*(T(0.5) * (T(1) + std::erf(y * T(0.7071067811865476))) +
                                          y * std::exp(T(-0.5) * y * y) * T(0.3989422804014327)))
 #undef TESSERA_CUDA_BINARY_OP
@@ -236,6 +239,16 @@ TESSERA_CUDA_BINARY(ge)
 template <class T>
 tensor<T, cuda> relu_backward(const tensor<T, cuda>& gy, const tensor<T, cuda>& x) {
   return cuda_kernels::binary("relu_backward", gy, x, cuda_kernels::relu_backward_op{});
+}
+/// ȳ·(1 - y²) for y = tanh x, the backward pass of tanh in one kernel.
+template <class T>
+tensor<T, cuda> tanh_backward(const tensor<T, cuda>& gy, const tensor<T, cuda>& y) {
+  return cuda_kernels::binary("tanh_backward", gy, y, cuda_kernels::tanh_backward_op{});
+}
+/// ȳ·y·(1 - y) for y = σ(x), the backward pass of sigmoid in one kernel.
+template <class T>
+tensor<T, cuda> sigmoid_backward(const tensor<T, cuda>& gy, const tensor<T, cuda>& y) {
+  return cuda_kernels::binary("sigmoid_backward", gy, y, cuda_kernels::sigmoid_backward_op{});
 }
 /// ȳ·(Φ(x) + x·φ(x)), the backward pass of gelu (erf form) in one kernel.
 template <class T>
