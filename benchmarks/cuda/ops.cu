@@ -18,6 +18,8 @@
 
 #include <tessera/cuda.hpp>
 
+#include "main.hpp"
+
 #include "../ad/cases.hpp"
 
 namespace tessera::bench {
@@ -304,14 +306,4 @@ BENCHMARK(softmax_rows)->UseManualTime()->Unit(benchmark::kMillisecond);
 }  // namespace
 }  // namespace tessera::bench
 
-int main(int argc, char** argv) {
-  if (!tessera::cuda_rt::device_available()) {
-    std::printf("skipped: no CUDA device\n");
-    return 77;
-  }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return tessera::bench::run_cuda_benchmarks(argc, argv); }

@@ -11,6 +11,8 @@
 
 #include <tessera/cuda.hpp>
 
+#include "main.hpp"
+
 namespace tessera::bench {
 namespace {
 
@@ -61,14 +63,4 @@ BENCHMARK(add_16)->UseManualTime()->Unit(benchmark::kMicrosecond);
 }  // namespace
 }  // namespace tessera::bench
 
-int main(int argc, char** argv) {
-  if (!tessera::cuda_rt::device_available()) {
-    std::printf("skipped: no CUDA device\n");
-    return 77;
-  }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return tessera::bench::run_cuda_benchmarks(argc, argv); }

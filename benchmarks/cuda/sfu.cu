@@ -11,6 +11,8 @@
 
 #include <tessera/cuda.hpp>
 
+#include "main.hpp"
+
 namespace tessera::bench {
 namespace {
 
@@ -18,8 +20,10 @@ constexpr int ilp = 8;
 constexpr int iters = 2048;
 constexpr int threads = 256;
 
-template <class T>
-__global__ void mufu_ex2(float* out) {
+/// Lg2 = false: v ← ex2(-v), v in (0, 1]; Lg2 = true: v ← lg2(v + 1.5), v in (0, 2). One MUFU
+/// operation per step (and one FP32 add for lg2).
+template <bool Lg2>
+__global__ void mufu_chains(float* out) {
   float v[ilp];
 #pragma unroll
   for (int j = 0; j < ilp; ++j) v[j] = 0.25f + 1e-3f * static_cast<float>(j + threadIdx.x % 7);
@@ -27,7 +31,10 @@ __global__ void mufu_ex2(float* out) {
 #pragma unroll
     for (int j = 0; j < ilp; ++j) {
       float r;
-      asm volatile("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(-v[j]));  // v in (0, 1]
+      if constexpr (Lg2)
+        asm volatile("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v[j] + 1.5f));
+      else
+        asm volatile("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(-v[j]));
       v[j] = r;
     }
   }
@@ -35,25 +42,6 @@ __global__ void mufu_ex2(float* out) {
 #pragma unroll
   for (int j = 0; j < ilp; ++j) s += v[j];
   if (s == 12345.0f) out[threadIdx.x] = s;  // keeps the chains alive; never true
-}
-
-template <class T>
-__global__ void mufu_lg2(float* out) {
-  float v[ilp];
-#pragma unroll
-  for (int j = 0; j < ilp; ++j) v[j] = 0.25f + 1e-3f * static_cast<float>(j + threadIdx.x % 7);
-  for (int i = 0; i < iters; ++i) {
-#pragma unroll
-    for (int j = 0; j < ilp; ++j) {
-      float r;
-      asm volatile("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v[j] + 1.5f));  // v stays in (0, 2)
-      v[j] = r;
-    }
-  }
-  float s = 0;
-#pragma unroll
-  for (int j = 0; j < ilp; ++j) s += v[j];
-  if (s == 12345.0f) out[threadIdx.x] = s;
 }
 
 template <class Launch>
@@ -92,26 +80,18 @@ void time_mufu(benchmark::State& state, Launch launch) {
 }
 
 void sfu_ex2(benchmark::State& state) {
-  time_mufu(state, [](unsigned blocks, float* out) { mufu_ex2<float><<<blocks, threads>>>(out); });
+  time_mufu(state,
+            [](unsigned blocks, float* out) { mufu_chains<false><<<blocks, threads>>>(out); });
 }
 BENCHMARK(sfu_ex2)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 void sfu_lg2(benchmark::State& state) {
-  time_mufu(state, [](unsigned blocks, float* out) { mufu_lg2<float><<<blocks, threads>>>(out); });
+  time_mufu(state,
+            [](unsigned blocks, float* out) { mufu_chains<true><<<blocks, threads>>>(out); });
 }
 BENCHMARK(sfu_lg2)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tessera::bench
 
-int main(int argc, char** argv) {
-  if (!tessera::cuda_rt::device_available()) {
-    std::printf("skipped: no CUDA device\n");
-    return 77;
-  }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return tessera::bench::run_cuda_benchmarks(argc, argv); }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "block.hpp"
 #include "cuda_timing.hpp"
 #include "tessera/cuda/spectral.cuh"
 #include "tessera/implicit.hpp"
@@ -37,27 +38,8 @@ using dtensor = tensor<T, S>;
 
 enum class kind { fno, fnopp, wt, deq };
 
-// main.cpp's block F_θ(z, x̃) with weights taken from θ (the fourier_block's parameters in
-// parameters() order, 8 per layer, then x̃ last), as implicit::fixed_point needs.
-var linear(const var& x, const var& w, const var& b) {
-  const index_t B = x.size(0), Cin = w.size(1), Cout = w.size(0);
-  const index_t P = x.numel() / (B * Cin);
-  const var y = ad::matmul(w, ad::reshape(x, shape_t{B, Cin, P}));
-  shape_t out = x.shape();
-  out[1] = Cout;
-  return ad::reshape(y + ad::reshape(b, shape_t{Cout, 1}), out);
-}
-
-var block_from(const var& z, const std::vector<var>& th) {
-  const var& inj = th.back();
-  var h = z;
-  for (std::size_t j = 0; j + 1 < th.size(); j += 8) {
-    var k = sp::spectral_conv2d(h, th[j], th[j + 1]);
-    k = linear(ad::gelu(linear(k, th[j + 2], th[j + 3])), th[j + 4], th[j + 5]);
-    h = ad::gelu(k + linear(h, th[j + 6], th[j + 7]) + inj);
-  }
-  return h;
-}
+// The block F_θ(z, x̃) with weights taken from θ: block.hpp (shared by the CPU and GPU paths).
+using fno_deq_block::block_from;
 
 /// main.cpp's `model` without the DEQ, on the GPU. Parameters are drawn in main.cpp's order
 /// (lift, last layer, head, then the block) from the same seed, so both start alike.
@@ -113,7 +95,7 @@ struct model {
       o.backward.phantom_steps = 1;
       dtensor z0(xt.shape());
       z0.fill_(T(0));
-      z = im::fixed_point(block_from, z0, th, o).z;
+      z = im::fixed_point(block_from<var>, z0, th, o).z;
     } else {
       dtensor zero(xt.shape());
       zero.fill_(T(0));

@@ -40,6 +40,7 @@
 #include "tessera/tessera.hpp"
 
 #ifdef TESSERA_FNO_DEQ_CUDA
+#include "block.hpp"
 #include "cuda_timing.hpp"
 #endif
 
@@ -155,30 +156,8 @@ var rel_l2_sum(const var& pred, const tensor<T>& truth) {
   return ad::sum(ad::sqrt(ad::sum(ad::square(d), shape_t{1})) * ad::constant(inv_norm));
 }
 
-// ---------------------------------------------------------------------------------------
-// The block F_θ(z, x̃) applied with weights taken from θ (as implicit::fixed_point needs:
-// every differentiable input of f must come through its parameter list). θ holds the
-// fourier_block's parameters in parameters() order, 8 per layer, then x̃ last.
-
-var linear(const var& x, const var& w, const var& b) {
-  const index_t B = x.size(0), Cin = w.size(1), Cout = w.size(0);
-  const index_t S = x.numel() / (B * Cin);
-  const var y = ad::matmul(w, ad::reshape(x, shape_t{B, Cin, S}));
-  shape_t out = x.shape();
-  out[1] = Cout;
-  return ad::reshape(y + ad::reshape(b, shape_t{Cout, 1}), out);
-}
-
-var block_from(const var& z, const std::vector<var>& th) {
-  const var& inj = th.back();
-  var h = z;
-  for (std::size_t j = 0; j + 1 < th.size(); j += 8) {
-    var k = sp::spectral_conv2d(h, th[j], th[j + 1]);
-    k = linear(ad::gelu(linear(k, th[j + 2], th[j + 3])), th[j + 4], th[j + 5]);
-    h = ad::gelu(k + linear(h, th[j + 6], th[j + 7]) + inj);
-  }
-  return h;
-}
+// The block F_θ(z, x̃) with weights taken from θ: block.hpp (shared by the CPU and GPU paths).
+using fno_deq_block::block_from;
 
 enum class kind { fno, fnopp, wt, deq };
 
@@ -256,7 +235,7 @@ struct model {
           o.backward.mode = im::backward_mode::unroll;
           o.backward.unroll_steps = cfg.warmup_unroll;
         }
-        auto r = im::fixed_point(block_from, tessera::zeros<T>(xt.shape()), th, o);
+        auto r = im::fixed_point(block_from<var>, tessera::zeros<T>(xt.shape()), th, o);
         info = r.info;
         return r.z;
       }
@@ -479,7 +458,7 @@ std::vector<double> batch_gradient(model& m, const dataset& d, const config& c,
                 .restart = 40,
                 .phantom_steps = 1,
                 .phantom_tau = 0.5};
-  auto r = im::fixed_point(block_from, tessera::zeros<T>(xt.shape()), th, o);
+  auto r = im::fixed_point(block_from<var>, tessera::zeros<T>(xt.shape()), th, o);
   const var l = rel_l2_sum(d.yn->decode(m.head(m.last(r.z, var{}, false))), rows(d.ytr_obs, 0, hi));
   ad::backward(l);
   if (adj) *adj = r.adjoint;

@@ -275,6 +275,32 @@ void launch_rows(index_t M, index_t D, Reg&& reg, Block&& block) {
   TESSERA_CUDA_CHECK_LAUNCH();
 }
 
+/// Layer norm (RMS = false) or RMS norm (RMS = true) of the rows of x over its last axis, with
+/// weight and bias (D,) when defined (arguments already checked by the caller).
+template <class T, bool RMS>
+tensor<T, cuda> normalize_rows(const tensor<T, cuda>& x, const tensor<T, cuda>& weight,
+                               const tensor<T, cuda>& bias, T eps) {
+  const index_t D = x.size(-1), M = D > 0 ? x.numel() / D : 0;
+  const tensor<T, cuda> xc = x.contiguous();
+  const tensor<T, cuda> w = weight.defined() ? weight.contiguous() : weight;
+  const tensor<T, cuda> b = bias.defined() ? bias.contiguous() : bias;
+  tensor<T, cuda> y(x.shape());
+  const cudaStream_t s = cuda_rt::current_stream();
+  const T* wp = w.defined() ? w.data() : nullptr;
+  const T* bp = b.defined() ? b.data() : nullptr;
+  launch_rows(
+      M, D,
+      [&](auto vpl, unsigned grid) {
+        constexpr int V = decltype(vpl)::value;
+        norm_rows_reg<T, V, RMS><<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, bp, M, D, eps,
+                                                      rows_vectorisable(xc.data(), y.data(), D, V));
+      },
+      [&](unsigned grid) {
+        norm_rows<T, 256, RMS><<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, bp, M, D, eps);
+      });
+  return y;
+}
+
 /// softmax / log_softmax along axis a: the axis is moved last (a copy unless it already is
 /// and x is contiguous), rows are processed, and the result is laid out as x again.
 template <class T, bool Log>
@@ -327,27 +353,7 @@ tensor<T, cuda> layer_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weig
       throw_invalid_argument("layer_norm", "weight/bias shape ", p->shape().str(), " must be (", D,
                              ") for x of shape ", x.shape().str());
   if (!(eps >= T(0))) throw_invalid_argument("layer_norm", "eps ", eps, " must be >= 0");
-  const tensor<T, cuda> xc = x.contiguous();
-  const tensor<T, cuda> w = weight.defined() ? weight.contiguous() : weight;
-  const tensor<T, cuda> b = bias.defined() ? bias.contiguous() : bias;
-  tensor<T, cuda> y(x.shape());
-  const index_t M = D > 0 ? x.numel() / D : 0;
-  const cudaStream_t s = cuda_rt::current_stream();
-  const T* wp = w.defined() ? w.data() : nullptr;
-  const T* bp = b.defined() ? b.data() : nullptr;
-  cuda_kernels::launch_rows(
-      M, D,
-      [&](auto vpl, unsigned grid) {
-        constexpr int V = decltype(vpl)::value;
-        const bool vec = cuda_kernels::rows_vectorisable(xc.data(), y.data(), D, V);
-        cuda_kernels::norm_rows_reg<T, V, false>
-            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, bp, M, D, eps, vec);
-      },
-      [&](unsigned grid) {
-        cuda_kernels::norm_rows<T, 256, false>
-            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, bp, M, D, eps);
-      });
-  return y;
+  return cuda_kernels::normalize_rows<T, false>(x, weight, bias, eps);
 }
 
 /// RMS normalisation over the last axis, x/√(mean(x²) + eps)·weight (weight optional).
@@ -360,25 +366,7 @@ tensor<T, cuda> rms_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weight
     throw_invalid_argument("rms_norm", "weight shape ", weight.shape().str(), " must be (", D,
                            ") for x of shape ", x.shape().str());
   if (!(eps >= T(0))) throw_invalid_argument("rms_norm", "eps ", eps, " must be >= 0");
-  const tensor<T, cuda> xc = x.contiguous();
-  const tensor<T, cuda> w = weight.defined() ? weight.contiguous() : weight;
-  tensor<T, cuda> y(x.shape());
-  const index_t M = D > 0 ? x.numel() / D : 0;
-  const cudaStream_t s = cuda_rt::current_stream();
-  const T* wp = w.defined() ? w.data() : nullptr;
-  cuda_kernels::launch_rows(
-      M, D,
-      [&](auto vpl, unsigned grid) {
-        constexpr int V = decltype(vpl)::value;
-        const bool vec = cuda_kernels::rows_vectorisable(xc.data(), y.data(), D, V);
-        cuda_kernels::norm_rows_reg<T, V, true>
-            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, nullptr, M, D, eps, vec);
-      },
-      [&](unsigned grid) {
-        cuda_kernels::norm_rows<T, 256, true>
-            <<<grid, 256, 0, s>>>(xc.data(), y.data(), wp, nullptr, M, D, eps);
-      });
-  return y;
+  return cuda_kernels::normalize_rows<T, true>(x, weight, tensor<T, cuda>(), eps);
 }
 
 }  // namespace tessera
