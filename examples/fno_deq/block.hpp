@@ -12,7 +12,8 @@
 
 namespace fno_deq_block {
 
-/// A pointwise (1×1) linear map over the channel axis 1 of x (B, Cin, ...): w (Cout, Cin), b (Cout).
+/// A pointwise (1×1) linear map over the channel axis 1 of x (B, Cin, ...): w (Cout, Cin), b
+/// (Cout).
 template <class V>
 V linear(const V& x, const V& w, const V& b) {
   namespace ad = tessera::ad;
