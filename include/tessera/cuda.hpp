@@ -15,6 +15,7 @@
 #include "tessera/cuda/config.cuh"
 #include "tessera/cuda/elementwise.cuh"
 #include "tessera/cuda/graph.cuh"
+#include "tessera/cuda/implicit.cuh"
 #include "tessera/cuda/indexing.cuh"
 #include "tessera/cuda/loss.cuh"
 #include "tessera/cuda/matmul.cuh"

@@ -287,10 +287,12 @@ fixed_point_result<T, S> fixed_point_impl_space(const char* fn, const F& f, cons
     for (int k = 0; k < bo.unroll_steps; ++k) {
       ad::var<T, S> fz;
       ad::var<T, S> next = damped_step(fn, f, z, params, so.damping, &fz);
-      // measure()'s bookkeeping with the dot products taken on the device.
-      const tensor<T, S> r = fz.value() - z.value();
-      const std::vector<double> rr = row_dots_of(r, r, L),
-                                ff = row_dots_of(fz.value(), fz.value(), L);
+      // measure()'s bookkeeping with the dot products taken on the device (one pass).
+      const residual_pass_result<T, S> p = solver_kernels<S>::template residual_pass<T>(
+          fz.value().contiguous(), z.value().contiguous(), 1.0, {}, L.rows, true);
+      const std::size_t R = static_cast<std::size_t>(L.rows);
+      const std::vector<double> rr(p.dots.begin(), p.dots.begin() + R),
+          ff(p.dots.begin() + R, p.dots.begin() + 2 * R);
       solve_result& info = res.info;
       info.sample_residuals.assign(rr.size(), 0.0);
       info.sample_converged.assign(rr.size(), false);

@@ -467,12 +467,28 @@ solution<T> solve_values(const char* fn, Map&& f, const tensor<T>& z0, const sol
 }
 
 // --- other memory spaces (cuda) ---------------------------------------------------------------
-// The same solver loop and step rules on tensor<T, S> for S other than host, written with tensor
-// ops called unqualified (argument-dependent lookup finds the space's overloads, declared in
-// that space's headers): per-sample dot products are reductions copied to the host (a few
-// numbers per iteration, one copy), the Anderson system is solved on the host as above, and the
-// iterates are combined by elementwise ops. Sums run in T (the host accumulates in double).
-// Picard and Anderson only; Broyden is host-only.
+// The same solver loop and step rules on tensor<T, S> for S other than host. The passes over
+// iterates are the space's solver_kernels<S> (cuda/implicit.cuh for cuda): one pass per
+// iteration yields the residual, the mixed point and every per-sample dot product (in double;
+// copied to the host at once, the iteration's one synchronisation), one pass forms Anderson's
+// combination; the Anderson system is solved on the host as above. Picard and Anderson only;
+// Broyden is host-only.
+
+/// What solver_kernels<S>::residual_pass(f, x, β, others, rows, f_norm) returns: r = f − x,
+/// u = x + β r, and the per-row dot products dots[q · rows + b], q = 0: ⟨r, r⟩, q = 1: ⟨f, f⟩
+/// (0 unless f_norm), q = 2 + j: ⟨r, others[j]⟩.
+template <class T, class S>
+struct residual_pass_result {
+  tensor<T, S> r, u;
+  std::vector<double> dots;
+};
+
+/// The passes of the solver on tensors of space S, defined by that space's header:
+///   residual_pass<T>(f, x, β, others, rows, f_norm) → residual_pass_result<T, S>
+///   combine<T>(terms, coef, rows) → Σ_j coef[b · terms.size() + j] · terms[j] per row b
+/// (f, x and the terms contiguous, of one shape, rows dividing it along axis 0).
+template <class S>
+struct solver_kernels;
 
 /// Row b (axis 0) of t when the layout is batched, else t itself.
 template <class T, class S>
@@ -480,41 +496,11 @@ tensor<T, S> row_of(const tensor<T, S>& t, row_layout L, index_t b) {
   return L.rows == 1 ? t : t.select(0, b);
 }
 
-/// The (L.rows) tensor of ⟨a_b, c_b⟩ over the rows of two tensors of the same shape.
-template <class T, class S>
-tensor<T, S> row_sums(const tensor<T, S>& a, const tensor<T, S>& c, row_layout L) {
-  return sum((a * c).reshape(shape_t{L.rows, L.n}), shape_t{1});
-}
-
-/// out[b] = ⟨a_b, c_b⟩ on the host.
-template <class T, class S>
-std::vector<double> row_dots_of(const tensor<T, S>& a, const tensor<T, S>& c, row_layout L) {
-  const std::vector<T> h = to<host>(row_sums(a, c, L)).to_vector();
-  return std::vector<double>(h.begin(), h.end());
-}
-
-/// z + β r on finite samples; z* + β r* (the best iterate) on the others.
-template <class T, class S>
-tensor<T, S> picard_step_space(const tensor<T, S>& x, const tensor<T, S>& r,
-                               const tensor<T, S>& best_z, const tensor<T, S>& best_r,
-                               const std::vector<char>& finite, row_layout L, double beta,
-                               int& safeguards) {
-  const T b = static_cast<T>(beta);
-  tensor<T, S> xn = x + r * b;
-  bool bad = false;
-  for (index_t i = 0; i < L.rows; ++i)
-    if (!finite[static_cast<std::size_t>(i)]) {
-      bad = true;
-      row_of(xn, L, i).copy_from(row_of(best_z, L, i) + row_of(best_r, L, i) * b);
-    }
-  if (bad) ++safeguards;
-  return xn;
-}
-
 /// solve_values on a space other than host (see above).
 template <class T, class S, class Map>
 solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z0,
                                   const solver_options& o, const convention& cv) {
+  using kernels = solver_kernels<S>;
   if (o.method == solver_method::broyden)
     throw_invalid_argument(fn, "solver method broyden is host-only so far (z0 on ", S::name,
                            "); use anderson or picard");
@@ -523,18 +509,23 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
   const shape_t shape = z0.shape();
   const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
   const double inf = std::numeric_limits<double>::infinity();
+  const bool anderson = o.method == solver_method::anderson;
+  const double beta = anderson ? o.mixing : o.damping;
 
   solution<T, S> out;
   solve_result& info = out.info;
   tensor<T, S> x = z0.contiguous();
+  // best_z/best_r may share storage with an iterate (when every sample improves at once); such
+  // a tensor is never written, so before rows are copied into them they are made their own.
   tensor<T, S> best_z = x.clone();
-  tensor<T, S> best_r(shape);
-  std::vector<double> best_res(sz(R), inf), ref0(sz(R), 0.0), ff(sz(R)), res(sz(R));
-  std::vector<char> conv(sz(R), 0), finite(sz(R), 1);
+  tensor<T, S> best_r;
+  bool best_shared = true;
+  std::vector<double> best_res(sz(R), inf), ref0(sz(R), 0.0), res(sz(R));
+  std::vector<char> conv(sz(R), 0), finite(sz(R), 1), take(sz(R), 0);
 
-  // Anderson history (the host's anderson_state, on tensors of S).
+  // Anderson history: the mixed points u_i = x_i + β g_i and the residuals g_i.
   const int m = o.history;
-  std::vector<tensor<T, S>> X(static_cast<std::size_t>(m)), G(static_cast<std::size_t>(m));
+  std::vector<tensor<T, S>> U(sz(m)), G(sz(m));
   const std::size_t mm = static_cast<std::size_t>(m) * static_cast<std::size_t>(m);
   std::vector<double> gram(sz(R) * mm, 0.0), alpha;
   int count = 0, head = 0;
@@ -546,100 +537,101 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
                              fx.defined() ? fx.shape().str() : std::string(), " for z of shape ",
                              shape.str(), "; f must map z to a tensor of the same shape");
     fx = fx.contiguous();
-    const tensor<T, S> r = fx - x;
-    // Every dot product of this iteration, reduced on the device and copied to the host at
-    // once (one synchronisation): ‖r‖², ‖f(x)‖² and, for Anderson, the new Gram row ⟨r, g_i⟩
-    // against the history slots it will keep (slot `head` is about to hold r itself).
-    const int slots = o.method == solver_method::anderson ? std::min(count + 1, m) : 0;
-    std::vector<tensor<T, S>> dots{row_sums(r, r, L)};
-    if (cv.ref == reference::map_value) dots.push_back(row_sums(fx, fx, L));
+    // The new Gram row ⟨r, g_i⟩ against the history slots Anderson keeps (slot `head` is
+    // about to hold r itself, whose product is ⟨r, r⟩).
+    const int slots = anderson ? std::min(count + 1, m) : 0;
+    std::vector<tensor<T, S>> others;
     for (int i = 0; i < slots; ++i)
-      if (i != head) dots.push_back(row_sums(r, G[sz(i)], L));
-    tensor<T, S> packed(shape_t{static_cast<index_t>(dots.size()), R});
-    for (std::size_t j = 0; j < dots.size(); ++j)
-      packed.select(0, static_cast<index_t>(j)).copy_from(dots[j]);
-    const std::vector<T> h = to<host>(packed).to_vector();
-    const auto host_row = [&](std::size_t j) {
-      return std::vector<double>(h.begin() + static_cast<std::ptrdiff_t>(j * sz(R)),
-                                 h.begin() + static_cast<std::ptrdiff_t>((j + 1) * sz(R)));
-    };
-    std::size_t next_row = 0;
-    const std::vector<double> rr = host_row(next_row++);
-    if (cv.ref == reference::map_value) ff = host_row(next_row++);
-    std::vector<std::vector<double>> gram_row(sz(slots));
-    for (int i = 0; i < slots; ++i) gram_row[sz(i)] = i == head ? rr : host_row(next_row++);
+      if (i != head) others.push_back(G[sz(i)]);
+    residual_pass_result<T, S> p =
+        kernels::template residual_pass<T>(fx, x, beta, others, R, cv.ref == reference::map_value);
+    const auto dot = [&](std::size_t q, index_t b) { return p.dots[q * sz(R) + sz(b)]; };
     double total = 0;
+    bool all_take = true;
     for (index_t b = 0; b < R; ++b) {
       const std::size_t i = sz(b);
-      res[i] = std::sqrt(rr[i]) * cv.scale;
+      res[i] = std::sqrt(dot(0, b)) * cv.scale;
       if (k == 0) ref0[i] = res[i];
-      const double ref = cv.ref == reference::map_value          ? std::sqrt(ff[i]) * cv.scale
+      const double ref = cv.ref == reference::map_value          ? std::sqrt(dot(1, b)) * cv.scale
                          : cv.ref == reference::initial_residual ? ref0[i]
                                                                  : cv.given[i];
       const double tol = std::max(o.abs_tol, o.rel_tol * ref);
       total += res[i] * res[i];
       finite[i] = std::isfinite(res[i]);
       if (finite[i] && res[i] <= tol) conv[i] = 1;
-      if (k == 0 || (finite[i] && res[i] < best_res[i])) {
-        if (k > 0) row_of(best_z, L, b).copy_from(row_of(x, L, b));
-        row_of(best_r, L, b).copy_from(row_of(r, L, b));
-        best_res[i] = finite[i] ? res[i] : inf;
+      take[i] = k == 0 || (finite[i] && res[i] < best_res[i]);
+      if (take[i]) best_res[i] = finite[i] ? res[i] : inf;
+      all_take = all_take && take[i];
+    }
+    // The best iterate: shared when every sample improved (or at the start, where best_z is
+    // already z0's copy), row copies otherwise.
+    if (all_take) {
+      if (k > 0) best_z = x;
+      best_r = p.r;
+      best_shared = true;
+    } else if (std::any_of(take.begin(), take.end(), [](char c) { return c != 0; })) {
+      if (best_shared) {
+        best_z = best_z.clone();
+        best_r = best_r.clone();
+        best_shared = false;
       }
+      for (index_t b = 0; b < R; ++b)
+        if (take[sz(b)]) {
+          row_of(best_z, L, b).copy_from(row_of(x, L, b));
+          row_of(best_r, L, b).copy_from(row_of(p.r, L, b));
+        }
     }
     info.residual_history.push_back(std::sqrt(total));
     info.iterations = k + 1;
     const bool all = std::all_of(conv.begin(), conv.end(), [](char c) { return c != 0; });
     if ((all && !o.full_budget) || k + 1 == o.max_iter) break;
 
+    // Picard (and Anderson's first step, and its step after a non-finite residual, which
+    // clears its history): x + β r, from the best iterate on samples whose residual is not
+    // finite.
     const bool all_finite_rows =
         std::all_of(finite.begin(), finite.end(), [](char c) { return c != 0; });
-    if (o.method == solver_method::picard) {
-      x = picard_step_space(x, r, best_z, best_r, finite, L, o.damping, info.safeguard_steps);
+    const auto picard = [&] {
+      if (all_finite_rows) return p.u;
+      ++info.safeguard_steps;
+      tensor<T, S> xn = p.u.clone();
+      const T b = static_cast<T>(beta);
+      for (index_t i = 0; i < R; ++i)
+        if (!finite[sz(i)])
+          row_of(xn, L, i).copy_from(row_of(best_z, L, i) + row_of(best_r, L, i) * b);
+      return xn;
+    };
+    if (!anderson) {
+      x = picard();
       continue;
     }
-    // Anderson: a non-finite residual clears the history (a Picard step from the best).
     if (!all_finite_rows) {
       count = head = 0;
-      x = picard_step_space(x, r, best_z, best_r, finite, L, o.mixing, info.safeguard_steps);
+      x = picard();
       continue;
     }
     const int s = head;
-    X[sz(s)] = x;
-    G[sz(s)] = r;
+    U[sz(s)] = p.u;
+    G[sz(s)] = p.r;
     head = (head + 1) % m;
     count = std::min(count + 1, m);
-    for (int i = 0; i < count; ++i) {  // count == slots here
-      const std::vector<double>& d = gram_row[sz(i)];
+    for (int i = 0, j = 0; i < count; ++i) {  // count == slots here
       for (index_t b = 0; b < R; ++b) {
+        const double d = i == s ? dot(0, b) : dot(sz(2 + j), b);
         double* g = gram.data() + sz(b) * mm;
-        g[s * m + i] = g[i * m + s] = d[sz(b)];
+        g[s * m + i] = g[i * m + s] = d;
       }
+      if (i != s) ++j;
     }
     if (count == 1) {
-      x = picard_step_space(x, r, best_z, best_r, finite, L, o.mixing, info.safeguard_steps);
+      x = picard();
       continue;
     }
     const int n = count;
     if (anderson_coefficients(gram, R, m, n, s, o.lambda, o.relative_lambda, alpha))
       ++info.safeguard_steps;
-    // x⁺ = Σ_i α_i (x_i + β g_i), α per sample: scalars when not batched, else (R, 1, ...).
-    const T beta = static_cast<T>(o.mixing);
-    tensor<T, S> xn;
-    for (int i = 0; i < n; ++i) {
-      const tensor<T, S> term = X[sz(i)] + G[sz(i)] * beta;
-      tensor<T, S> scaled;
-      if (R == 1) {
-        scaled = term * static_cast<T>(alpha[sz(i)]);
-      } else {
-        shape_t cs = shape_t::filled(shape.rank(), 1);
-        cs[0] = R;
-        tensor<T> a(cs);
-        for (index_t b = 0; b < R; ++b) a.data()[b] = static_cast<T>(alpha[sz(b * n + i)]);
-        scaled = term * to<S>(a);
-      }
-      xn = i == 0 ? scaled : xn + scaled;
-    }
-    x = xn;
+    // x⁺ = Σ_i α_i u_i with α per sample (alpha[b · n + i]): one pass over the history.
+    x = kernels::template combine<T>(std::vector<tensor<T, S>>(U.begin(), U.begin() + n), alpha, R);
   }
 
   out.z = best_z;

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+// The fixed-point solver's passes over iterates on cuda tensors (implicit::detail::
+// solver_kernels<cuda>, used by implicit/solve.hpp's solve_values_space): one kernel computes
+// an iterate's residual r = f(x) − x, its mixed point u = x + β r and every per-sample dot
+// product the step needs (‖r‖², ‖f(x)‖², ⟨r, g_j⟩ over Anderson's history) in double; one
+// kernel forms Anderson's combination Σ_i α_i u_i from the whole history at once. The solver
+// thereby reads each history tensor once per iteration instead of once per elementwise op.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#include "tessera/cuda/tensor.cuh"
+#include "tessera/implicit/solve.hpp"
+
+TESSERA_CUDA_NAMESPACE_BEGIN
+
+/// Dot products one residual pass accumulates: ‖r‖², ‖f‖², then up to
+/// fixed_point_max_others history products.
+inline constexpr int fixed_point_max_others = 8;
+inline constexpr int fixed_point_dots = 2 + fixed_point_max_others;
+/// Terms one combination pass reads.
+inline constexpr int fixed_point_max_terms = 8;
+
+template <class T>
+struct fixed_point_residual_args {
+  const T* f;  ///< f(x); with x null it is r itself (a pass for further history products)
+  const T* x;  ///< the iterate, or null
+  T* r;        ///< written when x is set: f − x
+  T* u;        ///< written when x is set: x + β (f − x)
+  const T* g[fixed_point_max_others];
+  int ng;
+  bool f_norm;
+  T beta;
+  index_t n;        ///< elements per sample (row)
+  index_t rows;     ///< samples
+  double* partial;  ///< [rows][gridDim.x][fixed_point_dots]
+};
+
+/// Block-wide sums of the fixed_point_dots accumulators of every thread, in a fixed order;
+/// thread q < fixed_point_dots returns sum q. blockDim.x is a multiple of 32, at most 1024.
+__device__ inline double fixed_point_block_sum(double (&acc)[fixed_point_dots],
+                                               double (&warp_sums)[fixed_point_dots][32]) {
+  const int lane = static_cast<int>(threadIdx.x) % 32, warp = static_cast<int>(threadIdx.x) / 32;
+  const int warps = static_cast<int>(blockDim.x) / 32;
+#pragma unroll
+  for (int q = 0; q < fixed_point_dots; ++q) {
+    double v = acc[q];
+    for (int off = 16; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);
+    if (lane == 0) warp_sums[q][warp] = v;
+  }
+  __syncthreads();
+  double s = 0;
+  if (threadIdx.x < fixed_point_dots)
+    for (int w = 0; w < warps; ++w) s += warp_sums[threadIdx.x][w];
+  __syncthreads();  // warp_sums is reused by the next row
+  return s;
+}
+
+/// Grid: x over the elements of a row (grid-stride), y over rows (grid-stride). Each block
+/// writes its partial sums of one row to partial[(row · gridDim.x + blockIdx.x) · dots + q];
+/// the host adds the blocks' partials in order (deterministic for a given grid).
+template <class T>
+TESSERA_KERNEL void fixed_point_residual(fixed_point_residual_args<T> a) {
+  __shared__ double warp_sums[fixed_point_dots][32];
+  const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
+  for (index_t row = blockIdx.y; row < a.rows; row += gridDim.y) {
+    double acc[fixed_point_dots];
+#pragma unroll
+    for (int q = 0; q < fixed_point_dots; ++q) acc[q] = 0;
+    const index_t base = row * a.n;
+    for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < a.n;
+         e += stride) {
+      const index_t k = base + e;
+      const T f = a.f[k];
+      T r = f;
+      if (a.x) {
+        const T x = a.x[k];
+        r = f - x;
+        a.r[k] = r;
+        a.u[k] = x + a.beta * r;
+      }
+      const double rd = static_cast<double>(r);
+      acc[0] += rd * rd;
+      if (a.f_norm) acc[1] += static_cast<double>(f) * static_cast<double>(f);
+#pragma unroll
+      for (int j = 0; j < fixed_point_max_others; ++j)
+        if (j < a.ng) acc[2 + j] += rd * static_cast<double>(a.g[j][k]);
+    }
+    const double s = fixed_point_block_sum(acc, warp_sums);
+    if (threadIdx.x < fixed_point_dots)
+      a.partial[(row * gridDim.x + blockIdx.x) * fixed_point_dots + threadIdx.x] = s;
+  }
+}
+
+template <class T>
+struct fixed_point_combine_args {
+  const T* t[fixed_point_max_terms];
+  int nt;
+  const double* c;  ///< [rows][nt] coefficients
+  T* out;
+  index_t n, rows;
+};
+
+/// out[row, e] = Σ_j c[row, j] · t_j[row, e], accumulated in double. Grid as above.
+template <class T>
+TESSERA_KERNEL void fixed_point_combine(fixed_point_combine_args<T> a) {
+  __shared__ double cs[fixed_point_max_terms];
+  const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
+  for (index_t row = blockIdx.y; row < a.rows; row += gridDim.y) {
+    if (static_cast<int>(threadIdx.x) < a.nt) cs[threadIdx.x] = a.c[row * a.nt + threadIdx.x];
+    __syncthreads();
+    const index_t base = row * a.n;
+    for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < a.n;
+         e += stride) {
+      const index_t k = base + e;
+      double acc = 0;
+#pragma unroll
+      for (int j = 0; j < fixed_point_max_terms; ++j)
+        if (j < a.nt) acc += cs[j] * static_cast<double>(a.t[j][k]);
+      a.out[k] = static_cast<T>(acc);
+    }
+    __syncthreads();  // cs is rewritten for the next row
+  }
+}
+
+TESSERA_CUDA_NAMESPACE_END
+
+namespace tessera::implicit::detail {
+
+/// The passes of solve_values_space on cuda tensors (see the top of this file).
+template <>
+struct solver_kernels<cuda> {
+  /// Launch geometry of a pass over `rows` rows of `n` elements: about eight 256-thread blocks
+  /// per multiprocessor in all, split between the rows.
+  struct geometry {
+    unsigned x, y;
+  };
+  static geometry geometry_for(index_t rows, index_t n) {
+    const index_t threads = cuda_rt::block_threads;
+    const index_t target = static_cast<index_t>(cuda_rt::sm_count()) * 8;
+    const index_t y = std::min<index_t>(rows, 65535);
+    const index_t per_row = std::max<index_t>(1, target / y);
+    const index_t need = (n + 4 * threads - 1) / (4 * threads);
+    return {static_cast<unsigned>(std::max<index_t>(1, std::min(need, per_row))),
+            static_cast<unsigned>(std::max<index_t>(1, y))};
+  }
+
+  /// r = f − x, u = x + β r and the dot products of residual_pass_result, one pass over f, x
+  /// and the `others` (plus one more pass over r per further fixed_point_max_others of them).
+  template <class T>
+  static residual_pass_result<T, cuda> residual_pass(const tensor<T, cuda>& f,
+                                                     const tensor<T, cuda>& x, double beta,
+                                                     const std::vector<tensor<T, cuda>>& others,
+                                                     index_t rows, bool f_norm) {
+    namespace k = cuda_kernels;
+    const index_t n = x.numel() / rows;
+    residual_pass_result<T, cuda> out;
+    out.r = tensor<T, cuda>(x.shape());
+    out.u = tensor<T, cuda>(x.shape());
+    const std::size_t R = static_cast<std::size_t>(rows);
+    out.dots.assign((2 + others.size()) * R, 0.0);
+    const geometry g = geometry_for(rows, n);
+    const std::size_t per = static_cast<std::size_t>(g.x) * k::fixed_point_dots;
+    const std::size_t passes = std::max<std::size_t>(
+        1, (others.size() + k::fixed_point_max_others - 1) / k::fixed_point_max_others);
+    tensor<double, cuda> partial(
+        shape_t{static_cast<index_t>(passes), static_cast<index_t>(R * per)});
+    for (std::size_t p = 0; p < passes; ++p) {
+      k::fixed_point_residual_args<T> a{};
+      a.f = p == 0 ? f.data() : out.r.data();
+      a.x = p == 0 ? x.data() : nullptr;
+      a.r = out.r.data();
+      a.u = out.u.data();
+      const std::size_t first = p * k::fixed_point_max_others;
+      a.ng = static_cast<int>(std::min<std::size_t>(
+          k::fixed_point_max_others, others.size() - std::min(first, others.size())));
+      for (int j = 0; j < a.ng; ++j) a.g[j] = others[first + static_cast<std::size_t>(j)].data();
+      a.f_norm = p == 0 && f_norm;
+      a.beta = static_cast<T>(beta);
+      a.n = n;
+      a.rows = rows;
+      a.partial = partial.data() + p * R * per;
+      k::fixed_point_residual<T>
+          <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+      TESSERA_CUDA_CHECK_LAUNCH();
+    }
+    const std::vector<double> h = to<host>(partial).to_vector();  // the one synchronisation
+    for (std::size_t p = 0; p < passes; ++p)
+      for (std::size_t b = 0; b < R; ++b) {
+        double s[k::fixed_point_dots] = {};
+        const double* src = h.data() + p * R * per + b * per;
+        for (unsigned blk = 0; blk < g.x; ++blk)
+          for (int q = 0; q < k::fixed_point_dots; ++q) s[q] += src[blk * k::fixed_point_dots + q];
+        if (p == 0) {
+          out.dots[b] = s[0];
+          out.dots[R + b] = s[1];
+        }
+        const std::size_t first = p * k::fixed_point_max_others;
+        for (std::size_t j = 0; j < k::fixed_point_max_others && first + j < others.size(); ++j)
+          out.dots[(2 + first + j) * R + b] = s[2 + j];
+      }
+    return out;
+  }
+
+  /// Σ_j coef[row · terms.size() + j] · terms[j] per row (one pass per fixed_point_max_terms
+  /// terms, the running sum carried as a term of the next pass).
+  template <class T>
+  static tensor<T, cuda> combine(const std::vector<tensor<T, cuda>>& terms,
+                                 const std::vector<double>& coef, index_t rows) {
+    namespace k = cuda_kernels;
+    const std::size_t nt = terms.size(), R = static_cast<std::size_t>(rows);
+    const index_t n = terms.front().numel() / rows;
+    const geometry g = geometry_for(rows, n);
+    tensor<T, cuda> acc;
+    std::size_t done = 0;
+    while (done < nt) {
+      const bool carry = acc.defined();
+      const std::size_t take =
+          std::min<std::size_t>(nt - done, k::fixed_point_max_terms - (carry ? 1 : 0));
+      const std::size_t width = take + (carry ? 1 : 0);
+      tensor<double> c(shape_t{rows, static_cast<index_t>(width)});
+      for (std::size_t b = 0; b < R; ++b) {
+        double* row = c.data() + b * width;
+        std::size_t j = 0;
+        if (carry) row[j++] = 1.0;
+        for (std::size_t i = 0; i < take; ++i) row[j++] = coef[b * nt + done + i];
+      }
+      const tensor<double, cuda> dc = to<cuda>(c);
+      tensor<T, cuda> out(terms.front().shape());
+      k::fixed_point_combine_args<T> a{};
+      int j = 0;
+      if (carry) a.t[j++] = acc.data();
+      for (std::size_t i = 0; i < take; ++i) a.t[j++] = terms[done + i].data();
+      a.nt = j;
+      a.c = dc.data();
+      a.out = out.data();
+      a.n = n;
+      a.rows = rows;
+      k::fixed_point_combine<T>
+          <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+      TESSERA_CUDA_CHECK_LAUNCH();
+      acc = out;
+      done += take;
+    }
+    return acc;
+  }
+};
+
+}  // namespace tessera::implicit::detail
