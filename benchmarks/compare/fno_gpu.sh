@@ -19,9 +19,23 @@
 #       RESULT case=fno_step tessera=<ms|NA> pytorch=<ms> unit=ms ratio=<tessera/pytorch|NA>
 #       RESULT case=fno_deq_step tessera=<ms|NA> pytorch=<ms> unit=ms ratio=<…>
 #       then the raw TIMING lines of both sides and the setup (GPU, versions, TF32).
-#   With TRAIN_SECONDS > 0, PyTorch also trains each model for that long (the brief's
-#   protocol: Adam 1e-3, wd 1e-4, per-step cosine over 500 epochs, warm-up 300 steps for the
-#   DEQ) and reports TRAIN lines with the test relative L2 reached.
+#
+# MODE=train (or MODE=both: the timings, then training) trains instead, both sides on the same
+# data with the brief's protocol (Adam 1e-3, L2 weight decay 1e-4, cosine annealing per step
+# over EPOCHS epochs, batch 32, the DEQ's first WARMUP steps unrolled x8, then Anderson
+# SOLVER_ITERS + phantom gradient): fno_torch.py --epochs EPOCHS [--seconds TRAIN_SECONDS] and
+# fno_deq --scale gpu --device DEVICE --epochs EPOCHS [--train-seconds TRAIN_SECONDS]. With
+# TRAIN_SECONDS > 0 each side stops each model after the epoch in which that many seconds of
+# training (evaluation excluded) have passed, the schedule still spanning EPOCHS epochs (the
+# issue's equal-wall-time comparison: TRAIN_SECONDS=70). Prints per model
+#   RESULT case=fno_train_<model> tessera=<test rel-L2|NA> torch=<test rel-L2> unit=rel_l2
+#          tessera_s=<s> torch_s=<s> tessera_epochs=<e> torch_epochs=<e> tessera_steps=<n>
+#          torch_steps=<n>
+# then both sides' TRAIN lines. Device time: one optimiser step at the paper scale costs about
+# 12 ms for FNO and 66 ms for FNO-DEQ (tessera, H200, solver mode), so EPOCHS=500 (16,000
+# steps) is ~3-4 min per side for FNO but ~18 min per side for FNO-DEQ: use TRAIN_SECONDS or
+# fewer EPOCHS for the DEQ within a 10-minute call. (TRAIN_SECONDS > 0 without MODE means
+# MODE=both, as the script's earlier PyTorch-only training option did.)
 #
 # DEVICE=cpu runs the same comparison on the host at one thread (OMP_NUM_THREADS=1, PyTorch
 # set_num_threads(1)); with small RES/NTRAIN/WIDTH it checks the script end to end without a
@@ -31,9 +45,10 @@
 # .device-deps; the prefix .device-deps/prefix is used when it exists (DEPS names another).
 # scripts/device-check runs this script as its `fno_gpu` step.
 #
-# Knobs [defaults]: DEVICE [cuda], RES [85], NTRAIN [1024], NTEST [200], WIDTH [32], MODES [12],
-# BATCH [32], SOLVER_ITERS [24], MODELS [fno,deq], STEPS [30], WARMUP_STEPS [10],
-# TRAIN_SECONDS [0], SEED [0], TF32 [default|on|off] (PyTorch side), PYTHON [python3],
+# Knobs [defaults]: MODE [time|train|both], DEVICE [cuda], RES [85], NTRAIN [1024], NTEST [200],
+# WIDTH [32], MODES [12], BATCH [32], SOLVER_ITERS [24], MODELS [fno,deq], STEPS [30],
+# WARMUP_STEPS [10], EPOCHS [500], TRAIN_SECONDS [0], WARMUP [300] (DEQ warm-up steps when
+# training), SEED [0], TF32 [default|on|off] (PyTorch side), PYTHON [python3],
 # DATA_DIR [build/fno-data/<RES>-<NTRAIN>-<NTEST>], BUILD_DIR [build/fno-gpu],
 # DEPS [.device-deps/prefix when present: a /usr-like prefix with Eigen and stb],
 # SKIP_BUILD [0], OUT_DIR [build/compare-results/fno-<UTC>].
@@ -55,6 +70,17 @@ MODELS=${MODELS:-fno,deq}
 STEPS=${STEPS:-30}
 WARMUP_STEPS=${WARMUP_STEPS:-10}
 TRAIN_SECONDS=${TRAIN_SECONDS:-0}
+EPOCHS=${EPOCHS:-500}
+WARMUP=${WARMUP:-300}
+MODE=${MODE:-}
+if [[ -z $MODE ]]; then
+  MODE="time"
+  awk -v t="$TRAIN_SECONDS" 'BEGIN { exit !(t > 0) }' && MODE=both
+fi
+case $MODE in
+  time | train | both) ;;
+  *) say "MODE must be time, train or both (got $MODE)"; exit 2 ;;
+esac
 SEED=${SEED:-0}
 TF32=${TF32:-default}
 PYTHON=${PYTHON:-python3}
@@ -93,66 +119,118 @@ if [[ ! -s $DATA_DIR/u_test.npy ]]; then
     --threads "$(nproc)" --write-data "$DATA_DIR" >&2
 fi
 
-# --- (c), (d) timings ------------------------------------------------------------------------
-common=(--width "$WIDTH" --modes "$MODES" --batch "$BATCH" --solver-iters "$SOLVER_ITERS"
-  --time-steps "$STEPS" --seed "$SEED" --models "$MODELS")
-torch_args=(benchmarks/compare/fno_torch.py --data "$DATA_DIR" "${common[@]}"
-  --time-warmup "$WARMUP_STEPS" --tf32 "$TF32" --device "$DEVICE")
-tessera_args=(--data "$DATA_DIR" "${common[@]}" --device "$DEVICE")
+threads=()
 if [[ $DEVICE == cpu ]]; then
   export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-  torch_args+=(--threads 1)
-  tessera_args+=(--threads 1)
+  threads=(--threads 1)
 fi
-
-say "PyTorch side ($PYTHON fno_torch.py, $DEVICE): self-test, then timings"
+say "PyTorch self-test ($PYTHON fno_torch.py)"
 "$PYTHON" benchmarks/compare/fno_torch.py --self-test >&2
-"$PYTHON" "${torch_args[@]}" | tee "$OUT_DIR/pytorch.txt" >&2
 
-say "tessera side (fno_deq --device $DEVICE)"
-set +e
-"$exe" "${tessera_args[@]}" >"$OUT_DIR/tessera.txt" 2>"$OUT_DIR/tessera.err"
-rc=$?
-set -e
-cat "$OUT_DIR/tessera.txt" "$OUT_DIR/tessera.err" >&2
-if ((rc != 0 && rc != 3)); then
-  say "fno_deq failed with status $rc"
-  exit 1
-fi
-
-if ((TRAIN_SECONDS > 0)); then
-  say "PyTorch training, $TRAIN_SECONDS s per model"
-  "$PYTHON" benchmarks/compare/fno_torch.py --data "$DATA_DIR" --width "$WIDTH" --modes "$MODES" \
-    --batch "$BATCH" --solver-iters "$SOLVER_ITERS" --seed "$SEED" --models "$MODELS" \
-    --seconds "$TRAIN_SECONDS" --tf32 "$TF32" --device "$DEVICE" | tee "$OUT_DIR/pytorch_train.txt" >&2
-fi
-
-# --- (e) report ------------------------------------------------------------------------------
-# Wall clock (CUDA-synchronised per step) on a GPU; process CPU time on the shared host.
-key=ms_per_step
-[[ $DEVICE == cpu ]] && key=cpu_ms_per_step
-timing() {  # file model -> the median per step, or NA
-  # " $key=" with its leading space: cpu_ms_per_step must not match ms_per_step.
-  grep "^TIMING model=$2 " "$1" | sed -n "s/.* $key=\([^ ]*\).*/\1/p" | head -1 | grep . || echo NA
+# run_tessera <output stem> <fno_deq arguments...>: stdout to <stem>.txt, stderr to <stem>.err;
+# sets rc (0, or 3 = no device path; anything else stops the script).
+run_tessera() {
+  local stem=$1
+  shift
+  set +e
+  "$exe" "$@" >"$stem.txt" 2>"$stem.err"
+  rc=$?
+  set -e
+  cat "$stem.txt" "$stem.err" >&2
+  if ((rc != 0 && rc != 3)); then
+    say "fno_deq failed with status $rc"
+    exit 1
+  fi
 }
-for pair in fno:fno_step deq:fno_deq_step; do
-  model=${pair%%:*}
-  case_name=${pair#*:}
-  t=$(timing "$OUT_DIR/tessera.txt" "$model")
-  p=$(timing "$OUT_DIR/pytorch.txt" "$model")
-  ratio=NA
-  [[ $t != NA && $p != NA ]] && ratio=$(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.3f", a / b }')
-  echo "RESULT case=$case_name tessera=$t pytorch=$p unit=ms ratio=$ratio"
-done
-if ((rc == 3)); then
-  echo "MISSING tessera: $(tr '\n' ' ' <"$OUT_DIR/tessera.err")"
-else  # models the device path does not cover yet (fno_deq prints one MISSING line each)
-  grep -h "^MISSING" "$OUT_DIR/tessera.err" | sed 's/^MISSING /MISSING tessera: /' || true
+# missing <stem>: the MISSING lines of a tessera run (the whole stderr when nothing ran).
+missing() {
+  if ((rc == 3)); then
+    echo "MISSING tessera: $(tr '\n' ' ' <"$1.err")"
+  else  # models the device path does not cover (fno_deq prints one MISSING line each)
+    grep -h "^MISSING" "$1.err" | sed 's/^MISSING /MISSING tessera: /' || true
+  fi
+}
+
+# --- (c), (d) timings ------------------------------------------------------------------------
+if [[ $MODE != train ]]; then
+  common=(--width "$WIDTH" --modes "$MODES" --batch "$BATCH" --solver-iters "$SOLVER_ITERS"
+    --time-steps "$STEPS" --seed "$SEED" --models "$MODELS")
+  say "PyTorch timings ($DEVICE)"
+  "$PYTHON" benchmarks/compare/fno_torch.py --data "$DATA_DIR" "${common[@]}" \
+    --time-warmup "$WARMUP_STEPS" --tf32 "$TF32" --device "$DEVICE" "${threads[@]}" |
+    tee "$OUT_DIR/pytorch.txt" >&2
+  say "tessera timings (fno_deq --device $DEVICE)"
+  run_tessera "$OUT_DIR/tessera" --data "$DATA_DIR" "${common[@]}" --device "$DEVICE" "${threads[@]}"
+
+  # --- (e) report ----------------------------------------------------------------------------
+  # Wall clock (CUDA-synchronised per step) on a GPU; process CPU time on the shared host.
+  key=ms_per_step
+  [[ $DEVICE == cpu ]] && key=cpu_ms_per_step
+  timing() {  # file model -> the median per step, or NA
+    # " $key=" with its leading space: cpu_ms_per_step must not match ms_per_step.
+    grep "^TIMING model=$2 " "$1" | sed -n "s/.* $key=\([^ ]*\).*/\1/p" | head -1 | grep . || echo NA
+  }
+  for pair in fno:fno_step deq:fno_deq_step; do
+    model=${pair%%:*}
+    case_name=${pair#*:}
+    t=$(timing "$OUT_DIR/tessera.txt" "$model")
+    p=$(timing "$OUT_DIR/pytorch.txt" "$model")
+    ratio=NA
+    [[ $t != NA && $p != NA ]] && ratio=$(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.3f", a / b }')
+    echo "RESULT case=$case_name tessera=$t pytorch=$p unit=ms ratio=$ratio"
+  done
+  missing "$OUT_DIR/tessera"
+  grep -h "^TIMING" "$OUT_DIR/pytorch.txt" | sed 's/^/PYTORCH /'
+  # tessera's TIMING lines carry the step's phases (fwd_solve_ms, head_loss_ms, backward_ms,
+  # optim_ms; CUDA events on the GPU) and an INFO line with the DEQ solve's residual.
+  grep -hE "^(TIMING|INFO)" "$OUT_DIR/tessera.txt" | sed 's/^/TESSERA /' || true
+  grep -h "^INFO" "$OUT_DIR/pytorch.txt"
+  echo "RUN device=$DEVICE metric=$key res=$RES ntrain=$NTRAIN ntest=$NTEST width=$WIDTH" \
+    "modes=$MODES batch=$BATCH solver_iters=$SOLVER_ITERS steps=$STEPS" \
+    "warmup_steps=$WARMUP_STEPS tessera=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    "raw=$OUT_DIR"
 fi
-grep -h "^TIMING" "$OUT_DIR/pytorch.txt" | sed 's/^/PYTORCH /'
-grep -h "^TIMING" "$OUT_DIR/tessera.txt" | sed 's/^/TESSERA /' || true
-grep -h "^TRAIN" "$OUT_DIR/pytorch_train.txt" 2>/dev/null | sed 's/^/PYTORCH /' || true
-grep -h "^INFO" "$OUT_DIR/pytorch.txt"
-echo "RUN device=$DEVICE metric=$key res=$RES ntrain=$NTRAIN ntest=$NTEST width=$WIDTH modes=$MODES" \
-  "batch=$BATCH solver_iters=$SOLVER_ITERS steps=$STEPS warmup_steps=$WARMUP_STEPS" \
-  "tessera=$(git rev-parse --short HEAD 2>/dev/null || echo unknown) raw=$OUT_DIR"
+
+# --- (f) training at equal settings (MODE=train|both) ------------------------------------------
+if [[ $MODE != time ]]; then
+  budget=()
+  tbudget=()
+  if awk -v t="$TRAIN_SECONDS" 'BEGIN { exit !(t > 0) }'; then
+    budget=(--seconds "$TRAIN_SECONDS")
+    tbudget=(--train-seconds "$TRAIN_SECONDS")
+  fi
+  say "PyTorch training ($DEVICE, $EPOCHS epochs${budget:+, at most $TRAIN_SECONDS s per model})"
+  "$PYTHON" benchmarks/compare/fno_torch.py --data "$DATA_DIR" --width "$WIDTH" \
+    --modes "$MODES" --batch "$BATCH" --solver-iters "$SOLVER_ITERS" --seed "$SEED" \
+    --models "$MODELS" --epochs "$EPOCHS" --warmup "$WARMUP" "${budget[@]}" --tf32 "$TF32" \
+    --device "$DEVICE" "${threads[@]}" | tee "$OUT_DIR/pytorch_train.txt" >&2
+  say "tessera training (fno_deq --scale gpu --device $DEVICE)"
+  # --scale gpu first: the paper protocol (lr 1e-3, ...), then this run's settings over it.
+  run_tessera "$OUT_DIR/tessera_train" --scale gpu --data "$DATA_DIR" --width "$WIDTH" \
+    --modes "$MODES" --batch "$BATCH" --solver-iters "$SOLVER_ITERS" --seed "$SEED" \
+    --models "$MODELS" --epochs "$EPOCHS" --warmup "$WARMUP" "${tbudget[@]}" \
+    --device "$DEVICE" --out "$OUT_DIR/figures" "${threads[@]}"
+
+  field() {  # file model key -> the value of key= on the model's TRAIN line, or NA
+    grep "^TRAIN model=$2 " "$1" 2>/dev/null | sed -n "s/.* $3=\([^ ]*\).*/\1/p" | head -1 |
+      grep . || echo NA
+  }
+  IFS=, read -ra train_models <<<"$MODELS"
+  for model in "${train_models[@]}"; do
+    [[ $model == deq-ift ]] && continue  # PyTorch has no implicit-backward twin
+    tt=$OUT_DIR/tessera_train.txt pt=$OUT_DIR/pytorch_train.txt
+    echo "RESULT case=fno_train_$model tessera=$(field "$tt" "$model" test_rel_l2)" \
+      "torch=$(field "$pt" "$model" test_rel_l2) unit=rel_l2" \
+      "tessera_s=$(field "$tt" "$model" train_s) torch_s=$(field "$pt" "$model" train_s)" \
+      "tessera_epochs=$(field "$tt" "$model" epochs) torch_epochs=$(field "$pt" "$model" epochs)" \
+      "tessera_steps=$(field "$tt" "$model" steps) torch_steps=$(field "$pt" "$model" steps)"
+  done
+  missing "$OUT_DIR/tessera_train"
+  grep -h "^TRAIN" "$OUT_DIR/pytorch_train.txt" | sed 's/^/PYTORCH /' || true
+  grep -h "^TRAIN" "$OUT_DIR/tessera_train.txt" | sed 's/^/TESSERA /' || true
+  grep -h "^INFO" "$OUT_DIR/pytorch_train.txt" || true
+  echo "RUN mode=train device=$DEVICE res=$RES ntrain=$NTRAIN ntest=$NTEST width=$WIDTH" \
+    "modes=$MODES batch=$BATCH solver_iters=$SOLVER_ITERS epochs=$EPOCHS warmup=$WARMUP" \
+    "train_seconds=$TRAIN_SECONDS tessera=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    "raw=$OUT_DIR"
+fi

@@ -1,0 +1,657 @@
+// SPDX-License-Identifier: Apache-2.0
+// The FNO-DEQ example's models (FNO, FNO++, FNO-WT, FNO-DEQ), training step, training loop,
+// evaluation, step timing and DEQ diagnostics, written once and generic over the memory space
+// S: main.cpp instantiates them for tessera::host, device.cu for tessera::cuda. The data are
+// prepared on the host (main.cpp) and handed over as host_data; everything from there on runs
+// in S, with only scalars (losses, residual norms) and test sample 0's prediction copied back.
+#pragma once
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "block.hpp"
+#include "tessera/core.hpp"
+#include "tessera/implicit.hpp"
+#include "tessera/ops/indexing.hpp"
+#include "tessera/optim/adam.hpp"
+#include "tessera/optim/param.hpp"
+#include "tessera/optim/schedule.hpp"
+#include "tessera/spectral/fno.hpp"
+
+namespace fno_deq {
+
+using tessera::index_t;
+using tessera::shape_t;
+using tessera::tensor;
+namespace ad = tessera::ad;
+namespace optim = tessera::optim;
+namespace sp = tessera::spectral;
+namespace im = tessera::implicit;
+using T = float;
+using clock_type = std::chrono::steady_clock;
+
+inline double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+/// Process CPU time, s (the metric for a shared host).
+inline double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+struct config {
+  std::string scale = "cpu";
+  // CPU scale. Batch 4 and a peak learning rate of 2e-2 (cosine-annealed per step) instead of
+  // the paper's 32 and 1e-3: in the few hundred steps a CPU run affords, the paper's schedule
+  // leaves the error at 0.17–0.25 (PyTorch on the same data and settings agrees; see README).
+  index_t res = 24, ntrain = 256, ntest = 64, width = 8, modes = 6, batch = 4, pad = 9;
+  int epochs = 6;
+  int wt_unroll = 12;     // FNO-WT unrolled block applications (paper: Darcy 12)
+  int solver_iters = 12;  // Anderson budget (full budget, as the reference)
+  int warmup_steps = 16;  // DEQ warm-up: unrolled ×8 from z = 0 (paper: 300 steps)
+  int warmup_unroll = 8;
+  double noise = 0;  // σ²_max for noisy observations (0: clean)
+  std::uint64_t seed = 0;
+  std::string models = "fno,fno++,wt,deq,deq-ift";
+  std::string out = "out/fno_deq";
+  int threads = 1;   // OpenMP threads (1: these tensors are small; see README)
+  double lr = 2e-2;  // Adam's peak learning rate (cosine-annealed per step to 0; paper 1e-3)
+  // > 0: stop training after the first epoch at whose end this many seconds of training
+  // (evaluation excluded) have passed; the cosine schedule still spans `epochs` epochs
+  // (benchmarks/compare/fno_torch.py --seconds does the same).
+  double train_seconds = 0;
+  std::string write_data, data;  // folders of .npy files (see main.cpp's file comment)
+  int time_steps = 0, time_warmup = 5;
+  std::string device = "cpu";
+
+  [[nodiscard]] bool has(const std::string& key) const {
+    return ("," + models + ",").find("," + key + ",") != std::string::npos;
+  }
+};
+
+enum class kind { fno, fnopp, wt, deq };
+
+struct model_spec {
+  const char* key;
+  const char* name;
+  kind k;
+  im::backward_mode mode;
+};
+
+inline constexpr model_spec specs[] = {
+    {"fno", "FNO (d=1)", kind::fno, im::backward_mode::phantom},
+    {"fno++", "FNO++ (d=1)", kind::fnopp, im::backward_mode::phantom},
+    {"wt", "FNO-WT", kind::wt, im::backward_mode::phantom},
+    {"deq", "FNO-DEQ (phantom)", kind::deq, im::backward_mode::phantom},
+    {"deq-ift", "FNO-DEQ (implicit)", kind::deq, im::backward_mode::implicit},
+};
+
+/// The prepared data on the host (main.cpp): x normalised, y raw (ytr_obs: the training
+/// observations, noisy with --noise), all (N, 1, K, K); the target normaliser's decode
+/// y = ŷ · y_scale + y_mean with y_scale = std + eps, both (1, 1, K, K).
+struct host_data {
+  tensor<T> xtr, ytr_obs, xte, yte, y_mean, y_scale;
+};
+
+struct run_result {
+  std::string key, name;
+  index_t params = 0, steps = 0;
+  int epochs = 0;
+  double test_err = 0, step_ms = 0, train_s = 0;
+  double loop_s = 0;  // training loops only (evaluation excluded): fno_torch.py's train_s
+  double residual = NAN;
+  std::vector<double> pred0;  // prediction for test sample 0 (K·K, on the host)
+};
+
+/// What a training run hands back to main.cpp for the table, the diagnostics and the figures.
+struct report {
+  std::vector<run_result> results;
+  double res_init = NAN, res_final = NAN;  // DEQ relative residual at init / after training
+  std::vector<double> gcos;                // cosine(phantom, exact implicit gradient), host
+  std::shared_ptr<const im::solve_result> adj;
+};
+
+/// Per memory space: sync() waits for the space's queued work; marks records time points
+/// (record(i)) and reports elapsed milliseconds between two (ms(i, j), after sync()). The host
+/// form is here; device.cu specialises it for tessera::cuda with CUDA events.
+template <class S>
+struct space_ops;
+
+template <>
+struct space_ops<tessera::host> {
+  static void sync() {}
+  class marks {
+   public:
+    explicit marks(int n) : t_(static_cast<std::size_t>(n)) {}
+    void record(int i) { t_[static_cast<std::size_t>(i)] = clock_type::now(); }
+    [[nodiscard]] double ms(int i, int j) const {
+      return 1e3 * std::chrono::duration<double>(t_[static_cast<std::size_t>(j)] -
+                                                 t_[static_cast<std::size_t>(i)])
+                       .count();
+    }
+
+   private:
+    std::vector<clock_type::time_point> t_;
+  };
+};
+
+/// Zeros of `shape` in S.
+template <class S>
+tensor<T, S> zeros_in(const shape_t& shape) {
+  tensor<T, S> z(shape);
+  z.fill_(T(0));
+  return z;
+}
+
+/// The single value of a one-element tensor in S, on the host.
+template <class S>
+double scalar(const tensor<T, S>& x) {
+  return static_cast<double>(tessera::to<tessera::host>(x).item());
+}
+
+/// Per-sample 1/‖y_b‖ (axis 0) of an (N, ...) host tensor, in double, as float.
+inline tensor<T> inverse_norms(const tensor<T>& y) {
+  const index_t B = y.size(0), P = y.numel() / B;
+  const tensor<T> yc = y.contiguous();
+  tensor<T> inv_norm(shape_t{B});
+  for (index_t b = 0; b < B; ++b) {
+    double s = 0;
+    for (index_t p = 0; p < P; ++p) s += double(yc.data()[b * P + p]) * yc.data()[b * P + p];
+    inv_norm.data()[b] = static_cast<T>(1.0 / std::sqrt(s));
+  }
+  return inv_norm;
+}
+
+/// The data in S, with the targets' inverse norms precomputed on the host.
+template <class S>
+struct data {
+  using var = ad::var<T, S>;
+  tensor<T, S> xtr, ytr, tr_inv_norm, xte, yte, te_inv_norm, y_mean, y_scale;
+
+  explicit data(const host_data& h)
+      : xtr(tessera::to<S>(h.xtr)),
+        ytr(tessera::to<S>(h.ytr_obs)),
+        tr_inv_norm(tessera::to<S>(inverse_norms(h.ytr_obs))),
+        xte(tessera::to<S>(h.xte)),
+        yte(tessera::to<S>(h.yte)),
+        te_inv_norm(tessera::to<S>(inverse_norms(h.yte))),
+        y_mean(tessera::to<S>(h.y_mean)),
+        y_scale(tessera::to<S>(h.y_scale)) {}
+
+  /// Differentiable decode of (B, 1, K, K) normalised predictions.
+  [[nodiscard]] var decode(const var& y) const {
+    return y * ad::constant(y_scale) + ad::constant(y_mean);
+  }
+};
+
+/// Rows [lo, hi) of x along axis 0, as a fresh contiguous tensor.
+template <class S>
+tensor<T, S> rows(const tensor<T, S>& x, index_t lo, index_t hi) {
+  return x.slice(0, lo, hi).clone();
+}
+
+/// Per-sample relative L2 ‖û − u‖/‖u‖, summed over the batch (the paper's training loss);
+/// inv_norm (B) holds 1/‖u_b‖.
+template <class S>
+ad::var<T, S> rel_l2_sum(const ad::var<T, S>& pred, const tensor<T, S>& truth,
+                         const tensor<T, S>& inv_norm) {
+  const index_t B = truth.size(0), P = truth.numel() / B;
+  const ad::var<T, S> d = ad::reshape(pred - ad::constant(truth), shape_t{B, P});
+  return ad::sum(ad::sqrt(ad::sum(ad::square(d), shape_t{1})) * ad::constant(inv_norm));
+}
+
+// The block F_θ(z, x̃) with weights taken from θ: block.hpp.
+using fno_deq_block::block_from;
+
+/// Anderson as the reference runs it (m = 5, λ = 1e-4 absolute, β = 1, full budget, one
+/// batch-Frobenius residual).
+inline im::solver_options reference_anderson(int iters) {
+  return {.method = im::solver_method::anderson,
+          .max_iter = iters,
+          .abs_tol = 0,
+          .rel_tol = 0,
+          .full_budget = true,
+          .batched = false,
+          .history = 5,
+          .lambda = 1e-4,
+          .relative_lambda = false,
+          .mixing = 1.0};
+}
+
+template <class S>
+struct model {
+  using var = ad::var<T, S>;
+  std::string name;
+  kind k;
+  im::backward_mode mode = im::backward_mode::phantom;
+  // Declaration order = initialisation order = the order the weights are drawn from the
+  // generator (lift, last layer, head, block): every model, in every space, starts alike.
+  sp::lifting<T, S> lift;
+  sp::fourier_layer<T, S> last;
+  sp::projection_head<T, S> head;
+  sp::fourier_block<T, S> block;
+  const config& cfg;
+  // Diagnostics of the latest DEQ forward.
+  im::solve_result info;
+  // Called with 1 after the trunk (the DEQ's solve) of each forward (step timing).
+  std::function<void(int)> mark;
+
+  model(std::string n, kind kk, const config& c, tessera::generator& gen)
+      : name(std::move(n)),
+        k(kk),
+        lift(1, c.width, c.pad, gen),
+        last(c.width, c.modes, c.modes, true, gen),
+        head(c.width, 1, c.pad, gen),
+        block(c.width, c.modes, c.modes, gen, 3, true),
+        cfg(c) {}
+
+  std::vector<ad::parameter<T, S>*> parameters() {
+    std::vector<ad::parameter<T, S>*> p = lift.parameters();
+    sp::append_parameters(p, block.parameters());
+    sp::append_parameters(p, last.parameters());
+    sp::append_parameters(p, head.parameters());
+    return p;
+  }
+
+  std::vector<var> theta(const var& inj) {
+    std::vector<var> th;
+    for (auto* p : block.parameters()) th.push_back((*p)());
+    th.push_back(inj);
+    return th;
+  }
+
+  /// step: the optimiser step (< warmup_steps: the DEQ's unrolled warm-up); < 0: evaluation.
+  var trunk(const var& xt, index_t step) {
+    switch (k) {
+      case kind::fno:  // input x̃, no injection
+        return block(xt, var{});
+      case kind::fnopp:  // from z = 0, x̃ injected
+        return block(ad::constant(zeros_in<S>(xt.shape())), xt);
+      case kind::wt: {
+        var z = ad::constant(zeros_in<S>(xt.shape()));
+        for (int i = 0; i < cfg.wt_unroll; ++i) z = block(z, xt);
+        return z;
+      }
+      case kind::deq: {
+        const std::vector<var> th = theta(xt);
+        im::options o;
+        o.solver = reference_anderson(cfg.solver_iters);
+        o.backward.mode = mode;
+        o.backward.phantom_tau = 0.5;
+        o.backward.phantom_steps = 1;
+        o.backward.method = im::adjoint_method::anderson;  // the reference's adjoint solver
+        o.backward.max_iter = cfg.solver_iters;
+        o.backward.abs_tol = 0;
+        o.backward.rel_tol = 1e-4;
+        if (step >= 0 && step < cfg.warmup_steps) {  // warm-up: unrolled from z = 0
+          o.backward.mode = im::backward_mode::unroll;
+          o.backward.unroll_steps = cfg.warmup_unroll;
+        }
+        auto r = im::fixed_point(block_from<var>, zeros_in<S>(xt.shape()), th, o);
+        info = r.info;
+        return r.z;
+      }
+    }
+    return {};
+  }
+
+  /// x (B, 1, K, K) normalised input → normalised prediction (B, 1, K, K). step < 0: evaluation.
+  var operator()(const tensor<T, S>& x, index_t step) {
+    const var xt = lift(ad::constant(x));
+    const var z = trunk(xt, step);
+    if (mark) mark(1);
+    return head(last(z, var{}, false));
+  }
+
+  /// ‖f(z) − z‖/‖f(z)‖ of the solver's output, computed afresh (no_grad; norms on the host in
+  /// double).
+  double residual(const tensor<T, S>& x) {
+    ad::scope s;
+    ad::no_grad ng;
+    const var xt = lift(ad::constant(x));
+    const var z = trunk(xt, -1);
+    const var fz = block_from(z, theta(xt));
+    const tensor<T> d = tessera::to<tessera::host>((fz - z).value()).contiguous(),
+                    f = tessera::to<tessera::host>(fz.value()).contiguous();
+    double nd = 0, nf = 0;
+    for (index_t i = 0; i < d.numel(); ++i) {
+      nd += double(d.data()[i]) * d.data()[i];
+      nf += double(f.data()[i]) * f.data()[i];
+    }
+    return std::sqrt(nd / nf);
+  }
+};
+
+/// One optimiser step on the batch idx (rows of the training set): forward, loss, backward,
+/// Adam at learning rate lr. Returns the loss (summed over the batch) as a one-element tensor
+/// in S (reading it waits for the step). With marks: 0 before the forward, 1 after the trunk,
+/// 2 after the loss, 3 after the backward, 4 after the update.
+template <class S>
+tensor<T, S> train_step(model<S>& m, optim::adam<T, S>& opt, const data<S>& d,
+                        const tensor<index_t, S>& idx, index_t step, T lr,
+                        typename space_ops<S>::marks* marks = nullptr) {
+  ad::scope sc;
+  if (marks) {
+    marks->record(0);
+    m.mark = [marks](int i) { marks->record(i); };
+  }
+  const tensor<T, S> x = index_select(d.xtr, 0, idx), y = index_select(d.ytr, 0, idx),
+                     inv = index_select(d.tr_inv_norm, 0, idx);
+  const ad::var<T, S> l = rel_l2_sum(d.decode(m(x, step)), y, inv);
+  if (marks) marks->record(2);
+  opt.zero_grad();
+  ad::backward(l);
+  if (marks) marks->record(3);
+  opt.set_lr(lr);
+  opt.step();
+  if (marks) {
+    marks->record(4);
+    m.mark = nullptr;
+  }
+  return l.value();
+}
+
+/// Mean test relative L2 (batches of c.batch); pred0: test sample 0's prediction (host).
+template <class S>
+double evaluate(model<S>& m, const data<S>& d, const config& c, std::vector<double>* pred0) {
+  ad::no_grad ng;
+  double err = 0;
+  const index_t N = d.xte.size(0);
+  for (index_t lo = 0; lo < N; lo += c.batch) {
+    const index_t hi = std::min(N, lo + c.batch);
+    ad::scope s;
+    const tensor<T, S> y = rows(d.yte, lo, hi);
+    const ad::var<T, S> pred = d.decode(m(rows(d.xte, lo, hi), -1));
+    err += scalar(rel_l2_sum(pred, y, rows(d.te_inv_norm, lo, hi)).value());
+    if (lo == 0 && pred0) {
+      const tensor<T> p = tessera::to<tessera::host>(pred.value()).contiguous();
+      pred0->assign(p.data(), p.data() + y.size(2) * y.size(3));
+    }
+  }
+  return err / static_cast<double>(N);
+}
+
+/// The DEQ's residual on the first test batch.
+template <class S>
+double test_residual(model<S>& m, const data<S>& d, const config& c) {
+  return m.residual(rows(d.xte, 0, std::min<index_t>(c.batch, d.xte.size(0))));
+}
+
+/// Trains c.epochs epochs (or until c.train_seconds of training), printing each epoch's train
+/// and test relative L2, then evaluates.
+template <class S>
+run_result train(model<S>& m, const data<S>& d, const config& c, std::uint64_t seed) {
+  run_result r;
+  r.name = m.name;
+  auto params = m.parameters();
+  r.params = sp::parameter_count(params);
+  optim::adam<T, S> opt(optim::slots_of(params), {.lr = T(c.lr), .weight_decay = T(1e-4)});
+  const index_t N = d.xtr.size(0), spe = (N + c.batch - 1) / c.batch;
+  const optim::cosine_annealing<T> sched(T(c.lr), spe * c.epochs);
+  tessera::generator gen(seed);
+  index_t step = 0;
+  double step_time = 0;
+  std::printf("\n-- %s: %lld parameters --\n", m.name.c_str(), static_cast<long long>(r.params));
+  const auto t_all = clock_type::now();
+  for (int e = 1; e <= c.epochs; ++e) {
+    const auto t0 = clock_type::now();
+    // Shuffle with the library's generator (on the host), then move the order to S.
+    const tensor<T> u = tessera::rand<T>(shape_t{N}, gen);
+    tensor<index_t> idx(shape_t{N});
+    for (index_t i = 0; i < N; ++i) idx.data()[i] = i;
+    std::sort(idx.data(), idx.data() + N, [&](index_t a, index_t b) { return u(a) < u(b); });
+    const tensor<index_t, S> order = tessera::to<S>(idx);
+    double loss = 0;
+    for (index_t lo = 0; lo < N; lo += c.batch, ++step) {
+      const index_t hi = std::min(N, lo + c.batch);
+      const auto ts = clock_type::now();
+      loss += scalar(train_step(m, opt, d, order.slice(0, lo, hi), step, sched(step)));
+      step_time += seconds_since(ts);
+    }
+    const double train_s = seconds_since(t0);
+    r.loop_s += train_s;
+    r.epochs = e;
+    const double te = evaluate(m, d, c, nullptr);
+    char extra[96] = "";
+    if (m.k == kind::deq)
+      std::snprintf(extra, sizeof extra, "  residual %.1e%s", test_residual(m, d, c),
+                    step <= c.warmup_steps ? "  (warm-up: unrolled)" : "");
+    std::printf("  epoch %3d  train rel-L2 %.4f  test rel-L2 %.4f  %.1f s%s\n", e,
+                loss / static_cast<double>(N), te, train_s, extra);
+    std::fflush(stdout);
+    if (c.train_seconds > 0 && r.loop_s >= c.train_seconds) break;
+  }
+  r.steps = step;
+  r.train_s = seconds_since(t_all);
+  r.step_ms = 1e3 * step_time / static_cast<double>(step);
+  r.test_err = evaluate(m, d, c, &r.pred0);
+  if (m.k == kind::deq) r.residual = test_residual(m, d, c);
+  return r;
+}
+
+/// The median of v (sorted in place).
+inline double median(std::vector<double>& v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// Times c.time_steps optimiser steps after c.time_warmup untimed ones, on random batches; the
+/// DEQ runs in solver mode (its cost after the warm-up phase). Wall clock with S synchronised
+/// before and after each step; the phases (space_ops<S>::marks: CUDA events on the device)
+/// split it into forward to the trunk's output (lift + the DEQ's Anderson solve and phantom
+/// forward), head and loss, backward, and the optimiser. Prints one TIMING line.
+template <class S>
+void time_model(model<S>& m, const char* key, const data<S>& d, const config& c) {
+  auto params = m.parameters();
+  optim::adam<T, S> opt(optim::slots_of(params), {.lr = T(c.lr), .weight_decay = T(1e-4)});
+  const int total = c.time_warmup + c.time_steps;
+  const optim::cosine_annealing<T> sched(T(c.lr), total);
+  tessera::generator gen(c.seed + 7);
+  const index_t N = d.xtr.size(0), B = std::min(c.batch, N);
+  std::vector<double> ms, cpu_ms, ph[4];
+  typename space_ops<S>::marks marks(5);
+  for (int s = 0; s < total; ++s) {
+    // B indices drawn uniformly with the library's generator.
+    const tensor<T> u = tessera::rand<T>(shape_t{B}, gen);
+    tensor<index_t> idx(shape_t{B});
+    for (index_t i = 0; i < B; ++i)
+      idx.data()[i] = std::min<index_t>(N - 1, static_cast<index_t>(u(i) * static_cast<T>(N)));
+    const tensor<index_t, S> di = tessera::to<S>(idx);
+    space_ops<S>::sync();
+    const auto ts = clock_type::now();
+    const double c0 = cpu_seconds();
+    train_step(m, opt, d, di, c.warmup_steps + s, sched(s), &marks);
+    space_ops<S>::sync();
+    if (s >= c.time_warmup) {
+      ms.push_back(1e3 * seconds_since(ts));
+      cpu_ms.push_back(1e3 * (cpu_seconds() - c0));
+      for (int p = 0; p < 4; ++p) ph[p].push_back(marks.ms(p, p + 1));
+    }
+  }
+  const double lo = *std::min_element(ms.begin(), ms.end()),
+               hi = *std::max_element(ms.begin(), ms.end());
+  std::printf(
+      "TIMING model=%s ms_per_step=%.4g min=%.4g max=%.4g cpu_ms_per_step=%.4g steps=%zu "
+      "params=%lld device=%s fwd_solve_ms=%.4g head_loss_ms=%.4g backward_ms=%.4g "
+      "optim_ms=%.4g\n",
+      key, median(ms), lo, hi, median(cpu_ms), ms.size(),
+      static_cast<long long>(sp::parameter_count(params)),
+      std::is_same_v<S, tessera::host> ? "cpu" : "cuda", median(ph[0]), median(ph[1]),
+      median(ph[2]), median(ph[3]));
+  if (m.k == kind::deq)
+    std::printf("INFO model=%s anderson_iters=%d residual=%.3e (the last timed step's solve)\n",
+                key, m.info.iterations, m.info.residual);
+  std::fflush(stdout);
+}
+
+/// Gradient of the loss on one training batch, flattened over all parameters, with the DEQ's
+/// backward in `mode` (the exact implicit one by a GMRES adjoint to 1e-6): host only, the
+/// implicit backward is.
+template <class S>
+  requires std::is_same_v<S, tessera::host>
+std::vector<double> batch_gradient(model<S>& m, const data<S>& d, const config& c,
+                                   im::backward_mode mode,
+                                   std::shared_ptr<const im::solve_result>* adj) {
+  using var = ad::var<T, S>;
+  auto params = m.parameters();
+  for (auto* p : params) p->zero_grad();
+  m.mode = mode;
+  ad::scope s;
+  const index_t hi = std::min<index_t>(c.batch, d.xtr.size(0));
+  const var xt = m.lift(ad::constant(rows(d.xtr, 0, hi)));
+  const std::vector<var> th = m.theta(xt);
+  im::options o;
+  o.solver = {.method = im::solver_method::anderson,
+              .max_iter = c.solver_iters,
+              .abs_tol = 0,
+              .rel_tol = 0,
+              .full_budget = true,
+              .history = 5,
+              .lambda = 1e-4,
+              .relative_lambda = false};
+  o.backward = {.mode = mode,
+                .method = im::adjoint_method::gmres,
+                .max_iter = 200,
+                .abs_tol = 0,
+                .rel_tol = 1e-6,
+                .restart = 40,
+                .phantom_steps = 1,
+                .phantom_tau = 0.5};
+  auto r = im::fixed_point(block_from<var>, zeros_in<S>(xt.shape()), th, o);
+  const var l = rel_l2_sum(d.decode(m.head(m.last(r.z, var{}, false))), rows(d.ytr, 0, hi),
+                           rows(d.tr_inv_norm, 0, hi));
+  ad::backward(l);
+  if (adj) *adj = r.adjoint;
+  std::vector<double> g;
+  for (auto* p : params) {
+    if (!p->grad().defined()) {
+      g.insert(g.end(), static_cast<std::size_t>(p->numel()), 0.0);
+      continue;
+    }
+    const tensor<T> gc = p->grad().contiguous();
+    g.insert(g.end(), gc.data(), gc.data() + gc.numel());
+  }
+  m.mode = im::backward_mode::phantom;
+  return g;
+}
+
+inline double cosine(const std::vector<double>& a, const std::vector<double>& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
+}
+
+/// Trains and evaluates every model in c.models in S, in the order of `specs`. A model without
+/// a path in S (deq-ift off the host) or one that fails there gets a `MISSING model=<key>
+/// reason=...` line on stderr and the others still run.
+/// @return 0 when at least one model ran, 3 when none could.
+template <class S>
+int train_models(const config& c, const host_data& h, report& rep) {
+  constexpr bool on_host = std::is_same_v<S, tessera::host>;
+  const data<S> d(h);
+  int ran = 0;
+  for (const auto& spec : specs) {
+    if (!c.has(spec.key)) continue;
+    if (!on_host && spec.mode == im::backward_mode::implicit) {
+      std::fprintf(stderr,
+                   "MISSING model=%s reason=implicit::fixed_point's implicit backward is "
+                   "host-only\n",
+                   spec.key);
+      continue;
+    }
+    const auto run = [&] {
+      tessera::generator mg(c.seed + 100);  // the same initial lift/block/head for every model
+      model<S> m(spec.name, spec.k, c, mg);
+      m.mode = spec.mode;
+      // Residual at initialisation, for the "stable over training" check.
+      if (m.k == kind::deq) rep.res_init = test_residual(m, d, c);
+      run_result r = train(m, d, c, c.seed + 7);
+      r.key = spec.key;
+      std::printf(
+          "TRAIN model=%s epochs=%d steps=%lld train_s=%.1f test_rel_l2=%.5f params=%lld "
+          "device=%s\n",
+          spec.key, r.epochs, static_cast<long long>(r.steps), r.loop_s, r.test_err,
+          static_cast<long long>(r.params), on_host ? "cpu" : "cuda");
+      std::fflush(stdout);
+      rep.results.push_back(std::move(r));
+      if (std::string(spec.key) == "deq") {
+        rep.res_final = rep.results.back().residual;
+        if constexpr (on_host) {
+          const auto gp = batch_gradient(m, d, c, im::backward_mode::phantom, nullptr);
+          const auto gi = batch_gradient(m, d, c, im::backward_mode::implicit, &rep.adj);
+          rep.gcos.push_back(cosine(gp, gi));
+        }
+      }
+    };
+    if constexpr (on_host) {
+      run();
+      ++ran;
+    } else {
+      try {
+        run();
+        ++ran;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "MISSING model=%s reason=failed on %s: %s\n", spec.key, S::name,
+                     e.what());
+      }
+    }
+  }
+  return on_host || ran > 0 ? 0 : 3;
+}
+
+/// time_model for every model in c.models (deq-ift: host-only on the device, skipped on the
+/// host as before). @return 0 when at least one model was timed (or none asked for), else 3.
+template <class S>
+int time_models(const config& c, const host_data& h) {
+  constexpr bool on_host = std::is_same_v<S, tessera::host>;
+  const data<S> d(h);
+  int timed = 0;
+  for (const auto& spec : specs) {
+    if (!c.has(spec.key)) continue;
+    if (spec.mode == im::backward_mode::implicit) {
+      if (!on_host)
+        std::fprintf(stderr,
+                     "MISSING model=%s reason=implicit::fixed_point's implicit backward is "
+                     "host-only\n",
+                     spec.key);
+      continue;
+    }
+    const auto run = [&] {
+      tessera::generator mg(c.seed + 100);  // the same initial weights for every model
+      model<S> m(spec.name, spec.k, c, mg);
+      time_model(m, spec.key, d, c);
+    };
+    if constexpr (on_host) {
+      run();
+      ++timed;
+    } else {
+      try {
+        run();
+        ++timed;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "MISSING model=%s reason=failed on %s: %s\n", spec.key, S::name,
+                     e.what());
+      }
+    }
+  }
+  return on_host || timed > 0 ? 0 : 3;
+}
+
+}  // namespace fno_deq
