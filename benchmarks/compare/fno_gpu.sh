@@ -200,14 +200,14 @@ if [[ $MODE != time ]]; then
     tbudget=(--train-seconds "$TRAIN_SECONDS")
   fi
   say "PyTorch training ($DEVICE, $EPOCHS epochs${budget:+, at most $TRAIN_SECONDS s per model})"
-  "$PYTHON" benchmarks/compare/fno_torch.py --data "$DATA_DIR" --width "$WIDTH" \
-    --modes "$MODES" --batch "$BATCH" --solver-iters "$SOLVER_ITERS" --seed "$SEED" \
-    --models "$MODELS" --epochs "$EPOCHS" --warmup "$WARMUP" "${budget[@]}" --tf32 "$TF32" \
+  "$PYTHON" benchmarks/compare/fno_torch.py --data "$DATA_DIR" --ntrain "$NTRAIN" \
+    --ntest "$NTEST" --width "$WIDTH" --modes "$MODES" --batch "$BATCH" \
+    --solver-iters "$SOLVER_ITERS" --seed "$SEED" --models "$MODELS" --epochs "$EPOCHS" --warmup "$WARMUP" "${budget[@]}" --tf32 "$TF32" \
     --device "$DEVICE" "${threads[@]}" | tee "$OUT_DIR/pytorch_train.txt" >&2
   say "tessera training (fno_deq --scale gpu --device $DEVICE)"
   # --scale gpu first: the paper protocol (lr 1e-3, ...), then this run's settings over it.
-  run_tessera "$OUT_DIR/tessera_train" --scale gpu --data "$DATA_DIR" --width "$WIDTH" \
-    --modes "$MODES" --batch "$BATCH" --solver-iters "$SOLVER_ITERS" --seed "$SEED" \
+  run_tessera "$OUT_DIR/tessera_train" --scale gpu --data "$DATA_DIR" --ntrain "$NTRAIN" \
+    --ntest "$NTEST" --width "$WIDTH" --modes "$MODES" --batch "$BATCH" --solver-iters "$SOLVER_ITERS" --seed "$SEED" \
     --models "$MODELS" --epochs "$EPOCHS" --warmup "$WARMUP" "${tbudget[@]}" \
     --device "$DEVICE" --out "$OUT_DIR/figures" "${threads[@]}"
 
