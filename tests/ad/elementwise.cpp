@@ -176,6 +176,8 @@ std::vector<binary_case> binary_cases() {
        [](const dvar& a, const dvar& b) { return tad::maximum(a, b); }},
       {"minimum", domain::any, domain::any,
        [](const dvar& a, const dvar& b) { return tad::minimum(a, b); }},
+      {"add_gelu", domain::any, domain::any,
+       [](const dvar& a, const dvar& b) { return tad::add_gelu(a, b); }},
       {"a + b", domain::any, domain::any, [](const dvar& a, const dvar& b) { return a + b; }},
       {"a - b", domain::any, domain::any, [](const dvar& a, const dvar& b) { return a - b; }},
       {"a * b", domain::any, domain::any, [](const dvar& a, const dvar& b) { return a * b; }},

@@ -93,6 +93,35 @@ BOOST_AUTO_TEST_CASE(matmul_of_a_variable_with_itself_and_chains) {
                  .failures == 0);
 }
 
+BOOST_AUTO_TEST_CASE(matmul_add_is_matmul_plus_the_addend_and_matches_finite_differences) {
+  generator gen(62);
+  struct shapes {
+    shape_t a, b, c;
+  };
+  // The addend with the product's shape, broadcast over a batch, as a column and as a row.
+  for (const shapes& k : {shapes{{3, 4}, {4, 2}, {3, 2}}, shapes{{2, 3, 4}, {4, 5}, {2, 3, 5}},
+                          shapes{{3, 4}, {2, 4, 5}, {3, 1}}, shapes{{2, 3}, {3, 4}, {4}}}) {
+    const dtensor a = normal(k.a, gen), b = normal(k.b, gen), c = normal(k.c, gen);
+    const std::string what = "matmul_add " + k.a.str() + " x " + k.b.str() + " + " + k.c.str();
+    BOOST_TEST(close(tessera::matmul_add(a, b, c), tessera::add(tessera::matmul(a, b), c)), what);
+    const check_result r = gradcheck(
+        what,
+        [](const dvar& p, const dvar& q, const dvar& s) {
+          return tad::sin(tad::matmul_add(p, q, s));
+        },
+        a, b, c);
+    BOOST_TEST(r.failures == 0, what << ": " << r.first);
+    BOOST_TEST(r.checked == a.numel() + b.numel() + c.numel());
+  }
+  // The addend must broadcast to the product; vectors are not promoted.
+  BOOST_CHECK_THROW(tessera::matmul_add(normal(shape_t{3, 4}, gen), normal(shape_t{4, 2}, gen),
+                                        normal(shape_t{3, 3}, gen)),
+                    tessera::invalid_argument);
+  BOOST_CHECK_THROW(tessera::matmul_add(normal(shape_t{4}, gen), normal(shape_t{4, 2}, gen),
+                                        normal(shape_t{2}, gen)),
+                    tessera::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(matmul_gradients_have_known_values) {
   // y = sum(A·B): Ā = 1·Bᵀ (row sums of B broadcast), B̄ = Aᵀ·1.
   tad::scope s;

@@ -8,6 +8,7 @@
 
 #include <boost/mpl/list.hpp>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -115,6 +116,26 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
     cuda_rt::set_allow_tf32(false);
   }
   BOOST_CHECK_THROW(matmul(to<cuda>(uniform<T>({3, 4}, 1)), to<cuda>(uniform<T>({5, 2}, 2))),
+                    invalid_argument);
+  // matmul_add: the addend as the GEMM's C operand (the product's shape, batched, a strided
+  // batch), broadcast into the result first (a column, a row), and on the GemmEx path.
+  const std::vector<std::array<tensor<T>, 3>> triples = {
+      {uniform<T>({33, 65}, 31), uniform<T>({65, 17}, 32), uniform<T>({33, 17}, 33)},
+      {uniform<T>({9, 8}, 34), uniform<T>({6, 8, 50}, 35), uniform<T>({6, 9, 50}, 36)},
+      {uniform<T>({6, 4, 8}, 37).transpose(0, 1), uniform<T>({4, 8, 3}, 38),
+       uniform<T>({4, 6, 3}, 39)},
+      {uniform<T>({9, 8}, 40), uniform<T>({6, 8, 50}, 41), uniform<T>({9, 1}, 42)},
+      {uniform<T>({33, 65}, 43), uniform<T>({65, 17}, 44), uniform<T>({17}, 45)},
+  };
+  for (const bool lt : {true, false}) {
+    cuda_rt::set_gemm_lt(lt);
+    for (const auto& [a, b, c] : triples)
+      check_op<T>(lt ? "matmul_add" : "matmul_add (GemmEx)", {a, b, c}, gemm,
+                  [](const auto& v) { return matmul_add(v[0], v[1], v[2]); });
+  }
+  cuda_rt::set_gemm_lt(true);
+  BOOST_CHECK_THROW(matmul_add(to<cuda>(uniform<T>({3, 4}, 1)), to<cuda>(uniform<T>({4, 2}, 2)),
+                               to<cuda>(uniform<T>({3, 3}, 3))),
                     invalid_argument);
 }
 

@@ -245,6 +245,29 @@ var<T, S> gelu(const var<T, S>& x) {
     }
   });
 }
+/// y = gelu(a + b) (b broadcasting to a or the other way), one pass forward on cuda;
+/// ā += ȳ·gelu'(a + b), b̄ += the same summed to b's shape.
+template <class T, class S>
+var<T, S> add_gelu(const var<T, S>& a, const var<T, S>& b) {
+  return make_op(add_gelu(a.value(), b.value()), {a, b}, [](auto& c) {
+    if constexpr (std::decay_t<decltype(c)>::graph) {
+      const auto v = c.x(0) + c.x(1);
+      const auto g = c.gy() * ((erf(v * T(0.7071067811865476)) + T(1)) * T(0.5) +
+                               v * exp(square(v) * T(-0.5)) * T(0.3989422804014327));
+      c.acc(0, g);
+      c.acc(1, g);
+    } else {
+      const tensor<T, S> v = add(c.xv(0), c.xv(1));
+      tensor<T, S> g;
+      if constexpr (std::is_same_v<S, host>)
+        g = tessera::detail::gelu_backward(c.gy(), v);
+      else
+        g = gelu_backward(c.gy(), v);
+      c.acc(1, g);
+      c.acc(0, std::move(g));
+    }
+  });
+}
 /// y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);
 /// x̄ += ȳ·(½(1 + tanh u) + ½x(1 - tanh²u)·√(2/π)(1 + 3·0.044715x²))
 template <class T, class S>

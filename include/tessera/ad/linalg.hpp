@@ -34,4 +34,26 @@ var<T, S> matmul(const var<T, S>& a, const var<T, S>& b) {
   });
 }
 
+/// Y = A·B + C for rank ≥ 2 operands (batch axes broadcast, C broadcasting to the product;
+/// see tessera::matmul_add); Ā and B̄ as matmul, C̄ += Ȳ summed to C's shape.
+template <class T, class S>
+var<T, S> matmul_add(const var<T, S>& a, const var<T, S>& b, const var<T, S>& c) {
+  return make_op(matmul_add(a.value(), b.value(), c.value()), {a, b, c}, [](auto& ctx) {
+    const bool plain = ctx.xv(0).rank() == 2 && ctx.xv(1).rank() == 2;
+    if (ctx.needs(0)) {
+      if (plain)
+        ctx.acc_matmul(0, ctx.gy(), transpose(ctx.x(1), -1, -2));
+      else
+        ctx.acc(0, matmul(ctx.gy(), transpose(ctx.x(1), -1, -2)));
+    }
+    if (ctx.needs(1)) {
+      if (plain)
+        ctx.acc_matmul(1, transpose(ctx.x(0), -1, -2), ctx.gy());
+      else
+        ctx.acc(1, matmul(transpose(ctx.x(0), -1, -2), ctx.gy()));
+    }
+    if (ctx.needs(2)) ctx.acc(2, ctx.gy());
+  });
+}
+
 }  // namespace tessera::ad

@@ -52,7 +52,8 @@ struct lt_problem {
   std::size_t elem_bytes = 4;
   const void* a = nullptr;
   const void* b = nullptr;
-  void* c = nullptr;
+  void* c = nullptr;            // D (and C unless c_in is set)
+  const void* c_in = nullptr;   // C when it is not D (read with β, never written)
   const void* alpha = nullptr;  // host pointers, of type `scale`
   const void* beta = nullptr;
   bool beta_zero = true;
@@ -113,7 +114,7 @@ inline lt_key make_lt_key(const lt_problem& p, int device) {
           lt_alignment(p.b),
           lt_alignment(p.c),
           p.beta_zero ? 1 : 0,
-          0};
+          p.c_in != nullptr ? 1000 + lt_alignment(p.c_in) : 0};
 }
 
 /// A named wrapper: cublasLtMatmulAlgo_t is a typedef of an unnamed struct, and nvcc 13's
@@ -196,7 +197,9 @@ inline void lt_build_plan(lt_plan& plan, const lt_problem& p,
   TESSERA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
       plan.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
   // Without these the heuristic assumes 256-byte aligned pointers (views may start anywhere).
-  const std::uint32_t al_a = lt_alignment(p.a), al_b = lt_alignment(p.b), al_c = lt_alignment(p.c);
+  const std::uint32_t al_a = lt_alignment(p.a), al_b = lt_alignment(p.b),
+                      al_c = lt_alignment(p.c_in != nullptr ? p.c_in : p.c),
+                      al_d = lt_alignment(p.c);
   TESSERA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
       plan.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof(al_a)));
   TESSERA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
@@ -204,7 +207,7 @@ inline void lt_build_plan(lt_plan& plan, const lt_problem& p,
   TESSERA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
       plan.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof(al_c)));
   TESSERA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-      plan.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof(al_c)));
+      plan.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof(al_d)));
 
   cublasLtMatmulHeuristicResult_t res[lt_candidates] = {};
   int returned = 0;
@@ -222,10 +225,12 @@ inline void lt_build_plan(lt_plan& plan, const lt_problem& p,
       plan.algos.push_back(lt_algo{res[i].algo});
 }
 
-/// One cublasLtMatmul of p with `algo` into `d` (C = D unless d is a scratch, then C = D = d).
+/// One cublasLtMatmul of p with `algo` into `d` (p.c or a scratch); C is p.c_in when set,
+/// else d itself.
 inline cublasStatus_t lt_run(const lt_plan& plan, const lt_algo& algo, const lt_problem& p, void* d,
                              const cuda_rt::cublaslt_context& ctx, cudaStream_t s) {
-  return cublasLtMatmul(ctx.handle, plan.desc, p.alpha, p.a, plan.la, p.b, plan.lb, p.beta, d,
+  const void* c = p.c_in != nullptr ? p.c_in : d;
+  return cublasLtMatmul(ctx.handle, plan.desc, p.alpha, p.a, plan.la, p.b, plan.lb, p.beta, c,
                         plan.lc, d, plan.lc, &algo.algo, ctx.workspace, ctx.workspace_bytes, s);
 }
 

@@ -71,6 +71,8 @@ TESSERA_CUDA_BINARY_OP(tanh_backward, x*(T(1) - y * y))
 TESSERA_CUDA_BINARY_OP(sigmoid_backward, x* y*(T(1) - y))
 TESSERA_CUDA_BINARY_OP(gelu_backward, x*(T(0.5) * (T(1) + std::erf(y * T(0.7071067811865476))) +
                                          y * std::exp(T(-0.5) * y * y) * T(0.3989422804014327)))
+TESSERA_CUDA_BINARY_OP(add_gelu,
+                       T(0.5) * (x + y) * (T(1) + std::erf((x + y) * T(0.7071067811865476))))
 #undef TESSERA_CUDA_BINARY_OP
 
 /// ȳ·d/dv[½v(1 + tanh u)], u = √(2/π)(v + 0.044715v³)
@@ -234,6 +236,12 @@ TESSERA_CUDA_BINARY(le)
 TESSERA_CUDA_BINARY(gt)
 TESSERA_CUDA_BINARY(ge)
 #undef TESSERA_CUDA_BINARY
+
+/// gelu(x + y) with numpy broadcasting in one pass (ops/elementwise.hpp's add_gelu).
+template <class T>
+tensor<T, cuda> add_gelu(const tensor<T, cuda>& x, const tensor<T, cuda>& y) {
+  return cuda_kernels::binary("add_gelu", x, y, cuda_kernels::add_gelu_op{});
+}
 
 /// ȳ·[x > 0], the backward pass of relu in one kernel (gy and x broadcast).
 template <class T>

@@ -170,14 +170,16 @@ struct gemm_types<__half> {  // half storage: FP32 accumulation, half result
   using scalar = float;
 };
 
-/// Column-major C (n×m, ldc = n) = β·C + op(B)·op(A) for nb batches (row-major out = a·b, as
-/// matmul calls it): with cuda_rt::gemm_lt() (the default) and T other than double, one
-/// cublasLtMatmul with the thread's cached algorithm for the problem (see blaslt.cuh);
-/// otherwise, or when cuBLASLt has no algorithm, cublasGemmEx for one batch and
-/// cublasGemmStridedBatchedEx for several.
+/// Column-major D (n×m, ldc = n) = β·C + op(B)·op(A) for nb batches (row-major out = a·b, as
+/// matmul calls it), C = c_in when given (same layout as D, never written), else D itself:
+/// with cuda_rt::gemm_lt() (the default) and T other than double, one cublasLtMatmul with the
+/// thread's cached algorithm for the problem (see blaslt.cuh); otherwise, or when cuBLASLt has
+/// no algorithm, cublasGemmEx for one batch and cublasGemmStridedBatchedEx for several (c_in
+/// copied into D first).
 template <class T>
 void gemm_call(const gemm_operand<T>& A, const gemm_operand<T>& B, T* out, index_t m, index_t n,
-               index_t k, index_t nb, long long strideC, typename gemm_types<T>::scalar beta) {
+               index_t k, index_t nb, long long strideC, typename gemm_types<T>::scalar beta,
+               const T* c_in = nullptr) {
   using G = gemm_types<T>;
   const typename G::scalar alpha(1);
   const cublasOperation_t opA = A.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -204,6 +206,7 @@ void gemm_call(const gemm_operand<T>& A, const gemm_operand<T>& B, T* out, index
       p.a = B.p;
       p.b = A.p;
       p.c = out;
+      p.c_in = c_in != out ? c_in : nullptr;
       p.alpha = &alpha;
       p.beta = &beta;
       p.beta_zero = beta == typename G::scalar(0);
@@ -211,6 +214,10 @@ void gemm_call(const gemm_operand<T>& A, const gemm_operand<T>& B, T* out, index
     }
   }
   const cublasHandle_t h = cuda_rt::cublas_handle();
+  if (c_in != nullptr && c_in != out)
+    TESSERA_CUDA_CHECK(
+        cudaMemcpyAsync(out, c_in, static_cast<std::size_t>((nb - 1) * strideC + m * n) * sizeof(T),
+                        cudaMemcpyDeviceToDevice, cuda_rt::current_stream()));
   if (nb == 1) {
     TESSERA_CUBLAS_CHECK(cublasGemmEx(
         h, opB, opA, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, B.p,
@@ -285,6 +292,45 @@ tensor<T, cuda> matmul(const tensor<T, cuda>& lhs, const tensor<T, cuda>& rhs) {
   cuda_detail::gemm_call<T>(A, B, out.data(), m, n, k, nb, static_cast<long long>(m * n),
                             typename cuda_detail::gemm_types<T>::scalar(0));
   return finish(out);
+}
+
+/// a·b + c on the current stream (ops/matmul.hpp's matmul_add): c enters the GEMM as its C
+/// operand with β = 1 (cuBLASLt reads it and writes the result elsewhere: one pass fewer than
+/// matmul then add) when it has the product's shape and is contiguous; otherwise it is
+/// broadcast into the result first. float and double.
+/// @throws tessera::invalid_argument as ops/matmul.hpp's matmul_add.
+template <class T>
+tensor<T, cuda> matmul_add(const tensor<T, cuda>& a, const tensor<T, cuda>& b,
+                           const tensor<T, cuda>& c) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "cuda matmul_add is for float and double");
+  const shape_t out_shape = tessera::detail::matmul_add_shape(a.shape(), b.shape(), c.shape());
+  const tessera::detail::matmul_shapes s = tessera::detail::plan_matmul(a.shape(), b.shape());
+  const index_t m = s.m, k = s.k, n = s.n, nb = s.batch.numel();
+  bool plain = k > 0;
+  if constexpr (std::is_same_v<T, float>) plain = plain && !cuda_rt::matmul_bf16();
+  if (out_shape.numel() == 0 || !plain) {
+    tensor<T, cuda> out = matmul(a, b);
+    add_(out, c);
+    return out;
+  }
+  cuda_detail::check_int("m", m, a.shape(), b.shape());
+  cuda_detail::check_int("n", n, a.shape(), b.shape());
+  cuda_detail::check_int("k", k, a.shape(), b.shape());
+  cuda_detail::check_int("batch count", nb, a.shape(), b.shape());
+  const cuda_detail::gemm_operand<T> A =
+      cuda_detail::make_operand(a.expand(s.lhs_full), s.batch, m, k);
+  const cuda_detail::gemm_operand<T> B =
+      cuda_detail::make_operand(b.expand(s.rhs_full), s.batch, k, n);
+  cuda_detail::check_int("leading dimension", A.ld, a.shape(), b.shape());
+  cuda_detail::check_int("leading dimension", B.ld, a.shape(), b.shape());
+  tensor<T, cuda> out(out_shape);
+  const bool direct = c.shape() == out_shape && c.is_contiguous();
+  if (!direct) out.copy_from(c);
+  cuda_detail::gemm_call<T>(A, B, out.data(), m, n, k, nb, static_cast<long long>(m * n),
+                            typename cuda_detail::gemm_types<T>::scalar(1),
+                            direct ? c.data() : nullptr);
+  return out;
 }
 
 /// out += a·b for rank-2 operands on the current stream: one cuBLAS GEMM with β = 1, no

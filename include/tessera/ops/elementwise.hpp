@@ -225,6 +225,13 @@ template <class T>
 tensor<T> gelu_tanh(const tensor<T>& x) {
   return detail::gelu_forward<true>(x);
 }
+/// gelu(x + y) with numpy broadcasting: a bias or residual added inside the activation. On
+/// the host the sum is formed and the vectorised gelu applied to it; cuda fuses both in one
+/// pass (cuda/elementwise.cuh).
+template <class T>
+tensor<T> add_gelu(const tensor<T>& x, const tensor<T>& y) {
+  return gelu(add(x, y));
+}
 /// x·σ(x)
 template <class T>
 tensor<T> silu(const tensor<T>& x) {

@@ -49,6 +49,19 @@ inline matmul_shapes plan_matmul(const shape_t& lhs, const shape_t& rhs) {
   return s;
 }
 
+/// The shape of matmul_add(a, b, c): a·b's, checked (both ranks ≥ 2, c broadcasting to it).
+inline shape_t matmul_add_shape(const shape_t& a, const shape_t& b, const shape_t& c) {
+  if (a.rank() < 2 || b.rank() < 2)
+    throw_invalid_argument("matmul_add", "operands need rank >= 2, got lhs shape ", a.str(),
+                           ", rhs shape ", b.str());
+  const shape_t out = plan_matmul(a, b).out;
+  if (!(broadcast_shapes("matmul_add", out, c) == out))
+    throw_invalid_argument("matmul_add", "addend shape ", c.str(),
+                           " does not broadcast to the product's shape ", out.str(), " (lhs ",
+                           a.str(), ", rhs ", b.str(), ")");
+  return out;
+}
+
 }  // namespace detail
 
 /// Matrix product with numpy semantics: (m,k)·(k,n) → (m,n); leading batch axes broadcast,
@@ -92,6 +105,20 @@ tensor<T> matmul(const tensor<T>& lhs, const tensor<T>& rhs) {
   }
   if (lhs.rank() == 1) out = out.squeeze(-2);
   if (rhs.rank() == 1) out = out.squeeze(-1);
+  return out;
+}
+
+/// a·b + c: the matrix product of rank ≥ 2 operands (batch axes broadcast, as matmul) plus a
+/// tensor c that broadcasts to the product's shape (PyTorch's baddbmm with α = β = 1). On the
+/// host the product is formed and c added in place; on cuda c enters the GEMM as its C operand,
+/// so the sum costs no extra pass.
+/// @throws tessera::invalid_argument when an operand has rank < 2, the inner dimensions differ,
+///   the batch shapes do not broadcast or c does not broadcast to the product's shape.
+template <class T>
+tensor<T> matmul_add(const tensor<T>& a, const tensor<T>& b, const tensor<T>& c) {
+  (void)detail::matmul_add_shape(a.shape(), b.shape(), c.shape());
+  tensor<T> out = matmul(a, b);
+  add_(out, c);
   return out;
 }
 

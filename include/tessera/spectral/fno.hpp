@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <optional>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -131,6 +132,52 @@ struct spectral_conv2d_layer {
   std::vector<ad::parameter<T, S>*> parameters() { return {&weight1, &weight2}; }
 };
 
+/// One Fourier layer from its weights: y = MLP(K z) + W z (+ x̃), then GELU when activated,
+/// with MLP(k) = W₂ σ(W₁ k + b₁) + b₂ and W z = W_s z + b_s (z: (B, C, H, W)). `w` lists the
+/// layer's weights in fourier_layer::parameters() order: the two spectral blocks, with `mlp`
+/// then W₁, b₁, W₂, b₂, and last W_s, b_s. Written to touch each activation-sized tensor few
+/// times: the biases are summed once (b₂ + b_s, C values) and added inside the activation
+/// (ad::add_gelu), and W_s z + x̃ and W₂ σ(·) + (W_s z + x̃) are single GEMMs with an addend
+/// (ad::matmul_add; on cuda the addend is the GEMM's C operand).
+/// @throws tessera::invalid_argument when w has the wrong length or a shape does not fit.
+template <class T, class S>
+ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::var<T, S>> w,
+                                  bool mlp, const ad::var<T, S>& injection = {},
+                                  bool activate = true,
+                                  spectral_method method = spectral_method::truncated_dft) {
+  using V = ad::var<T, S>;
+  if (w.size() != (mlp ? 8u : 4u))
+    throw_invalid_argument("spectral::fourier_layer_apply", "expected ", mlp ? 8 : 4,
+                           " weights (spectral 2", mlp ? ", MLP 4" : "", ", pointwise 2), got ",
+                           w.size());
+  if (z.rank() < 3)
+    throw_invalid_argument("spectral::fourier_layer_apply", "expected z (B, C, ...), got ",
+                           z.shape().str());
+  const index_t B = z.size(0);
+  const auto flat = [B](const V& v) {  // (B, C, spatial...) → (B, C, P)
+    return ad::reshape(v, shape_t{B, v.size(1), B > 0 ? v.numel() / (B * v.size(1)) : 0});
+  };
+  const auto column = [](const V& b) { return ad::reshape(b, shape_t{b.numel(), 1}); };
+  const V& ws = w[w.size() - 2];
+  const V& bs = w[w.size() - 1];
+  const V k = flat(spectral_conv2d(z, w[0], w[1], method));
+  const V zf = flat(z);
+  // W_s z (+ x̃): the skip path, the injection as the GEMM's addend.
+  const V skip = injection.defined() ? ad::matmul_add(ws, zf, flat(injection)) : ad::matmul(ws, zf);
+  V y, bias;
+  if (mlp) {
+    const V h = ad::add_gelu(ad::matmul(w[2], k), column(w[3]));
+    y = ad::matmul_add(w[4], h, skip);
+    bias = column(w[5] + bs);
+  } else {
+    y = k + skip;
+    bias = column(bs);
+  }
+  shape_t out = z.shape();
+  out[1] = y.size(1);
+  return ad::reshape(activate ? ad::add_gelu(y, bias) : y + bias, out);
+}
+
 /// One Fourier layer of width w: y = MLP(K z) + W z (+ x̃), then GELU when activated.
 /// K = spectral_conv2d_layer, W = pointwise_linear (with bias), MLP = pointwise_mlp with hidden
 /// width w (optional; every released FNO-DEQ run uses it).
@@ -151,11 +198,17 @@ struct fourier_layer {
   /// @param activate apply GELU (false for the last layer before the head).
   ad::var<T, S> operator()(const ad::var<T, S>& z, const ad::var<T, S>& injection = {},
                            bool activate = true) const {
-    ad::var<T, S> k = spectral(z);
-    if (mlp) k = (*mlp)(k);
-    ad::var<T, S> y = k + skip(z);
-    if (injection.defined()) y = y + injection;
-    return activate ? ad::gelu(y) : y;
+    if (z.rank() < 2 || z.size(1) != skip.in_channels())
+      throw_invalid_argument("spectral::fourier_layer", "expected (B, ", skip.in_channels(),
+                             ", H, W), got ", z.shape().str());
+    std::vector<ad::var<T, S>> w{spectral.weight1(), spectral.weight2()};
+    if (mlp)
+      for (const ad::parameter<T, S>* p :
+           {&mlp->fc1.weight, &mlp->fc1.bias, &mlp->fc2.weight, &mlp->fc2.bias})
+        w.push_back((*p)());
+    w.push_back(skip.weight());
+    w.push_back(skip.bias());
+    return fourier_layer_apply<T, S>(z, w, mlp.has_value(), injection, activate, spectral.method);
   }
 
   std::vector<ad::parameter<T, S>*> parameters() {
