@@ -69,6 +69,23 @@ struct pointwise_linear {
   /// (B, Cin, spatial...) → (B, Cout, spatial...).
   /// @throws tessera::invalid_argument when x has rank < 2 or the wrong channel count.
   ad::var<T, S> operator()(const ad::var<T, S>& x) const {
+    return apply(x, [](const ad::var<T, S>& y, const ad::var<T, S>& b) { return y + b; });
+  }
+
+  /// gelu(W x + b) with the bias added inside the activation (ad::add_gelu: on cuda one pass
+  /// instead of a bias pass and a GELU pass).
+  /// @throws tessera::invalid_argument as operator().
+  ad::var<T, S> gelu_of(const ad::var<T, S>& x) const {
+    return apply(x,
+                 [](const ad::var<T, S>& y, const ad::var<T, S>& b) { return ad::add_gelu(y, b); });
+  }
+
+  std::vector<ad::parameter<T, S>*> parameters() { return {&weight, &bias}; }
+
+ private:
+  /// finish(W x as (B, Cout, P), b as (Cout, 1)) reshaped to x's spatial shape.
+  template <class Finish>
+  ad::var<T, S> apply(const ad::var<T, S>& x, Finish finish) const {
     if (x.rank() < 2 || x.size(1) != in_channels())
       throw_invalid_argument("spectral::pointwise_linear", "expected (B, ", in_channels(),
                              ", ...), got ", x.shape().str());
@@ -77,12 +94,9 @@ struct pointwise_linear {
     const ad::var<T, S> y = ad::matmul(weight(), ad::reshape(x, shape_t{B, in_channels(), P}));
     shape_t out = x.shape();
     out[1] = out_channels();
-    return ad::reshape(y + ad::reshape(bias(), shape_t{out_channels(), 1}), out);
+    return ad::reshape(finish(y, ad::reshape(bias(), shape_t{out_channels(), 1})), out);
   }
 
-  std::vector<ad::parameter<T, S>*> parameters() { return {&weight, &bias}; }
-
- private:
   static tensor<T, S> init(const shape_t& s, index_t fan_in, generator& gen) {
     if (s.numel() <= 0 || fan_in <= 0)
       throw_invalid_argument("spectral::pointwise_linear", "channel counts ", s.str(),
@@ -100,7 +114,7 @@ struct pointwise_mlp {
   pointwise_mlp(index_t in_channels, index_t hidden, index_t out_channels, generator& gen)
       : fc1(in_channels, hidden, gen), fc2(hidden, out_channels, gen) {}
 
-  ad::var<T, S> operator()(const ad::var<T, S>& x) const { return fc2(ad::gelu(fc1(x))); }
+  ad::var<T, S> operator()(const ad::var<T, S>& x) const { return fc2(fc1.gelu_of(x)); }
 
   std::vector<ad::parameter<T, S>*> parameters() {
     std::vector<ad::parameter<T, S>*> p = fc1.parameters();
@@ -323,7 +337,7 @@ struct projection_head {
   ad::var<T, S> operator()(const ad::var<T, S>& z) const {
     ad::var<T, S> h = z;
     if (pad > 0) h = ad::slice(ad::slice(h, 2, 0, z.size(2) - pad), 3, 0, z.size(3) - pad);
-    return fc2(ad::gelu(fc1(h)));
+    return fc2(fc1.gelu_of(h));
   }
 
   std::vector<ad::parameter<T, S>*> parameters() {
