@@ -107,6 +107,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(binary_ops_broadcast_like_host, T, scalar_types) {
       check_op<T>("ne", in, exact, [](const auto& v) { return ne(v[0], v[1]); });
       check_op<T>("pow", {abs(a), b}, tolerance{}, [](const auto& v) { return pow(v[0], v[1]); });
       check_op<T>("add_gelu", in, tolerance{}, [](const auto& v) { return add_gelu(v[0], v[1]); });
+      check_op<T>("add_gelu_backward", {b, a, b}, tolerance{},
+                  [](const auto& v) { return add_gelu_backward(v[0], v[1], v[2]); });
     }
   }
 }

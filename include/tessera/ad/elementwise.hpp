@@ -245,7 +245,7 @@ var<T, S> gelu(const var<T, S>& x) {
     }
   });
 }
-/// y = gelu(a + b) (b broadcasting to a or the other way), one pass forward on cuda;
+/// y = gelu(a + b) (b broadcasting to a or the other way), one pass each way on cuda;
 /// ā += ȳ·gelu'(a + b), b̄ += the same summed to b's shape.
 template <class T, class S>
 var<T, S> add_gelu(const var<T, S>& a, const var<T, S>& b) {
@@ -256,13 +256,8 @@ var<T, S> add_gelu(const var<T, S>& a, const var<T, S>& b) {
                                v * exp(square(v) * T(-0.5)) * T(0.3989422804014327));
       c.acc(0, g);
       c.acc(1, g);
-    } else {
-      const tensor<T, S> v = add(c.xv(0), c.xv(1));
-      tensor<T, S> g;
-      if constexpr (std::is_same_v<S, host>)
-        g = tessera::detail::gelu_backward(c.gy(), v);
-      else
-        g = gelu_backward(c.gy(), v);
+    } else {  // one fused pass on cuda (cuda/elementwise.cuh)
+      tensor<T, S> g = add_gelu_backward(c.gy(), c.xv(0), c.xv(1));
       c.acc(1, g);
       c.acc(0, std::move(g));
     }

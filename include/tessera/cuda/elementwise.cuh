@@ -85,6 +85,16 @@ struct gelu_tanh_backward_op {
   }
 };
 
+/// ȳ·gelu'(x + y): the backward pass of add_gelu, from its inputs.
+struct add_gelu_backward_op {
+  template <class T>
+  __device__ __forceinline__ T operator()(T g, T x, T y) const {
+    const T v = x + y;
+    return g * (T(0.5) * (T(1) + std::erf(v * T(0.7071067811865476))) +
+                v * std::exp(T(-0.5) * v * v) * T(0.3989422804014327));
+  }
+};
+
 struct where_op {
   template <class T>
   __device__ __forceinline__ T operator()(T c, T x, T y) const {
@@ -267,6 +277,18 @@ tensor<T, cuda> gelu_backward(const tensor<T, cuda>& gy, const tensor<T, cuda>& 
 template <class T>
 tensor<T, cuda> gelu_tanh_backward(const tensor<T, cuda>& gy, const tensor<T, cuda>& x) {
   return cuda_kernels::binary("gelu_tanh_backward", gy, x, cuda_kernels::gelu_tanh_backward_op{});
+}
+
+/// ȳ·gelu'(x + y) in one kernel (all three broadcast): the backward pass of add_gelu.
+template <class T>
+tensor<T, cuda> add_gelu_backward(const tensor<T, cuda>& gy, const tensor<T, cuda>& x,
+                                  const tensor<T, cuda>& y) {
+  tensor<T, cuda> r(broadcast_shapes("add_gelu_backward",
+                                     broadcast_shapes("add_gelu_backward", gy.shape(), x.shape()),
+                                     y.shape()));
+  const tensor<T, cuda>* ins[3] = {&gy, &x, &y};
+  cuda_kernels::launch_map<T, 3>(r, ins, cuda_kernels::add_gelu_backward_op{});
+  return r;
 }
 
 /// cond != 0 ? a : b (all three broadcast)

@@ -232,6 +232,12 @@ template <class T>
 tensor<T> add_gelu(const tensor<T>& x, const tensor<T>& y) {
   return gelu(add(x, y));
 }
+/// ȳ·gelu'(x + y), the backward pass of add_gelu (on the host: the sum, then gelu's fused
+/// backward pass; one kernel on cuda).
+template <class T>
+tensor<T> add_gelu_backward(const tensor<T>& gy, const tensor<T>& x, const tensor<T>& y) {
+  return detail::gelu_backward(gy, add(x, y));
+}
 /// x·σ(x)
 template <class T>
 tensor<T> silu(const tensor<T>& x) {
