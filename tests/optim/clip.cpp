@@ -85,6 +85,20 @@ BOOST_AUTO_TEST_CASE(non_finite_norm_leaves_grads_alone) {
   ga.data()[1] = std::nan("");
   BOOST_TEST(std::isnan(topt::clip_grad_norm<double>({{&a, &ga}}, 1.0)));
   BOOST_TEST(ga.data()[0] == 1.0);
+  // The ∞-norm keeps a NaN that later, larger or smaller elements follow.
+  const double inf = std::numeric_limits<double>::infinity();
+  BOOST_TEST(std::isnan(topt::clip_grad_norm<double>({{&a, &ga}}, 1.0, inf)));
+  BOOST_TEST(ga.data()[2] == 2.0);
+}
+
+BOOST_AUTO_TEST_CASE(clip_grad_norm_to_writes_the_norm) {
+  tensor<double> a = zeros<double>({2}), ga = vec<double>({3, 4});
+  const tensor<double> n = zeros<double>({});
+  topt::clip_grad_norm_to<double>({{&a, &ga}}, n, 2.5);
+  BOOST_TEST(n.item() == 5.0);
+  check_values(ga, {3 * 2.5 / (5 + 1e-6), 4 * 2.5 / (5 + 1e-6)}, 1e-15);
+  BOOST_CHECK_EXCEPTION(topt::clip_grad_norm_to<double>({{&a, &ga}}, zeros<double>({1}), 1.0),
+                        invalid_argument, message_has({"optim::clip_grad_norm", "norm_out"}));
 }
 
 BOOST_AUTO_TEST_CASE(no_grads_gives_zero) {

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// Fused optimizer updates on cuda tensors: one kernel per parameter reads p, g, m, v (and the
-// AMSGrad maximum) once and writes them back once, with the host's Adam/AdamW formula
-// (optim/adam.hpp); the same for SGD with momentum (optim/sgd.hpp). optim::adam<T, cuda>,
-// adamw<T, cuda> and sgd<T, cuda> call these from their step().
+// The cuda side of optim/: fused Adam/AdamW and SGD updates (one kernel per parameter reads
+// p, g, m, v once and writes them once, with the host's formula), gradient clipping (norms
+// reduced in double on the device, the factor applied there) and the double-precision
+// reductions L-BFGS runs on device vectors.
 #pragma once
 
+#include <cub/block/block_reduce.cuh>
+
 #include <cmath>
+#include <vector>
 
 #include "tessera/cuda/tensor.cuh"
 #include "tessera/optim/adam.hpp"
+#include "tessera/optim/clip.hpp"
+#include "tessera/optim/lbfgs.hpp"
 #include "tessera/optim/sgd.hpp"
 
 TESSERA_CUDA_NAMESPACE_BEGIN
@@ -57,6 +62,137 @@ TESSERA_KERNEL void sgd_update(T* __restrict__ p, const T* __restrict__ g, T* __
     }
     p[k] -= c.lr * d;
   }
+}
+
+// --- double-precision reductions (clip_grad_norm, L-BFGS) ---------------------------------------
+
+/// Per-element terms, in double: x[i]·y[i], |x[i]|, x[i]², |x[i]|ᵖ (y unused but by dot).
+template <class T>
+struct dot_term {
+  __device__ __forceinline__ double operator()(const T* x, const T* y, index_t i) const {
+    return static_cast<double>(x[i]) * static_cast<double>(y[i]);
+  }
+};
+template <class T>
+struct abs_term {
+  __device__ __forceinline__ double operator()(const T* x, const T*, index_t i) const {
+    return std::fabs(static_cast<double>(x[i]));
+  }
+};
+template <class T>
+struct square_term {
+  __device__ __forceinline__ double operator()(const T* x, const T*, index_t i) const {
+    const double v = static_cast<double>(x[i]);
+    return v * v;
+  }
+};
+template <class T>
+struct pow_term {
+  double p;
+  __device__ __forceinline__ double operator()(const T* x, const T*, index_t i) const {
+    return std::pow(std::fabs(static_cast<double>(x[i])), p);
+  }
+};
+
+struct sum_combine {
+  __device__ __forceinline__ double operator()(double a, double b) const { return a + b; }
+};
+/// max where a NaN on either side wins (the host's detail::nan_max).
+struct nan_max_combine {
+  __device__ __forceinline__ double operator()(double a, double v) const {
+    return std::isnan(a) || v <= a ? a : v;
+  }
+};
+
+/// part[blockIdx.x] = combine, over this block's grid-stride share of i < n, of term(x, y, i),
+/// starting from 0 (the identity of the sum, and of the max of terms ≥ 0). The order is fixed
+/// by n and the grid, so results repeat run to run. Launch: 256 threads, any grid (one partial
+/// per block); x (and y) contiguous with n elements.
+template <class T, class Term, class Combine>
+TESSERA_KERNEL void partial_reduce(const T* __restrict__ x, const T* __restrict__ y, index_t n,
+                                   Term term, Combine combine, double* __restrict__ part) {
+  using block_t = cub::BlockReduce<double, 256>;
+  __shared__ typename block_t::TempStorage tmp;
+  double acc = 0;
+  const index_t stride = static_cast<index_t>(gridDim.x) * 256;
+  for (index_t i = static_cast<index_t>(blockIdx.x) * 256 + threadIdx.x; i < n; i += stride)
+    acc = combine(acc, term(x, y, i));
+  acc = block_t(tmp).Reduce(acc, combine);
+  if (threadIdx.x == 0) part[blockIdx.x] = acc;
+}
+
+/// Combines part[0, count) in a fixed order and calls finish(total) in thread 0.
+/// Launch: one block of 256 threads.
+template <class Combine, class Finish>
+TESSERA_KERNEL void finish_reduce(const double* __restrict__ part, index_t count, Combine combine,
+                                  Finish finish) {
+  using block_t = cub::BlockReduce<double, 256>;
+  __shared__ typename block_t::TempStorage tmp;
+  double acc = 0;
+  for (index_t i = threadIdx.x; i < count; i += 256) acc = combine(acc, part[i]);
+  acc = block_t(tmp).Reduce(acc, combine);
+  if (threadIdx.x == 0) finish(acc);
+}
+
+struct store_total {
+  double* out;
+  __device__ __forceinline__ void operator()(double total) const { *out = total; }
+};
+
+/// clip_grad_norm's scalars from the reduced Σ|g|ᵖ (or max |g|), as the host computes them:
+/// N = Σ (p = 1), √Σ (p = 2), Σ^(1/p), max (p = ∞); *norm_out = N; *factor = c = max_norm /
+/// (N + 10⁻⁶) rounded to T when c < 1 and N is finite, else 1 (grads left alone).
+template <class T>
+struct clip_finish {
+  int kind;  // 0: general p, 1: p = 1, 2: p = 2, 3: p = ∞
+  double p, max_norm;
+  T* norm_out;
+  double* factor;
+  __device__ __forceinline__ void operator()(double acc) const {
+    const double total = kind == 2 ? std::sqrt(acc) : kind == 0 ? std::pow(acc, 1.0 / p) : acc;
+    *norm_out = static_cast<T>(total);
+    double f = 1;
+    if (std::isfinite(total)) {
+      const double coef = max_norm / (total + 1e-6);
+      if (coef < 1) f = static_cast<double>(static_cast<T>(coef));
+    }
+    *factor = f;
+  }
+};
+
+/// g[i] ·= *factor over n contiguous elements; nothing is read or written when *factor is 1.
+/// Launch: 1-d grid-stride.
+template <class T>
+TESSERA_KERNEL void scale_by_factor(T* __restrict__ g, index_t n,
+                                    const double* __restrict__ factor) {
+  const double f = *factor;
+  if (f == 1.0) return;
+  const T c = static_cast<T>(f);
+  const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
+  for (index_t k = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n; k += stride)
+    g[k] *= c;
+}
+
+/// v · *factor, for strided gradients through launch_map (multiplying by 1 leaves v as is).
+template <class T>
+struct mul_by_factor_op {
+  const double* factor;
+  __device__ __forceinline__ T operator()(T v) const { return v * static_cast<T>(*factor); }
+};
+
+/// clip_grad_value's clamp: NaN stays NaN.
+template <class T>
+struct clamp_abs_op {
+  T c;
+  __device__ __forceinline__ T operator()(T v) const { return v < -c ? -c : (v > c ? c : v); }
+};
+
+/// Blocks (partials) of partial_reduce for n elements: enough to fill the device, few enough
+/// for one block to combine them.
+inline unsigned reduce_blocks(index_t n) {
+  const index_t need = (n + 255) / 256;
+  const index_t cap = static_cast<index_t>(cuda_rt::sm_count()) * 4;
+  return static_cast<unsigned>(need < cap ? need : cap);
 }
 
 TESSERA_CUDA_NAMESPACE_END
@@ -131,6 +267,119 @@ void sgd_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tenso
       <<<cuda_rt::grid_for(n), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(
           p.data(), g.data(), momentum ? buf.data() : nullptr, n, c, l2, momentum, first, nesterov);
   TESSERA_CUDA_CHECK_LAUNCH();
+}
+
+namespace detail {
+
+/// combine over i < n of term(x, y, i) in double on the device (two kernels on the current
+/// stream), copied back: waits for the stream.
+template <class T, class Term, class Combine>
+double reduce_to_host(const T* x, const T* y, index_t n, Term term, Combine combine) {
+  if (n == 0) return 0;
+  const cudaStream_t st = cuda_rt::current_stream();
+  const unsigned blocks = cuda_kernels::reduce_blocks(n);
+  cuda_rt::device_buffer<double> buf(blocks + 1, st);
+  cuda_kernels::partial_reduce<T, Term, Combine>
+      <<<blocks, 256, 0, st>>>(x, y, n, term, combine, buf.get());
+  TESSERA_CUDA_CHECK_LAUNCH();
+  cuda_kernels::finish_reduce<<<1, 256, 0, st>>>(buf.get(), blocks, combine,
+                                                 cuda_kernels::store_total{buf.get() + blocks});
+  TESSERA_CUDA_CHECK_LAUNCH();
+  double total = 0;
+  TESSERA_CUDA_CHECK(
+      cudaMemcpyAsync(&total, buf.get() + blocks, sizeof(double), cudaMemcpyDeviceToHost, st));
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(st));
+  return total;
+}
+
+/// xᵀy over contiguous cuda tensors of the same size, in double (L-BFGS).
+template <class T>
+double dot_accum(const tensor<T, cuda>& x, const tensor<T, cuda>& y) {
+  TESSERA_ASSERT(x.is_contiguous() && y.is_contiguous() && x.numel() == y.numel());
+  return reduce_to_host(x.data(), y.data(), x.numel(), cuda_kernels::dot_term<T>{},
+                        cuda_kernels::sum_combine{});
+}
+
+/// ‖x‖∞ of a contiguous cuda tensor, in double; NaN when x holds one (L-BFGS).
+template <class T>
+double norm_inf_accum(const tensor<T, cuda>& x) {
+  TESSERA_ASSERT(x.is_contiguous());
+  return reduce_to_host(x.data(), static_cast<const T*>(nullptr), x.numel(),
+                        cuda_kernels::abs_term<T>{}, cuda_kernels::nan_max_combine{});
+}
+
+}  // namespace detail
+
+/// clip_grad_norm on cuda slots (called by optim::clip_grad_norm and clip_grad_norm_to, which
+/// check the arguments): one partial_reduce per defined gradient into one buffer of partials,
+/// one finish_reduce that writes N to `norm_out` and the factor c (or 1) to the device, then
+/// one scaling kernel per gradient that reads c there. All on the current stream, no
+/// synchronisation; the partial buffer is a stream-ordered allocation (capturable).
+template <class T>
+void clip_grad_norm_device_(const std::vector<param_slot<T, cuda>>& slots, T max_norm, T norm_type,
+                            const tensor<T, cuda>& norm_out) {
+  namespace ck = cuda_kernels;
+  std::vector<tensor<T, cuda>> grads;  // contiguous (a copy only for a strided grad)
+  std::vector<unsigned> blocks;
+  index_t parts = 0;
+  for (const param_slot<T, cuda>& s : slots) {
+    if (!detail::has_grad(s) || s.grad->numel() == 0) continue;
+    grads.push_back(s.grad->contiguous());
+    blocks.push_back(ck::reduce_blocks(s.grad->numel()));
+    parts += blocks.back();
+  }
+  if (grads.empty()) {  // N = 0 and nothing to scale
+    norm_out.fill_(T(0));
+    return;
+  }
+  const cudaStream_t st = cuda_rt::current_stream();
+  cuda_rt::device_buffer<double> buf(static_cast<std::size_t>(parts) + 1, st);
+  double* const part = buf.get();
+  double* const factor = part + parts;
+  const int kind = std::isinf(norm_type) ? 3 : norm_type == T(2) ? 2 : norm_type == T(1) ? 1 : 0;
+  auto reduce_all = [&](auto term, auto combine) {
+    index_t at = 0;
+    for (std::size_t k = 0; k < grads.size(); ++k) {
+      ck::partial_reduce<T><<<blocks[k], 256, 0, st>>>(grads[k].data(),
+                                                       static_cast<const T*>(nullptr),
+                                                       grads[k].numel(), term, combine, part + at);
+      TESSERA_CUDA_CHECK_LAUNCH();
+      at += blocks[k];
+    }
+    ck::finish_reduce<<<1, 256, 0, st>>>(
+        part, parts, combine,
+        ck::clip_finish<T>{kind, static_cast<double>(norm_type), static_cast<double>(max_norm),
+                           norm_out.data(), factor});
+    TESSERA_CUDA_CHECK_LAUNCH();
+  };
+  if (kind == 3)
+    reduce_all(ck::abs_term<T>{}, ck::nan_max_combine{});
+  else if (kind == 2)
+    reduce_all(ck::square_term<T>{}, ck::sum_combine{});
+  else if (kind == 1)
+    reduce_all(ck::abs_term<T>{}, ck::sum_combine{});
+  else
+    reduce_all(ck::pow_term<T>{static_cast<double>(norm_type)}, ck::sum_combine{});
+  for (const param_slot<T, cuda>& s : slots) {
+    if (!detail::has_grad(s) || s.grad->numel() == 0) continue;
+    const tensor<T, cuda>& g = *s.grad;
+    if (g.is_contiguous()) {
+      ck::scale_by_factor<T><<<cuda_rt::grid_for(g.numel()), cuda_rt::block_threads, 0, st>>>(
+          g.data(), g.numel(), factor);
+      TESSERA_CUDA_CHECK_LAUNCH();
+    } else {
+      const tensor<T, cuda>* ins[1] = {&g};
+      ck::launch_map<T, 1>(g, ins, ck::mul_by_factor_op<T>{factor});
+    }
+  }
+}
+
+/// clip_grad_value on one cuda gradient: clamps it to [−c, c] in place, one elementwise kernel
+/// (strided grads too), no synchronisation.
+template <class T>
+void clip_grad_value_device_(const tensor<T, cuda>& grad, T clip_value) {
+  const tensor<T, cuda>* ins[1] = {&grad};
+  cuda_kernels::launch_map<T, 1>(grad, ins, cuda_kernels::clamp_abs_op<T>{clip_value});
 }
 
 }  // namespace tessera::optim

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -15,6 +14,7 @@
 #include "tessera/core/error.hpp"
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/tensor.hpp"
+#include "tessera/ops/elementwise.hpp"
 #include "tessera/optim/param.hpp"
 
 namespace tessera::optim {
@@ -71,22 +71,49 @@ R cubic_minimizer(R x1, R f1, R g1, R x2, R f2, R g2, R lo, R hi) {
   return (lo + hi) / R(2);
 }
 
-/// The L-BFGS engine over flat contiguous buffers shaped like `x`; `eval(xe, ge, iteration)`
-/// returns f(xe) and writes ∇f(xe) into ge. On return `x` holds the best point found and
-/// `g_out` (same shape) its gradient.
-template <class T, class Eval>
-lbfgs_result<T> lbfgs_run(Eval&& eval, const tensor<T>& x, const tensor<T>& g_out,
+/// xᵀy in accum_t precision with the fixed order of deterministic_sum (contiguous x, y of the
+/// same size).
+template <class T>
+accum_t<T> dot_accum(const tensor<T>& x, const tensor<T>& y) {
+  const T* a = x.data();
+  const T* b = y.data();
+  return deterministic_sum<accum_t<T>>(
+      x.numel(), [a, b](index_t i) { return static_cast<accum_t<T>>(a[i]) * b[i]; });
+}
+
+/// ‖x‖∞ in accum_t precision; NaN when x holds one (contiguous x).
+template <class T>
+accum_t<T> norm_inf_accum(const tensor<T>& x) {
+  const T* a = x.data();
+  return deterministic_max<accum_t<T>>(
+      x.numel(), [a](index_t i) { return std::abs(static_cast<accum_t<T>>(a[i])); });
+}
+
+/// The same on the device, reduced in double there and copied back (cuda/optim.cuh; each call
+/// waits for the current stream).
+template <class T>
+double dot_accum(const tensor<T, cuda>& x, const tensor<T, cuda>& y);
+template <class T>
+double norm_inf_accum(const tensor<T, cuda>& x);
+
+/// The L-BFGS engine over contiguous buffers shaped like `x`, in x's space: every vector
+/// operation is a tensor op (copy_from, axpy_, scale_) or dot_accum / norm_inf_accum, so on
+/// cuda the vectors stay on the device and only scalars reach the host. `eval(xe, ge,
+/// iteration)` returns f(xe) and writes ∇f(xe) into ge. On return `x` holds the best point
+/// found and `g_out` (same shape) its gradient.
+template <class T, class Space, class Eval>
+lbfgs_result<T> lbfgs_run(Eval&& eval, const tensor<T, Space>& x, const tensor<T, Space>& g_out,
                           const lbfgs_options<T>& o) {
+  using V = tensor<T, Space>;
   using R = accum_t<T>;
   static_assert(std::is_floating_point_v<R>);
   constexpr const char* fn = "optim::lbfgs";
-  const index_t n = x.numel();
   const shape_t& shape = x.shape();
   const index_t m = o.history;
 
   lbfgs_result<T> res;
   index_t iteration = 0;
-  auto evaluate = [&](const tensor<T>& xe, const tensor<T>& ge) -> R {
+  auto evaluate = [&](const V& xe, const V& ge) -> R {
     const R f = static_cast<R>(eval(xe, ge, iteration));
     ++res.evaluations;
     if (std::isnan(f))
@@ -97,29 +124,24 @@ lbfgs_result<T> lbfgs_run(Eval&& eval, const tensor<T>& x, const tensor<T>& g_ou
                          " (evaluation ", res.evaluations, "): it is unbounded below");
     return f;
   };
-  auto dot = [n](const T* a, const T* b) {
-    return deterministic_sum<R>(n, [a, b](index_t i) { return static_cast<R>(a[i]) * b[i]; });
-  };
-  auto norm_inf = [n](const T* a) {
-    return deterministic_max<R>(n, [a](index_t i) { return std::abs(static_cast<R>(a[i])); });
-  };
-  auto for_all = [n](auto&& f) {
-    elementwise(n, 1, [&](index_t lo, index_t hi) {
-      for (index_t i = lo; i < hi; ++i) f(i);
-    });
+  auto dot = [](const V& a, const V& b) { return static_cast<R>(dot_accum(a, b)); };
+  auto norm_inf = [](const V& a) { return static_cast<R>(norm_inf_accum(a)); };
+  auto assign_diff = [](const V& out, const V& a, const V& b) {  // out = a − b
+    out.copy_from(a);
+    axpy_(out, T(-1), b);
   };
 
   // Current point (xc, gc), best point of the running line search (xb, gb), trial (xt, gt).
-  tensor<T> xc = x, gc = g_out;
-  tensor<T> xb(shape), gb(shape), xt(shape), gt(shape);
-  tensor<T> dir(shape);
-  std::vector<T> s_hist(static_cast<std::size_t>(m * n)), y_hist(static_cast<std::size_t>(m * n));
+  V xc = x, gc = g_out;
+  V xb(shape), gb(shape), xt(shape), gt(shape);
+  V dir(shape);
+  std::vector<V> s_hist(static_cast<std::size_t>(m)), y_hist(static_cast<std::size_t>(m));
   std::vector<R> rho(static_cast<std::size_t>(m)), alpha(static_cast<std::size_t>(m));
   index_t hist_count = 0, hist_head = 0;  // pairs stored; slot of the next pair
 
   R f = evaluate(xc, gc);
   if (!std::isfinite(f)) throw_domain_error(fn, "the objective is ", f, " at the starting point");
-  R gnorm = norm_inf(gc.data());
+  R gnorm = norm_inf(gc);
   auto check_gnorm = [&] {
     if (!std::isfinite(gnorm))
       throw_domain_error(fn, "the gradient is not finite (‖g‖∞ = ", gnorm, ") at iteration ",
@@ -150,36 +172,28 @@ lbfgs_result<T> lbfgs_run(Eval&& eval, const tensor<T>& x, const tensor<T>& g_ou
 
     // Search direction d = −H g by the two-loop recursion (N&W alg. 7.4), H₀ = γI with
     // γ = sᵀy / yᵀy of the newest pair; steepest descent when there is no history.
-    T* d = dir.data();
-    const T* g = gc.data();
+    const V& d = dir;
+    const V& g = gc;
     R a0 = 1;
+    d.copy_from(g);
+    scale_(d, T(-1));  // d = −g (−1·g is exactly −g)
     if (hist_count == 0) {
-      for_all([&](index_t i) { d[i] = -g[i]; });
       const R gn2 = std::sqrt(dot(g, g));
       a0 = std::min(R(1), R(1) / gn2);
     } else {
-      for_all([&](index_t i) { d[i] = -g[i]; });
       for (index_t k = 0; k < hist_count; ++k) {
-        const index_t j = (hist_head - 1 - k + m) % m;
-        const T* s = s_hist.data() + j * n;
-        const T* y = y_hist.data() + j * n;
-        const R a = rho[j] * dot(s, d);
+        const auto j = static_cast<std::size_t>((hist_head - 1 - k + m) % m);
+        const R a = rho[j] * dot(s_hist[j], d);
         alpha[j] = a;
-        const T ta = static_cast<T>(a);
-        for_all([&](index_t i) { d[i] -= ta * y[i]; });
+        axpy_(d, static_cast<T>(-a), y_hist[j]);  // d −= a y
       }
       {
-        const index_t j = (hist_head - 1 + m) % m;
-        const T* y = y_hist.data() + j * n;
-        const T gamma = static_cast<T>(R(1) / (rho[j] * dot(y, y)));
-        for_all([&](index_t i) { d[i] *= gamma; });
+        const auto j = static_cast<std::size_t>((hist_head - 1 + m) % m);
+        scale_(d, static_cast<T>(R(1) / (rho[j] * dot(y_hist[j], y_hist[j]))));  // d ·= γ
       }
       for (index_t k = hist_count - 1; k >= 0; --k) {
-        const index_t j = (hist_head - 1 - k + m) % m;
-        const T* s = s_hist.data() + j * n;
-        const T* y = y_hist.data() + j * n;
-        const T c = static_cast<T>(alpha[j] - rho[j] * dot(y, d));
-        for_all([&](index_t i) { d[i] += c * s[i]; });
+        const auto j = static_cast<std::size_t>((hist_head - 1 - k + m) % m);
+        axpy_(d, static_cast<T>(alpha[j] - rho[j] * dot(y_hist[j], d)), s_hist[j]);
       }
     }
     const R dg0 = dot(g, d);
@@ -200,20 +214,18 @@ lbfgs_result<T> lbfgs_run(Eval&& eval, const tensor<T>& x, const tensor<T>& g_ou
     ++iteration;  // evaluations below belong to this iteration
     const R f0 = f;
     const R dinf = norm_inf(d);
-    const R xinf = norm_inf(xc.data());
+    const R xinf = norm_inf(xc);
     struct point {
       R a, f, dg;
     };
     bool best_is_origin = true;  // the best point so far is a = 0 (xc, gc)
     index_t ls_evals = 0;
     auto try_step = [&](R a) -> point {
-      const T* xcp = xc.data();
-      T* xtp = xt.data();
-      const T ta = static_cast<T>(a);
-      for_all([&](index_t i) { xtp[i] = xcp[i] + ta * d[i]; });
+      xt.copy_from(xc);
+      axpy_(xt, static_cast<T>(a), d);  // xt = xc + a d
       const R ft = evaluate(xt, gt);
       ++ls_evals;
-      const R dgt = dot(gt.data(), d);
+      const R dgt = dot(gt, d);
       if (std::isnan(dgt) && std::isfinite(ft))
         throw_domain_error(fn, "the gradient contains NaN at iteration ", iteration);
       return {a, ft, dgt};
@@ -300,13 +312,15 @@ lbfgs_result<T> lbfgs_run(Eval&& eval, const tensor<T>& x, const tensor<T>& g_ou
 
     // Accept (xb, gb); store s = x₊ − x, y = g₊ − g when the curvature sᵀy is positive.
     {
-      T* s = s_hist.data() + hist_head * n;
-      T* y = y_hist.data() + hist_head * n;
-      const T *xn = xb.data(), *xo = xc.data(), *gn = gb.data(), *go = gc.data();
-      for_all([&](index_t i) {
-        s[i] = xn[i] - xo[i];
-        y[i] = gn[i] - go[i];
-      });
+      const auto h = static_cast<std::size_t>(hist_head);
+      if (!s_hist[h].defined()) {
+        s_hist[h] = V(shape);
+        y_hist[h] = V(shape);
+      }
+      const V& s = s_hist[h];
+      const V& y = y_hist[h];
+      assign_diff(s, xb, xc);
+      assign_diff(y, gb, gc);
       const R sy = dot(s, y), yy = dot(y, y);
       if (sy > eps * yy && sy > 0) {
         rho[hist_head] = R(1) / sy;
@@ -318,7 +332,7 @@ lbfgs_result<T> lbfgs_run(Eval&& eval, const tensor<T>& x, const tensor<T>& g_ou
     std::swap(gc, gb);
     const R f_old = f;
     f = lo.f;
-    gnorm = norm_inf(gc.data());
+    gnorm = norm_inf(gc);
     check_gnorm();
     if (gnorm <= static_cast<R>(o.grad_tolerance)) return finish(lbfgs_status::gradient_tolerance);
     if (std::abs(f_old - f) <=
@@ -361,9 +375,16 @@ void check_lbfgs_options(const lbfgs_options<T>& o) {
 /// ones try a = 1 first. A failed line search restarts from steepest descent once.
 /// Deterministic: dot products use a fixed summation order.
 ///
-/// @param f the objective `T f(const tensor<T>& x, tensor<T>& grad_out)`: returns f(x) and
-///        writes ∇f(x) into grad_out (preallocated, x's shape; assigning a new tensor of that
-///        shape to grad_out is also accepted). x is a work buffer, not the caller's tensor.
+/// Cuda tensors (in a .cu file including <tessera/cuda.hpp>): the same algorithm with x, the
+/// gradients, the direction and the (s, y) history as device tensors; the vector updates are
+/// cuda ops and the dot products and ∞-norms are reduced in double on the device, so the host
+/// holds only scalars (each reduction copies one double back and waits for the stream). The
+/// iterates equal the host's up to floating-point rounding (summation order, FMA).
+///
+/// @param f the objective `T f(const tensor<T, Space>& x, tensor<T, Space>& grad_out)`:
+///        returns f(x) and writes ∇f(x) into grad_out (preallocated, x's shape and space;
+///        assigning a new tensor of that shape to grad_out is also accepted). x is a work
+///        buffer, not the caller's tensor.
 /// @param x the starting point (contiguous; any shape); overwritten with the best point.
 /// @param options tolerances and limits.
 /// @return convergence flag, status, iterations, evaluations, final f and ‖g‖∞.
@@ -371,18 +392,19 @@ void check_lbfgs_options(const lbfgs_options<T>& o) {
 ///         grad_out of the wrong shape.
 /// @throws tessera::domain_error when f returns NaN (or −∞, or a non-finite value at the
 ///         start) or the gradient holds NaN; the message names the iteration.
-template <floating_point_scalar T, class F>
-  requires std::is_invocable_r_v<T, F&, const tensor<T>&, tensor<T>&>
-lbfgs_result<T> lbfgs(F&& f, const tensor<T>& x, const lbfgs_options<T>& options = {}) {
+template <floating_point_scalar T, class Space, class F>
+  requires std::is_invocable_r_v<T, F&, const tensor<T, Space>&, tensor<T, Space>&>
+lbfgs_result<T> lbfgs(F&& f, const tensor<T, Space>& x, const lbfgs_options<T>& options = {}) {
+  using V = tensor<T, Space>;
   constexpr const char* fn = "optim::lbfgs";
   detail::check_lbfgs_options(options);
   if (!x.defined()) throw_invalid_argument(fn, "x is undefined");
   if (!x.is_contiguous())
     throw_invalid_argument(fn, "x of shape ", x.shape().str(), " and strides ", x.strides().str(),
                            " is not contiguous");
-  tensor<T> g(x.shape());
-  auto eval = [&](const tensor<T>& xe, const tensor<T>& ge, index_t iteration) -> T {
-    tensor<T> out = ge;
+  V g(x.shape());
+  auto eval = [&](const V& xe, const V& ge, index_t iteration) -> T {
+    V out = ge;
     const T v = f(xe, out);
     if (out.data() != ge.data() || !(out.shape() == ge.shape())) {
       if (!out.defined() || !(out.shape() == ge.shape()))
@@ -399,7 +421,8 @@ lbfgs_result<T> lbfgs(F&& f, const tensor<T>& x, const lbfgs_options<T>& options
 /// L-BFGS over parameter slots: the same algorithm on the concatenation of all values.
 /// `closure()` must evaluate the objective at the slots' current values, fill their grads
 /// and return f; a grad left undefined counts as zero. On return the values hold the best
-/// point and the defined grads its gradient.
+/// point and the defined grads its gradient. Cuda slots work as the cuda tensor overload
+/// (values and grads are gathered into one device vector with device copies).
 /// @param closure `T closure()`.
 /// @param slots the parameters (values contiguous; see param_slot).
 /// @param options tolerances and limits.
@@ -407,10 +430,11 @@ lbfgs_result<T> lbfgs(F&& f, const tensor<T>& x, const lbfgs_options<T>& options
 /// @throws tessera::invalid_argument for bad slots or options, or a grad whose shape differs
 ///         from its value's after the closure.
 /// @throws tessera::domain_error when the closure returns NaN, naming the iteration.
-template <floating_point_scalar T, class Closure>
+template <floating_point_scalar T, class Closure, class Space = host>
   requires std::is_invocable_r_v<T, Closure&>
-lbfgs_result<T> lbfgs(Closure&& closure, const std::vector<param_slot<T>>& slots,
+lbfgs_result<T> lbfgs(Closure&& closure, const std::vector<param_slot<T, Space>>& slots,
                       const lbfgs_options<T>& options = {}) {
+  using V = tensor<T, Space>;
   constexpr const char* fn = "optim::lbfgs";
   detail::check_lbfgs_options(options);
   detail::check_slots(fn, slots);
@@ -421,16 +445,18 @@ lbfgs_result<T> lbfgs(Closure&& closure, const std::vector<param_slot<T>>& slots
     offset[i + 1] = offset[i] + slots[i].value->numel();
   }
   const index_t n = offset.back();
-  auto bytes = [&](std::size_t i) {
-    return static_cast<std::size_t>(offset[i + 1] - offset[i]) * sizeof(T);
+  // Slot i's part of a flat vector v, as a contiguous view of slot i's shape.
+  auto part = [&](const V& v, std::size_t i) {
+    return V(v.storage(), shapes[i], contiguous_strides(shapes[i]), v.offset() + offset[i]);
   };
-  tensor<T> x(shape_t{n}), g(shape_t{n});
+  auto empty = [&](std::size_t i) { return offset[i + 1] == offset[i]; };
+  V x(shape_t{n}), g(shape_t{n});
   for (std::size_t i = 0; i < slots.size(); ++i)
-    if (bytes(i) > 0) std::memcpy(x.data() + offset[i], slots[i].value->data(), bytes(i));
+    if (!empty(i)) part(x, i).copy_from(*slots[i].value);
 
-  auto eval = [&](const tensor<T>& xe, const tensor<T>& ge, index_t iteration) -> T {
+  auto eval = [&](const V& xe, const V& ge, index_t iteration) -> T {
     for (std::size_t i = 0; i < slots.size(); ++i)
-      if (bytes(i) > 0) std::memcpy(slots[i].value->data(), xe.data() + offset[i], bytes(i));
+      if (!empty(i)) slots[i].value->copy_from(part(xe, i));
     const T v = closure();
     for (std::size_t i = 0; i < slots.size(); ++i) {
       detail::check_slot(fn, i, slots[i]);
@@ -438,21 +464,19 @@ lbfgs_result<T> lbfgs(Closure&& closure, const std::vector<param_slot<T>>& slots
         throw_invalid_argument(fn, "parameter ", i, ": the closure changed the value shape from ",
                                shapes[i].str(), " to ", slots[i].value->shape().str(),
                                " at iteration ", iteration);
-      T* dst = ge.data() + offset[i];
+      if (empty(i)) continue;
       if (detail::has_grad(slots[i]))
-        std::memcpy(dst, slots[i].grad->contiguous().data(), bytes(i));
+        part(ge, i).copy_from(*slots[i].grad);
       else
-        std::fill_n(dst, offset[i + 1] - offset[i], T(0));
+        part(ge, i).fill_(T(0));
     }
     return v;
   };
   lbfgs_result<T> r = detail::lbfgs_run<T>(eval, x, g, options);
   for (std::size_t i = 0; i < slots.size(); ++i) {
-    if (bytes(i) == 0) continue;
-    std::memcpy(slots[i].value->data(), x.data() + offset[i], bytes(i));
-    if (detail::has_grad(slots[i]))
-      slots[i].grad->copy_from(
-          tensor<T>(g.storage(), shapes[i], contiguous_strides(shapes[i]), g.offset() + offset[i]));
+    if (empty(i)) continue;
+    slots[i].value->copy_from(part(x, i));
+    if (detail::has_grad(slots[i])) slots[i].grad->copy_from(part(g, i));
   }
   return r;
 }

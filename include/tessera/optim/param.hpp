@@ -129,6 +129,13 @@ A deterministic_sum(index_t n, Term term) {
   return total;
 }
 
+/// max(m, v) where a NaN in either wins (once m is NaN it stays NaN; `!(v <= m)` alone would
+/// replace it by the next number).
+template <class A>
+A nan_max(A m, A v) {
+  return std::isnan(m) || v <= m ? m : v;
+}
+
 /// max_{i<n} term(i) (0 for n = 0); NaN propagates.
 template <class A, class Term>
 A deterministic_max(index_t n, Term term) {
@@ -137,16 +144,13 @@ A deterministic_max(index_t n, Term term) {
   parallel_for(0, nb, 2, [&](index_t b0, index_t b1) {
     for (index_t b = b0; b < b1; ++b) {
       A m = 0;
-      for (index_t i = b * reduce_block, e = std::min(n, (b + 1) * reduce_block); i < e; ++i) {
-        const A v = static_cast<A>(term(i));
-        if (!(v <= m)) m = v;  // also takes NaN
-      }
+      for (index_t i = b * reduce_block, e = std::min(n, (b + 1) * reduce_block); i < e; ++i)
+        m = nan_max(m, static_cast<A>(term(i)));
       partial[static_cast<std::size_t>(b)] = m;
     }
   });
   A m = 0;
-  for (A v : partial)
-    if (!(v <= m)) m = v;
+  for (A v : partial) m = nan_max(m, v);
   return m;
 }
 
