@@ -107,6 +107,11 @@ def softmax_rows():
     return lambda: torch.softmax(x, dim=-1)
 
 
+def rfft2_irfft2_94():
+    x = torch.randn(32, 32, 94, 94, device="cuda")
+    return lambda: torch.fft.irfft2(torch.fft.rfft2(x), s=(94, 94))
+
+
 def main():
     with open(sys.argv[1]) as f:
         report = json.load(f)
@@ -123,6 +128,7 @@ def main():
         "matmul_4096_bf16": matmul_bf16(),
         "matmul_4096_bf16_storage": matmul_bf16_storage(),
         "softmax_rows": softmax_rows(),
+        "rfft2_irfft2_94": rfft2_irfft2_94(),
     }
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}")
     for name, fn in torch_cases.items():

@@ -11,7 +11,8 @@
 # elementwise ops on 16 elements, no grad on either side), small_ops_fwd_bwd (the same chain
 # with the tape / autograd and a backward pass), matmul_4096_tf32 (and its _gemmex and _autotune
 # variants), matmul_4096_bf16 (PyTorch:
-# bf16 autocast) and softmax_rows, followed by TFLOP/s and GB/s.
+# bf16 autocast), softmax_rows and rfft2_irfft2_94 (rfft2 then irfft2 of (32, 32, 94, 94)
+# floats: cuFFT on both sides), followed by TFLOP/s and GB/s.
 #   benchmarks/compare/torch_gpu.sh        (env: REPS [20], BUILD [build/device], SKIP_BUILD)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."

@@ -8,15 +8,16 @@
 // chained elementwise ops on 16-element tensors (launch latency), forward only and forward +
 // backward through the tape; a 4096³ TF32 and bf16-operand matmul (TFLOP/s; the TF32 and bf16
 // storage cases also through cublasGemmEx (_gemmex) and, TF32, with the autotune on
-// (_autotune); counters say which path ran) and softmax over
-// rows (GB/s). Names match benchmarks/compare/torch_gpu.py, which times the same work in
-// PyTorch.
+// (_autotune); counters say which path ran), softmax over
+// rows (GB/s) and rfft2 + irfft2 of (32, 32, 94, 94) floats through cuFFT. Names match
+// benchmarks/compare/torch_gpu.py, which times the same work in PyTorch.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
 #include <exception>
 
 #include <tessera/cuda.hpp>
+#include <tessera/cuda/spectral.cuh>
 
 #include "main.hpp"
 
@@ -302,6 +303,15 @@ void softmax_rows(benchmark::State& state) {
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(softmax_rows)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void rfft2_irfft2_94(benchmark::State& state) {
+  // The FNO-DEQ paper's padded grid (85 + 9 = 94 = 2·47) at batch 32 and width 32: one R2C and
+  // one C2R plan (cached after the warm-up), the half-spectrum packing copy in between.
+  generator gen(4);
+  const auto x = randn<float, cuda>({32, 32, 94, 94}, gen);
+  time_iterations(state, [&] { (void)spectral::irfft2(spectral::rfft2(x), shape_t{94, 94}); });
+}
+BENCHMARK(rfft2_irfft2_94)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tessera::bench

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "tessera/core/error.hpp"
@@ -18,8 +19,22 @@ namespace tessera::spectral {
 // Axes of a complex tensor are counted without that pair axis, so for X of real shape
 // (B, H, W, 2) axis -1 is W and axis -2 is H. Normalisation follows numpy's norm="backward":
 // forward transforms are unscaled, inverse transforms divide by n.
+//
+// Every function takes tensors of any memory space: host tensors run the Stockham engine
+// below; tensors of another space (cuda, with <tessera/cuda/spectral.cuh>) go to that space's
+// space_backend (cuFFT), after the same argument checks, so errors read the same.
 
 namespace detail {
+
+/// The kernels of a memory space other than host (FFTs, complex GEMMs, basis caches),
+/// specialised by that space's headers (cuda/spectral.cuh) so that generic code reaches them
+/// at instantiation. For FFTs it provides, on normalised distinct logical axes `ax`:
+///   c2c(x, ax, inverse, scale)        scale·F±(x) over ax;
+///   r2c(x, ax, scale)                 scale·(rfft along ax.back(), then fft over the others);
+///   c2r(x, ax, n, scale, hermitian)   scale·(unscaled ifft over all but ax.back(), then the
+///                                     real synthesis of c2r below along ax.back(), n points).
+template <class Space>
+struct space_backend;
 
 /// Per-thread scratch: four arrays of `size` elements (block, work copy; real and imaginary).
 template <class T>
@@ -99,8 +114,8 @@ inline bool uniform_step(const index_t* offs, index_t lanes, index_t step) {
 }
 
 /// @throws tessera::invalid_argument unless x is a complex tensor (rank >= 2, last extent 2).
-template <class T>
-void check_complex(const char* fn, const tensor<T>& x) {
+template <class T, class S>
+void check_complex(const char* fn, const tensor<T, S>& x) {
   if (!x.defined()) throw_invalid_argument(fn, "the input tensor is undefined");
   if (x.rank() < 2 || x.shape().back() != 2)
     throw_invalid_argument(fn, "expected a complex tensor (real shape (..., n, 2)), got shape ",
@@ -108,8 +123,8 @@ void check_complex(const char* fn, const tensor<T>& x) {
 }
 
 /// @throws tessera::invalid_argument unless x is a real tensor of rank >= 1.
-template <class T>
-void check_real(const char* fn, const tensor<T>& x) {
+template <class T, class S>
+void check_real(const char* fn, const tensor<T, S>& x) {
   if (!x.defined()) throw_invalid_argument(fn, "the input tensor is undefined");
   if (x.rank() < 1) throw_invalid_argument(fn, "expected a tensor of rank >= 1, got a scalar");
 }
@@ -339,6 +354,43 @@ tensor<T> c2r(const tensor<T>& x, int axis, index_t n, T scale, bool hermitian) 
   return out;
 }
 
+/// The primitives on tensors of another memory space: the host's checks and messages, then
+/// that space's backend (a one-axis transform).
+template <class T, class S>
+  requires(!std::is_same_v<S, host>)
+tensor<T, S> c2c(const tensor<T, S>& x, int axis, bool inverse, T scale) {
+  const char* fn = inverse ? "spectral::ifft" : "spectral::fft";
+  check_complex(fn, x);
+  const int a = normalize_axis(fn, axis, x.rank() - 1);
+  return space_backend<S>::c2c(x, shape_t{a}, inverse, scale);
+}
+
+/// @throws tessera::invalid_argument as the host r2c (rank 0, bad axis, empty axis).
+template <class T, class S>
+  requires(!std::is_same_v<S, host>)
+tensor<T, S> r2c(const tensor<T, S>& x, int axis, T scale) {
+  const char* fn = "spectral::rfft";
+  check_real(fn, x);
+  const int a = normalize_axis(fn, axis, x.rank());
+  if (x.shape()[a] < 1)
+    throw_invalid_argument(fn, "axis ", a, " of shape ", x.shape().str(), " is empty");
+  return space_backend<S>::r2c(x, shape_t{a}, scale);
+}
+
+/// @throws tessera::invalid_argument as the host c2r (not complex, bad axis, n < 1).
+template <class T, class S>
+  requires(!std::is_same_v<S, host>)
+tensor<T, S> c2r(const tensor<T, S>& x, int axis, index_t n, T scale, bool hermitian) {
+  const char* fn = "spectral::irfft";
+  check_complex(fn, x);
+  const int a = normalize_axis(fn, axis, x.rank() - 1);
+  if (n < 0) n = 2 * (x.shape()[a] - 1);
+  if (n < 1)
+    throw_invalid_argument(fn, "output length ", n, " must be positive (input shape ",
+                           x.shape().str(), ", axis ", a, ")");
+  return space_backend<S>::c2r(x, shape_t{a}, n, scale, hermitian);
+}
+
 /// Normalised, distinct axes of an n-d transform over `rank` logical axes (all when empty).
 inline shape_t transform_axes(const char* fn, const shape_t& axes, int rank) {
   shape_t out;
@@ -358,8 +410,8 @@ inline shape_t transform_axes(const char* fn, const shape_t& axes, int rank) {
 /// Output lengths of an inverse real n-d transform: `s` when given, else the input extents
 /// with the last axis 2(m - 1).
 /// @throws tessera::invalid_argument when s has the wrong length or changes a complex axis.
-template <class T>
-shape_t irfftn_sizes(const char* fn, const tensor<T>& x, const shape_t& ax, const shape_t& s) {
+template <class T, class S>
+shape_t irfftn_sizes(const char* fn, const tensor<T, S>& x, const shape_t& ax, const shape_t& s) {
   shape_t n;
   if (!s.empty() && s.rank() != ax.rank())
     throw_invalid_argument(fn, "s ", s.str(), " must give one length per axis of ", ax.str());
@@ -381,15 +433,15 @@ shape_t irfftn_sizes(const char* fn, const tensor<T>& x, const shape_t& ax, cons
 /// @param x complex tensor (..., 2); `axis` counts its complex axes (the pair axis excluded).
 /// @return a contiguous complex tensor of x's shape.
 /// @throws tessera::invalid_argument when x is not complex or the axis is out of range.
-template <class T>
-tensor<T> fft(const tensor<T>& x, int axis = -1) {
+template <class T, class S>
+tensor<T, S> fft(const tensor<T, S>& x, int axis = -1) {
   return detail::c2c(x, axis, false, T(1));
 }
 
 /// Inverse complex DFT along `axis`: x_j = (1/n) Σ_k X_k e^{+2πijk/n}.
 /// @throws tessera::invalid_argument when x is not complex or the axis is out of range.
-template <class T>
-tensor<T> ifft(const tensor<T>& x, int axis = -1) {
+template <class T, class S>
+tensor<T, S> ifft(const tensor<T, S>& x, int axis = -1) {
   const char* fn = "spectral::ifft";
   detail::check_complex(fn, x);
   const index_t n = x.shape()[normalize_axis(fn, axis, x.rank() - 1)];
@@ -399,8 +451,8 @@ tensor<T> ifft(const tensor<T>& x, int axis = -1) {
 /// DFT of real x along `axis`, the n/2+1 non-negative frequencies: real (..., n, ...) →
 /// complex (..., n/2+1, ..., 2).
 /// @throws tessera::invalid_argument for a rank-0 x, a bad axis or an empty transform axis.
-template <class T>
-tensor<T> rfft(const tensor<T>& x, int axis = -1) {
+template <class T, class S>
+tensor<T, S> rfft(const tensor<T, S>& x, int axis = -1) {
   return detail::r2c(x, axis, T(1));
 }
 
@@ -408,8 +460,8 @@ tensor<T> rfft(const tensor<T>& x, int axis = -1) {
 /// 1/n normalised; the imaginary parts of the DC and Nyquist bins are ignored, and the input is
 /// cropped or zero-padded to n/2+1 bins (numpy's irfft).
 /// @throws tessera::invalid_argument when x is not complex, the axis is bad or n < 1.
-template <class T>
-tensor<T> irfft(const tensor<T>& x, int axis = -1, index_t n = -1) {
+template <class T, class S>
+tensor<T, S> irfft(const tensor<T, S>& x, int axis = -1, index_t n = -1) {
   detail::check_complex("spectral::irfft", x);
   const index_t m = x.shape()[normalize_axis("spectral::irfft", axis, x.rank() - 1)];
   const index_t len = n < 0 ? 2 * (m - 1) : n;
@@ -417,85 +469,118 @@ tensor<T> irfft(const tensor<T>& x, int axis = -1, index_t n = -1) {
 }
 
 /// Complex DFT over several axes (all complex axes when `axes` is empty).
-template <class T>
-tensor<T> fftn(const tensor<T>& x, const shape_t& axes = {}) {
+template <class T, class S>
+tensor<T, S> fftn(const tensor<T, S>& x, const shape_t& axes = {}) {
   detail::check_complex("spectral::fftn", x);
   const shape_t ax = detail::transform_axes("spectral::fftn", axes, x.rank() - 1);
-  // After the first pass the data is ours: the other passes run in place.
-  tensor<T> y = fft(x, static_cast<int>(ax.back()));
-  for (int i = ax.rank() - 2; i >= 0; --i)
-    detail::c2c_into(y, y, static_cast<int>(ax[i]), false, T(1));
-  return y;
+  if constexpr (!std::is_same_v<S, host>) {
+    return detail::space_backend<S>::c2c(x, ax, false, T(1));
+  } else {
+    // After the first pass the data is ours: the other passes run in place.
+    tensor<T> y = fft(x, static_cast<int>(ax.back()));
+    for (int i = ax.rank() - 2; i >= 0; --i)
+      detail::c2c_into(y, y, static_cast<int>(ax[i]), false, T(1));
+    return y;
+  }
 }
 
 /// Inverse complex DFT over several axes (all complex axes when `axes` is empty).
-template <class T>
-tensor<T> ifftn(const tensor<T>& x, const shape_t& axes = {}) {
+template <class T, class S>
+tensor<T, S> ifftn(const tensor<T, S>& x, const shape_t& axes = {}) {
   detail::check_complex("spectral::ifftn", x);
   const shape_t ax = detail::transform_axes("spectral::ifftn", axes, x.rank() - 1);
-  tensor<T> y = ifft(x, static_cast<int>(ax.back()));
-  for (int i = ax.rank() - 2; i >= 0; --i) {
-    const int a = static_cast<int>(ax[i]);
-    detail::c2c_into(y, y, a, true, T(1) / static_cast<T>(y.shape()[a]));
+  if constexpr (!std::is_same_v<S, host>) {
+    T scale(1);
+    for (index_t a : ax)
+      if (x.shape()[static_cast<int>(a)] > 0)
+        scale /= static_cast<T>(x.shape()[static_cast<int>(a)]);
+    return detail::space_backend<S>::c2c(x, ax, true, scale);
+  } else {
+    tensor<T> y = ifft(x, static_cast<int>(ax.back()));
+    for (int i = ax.rank() - 2; i >= 0; --i) {
+      const int a = static_cast<int>(ax[i]);
+      detail::c2c_into(y, y, a, true, T(1) / static_cast<T>(y.shape()[a]));
+    }
+    return y;
   }
-  return y;
 }
 
 /// fftn over the last two complex axes.
-template <class T>
-tensor<T> fft2(const tensor<T>& x) {
+template <class T, class S>
+tensor<T, S> fft2(const tensor<T, S>& x) {
   return fftn(x, shape_t{-2, -1});
 }
 
 /// ifftn over the last two complex axes.
-template <class T>
-tensor<T> ifft2(const tensor<T>& x) {
+template <class T, class S>
+tensor<T, S> ifft2(const tensor<T, S>& x) {
   return ifftn(x, shape_t{-2, -1});
 }
 
 /// Real n-d DFT: rfft along the last of `axes` (all axes when empty), then complex DFTs along
 /// the others. Real (..., H, W) with axes (-2, -1) → complex (..., H, W/2+1, 2).
 /// @throws tessera::invalid_argument for bad or repeated axes.
-template <class T>
-tensor<T> rfftn(const tensor<T>& x, const shape_t& axes = {}) {
+template <class T, class S>
+tensor<T, S> rfftn(const tensor<T, S>& x, const shape_t& axes = {}) {
   detail::check_real("spectral::rfftn", x);
   const shape_t ax = detail::transform_axes("spectral::rfftn", axes, x.rank());
-  tensor<T> y = rfft(x, static_cast<int>(ax.back()));
-  for (int i = ax.rank() - 2; i >= 0; --i)
-    detail::c2c_into(y, y, static_cast<int>(ax[i]), false, T(1));
-  return y;
+  if constexpr (!std::is_same_v<S, host>) {
+    const int a = static_cast<int>(ax.back());
+    if (x.shape()[a] < 1)
+      throw_invalid_argument("spectral::rfft", "axis ", a, " of shape ", x.shape().str(),
+                             " is empty");
+    return detail::space_backend<S>::r2c(x, ax, T(1));
+  } else {
+    tensor<T> y = rfft(x, static_cast<int>(ax.back()));
+    for (int i = ax.rank() - 2; i >= 0; --i)
+      detail::c2c_into(y, y, static_cast<int>(ax[i]), false, T(1));
+    return y;
+  }
 }
 
 /// Inverse of rfftn: inverse complex DFTs along all but the last of `axes`, then irfft along
 /// the last. `s` gives the output lengths per axis (default: 2(m - 1) on the last axis, the
 /// extent elsewhere; only the last axis may be resized).
 /// @throws tessera::invalid_argument for bad or repeated axes or an unsupported s.
-template <class T>
-tensor<T> irfftn(const tensor<T>& x, const shape_t& axes = {}, const shape_t& s = {}) {
+template <class T, class S>
+tensor<T, S> irfftn(const tensor<T, S>& x, const shape_t& axes = {}, const shape_t& s = {}) {
   const char* fn = "spectral::irfftn";
   detail::check_complex(fn, x);
   const shape_t ax = detail::transform_axes(fn, axes, x.rank() - 1);
   const shape_t n = detail::irfftn_sizes(fn, x, ax, s);
-  tensor<T> y = x;
-  for (int i = ax.rank() - 2; i >= 0; --i) {
-    const int a = static_cast<int>(ax[i]);
-    if (i == ax.rank() - 2)
-      y = ifft(y, a);
-    else
-      detail::c2c_into(y, y, a, true, T(1) / static_cast<T>(y.shape()[a]));
+  if constexpr (!std::is_same_v<S, host>) {
+    const int a = static_cast<int>(ax.back());
+    if (n.back() < 1)
+      throw_invalid_argument("spectral::irfft", "output length ", n.back(),
+                             " must be positive (input shape ", x.shape().str(), ", axis ", a, ")");
+    T scale = T(1) / static_cast<T>(n.back());
+    for (int i = 0; i + 1 < ax.rank(); ++i) {
+      const index_t e = x.shape()[static_cast<int>(ax[i])];
+      if (e > 0) scale /= static_cast<T>(e);
+    }
+    return detail::space_backend<S>::c2r(x, ax, n.back(), scale, true);
+  } else {
+    tensor<T> y = x;
+    for (int i = ax.rank() - 2; i >= 0; --i) {
+      const int a = static_cast<int>(ax[i]);
+      if (i == ax.rank() - 2)
+        y = ifft(y, a);
+      else
+        detail::c2c_into(y, y, a, true, T(1) / static_cast<T>(y.shape()[a]));
+    }
+    return irfft(y, static_cast<int>(ax.back()), n.back());
   }
-  return irfft(y, static_cast<int>(ax.back()), n.back());
 }
 
 /// rfftn over the last two axes: real (..., H, W) → complex (..., H, W/2+1, 2).
-template <class T>
-tensor<T> rfft2(const tensor<T>& x) {
+template <class T, class S>
+tensor<T, S> rfft2(const tensor<T, S>& x) {
   return rfftn(x, shape_t{-2, -1});
 }
 
 /// irfftn over the last two complex axes; `s` = (H, W) output size (default W = 2(m - 1)).
-template <class T>
-tensor<T> irfft2(const tensor<T>& x, const shape_t& s = {}) {
+template <class T, class S>
+tensor<T, S> irfft2(const tensor<T, S>& x, const shape_t& s = {}) {
   return irfftn(x, shape_t{-2, -1}, s);
 }
 

@@ -123,39 +123,43 @@ void check_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, const tensor<T,
 
 /// The legacy contraction "bixy,ioxy->boxy" of complex a (B, Cin, X, Y, 2) and w (Cin, Cout,
 /// X, Y, 2) by broadcasting and summing (the reference; the GEMM path uses complex_matmul).
-template <class T>
-ad::var<T> mode_mix_reference(const ad::var<T>& a, const ad::var<T>& w) {
-  const ad::var<T> ar = ad::unsqueeze(ad::select(a, -1, 0), 2);  // (B, Cin, 1, X, Y)
-  const ad::var<T> ai = ad::unsqueeze(ad::select(a, -1, 1), 2);
-  const ad::var<T> wr = ad::select(w, -1, 0);  // (Cin, Cout, X, Y)
-  const ad::var<T> wi = ad::select(w, -1, 1);
-  const ad::var<T> re = ad::sum(ar * wr - ai * wi, shape_t{1});  // (B, Cout, X, Y)
-  const ad::var<T> im = ad::sum(ar * wi + ai * wr, shape_t{1});
-  return ad::stack(std::vector<ad::var<T>>{re, im}, -1);
+template <class T, class S>
+ad::var<T, S> mode_mix_reference(const ad::var<T, S>& a, const ad::var<T, S>& w) {
+  using V = ad::var<T, S>;
+  const V ar = ad::unsqueeze(ad::select(a, -1, 0), 2);  // (B, Cin, 1, X, Y)
+  const V ai = ad::unsqueeze(ad::select(a, -1, 1), 2);
+  const V wr = ad::select(w, -1, 0);  // (Cin, Cout, X, Y)
+  const V wi = ad::select(w, -1, 1);
+  const V re = ad::sum(ar * wr - ai * wi, shape_t{1});  // (B, Cout, X, Y)
+  const V im = ad::sum(ar * wi + ai * wr, shape_t{1});
+  return ad::stack(std::vector<V>{re, im}, -1);
 }
 
 /// x with zeros appended along `axis` up to extent `len`.
-template <class T>
-ad::var<T> pad_zeros(const ad::var<T>& x, int axis, index_t len) {
+template <class T, class S>
+ad::var<T, S> pad_zeros(const ad::var<T, S>& x, int axis, index_t len) {
   const index_t m = x.shape()[axis];
   if (m == len) return x;
   shape_t zs = x.shape();
   zs[axis] = len - m;
-  return ad::concat(std::vector<ad::var<T>>{x, ad::constant(zeros<T>(zs))}, axis);
+  return ad::concat(std::vector<ad::var<T, S>>{x, ad::constant(zeros<T, S>(zs))}, axis);
 }
 
-template <class T>
-ad::var<T> spectral_conv2d_fft(const ad::var<T>& x, const ad::var<T>& w1, const ad::var<T>& w2) {
+/// The FFT path (any memory space: on cuda the transforms run on cuFFT).
+template <class T, class S>
+ad::var<T, S> spectral_conv2d_fft(const ad::var<T, S>& x, const ad::var<T, S>& w1,
+                                  const ad::var<T, S>& w2) {
+  using V = ad::var<T, S>;
   const index_t B = x.size(0), Cout = w1.size(1), H = x.size(2), W = x.size(3);
   const index_t m1 = w1.size(2), m2 = w1.size(3);
-  const ad::var<T> xf = rfft2(x);  // (B, Cin, H, W/2+1, 2)
-  const ad::var<T> cols = ad::slice(xf, 3, 0, m2);
-  const ad::var<T> top = mode_mix_reference(ad::slice(cols, 2, 0, m1), w1);
-  const ad::var<T> bottom = mode_mix_reference(ad::slice(cols, 2, H - m1, H), w2);
-  std::vector<ad::var<T>> rows{top};
-  if (H > 2 * m1) rows.push_back(ad::constant(zeros<T>(shape_t{B, Cout, H - 2 * m1, m2, 2})));
+  const V xf = rfft2(x);  // (B, Cin, H, W/2+1, 2)
+  const V cols = ad::slice(xf, 3, 0, m2);
+  const V top = mode_mix_reference(ad::slice(cols, 2, 0, m1), w1);
+  const V bottom = mode_mix_reference(ad::slice(cols, 2, H - m1, H), w2);
+  std::vector<V> rows{top};
+  if (H > 2 * m1) rows.push_back(ad::constant(zeros<T, S>(shape_t{B, Cout, H - 2 * m1, m2, 2})));
   rows.push_back(bottom);
-  const ad::var<T> spectrum = pad_zeros(ad::concat(rows, 2), 3, W / 2 + 1);  // (B,Cout,H,W/2+1,2)
+  const V spectrum = pad_zeros(ad::concat(rows, 2), 3, W / 2 + 1);  // (B,Cout,H,W/2+1,2)
   return irfft2(spectrum, shape_t{H, W});
 }
 
@@ -231,13 +235,13 @@ void check_conv1d(const tensor<T, S>& x, const tensor<T, S>& w) {
     throw_invalid_argument(fn, "modes ", m, " do not fit ", n, " points: need 1 <= m <= N/2+1");
 }
 
-template <class T>
-ad::var<T> spectral_conv1d_fft(const ad::var<T>& x, const ad::var<T>& w) {
+template <class T, class S>
+ad::var<T, S> spectral_conv1d_fft(const ad::var<T, S>& x, const ad::var<T, S>& w) {
   const index_t n = x.size(2), m = w.size(2);
-  const ad::var<T> xf = ad::slice(rfft(x), 2, 0, m);  // (B, Cin, m, 2)
+  const ad::var<T, S> xf = ad::slice(rfft(x), 2, 0, m);  // (B, Cin, m, 2)
   // "bix,iox->box" through the 2-d reference with a unit axis.
-  const ad::var<T> y = ad::squeeze(mode_mix_reference(ad::unsqueeze(xf, 3), ad::unsqueeze(w, 3)),
-                                   3);  // (B, Cout, m, 2)
+  const ad::var<T, S> y = ad::squeeze(mode_mix_reference(ad::unsqueeze(xf, 3), ad::unsqueeze(w, 3)),
+                                      3);  // (B, Cout, m, 2)
   return irfft(pad_zeros(y, 2, n / 2 + 1), -1, n);
 }
 
@@ -272,22 +276,15 @@ ad::var<T, S> spectral_conv2d(const ad::var<T, S>& x, const ad::var<T, S>& w1,
                               const ad::var<T, S>& w2,
                               spectral_method method = spectral_method::truncated_dft) {
   detail::check_conv2d(x.value(), w1.value(), w2.value());
-  if (method == spectral_method::fft) {
-    if constexpr (std::is_same_v<S, host>)
-      return detail::spectral_conv2d_fft(x, w1, w2);
-    else
-      throw_invalid_argument("spectral::spectral_conv2d", "method fft is host-only (x on ", S::name,
-                             "); use spectral_method::truncated_dft");
-  }
+  if (method == spectral_method::fft) return detail::spectral_conv2d_fft(x, w1, w2);
   if (ad::grad_disabled() || !(x.requires_grad() || w1.requires_grad() || w2.requires_grad()))
     return ad::constant(detail::spectral_conv2d_gemm(x.value(), w1.value(), w2.value()));
   return detail::spectral_conv2d_gemm(x, w1, w2);
 }
 
-/// spectral_conv2d on plain tensors (nothing recorded), host or cuda (the truncated-DFT method
-/// only on cuda: its GEMMs run on cuBLAS, its basis matrices are copied once per shape).
-/// @throws tessera::invalid_argument as the differentiable form, and for the fft method on a
-///   space other than host.
+/// spectral_conv2d on plain tensors (nothing recorded), host or cuda (on cuda the truncated-DFT
+/// GEMMs run on cuBLAS with basis matrices copied once per shape, the FFT method on cuFFT).
+/// @throws tessera::invalid_argument as the differentiable form.
 template <class T, class S>
 tensor<T, S> spectral_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, const tensor<T, S>& w2,
                              spectral_method method = spectral_method::truncated_dft) {
@@ -295,14 +292,9 @@ tensor<T, S> spectral_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, cons
     detail::check_conv2d(x, w1, w2);
     return detail::spectral_conv2d_gemm(x, w1, w2);
   }
-  if constexpr (!std::is_same_v<S, host>) {
-    throw_invalid_argument("spectral::spectral_conv2d", "method fft is host-only (x on ", S::name,
-                           "); use spectral_method::truncated_dft");
-  } else {
-    ad::no_grad ng;
-    ad::scope s;
-    return spectral_conv2d(ad::constant(x), ad::constant(w1), ad::constant(w2), method).value();
-  }
+  ad::no_grad ng;
+  ad::scope s;
+  return spectral_conv2d(ad::constant(x), ad::constant(w1), ad::constant(w2), method).value();
 }
 
 /// The legacy FNO SpectralConv1d, differentiable: y = irfft(K ⊙ rfft(x)) keeping modes [0, m)
@@ -315,20 +307,13 @@ template <class T, class S>
 ad::var<T, S> spectral_conv1d(const ad::var<T, S>& x, const ad::var<T, S>& w,
                               spectral_method method = spectral_method::truncated_dft) {
   detail::check_conv1d(x.value(), w.value());
-  if (method == spectral_method::fft) {
-    if constexpr (std::is_same_v<S, host>)
-      return detail::spectral_conv1d_fft(x, w);
-    else
-      throw_invalid_argument("spectral::spectral_conv1d", "method fft is host-only (x on ", S::name,
-                             "); use spectral_method::truncated_dft");
-  }
+  if (method == spectral_method::fft) return detail::spectral_conv1d_fft(x, w);
   if (ad::grad_disabled() || !(x.requires_grad() || w.requires_grad()))
     return ad::constant(detail::spectral_conv1d_gemm(x.value(), w.value()));
   return detail::spectral_conv1d_gemm(x, w);
 }
 
-/// spectral_conv1d on plain tensors (nothing recorded), host or cuda (truncated DFT only on
-/// cuda, as spectral_conv2d).
+/// spectral_conv1d on plain tensors (nothing recorded), host or cuda (as spectral_conv2d).
 template <class T, class S>
 tensor<T, S> spectral_conv1d(const tensor<T, S>& x, const tensor<T, S>& w,
                              spectral_method method = spectral_method::truncated_dft) {
@@ -336,14 +321,9 @@ tensor<T, S> spectral_conv1d(const tensor<T, S>& x, const tensor<T, S>& w,
     detail::check_conv1d(x, w);
     return detail::spectral_conv1d_gemm(x, w);
   }
-  if constexpr (!std::is_same_v<S, host>) {
-    throw_invalid_argument("spectral::spectral_conv1d", "method fft is host-only (x on ", S::name,
-                           "); use spectral_method::truncated_dft");
-  } else {
-    ad::no_grad ng;
-    ad::scope s;
-    return spectral_conv1d(ad::constant(x), ad::constant(w), method).value();
-  }
+  ad::no_grad ng;
+  ad::scope s;
+  return spectral_conv1d(ad::constant(x), ad::constant(w), method).value();
 }
 
 /// Weights of a spectral convolution drawn as in the legacy FNO: real and imaginary parts
