@@ -34,7 +34,8 @@ BOOST_AUTO_TEST_CASE(transforms_match_host) {
   const tensor<float> r15 = uniform<float>({4, 15}, 5), r16 = uniform<float>({3, 16}, 6);
   const tensor<float> r2d = uniform<float>({2, 3, 10, 7}, 7), r3d = uniform<float>({3, 4, 5}, 8);
   const tensor<float> h5 = uniform<float>({3, 5, 2}, 9), h2d = uniform<float>({2, 6, 5, 2}, 10);
-  const tensor<float> c4 = uniform<float>({2, 3, 2, 3, 2}, 11), r4 = uniform<float>({2, 3, 2, 5}, 12);
+  const tensor<float> c4 = uniform<float>({2, 3, 2, 3, 2}, 11),
+                      r4 = uniform<float>({2, 3, 2, 5}, 12);
   const tensor<float> flat = uniform<float>({2 * 4 * 5 * 2 + 1}, 13);
   const auto run = [&](const std::string& name, const std::vector<tensor<float>>& in,
                        const auto& body) { check_op<float>(name, in, fft_tol, body); };
@@ -53,7 +54,8 @@ BOOST_AUTO_TEST_CASE(transforms_match_host) {
   run("rfft odd", {r15}, [](const auto& v) { return sp::rfft(v[0]); });
   run("rfft even", {r16}, [](const auto& v) { return sp::rfft(v[0]); });
   run("rfft axis 0", {r15}, [](const auto& v) { return sp::rfft(v[0], 0); });
-  run("rfft of length 1", {uniform<float>({3, 1}, 15)}, [](const auto& v) { return sp::rfft(v[0]); });
+  run("rfft of length 1", {uniform<float>({3, 1}, 15)},
+      [](const auto& v) { return sp::rfft(v[0]); });
   run("irfft default n", {h5}, [](const auto& v) { return sp::irfft(v[0]); });
   run("irfft odd n", {h5}, [](const auto& v) { return sp::irfft(v[0], -1, 9); });
   run("irfft crop", {h5}, [](const auto& v) { return sp::irfft(v[0], -1, 6); });
@@ -63,29 +65,36 @@ BOOST_AUTO_TEST_CASE(transforms_match_host) {
   run("fft2", {c695}, [](const auto& v) { return sp::fft2(v[0]); });
   run("ifft2", {c695}, [](const auto& v) { return sp::ifft2(v[0]); });
   run("rfft2 odd W", {r2d}, [](const auto& v) { return sp::rfft2(v[0]); });
-  run("irfft2 of rfft2", {r2d},
-      [](const auto& v) { return sp::irfft2(sp::rfft2(v[0]), shape_t{10, 7}); });
-  run("irfft2 non-Hermitian edges, even W", {h2d},
-      [](const auto& v) { return sp::irfft2(v[0]); });
-  run("irfft2 non-Hermitian edges, odd W", {h2d},
-      [](const auto& v) { return sp::irfft2(v[0], shape_t{6, 9}); });
+  run("irfft2 of rfft2", {r2d}, [](const auto& v) {
+    return sp::irfft2(sp::rfft2(v[0]), shape_t{10, 7});
+  });
+  run("irfft2 non-Hermitian edges, even W", {h2d}, [](const auto& v) { return sp::irfft2(v[0]); });
+  run("irfft2 non-Hermitian edges, odd W", {h2d}, [](const auto& v) {
+    return sp::irfft2(v[0], shape_t{6, 9});
+  });
   run("fftn 3-d", {c3d}, [](const auto& v) { return sp::fftn(v[0]); });
   run("ifftn 3-d", {c3d}, [](const auto& v) { return sp::ifftn(v[0]); });
   run("fftn axes (2, 0)", {c3d}, [](const auto& v) { return sp::fftn(v[0], shape_t{2, 0}); });
   run("rfftn 3-d", {r3d}, [](const auto& v) { return sp::rfftn(v[0]); });
-  run("irfftn 3-d", {c3d}, [](const auto& v) { return sp::irfftn(v[0], shape_t{}, shape_t{3, 4, 9}); });
+  run("irfftn 3-d", {c3d}, [](const auto& v) {
+    return sp::irfftn(v[0], shape_t{}, shape_t{3, 4, 9});
+  });
   run("rfftn axes (2, 0)", {r3d}, [](const auto& v) { return sp::rfftn(v[0], shape_t{2, 0}); });
   run("irfftn axes (0, 1)", {c3d}, [](const auto& v) { return sp::irfftn(v[0], shape_t{0, 1}); });
   run("fftn 4 axes", {c4}, [](const auto& v) { return sp::fftn(v[0]); });
   run("rfftn 4 axes", {r4}, [](const auto& v) { return sp::rfftn(v[0]); });
-  run("irfftn 4 axes", {c4}, [](const auto& v) { return sp::irfftn(v[0], shape_t{}, shape_t{2, 3, 2, 5}); });
+  run("irfftn 4 axes", {c4}, [](const auto& v) {
+    return sp::irfftn(v[0], shape_t{}, shape_t{2, 3, 2, 5});
+  });
   // double: the 2-d real pair and a 3-d complex transform.
   const tensor<double> d2 = uniform<double>({2, 9, 8}, 16), d3 = uniform<double>({3, 5, 4, 2}, 17);
   const tensor<double> dh = uniform<double>({2, 9, 5, 2}, 18);
   check_op<double>("rfft2 (double)", {d2}, fft_tol, [](const auto& v) { return sp::rfft2(v[0]); });
-  check_op<double>("irfft2 (double)", {dh}, fft_tol,
-                   [](const auto& v) { return sp::irfft2(v[0], shape_t{9, 8}); });
-  check_op<double>("fftn 3-d (double)", {d3}, fft_tol, [](const auto& v) { return sp::fftn(v[0]); });
+  check_op<double>("irfft2 (double)", {dh}, fft_tol, [](const auto& v) {
+    return sp::irfft2(v[0], shape_t{9, 8});
+  });
+  check_op<double>("fftn 3-d (double)", {d3}, fft_tol,
+                   [](const auto& v) { return sp::fftn(v[0]); });
 }
 
 BOOST_AUTO_TEST_CASE(round_trips_on_cuda) {
@@ -122,8 +131,9 @@ BOOST_AUTO_TEST_CASE(errors_read_as_on_the_host) {
   both("rfft of an empty axis", [&]<class S>(S) { (void)sp::rfft(to<S>(r44.slice(1, 0, 0))); });
   both("irfft n = 0", [&]<class S>(S) { (void)sp::irfft(to<S>(h.slice(1, 0, 1))); });
   both("rfftn repeated axes", [&]<class S>(S) { (void)sp::rfftn(to<S>(r44), shape_t{1, -1}); });
-  both("irfftn resizing a complex axis",
-       [&]<class S>(S) { (void)sp::irfftn(to<S>(h), shape_t{}, shape_t{3, 4}); });
+  both("irfftn resizing a complex axis", [&]<class S>(S) {
+    (void)sp::irfftn(to<S>(h), shape_t{}, shape_t{3, 4});
+  });
 }
 
 BOOST_AUTO_TEST_CASE(plans_streams_and_graphs) {
@@ -171,14 +181,13 @@ std::vector<tensor<float>> fft_tape_grads(const std::vector<tensor<float>>& v) {
 }
 
 BOOST_AUTO_TEST_CASE(tape_gradients_match_host) {
-  const std::vector<tensor<float>> in = {uniform<float>({2, 3, 10, 9}, 50),
-                                         uniform<float>({2, 3, 10, 5, 2}, 51),
-                                         uniform<float>({10, 5, 2}, 52),
-                                         uniform<float>({2, 3, 10, 9}, 53)};
+  const std::vector<tensor<float>> in = {
+      uniform<float>({2, 3, 10, 9}, 50), uniform<float>({2, 3, 10, 5, 2}, 51),
+      uniform<float>({10, 5, 2}, 52), uniform<float>({2, 3, 10, 9}, 53)};
   const std::vector<tensor<float>> h = fft_tape_grads<host>(in), c = fft_tape_grads<cuda>(in);
   for (int i = 0; i < 2; ++i)
-    BOOST_TEST(nmse(h[i], c[i]) <= fft_tol.f32,
-               (i == 0 ? "x̄" : "X̄") << " NMSE " << nmse(h[i], c[i]));
+    BOOST_TEST(nmse(h[i], c[i]) <= fft_tol.f32, (i == 0 ? "x̄" : "X̄")
+                                                    << " NMSE " << nmse(h[i], c[i]));
 }
 
 BOOST_AUTO_TEST_CASE(spectral_conv_fft_on_cuda_matches_host_truncated_dft) {
@@ -200,8 +209,8 @@ BOOST_AUTO_TEST_CASE(spectral_conv_fft_on_cuda_matches_host_truncated_dft) {
   const auto c = run(cuda{}, sp::spectral_method::fft);
   const char* names[] = {"y", "x̄", "w̄1", "w̄2"};
   for (int i = 0; i < 4; ++i)
-    BOOST_TEST(nmse(h[i], c[i]) <= fft_tol.f32, "spectral_conv2d fft " << names[i] << " NMSE "
-                                                                       << nmse(h[i], c[i]));
+    BOOST_TEST(nmse(h[i], c[i]) <= fft_tol.f32,
+               "spectral_conv2d fft " << names[i] << " NMSE " << nmse(h[i], c[i]));
   const tensor<float> plain = to<host>(
       sp::spectral_conv2d(to<cuda>(x), to<cuda>(w1), to<cuda>(w2), sp::spectral_method::fft));
   BOOST_TEST(nmse(h[0], plain) <= fft_tol.f32);
