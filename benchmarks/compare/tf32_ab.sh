@@ -37,9 +37,10 @@ card() {
 }
 declare -a tes tor
 for ((i = 1; i <= ROUNDS; ++i)); do
-  "$bench" --benchmark_filter='^matmul_4096_tf32$' --benchmark_min_time=1 \
+  "$bench" --benchmark_filter='^matmul_4096_tf32/' --benchmark_min_time=1 \
     --benchmark_format=json >"$tmp/t.json" 2>/dev/null || { echo "tf32_ab: tessera run failed"; exit 1; }
-  ms=$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["benchmarks"][0]; print("%.5f" % (b["real_time"] * {"ms": 1.0, "us": 1e-3, "ns": 1e-6, "s": 1e3}[b["time_unit"]]))' "$tmp/t.json")
+  ms=$(python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["benchmarks"][0]; print("%.5f" % (b["real_time"] * {"ms": 1.0, "us": 1e-3, "ns": 1e-6, "s": 1e3}[b["time_unit"]]))' "$tmp/t.json") ||
+    { echo "tf32_ab: no matmul_4096_tf32 result in the benchmark's output"; exit 1; }
   echo "AB side=tessera round=$i ms=$ms tflops=$(python3 -c "print('%.1f' % (2*4096**3/($ms*1e-3)/1e12))") $(card)"
   tes+=("$ms")
   ms=$(python3 "$tmp/torch_mm.py") || { echo "tf32_ab: torch run failed"; exit 1; }

@@ -30,7 +30,8 @@ set +e
 rc=$?
 set -e
 cat "$OUT_DIR/cuda.err" >&2
-if ((rc == 3)); then
+# Status 3 also when every model failed on the device (MISSING ... reason=failed on): a failure.
+if ((rc == 3)) && ! grep -q "reason=failed on" "$OUT_DIR/cuda.err"; then
   echo "compare_devices.sh: no device path (fno_deq --device cuda exited 3): skipped" >&2
   exit 77
 fi
@@ -42,7 +43,7 @@ first_epoch() {  # file model-name-prefix -> "train test"
     on && /^  epoch/ { print $5, $8; exit }' "$1"
 }
 field() {  # file model key
-  grep "^TRAIN model=$2 " "$1" | sed -n "s/.* $3=\([^ ]*\).*/\1/p" | head -1
+  { grep "^TRAIN model=$2 " "$1" || true; } | sed -n "s/.* $3=\([^ ]*\).*/\1/p" | head -1
 }
 fail=0
 IFS=, read -ra models <<<"$MODELS"
