@@ -453,13 +453,15 @@ BOOST_AUTO_TEST_CASE(fno_deq_fixed_point_matches_host) {
   }
 }
 
-/// A batched nonlinear contraction z ↦ 0.9 tanh(z W) + c (3 samples of 16), solved by Anderson
-/// with a history of 10 in space S: more history products than one residual pass takes (8) and
-/// more terms than one combination pass reads (8), so the chunked passes run.
+/// A batched nonlinear contraction z ↦ 0.9 tanh(z W) + c (3 samples of 200 × 16), solved by
+/// Anderson with a history of 10 in space S: more history products than one residual pass takes
+/// (8) and more terms than one combination pass reads (8), so the chunked passes run; 3200
+/// elements per sample, so each pass spreads a sample over several blocks (their partial sums
+/// added on the host).
 template <class S>
 deq_run long_history_solve() {
   const tensor<double> w = uniform<double>({16, 16}, 31, -0.25, 0.25);
-  const tensor<double> c = uniform<double>({3, 16}, 32, -1.0, 1.0);
+  const tensor<double> c = uniform<double>({3, 200, 16}, 32, -1.0, 1.0);
   ad::scope sc;
   const std::vector<ad::var<double, S>> th = {ad::var<double, S>(to<S>(w), false),
                                               ad::var<double, S>(to<S>(c), false)};
@@ -473,7 +475,7 @@ deq_run long_history_solve() {
   o.solver.batched = true;
   o.solver.history = 10;
   o.solver.mixing = 0.8;
-  tensor<double, S> z0(shape_t{3, 16});
+  tensor<double, S> z0(shape_t{3, 200, 16});
   z0.fill_(0.0);
   const auto r = implicit::fixed_point(f, z0, th, o);
   return {to<host>(r.z.value()), r.info.residual_history, {}};
