@@ -8,19 +8,24 @@
 //           [--ntest N] [--width W] [--modes M] [--batch B] [--seed S] [--models LIST]
 //           [--solver-iters N] [--wt-unroll N] [--warmup STEPS] [--threads N] [--out DIR]
 //           [--lr LR] [--write-data DIR] [--data DIR] [--time-steps N] [--device cpu|cuda]
-//           [--train-seconds S]
+//           [--train-seconds S] [--checkpoint DIR] [--checkpoint-every N]
 // --write-data writes the generated data as .npy (a_train, u_train, a_test, u_test; (N, K, K)
 // float64) and exits; --data trains on such files instead of generating; --time-steps times
 // N optimiser steps per model (the DEQ in solver mode) and prints TIMING lines instead of
 // training; --train-seconds stops each model's training after the epoch in which that many
 // seconds of training have passed (the schedule still spans --epochs, as fno_torch.py
-// --seconds). benchmarks/compare/fno_gpu.sh uses them with its PyTorch twin.
+// --seconds; with --checkpoint, the seconds of this run). benchmarks/compare/fno_gpu.sh uses them
+// with its PyTorch twin. --checkpoint DIR saves each model's training state (parameters,
+// Adam's moments, counters) in DIR/<model> every --checkpoint-every epochs (10), at the last
+// epoch and when --train-seconds stops training, and resumes from it when it is there: a long
+// run can be split over several invocations with the same settings.
 // The models, the training step and loop, evaluation and timing are model.hpp, generic over the
 // memory space: this file runs them on the host, device.cu (--device cuda) on the GPU.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -123,7 +128,7 @@ bool write_panels(const std::string& path, const std::vector<std::vector<double>
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int fno_deq_main(int argc, char** argv) {
   config c;
   bool epochs_set = false, lr_set = false;
   for (int i = 1; i < argc; ++i) {
@@ -196,6 +201,10 @@ int main(int argc, char** argv) {
       c.device = next();
     else if (a == "--train-seconds")
       c.train_seconds = std::stod(next());
+    else if (a == "--checkpoint")
+      c.checkpoint = next();
+    else if (a == "--checkpoint-every")
+      c.checkpoint_every = std::stoi(next());
     else {
       std::fprintf(stderr, "fno_deq: unknown option %s\n", a.c_str());
       return 2;
@@ -218,11 +227,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fno_deq: --device must be cpu or cuda\n");
     return 2;
   }
-  if (c.time_steps < 0 || c.epochs < 1 || c.train_seconds < 0) {
+  if (c.time_steps < 0 || c.epochs < 1 || c.train_seconds < 0 || c.checkpoint_every < 1) {
     std::fprintf(stderr,
-                 "fno_deq: --epochs must be at least 1, --time-steps and --train-seconds "
-                 "non-negative (got %d, %d, %g)\n",
-                 c.epochs, c.time_steps, c.train_seconds);
+                 "fno_deq: --epochs and --checkpoint-every must be at least 1, --time-steps and "
+                 "--train-seconds non-negative (got %d, %d, %d, %g)\n",
+                 c.epochs, c.checkpoint_every, c.time_steps, c.train_seconds);
     return 2;
   }
   const bool on_gpu = c.device == "cuda";
@@ -427,4 +436,15 @@ int main(int argc, char** argv) {
       "(prediction panels: a, u, û, |û−u|)\n",
       c.out.c_str());
   return 0;
+}
+
+int main(int argc, char** argv) {
+  // Bad input (an unreadable --data or --checkpoint file, say) ends with its message, not an
+  // abort.
+  try {
+    return fno_deq_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fno_deq: %s\n", e.what());
+    return 1;
+  }
 }

@@ -14,8 +14,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -23,6 +26,7 @@
 #include "block.hpp"
 #include "tessera/core.hpp"
 #include "tessera/implicit.hpp"
+#include "tessera/io/npy.hpp"
 #include "tessera/ops/indexing.hpp"
 #include "tessera/optim/adam.hpp"
 #include "tessera/optim/param.hpp"
@@ -73,6 +77,11 @@ struct config {
   // (evaluation excluded) have passed; the cosine schedule still spans `epochs` epochs
   // (benchmarks/compare/fno_torch.py --seconds does the same).
   double train_seconds = 0;
+  // Non-empty: save each model's training state to checkpoint/<key>/ every checkpoint_every
+  // epochs (and at the last epoch, and when train_seconds stops training), and resume from it
+  // when it is there (see checkpoint_io below).
+  std::string checkpoint;
+  int checkpoint_every = 10;
   std::string write_data, data;  // folders of .npy files (see main.cpp's file comment)
   int time_steps = 0, time_warmup = 5;
   std::string device = "cpu";
@@ -390,10 +399,136 @@ double test_residual(model<S>& m, const data<S>& d, const config& c) {
   return m.residual(rows(d.xte, 0, std::min<index_t>(c.batch, d.xte.size(0))));
 }
 
+/// Where a training run stands between epochs (the counters of a checkpoint).
+struct progress {
+  int epoch = 0;                  ///< epochs completed
+  index_t step = 0;               ///< optimiser steps completed
+  std::uint64_t generator = 0;    ///< the shuffling generator's position
+  double loop_s = 0;              ///< training seconds so far (evaluation excluded)
+  index_t schedule_steps = 0;     ///< the cosine schedule's length (must not change)
+  index_t batch = 0, ntrain = 0;  ///< must not change either
+};
+
+/// --checkpoint DIR: a model's training state in DIR/<key>/. The parameters and Adam's moments
+/// go to slot a/ or b/ in turn (p<i>.npy, m<i>.npy, v<i>.npy, float32), then state.txt, which
+/// names the complete slot with the counters and Adam's step counts, is replaced atomically
+/// (written beside and renamed): a run killed while saving leaves the previous checkpoint
+/// intact. Loading checks every count and shape and names the file at fault.
+template <class S>
+struct checkpoint_io {
+  std::filesystem::path dir;
+  std::vector<ad::parameter<T, S>*> params;
+  optim::adam<T, S>& opt;
+
+  /// Saves the state after epoch pr.epoch.
+  void save(const progress& pr) const {
+    namespace fs = std::filesystem;
+    const std::string slot = pr.epoch % 2 == 0 ? "a" : "b";
+    fs::create_directories(dir / slot);
+    std::ostringstream st;
+    st << "fno_deq checkpoint 1\nslot " << slot << "\nepoch " << pr.epoch << "\nstep " << pr.step
+       << "\ngenerator " << pr.generator << "\nloop_s " << pr.loop_s << "\nschedule_steps "
+       << pr.schedule_steps << "\nbatch " << pr.batch << "\nntrain " << pr.ntrain << "\nparameters "
+       << params.size() << "\nadam_steps";
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const std::string n = std::to_string(i) + ".npy";
+      tessera::io::save_npy((dir / slot / ("p" + n)).string(),
+                            tessera::to<tessera::host>(params[i]->value()));
+      const optim::adam_state<T, S>& a = opt.state(i);
+      st << ' ' << a.step;
+      if (a.step == 0) continue;
+      tessera::io::save_npy((dir / slot / ("m" + n)).string(),
+                            tessera::to<tessera::host>(a.exp_avg));
+      tessera::io::save_npy((dir / slot / ("v" + n)).string(),
+                            tessera::to<tessera::host>(a.exp_avg_sq));
+    }
+    st << '\n';
+    const fs::path tmp = dir / "state.txt.tmp";
+    {
+      std::ofstream f(tmp);
+      f << st.str();
+      if (!f.flush())
+        tessera::throw_io_error("fno_deq --checkpoint", tmp.string(), ": cannot write");
+    }
+    fs::rename(tmp, dir / "state.txt");
+  }
+
+  /// Restores the parameters and Adam's state from DIR/<key>/ into the model and optimiser and
+  /// returns the counters; false when there is no checkpoint. `expect` holds the run's
+  /// schedule length, batch and training-set size, which must match the checkpoint's.
+  bool load(const progress& expect, progress& pr) const {
+    namespace fs = std::filesystem;
+    const fs::path state = dir / "state.txt";
+    if (!fs::exists(state)) return false;
+    const std::string where = state.string();
+    std::ifstream f(state);
+    std::string magic, word, slot;
+    int version = 0;
+    std::size_t nparams = 0;
+    const auto bad = [&](const std::string& what) {
+      tessera::throw_io_error("fno_deq --checkpoint", where, ": ", what);
+    };
+    if (!(f >> magic >> word >> version) || magic != "fno_deq" || word != "checkpoint" ||
+        version != 1)
+      bad("not an fno_deq checkpoint (version 1)");
+    const auto field = [&](const char* name, auto& v) {
+      if (!(f >> word) || word != name || !(f >> v))
+        bad(std::string("missing or bad '") + name + "'");
+    };
+    field("slot", slot);
+    if (slot != "a" && slot != "b") bad("slot '" + slot + "' is neither a nor b");
+    field("epoch", pr.epoch);
+    field("step", pr.step);
+    field("generator", pr.generator);
+    field("loop_s", pr.loop_s);
+    field("schedule_steps", pr.schedule_steps);
+    field("batch", pr.batch);
+    field("ntrain", pr.ntrain);
+    field("parameters", nparams);
+    if (pr.epoch < 0 || pr.step < 0) bad("negative epoch or step");
+    if (pr.schedule_steps != expect.schedule_steps || pr.batch != expect.batch ||
+        pr.ntrain != expect.ntrain)
+      bad("written for a schedule of " + std::to_string(pr.schedule_steps) + " steps, batch " +
+          std::to_string(pr.batch) + ", " + std::to_string(pr.ntrain) +
+          " training samples; this run has " + std::to_string(expect.schedule_steps) + ", " +
+          std::to_string(expect.batch) + ", " + std::to_string(expect.ntrain) +
+          " (resume with the same --epochs, --batch and data)");
+    if (nparams != params.size())
+      bad("holds " + std::to_string(nparams) + " parameters, the model has " +
+          std::to_string(params.size()));
+    if (!(f >> word) || word != "adam_steps") bad("missing 'adam_steps'");
+    std::vector<index_t> steps(nparams);
+    for (auto& t : steps)
+      if (!(f >> t) || t < 0) bad("bad Adam step count");
+    const auto read = [&](const std::string& name, const shape_t& shape) {
+      const std::string file = (dir / slot / name).string();
+      const tensor<T> t = tessera::io::load_npy<T>(file);
+      if (!(t.shape() == shape))
+        tessera::throw_io_error("fno_deq --checkpoint", file, ": shape ", t.shape().str(),
+                                ", the model's parameter has ", shape.str());
+      return tessera::to<S>(t);
+    };
+    for (std::size_t i = 0; i < nparams; ++i) {
+      const shape_t& shape = params[i]->value().shape();
+      const std::string n = std::to_string(i) + ".npy";
+      params[i]->value().copy_from(read("p" + n, shape));
+      optim::adam_state<T, S> a;
+      a.step = steps[i];
+      if (a.step > 0) {
+        a.exp_avg = read("m" + n, shape);
+        a.exp_avg_sq = read("v" + n, shape);
+      }
+      opt.set_state(i, std::move(a));
+    }
+    return true;
+  }
+};
+
 /// Trains c.epochs epochs (or until c.train_seconds of training), printing each epoch's train
 /// and test relative L2, then evaluates.
 template <class S>
-run_result train(model<S>& m, const data<S>& d, const config& c, std::uint64_t seed) {
+run_result train(model<S>& m, const data<S>& d, const config& c, std::uint64_t seed,
+                 const std::string& key) {
   run_result r;
   r.name = m.name;
   auto params = m.parameters();
@@ -405,8 +540,20 @@ run_result train(model<S>& m, const data<S>& d, const config& c, std::uint64_t s
   index_t step = 0;
   double step_time = 0;
   std::printf("\n-- %s: %lld parameters --\n", m.name.c_str(), static_cast<long long>(r.params));
+  progress pr{.schedule_steps = spe * c.epochs, .batch = c.batch, .ntrain = N};
+  const checkpoint_io<S> ck{std::filesystem::path(c.checkpoint) / key, params, opt};
+  if (const progress expect = pr; !c.checkpoint.empty() && ck.load(expect, pr)) {
+    gen.set_position(pr.generator);
+    step = pr.step;
+    r.loop_s = pr.loop_s;
+    r.epochs = pr.epoch;
+    std::printf("  resumed from %s at epoch %d (step %lld, %.1f s of training)\n",
+                ck.dir.string().c_str(), pr.epoch, static_cast<long long>(step), pr.loop_s);
+  }
   const auto t_all = clock_type::now();
-  for (int e = 1; e <= c.epochs; ++e) {
+  const index_t first_step = step;
+  const double loop_s0 = r.loop_s;  // --train-seconds counts this run's training only
+  for (int e = pr.epoch + 1; e <= c.epochs; ++e) {
     const auto t0 = clock_type::now();
     // Shuffle with the library's generator (on the host), then move the order to S.
     const tensor<T> u = tessera::rand<T>(shape_t{N}, gen);
@@ -432,11 +579,19 @@ run_result train(model<S>& m, const data<S>& d, const config& c, std::uint64_t s
     std::printf("  epoch %3d  train rel-L2 %.4f  test rel-L2 %.4f  %.1f s%s\n", e,
                 loss / static_cast<double>(N), te, train_s, extra);
     std::fflush(stdout);
-    if (c.train_seconds > 0 && r.loop_s >= c.train_seconds) break;
+    const bool out_of_time = c.train_seconds > 0 && r.loop_s - loop_s0 >= c.train_seconds;
+    if (!c.checkpoint.empty() && (e % c.checkpoint_every == 0 || e == c.epochs || out_of_time)) {
+      pr.epoch = e;
+      pr.step = step;
+      pr.generator = gen.position();
+      pr.loop_s = r.loop_s;
+      ck.save(pr);
+    }
+    if (out_of_time) break;
   }
   r.steps = step;
   r.train_s = seconds_since(t_all);
-  r.step_ms = 1e3 * step_time / static_cast<double>(step);
+  r.step_ms = step > first_step ? 1e3 * step_time / static_cast<double>(step - first_step) : 0;
   r.test_err = evaluate(m, d, c, &r.pred0);
   if (m.k == kind::deq) r.residual = test_residual(m, d, c);
   return r;
@@ -501,10 +656,9 @@ void time_model(model<S>& m, const char* key, const data<S>& d, const config& c)
 /// backward in `mode` (the exact implicit one by a GMRES adjoint to 1e-6): host only, the
 /// implicit backward is.
 template <class S>
-  requires std::is_same_v<S, tessera::host>
-std::vector<double> batch_gradient(model<S>& m, const data<S>& d, const config& c,
-                                   im::backward_mode mode,
-                                   std::shared_ptr<const im::solve_result>* adj) {
+requires std::is_same_v<S, tessera::host> std::vector<double> batch_gradient(
+    model<S>& m, const data<S>& d, const config& c, im::backward_mode mode,
+    std::shared_ptr<const im::solve_result>* adj) {
   using var = ad::var<T, S>;
   auto params = m.parameters();
   for (auto* p : params) p->zero_grad();
@@ -582,7 +736,7 @@ int train_models(const config& c, const host_data& h, report& rep) {
       m.mode = spec.mode;
       // Residual at initialisation, for the "stable over training" check.
       if (m.k == kind::deq) rep.res_init = test_residual(m, d, c);
-      run_result r = train(m, d, c, c.seed + 7);
+      run_result r = train(m, d, c, c.seed + 7, spec.key);
       r.key = spec.key;
       std::printf(
           "TRAIN model=%s epochs=%d steps=%lld train_s=%.1f test_rel_l2=%.5f params=%lld "

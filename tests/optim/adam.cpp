@@ -120,6 +120,41 @@ BOOST_AUTO_TEST_CASE(step_count_is_per_parameter) {
   check_values(a, {1 - 0.3}, 1e-14);
 }
 
+BOOST_AUTO_TEST_CASE(restored_state_continues_like_an_uninterrupted_run) {
+  // Three steps in one optimizer against one step, a copy of the state into a new optimizer
+  // (what a checkpoint does), then two more steps.
+  const std::vector<std::vector<double>> grads = {{0.1, -0.3, 2}, {-0.2, 0.4, 0.05}, {1, 1, -1}};
+  tensor<double> p = vec<double>({1, -2, 0.5}), g = vec<double>({0, 0, 0});
+  topt::adam<double> whole({{&p, &g}}, {.lr = 0.01, .weight_decay = 0.1, .amsgrad = true});
+  for (const auto& gv : grads) {
+    g.copy_from(from_vector<double>(gv, shape_t{3}));
+    whole.step();
+  }
+  tensor<double> q = vec<double>({1, -2, 0.5}), h = vec<double>({0, 0, 0});
+  topt::adam<double> first({{&q, &h}}, {.lr = 0.01, .weight_decay = 0.1, .amsgrad = true});
+  h.copy_from(from_vector<double>(grads[0], shape_t{3}));
+  first.step();
+  topt::adam<double> resumed({{&q, &h}}, {.lr = 0.01, .weight_decay = 0.1, .amsgrad = true});
+  const topt::adam_state<double>& s = first.state(0);
+  resumed.set_state(0, {s.exp_avg.clone(), s.exp_avg_sq.clone(), s.max_exp_avg_sq.clone(), s.step});
+  for (std::size_t k = 1; k < grads.size(); ++k) {
+    h.copy_from(from_vector<double>(grads[k], shape_t{3}));
+    resumed.step();
+  }
+  check_values(q, {p(0), p(1), p(2)}, 0.0);
+  BOOST_TEST(resumed.state(0).step == 3);
+  // States that do not fit are refused with the parameter and the shapes named.
+  BOOST_CHECK_EXCEPTION(resumed.set_state(1, {}), tessera::invalid_argument,
+                        message_has({"set_state", "parameter 1 out of range"}));
+  BOOST_CHECK_EXCEPTION(
+      resumed.set_state(0, {vec<double>({1, 2}), vec<double>({1, 2}), vec<double>({1, 2}), 4}),
+      tessera::invalid_argument, message_has({"parameter 0 of shape (3)", "(2)"}));
+  BOOST_CHECK_EXCEPTION(resumed.set_state(0, {s.exp_avg, {}, {}, 0}), tessera::invalid_argument,
+                        message_has({"must be undefined at step 0"}));
+  BOOST_CHECK_EXCEPTION(resumed.set_state(0, {{}, {}, {}, -1}), tessera::invalid_argument,
+                        message_has({"negative"}));
+}
+
 BOOST_AUTO_TEST_CASE(large_tensor_matches_the_serial_rule) {
   const index_t n = 200003;  // split by parallel_for; the rule must not depend on the split
   generator gen(11);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <initializer_list>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -104,6 +105,40 @@ class adam_family : public optimizer<T, Space> {
 
   /// The state of parameter i.
   [[nodiscard]] const adam_state<T, Space>& state(std::size_t i) const { return state_.at(i); }
+
+  /// Replaces the state of parameter i, e.g. to resume from a checkpoint: with st.step = 0
+  /// the moments must be undefined (the next update starts them), otherwise m and v (and with
+  /// AMSGrad the maximum) must be contiguous tensors of the parameter's shape. The tensors are
+  /// taken as they are (not copied).
+  /// @throws tessera::invalid_argument for an index out of range, a negative step or tensors
+  ///         that do not fit, naming the parameter and the shapes.
+  void set_state(std::size_t i, adam_state<T, Space> st) {
+    if (i >= state_.size())
+      throw_invalid_argument(this->name_, "set_state: parameter ", i, " out of range (",
+                             state_.size(), " parameters)");
+    const shape_t& shape = this->slots_[i].value->shape();
+    const auto fits = [&](const tensor<T, Space>& t) {
+      return t.defined() && t.shape() == shape && t.is_contiguous();
+    };
+    const auto str = [](const tensor<T, Space>& t) {
+      return t.defined() ? t.shape().str() : std::string("undefined");
+    };
+    if (st.step < 0)
+      throw_invalid_argument(this->name_, "set_state: parameter ", i, ": step ", st.step,
+                             " is negative");
+    const bool ok =
+        st.step == 0
+            ? !st.exp_avg.defined() && !st.exp_avg_sq.defined() && !st.max_exp_avg_sq.defined()
+            : fits(st.exp_avg) && fits(st.exp_avg_sq) && (!amsgrad_ || fits(st.max_exp_avg_sq));
+    if (!ok)
+      throw_invalid_argument(this->name_, "set_state: parameter ", i, " of shape ", shape.str(),
+                             " at step ", st.step, ": moments ", str(st.exp_avg), " and ",
+                             str(st.exp_avg_sq), amsgrad_ ? ", maximum " : "",
+                             amsgrad_ ? str(st.max_exp_avg_sq) : std::string(),
+                             st.step == 0 ? " (must be undefined at step 0)"
+                                          : " (must be contiguous, of the parameter's shape)");
+    state_[i] = std::move(st);
+  }
 
   /// β₁ and β₂.
   [[nodiscard]] std::pair<T, T> betas() const noexcept { return {beta1_, beta2_}; }
