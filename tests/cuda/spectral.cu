@@ -493,6 +493,58 @@ BOOST_AUTO_TEST_CASE(anderson_long_history_matches_host) {
   BOOST_TEST(h.history.back() < 1e-3 * h.history.front());  // Anderson did converge
 }
 
+/// The fused solver passes against sums formed on the host: rows split over several blocks
+/// (5000 and 300000 elements per row), 11 history products (two residual passes) and 11 terms
+/// (two combination passes).
+BOOST_AUTO_TEST_CASE(solver_kernels_match_host_sums) {
+  using K = implicit::detail::solver_kernels<cuda>;
+  for (const auto& [rows, n] : {std::pair<index_t, index_t>{3, 5000}, {1, 300000}}) {
+    const shape_t s{rows, n};
+    const tensor<double> f = uniform<double>(s, 61), x = uniform<double>(s, 62);
+    std::vector<tensor<double>> g;
+    std::vector<tensor<double, cuda>> gc;
+    for (std::uint64_t j = 0; j < 11; ++j) {
+      g.push_back(uniform<double>(s, 63 + j));
+      gc.push_back(to<cuda>(g.back()));
+    }
+    const double beta = 0.7;
+    const auto p = K::residual_pass<double>(to<cuda>(f), to<cuda>(x), beta, gc, rows, true);
+    const tensor<double> r = to<host>(p.r), u = to<host>(p.u);
+    BOOST_TEST_REQUIRE(p.dots.size() == static_cast<std::size_t>((2 + 11) * rows));
+    for (index_t b = 0; b < rows; ++b) {
+      std::vector<double> want(13, 0.0);
+      for (index_t e = 0; e < n; ++e) {
+        const index_t k = b * n + e;
+        const double rv = f.data()[k] - x.data()[k];
+        want[0] += rv * rv;
+        want[1] += f.data()[k] * f.data()[k];
+        for (std::size_t j = 0; j < 11; ++j) want[2 + j] += rv * g[j].data()[k];
+      }
+      for (std::size_t q = 0; q < 13; ++q) {
+        const double got = p.dots[q * static_cast<std::size_t>(rows) + static_cast<std::size_t>(b)];
+        BOOST_TEST(
+            std::abs(got - want[q]) <= 1e-10 * std::sqrt(want[0] * want[1]) + 1e-12,
+            "rows " << rows << ", row " << b << ", dot " << q << ": " << got << " vs " << want[q]);
+      }
+    }
+    BOOST_TEST(nmse(f - x, r) <= 1e-30, "r: NMSE " << nmse(f - x, r));
+    BOOST_TEST(nmse(x + (f - x) * beta, u) <= 1e-28, "u: NMSE " << nmse(x + (f - x) * beta, u));
+    // Σ_j coef[b · 11 + j] · g_j per row.
+    std::vector<double> coef(static_cast<std::size_t>(rows) * 11);
+    for (std::size_t i = 0; i < coef.size(); ++i) coef[i] = 0.1 * static_cast<double>(i % 7) - 0.3;
+    const tensor<double> got = to<host>(K::combine<double>(gc, coef, rows));
+    tensor<double> want(s);
+    for (index_t b = 0; b < rows; ++b)
+      for (index_t e = 0; e < n; ++e) {
+        double a = 0;
+        for (std::size_t j = 0; j < 11; ++j)
+          a += coef[static_cast<std::size_t>(b) * 11 + j] * g[j].data()[b * n + e];
+        want.data()[b * n + e] = a;
+      }
+    BOOST_TEST(nmse(want, got) <= 1e-28, "combine, rows " << rows << ": NMSE " << nmse(want, got));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(host_only_solver_parts_throw_on_cuda) {
   // Host-only parts say so.
   ad::scope sc;
