@@ -656,9 +656,10 @@ void time_model(model<S>& m, const char* key, const data<S>& d, const config& c)
 /// backward in `mode` (the exact implicit one by a GMRES adjoint to 1e-6): host only, the
 /// implicit backward is.
 template <class S>
-requires std::is_same_v<S, tessera::host> std::vector<double> batch_gradient(
-    model<S>& m, const data<S>& d, const config& c, im::backward_mode mode,
-    std::shared_ptr<const im::solve_result>* adj) {
+  requires std::is_same_v<S, tessera::host>
+std::vector<double> batch_gradient(model<S>& m, const data<S>& d, const config& c,
+                                   im::backward_mode mode,
+                                   std::shared_ptr<const im::solve_result>* adj) {
   using var = ad::var<T, S>;
   auto params = m.parameters();
   for (auto* p : params) p->zero_grad();
