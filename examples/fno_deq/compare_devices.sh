@@ -7,8 +7,8 @@
 # rounding (summation orders of the GEMMs, DFTs and reductions), which training amplifies a
 # little, so the check is a relative tolerance, not equality.
 #   examples/fno_deq/compare_devices.sh [FNO_DEQ]   (default: build/default/examples/fno_deq)
-# Environment: EPOCHS [2], MODELS [fno,fno++,wt,deq], TOL [0.02] (relative), ARGS (more fno_deq
-# options for both runs), OUT_DIR [a temporary folder].
+# Environment: EPOCHS [2], MODELS [fno,fno++,wt,deq; deq-ift too], TOL [0.02] (relative),
+# ARGS (more fno_deq options for both runs), OUT_DIR [a temporary folder].
 # Prints `DEVICES model=<key> cpu=<err> cuda=<err> rel_diff=<d> ok|FAILED` per model and exits
 # 0 when all agree, 1 when one does not, 77 when there is no device path (fno_deq status 3).
 set -euo pipefail
@@ -48,7 +48,6 @@ field() {  # file model key
 fail=0
 IFS=, read -ra models <<<"$MODELS"
 for m in "${models[@]}"; do
-  [[ $m == deq-ift ]] && continue
   a=$(field "$OUT_DIR/cpu.txt" "$m" test_rel_l2)
   b=$(field "$OUT_DIR/cuda.txt" "$m" test_rel_l2)
   if [[ -z $a || -z $b ]]; then
@@ -61,7 +60,7 @@ for m in "${models[@]}"; do
   echo "DEVICES model=$m cpu=$a cuda=$b $verdict"
   [[ $verdict == *FAILED ]] && fail=1
 done
-for name in "FNO (d=1)" "FNO++ (d=1)" "FNO-WT" "FNO-DEQ (phantom)"; do
+for name in "FNO (d=1)" "FNO++ (d=1)" "FNO-WT" "FNO-DEQ (phantom)" "FNO-DEQ (implicit)"; do
   c=$(first_epoch "$OUT_DIR/cpu.txt" "$name")
   g=$(first_epoch "$OUT_DIR/cuda.txt" "$name")
   [[ -n $c ]] && echo "EPOCH1 model=\"$name\" cpu(train test)=$c cuda(train test)=${g:-NA}"

@@ -12,9 +12,8 @@ namespace fno_deq_cuda {
 bool available();
 
 /// fno_deq::train_models on the current CUDA device: trains and evaluates every model in
-/// c.models (deq-ift: a `MISSING` line, its implicit backward is host-only; a model that fails
-/// on the device: a `MISSING` line, the others still run), filling `rep` as the host run does
-/// (no phantom-vs-implicit gradient cosine).
+/// c.models (a model that fails on the device: a `MISSING` line, the others still run), filling
+/// `rep` as the host run does (the phantom-vs-implicit gradient cosine included).
 /// @return 0 when at least one model ran, 3 when none could (no device, or all failed).
 int train_models(const fno_deq::config& c, const fno_deq::host_data& h, fno_deq::report& rep);
 

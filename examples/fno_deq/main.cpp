@@ -426,10 +426,6 @@ static int fno_deq_main(int argc, char** argv) {
           "cosine(phantom grad, exact implicit grad) on one batch: %.4f (GMRES adjoint: "
           "%d iterations, residual %.2e)\n",
           rep.gcos[0], rep.adj ? rep.adj->iterations : 0, rep.adj ? rep.adj->residual : NAN);
-    else if (on_gpu)
-      std::printf(
-          "cosine(phantom grad, exact implicit grad): not on the GPU (the implicit backward "
-          "is host-only)\n");
   }
   std::printf(
       "figures: %s/{coefficient,solution,prediction_<model>}.png "

@@ -129,7 +129,7 @@ struct run_result {
 struct report {
   std::vector<run_result> results;
   double res_init = NAN, res_final = NAN;  // DEQ relative residual at init / after training
-  std::vector<double> gcos;                // cosine(phantom, exact implicit gradient), host
+  std::vector<double> gcos;                // cosine(phantom, exact implicit gradient)
   std::shared_ptr<const im::solve_result> adj;
 };
 
@@ -653,10 +653,8 @@ void time_model(model<S>& m, const char* key, const data<S>& d, const config& c)
 }
 
 /// Gradient of the loss on one training batch, flattened over all parameters, with the DEQ's
-/// backward in `mode` (the exact implicit one by a GMRES adjoint to 1e-6): host only, the
-/// implicit backward is.
+/// backward in `mode` (the exact implicit one by a GMRES adjoint to 1e-6), in S.
 template <class S>
-  requires std::is_same_v<S, tessera::host>
 std::vector<double> batch_gradient(model<S>& m, const data<S>& d, const config& c,
                                    im::backward_mode mode,
                                    std::shared_ptr<const im::solve_result>* adj) {
@@ -696,7 +694,7 @@ std::vector<double> batch_gradient(model<S>& m, const data<S>& d, const config& 
       g.insert(g.end(), static_cast<std::size_t>(p->numel()), 0.0);
       continue;
     }
-    const tensor<T> gc = p->grad().contiguous();
+    const tensor<T> gc = tessera::to<tessera::host>(p->grad()).contiguous();
     g.insert(g.end(), gc.data(), gc.data() + gc.numel());
   }
   m.mode = im::backward_mode::phantom;
@@ -713,9 +711,9 @@ inline double cosine(const std::vector<double>& a, const std::vector<double>& b)
   return ab / std::sqrt(aa * bb);
 }
 
-/// Trains and evaluates every model in c.models in S, in the order of `specs`. A model without
-/// a path in S (deq-ift off the host) or one that fails there gets a `MISSING model=<key>
-/// reason=...` line on stderr and the others still run.
+/// Trains and evaluates every model in c.models in S, in the order of `specs`. A model that
+/// fails off the host gets a `MISSING model=<key> reason=...` line on stderr and the others
+/// still run.
 /// @return 0 when at least one model ran, 3 when none could.
 template <class S>
 int train_models(const config& c, const host_data& h, report& rep) {
@@ -724,13 +722,6 @@ int train_models(const config& c, const host_data& h, report& rep) {
   int ran = 0;
   for (const auto& spec : specs) {
     if (!c.has(spec.key)) continue;
-    if (!on_host && spec.mode == im::backward_mode::implicit) {
-      std::fprintf(stderr,
-                   "MISSING model=%s reason=implicit::fixed_point's implicit backward is "
-                   "host-only\n",
-                   spec.key);
-      continue;
-    }
     const auto run = [&] {
       tessera::generator mg(c.seed + 100);  // the same initial lift/block/head for every model
       model<S> m(spec.name, spec.k, c, mg);
@@ -748,11 +739,9 @@ int train_models(const config& c, const host_data& h, report& rep) {
       rep.results.push_back(std::move(r));
       if (std::string(spec.key) == "deq") {
         rep.res_final = rep.results.back().residual;
-        if constexpr (on_host) {
-          const auto gp = batch_gradient(m, d, c, im::backward_mode::phantom, nullptr);
-          const auto gi = batch_gradient(m, d, c, im::backward_mode::implicit, &rep.adj);
-          rep.gcos.push_back(cosine(gp, gi));
-        }
+        const auto gp = batch_gradient(m, d, c, im::backward_mode::phantom, nullptr);
+        const auto gi = batch_gradient(m, d, c, im::backward_mode::implicit, &rep.adj);
+        rep.gcos.push_back(cosine(gp, gi));
       }
     };
     if constexpr (on_host) {
@@ -771,8 +760,9 @@ int train_models(const config& c, const host_data& h, report& rep) {
   return on_host || ran > 0 ? 0 : 3;
 }
 
-/// time_model for every model in c.models (deq-ift: host-only on the device, skipped on the
-/// host as before). @return 0 when at least one model was timed (or none asked for), else 3.
+/// time_model for every model in c.models (deq-ift: the DEQ with its exact implicit backward,
+/// an Anderson adjoint). @return 0 when at least one model was timed (or none asked for),
+/// else 3.
 template <class S>
 int time_models(const config& c, const host_data& h) {
   constexpr bool on_host = std::is_same_v<S, tessera::host>;
@@ -780,17 +770,10 @@ int time_models(const config& c, const host_data& h) {
   int timed = 0;
   for (const auto& spec : specs) {
     if (!c.has(spec.key)) continue;
-    if (spec.mode == im::backward_mode::implicit) {
-      if (!on_host)
-        std::fprintf(stderr,
-                     "MISSING model=%s reason=implicit::fixed_point's implicit backward is "
-                     "host-only\n",
-                     spec.key);
-      continue;
-    }
     const auto run = [&] {
       tessera::generator mg(c.seed + 100);  // the same initial weights for every model
       model<S> m(spec.name, spec.k, c, mg);
+      m.mode = spec.mode;
       time_model(m, spec.key, d, c);
     };
     if constexpr (on_host) {

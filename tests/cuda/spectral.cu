@@ -4,8 +4,9 @@
 // the cached basis matrices, spectral_conv1d/2d forward, the reverse pass of spectral_conv2d
 // composed from the pieces its AD rules call (checked against the host tape first, then host
 // against cuda), the tape's gradients on ad::var<T, cuda>, a few Adam steps of a small FNO
-// built from the fno.hpp blocks in both spaces, and an FNO-DEQ fixed point (implicit::
-// fixed_point on cuda: Anderson/Picard forward, phantom backward).
+// built from the fno.hpp blocks in both spaces, and FNO-DEQ fixed points (implicit::
+// fixed_point on cuda: Anderson/Picard forward, phantom and implicit backward; implicit::root
+// and every adjoint method on a small contractive map).
 // Boost.Test first: under nvcc, <boost/mpl/list.hpp> included before it turns off the
 // variadic BOOST_TEST forms.
 #include <boost/test/unit_test.hpp>
@@ -545,8 +546,161 @@ BOOST_AUTO_TEST_CASE(solver_kernels_match_host_sums) {
   }
 }
 
+/// The result of one implicit-mode solve and reverse sweep, copied to the host.
+struct ift_run {
+  tensor<double> z;                   // z*
+  std::vector<tensor<double>> grads;  // of Σ z*², every θ in order
+  implicit::solve_result adjoint;     // the adjoint solve's report
+  int adjoint_before = -1;            // adjoint->iterations before the sweep (0: not run yet)
+};
+
+/// Σ z*² backward through r (implicit mode), collecting the gradients of th.
+template <class S>
+ift_run finish_ift(const implicit::fixed_point_result<double, S>& r,
+                   const std::vector<ad::var<double, S>>& th) {
+  ift_run out;
+  out.adjoint_before = r.adjoint ? r.adjoint->iterations : -1;
+  ad::backward(ad::sum(ad::square(r.z)));
+  out.z = to<host>(r.z.value());
+  if (r.adjoint) out.adjoint = *r.adjoint;
+  for (const auto& t : th) out.grads.push_back(to<host>(t.grad()));
+  return out;
+}
+
+/// FNO-DEQ block (double, batch 2, width 4, 8×8, 2 modes, 2 layers) in space S: Anderson
+/// forward to convergence, implicit backward with adjoint method m on a fixed budget (tolerance
+/// 0, so both spaces run the same number of VJPs).
+template <class S>
+ift_run deq_implicit(implicit::adjoint_method m, bool batched) {
+  generator gen(21);
+  sp::fourier_block<double, S> block(4, 2, 2, gen, 2, true);
+  const tensor<double, S> inj = to<S>(uniform<double>({2, 4, 8, 8}, 22, -0.5, 0.5));
+  ad::scope sc;
+  std::vector<ad::var<double, S>> th;
+  for (auto* p : block.parameters()) th.push_back((*p)());
+  th.push_back(ad::var<double, S>(inj, true));
+  implicit::options o;
+  o.solver.method = implicit::solver_method::anderson;
+  o.solver.max_iter = 40;
+  o.solver.abs_tol = 0;
+  o.solver.rel_tol = 1e-12;
+  o.solver.batched = batched;
+  o.backward.mode = implicit::backward_mode::implicit;
+  o.backward.method = m;
+  o.backward.max_iter = 8;
+  o.backward.abs_tol = 0;
+  o.backward.rel_tol = 0;
+  o.backward.restart = 3;
+  tensor<double, S> z0(inj.shape());
+  z0.fill_(0.0);
+  return finish_ift(implicit::fixed_point(deq_block<double, S>, z0, th, o), th);
+}
+
+/// z ↦ 0.9 tanh(z W) + c (3 samples of 16, W and c differentiable) in space S: Anderson
+/// forward, implicit backward with adjoint method m to rel_tol 1e-10; as a root of
+/// g(z) = z − 0.9 tanh(z W) − c (Picard forward, α = 0.8) when `as_root`.
+template <class S>
+ift_run map_implicit(implicit::adjoint_method m, bool batched, bool as_root) {
+  const tensor<double> w = uniform<double>({16, 16}, 31, -0.25, 0.25);
+  const tensor<double> c = uniform<double>({3, 16}, 32, -1.0, 1.0);
+  ad::scope sc;
+  const std::vector<ad::var<double, S>> th = {ad::var<double, S>(to<S>(w), true),
+                                              ad::var<double, S>(to<S>(c), true)};
+  const auto f = [](const ad::var<double, S>& z, const std::vector<ad::var<double, S>>& p) {
+    return ad::tanh(ad::matmul(z, p[0])) * 0.9 + p[1];
+  };
+  implicit::backward_options bo;
+  bo.mode = implicit::backward_mode::implicit;
+  bo.method = m;
+  bo.max_iter = 60;
+  bo.abs_tol = 0;
+  bo.rel_tol = 1e-10;
+  tensor<double, S> z0(shape_t{3, 16});
+  z0.fill_(0.0);
+  if (as_root) {
+    implicit::root_options o;
+    o.solver.method = implicit::solver_method::picard;
+    o.solver.max_iter = 200;
+    o.solver.abs_tol = 0;
+    o.solver.rel_tol = 1e-13;
+    o.solver.batched = batched;
+    o.backward = bo;
+    o.alpha = 0.8;
+    const auto g = [&f](const ad::var<double, S>& z, const std::vector<ad::var<double, S>>& p) {
+      return z - f(z, p);
+    };
+    return finish_ift(implicit::root(g, z0, th, o), th);
+  }
+  implicit::options o;
+  o.solver.method = implicit::solver_method::anderson;
+  o.solver.max_iter = 60;
+  o.solver.rel_tol = 1e-13;
+  o.solver.batched = batched;
+  o.backward = bo;
+  return finish_ift(implicit::fixed_point(f, z0, th, o), th);
+}
+
+/// A host run against a cuda run of the same implicit-mode solve: z*, every gradient, and the
+/// adjoint report (VJP count, per-iteration residuals, per-sample residuals and verdicts).
+void expect_same_ift(const ift_run& h, const ift_run& c, double grad_tol) {
+  BOOST_TEST(h.adjoint_before == 0);  // the report exists before the sweep, not run yet
+  BOOST_TEST(c.adjoint_before == 0);
+  BOOST_TEST(nmse(h.z, c.z) <= 1e-20, "z: NMSE " << nmse(h.z, c.z));
+  BOOST_TEST_REQUIRE(h.grads.size() == c.grads.size());
+  for (std::size_t i = 0; i < h.grads.size(); ++i)
+    BOOST_TEST(nmse(h.grads[i], c.grads[i]) <= grad_tol,
+               "gradient " << i << ": NMSE " << nmse(h.grads[i], c.grads[i]));
+  const implicit::solve_result &a = h.adjoint, &b = c.adjoint;
+  BOOST_TEST(a.iterations > 0);
+  BOOST_TEST(a.iterations == b.iterations);
+  BOOST_TEST(a.converged == b.converged);
+  BOOST_TEST(std::abs(a.residual - b.residual) <= 1e-6 * a.residual + 1e-9 * a.residual_history[0],
+             "adjoint residual: host " << a.residual << ", cuda " << b.residual);
+  BOOST_TEST_REQUIRE(a.residual_history.size() == b.residual_history.size());
+  for (std::size_t i = 0; i < a.residual_history.size(); ++i)
+    BOOST_TEST(std::abs(a.residual_history[i] - b.residual_history[i]) <=
+                   1e-6 * a.residual_history[i] + 1e-9 * a.residual_history[0],
+               "adjoint residual " << i << ": host " << a.residual_history[i] << ", cuda "
+                                   << b.residual_history[i]);
+  BOOST_TEST(a.sample_residuals.size() == b.sample_residuals.size());
+  BOOST_TEST((a.sample_converged == b.sample_converged));
+}
+
+BOOST_AUTO_TEST_CASE(fno_deq_implicit_gradients_match_host) {
+  // Every adjoint method on a fixed budget (Anderson per sample and for the whole batch).
+  using am = implicit::adjoint_method;
+  for (const auto& [m, batched] : {std::pair{am::picard, true}, std::pair{am::anderson, false},
+                                   std::pair{am::anderson, true}, std::pair{am::gmres, false}}) {
+    BOOST_TEST_CONTEXT("adjoint " << static_cast<int>(m) << ", batched " << batched) {
+      expect_same_ift(deq_implicit<host>(m, batched), deq_implicit<cuda>(m, batched), 1e-12);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(contractive_map_implicit_gradients_match_host) {
+  // The adjoints converge (rel_tol 1e-10), so the three methods also agree with each other.
+  using am = implicit::adjoint_method;
+  for (const bool as_root : {false, true}) {
+    const ift_run ref = map_implicit<host>(am::gmres, false, as_root);
+    for (const auto& [m, batched] : {std::pair{am::picard, true}, std::pair{am::anderson, true},
+                                     std::pair{am::gmres, false}}) {
+      BOOST_TEST_CONTEXT((as_root ? "root" : "fixed_point")
+                         << ", adjoint " << static_cast<int>(m) << ", batched " << batched) {
+        const ift_run h = map_implicit<host>(m, batched, as_root);
+        const ift_run c = map_implicit<cuda>(m, batched, as_root);
+        expect_same_ift(h, c, 1e-20);
+        BOOST_TEST(c.adjoint.converged);
+        for (std::size_t i = 0; i < ref.grads.size(); ++i)
+          BOOST_TEST(nmse(ref.grads[i], c.grads[i]) <= 1e-16,
+                     "gradient " << i << " against GMRES on the host: NMSE "
+                                 << nmse(ref.grads[i], c.grads[i]));
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(host_only_solver_parts_throw_on_cuda) {
-  // Host-only parts say so.
+  // Broyden is host-only, also as root's default solver.
   ad::scope sc;
   const tensor<double, cuda> z0 = to<cuda>(uniform<double>({2, 3}, 1));
   const std::vector<ad::var<double, cuda>> th = {ad::var<double, cuda>(z0, true)};
@@ -556,9 +710,7 @@ BOOST_AUTO_TEST_CASE(host_only_solver_parts_throw_on_cuda) {
   implicit::options o;
   o.solver.method = implicit::solver_method::broyden;
   BOOST_CHECK_THROW(implicit::fixed_point(f, z0, th, o), invalid_argument);
-  o.solver.method = implicit::solver_method::anderson;
-  o.backward.mode = implicit::backward_mode::implicit;
-  BOOST_CHECK_THROW(implicit::fixed_point(f, z0, th, o), invalid_argument);
+  BOOST_CHECK_THROW(implicit::root(f, z0, th), invalid_argument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -113,13 +113,22 @@ void measure(const tensor<T>& z, const tensor<T>& fz, row_layout L, const solver
                                [](bool c) { return c; });
 }
 
+/// Per-row ‖t‖ (rows of L) in double: row_dots on the host, one solver pass elsewhere.
+template <class T, class S>
+std::vector<double> row_norms(const tensor<T, S>& t, row_layout L) {
+  std::vector<double> out(static_cast<std::size_t>(L.rows));
+  krylov_ops<T, S>(t.shape()).row_sq_norms(t, L, out.data());
+  for (double& v : out) v = std::sqrt(v);
+  return out;
+}
+
 /// The state behind one implicit node: the pullback of f at (z*, θ), recorded once on its
-/// own tape, and the adjoint solver settings.
-template <class T>
+/// own tape, and the adjoint solver settings. S: the space of z and θ (host or cuda).
+template <class T, class S = host>
 struct implicit_state {
   const char* fn = nullptr;
-  ad::pullback<T> pb;
-  std::vector<ad::var<T>> leaves;  // copies of θ on pb's tape
+  ad::pullback<T, S> pb;
+  std::vector<ad::var<T, S>> leaves;  // copies of θ on pb's tape
   solver_options so;
   backward_options bo;
   std::shared_ptr<solve_result> info = std::make_shared<solve_result>();
@@ -127,9 +136,9 @@ struct implicit_state {
   /// Switches the θ leaves off (so the reverse rules skip their gradients, read through
   /// c.needs / requires_grad at sweep time) while only J_zᵀ w is needed.
   struct leaves_off {
-    std::vector<ad::var<T>>& l;
+    std::vector<ad::var<T, S>>& l;
     std::vector<char> was;
-    explicit leaves_off(std::vector<ad::var<T>>& v) : l(v) {
+    explicit leaves_off(std::vector<ad::var<T, S>>& v) : l(v) {
       for (auto& x : l) {
         was.push_back(x.impl()->requires_grad ? 1 : 0);
         x.impl()->requires_grad = false;
@@ -143,19 +152,27 @@ struct implicit_state {
   };
 
   /// θ̄_i = (∂f/∂θ_i)ᵀ w where w solves w = J_zᵀ w + z̄ (J_z = ∂f/∂z at (z*, θ)).
-  std::vector<tensor<T>> theta_bar(const tensor<T>& zbar_in) {
-    const tensor<T> zbar = zbar_in.contiguous();
-    solution<T> w;
+  std::vector<tensor<T, S>> theta_bar(const tensor<T, S>& zbar_in) {
+    constexpr bool on_host = std::is_same_v<S, host>;
+    const tensor<T, S> zbar = zbar_in.contiguous();
+    solution<T, S> w;
     {
       leaves_off off(leaves);
-      const auto jt = [this](const tensor<T>& v) { return pb(v)[0]; };
+      const auto jt = [this](const tensor<T, S>& v) { return pb(v)[0]; };
       if (bo.method == adjoint_method::gmres) {
         const gmres_options go{.restart = bo.restart,
                                .max_iter = bo.max_iter,
                                .abs_tol = bo.abs_tol,
                                .rel_tol = bo.rel_tol,
                                .batched = so.batched};
-        w = gmres([&](const tensor<T>& v) { return tessera::sub(v, jt(v)); }, zbar, go);
+        w = gmres(
+            [&](const tensor<T, S>& v) {
+              if constexpr (on_host)
+                return tessera::sub(v, jt(v));
+              else
+                return v - jt(v);
+            },
+            zbar, go);
       } else {
         solver_options ao = so;
         ao.method =
@@ -164,26 +181,63 @@ struct implicit_state {
         ao.abs_tol = bo.abs_tol;
         ao.rel_tol = bo.rel_tol;
         ao.full_budget = false;
-        const row_layout L = layout_of(fn, zbar, so.batched);
         convention cv;
         cv.ref = reference::given;
-        cv.given.resize(static_cast<std::size_t>(L.rows));
-        row_dots(zbar.data(), zbar.data(), L.rows, L.n, cv.given.data());
-        for (double& g : cv.given) g = std::sqrt(g);
+        cv.given = row_norms(zbar, layout_of(fn, zbar, so.batched));
         // The residual of w is z̄ − (w − J_zᵀ w): the linear adjoint residual.
-        w = solve_values<T>(
-            fn, [&](const tensor<T>& v) { return tessera::add(jt(v), zbar); }, zbar, ao, cv);
+        if constexpr (on_host)
+          w = solve_values<T>(
+              fn, [&](const tensor<T>& v) { return tessera::add(jt(v), zbar); }, zbar, ao, cv);
+        else
+          w = solve_values_space<T, S>(
+              fn, [&](const tensor<T, S>& v) { return jt(v) + zbar; }, zbar, ao, cv);
       }
     }
     *info = w.info;
-    for (auto& l : leaves) l.impl()->adj = tensor<T>();
+    for (auto& l : leaves) l.impl()->adj = tensor<T, S>();
     (void)pb(w.z);
-    std::vector<tensor<T>> g;
+    std::vector<tensor<T, S>> g;
     g.reserve(leaves.size());
     for (auto& l : leaves) g.push_back(std::move(l.impl()->adj));
     return g;
   }
 };
+
+/// The implicit mode's node: records the pullback of f at (z*, θ) on its own tape and returns
+/// z* as one op of θ whose reverse pass is implicit_state::theta_bar; sets res.z and
+/// res.adjoint.
+template <class T, class S, class F>
+void record_implicit(const char* fn, const F& f, const tensor<T, S>& zstar,
+                     const std::vector<ad::var<T, S>>& params, const solver_options& so,
+                     const backward_options& bo, fixed_point_result<T, S>& res) {
+  auto st = std::make_shared<implicit_state<T, S>>();
+  st->fn = fn;
+  st->so = so;
+  st->bo = bo;
+  implicit_state<T, S>* raw = st.get();
+  st->pb = ad::vjp(
+      [&f, &params, raw](const ad::var<T, S>& z) -> ad::var<T, S> {
+        // Fresh leaves on the pullback's tape (vjp switched to it), so the adjoint sweeps
+        // never touch the caller's variables.
+        for (const auto& p : params) raw->leaves.emplace_back(p.value(), p.requires_grad());
+        return f(z, raw->leaves);
+      },
+      zstar);
+  res.adjoint = st->info;
+  res.z = ad::make_op(zstar, params, [st](auto& c) {
+    if constexpr (std::remove_cvref_t<decltype(c)>::graph) {
+      throw_domain_error(st->fn,
+                         "gradients of gradients through an implicit fixed point are not "
+                         "supported; use backward_mode::phantom or unroll for them");
+    } else {
+      std::vector<tensor<T, S>> g = st->theta_bar(c.gy());
+      for (std::size_t i = 0; i < g.size(); ++i) {
+        const int k = static_cast<int>(i);
+        if (c.needs(k) && g[i].defined()) c.acc(k, std::move(g[i]));
+      }
+    }
+  });
+}
 
 template <class T, class F>
 fixed_point_result<T> fixed_point_impl(const char* fn, const F& f, const tensor<T>& z0,
@@ -231,39 +285,14 @@ fixed_point_result<T> fixed_point_impl(const char* fn, const F& f, const tensor<
     return res;
   }
 
-  auto st = std::make_shared<implicit_state<T>>();
-  st->fn = fn;
-  st->so = so;
-  st->bo = bo;
-  implicit_state<T>* raw = st.get();
-  st->pb = ad::vjp(
-      [&f, &params, raw](const ad::var<T>& z) -> ad::var<T> {
-        // Fresh leaves on the pullback's tape (vjp switched to it), so the adjoint sweeps
-        // never touch the caller's variables.
-        for (const auto& p : params) raw->leaves.emplace_back(p.value(), p.requires_grad());
-        return f(z, raw->leaves);
-      },
-      sol.z);
-  res.adjoint = st->info;
-  res.z = ad::make_op(sol.z, params, [st](auto& c) {
-    if constexpr (std::remove_cvref_t<decltype(c)>::graph) {
-      throw_domain_error(st->fn,
-                         "gradients of gradients through an implicit fixed point are not "
-                         "supported; use backward_mode::phantom or unroll for them");
-    } else {
-      std::vector<tensor<T>> g = st->theta_bar(c.gy());
-      for (std::size_t i = 0; i < g.size(); ++i) {
-        const int k = static_cast<int>(i);
-        if (c.needs(k) && g[i].defined()) c.acc(k, std::move(g[i]));
-      }
-    }
-  });
+  record_implicit<T, host>(fn, f, sol.z, params, so, bo, res);
   return res;
 }
 
-/// fixed_point_impl on a space other than host (cuda): the same unroll and phantom modes
-/// (their recorded steps are ad ops), the values-only solve of solve_values_space; the implicit
-/// mode (adjoint solves on ad::vjp pullbacks, GMRES) is host-only so far.
+/// fixed_point_impl on a space other than host (cuda): the same three backward modes (the
+/// unroll and phantom steps are ad ops; the implicit node's adjoint solves run
+/// solve_values_space or gmres on the pullback's VJPs in that space), the values-only solve of
+/// solve_values_space (no Broyden).
 template <class T, class S, class F>
 fixed_point_result<T, S> fixed_point_impl_space(const char* fn, const F& f, const tensor<T, S>& z0,
                                                 const std::vector<ad::var<T, S>>& params,
@@ -317,10 +346,6 @@ fixed_point_result<T, S> fixed_point_impl_space(const char* fn, const F& f, cons
     res.z = z;
     return res;
   }
-  if (bo.mode == backward_mode::implicit && needs_grad)
-    throw_invalid_argument(fn, "backward_mode::implicit is host-only so far (z0 on ", S::name,
-                           "); use backward_mode::phantom or unroll");
-
   solution<T, S> sol = solve_values_space<T, S>(
       fn, [&](const tensor<T, S>& z) { return eval_values(f, z, params); }, z0, so, cv);
   res.info = std::move(sol.info);
@@ -328,11 +353,43 @@ fixed_point_result<T, S> fixed_point_impl_space(const char* fn, const F& f, cons
     res.z = ad::constant(sol.z);
     return res;
   }
+  if (bo.mode == backward_mode::implicit) {
+    record_implicit<T, S>(fn, f, sol.z, params, so, bo, res);
+    return res;
+  }
   ad::var<T, S> z = ad::constant(sol.z);
   for (int k = 0; k < bo.phantom_steps; ++k)
     z = damped_step(fn, f, z, params, bo.phantom_tau, static_cast<ad::var<T, S>*>(nullptr));
   res.z = z;
   return res;
+}
+
+/// root in space S: fixed_point_impl(_space) on f(z) = z − α g(z, θ) with residuals ‖g(z)‖
+/// relative to ‖g(z0)‖.
+template <class T, class S, class G>
+fixed_point_result<T, S> root_impl(const G& g, const tensor<T, S>& z0,
+                                   const std::vector<ad::var<T, S>>& params,
+                                   const root_options& o) {
+  constexpr const char* fn = "implicit::root";
+  if (!(o.alpha != 0) || !std::isfinite(o.alpha))
+    throw_invalid_argument(fn, "alpha = ", o.alpha, " must be finite and non-zero");
+  const T a = static_cast<T>(o.alpha);
+  const auto f = [&g, a](const ad::var<T, S>& z,
+                         const std::vector<ad::var<T, S>>& th) -> ad::var<T, S> {
+    const ad::var<T, S> gz = g(z, th);
+    if (!gz.defined() || !(gz.shape() == z.shape()))
+      throw_invalid_argument(fn, "g returned ", gz.defined() ? "shape " : "an undefined variable",
+                             gz.defined() ? gz.shape().str() : std::string(), " for z of shape ",
+                             z.shape().str(), "; g must map z to a tensor of the same shape");
+    return z - gz * a;
+  };
+  convention cv;
+  cv.scale = 1.0 / std::abs(o.alpha);
+  cv.ref = reference::initial_residual;
+  if constexpr (std::is_same_v<S, host>)
+    return fixed_point_impl<T>(fn, f, z0, params, o.solver, o.backward, cv);
+  else
+    return fixed_point_impl_space<T, S>(fn, f, z0, params, o.solver, o.backward, cv);
 }
 
 }  // namespace detail
@@ -383,11 +440,12 @@ fixed_point_result<T> fixed_point(F&& f, const tensor<T>& z0, const std::vector<
                                      detail::convention{});
 }
 
-/// fixed_point on another memory space (z0 and θ on cuda, in a .cu file): the same forward
-/// solvers except Broyden (Picard and Anderson: tensor ops on the device, per-sample dot
-/// products and the small Anderson system on the host) and the phantom and unroll backward
-/// modes; backward_mode::implicit is host-only so far.
-/// @throws tessera::invalid_argument as the host form, and for Broyden or implicit mode.
+/// fixed_point on another memory space (z0 and θ on cuda, in a .cu file including
+/// tessera/cuda/implicit.cuh): the same forward solvers except Broyden (Picard and Anderson:
+/// fused passes on the device, the small Anderson system on the host) and the same backward
+/// modes, the implicit one with every adjoint method (Picard/Anderson as the forward solver,
+/// GMRES with device inner products) on the device pullback's VJPs.
+/// @throws tessera::invalid_argument as the host form, and for Broyden.
 template <floating_point_scalar T, class S, class F>
   requires(!std::is_same_v<S, host>)
 fixed_point_result<T, S> fixed_point(F&& f, const tensor<T, S>& z0,
@@ -419,23 +477,24 @@ fixed_point_result<T, S> fixed_point(F&& f, const tensor<T, S>& z0,
 template <floating_point_scalar T, class G>
 fixed_point_result<T> root(G&& g, const tensor<T>& z0, const std::vector<ad::var<T>>& params,
                            const root_options& o = {}) {
-  constexpr const char* fn = "implicit::root";
-  detail::check_map<T>(fn, g);
-  if (!(o.alpha != 0) || !std::isfinite(o.alpha))
-    throw_invalid_argument(fn, "alpha = ", o.alpha, " must be finite and non-zero");
-  const T a = static_cast<T>(o.alpha);
-  const auto f = [&g, a](const ad::var<T>& z, const std::vector<ad::var<T>>& th) -> ad::var<T> {
-    const ad::var<T> gz = g(z, th);
-    if (!gz.defined() || !(gz.shape() == z.shape()))
-      throw_invalid_argument(fn, "g returned ", gz.defined() ? "shape " : "an undefined variable",
-                             gz.defined() ? gz.shape().str() : std::string(), " for z of shape ",
-                             z.shape().str(), "; g must map z to a tensor of the same shape");
-    return z - gz * a;
-  };
-  detail::convention cv;
-  cv.scale = 1.0 / std::abs(o.alpha);
-  cv.ref = detail::reference::initial_residual;
-  return detail::fixed_point_impl<T>(fn, f, z0, params, o.solver, o.backward, cv);
+  detail::check_map<T>("implicit::root", g);
+  return detail::root_impl<T, host>(g, z0, params, o);
+}
+
+/// root on another memory space (z0 and θ on cuda, in a .cu file including
+/// tessera/cuda/implicit.cuh), as fixed_point there: Picard or Anderson on z − α g(z) (the
+/// default Broyden is host-only: set o.solver.method), every backward mode.
+/// @throws tessera::invalid_argument as the host form, and for Broyden.
+template <floating_point_scalar T, class S, class G>
+  requires(!std::is_same_v<S, host>)
+fixed_point_result<T, S> root(G&& g, const tensor<T, S>& z0,
+                              const std::vector<ad::var<T, S>>& params,
+                              const root_options& o = {}) {
+  static_assert(std::is_invocable_r_v<ad::var<T, S>, const G&, const ad::var<T, S>&,
+                                      const std::vector<ad::var<T, S>>&>,
+                "implicit: g must be callable as ad::var<T, S> g(const ad::var<T, S>& z, const "
+                "std::vector<ad::var<T, S>>& params)");
+  return detail::root_impl<T, S>(g, z0, params, o);
 }
 
 }  // namespace tessera::implicit

@@ -3,6 +3,7 @@
 // implicit backward's adjoint system (I − J_fᵀ) w = z̄.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -72,36 +73,132 @@ void axpy_(tensor<T>& x, double c, const tensor<T>& v) {
   });
 }
 
+/// The vector operations of gmres in space S. Host: modified Gram–Schmidt with the
+/// deterministic row_dots. Other spaces (cuda): the solver passes of solver_kernels<S>
+/// (residual_pass for every inner product of one vector with a list of vectors at once, in
+/// double; combine for linear combinations), orthogonalising by classical Gram–Schmidt applied
+/// twice (CGS2: as accurate as MGS, three synchronisations per Arnoldi step instead of j + 2).
+template <class T, class S>
+struct krylov_ops {
+  using kernels = solver_kernels<S>;
+  tensor<T, S> zero;  // x of the residual passes (r = f − 0 = f exactly)
+
+  explicit krylov_ops(const shape_t& shape) : zero(shape) { zero.fill_(T(0)); }
+
+  /// Per-row ⟨f, f⟩ (rows of the layout) and ⟨f, others_j⟩ for one row.
+  residual_pass_result<T, S> pass(const tensor<T, S>& f, const std::vector<tensor<T, S>>& others,
+                                  index_t rows) const {
+    return kernels::template residual_pass<T>(f, zero, 0.0, others, rows, false);
+  }
+  void row_sq_norms(const tensor<T, S>& t, row_layout L, double* out) const {
+    const residual_pass_result<T, S> p = pass(t, {}, L.rows);
+    std::copy(p.dots.begin(), p.dots.begin() + L.rows, out);
+  }
+  double norm2(const tensor<T, S>& t) const { return std::sqrt(pass(t, {}, 1).dots[0]); }
+  static tensor<T, S> zeros_like(const shape_t& shape) {
+    tensor<T, S> t(shape);
+    t.fill_(T(0));
+    return t;
+  }
+  static tensor<T, S> scaled(const tensor<T, S>& x, double c) { return x * static_cast<T>(c); }
+  static tensor<T, S> minus(const tensor<T, S>& a, const tensor<T, S>& b) { return a - b; }
+  /// w − Σ_i c_i V_i over the first n basis vectors.
+  static tensor<T, S> subtract(const tensor<T, S>& w, const std::vector<tensor<T, S>>& V, int n,
+                               const std::vector<double>& c, double sign) {
+    std::vector<tensor<T, S>> terms{w};
+    std::vector<double> coef{1.0};
+    for (int i = 0; i < n; ++i) {
+      terms.push_back(V[static_cast<std::size_t>(i)]);
+      coef.push_back(sign * c[static_cast<std::size_t>(i)]);
+    }
+    return kernels::template combine<T>(terms, coef, 1);
+  }
+  /// Orthogonalises w against V[0..j] (h[i] = ⟨w, V_i⟩, summed over both passes) and returns
+  /// ‖w‖ afterwards.
+  double orthogonalize(tensor<T, S>& w, const std::vector<tensor<T, S>>& V, int j,
+                       double* h) const {
+    const std::vector<tensor<T, S>> basis(V.begin(), V.begin() + j + 1);
+    std::vector<double> c(static_cast<std::size_t>(j + 1));
+    for (int i = 0; i <= j; ++i) h[i] = 0;
+    for (int twice = 0; twice < 2; ++twice) {
+      const residual_pass_result<T, S> p = pass(w, basis, 1);
+      for (int i = 0; i <= j; ++i) {
+        c[static_cast<std::size_t>(i)] = p.dots[static_cast<std::size_t>(2 + i)];
+        h[i] += c[static_cast<std::size_t>(i)];
+      }
+      w = subtract(w, V, j + 1, c, -1.0);
+    }
+    return norm2(w);
+  }
+  /// x + Σ_i y_i V_i over the first k basis vectors.
+  static tensor<T, S> update(const tensor<T, S>& x, const std::vector<tensor<T, S>>& V, int k,
+                             const std::vector<double>& y) {
+    return subtract(x, V, k, y, 1.0);
+  }
+};
+
+template <class T>
+struct krylov_ops<T, host> {
+  explicit krylov_ops(const shape_t&) {}
+  static void row_sq_norms(const tensor<T>& t, row_layout L, double* out) {
+    row_dots(t.data(), t.data(), L.rows, L.n, out);
+  }
+  static double norm2(const tensor<T>& t) { return detail::norm2(t); }
+  static tensor<T> zeros_like(const shape_t& shape) { return zeros<T>(shape); }
+  static tensor<T> scaled(const tensor<T>& x, double c) { return detail::scaled(x, c); }
+  static tensor<T> minus(const tensor<T>& a, const tensor<T>& b) { return axpy(a, -1.0, b); }
+  /// Modified Gram–Schmidt of w (a fresh copy) against V[0..j]; returns ‖w‖ afterwards.
+  static double orthogonalize(tensor<T>& w, const std::vector<tensor<T>>& V, int j, double* h) {
+    w = w.clone();
+    for (int i = 0; i <= j; ++i) {
+      double d = 0;
+      row_dots(w.data(), V[static_cast<std::size_t>(i)].data(), 1, w.numel(), &d);
+      h[i] = d;
+      axpy_(w, -d, V[static_cast<std::size_t>(i)]);
+    }
+    return detail::norm2(w);
+  }
+  static tensor<T> update(tensor<T> x, const std::vector<tensor<T>>& V, int k,
+                          const std::vector<double>& y) {
+    for (int i = 0; i < k; ++i)
+      axpy_(x, y[static_cast<std::size_t>(i)], V[static_cast<std::size_t>(i)]);
+    return x;
+  }
+};
+
 }  // namespace detail
 
 /// Solves A x = b by restarted GMRES(restart) from x = 0, for a linear operator A given as a
-/// callable tensor<T>(const tensor<T>&) (matrix-free: VJPs, JVPs, stencils).
+/// callable tensor<T, S>(const tensor<T, S>&) (matrix-free: VJPs, JVPs, stencils), on the host
+/// or, in a .cu file including tessera/cuda/implicit.cuh, on cuda tensors.
 ///
-/// Each cycle builds an orthonormal Krylov basis V of span{r, A r, …} by modified
-/// Gram–Schmidt (Arnoldi, A V_k = V_{k+1} H̄_k), keeps the least-squares problem
-/// min ‖β e₁ − H̄ y‖ triangular with Givens rotations (|last entry| is the residual norm), and
-/// updates x += V_k y at the end of the cycle, where the true residual b − A x is recomputed.
-/// The report's history lists the residual after each application of A (estimates inside a
-/// cycle, true residuals at restarts); iterations counts applications of A.
+/// Each cycle builds an orthonormal Krylov basis V of span{r, A r, …} (Arnoldi,
+/// A V_k = V_{k+1} H̄_k; host: modified Gram–Schmidt, cuda: classical Gram–Schmidt twice with
+/// the inner products of one step in one pass, accumulated in double), keeps the least-squares
+/// problem min ‖β e₁ − H̄ y‖ triangular with Givens rotations (|last entry| is the residual
+/// norm), and updates x += V_k y at the end of the cycle, where the true residual b − A x is
+/// recomputed. The report's history lists the residual after each application of A (estimates
+/// inside a cycle, true residuals at restarts); iterations counts applications of A.
 /// @throws tessera::invalid_argument for invalid settings, an undefined or empty b, or an A
 ///         whose result has another shape
-template <floating_point_scalar T, class Op>
-solution<T> gmres(Op&& A, const tensor<T>& b_in, const gmres_options& o = {}) {
-  static_assert(std::is_invocable_r_v<tensor<T>, Op&, const tensor<T>&>,
-                "implicit::gmres: A must be callable as tensor<T> A(const tensor<T>&)");
+template <floating_point_scalar T, class S, class Op>
+solution<T, S> gmres(Op&& A, const tensor<T, S>& b_in, const gmres_options& o = {}) {
+  static_assert(std::is_invocable_r_v<tensor<T, S>, Op&, const tensor<T, S>&>,
+                "implicit::gmres: A must be callable as tensor<T, S> A(const tensor<T, S>&)");
   constexpr const char* fn = "implicit::gmres";
   detail::check_count(fn, "restart", o.restart, 1);
   detail::check_count(fn, "max_iter", o.max_iter, 1);
   detail::check_tol(fn, "abs_tol", o.abs_tol);
   detail::check_tol(fn, "rel_tol", o.rel_tol);
   const detail::row_layout L = detail::layout_of(fn, b_in, o.batched);
-  const tensor<T> b = b_in.contiguous();
+  const tensor<T, S> b = b_in.contiguous();
   const shape_t shape = b.shape();
   const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
+  const detail::krylov_ops<T, S> ops(shape);
 
   int applies = 0;
-  const auto apply = [&](const tensor<T>& v) {
-    tensor<T> y = A(v);
+  const auto apply = [&](const tensor<T, S>& v) {
+    tensor<T, S> y = A(v);
     ++applies;
     if (!y.defined() || !(y.shape() == shape))
       throw_invalid_argument(fn, "A returned ", y.defined() ? y.shape().str() : "undefined",
@@ -109,34 +206,29 @@ solution<T> gmres(Op&& A, const tensor<T>& b_in, const gmres_options& o = {}) {
     return y.contiguous();
   };
 
-  solution<T> out;
+  solution<T, S> out;
   solve_result& info = out.info;
-  tensor<T> x = zeros<T>(shape);
-  tensor<T> r = b;
-  const double bnorm = detail::norm2(b);
+  tensor<T, S> x = ops.zeros_like(shape);
+  tensor<T, S> r = b;
+  const double bnorm = ops.norm2(b);
   const double tol = std::max(o.abs_tol, o.rel_tol * bnorm);
   double beta = bnorm;
   info.residual_history.push_back(beta);
 
   const int m = o.restart;
-  std::vector<double> H(sz((m + 1) * m)), cs(sz(m)), sn(sz(m)), g(sz(m + 1)), y(sz(m));
+  std::vector<double> H(sz((m + 1) * m)), cs(sz(m)), sn(sz(m)), g(sz(m + 1)), y(sz(m)), hcol(sz(m));
   const auto h = [&](int i, int j) -> double& { return H[sz(i * m + j)]; };
   // Keep one application in reserve for the true residual at the end of a cycle.
   while (beta > tol && std::isfinite(beta) && applies + 1 < o.max_iter) {
-    std::vector<tensor<T>> V;
-    V.push_back(detail::scaled(r, 1.0 / beta));
+    std::vector<tensor<T, S>> V;
+    V.push_back(ops.scaled(r, 1.0 / beta));
     std::fill(g.begin(), g.end(), 0.0);
     g[0] = beta;
     int k = 0;
     for (int j = 0; j < m && applies + 1 < o.max_iter; ++j) {
-      tensor<T> w = apply(V[sz(j)]).clone();
-      for (int i = 0; i <= j; ++i) {
-        double d = 0;
-        detail::row_dots(w.data(), V[sz(i)].data(), 1, w.numel(), &d);
-        h(i, j) = d;
-        detail::axpy_(w, -d, V[sz(i)]);
-      }
-      const double hn = detail::norm2(w);
+      tensor<T, S> w = apply(V[sz(j)]);
+      const double hn = ops.orthogonalize(w, V, j, hcol.data());
+      for (int i = 0; i <= j; ++i) h(i, j) = hcol[sz(i)];
       h(j + 1, j) = hn;
       for (int i = 0; i < j; ++i) {
         const double t = cs[sz(i)] * h(i, j) + sn[sz(i)] * h(i + 1, j);
@@ -154,7 +246,7 @@ solution<T> gmres(Op&& A, const tensor<T>& b_in, const gmres_options& o = {}) {
       k = j + 1;
       info.residual_history.push_back(std::abs(g[sz(j + 1)]));
       if (std::abs(g[sz(j + 1)]) <= tol || hn <= 1e-14 * den) break;  // converged / breakdown
-      V.push_back(detail::scaled(w, 1.0 / hn));
+      V.push_back(ops.scaled(w, 1.0 / hn));
     }
     if (k == 0) break;
     for (int i = k; i-- > 0;) {
@@ -162,10 +254,10 @@ solution<T> gmres(Op&& A, const tensor<T>& b_in, const gmres_options& o = {}) {
       for (int l = i + 1; l < k; ++l) s -= h(i, l) * y[sz(l)];
       y[sz(i)] = s / h(i, i);
     }
-    for (int i = 0; i < k; ++i) detail::axpy_(x, y[sz(i)], V[sz(i)]);
-    const tensor<T> ax = apply(x);
-    r = detail::axpy(b, -1.0, ax);
-    beta = detail::norm2(r);
+    x = ops.update(x, V, k, y);
+    const tensor<T, S> ax = apply(x);
+    r = ops.minus(b, ax);
+    beta = ops.norm2(r);
     info.residual_history.push_back(beta);
   }
 
@@ -173,8 +265,8 @@ solution<T> gmres(Op&& A, const tensor<T>& b_in, const gmres_options& o = {}) {
   info.residual = beta;
   info.converged = beta <= tol;
   std::vector<double> rs(sz(L.rows)), bs(sz(L.rows));
-  detail::row_dots(r.data(), r.data(), L.rows, L.n, rs.data());
-  detail::row_dots(b.data(), b.data(), L.rows, L.n, bs.data());
+  ops.row_sq_norms(r, L, rs.data());
+  ops.row_sq_norms(b, L, bs.data());
   for (index_t i = 0; i < L.rows; ++i) {
     const double ri = std::sqrt(rs[sz(i)]);
     info.sample_residuals.push_back(ri);
