@@ -7,14 +7,14 @@
 # rounding (summation orders of the GEMMs, DFTs and reductions), which training amplifies a
 # little, so the check is a relative tolerance, not equality.
 #   examples/fno_deq/compare_devices.sh [FNO_DEQ]   (default: build/default/examples/fno_deq)
-# Environment: EPOCHS [2], MODELS [fno,fno++,wt,deq; deq-ift too], TOL [0.02] (relative),
+# Environment: EPOCHS [2], MODELS [fno,fno++,wt,deq,deq-ift], TOL [0.02] (relative),
 # ARGS (more fno_deq options for both runs), OUT_DIR [a temporary folder].
 # Prints `DEVICES model=<key> cpu=<err> cuda=<err> rel_diff=<d> ok|FAILED` per model and exits
 # 0 when all agree, 1 when one does not, 77 when there is no device path (fno_deq status 3).
 set -euo pipefail
 exe=${1:-build/default/examples/fno_deq}
 EPOCHS=${EPOCHS:-2}
-MODELS=${MODELS:-fno,fno++,wt,deq}
+MODELS=${MODELS:-fno,fno++,wt,deq,deq-ift}
 TOL=${TOL:-0.02}
 ARGS=${ARGS:-}
 OUT_DIR=${OUT_DIR:-$(mktemp -d)}
