@@ -711,6 +711,24 @@ inline double cosine(const std::vector<double>& a, const std::vector<double>& b)
   return ab / std::sqrt(aa * bb);
 }
 
+/// Runs one model's work. On the host an exception propagates; on a device it is reported as
+/// `MISSING model=<key> reason=failed on <space>: ...` on stderr and the next model still runs.
+/// @return whether the work completed.
+template <class S, class F>
+bool run_model(const char* key, F&& run) {
+  if constexpr (std::is_same_v<S, tessera::host>) {
+    run();
+    return true;
+  } else {
+    try {
+      run();
+      return true;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "MISSING model=%s reason=failed on %s: %s\n", key, S::name, e.what());
+      return false;
+    }
+  }
+}
 /// Trains and evaluates every model in c.models in S, in the order of `specs`. A model that
 /// fails off the host gets a `MISSING model=<key> reason=...` line on stderr and the others
 /// still run.
@@ -744,18 +762,7 @@ int train_models(const config& c, const host_data& h, report& rep) {
         rep.gcos.push_back(cosine(gp, gi));
       }
     };
-    if constexpr (on_host) {
-      run();
-      ++ran;
-    } else {
-      try {
-        run();
-        ++ran;
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "MISSING model=%s reason=failed on %s: %s\n", spec.key, S::name,
-                     e.what());
-      }
-    }
+    if (run_model<S>(spec.key, run)) ++ran;
   }
   return on_host || ran > 0 ? 0 : 3;
 }
@@ -776,18 +783,7 @@ int time_models(const config& c, const host_data& h) {
       m.mode = spec.mode;
       time_model(m, spec.key, d, c);
     };
-    if constexpr (on_host) {
-      run();
-      ++timed;
-    } else {
-      try {
-        run();
-        ++timed;
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "MISSING model=%s reason=failed on %s: %s\n", spec.key, S::name,
-                     e.what());
-      }
-    }
+    if (run_model<S>(spec.key, run)) ++timed;
   }
   return on_host || timed > 0 ? 0 : 3;
 }
