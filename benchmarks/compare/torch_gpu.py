@@ -1,9 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 # The PyTorch side of benchmarks/compare/torch_gpu.sh: times the cases of benchmarks/cuda/ops.cu
-# in PyTorch with CUDA events (median of REPS repetitions after warm-up), reads tessera's
-# Google Benchmark JSON, and prints one line per case:
+# in PyTorch with CUDA events, reads tessera's Google Benchmark JSON, and prints one line per case:
 #   RESULT case=<name> tessera=<ms> torch=<ms> unit=ms ratio=<tessera/torch>
-# usage: python3 torch_gpu.py <tessera.json>
+# The timing mirrors Google Benchmark's with --benchmark_min_time=MIN_TIME and
+# --benchmark_repetitions=REPS: each of REPS repetitions runs iterations (each synchronised, as
+# tessera's time_iterations) until their event times add up to MIN_TIME seconds, and the result
+# is the median of the repetitions' means. Both sides then keep the GPU busy for the same time:
+# a GEMM timed over 50 iterations (20 ms) runs at boost clocks that a second of the same GEMM
+# does not keep (power limit), so unequal durations alone can move a ratio by 10 %.
+# MIN_TIME=0 times single iterations instead (median of REPS).
+# usage: REPS=<n> MIN_TIME=<s> python3 torch_gpu.py <tessera.json>
 import json
 import os
 import statistics
@@ -11,23 +17,35 @@ import sys
 
 import torch
 
-REPS = int(os.environ.get("REPS", "50"))
+REPS = int(os.environ.get("REPS", "10"))
+MIN_TIME = float(os.environ.get("MIN_TIME", "0.5"))  # Google Benchmark's default
 
 
-def time_ms(fn, reps=REPS, warmup=5):
+def time_one(fn):
+    """One synchronised iteration, in ms (CUDA events), as tessera's time_iterations."""
+    a = torch.cuda.Event(enable_timing=True)
+    b = torch.cuda.Event(enable_timing=True)
+    a.record()
+    fn()
+    b.record()
+    b.synchronize()
+    return a.elapsed_time(b)
+
+
+def time_ms(fn, reps=REPS, warmup=3, min_time=MIN_TIME):
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    times = []
+    if min_time <= 0:
+        return statistics.median(time_one(fn) for _ in range(reps))
+    means = []
     for _ in range(reps):
-        a = torch.cuda.Event(enable_timing=True)
-        b = torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
+        total, n = 0.0, 0
+        while total < min_time * 1e3:
+            total += time_one(fn)
+            n += 1
+        means.append(total / n)
+    return statistics.median(means)
 
 
 def mlp_step():

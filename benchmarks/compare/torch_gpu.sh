@@ -13,11 +13,14 @@
 # variants), matmul_4096_bf16 (PyTorch:
 # bf16 autocast), softmax_rows and rfft2_irfft2_94 (rfft2 then irfft2 of (32, 32, 94, 94)
 # floats: cuFFT on both sides), followed by TFLOP/s and GB/s.
-#   benchmarks/compare/torch_gpu.sh        (env: REPS [20], BUILD [build/device], SKIP_BUILD)
+# Both sides run REPS repetitions of MIN_TIME seconds of GPU time per case (median of the
+# repetitions' means), so the card works as long on each side (see torch_gpu.py).
+#   benchmarks/compare/torch_gpu.sh  (env: REPS [10], MIN_TIME [0.5], BUILD [build/device], SKIP_BUILD)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 BUILD=${BUILD:-build/device}
-REPS=${REPS:-20}
+REPS=${REPS:-10}
+MIN_TIME=${MIN_TIME:-0.5}
 if [[ -z ${SKIP_BUILD:-} ]]; then
   prefix=()
   [[ -d .device-deps/prefix ]] && prefix=("-DCMAKE_PREFIX_PATH=$PWD/.device-deps/prefix")
@@ -28,6 +31,6 @@ if [[ -z ${SKIP_BUILD:-} ]]; then
 fi
 out=$(mktemp --suffix=.json)
 trap 'rm -f "$out"' EXIT
-"$BUILD/benchmarks/bench_cuda_ops" --benchmark_repetitions="$REPS" \
+"$BUILD/benchmarks/bench_cuda_ops" --benchmark_repetitions="$REPS" --benchmark_min_time="$MIN_TIME" \
   --benchmark_report_aggregates_only=true --benchmark_out="$out" --benchmark_out_format=json
-REPS=$((REPS * 5)) python3 benchmarks/compare/torch_gpu.py "$out"
+REPS=$REPS MIN_TIME=$MIN_TIME python3 benchmarks/compare/torch_gpu.py "$out"
