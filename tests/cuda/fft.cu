@@ -162,6 +162,18 @@ BOOST_AUTO_TEST_CASE(plans_streams_and_graphs) {
   in.copy_from(x * 3.0f);
   g.replay();
   BOOST_TEST(nmse(to<host>(x) * 6.0f, to<host>(out)) <= 1e-12);
+  // Filling the cache past its capacity evicts plans (each after its own last use), but not
+  // the ones the graph holds: the graph still replays correctly.
+  using plans_t = sp::detail::cufft_plans;
+  for (index_t len = 2; len < 6 + static_cast<index_t>(plans_t::capacity); ++len) {
+    const tensor<float> v = uniform<float>({2, len}, 42);
+    BOOST_TEST(nmse(sp::rfft(v), to<host>(sp::rfft(to<cuda>(v)))) <= fft_tol.f32, "length " << len);
+  }
+  BOOST_TEST(plans_t::of_thread().size() >= plans_t::capacity);
+  BOOST_TEST(plans_t::of_thread().size() <= plans_t::capacity + 4);
+  in.copy_from(x);
+  g.replay();
+  BOOST_TEST(nmse(to<host>(x) * 2.0f, to<host>(out)) <= 1e-12);
   // A new plan cannot be made under capture: a tessera error, not a cuFFT failure.
   const tensor<float, cuda> y = to<cuda>(uniform<float>({5, 13}, 41));
   BOOST_CHECK_THROW(cuda_rt::graph([&] { (void)sp::rfft(y); }), invalid_argument);

@@ -165,7 +165,8 @@ complex_operand<T> make_complex_operand(const tensor<T, cuda>& t, const shape_t&
 
 /// One cached cuFFT plan: made with cufftSetAutoAllocation(0), so each execution gets its work
 /// area from the stream-ordered pool on the current stream (captured as a pool node under CUDA
-/// graph capture; cuFFT allocates nothing itself).
+/// graph capture; cuFFT allocates nothing itself). `done` is recorded on the stream after each
+/// uncaptured execution; `captured` marks a plan that a CUDA graph holds.
 struct cufft_plan {
   int device = 0;
   cufftType type = CUFFT_C2C;
@@ -173,13 +174,18 @@ struct cufft_plan {
   long long n[3] = {0, 0, 0};
   long long batch = 0;
   cufftHandle handle = 0;
+  cudaEvent_t done = nullptr;
   std::size_t work_bytes = 0;
   std::uint64_t last_use = 0;
+  bool captured = false;
 };
 
-/// This thread's cuFFT plans, one per (device, type, rank, lengths, batch), at most `capacity`
-/// (the least recently used is destroyed first, after a device synchronisation, since work
-/// enqueued with it may still run). Destroyed with the thread, like the cuBLAS handles.
+/// This thread's cuFFT plans, one per (device, type, rank, lengths, batch). Beyond `capacity`
+/// plans the least recently used one is destroyed, after waiting for its own last execution
+/// (its event; no device-wide synchronisation, which would wait on other threads' work and
+/// break a graph capture running on another thread). A plan used while its stream was being
+/// captured is never evicted: the graph replays it later. Plans are destroyed with the thread,
+/// like the cuBLAS handles (a graph that uses them must not outlive the thread that made it).
 class cufft_plans {
  public:
   static constexpr std::size_t capacity = 32;
@@ -188,7 +194,7 @@ class cufft_plans {
   cufft_plans(const cufft_plans&) = delete;
   cufft_plans& operator=(const cufft_plans&) = delete;
   ~cufft_plans() {
-    for (const cufft_plan& p : plans_) cufftDestroy(p.handle);
+    for (const cufft_plan& p : plans_) release(p);
   }
 
   static cufft_plans& of_thread() {
@@ -218,14 +224,7 @@ class cufft_plans {
                              " is made on first use, which cannot happen during CUDA graph "
                              "capture: run the computation once before capturing it");
     }
-    if (plans_.size() >= capacity) {
-      const auto oldest = std::min_element(
-          plans_.begin(), plans_.end(),
-          [](const cufft_plan& a, const cufft_plan& b) { return a.last_use < b.last_use; });
-      TESSERA_CUDA_CHECK(cudaDeviceSynchronize());
-      cufftDestroy(oldest->handle);
-      plans_.erase(oldest);
-    }
+    if (plans_.size() >= capacity) evict_one();
     cufft_plan p;
     p.device = device;
     p.type = type;
@@ -238,8 +237,9 @@ class cufft_plans {
       // Default (packed) layouts: nullptr embeds, batch entries one transform apart.
       TESSERA_CUFFT_CHECK(cufftMakePlanMany64(p.handle, rank, p.n, nullptr, 1, 0, nullptr, 1, 0,
                                               type, batch, &p.work_bytes));
+      TESSERA_CUDA_CHECK(cudaEventCreateWithFlags(&p.done, cudaEventDisableTiming));
     } catch (...) {
-      cufftDestroy(p.handle);
+      release(p);
       throw;
     }
     p.last_use = ++clock_;
@@ -247,7 +247,33 @@ class cufft_plans {
     return plans_.back();
   }
 
+  /// Marks the end of an execution of `p` enqueued on stream `s`: records its event, or, while
+  /// `s` is being captured, pins the plan for the graph's lifetime.
+  static void executed(cufft_plan& p, cudaStream_t s) {
+    if (cuda_rt::is_capturing(s))
+      p.captured = true;
+    else
+      TESSERA_CUDA_CHECK(cudaEventRecord(p.done, s));
+  }
+
  private:
+  /// Destroys the least recently used plan that no graph holds (none: the cache grows).
+  void evict_one() {
+    auto oldest = plans_.end();
+    for (auto it = plans_.begin(); it != plans_.end(); ++it)
+      if (!it->captured && (oldest == plans_.end() || it->last_use < oldest->last_use)) oldest = it;
+    if (oldest == plans_.end()) return;
+    // Work enqueued with it may still run, on any stream this thread used.
+    TESSERA_CUDA_CHECK(cudaEventSynchronize(oldest->done));
+    release(*oldest);
+    plans_.erase(oldest);
+  }
+
+  static void release(const cufft_plan& p) noexcept {
+    if (p.handle != 0) cufftDestroy(p.handle);
+    if (p.done != nullptr) cudaEventDestroy(p.done);
+  }
+
   std::vector<cufft_plan> plans_;
   std::uint64_t clock_ = 0;
 };
@@ -300,6 +326,7 @@ void cufft_exec(const char* fn, cufftType type, int rank, const long long* n, lo
     else
       TESSERA_CUFFT_CHECK(cufftExecZ2D(p.handle, static_cast<cufftDoubleComplex*>(i), out));
   }
+  cufft_plans::executed(p, s);
 }
 
 /// The logical axis order that puts the axes not in `ax` first (in order) and `ax` last (in
