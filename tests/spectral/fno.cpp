@@ -81,6 +81,19 @@ BOOST_AUTO_TEST_CASE(fourier_layer_and_block_by_definition) {
   const dvar pre = (*layer.mlp)(k) + layer.skip(zv);
   BOOST_TEST(max_abs_diff(layer(zv, iv).value(), tad::gelu(pre + iv).value()) < 1e-14);
   BOOST_TEST(max_abs_diff(layer(zv, dvar(), false).value(), pre.value()) < 1e-14);
+  // A broadcast injection (batch 1, or one value per channel) gives the broadcast sum, and its
+  // gradient sums over the broadcast axes.
+  for (const shape_t& is : {shape_t{1, 4, 8, 7}, shape_t{4, 1, 1}}) {
+    const dvar i1(randn<double>(is, gen), true);
+    const auto [g1] = tad::derivatives(tad::sum(tad::square(layer(zv, i1))), tad::wrt(i1));
+    const auto [g2] = tad::derivatives(tad::sum(tad::square(tad::gelu(pre + i1))), tad::wrt(i1));
+    BOOST_TEST(max_abs_diff(layer(zv, i1).value(), tad::gelu(pre + i1).value()) < 1e-14);
+    BOOST_TEST(max_abs_diff(g1, g2) < 1e-12, is.str());
+  }
+  BOOST_CHECK_THROW(layer(zv, tad::constant(randn<double>(shape_t{3, 4, 8, 7}, gen))),
+                    invalid_argument);
+  BOOST_CHECK_THROW(layer(zv, tad::constant(randn<double>(shape_t{2, 4, 8, 14}, gen))),
+                    invalid_argument);
   sp::fourier_block<double> block(4, 2, 3, gen, 2, true);
   const dvar h = block.layers[1](block.layers[0](zv, iv), iv);
   BOOST_TEST(max_abs_diff(block(zv, iv).value(), h.value()) == 0.0);

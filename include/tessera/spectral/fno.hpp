@@ -153,6 +153,8 @@ struct spectral_conv2d_layer {
 /// times: the biases are summed once (b₂ + b_s, C values) and added inside the activation
 /// (ad::add_gelu), and W_s z + x̃ and W₂ σ(·) + (W_s z + x̃) are single GEMMs with an addend
 /// (ad::matmul_add; on cuda the addend is the GEMM's C operand).
+/// The injection x̃ has the output's shape (B, C_out, spatial...) or broadcasts to it (batch 1,
+/// or (C_out, 1, 1) per channel); only the full shape takes the GEMM-addend path.
 /// @throws tessera::invalid_argument when w has the wrong length or a shape does not fit.
 template <class T, class S>
 ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::var<T, S>> w,
@@ -174,10 +176,21 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
   const auto column = [](const V& b) { return ad::reshape(b, shape_t{b.numel(), 1}); };
   const V& ws = w[w.size() - 2];
   const V& bs = w[w.size() - 1];
+  shape_t out = z.shape();
+  out[1] = ws.size(0);
+  const bool full_injection = injection.defined() && injection.shape() == out;
+  if (injection.defined() && !full_injection &&
+      !(broadcast_shapes("spectral::fourier_layer_apply", injection.shape(), out) == out))
+    throw_invalid_argument("spectral::fourier_layer_apply", "injection of shape ",
+                           injection.shape().str(), " does not broadcast to the layer's output ",
+                           out.str());
   const V k = flat(spectral_conv2d(z, w[0], w[1], method));
   const V zf = flat(z);
-  // W_s z (+ x̃): the skip path, the injection as the GEMM's addend.
-  const V skip = injection.defined() ? ad::matmul_add(ws, zf, flat(injection)) : ad::matmul(ws, zf);
+  // W_s z (+ x̃): the skip path, a full injection as the GEMM's addend; a broadcast one (e.g.
+  // batch 1) is added in the output's shape.
+  const V skip = full_injection        ? ad::matmul_add(ws, zf, flat(injection))
+                 : injection.defined() ? flat(ad::reshape(ad::matmul(ws, zf), out) + injection)
+                                       : ad::matmul(ws, zf);
   V y, bias;
   if (mlp) {
     const V h = ad::add_gelu(ad::matmul(w[2], k), column(w[3]));
@@ -187,8 +200,6 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
     y = k + skip;
     bias = column(bs);
   }
-  shape_t out = z.shape();
-  out[1] = y.size(1);
   return ad::reshape(activate ? ad::add_gelu(y, bias) : y + bias, out);
 }
 
