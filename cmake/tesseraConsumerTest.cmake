@@ -39,4 +39,11 @@ endif()
 
 run("${CMAKE_COMMAND}" --build "${build}" ${config_args})
 run("${build}/consumer")
+# A tessera built with tessera::fftw installs the `fftw` component: the consumer must find it.
+if(CONSUMER_EXPECT_FFTW)
+  if(NOT EXISTS "${build}/consumer_fftw")
+    message(FATAL_ERROR "consumer_find_package: the fftw component was not found")
+  endif()
+  run("${build}/consumer_fftw")
+endif()
 message(STATUS "consumer_find_package: installed tessera found, built and ran")

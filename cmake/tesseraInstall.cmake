@@ -23,6 +23,14 @@ if(TESSERA_CUDA_ENABLED)
           DESTINATION "${TESSERA_INSTALL_CMAKEDIR}")
 endif()
 
+# tessera::fftw in its own export set too: only consumers that ask for the `fftw` component
+# need FFTW.
+if(TESSERA_FFTW_ENABLED)
+  install(TARGETS tessera_fftw EXPORT tesseraFftwTargets)
+  install(EXPORT tesseraFftwTargets NAMESPACE tessera::
+          DESTINATION "${TESSERA_INSTALL_CMAKEDIR}")
+endif()
+
 configure_package_config_file(
   "${PROJECT_SOURCE_DIR}/cmake/tesseraConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/tesseraConfig.cmake"
@@ -36,4 +44,5 @@ write_basic_package_version_file(
 install(FILES "${PROJECT_BINARY_DIR}/tesseraConfig.cmake"
               "${PROJECT_BINARY_DIR}/tesseraConfigVersion.cmake"
               "${PROJECT_SOURCE_DIR}/cmake/FindBLIS.cmake"
+              "${PROJECT_SOURCE_DIR}/cmake/FindFFTW3.cmake"
         DESTINATION "${TESSERA_INSTALL_CMAKEDIR}")

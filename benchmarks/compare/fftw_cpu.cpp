@@ -9,7 +9,11 @@
 //   RESULT case=<rfft2|irfft2>_<H>x<W> tessera=<ms> fftw=<ms> unit=ms ratio=<tessera/fftw>
 // (medians of --reps repetitions of process CPU time, each at least --min-time seconds), then
 // CHECK lines with the largest difference between the two results relative to the largest
-// magnitude, and the FFTW planning time.
+// magnitude, and the FFTW planning time. Built with TESSERA_USE_FFTW: the `tessera` column is
+// the builtin engine (selected with spectral::fft_engine_guard), and a second pair of lines
+//   RESULT case=<rfft2|irfft2>_<H>x<W>_fftw_engine tessera=<ms> fftw=<ms> unit=ms ratio=...
+// times the same calls on tessera's FFTW engine (guru plans over the tensors' layout,
+// FFTW_ESTIMATE, tensors allocated per call) against the raw planned FFTW calls.
 #include <fftw3.h>
 #include <time.h>
 
@@ -84,6 +88,7 @@ void run_shape(index_t B, index_t C, index_t H, index_t W, int reps, double min_
   std::copy(x.data(), x.data() + x.numel(), in);  // after planning (MEASURE overwrites)
 
   namespace sp = tessera::spectral;
+  const sp::fft_engine_guard builtin(sp::fft_engine::builtin);
   const tensor<float> X = sp::rfft2(x);  // (B, C, H, Wc, 2)
   fftwf_execute(fwd);
   double diff = 0, mag = 0;
@@ -122,7 +127,29 @@ void run_shape(index_t B, index_t C, index_t H, index_t W, int reps, double min_
   const double copy_ms = measure(reps, min_time, restore);
   const double f_irfft = f_irfft_copy - copy_ms;
 
+  // The same calls on tessera's FFTW engine, and its agreement with the builtin engine.
+  double t_rfft_fe = 0, t_irfft_fe = 0, diff_fe = 0;
+  {
+    const sp::fft_engine_guard fe(sp::fft_engine::fftw);
+    const tensor<float> Xf = sp::rfft2(x);
+    for (index_t i = 0; i < Xf.numel(); ++i)
+      diff_fe = std::max(diff_fe, double(std::abs(Xf.data()[i] - X.data()[i])));
+    t_rfft_fe = measure(reps, min_time, [&] {
+      const tensor<float> r = sp::rfft2(x);
+      (void)r;
+    });
+    t_irfft_fe = measure(reps, min_time, [&] {
+      const tensor<float> r = sp::irfft2(X, shape_t{H, W});
+      (void)r;
+    });
+  }
+
   const std::string shp = std::to_string(H) + "x" + std::to_string(W);
+  std::printf("RESULT case=rfft2_%s_fftw_engine tessera=%.4g fftw=%.4g unit=ms ratio=%.3f\n",
+              shp.c_str(), t_rfft_fe, f_rfft, t_rfft_fe / f_rfft);
+  std::printf("RESULT case=irfft2_%s_fftw_engine tessera=%.4g fftw=%.4g unit=ms ratio=%.3f\n",
+              shp.c_str(), t_irfft_fe, f_irfft, t_irfft_fe / f_irfft);
+  std::printf("CHECK fftw_engine_vs_builtin_rfft2_maxdiff_rel=%.2e\n", diff_fe / mag);
   std::printf("RESULT case=rfft2_%s tessera=%.4g fftw=%.4g unit=ms ratio=%.3f\n", shp.c_str(),
               t_rfft, f_rfft, t_rfft / f_rfft);
   std::printf("RESULT case=irfft2_%s tessera=%.4g fftw=%.4g unit=ms ratio=%.3f\n", shp.c_str(),

@@ -30,6 +30,14 @@
 #define TESSERA_HAS_OPENMP 0
 #endif
 
+/// The optional FFTW engine of the host FFTs (spectral/fftw.hpp): define TESSERA_USE_FFTW and
+/// link libfftw3 and libfftw3f, or link the CMake target tessera::fftw, which does both.
+#if defined(TESSERA_USE_FFTW)
+#define TESSERA_HAS_FFTW 1
+#else
+#define TESSERA_HAS_FFTW 0
+#endif
+
 /// Internal invariant check: active unless NDEBUG; never used for user input.
 #if defined(NDEBUG)
 #define TESSERA_ASSERT(cond) ((void)0)

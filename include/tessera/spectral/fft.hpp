@@ -11,8 +11,49 @@
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/tensor.hpp"
 #include "tessera/spectral/stockham.hpp"
+#if TESSERA_HAS_FFTW
+#include "tessera/spectral/fftw.hpp"
+#endif
 
 namespace tessera::spectral {
+
+/// The engines of the host transforms: tessera's own Stockham FFT, or FFTW 3 when tessera is
+/// compiled with it (TESSERA_USE_FFTW, e.g. through the CMake target tessera::fftw; FFTW is
+/// GPL-licensed, so it is opt-in). Both give the same results to rounding, for every function
+/// of this header, its tape rules and everything built on them.
+enum class fft_engine { builtin, fftw };
+
+/// True when this translation unit was compiled with the FFTW engine.
+inline constexpr bool has_fftw = TESSERA_HAS_FFTW != 0;
+
+namespace detail {
+inline fft_engine& thread_fft_engine() noexcept {
+  thread_local fft_engine e = has_fftw ? fft_engine::fftw : fft_engine::builtin;
+  return e;
+}
+}  // namespace detail
+
+/// The engine this thread's host transforms use: FFTW when compiled in, else the builtin one.
+[[nodiscard]] inline fft_engine host_fft_engine() noexcept { return detail::thread_fft_engine(); }
+
+/// Selects this thread's host FFT engine while it lives, then restores the previous one.
+/// @throws tessera::invalid_argument for fft_engine::fftw when tessera was compiled without it.
+class fft_engine_guard {
+ public:
+  explicit fft_engine_guard(fft_engine e) : previous_(detail::thread_fft_engine()) {
+    if (e == fft_engine::fftw && !has_fftw)
+      throw_invalid_argument("spectral::fft_engine_guard",
+                             "the FFTW engine is not compiled in (define TESSERA_USE_FFTW and "
+                             "link FFTW, or link the CMake target tessera::fftw)");
+    detail::thread_fft_engine() = e;
+  }
+  fft_engine_guard(const fft_engine_guard&) = delete;
+  fft_engine_guard& operator=(const fft_engine_guard&) = delete;
+  ~fft_engine_guard() { detail::thread_fft_engine() = previous_; }
+
+ private:
+  fft_engine previous_;
+};
 
 // Complex tensors are real tensors with a trailing axis of size 2 holding (re, im), PyTorch's
 // view_as_real layout: contiguous (..., n, 2) data is layout-compatible with std::complex<T>.
@@ -150,6 +191,9 @@ template <class T>
 void c2c_into(const tensor<T>& x, const tensor<T>& out, int a, bool inverse, T scale) {
   const index_t n = x.shape()[a];
   if (out.numel() == 0) return;
+#if TESSERA_HAS_FFTW
+  if (thread_fft_engine() == fft_engine::fftw && fftw::c2c(x, out, a, inverse, scale)) return;
+#endif
   const fft_lines lines = make_lines(x, out, a, x.rank() - 1);
   const index_t sa = x.strides()[a], sp = x.strides()[x.rank() - 1], oa = out.strides()[a];
   const T* xb = x.data();
@@ -237,6 +281,9 @@ tensor<T> r2c(const tensor<T>& x, int axis, T scale) {
   os.push_back(2);
   tensor<T> out(os);
   if (out.numel() == 0) return out;
+#if TESSERA_HAS_FFTW
+  if (thread_fft_engine() == fft_engine::fftw && fftw::r2c(x, out, a, scale)) return out;
+#endif
   const fft_lines lines = make_lines(x, out, a, x.rank());
   const index_t sa = x.strides()[a], oa = out.strides()[a];
   const T* xb = x.data();
@@ -303,6 +350,10 @@ tensor<T> c2r(const tensor<T>& x, int axis, index_t n, T scale, bool hermitian) 
   os[a] = n;
   tensor<T> out(os);
   if (out.numel() == 0) return out;
+#if TESSERA_HAS_FFTW
+  if (thread_fft_engine() == fft_engine::fftw && fftw::c2r(x, out, a, n, scale, hermitian))
+    return out;
+#endif
   const fft_lines lines = make_lines(x, out, a, x.rank() - 1);
   const index_t sa = x.strides()[a], sp = x.strides()[x.rank() - 1], oa = out.strides()[a];
   const T* xb = x.data();
