@@ -547,11 +547,16 @@ tensor<T, S> ifftn(const tensor<T, S>& x, const shape_t& axes = {}) {
         scale /= static_cast<T>(x.shape()[static_cast<int>(a)]);
     return detail::space_backend<S>::c2c(x, ax, true, scale);
   } else {
-    tensor<T> y = ifft(x, static_cast<int>(ax.back()));
-    for (int i = ax.rank() - 2; i >= 0; --i) {
-      const int a = static_cast<int>(ax[i]);
-      detail::c2c_into(y, y, a, true, T(1) / static_cast<T>(y.shape()[a]));
-    }
+    // Unscaled transforms, the whole 1/Π n applied by the last one (one scaling, no pass of
+    // its own on either engine).
+    T scale(1);
+    for (index_t a : ax)
+      if (x.shape()[static_cast<int>(a)] > 0)
+        scale /= static_cast<T>(x.shape()[static_cast<int>(a)]);
+    const bool one = ax.rank() == 1;
+    tensor<T> y = detail::c2c(x, static_cast<int>(ax.back()), true, one ? scale : T(1));
+    for (int i = ax.rank() - 2; i >= 0; --i)
+      detail::c2c_into(y, y, static_cast<int>(ax[i]), true, i == 0 ? scale : T(1));
     return y;
   }
 }
@@ -611,15 +616,33 @@ tensor<T, S> irfftn(const tensor<T, S>& x, const shape_t& axes = {}, const shape
     }
     return detail::space_backend<S>::c2r(x, ax, n.back(), scale, true);
   } else {
+    // Unscaled inverse transforms over all but the last axis (the first into a new tensor,
+    // the others in place), then the real synthesis along the last axis, which applies the
+    // whole 1/Π n once (no separate scaling pass on either engine).
     tensor<T> y = x;
+    T scale = n.back() > 0 ? T(1) / static_cast<T>(n.back()) : T(1);
+    for (int i = 0; i + 1 < ax.rank(); ++i) {
+      const index_t e = x.shape()[static_cast<int>(ax[i])];
+      if (e > 0) scale /= static_cast<T>(e);
+    }
+#if TESSERA_HAS_FFTW
+    // One buffer for all the axes (the inverse DFTs in place, then c2r).
+    if (detail::thread_fft_engine() == fft_engine::fftw && n.back() >= 1 && x.numel() > 0) {
+      shape_t os = x.shape();
+      os.erase(x.rank() - 1);
+      os[static_cast<int>(ax.back())] = n.back();
+      tensor<T> out(os);
+      if (detail::fftw::irfftn(x, ax, n.back(), scale, out)) return out;
+    }
+#endif
     for (int i = ax.rank() - 2; i >= 0; --i) {
       const int a = static_cast<int>(ax[i]);
       if (i == ax.rank() - 2)
-        y = ifft(y, a);
+        y = detail::c2c(y, a, true, T(1));
       else
-        detail::c2c_into(y, y, a, true, T(1) / static_cast<T>(y.shape()[a]));
+        detail::c2c_into(y, y, a, true, T(1));
     }
-    return irfft(y, static_cast<int>(ax.back()), n.back());
+    return detail::c2r(y, static_cast<int>(ax.back()), n.back(), scale, true);
   }
 }
 

@@ -12,8 +12,9 @@
 // cache: FFTW's planner is not thread-safe, so planning and destroying plans take a mutex, while
 // executing a plan (fftw_execute_dft and friends on new arrays) is thread-safe and runs
 // without it. Large transforms run one plan execution per index of their outermost loop,
-// spread over the OpenMP threads, each slice scaled right after its transform. Layouts FFTW cannot describe (a complex pair axis that is not
-// contiguous, odd or non-positive strides) fall back to the Stockham engine.
+// spread over the OpenMP threads, each slice scaled right after its transform. Layouts FFTW cannot
+// describe (a complex pair axis that is not contiguous, odd or non-positive strides) fall back to
+// the Stockham engine.
 #pragma once
 
 #include <fftw3.h>
@@ -45,8 +46,8 @@ struct api<double> {
   using cpx = fftw_complex;
   static plan_t dft(int r, const fftw_iodim64* d, int hr, const fftw_iodim64* h, double* in,
                     double* out, int sign, unsigned flags) {
-    return fftw_plan_guru64_dft(r, d, hr, h, reinterpret_cast<cpx*>(in), reinterpret_cast<cpx*>(out),
-                                sign, flags);
+    return fftw_plan_guru64_dft(r, d, hr, h, reinterpret_cast<cpx*>(in),
+                                reinterpret_cast<cpx*>(out), sign, flags);
   }
   static plan_t r2c(int r, const fftw_iodim64* d, int hr, const fftw_iodim64* h, double* in,
                     double* out, unsigned flags) {
@@ -320,15 +321,11 @@ bool r2c(const tensor<T>& x, const tensor<T>& out, int a, T scale) {
       [](auto p, T* i, T* o) { api<T>::exec_r2c(p, i, o); });
 }
 
-/// fft.hpp's c2r through FFTW: the real synthesis of n points from the half spectrum x along
-/// logical axis a into out (contiguous). FFTW overwrites c2r's input, so x is first copied into
-/// a contiguous (..., n/2+1, ..., 2) buffer, scaled on the way (FFTW does not scale): bins past
-/// x's extent zero, bins past n/2 dropped, the imaginary parts of DC and Nyquist zeroed, and
-/// the interior bins halved when the weights are not Hermitian (FFTW's c2r counts each interior
-/// bin twice).
+/// The input of FFTW's c2r along logical axis a from the half spectrum x: a contiguous
+/// (..., n/2+1, ..., 2) copy (FFTW overwrites c2r's input), scaled on the way since FFTW does
+/// not scale, with bins past x's extent zero and bins past n/2 dropped.
 template <class T>
-bool c2r(const tensor<T>& x, const tensor<T>& out, int a, index_t n, T scale, bool hermitian) {
-  const int r = x.rank() - 1;
+tensor<T> c2r_buffer(const tensor<T>& x, int a, index_t n, T scale) {
   const index_t nh = n / 2 + 1, used = std::min(x.shape()[a], nh);
   shape_t bs = x.shape();
   bs[a] = nh;
@@ -347,9 +344,21 @@ bool c2r(const tensor<T>& x, const tensor<T>& out, int a, index_t n, T scale, bo
         for (index_t i = lo; i < hi; ++i) b[i] *= scale;
       });
   }
+  return buf;
+}
+
+/// FFTW's c2r of n points along logical axis a of buf (from c2r_buffer; destroyed) into out:
+/// the imaginary parts of DC and Nyquist are zeroed first, and the interior bins halved when
+/// the weights are not Hermitian (FFTW's c2r counts each interior bin twice).
+template <class T>
+bool c2r_from_buffer(const tensor<T>& buf, const tensor<T>& out, int a, index_t n, bool hermitian) {
+  const shape_t& bs = buf.shape();
+  const int r = buf.rank() - 1;
+  const index_t nh = bs[a];
   index_t outer = 1, inner = 1;
   for (int i = 0; i < a; ++i) outer *= bs[i];
   for (int i = a + 1; i < r; ++i) inner *= bs[i];
+  T* b = buf.data();
   const index_t last_interior = (n - 1) / 2;  // bins 1..(n-1)/2 have a mirror image
   const auto row = [&](index_t o, index_t k) { return b + (o * nh + k) * inner * 2; };
   for (index_t o = 0; o < outer; ++o) {
@@ -376,6 +385,25 @@ bool c2r(const tensor<T>& x, const tensor<T>& out, int a, index_t n, T scale, bo
         return api<T>::c2r(1, d, nl, l, i, o, FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
       },
       [](auto p, T* i, T* o) { api<T>::exec_c2r(p, i, o); });
+}
+
+/// fft.hpp's c2r through FFTW: scale · the real synthesis of n points from the half spectrum
+/// x along logical axis a into out (contiguous), Hermitian or unit weights.
+template <class T>
+bool c2r(const tensor<T>& x, const tensor<T>& out, int a, index_t n, T scale, bool hermitian) {
+  return c2r_from_buffer(c2r_buffer(x, a, n, scale), out, a, n, hermitian);
+}
+
+/// irfftn's host path through FFTW, without intermediate tensors: scale · (unscaled inverse
+/// DFTs over the logical axes ax except the last, then the Hermitian real synthesis of n
+/// points along ax.back()), all on the one c2r buffer (the inverse DFTs in place) into out.
+template <class T>
+bool irfftn(const tensor<T>& x, const shape_t& ax, index_t n, T scale, const tensor<T>& out) {
+  const int last = static_cast<int>(ax.back());
+  const tensor<T> buf = c2r_buffer(x, last, n, scale);
+  for (int i = 0; i + 1 < ax.rank(); ++i)
+    if (!c2c(buf, buf, static_cast<int>(ax[i]), true, T(1))) return false;
+  return c2r_from_buffer(buf, out, last, n, true);
 }
 
 }  // namespace tessera::spectral::detail::fftw
