@@ -155,6 +155,7 @@ class plan_cache {
   static constexpr std::size_t capacity = 64;
 
   static plan_cache& instance() {
+    (void)planner_mutex();  // constructed first, so destroyed after the cache's plans at exit
     static plan_cache c;
     return c;
   }
