@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // bf16 and half storage on cuda: cast rounds as the CUDA conversion functions do on the host
-// (and as the bit-level round-to-nearest-even of bf16), widening is exact, and matmul of 16-bit
-// tensors equals the float product of the same (exactly representable) values, rounded once.
+// (and as the bit-level round-to-nearest-even of bf16), widening is exact, matmul of 16-bit
+// tensors equals the float product of the same (exactly representable) values, rounded once,
+// and elementwise ops, reductions and row kernels on 16-bit tensors equal the host's float op on
+// the same values, rounded once (within one unit in the last place of the 16-bit type).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "backend_support.hpp"
@@ -108,6 +113,136 @@ BOOST_AUTO_TEST_CASE(matmul_of_16_bit_tensors_is_the_rounded_float_product) {
   const auto vw = matmul(cast<__nv_bfloat16>(to<cuda>(v)), cast<__nv_bfloat16>(to<cuda>(w)));
   BOOST_TEST(vw.shape() == shape_t{3});
   BOOST_TEST(nmse(round_on_host<__nv_bfloat16>(matmul(vr, wr)), to<host>(cast<float>(vw))) <= 1e-5);
+}
+
+/// The spacing of U's values around |v| (normal or subnormal).
+template <class U>
+float ulp_of(float v) {
+  constexpr int mant = std::is_same_v<U, __nv_bfloat16> ? 7 : 10;  // stored mantissa bits
+  constexpr int emin = std::is_same_v<U, __nv_bfloat16> ? -126 : -14;
+  const int e = v == 0.f ? emin : std::max(std::ilogb(std::fabs(v)), emin);
+  return std::ldexp(1.f, e - mant);
+}
+
+/// Checks a 16-bit result against the host's float result `ref` of the same op on the same
+/// (rounded) inputs. The device computes in float too, so before its one rounding it differs
+/// from ref only by float-level error (CUDA's vs the host's exp/erf, FMA contraction, summation
+/// order), bounded by a slack rel·|ref| + abs; after rounding to U, that leaves got within one
+/// unit in the last place of U of round_U(ref), plus the slack. Computing in U (a rounding per
+/// step) would miss by several units on some of the elements.
+template <class U>
+void check_rounded(const std::string& what, const tensor<float>& ref, const tensor<U, cuda>& y,
+                   float rel = 0x1p-18f, float abs = 1e-6f) {
+  const tensor<float> got = to<host>(cast<float>(y));
+  BOOST_TEST_CONTEXT(what << (std::is_same_v<U, __nv_bfloat16> ? " (bf16)" : " (half)")
+                          << ", shape " << ref.shape().str()) {
+    BOOST_TEST_REQUIRE(got.shape() == ref.shape());
+    const std::vector<float> r = round_on_host<U>(ref).to_vector(), g = got.to_vector(),
+                             exact = ref.contiguous().to_vector();
+    index_t bad = 0;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      const float allowed = ulp_of<U>(r[i]) + rel * std::fabs(exact[i]) + abs;
+      if (!(std::fabs(g[i] - r[i]) <= allowed)) {
+        if (++bad <= 5)
+          BOOST_TEST_MESSAGE("element " << i << ": got " << g[i] << ", want " << r[i] << " (float "
+                                        << exact[i] << ")");
+      }
+    }
+    BOOST_TEST(bad == 0,
+               bad << " of " << r.size() << " elements beyond one unit in the last place");
+  }
+}
+
+/// A cuda U tensor of x's values (rounded), and those values back on the host as float.
+template <class U>
+std::pair<tensor<U, cuda>, tensor<float>> rounded(const tensor<float>& x) {
+  return {cast<U>(to<cuda>(x)), round_on_host<U>(x)};
+}
+
+template <class U>
+void check_elementwise() {
+  // 5·37 = 185 elements: 23 vectors of 8 and a tail of 1 on the flat path.
+  const auto [dx, x] = rounded<U>(uniform<float>({5, 37}, 21));
+  const auto [db, b] = rounded<U>(uniform<float>({37}, 22));
+  // Contiguous, same shapes: the vectorised flat kernel (exp, axpy_, x·s).
+  check_rounded("exp", exp(x), exp(dx));
+  check_rounded("x * 0.3", x * 0.3f, dx * 0.3f);
+  // A transposed view and a broadcast operand: the n-d kernel.
+  check_rounded("gelu of a transposed view", gelu(x.transpose(0, 1)), gelu(dx.transpose(0, 1)));
+  check_rounded("a + b broadcast", x + b, dx + db);
+  check_rounded("add_gelu broadcast", add_gelu(x, b), add_gelu(dx, db));
+  // In place: a broadcast add_ (n-d) and an axpy_ (flat), each rounding once.
+  tensor<U, cuda> dst = dx.clone();
+  tensor<float> dst_ref = x.clone();
+  add_(dst, db);
+  add_(dst_ref, b);
+  check_rounded("add_ broadcast", dst_ref, dst);
+  const auto [dy, y] = rounded<U>(uniform<float>({5, 37}, 23));
+  dst = dx.clone();
+  axpy_(dst, -0.75f, dy);
+  dst_ref = x.clone();
+  axpy_(dst_ref, -0.75f, y);
+  check_rounded("axpy_", dst_ref, dst);
+}
+
+BOOST_AUTO_TEST_CASE(elementwise_ops_on_16_bit_tensors_compute_in_float_and_round_once) {
+  check_elementwise<__nv_bfloat16>();
+  check_elementwise<__half>();
+}
+
+template <class U>
+void check_reductions() {
+  // Positive values: no cancellation, so the float sums of host and device differ by far less
+  // than 2⁻¹⁴ relative (n·2⁻²⁴ at worst), well below a unit of U.
+  const auto [dx, x] = rounded<U>(uniform<float>({6, 300}, 31, 0.5f, 2.f));
+  constexpr float rel = 0x1p-14f;
+  check_rounded("sum over rows (block per row)", sum(x, {1}), sum(dx, {1}), rel);
+  check_rounded("sum over columns", sum(x, {0}, true), sum(dx, {0}, true), rel);
+  check_rounded("sum of all", sum(x), sum(dx), rel);
+  check_rounded("sum of a transposed view", sum(x.transpose(0, 1), {1}),
+                sum(dx.transpose(0, 1), {1}), rel);
+  check_rounded("mean over rows, keepdim", mean(x, {1}, true), mean(dx, {1}, true), rel);
+  check_rounded("mean of all", mean(x), mean(dx), rel);
+  // max and min return one of the (exact) elements; rows of 37 take the warp-per-row kernel.
+  const auto [ds, s] = rounded<U>(uniform<float>({9, 37}, 32));
+  check_rounded("max over rows (warp per row)", max(s, {1}), max(ds, {1}), 0.f);
+  check_rounded("max of all", max(s), max(ds), 0.f);
+  check_rounded("min over columns, keepdim", min(s, {0}, true), min(ds, {0}, true), 0.f);
+  BOOST_TEST(to<host>(cast<float>(max(ds))).item() == max(s).item());
+}
+
+BOOST_AUTO_TEST_CASE(reductions_of_16_bit_tensors_accumulate_in_float_and_round_once) {
+  check_reductions<__nv_bfloat16>();
+  check_reductions<__half>();
+}
+
+template <class U>
+void check_rows() {
+  // Rows of 37 and 128 (a warp per row, element loads: 4 values per lane are half a 16-byte
+  // vector of a 16-bit type), 256 (a warp per row, 16-byte loads of 8 values) and 1100 (a block
+  // per row). The row statistics are float sums of up to 1100 terms (the
+  // host's and the device's in different orders), so outputs near 0 get an absolute slack of
+  // 2⁻¹⁶ (their float-level error, far below a unit of U at the outputs' scale of 1).
+  constexpr float rel = 0x1p-18f, abs = 0x1p-16f;
+  for (const index_t d : {37, 128, 256, 1100}) {
+    const auto [dx, x] = rounded<U>(uniform<float>({4, d}, 40 + static_cast<std::uint64_t>(d)));
+    const auto [dw, w] = rounded<U>(uniform<float>({d}, 41, 0.5f, 1.5f));
+    const auto [db, b] = rounded<U>(uniform<float>({d}, 42));
+    check_rounded("softmax", softmax(x), softmax(dx), rel, abs);
+    check_rounded("layer_norm with weight and bias", layer_norm(x, w, b), layer_norm(dx, dw, db),
+                  rel, abs);
+    check_rounded("rms_norm", rms_norm(x, w), rms_norm(dx, dw), rel, abs);
+  }
+  // Along a non-last axis (moved last and back) and without an affine part.
+  const auto [dx, x] = rounded<U>(uniform<float>({3, 5, 24}, 43));
+  check_rounded("softmax along axis 1", softmax(x, 1), softmax(dx, 1), rel, abs);
+  check_rounded("layer_norm without weight", layer_norm(x, tensor<float>(), tensor<float>()),
+                layer_norm(dx, tensor<U, cuda>(), tensor<U, cuda>()), rel, abs);
+}
+
+BOOST_AUTO_TEST_CASE(row_kernels_on_16_bit_rows_keep_float_statistics) {
+  check_rows<__nv_bfloat16>();
+  check_rows<__half>();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

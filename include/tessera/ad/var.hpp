@@ -46,6 +46,10 @@ struct vari final : tape_object {
 /// every rule with the cuda ops.
 template <class T, class Space = host>
 class var {
+  static_assert(floating_point_scalar<T>,
+                "ad::var holds float or double tensors: the tape has no rules for 16-bit "
+                "(__nv_bfloat16/__half) storage; cast<float> the values first");
+
  public:
   using value_type = T;
   using space_type = Space;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Elementwise math on cuda tensors: the same unary functions, broadcasting binary arithmetic,
 // comparisons, where, clamp, tensor-scalar forms, in-place updates and operators as the host
-// (ops/elementwise.hpp), through the engine of cuda/tensor.cuh.
+// (ops/elementwise.hpp), through the engine of cuda/tensor.cuh. On __nv_bfloat16/__half tensors
+// every op widens its inputs to float, computes in float and rounds the result once; scalar
+// parameters are then float (cuda_compute_t<T>).
 #pragma once
 
 #include <cmath>
@@ -209,20 +211,20 @@ TESSERA_CUDA_UNARY(softplus)
 
 /// x^p for a scalar exponent
 template <class T>
-tensor<T, cuda> pow(const tensor<T, cuda>& x, T p) {
-  if (p == T(2)) return square(x);
-  return cuda_kernels::unary(x, cuda_kernels::pow_scalar_op<T>{p});
+tensor<T, cuda> pow(const tensor<T, cuda>& x, cuda_compute_t<T> p) {
+  if (p == cuda_compute_t<T>(2)) return square(x);
+  return cuda_kernels::unary(x, cuda_kernels::pow_scalar_op<cuda_compute_t<T>>{p});
 }
 /// min(max(x, lo), hi). @throws tessera::invalid_argument when lo > hi or either is NaN.
 template <class T>
-tensor<T, cuda> clamp(const tensor<T, cuda>& x, T lo, T hi) {
+tensor<T, cuda> clamp(const tensor<T, cuda>& x, cuda_compute_t<T> lo, cuda_compute_t<T> hi) {
   if (!(lo <= hi)) throw_invalid_argument("clamp", "lo ", lo, " must not exceed hi ", hi);
-  return cuda_kernels::unary(x, cuda_kernels::clamp_op<T>{lo, hi});
+  return cuda_kernels::unary(x, cuda_kernels::clamp_op<cuda_compute_t<T>>{lo, hi});
 }
 /// 1 where lo <= x <= hi, else 0
 template <class T>
-tensor<T, cuda> inside_mask(const tensor<T, cuda>& x, T lo, T hi) {
-  return cuda_kernels::unary(x, cuda_kernels::inside_mask_op<T>{lo, hi});
+tensor<T, cuda> inside_mask(const tensor<T, cuda>& x, cuda_compute_t<T> lo, cuda_compute_t<T> hi) {
+  return cuda_kernels::unary(x, cuda_kernels::inside_mask_op<cuda_compute_t<T>>{lo, hi});
 }
 
 // --- binary -----------------------------------------------------------------------------------
@@ -305,23 +307,23 @@ tensor<T, cuda> where(const tensor<T, cuda>& cond, const tensor<T, cuda>& a,
 // --- tensor-scalar ----------------------------------------------------------------------------
 /// x + s
 template <class T>
-tensor<T, cuda> add(const tensor<T, cuda>& x, T s) {
-  return cuda_kernels::unary(x, cuda_kernels::add_scalar_op<T>{s});
+tensor<T, cuda> add(const tensor<T, cuda>& x, cuda_compute_t<T> s) {
+  return cuda_kernels::unary(x, cuda_kernels::add_scalar_op<cuda_compute_t<T>>{s});
 }
 /// x · s
 template <class T>
-tensor<T, cuda> mul(const tensor<T, cuda>& x, T s) {
-  return cuda_kernels::unary(x, cuda_kernels::mul_scalar_op<T>{s});
+tensor<T, cuda> mul(const tensor<T, cuda>& x, cuda_compute_t<T> s) {
+  return cuda_kernels::unary(x, cuda_kernels::mul_scalar_op<cuda_compute_t<T>>{s});
 }
 /// s - x
 template <class T>
-tensor<T, cuda> rsub(const tensor<T, cuda>& x, T s) {
-  return cuda_kernels::unary(x, cuda_kernels::rsub_scalar_op<T>{s});
+tensor<T, cuda> rsub(const tensor<T, cuda>& x, cuda_compute_t<T> s) {
+  return cuda_kernels::unary(x, cuda_kernels::rsub_scalar_op<cuda_compute_t<T>>{s});
 }
 /// s / x
 template <class T>
-tensor<T, cuda> rdiv(const tensor<T, cuda>& x, T s) {
-  return cuda_kernels::unary(x, cuda_kernels::rdiv_scalar_op<T>{s});
+tensor<T, cuda> rdiv(const tensor<T, cuda>& x, cuda_compute_t<T> s) {
+  return cuda_kernels::unary(x, cuda_kernels::rdiv_scalar_op<cuda_compute_t<T>>{s});
 }
 
 // --- in place ---------------------------------------------------------------------------------
@@ -332,14 +334,14 @@ void add_(const tensor<T, cuda>& dst, const tensor<T, cuda>& src) {
 }
 /// dst += alpha · src
 template <class T>
-void axpy_(const tensor<T, cuda>& dst, T alpha, const tensor<T, cuda>& src) {
-  cuda_kernels::inplace("axpy_", dst, src, cuda_kernels::axpy_op<T>{alpha});
+void axpy_(const tensor<T, cuda>& dst, cuda_compute_t<T> alpha, const tensor<T, cuda>& src) {
+  cuda_kernels::inplace("axpy_", dst, src, cuda_kernels::axpy_op<cuda_compute_t<T>>{alpha});
 }
 /// dst *= s
 template <class T>
-void scale_(const tensor<T, cuda>& dst, T s) {
+void scale_(const tensor<T, cuda>& dst, cuda_compute_t<T> s) {
   const tensor<T, cuda>* ins[1] = {&dst};
-  cuda_kernels::launch_map<T, 1>(dst, ins, cuda_kernels::mul_scalar_op<T>{s});
+  cuda_kernels::launch_map<T, 1>(dst, ins, cuda_kernels::mul_scalar_op<cuda_compute_t<T>>{s});
 }
 
 // --- operators --------------------------------------------------------------------------------
@@ -364,35 +366,35 @@ tensor<T, cuda> operator-(const tensor<T, cuda>& a) {
   return neg(a);
 }
 template <class T>
-tensor<T, cuda> operator+(const tensor<T, cuda>& a, std::type_identity_t<T> s) {
+tensor<T, cuda> operator+(const tensor<T, cuda>& a, cuda_compute_t<T> s) {
   return add(a, s);
 }
 template <class T>
-tensor<T, cuda> operator+(std::type_identity_t<T> s, const tensor<T, cuda>& a) {
+tensor<T, cuda> operator+(cuda_compute_t<T> s, const tensor<T, cuda>& a) {
   return add(a, s);
 }
 template <class T>
-tensor<T, cuda> operator-(const tensor<T, cuda>& a, std::type_identity_t<T> s) {
+tensor<T, cuda> operator-(const tensor<T, cuda>& a, cuda_compute_t<T> s) {
   return add(a, -s);
 }
 template <class T>
-tensor<T, cuda> operator-(std::type_identity_t<T> s, const tensor<T, cuda>& a) {
+tensor<T, cuda> operator-(cuda_compute_t<T> s, const tensor<T, cuda>& a) {
   return rsub(a, s);
 }
 template <class T>
-tensor<T, cuda> operator*(const tensor<T, cuda>& a, std::type_identity_t<T> s) {
+tensor<T, cuda> operator*(const tensor<T, cuda>& a, cuda_compute_t<T> s) {
   return mul(a, s);
 }
 template <class T>
-tensor<T, cuda> operator*(std::type_identity_t<T> s, const tensor<T, cuda>& a) {
+tensor<T, cuda> operator*(cuda_compute_t<T> s, const tensor<T, cuda>& a) {
   return mul(a, s);
 }
 template <class T>
-tensor<T, cuda> operator/(const tensor<T, cuda>& a, std::type_identity_t<T> s) {
-  return mul(a, T(1) / s);
+tensor<T, cuda> operator/(const tensor<T, cuda>& a, cuda_compute_t<T> s) {
+  return mul(a, cuda_compute_t<T>(1) / s);
 }
 template <class T>
-tensor<T, cuda> operator/(std::type_identity_t<T> s, const tensor<T, cuda>& a) {
+tensor<T, cuda> operator/(cuda_compute_t<T> s, const tensor<T, cuda>& a) {
   return rdiv(a, s);
 }
 

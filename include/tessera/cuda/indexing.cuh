@@ -203,6 +203,8 @@ tensor<T, cuda> index_select(const tensor<T, cuda>& x, int axis,
 template <class T>
 tensor<T, cuda> index_add(const shape_t& shape, int axis, const tensor<index_t, cuda>& index,
                           const tensor<T, cuda>& src) {
+  static_assert(!cuda_detail::is_16bit_v<T>,
+                "index_add is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   const int a = normalize_axis("index_add", axis, shape.rank());
   if (index.rank() != 1)
     throw_invalid_argument("index_add", "index must have rank 1, got shape ", index.shape().str());
@@ -289,6 +291,9 @@ tensor<T, cuda> gather(const tensor<T, cuda>& x, int axis, const tensor<index_t,
 template <class T>
 tensor<T, cuda> scatter_add(const shape_t& shape, int axis, const tensor<index_t, cuda>& index,
                             const tensor<T, cuda>& src) {
+  static_assert(
+      !cuda_detail::is_16bit_v<T>,
+      "scatter_add is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   const int a = normalize_axis("scatter_add", axis, shape.rank());
   if (index.rank() != shape.rank())
     throw_invalid_argument("scatter_add", "index shape ", index.shape().str(),

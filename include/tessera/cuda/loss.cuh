@@ -51,6 +51,9 @@ namespace tessera {
 /// @throws tessera::invalid_argument for mismatched shapes or (checks on) an out-of-range id.
 template <class T>
 tensor<T, cuda> cross_entropy(const tensor<T, cuda>& logits, const tensor<index_t, cuda>& target) {
+  static_assert(
+      !cuda_detail::is_16bit_v<T>,
+      "cross_entropy is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   if (logits.rank() != 2 || target.rank() != 1 || target.size(0) != logits.size(0))
     throw_invalid_argument("cross_entropy", "logits shape ", logits.shape().str(),
                            " and target shape ", target.shape().str(), " must be (N, C) and (N,)");
@@ -73,6 +76,8 @@ tensor<T, cuda> cross_entropy(const tensor<T, cuda>& logits, const tensor<index_
 /// @throws tessera::invalid_argument when target does not broadcast to pred's shape.
 template <class T>
 tensor<T, cuda> mse_loss(const tensor<T, cuda>& pred, const tensor<T, cuda>& target) {
+  static_assert(!cuda_detail::is_16bit_v<T>,
+                "mse_loss is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   if (!(broadcast_shapes("mse_loss", pred.shape(), target.shape()) == pred.shape()))
     throw_invalid_argument("mse_loss", "target shape ", target.shape().str(),
                            " does not broadcast to pred shape ", pred.shape().str());

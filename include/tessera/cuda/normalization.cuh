@@ -3,7 +3,8 @@
 // norm over the last axis (the host's ops/normalization.hpp semantics). Rows of up to 1024
 // elements: one warp per row, the row held in registers (VPL values per lane), so it is read
 // once and written once. Longer rows: one 256-thread block per row, read twice (statistics, then
-// the output pass) and written once.
+// the output pass) and written once. __nv_bfloat16/__half rows are widened to float on load,
+// with every statistic in float, and rounded once on store.
 #pragma once
 
 #include <cmath>
@@ -23,30 +24,32 @@ struct greater_op {
   }
 };
 
-/// Row r of x (M, D) contiguous → softmax (or log-softmax) of the row into y (M, D).
-/// Launch: 256 threads, TPR threads per row, rows grid-strided.
+/// Row r of x (M, D) contiguous → softmax (or log-softmax) of the row into y (M, D), in the
+/// compute type C. Launch: 256 threads, TPR threads per row, rows grid-strided.
 template <class T, int TPR, bool Log>
 TESSERA_KERNEL void softmax_rows(const T* __restrict__ x, T* __restrict__ y, index_t M, index_t D) {
-  __shared__ typename group_reduce<T, TPR>::storage sm;
+  using C = cuda_compute_t<T>;
+  __shared__ typename group_reduce<C, TPR>::storage sm;
   constexpr int R = 256 / TPR;
   const int lane = threadIdx.x % TPR;
   for (index_t row = static_cast<index_t>(blockIdx.x) * R + threadIdx.x / TPR; row < M;
        row += static_cast<index_t>(gridDim.x) * R) {
     const T* p = x + row * D;
     T* q = y + row * D;
-    T m = -static_cast<T>(INFINITY);
-    for (index_t k = lane; k < D; k += TPR) m = greater_op{}(m, p[k]);
-    m = group_reduce<T, TPR>::all(sm, m, greater_op{});
-    if (!isfinite(m)) m = T(0);
-    T z = T(0);
-    for (index_t k = lane; k < D; k += TPR) z += std::exp(p[k] - m);
-    z = group_reduce<T, TPR>::all(sm, z, plus_op{});
+    C m = -static_cast<C>(INFINITY);
+    for (index_t k = lane; k < D; k += TPR) m = greater_op{}(m, to_compute(p[k]));
+    m = group_reduce<C, TPR>::all(sm, m, greater_op{});
+    if (!isfinite(m)) m = C(0);
+    C z = C(0);
+    for (index_t k = lane; k < D; k += TPR) z += std::exp(to_compute(p[k]) - m);
+    z = group_reduce<C, TPR>::all(sm, z, plus_op{});
     if constexpr (Log) {
-      const T lz = m + std::log(z);
-      for (index_t k = lane; k < D; k += TPR) q[k] = p[k] - lz;
+      const C lz = m + std::log(z);
+      for (index_t k = lane; k < D; k += TPR) q[k] = to_storage<T>(to_compute(p[k]) - lz);
     } else {
-      const T inv = T(1) / z;
-      for (index_t k = lane; k < D; k += TPR) q[k] = std::exp(p[k] - m) * inv;
+      const C inv = C(1) / z;
+      for (index_t k = lane; k < D; k += TPR)
+        q[k] = to_storage<T>(std::exp(to_compute(p[k]) - m) * inv);
     }
   }
 }
@@ -62,13 +65,22 @@ template <>
 struct vec16<double> {
   using type = double2;
 };
+template <>
+struct vec16<__nv_bfloat16> {
+  using type = uint4;
+};
+template <>
+struct vec16<__half> {
+  using type = uint4;
+};
 
-/// Loads row p (length D <= 32·VPL) into the warp's registers v, pad beyond D. With `vec`
-/// (D == 32·VPL and p 16-byte aligned) lane l loads 16-byte vectors l, l + 32, …; otherwise
-/// elements l, l + 32, …. All loads are issued before any value is used.
-template <class T, int VPL>
+/// Loads row p (length D <= 32·VPL) into the warp's registers v in the compute type C, pad
+/// beyond D. With `vec` (D == 32·VPL, VPL a multiple of the W = 16 / sizeof(T) elements of a
+/// vector, and p 16-byte aligned: rows_vectorisable) lane l loads 16-byte vectors l, l + 32, …;
+/// otherwise elements l, l + 32, …. All loads are issued before any value is used.
+template <class T, int VPL, class C>
 __device__ __forceinline__ void load_row(const T* __restrict__ p, index_t D, int lane, bool vec,
-                                         T pad, T (&v)[VPL]) {
+                                         C pad, C (&v)[VPL]) {
   constexpr int W = 16 / static_cast<int>(sizeof(T));
   if constexpr (VPL % W == 0) {
     if (vec) {
@@ -78,7 +90,7 @@ __device__ __forceinline__ void load_row(const T* __restrict__ p, index_t D, int
         const V x = reinterpret_cast<const V*>(p)[c * 32 + lane];
         const T* e = reinterpret_cast<const T*>(&x);
 #pragma unroll
-        for (int w = 0; w < W; ++w) v[c * W + w] = e[w];
+        for (int w = 0; w < W; ++w) v[c * W + w] = to_compute(e[w]);
       }
       return;
     }
@@ -86,14 +98,15 @@ __device__ __forceinline__ void load_row(const T* __restrict__ p, index_t D, int
 #pragma unroll
   for (int j = 0; j < VPL; ++j) {
     const index_t k = lane + 32 * j;
-    v[j] = k < D ? p[k] : pad;
+    v[j] = k < D ? to_compute(p[k]) : pad;
   }
 }
 
-/// Stores the warp's registers v back to row q with load_row's layout (elements < D only).
-template <class T, int VPL>
+/// Stores the warp's registers v back to row q with load_row's layout (elements < D only),
+/// each rounded once to T.
+template <class T, int VPL, class C>
 __device__ __forceinline__ void store_row(T* __restrict__ q, index_t D, int lane, bool vec,
-                                          const T (&v)[VPL]) {
+                                          const C (&v)[VPL]) {
   constexpr int W = 16 / static_cast<int>(sizeof(T));
   if constexpr (VPL % W == 0) {
     if (vec) {
@@ -103,7 +116,7 @@ __device__ __forceinline__ void store_row(T* __restrict__ q, index_t D, int lane
         V x;
         T* e = reinterpret_cast<T*>(&x);
 #pragma unroll
-        for (int w = 0; w < W; ++w) e[w] = v[c * W + w];
+        for (int w = 0; w < W; ++w) e[w] = to_storage<T>(v[c * W + w]);
         reinterpret_cast<V*>(q)[c * 32 + lane] = x;
       }
       return;
@@ -111,7 +124,7 @@ __device__ __forceinline__ void store_row(T* __restrict__ q, index_t D, int lane
   }
 #pragma unroll
   for (int j = 0; j < VPL; ++j)
-    if (lane + 32 * j < D) q[lane + 32 * j] = v[j];
+    if (lane + 32 * j < D) q[lane + 32 * j] = to_storage<T>(v[j]);
 }
 
 /// The element of a row that register slot j of `lane` holds in load_row's layout.
@@ -122,10 +135,12 @@ __device__ __forceinline__ index_t row_index(int j, int lane, bool vec) {
              : static_cast<index_t>(lane) + 32 * static_cast<index_t>(j);
 }
 
-/// Whether rows of length D of x and y can use load_row's vector path for VPL values per lane.
+/// Whether rows of length D of x and y can use load_row's vector path for VPL values per lane
+/// (VPL a multiple of the 16 / sizeof(T) elements of a vector: not VPL = 4 for 16-bit T).
 template <class T>
 bool rows_vectorisable(const T* x, const T* y, index_t D, int vpl) {
-  return D == 32 * static_cast<index_t>(vpl) && reinterpret_cast<std::uintptr_t>(x) % 16 == 0 &&
+  return D == 32 * static_cast<index_t>(vpl) && vpl % (16 / static_cast<int>(sizeof(T))) == 0 &&
+         reinterpret_cast<std::uintptr_t>(x) % 16 == 0 &&
          reinterpret_cast<std::uintptr_t>(y) % 16 == 0;
 }
 
@@ -135,18 +150,19 @@ bool rows_vectorisable(const T* x, const T* y, index_t D, int vpl) {
 template <class T, int VPL, bool Log>
 TESSERA_KERNEL void softmax_rows_reg(const T* __restrict__ x, T* __restrict__ y, index_t M,
                                      index_t D, bool vec) {
-  __shared__ typename group_reduce<T, 32>::storage sm;
+  using C = cuda_compute_t<T>;
+  __shared__ typename group_reduce<C, 32>::storage sm;
   const int lane = threadIdx.x % 32;
   for (index_t row = static_cast<index_t>(blockIdx.x) * 8 + threadIdx.x / 32; row < M;
        row += static_cast<index_t>(gridDim.x) * 8) {
-    T v[VPL];
-    load_row(x + row * D, D, lane, vec, -static_cast<T>(INFINITY), v);
-    T m = -static_cast<T>(INFINITY);
+    C v[VPL];
+    load_row(x + row * D, D, lane, vec, -static_cast<C>(INFINITY), v);
+    C m = -static_cast<C>(INFINITY);
 #pragma unroll
     for (int j = 0; j < VPL; ++j) m = greater_op{}(m, v[j]);
-    m = group_reduce<T, 32>::all(sm, m, greater_op{});
-    if (!isfinite(m)) m = T(0);
-    T z = T(0);
+    m = group_reduce<C, 32>::all(sm, m, greater_op{});
+    if (!isfinite(m)) m = C(0);
+    C z = C(0);
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
       if constexpr (Log) {
@@ -156,13 +172,13 @@ TESSERA_KERNEL void softmax_rows_reg(const T* __restrict__ x, T* __restrict__ y,
         z += v[j];
       }
     }
-    z = group_reduce<T, 32>::all(sm, z, plus_op{});
+    z = group_reduce<C, 32>::all(sm, z, plus_op{});
     if constexpr (Log) {
-      const T lz = m + std::log(z);
+      const C lz = m + std::log(z);
 #pragma unroll
       for (int j = 0; j < VPL; ++j) v[j] -= lz;
     } else {
-      const T inv = T(1) / z;
+      const C inv = C(1) / z;
 #pragma unroll
       for (int j = 0; j < VPL; ++j) v[j] *= inv;
     }
@@ -171,41 +187,43 @@ TESSERA_KERNEL void softmax_rows_reg(const T* __restrict__ x, T* __restrict__ y,
 }
 
 /// Layer norm (RMS = false) or RMS norm (RMS = true) of rows of at most 32·VPL elements, each
-/// held in registers by one warp (as softmax_rows_reg); w and b (D,) contiguous or null.
+/// held in registers by one warp (as softmax_rows_reg) in the compute type C; w and b (D,)
+/// contiguous or null.
 template <class T, int VPL, bool RMS>
 TESSERA_KERNEL void norm_rows_reg(const T* __restrict__ x, T* __restrict__ y,
                                   const T* __restrict__ w, const T* __restrict__ b, index_t M,
-                                  index_t D, T eps, bool vec) {
-  __shared__ typename group_reduce<T, 32>::storage sm;
+                                  index_t D, cuda_compute_t<T> eps, bool vec) {
+  using C = cuda_compute_t<T>;
+  __shared__ typename group_reduce<C, 32>::storage sm;
   const int lane = threadIdx.x % 32;
-  const T n = static_cast<T>(D);
+  const C n = static_cast<C>(D);
   for (index_t row = static_cast<index_t>(blockIdx.x) * 8 + threadIdx.x / 32; row < M;
        row += static_cast<index_t>(gridDim.x) * 8) {
-    T v[VPL];
-    load_row(x + row * D, D, lane, vec, T(0), v);
-    T mu = T(0);
+    C v[VPL];
+    load_row(x + row * D, D, lane, vec, C(0), v);
+    C mu = C(0);
     if constexpr (!RMS) {
 #pragma unroll
       for (int j = 0; j < VPL; ++j) mu += v[j];
-      mu = group_reduce<T, 32>::all(sm, mu, plus_op{}) / n;
+      mu = group_reduce<C, 32>::all(sm, mu, plus_op{}) / n;
     }
-    T ss = T(0);
+    C ss = C(0);
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
-      const T c = v[j] - mu;
+      const C c = v[j] - mu;
       v[j] = c;
       if (vec || lane + 32 * j < D) ss += c * c;  // padding is 0, but 0 - mu is not
     }
-    ss = group_reduce<T, 32>::all(sm, ss, plus_op{});
-    const T r = T(1) / std::sqrt(ss / n + eps);
+    ss = group_reduce<C, 32>::all(sm, ss, plus_op{});
+    const C r = C(1) / std::sqrt(ss / n + eps);
 #pragma unroll
     for (int j = 0; j < VPL; ++j) {
       // w and b are read by every row: cached, and only where the slot holds an element.
-      T o = v[j] * r;
+      C o = v[j] * r;
       const index_t k = row_index<T>(j, lane, vec);
       if (k < D) {
-        if (w != nullptr) o *= w[k];
-        if (b != nullptr) o += b[k];
+        if (w != nullptr) o *= to_compute(w[k]);
+        if (b != nullptr) o += to_compute(b[k]);
       }
       v[j] = o;
     }
@@ -214,32 +232,35 @@ TESSERA_KERNEL void norm_rows_reg(const T* __restrict__ x, T* __restrict__ y,
 }
 
 /// Layer norm (RMS = false) or RMS norm (RMS = true) of each row of x (M, D) contiguous into
-/// y; w and b (D,) contiguous or null. Launch: 256 threads, TPR threads per row.
+/// y, in the compute type C; w and b (D,) contiguous or null. Launch: 256 threads, TPR
+/// threads per row.
 template <class T, int TPR, bool RMS>
 TESSERA_KERNEL void norm_rows(const T* __restrict__ x, T* __restrict__ y, const T* __restrict__ w,
-                              const T* __restrict__ b, index_t M, index_t D, T eps) {
-  __shared__ typename group_reduce<T, TPR>::storage sm;
+                              const T* __restrict__ b, index_t M, index_t D,
+                              cuda_compute_t<T> eps) {
+  using C = cuda_compute_t<T>;
+  __shared__ typename group_reduce<C, TPR>::storage sm;
   constexpr int R = 256 / TPR;
   const int lane = threadIdx.x % TPR;
-  const T n = static_cast<T>(D);
+  const C n = static_cast<C>(D);
   for (index_t row = static_cast<index_t>(blockIdx.x) * R + threadIdx.x / TPR; row < M;
        row += static_cast<index_t>(gridDim.x) * R) {
     const T* p = x + row * D;
     T* q = y + row * D;
-    T mu = T(0);
+    C mu = C(0);
     if constexpr (!RMS) {
-      for (index_t k = lane; k < D; k += TPR) mu += p[k];
-      mu = group_reduce<T, TPR>::all(sm, mu, plus_op{}) / n;
+      for (index_t k = lane; k < D; k += TPR) mu += to_compute(p[k]);
+      mu = group_reduce<C, TPR>::all(sm, mu, plus_op{}) / n;
     }
-    T ss = T(0);
-    for (index_t k = lane; k < D; k += TPR) ss += (p[k] - mu) * (p[k] - mu);
-    ss = group_reduce<T, TPR>::all(sm, ss, plus_op{});
-    const T r = T(1) / std::sqrt(ss / n + eps);
+    C ss = C(0);
+    for (index_t k = lane; k < D; k += TPR) ss += (to_compute(p[k]) - mu) * (to_compute(p[k]) - mu);
+    ss = group_reduce<C, TPR>::all(sm, ss, plus_op{});
+    const C r = C(1) / std::sqrt(ss / n + eps);
     for (index_t k = lane; k < D; k += TPR) {
-      T v = (p[k] - mu) * r;
-      if (w != nullptr) v *= w[k];
-      if (b != nullptr) v += b[k];
-      q[k] = v;
+      C v = (to_compute(p[k]) - mu) * r;
+      if (w != nullptr) v *= to_compute(w[k]);
+      if (b != nullptr) v += to_compute(b[k]);
+      q[k] = to_storage<T>(v);
     }
   }
 }
@@ -279,7 +300,7 @@ void launch_rows(index_t M, index_t D, Reg&& reg, Block&& block) {
 /// weight and bias (D,) when defined (arguments already checked by the caller).
 template <class T, bool RMS>
 tensor<T, cuda> normalize_rows(const tensor<T, cuda>& x, const tensor<T, cuda>& weight,
-                               const tensor<T, cuda>& bias, T eps) {
+                               const tensor<T, cuda>& bias, cuda_compute_t<T> eps) {
   const index_t D = x.size(-1), M = D > 0 ? x.numel() / D : 0;
   const tensor<T, cuda> xc = x.contiguous();
   const tensor<T, cuda> w = weight.defined() ? weight.contiguous() : weight;
@@ -345,27 +366,28 @@ tensor<T, cuda> log_softmax(const tensor<T, cuda>& x, int axis = -1) {
 /// @throws tessera::invalid_argument when weight/bias shapes differ from (D,) or eps < 0.
 template <class T>
 tensor<T, cuda> layer_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weight,
-                           const tensor<T, cuda>& bias, T eps = T(1e-5)) {
+                           const tensor<T, cuda>& bias, cuda_compute_t<T> eps = 1e-5) {
   if (x.rank() == 0) throw_invalid_argument("layer_norm", "x must have rank at least 1");
   const index_t D = x.size(-1);
   for (const tensor<T, cuda>* p : {&weight, &bias})
     if (p->defined() && !(p->shape() == shape_t{D}))
       throw_invalid_argument("layer_norm", "weight/bias shape ", p->shape().str(), " must be (", D,
                              ") for x of shape ", x.shape().str());
-  if (!(eps >= T(0))) throw_invalid_argument("layer_norm", "eps ", eps, " must be >= 0");
+  if (!(eps >= 0)) throw_invalid_argument("layer_norm", "eps ", eps, " must be >= 0");
   return cuda_kernels::normalize_rows<T, false>(x, weight, bias, eps);
 }
 
 /// RMS normalisation over the last axis, x/√(mean(x²) + eps)·weight (weight optional).
 /// @throws tessera::invalid_argument when the weight shape differs from (D,) or eps < 0.
 template <class T>
-tensor<T, cuda> rms_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weight, T eps = T(1e-6)) {
+tensor<T, cuda> rms_norm(const tensor<T, cuda>& x, const tensor<T, cuda>& weight,
+                         cuda_compute_t<T> eps = 1e-6) {
   if (x.rank() == 0) throw_invalid_argument("rms_norm", "x must have rank at least 1");
   const index_t D = x.size(-1);
   if (weight.defined() && !(weight.shape() == shape_t{D}))
     throw_invalid_argument("rms_norm", "weight shape ", weight.shape().str(), " must be (", D,
                            ") for x of shape ", x.shape().str());
-  if (!(eps >= T(0))) throw_invalid_argument("rms_norm", "eps ", eps, " must be >= 0");
+  if (!(eps >= 0)) throw_invalid_argument("rms_norm", "eps ", eps, " must be >= 0");
   return cuda_kernels::normalize_rows<T, true>(x, weight, tensor<T, cuda>(), eps);
 }
 

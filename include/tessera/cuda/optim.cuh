@@ -227,6 +227,9 @@ template <class T>
 void adam_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tensor<T, cuda>& m,
                   const tensor<T, cuda>& v, const tensor<T, cuda>& vmax,
                   const detail::adam_coefficients<T>& c, bool l2, bool amsgrad, bool decoupled) {
+  static_assert(
+      !tessera::cuda_detail::is_16bit_v<T>,
+      "adam_update_ is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   for (const tensor<T, cuda>* t : {&g, &m, &v})
     if (!(t->shape() == p.shape()) || !t->is_contiguous())
       throw_invalid_argument("optim::adam_update_", "gradient/state shape ", t->shape().str(),
@@ -254,6 +257,9 @@ template <class T>
 void sgd_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tensor<T, cuda>& buf,
                  const detail::sgd_coefficients<T>& c, bool l2, bool momentum, bool first,
                  bool nesterov) {
+  static_assert(
+      !tessera::cuda_detail::is_16bit_v<T>,
+      "sgd_update_ is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   if (!p.is_contiguous() || !g.is_contiguous() || !(g.shape() == p.shape()))
     throw_invalid_argument("optim::sgd_update_", "parameter shape ", p.shape().str(),
                            " and gradient shape ", g.shape().str(),

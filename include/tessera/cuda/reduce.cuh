@@ -2,7 +2,8 @@
 // Reductions on cuda tensors with the host's semantics (ops/reduce.hpp): sum, mean, var, max,
 // min, argmax, logsumexp, norms, sum_to, all_finite. Rows reduce with CUB's warp/block
 // primitives, columns with a tiled kernel, whole tensors with cub::DeviceReduce. Every order is
-// fixed by the shapes, so results are run-to-run deterministic.
+// fixed by the shapes, so results are run-to-run deterministic. sum, mean, max, min and sum_to
+// also take __nv_bfloat16/__half tensors: float accumulation, one rounding of each result.
 #pragma once
 
 #include <cub/block/block_reduce.cuh>
@@ -80,42 +81,46 @@ struct finite_map {
   }
 };
 
-/// out[m] = combine over k of map(x[m·K + k]). Launch: 256 threads, TPR threads per row,
-/// rows grid-strided; x (M, K) contiguous.
+/// out[m] = combine over k of map(x[m·K + k]), accumulated in the compute type (float for the
+/// 16-bit types, rounded once on store). Launch: 256 threads, TPR threads per row, rows
+/// grid-strided; x (M, K) contiguous.
 template <class T, int TPR, class Map, class Combine>
 TESSERA_KERNEL void reduce_rows(const T* __restrict__ x, T* __restrict__ out, index_t M, index_t K,
-                                T identity, Map map, Combine combine) {
-  __shared__ typename group_reduce<T, TPR>::storage sm;
+                                cuda_compute_t<T> identity, Map map, Combine combine) {
+  using C = cuda_compute_t<T>;
+  __shared__ typename group_reduce<C, TPR>::storage sm;
   constexpr int R = 256 / TPR;
   const int lane = threadIdx.x % TPR;
   for (index_t row = static_cast<index_t>(blockIdx.x) * R + threadIdx.x / TPR; row < M;
        row += static_cast<index_t>(gridDim.x) * R) {
     const T* p = x + row * K;
-    T acc = identity;
-    for (index_t k = lane; k < K; k += TPR) acc = combine(acc, map(p[k]));
-    acc = group_reduce<T, TPR>::all(sm, acc, combine);
-    if (lane == 0) out[row] = acc;
+    C acc = identity;
+    for (index_t k = lane; k < K; k += TPR) acc = combine(acc, map(to_compute(p[k])));
+    acc = group_reduce<C, TPR>::all(sm, acc, combine);
+    if (lane == 0) out[row] = to_storage<T>(acc);
   }
 }
 
 /// out[j] = combine over i of map(x[i·M + j]) for x (K, M) contiguous. Launch: block (32, 8),
 /// grid ceil(M / 32): each block owns 32 adjacent columns (coalesced reads), its 8 rows of
 /// threads stride over K, then combine their partials in shared memory in a fixed order.
+/// Accumulates in the compute type, as reduce_rows.
 template <class T, class Map, class Combine>
 TESSERA_KERNEL void reduce_cols(const T* __restrict__ x, T* __restrict__ out, index_t K, index_t M,
-                                T identity, Map map, Combine combine) {
-  __shared__ T part[8][33];
+                                cuda_compute_t<T> identity, Map map, Combine combine) {
+  using C = cuda_compute_t<T>;
+  __shared__ C part[8][33];
   const index_t j = static_cast<index_t>(blockIdx.x) * 32 + threadIdx.x;
-  T acc = identity;
+  C acc = identity;
   if (j < M)
-    for (index_t i = threadIdx.y; i < K; i += 8) acc = combine(acc, map(x[i * M + j]));
+    for (index_t i = threadIdx.y; i < K; i += 8) acc = combine(acc, map(to_compute(x[i * M + j])));
   part[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
   if (threadIdx.y == 0 && j < M) {
-    T r = part[0][threadIdx.x];
+    C r = part[0][threadIdx.x];
 #pragma unroll
     for (int y = 1; y < 8; ++y) r = combine(r, part[y][threadIdx.x]);
-    out[j] = r;
+    out[j] = to_storage<T>(r);
   }
 }
 
@@ -157,10 +162,24 @@ TESSERA_KERNEL void argmax_rows(const T* __restrict__ x, index_t* __restrict__ o
   }
 }
 
-/// Reduction over `axes` on the current stream: combine(identity, map(v), ...).
+/// map applied to the widened value of a 16-bit element (CUB's transform for whole-tensor
+/// reductions; CUB then accumulates in map's result type, float, and rounds once on store).
+template <class Map>
+struct widened_map {
+  Map map;
+  // The result type spelled out: CUB takes it for its accumulator on the host, where the
+  // deduced type of a __device__ function is not available.
+  template <class T>
+  __device__ __forceinline__ auto operator()(T v) const -> decltype(map(to_compute(v))) {
+    return map(to_compute(v));
+  }
+};
+
+/// Reduction over `axes` on the current stream: combine(identity, map(v), ...), accumulated in
+/// the compute type (float for the 16-bit types) and rounded once to T.
 template <class T, class Map, class Combine>
 tensor<T, cuda> reduce(const char* fn, const tensor<T, cuda>& x, const shape_t& axes, bool keepdim,
-                       T identity, Map map, Combine combine) {
+                       cuda_compute_t<T> identity, Map map, Combine combine) {
   const tessera::detail::reduce_plan p = tessera::detail::plan_reduce(fn, x.shape(), axes);
   tensor<T, cuda> out(keepdim ? p.out_shape : p.squeezed_shape);
   if (p.outer == 0) return out;
@@ -174,15 +193,21 @@ tensor<T, cuda> reduce(const char* fn, const tensor<T, cuda>& x, const shape_t& 
         xl.data(), out.data(), K, M, identity, map, combine);
     TESSERA_CUDA_CHECK_LAUNCH();
   } else if (K == 0) {
-    out.fill_(identity);
+    out.fill_(to_storage<T>(identity));
   } else if (M == 1) {
-    std::size_t bytes = 0;
-    TESSERA_CUDA_CHECK(cub::DeviceReduce::TransformReduce(nullptr, bytes, xl.data(), out.data(), K,
-                                                          combine, map, identity, s));
-    // At least one byte: a null temp-storage pointer would make the second call a size query.
-    cuda_rt::device_buffer<unsigned char> tmp(bytes > 0 ? bytes : 1, s);
-    TESSERA_CUDA_CHECK(cub::DeviceReduce::TransformReduce(tmp.get(), bytes, xl.data(), out.data(),
-                                                          K, combine, map, identity, s));
+    auto whole = [&](auto transform) {
+      std::size_t bytes = 0;
+      TESSERA_CUDA_CHECK(cub::DeviceReduce::TransformReduce(nullptr, bytes, xl.data(), out.data(),
+                                                            K, combine, transform, identity, s));
+      // At least one byte: a null temp-storage pointer would make the second call a size query.
+      cuda_rt::device_buffer<unsigned char> tmp(bytes > 0 ? bytes : 1, s);
+      TESSERA_CUDA_CHECK(cub::DeviceReduce::TransformReduce(tmp.get(), bytes, xl.data(), out.data(),
+                                                            K, combine, transform, identity, s));
+    };
+    if constexpr (cuda_detail::is_16bit_v<T>)
+      whole(widened_map<Map>{map});
+    else
+      whole(map);
   } else if (K <= 256) {
     reduce_rows<T, 32><<<cuda_rt::grid_for(M * 32), 256, 0, s>>>(xl.data(), out.data(), M, K,
                                                                  identity, map, combine);
@@ -203,32 +228,55 @@ template <class T>
 struct abs_map {
   __device__ __forceinline__ T operator()(T v) const { return std::abs(v); }
 };
+/// v·s: sums (s = 1, exact) and means (s = 1/n) of 16-bit tensors, rounded once.
+template <class C>
+struct scale_map {
+  C s;
+  __device__ __forceinline__ C operator()(C v) const { return v * s; }
+};
 
 TESSERA_CUDA_NAMESPACE_END
 
 namespace tessera {
 
-/// Sum over `axes` (all when empty), on the current stream.
+/// Sum over `axes` (all when empty), on the current stream. 16-bit tensors are summed in
+/// float and the sums rounded once.
 /// @throws tessera::invalid_argument for an out-of-range or repeated axis.
 template <class T>
 tensor<T, cuda> sum(const tensor<T, cuda>& x, const shape_t& axes = {}, bool keepdim = false) {
-  return cuda_kernels::reduce("sum", x, axes, keepdim, T(0), cuda_kernels::identity_op{},
-                              cuda_kernels::plus_op{});
+  if constexpr (cuda_detail::is_16bit_v<T>)  // the same kernels as mean's
+    return cuda_kernels::reduce("sum", x, axes, keepdim, 0.f, cuda_kernels::scale_map<float>{1.f},
+                                cuda_kernels::plus_op{});
+  else
+    return cuda_kernels::reduce("sum", x, axes, keepdim, T(0), cuda_kernels::identity_op{},
+                                cuda_kernels::plus_op{});
 }
 
-/// Mean over `axes` (all when empty); NaN over zero elements.
+/// Mean over `axes` (all when empty); NaN over zero elements. 16-bit tensors: the float sum of
+/// v·(1/n), rounded once.
 template <class T>
 tensor<T, cuda> mean(const tensor<T, cuda>& x, const shape_t& axes = {}, bool keepdim = false) {
   const detail::reduce_plan p = detail::plan_reduce("mean", x.shape(), axes);
-  tensor<T, cuda> s = sum(x, axes, keepdim);
-  scale_(s, p.inner > 0 ? T(1) / static_cast<T>(p.inner) : std::numeric_limits<T>::quiet_NaN());
-  return s;
+  if constexpr (cuda_detail::is_16bit_v<T>) {
+    if (p.inner == 0)
+      return full<T, cuda>(keepdim ? p.out_shape : p.squeezed_shape,
+                           cuda_kernels::to_storage<T>(std::numeric_limits<float>::quiet_NaN()));
+    return cuda_kernels::reduce("mean", x, axes, keepdim, 0.f,
+                                cuda_kernels::scale_map<float>{1.f / static_cast<float>(p.inner)},
+                                cuda_kernels::plus_op{});
+  } else {
+    tensor<T, cuda> s = sum(x, axes, keepdim);
+    scale_(s, p.inner > 0 ? T(1) / static_cast<T>(p.inner) : std::numeric_limits<T>::quiet_NaN());
+    return s;
+  }
 }
 
 /// Variance over `axes` dividing by (count - correction); two-pass like the host.
 template <class T>
 tensor<T, cuda> var(const tensor<T, cuda>& x, const shape_t& axes = {}, int correction = 0,
                     bool keepdim = false) {
+  static_assert(!cuda_detail::is_16bit_v<T>,
+                "var is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   const detail::reduce_plan p = detail::plan_reduce("var", x.shape(), axes);
   const tensor<T, cuda> m = mean(x, axes, true);
   tensor<T, cuda> s = sum(square(sub(x, m)), axes, keepdim);
@@ -251,7 +299,8 @@ tensor<T, cuda> max(const tensor<T, cuda>& x, const shape_t& axes = {}, bool kee
   if (detail::plan_reduce("max", x.shape(), axes).inner == 0)
     throw_invalid_argument("max", "cannot take the maximum over an empty axis of shape ",
                            x.shape().str());
-  return cuda_kernels::reduce("max", x, axes, keepdim, -std::numeric_limits<T>::infinity(),
+  return cuda_kernels::reduce("max", x, axes, keepdim,
+                              -std::numeric_limits<cuda_compute_t<T>>::infinity(),
                               cuda_kernels::identity_op{}, cuda_kernels::max_op{});
 }
 
@@ -262,7 +311,8 @@ tensor<T, cuda> min(const tensor<T, cuda>& x, const shape_t& axes = {}, bool kee
   if (detail::plan_reduce("min", x.shape(), axes).inner == 0)
     throw_invalid_argument("min", "cannot take the minimum over an empty axis of shape ",
                            x.shape().str());
-  return cuda_kernels::reduce("min", x, axes, keepdim, std::numeric_limits<T>::infinity(),
+  return cuda_kernels::reduce("min", x, axes, keepdim,
+                              std::numeric_limits<cuda_compute_t<T>>::infinity(),
                               cuda_kernels::identity_op{}, cuda_kernels::min_op{});
 }
 
@@ -270,6 +320,8 @@ tensor<T, cuda> min(const tensor<T, cuda>& x, const shape_t& axes = {}, bool kee
 /// @throws tessera::invalid_argument when the axis is out of range or empty.
 template <class T>
 tensor<index_t, cuda> argmax(const tensor<T, cuda>& x, int axis, bool keepdim = false) {
+  static_assert(!cuda_detail::is_16bit_v<T>,
+                "argmax is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   const int a = normalize_axis("argmax", axis, x.rank());
   if (x.shape()[a] == 0)
     throw_invalid_argument("argmax", "axis ", a, " of shape ", x.shape().str(), " is empty");
@@ -301,6 +353,8 @@ tensor<index_t, cuda> argmax(const tensor<T, cuda>& x, int axis, bool keepdim = 
 template <class T>
 tensor<T, cuda> logsumexp(const tensor<T, cuda>& x, const shape_t& axes = {},
                           bool keepdim = false) {
+  static_assert(!cuda_detail::is_16bit_v<T>,
+                "logsumexp is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   const detail::reduce_plan p = detail::plan_reduce("logsumexp", x.shape(), axes);
   if (p.inner == 0)
     return full<T, cuda>(keepdim ? p.out_shape : p.squeezed_shape,
@@ -318,6 +372,8 @@ tensor<T, cuda> logsumexp(const tensor<T, cuda>& x, const shape_t& axes = {},
 template <class T>
 tensor<T, cuda> norm(const tensor<T, cuda>& x, T p = T(2), const shape_t& axes = {},
                      bool keepdim = false) {
+  static_assert(!cuda_detail::is_16bit_v<T>,
+                "norm is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   if (p == T(2))
     return sqrt(cuda_kernels::reduce("norm", x, axes, keepdim, T(0), cuda_kernels::square_map<T>{},
                                      cuda_kernels::plus_op{}));
@@ -356,6 +412,9 @@ tensor<T, cuda> sum_to(const tensor<T, cuda>& g, const shape_t& shape) {
 /// True when every element is finite (waits for the current stream).
 template <class T>
 bool all_finite(const tensor<T, cuda>& x) {
+  static_assert(
+      !cuda_detail::is_16bit_v<T>,
+      "all_finite is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
   const tensor<T, cuda> bad = cuda_kernels::reduce(
       "all_finite", x, {}, false, T(0), cuda_kernels::finite_map{}, cuda_kernels::plus_op{});
   return to<host>(bad).item() == T(0);

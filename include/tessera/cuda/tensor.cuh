@@ -13,6 +13,7 @@
 #include "tessera/core/iterate.hpp"
 #include "tessera/core/philox.hpp"
 #include "tessera/core/tensor.hpp"
+#include "tessera/cuda/compute_type.cuh"
 #include "tessera/cuda/runtime.cuh"
 
 TESSERA_CUDA_NAMESPACE_BEGIN
@@ -48,22 +49,37 @@ struct inputs {
   const T* p[NIN > 0 ? NIN : 1];
 };
 
+/// A functor that works on the stored values themselves (copies, fills): it sees and returns T,
+/// with no widening to the compute type, so copies keep every bit (NaN payloads included).
+template <class F>
+concept storage_functor = requires { F::on_storage; };
+
+/// f applied to one element of each input: the inputs widened to the compute type
+/// (cuda_compute_t<T>: float for the 16-bit types, T itself otherwise, where this is the plain
+/// call f(v...)), the result rounded once to T.
 template <class T, int NIN, class F>
 __device__ __forceinline__ T apply(const F& f, const T (&v)[NIN > 0 ? NIN : 1]) {
-  if constexpr (NIN == 0)
-    return f();
-  else if constexpr (NIN == 1)
-    return f(v[0]);
-  else if constexpr (NIN == 2)
-    return f(v[0], v[1]);
-  else
-    return f(v[0], v[1], v[2]);
+  if constexpr (storage_functor<F>) {
+    if constexpr (NIN == 0)
+      return f();
+    else
+      return f(v[0]);
+  } else if constexpr (NIN == 0) {
+    return to_storage<T>(f());
+  } else if constexpr (NIN == 1) {
+    return to_storage<T>(f(to_compute(v[0])));
+  } else if constexpr (NIN == 2) {
+    return to_storage<T>(f(to_compute(v[0]), to_compute(v[1])));
+  } else {
+    return to_storage<T>(f(to_compute(v[0]), to_compute(v[1]), to_compute(v[2])));
+  }
 }
 
 /// out[i] = f(in_0[i], ...) over n contiguous elements, V elements per load/store (V·sizeof(T)
-/// = 16 bytes: float4/double2 transactions; all pointers 16-byte aligned). The n % V tail is
-/// done element by element. Launch: 1-d grid-stride, any geometry. `out` may be one of the
-/// inputs (in-place updates read each element before writing it, in the same thread).
+/// = 16 bytes: float4/double2 transactions, 8 values of a 16-bit type; all pointers 16-byte
+/// aligned); f sees the compute type (apply). The n % V tail is done element by element.
+/// Launch: 1-d grid-stride, any geometry. `out` may be one of the inputs (in-place updates read
+/// each element before writing it, in the same thread).
 template <class T, int NIN, int V, class F>
 TESSERA_KERNEL void flat_map(T* out, inputs<T, NIN> in, index_t n, F f) {
   struct alignas(sizeof(T) * V) pack {
@@ -177,6 +193,7 @@ void launch_map(const tensor<T, cuda>& out, const tensor<T, cuda>* const (&ins)[
 }
 
 struct identity_op {
+  static constexpr bool on_storage = true;
   template <class T>
   __device__ __forceinline__ T operator()(T v) const {
     return v;
@@ -185,6 +202,7 @@ struct identity_op {
 
 template <class T>
 struct constant_op {
+  static constexpr bool on_storage = true;
   T value;
   __device__ __forceinline__ T operator()() const { return value; }
 };
