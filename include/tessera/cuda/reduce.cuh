@@ -391,20 +391,7 @@ tensor<T, cuda> norm(const tensor<T, cuda>& x, T p = T(2), const shape_t& axes =
 template <class T>
 tensor<T, cuda> sum_to(const tensor<T, cuda>& g, const shape_t& shape) {
   if (g.shape() == shape) return g;
-  const int lead = g.rank() - shape.rank();
-  if (lead < 0)
-    throw_invalid_argument("sum_to", "cannot reduce shape ", g.shape().str(), " to ", shape.str());
-  shape_t axes;
-  for (int i = 0; i < g.rank(); ++i) {
-    if (i < lead) {
-      axes.push_back(i);
-    } else if (shape[i - lead] != g.shape()[i]) {
-      if (shape[i - lead] != 1)
-        throw_invalid_argument("sum_to", "cannot reduce shape ", g.shape().str(), " to ",
-                               shape.str());
-      axes.push_back(i);
-    }
-  }
+  const shape_t axes = detail::sum_to_axes(g.shape(), shape);
   if (axes.rank() == 0) return g.reshape(shape);
   return sum(g, axes, true).reshape(shape);
 }

@@ -308,25 +308,36 @@ tensor<T> norm(const tensor<T>& x, T p = T(2), const shape_t& axes = {}, bool ke
   throw_invalid_argument("norm", "p ", p, " is not supported (use 1, 2 or infinity)");
 }
 
+namespace detail {
+/// The axes of a tensor of shape `from` that sum_to(·, to) sums over (kept as size 1, then
+/// reshaped): the leading axes `to` lacks, and the axes where `to` has 1 and `from` does not.
+/// Shared by the host and cuda sum_to.
+/// @throws tessera::invalid_argument when `to` does not broadcast to `from`.
+inline shape_t sum_to_axes(const shape_t& from, const shape_t& to) {
+  const int lead = from.rank() - to.rank();
+  const auto fail = [&] {
+    throw_invalid_argument("sum_to", "cannot reduce shape ", from.str(), " to ", to.str());
+  };
+  if (lead < 0) fail();
+  shape_t axes;
+  for (int i = 0; i < from.rank(); ++i) {
+    if (i < lead) {
+      axes.push_back(i);
+    } else if (to[i - lead] != from[i]) {
+      if (to[i - lead] != 1) fail();
+      axes.push_back(i);
+    }
+  }
+  return axes;
+}
+}  // namespace detail
+
 /// Sums `g` down to `shape`, undoing numpy broadcasting (the adjoint of expand).
 /// @throws tessera::invalid_argument when `shape` does not broadcast to g's shape.
 template <class T>
 tensor<T> sum_to(const tensor<T>& g, const shape_t& shape) {
   if (g.shape() == shape) return g;
-  const int lead = g.rank() - shape.rank();
-  if (lead < 0)
-    throw_invalid_argument("sum_to", "cannot reduce shape ", g.shape().str(), " to ", shape.str());
-  shape_t axes;
-  for (int i = 0; i < g.rank(); ++i) {
-    if (i < lead) {
-      axes.push_back(i);
-    } else if (shape[i - lead] != g.shape()[i]) {
-      if (shape[i - lead] != 1)
-        throw_invalid_argument("sum_to", "cannot reduce shape ", g.shape().str(), " to ",
-                               shape.str());
-      axes.push_back(i);
-    }
-  }
+  const shape_t axes = detail::sum_to_axes(g.shape(), shape);
   if (axes.rank() == 0) return g.reshape(shape);
   return sum(g, axes, true).reshape(shape);
 }
