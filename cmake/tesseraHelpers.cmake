@@ -140,7 +140,8 @@ endfunction()
 # tessera_add_benchmarks()
 # Each benchmarks/<module>/<file>.cpp (and .cu when CUDA is on) becomes the executable
 # bench_<module>_<file> in <build>/benchmarks/, linked with Google Benchmark (each file ends
-# with BENCHMARK_MAIN()). A module folder with its own CMakeLists.txt (e.g. benchmarks/compare,
+# with BENCHMARK_MAIN()); a <file> ending in _fftw also links tessera::fftw and is skipped
+# without it. A module folder with its own CMakeLists.txt (e.g. benchmarks/compare,
 # which needs peers such as LibTorch) is added with add_subdirectory instead.
 function(tessera_add_benchmarks)
   file(GLOB module_dirs LIST_DIRECTORIES true CONFIGURE_DEPENDS
@@ -161,9 +162,17 @@ function(tessera_add_benchmarks)
     file(GLOB sources CONFIGURE_DEPENDS ${patterns})
     foreach(src IN LISTS sources)
       cmake_path(GET src STEM name)
+      # <name>_fftw.cpp needs the FFTW engine: built (linked with tessera::fftw) only when
+      # that target exists.
+      if(name MATCHES "_fftw$" AND NOT TARGET tessera_fftw)
+        continue()
+      endif()
       set(target bench_${module}_${name})
       add_executable(${target} "${src}")
       target_link_libraries(${target} PRIVATE tessera::tessera benchmark::benchmark)
+      if(name MATCHES "_fftw$")
+        target_link_libraries(${target} PRIVATE tessera::fftw)
+      endif()
       if(src MATCHES "\\.cu$")
         target_link_libraries(${target} PRIVATE tessera::cuda)
       endif()
