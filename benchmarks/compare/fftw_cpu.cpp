@@ -13,7 +13,8 @@
 // the builtin engine (selected with spectral::fft_engine_guard), and a second pair of lines
 //   RESULT case=<rfft2|irfft2>_<H>x<W>_fftw_engine tessera=<ms> fftw=<ms> unit=ms ratio=...
 // times the same calls on tessera's FFTW engine (guru plans over the tensors' layout,
-// FFTW_ESTIMATE, tensors allocated per call) against the raw planned FFTW calls.
+// FFTW_ESTIMATE, or FFTW_MEASURE with --engine-measure; tensors allocated per call) against the
+// raw planned FFTW calls (FFTW_MEASURE, or FFTW_ESTIMATE with --estimate).
 #include <fftw3.h>
 #include <time.h>
 
@@ -183,8 +184,11 @@ int main(int argc, char** argv) {
     else if (a == "--estimate") {
       flags = FFTW_ESTIMATE;
       flag_name = "FFTW_ESTIMATE";
+    } else if (a == "--engine-measure") {
+      tessera::spectral::set_fftw_planning(tessera::spectral::fftw_planning::measure);
     } else {
-      std::fprintf(stderr, "usage: fftw_cpu [--reps N] [--min-time S] [--estimate]\n");
+      std::fprintf(stderr,
+                   "usage: fftw_cpu [--reps N] [--min-time S] [--estimate] [--engine-measure]\n");
       return 2;
     }
   }

@@ -6,7 +6,7 @@
 # (rfft2/irfft2 at (16, 32, 64, 64) and (32, 32, 94, 94), CPU-time medians) and CHECK lines
 # (agreement of the two results); the `_fftw_engine` lines time tessera's FFTW engine
 # (tessera::fftw) on the same calls.
-#   benchmarks/compare/fftw_cpu.sh [--reps N] [--min-time S] [--estimate]
+#   benchmarks/compare/fftw_cpu.sh [--reps N] [--min-time S] [--estimate] [--engine-measure]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"

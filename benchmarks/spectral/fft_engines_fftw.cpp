@@ -48,8 +48,8 @@ void BM_Rfft2(benchmark::State& state) {
 void BM_Irfft2(benchmark::State& state) {
   const spectral::fft_engine_guard g(engine_of(state));
   const tessera::index_t n = state.range(1);
-  const tensor<float> X = spectral::rfft2(
-      uniform_input(shape_t{sc::batch, sc::in_channels, n, n}, sc::input_seed));
+  const tensor<float> X =
+      spectral::rfft2(uniform_input(shape_t{sc::batch, sc::in_channels, n, n}, sc::input_seed));
   for (auto _ : state) {
     const tensor<float> y = spectral::irfft2(X, shape_t{n, n});
     benchmark::DoNotOptimize(y.data());

@@ -111,6 +111,31 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(n_d_and_threaded_sizes_match, T, float_types) {
   BOOST_TEST(rel_diff(f3(), builtin(f3)) <= tol<T>() * 4);
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(measured_plans_match_and_leave_the_data_alone, T, float_types) {
+  // FFTW_MEASURE and FFTW_PATIENT overwrite the arrays they plan on: planned on scratch arrays,
+  // the caller's input survives and the results equal the builtin engine's. In place (the
+  // n-d c2c), out of place, r2c and c2r, on layouts not planned before at this effort.
+  generator gen(5);
+  for (const sp::fftw_planning effort : {sp::fftw_planning::measure, sp::fftw_planning::patient}) {
+    sp::set_fftw_planning(effort);
+    const std::uint64_t plans = fw::stats().plans.load();
+    const tensor<T> x = randn<T>(shape_t{3, 2, 10, 14}, gen);
+    const tensor<T> keep = x.clone();
+    const auto r2 = [&] { return sp::rfft2(x); };
+    const tensor<T> X = r2();
+    BOOST_TEST(max_abs_diff(x, keep) == 0.0);
+    BOOST_TEST(rel_diff(X, builtin(r2)) <= tol<T>() * 4);
+    const auto i2 = [&] { return sp::irfft2(X, shape_t{10, 14}); };
+    BOOST_TEST(rel_diff(i2(), builtin(i2)) <= tol<T>() * 4);
+    const tensor<T> z = randn<T>(shape_t{2, 9, 6, 2}, gen);
+    const auto f3 = [&] { return sp::fftn(z); };
+    BOOST_TEST(rel_diff(f3(), builtin(f3)) <= tol<T>() * 4);
+    BOOST_TEST(fw::stats().plans.load() > plans);  // new plans at this effort
+  }
+  sp::set_fftw_planning(sp::fftw_planning::estimate);
+  BOOST_TEST((sp::get_fftw_planning() == sp::fftw_planning::estimate));
+}
+
 BOOST_AUTO_TEST_CASE(layouts_fftw_cannot_take_fall_back) {
   generator gen(4);
   // Odd strides between complex elements (a slice of the pair axis of a wider array), and a

@@ -10,50 +10,13 @@
 #include "tessera/core/error.hpp"
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/tensor.hpp"
+#include "tessera/spectral/fft_engine.hpp"
 #include "tessera/spectral/stockham.hpp"
 #if TESSERA_HAS_FFTW
 #include "tessera/spectral/fftw.hpp"
 #endif
 
 namespace tessera::spectral {
-
-/// The engines of the host transforms: tessera's own Stockham FFT, or FFTW 3 when tessera is
-/// compiled with it (TESSERA_USE_FFTW, e.g. through the CMake target tessera::fftw; FFTW is
-/// GPL-licensed, so it is opt-in). Both give the same results to rounding, for every function
-/// of this header, its tape rules and everything built on them.
-enum class fft_engine { builtin, fftw };
-
-/// True when this translation unit was compiled with the FFTW engine.
-inline constexpr bool has_fftw = TESSERA_HAS_FFTW != 0;
-
-namespace detail {
-inline fft_engine& thread_fft_engine() noexcept {
-  thread_local fft_engine e = has_fftw ? fft_engine::fftw : fft_engine::builtin;
-  return e;
-}
-}  // namespace detail
-
-/// The engine this thread's host transforms use: FFTW when compiled in, else the builtin one.
-[[nodiscard]] inline fft_engine host_fft_engine() noexcept { return detail::thread_fft_engine(); }
-
-/// Selects this thread's host FFT engine while it lives, then restores the previous one.
-/// @throws tessera::invalid_argument for fft_engine::fftw when tessera was compiled without it.
-class fft_engine_guard {
- public:
-  explicit fft_engine_guard(fft_engine e) : previous_(detail::thread_fft_engine()) {
-    if (e == fft_engine::fftw && !has_fftw)
-      throw_invalid_argument("spectral::fft_engine_guard",
-                             "the FFTW engine is not compiled in (define TESSERA_USE_FFTW and "
-                             "link FFTW, or link the CMake target tessera::fftw)");
-    detail::thread_fft_engine() = e;
-  }
-  fft_engine_guard(const fft_engine_guard&) = delete;
-  fft_engine_guard& operator=(const fft_engine_guard&) = delete;
-  ~fft_engine_guard() { detail::thread_fft_engine() = previous_; }
-
- private:
-  fft_engine previous_;
-};
 
 // Complex tensors are real tensors with a trailing axis of size 2 holding (re, im), PyTorch's
 // view_as_real layout: contiguous (..., n, 2) data is layout-compatible with std::complex<T>.

@@ -7,14 +7,15 @@
 // Each one-axis primitive of fft.hpp (c2c, r2c, c2r) becomes one FFTW guru plan over the
 // tensor's own strided layout (the transform axis as the plan's dimension, every other axis as
 // a loop of the plan), so no copy is made except c2r's input, which FFTW overwrites. Plans are
-// made with FFTW_ESTIMATE (which leaves the arrays untouched, so the caller's arrays serve for
-// planning) and cached per (transform, geometry, in-place, alignment) in one process-wide
-// cache: FFTW's planner is not thread-safe, so planning and destroying plans take a mutex, while
-// executing a plan (fftw_execute_dft and friends on new arrays) is thread-safe and runs
-// without it. Large transforms run one plan execution per index of their outermost loop,
-// spread over the OpenMP threads, each slice scaled right after its transform. Layouts FFTW cannot
-// describe (a complex pair axis that is not contiguous, odd or non-positive strides) fall back to
-// the Stockham engine.
+// made with FFTW_ESTIMATE by default (which leaves the arrays untouched, so the caller's arrays
+// serve for planning; spectral::set_fftw_planning chooses FFTW_MEASURE or FFTW_PATIENT, which
+// plan on scratch arrays of the same layout and alignment) and cached per (transform, geometry,
+// in-place, alignment, planning effort) in one process-wide cache: FFTW's planner is not
+// thread-safe, so planning and destroying plans take a mutex, while executing a plan
+// (fftw_execute_dft and friends on new arrays) is thread-safe and runs without it. Large transforms
+// run one plan execution per index of their outermost loop, spread over the OpenMP threads, each
+// slice scaled right after its transform. Layouts FFTW cannot describe (a complex pair axis that is
+// not contiguous, odd or non-positive strides) fall back to the Stockham engine.
 #pragma once
 
 #include <fftw3.h>
@@ -23,9 +24,11 @@
 #include <atomic>
 #include <compare>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -33,6 +36,7 @@
 
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/tensor.hpp"
+#include "tessera/spectral/fft_engine.hpp"
 
 namespace tessera::spectral::detail::fftw {
 
@@ -114,6 +118,7 @@ struct plan_key {
   std::vector<long long> dims;  // n, is, os per dimension (the transform's first)
   bool in_place = false;
   int align_in = 0, align_out = 0;
+  unsigned flags = 0;  // FFTW_ESTIMATE, FFTW_MEASURE or FFTW_PATIENT
   auto operator<=>(const plan_key&) const = default;
 };
 
@@ -195,6 +200,47 @@ class plan_cache {
   std::uint64_t clock_ = 0;
 };
 
+/// FFTW's planner flag for the process-wide spectral::fftw_planning setting.
+inline unsigned planner_flags() noexcept {
+  switch (spectral::detail::fftw_planning_setting().load(std::memory_order_relaxed)) {
+    case fftw_planning::measure:
+      return FFTW_MEASURE;
+    case fftw_planning::patient:
+      return FFTW_PATIENT;
+    default:
+      return FFTW_ESTIMATE;
+  }
+}
+
+/// `count` values of T, 64-byte aligned plus `offset_bytes`: FFTW's planner, when it measures,
+/// overwrites the arrays it plans on, so it plans on these (of the caller's alignment) instead.
+template <class T>
+class scratch_array {
+ public:
+  scratch_array(index_t count, int offset_bytes) {
+    const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(T) +
+                               static_cast<std::size_t>(offset_bytes) + 63) /
+                              64 * 64;
+    base_ = static_cast<char*>(std::aligned_alloc(64, bytes > 0 ? bytes : 64));
+    if (base_ == nullptr) throw std::bad_alloc();
+    p = reinterpret_cast<T*>(base_ + offset_bytes);
+  }
+  scratch_array(const scratch_array&) = delete;
+  scratch_array& operator=(const scratch_array&) = delete;
+  ~scratch_array() { std::free(base_); }
+  T* p = nullptr;
+
+ private:
+  char* base_ = nullptr;
+};
+
+/// Elements an array must hold for a plan's dimensions: 1 + Σ (n − 1)·stride, in array units.
+inline index_t span_of(const fftw_iodim64* d, int nd, bool input) {
+  index_t s = 1;
+  for (int i = 0; i < nd; ++i) s += (d[i].n - 1) * (input ? d[i].is : d[i].os);
+  return s;
+}
+
 /// Appends (n, is, os) to g, or returns false when FFTW's units cannot express the strides
 /// (`in_unit`/`out_unit`: 2 for complex arrays, whose strides must then be even; positive
 /// strides only).
@@ -218,14 +264,16 @@ void scale_range(T* out, index_t lo, index_t hi, T scale) {
 /// `points` elements are contiguous), then scales out by `scale`: one plan for the whole when
 /// small, else one plan execution per index of the outermost loop, spread over the threads,
 /// each slice scaled while it is still in cache when its output is one block. `make(dims,
-/// loops, nloops, in, out)` plans, `exec(plan, in, out)` executes. Returns false (nothing
-/// written) when FFTW cannot plan it.
+/// loops, nloops, in, out, flags)` plans, `exec(plan, in, out)` executes. Plans are made with
+/// the spectral::fftw_planning setting; a measuring one on scratch arrays of the same layout
+/// and alignment. Returns false (nothing written) when FFTW cannot plan it.
 template <class T, class Make, class Exec>
 bool run(kind k, const geometry& g, T* in, T* out, index_t in_unit, index_t out_unit,
          index_t points, T scale, Make&& make, Exec&& exec) {
   const bool in_place = in == out;
   const auto plan_for = [&](const fftw_iodim64* loops, int nloops, T* i, T* o) {
-    plan_key key{k, {}, in_place, api<T>::alignment(i), api<T>::alignment(o)};
+    const unsigned flags = planner_flags();
+    plan_key key{k, {}, in_place, api<T>::alignment(i), api<T>::alignment(o), flags};
     key.dims.reserve(static_cast<std::size_t>(3 * (nloops + 1)));
     const auto put = [&](const fftw_iodim64& d) {
       key.dims.push_back(d.n);
@@ -234,7 +282,17 @@ bool run(kind k, const geometry& g, T* in, T* out, index_t in_unit, index_t out_
     };
     put(g[0]);
     for (int l = 0; l < nloops; ++l) put(loops[l]);
-    return plan_cache<T>::instance().get(key, [&] { return make(&g[0], loops, nloops, i, o); });
+    return plan_cache<T>::instance().get(key, [&] {
+      if (flags == FFTW_ESTIMATE) return make(&g[0], loops, nloops, i, o, flags);
+      std::vector<fftw_iodim64> all(g.begin(), g.begin() + 1);
+      all.insert(all.end(), loops, loops + nloops);
+      const int nd = static_cast<int>(all.size());
+      const index_t si = span_of(all.data(), nd, true) * in_unit;
+      const index_t so = span_of(all.data(), nd, false) * out_unit;
+      const scratch_array<T> a(in_place ? std::max(si, so) : si, key.align_in);
+      const scratch_array<T> b(in_place ? 0 : so, key.align_out);
+      return make(&g[0], loops, nloops, a.p, in_place ? a.p : b.p, flags);
+    });
   };
   const int nloops = static_cast<int>(g.size()) - 1;
   const fftw_iodim64* loops = g.data() + 1;
@@ -294,9 +352,8 @@ bool c2c(const tensor<T>& x, const tensor<T>& out, int a, bool inverse, T scale)
   T* in = const_cast<T*>(x.data());  // out of place, FFTW preserves the input
   return run<T>(
       inverse ? kind::inverse : kind::forward, g, in, out.data(), 2, 2, out.numel(), scale,
-      [&](const fftw_iodim64* d, const fftw_iodim64* l, int nl, T* i, T* o) {
-        return api<T>::dft(1, d, nl, l, i, o, inverse ? FFTW_BACKWARD : FFTW_FORWARD,
-                           FFTW_ESTIMATE);
+      [&](const fftw_iodim64* d, const fftw_iodim64* l, int nl, T* i, T* o, unsigned f) {
+        return api<T>::dft(1, d, nl, l, i, o, inverse ? FFTW_BACKWARD : FFTW_FORWARD, f);
       },
       [](auto p, T* i, T* o) { api<T>::exec_dft(p, i, o); });
 }
@@ -316,8 +373,8 @@ bool r2c(const tensor<T>& x, const tensor<T>& out, int a, T scale) {
   T* in = const_cast<T*>(x.data());  // r2c out of place preserves its input
   return run<T>(
       kind::r2c, g, in, out.data(), 1, 2, out.numel(), scale,
-      [&](const fftw_iodim64* d, const fftw_iodim64* l, int nl, T* i, T* o) {
-        return api<T>::r2c(1, d, nl, l, i, o, FFTW_ESTIMATE);
+      [&](const fftw_iodim64* d, const fftw_iodim64* l, int nl, T* i, T* o, unsigned f) {
+        return api<T>::r2c(1, d, nl, l, i, o, f);
       },
       [](auto p, T* i, T* o) { api<T>::exec_r2c(p, i, o); });
 }
@@ -382,8 +439,8 @@ bool c2r_from_buffer(const tensor<T>& buf, const tensor<T>& out, int a, index_t 
     if (i != a && !add_dim(g, bs[i], buf.strides()[i], out.strides()[i], 2, 1)) return false;
   return run<T>(
       kind::c2r, g, b, out.data(), 2, 1, out.numel(), T(1),
-      [&](const fftw_iodim64* d, const fftw_iodim64* l, int nl, T* i, T* o) {
-        return api<T>::c2r(1, d, nl, l, i, o, FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
+      [&](const fftw_iodim64* d, const fftw_iodim64* l, int nl, T* i, T* o, unsigned f) {
+        return api<T>::c2r(1, d, nl, l, i, o, f | FFTW_DESTROY_INPUT);
       },
       [](auto p, T* i, T* o) { api<T>::exec_c2r(p, i, o); });
 }
