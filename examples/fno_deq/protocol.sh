@@ -14,8 +14,9 @@
 # build/default/examples/fno_deq], CKDIR [ck], PARTS [ck-parts], SCALE [gpu], DEVICE [cuda],
 # EXTRA (more fno_deq arguments, e.g. "--epochs 3" for a dry run). Exit status: fno_deq's.
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-(($# == 2)) || { sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+self=$(realpath "${BASH_SOURCE[0]}")
+cd "$(dirname "$self")/../.."
+(($# == 2)) || { sed -n '3,15p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 models=$1 seconds=$2
 here=examples/fno_deq
 if [[ -z ${BIN:-} ]]; then

@@ -166,7 +166,7 @@ complex_operand<T> make_complex_operand(const tensor<T, cuda>& t, const shape_t&
 /// One cached cuFFT plan: made with cufftSetAutoAllocation(0), so each execution gets its work
 /// area from the stream-ordered pool on the current stream (captured as a pool node under CUDA
 /// graph capture; cuFFT allocates nothing itself). `done` is recorded on the stream after each
-/// uncaptured execution; `captured` marks a plan that a CUDA graph holds.
+/// uncaptured execution (`last`, once `used`); `captured` marks a plan that a CUDA graph holds.
 struct cufft_plan {
   int device = 0;
   cufftType type = CUFFT_C2C;
@@ -175,6 +175,8 @@ struct cufft_plan {
   long long batch = 0;
   cufftHandle handle = 0;
   cudaEvent_t done = nullptr;
+  cudaStream_t last = nullptr;
+  bool used = false;
   std::size_t work_bytes = 0;
   std::uint64_t last_use = 0;
   bool captured = false;
@@ -247,13 +249,24 @@ class cufft_plans {
     return plans_.back();
   }
 
+  /// Before an execution of `p` on stream `s`: when its last execution was on another stream,
+  /// `s` waits for it, so that the plan's uses stay ordered and `done` (recorded on `s` next)
+  /// covers all of them.
+  static void before_exec(const cufft_plan& p, cudaStream_t s) {
+    if (p.used && p.last != s && !cuda_rt::is_capturing(s))
+      TESSERA_CUDA_CHECK(cudaStreamWaitEvent(s, p.done, 0));
+  }
+
   /// Marks the end of an execution of `p` enqueued on stream `s`: records its event, or, while
   /// `s` is being captured, pins the plan for the graph's lifetime.
   static void executed(cufft_plan& p, cudaStream_t s) {
-    if (cuda_rt::is_capturing(s))
+    if (cuda_rt::is_capturing(s)) {
       p.captured = true;
-    else
+    } else {
       TESSERA_CUDA_CHECK(cudaEventRecord(p.done, s));
+      p.last = s;
+      p.used = true;
+    }
   }
 
  private:
@@ -263,7 +276,8 @@ class cufft_plans {
     for (auto it = plans_.begin(); it != plans_.end(); ++it)
       if (!it->captured && (oldest == plans_.end() || it->last_use < oldest->last_use)) oldest = it;
     if (oldest == plans_.end()) return;
-    // Work enqueued with it may still run, on any stream this thread used.
+    // Work enqueued with it may still run: `done` follows its last execution, which waited for
+    // any earlier one on another stream (before_exec).
     TESSERA_CUDA_CHECK(cudaEventSynchronize(oldest->done));
     release(*oldest);
     plans_.erase(oldest);
@@ -297,6 +311,7 @@ void cufft_exec(const char* fn, cufftType type, int rank, const long long* n, lo
                 const T* in, T* out, int direction) {
   cufft_plan& p = cufft_plans::of_thread().get(fn, type, rank, n, batch);
   const cudaStream_t s = cuda_rt::current_stream();
+  cufft_plans::before_exec(p, s);
   TESSERA_CUFFT_CHECK(cufftSetStream(p.handle, s));
   // Freed (stream-ordered) after the transform is enqueued.
   std::shared_ptr<char> work;

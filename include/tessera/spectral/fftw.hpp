@@ -12,7 +12,10 @@
 // plan on scratch arrays of the same layout and alignment) and cached per (transform, geometry,
 // in-place, alignment, planning effort) in one process-wide cache: FFTW's planner is not
 // thread-safe, so planning and destroying plans take a mutex, while executing a plan
-// (fftw_execute_dft and friends on new arrays) is thread-safe and runs without it. Large transforms
+// (fftw_execute_dft and friends on new arrays) is thread-safe and runs without it (the mutex
+// covers tessera's planner calls only: a program that also calls FFTW's planner itself from
+// other threads must serialise those calls, e.g. with fftw_make_planner_thread_safe() from
+// libfftw3_threads). Large transforms
 // run one plan execution per index of their outermost loop, spread over the OpenMP threads, each
 // slice scaled right after its transform. Layouts FFTW cannot describe (a complex pair axis that is
 // not contiguous, odd or non-positive strides) fall back to the Stockham engine.
@@ -25,6 +28,7 @@
 #include <compare>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -169,14 +173,16 @@ class plan_cache {
   /// nullptr when FFTW cannot plan it.
   template <class Make>
   std::shared_ptr<plan_holder<T>> get(const plan_key& key, Make&& make) {
-    std::shared_ptr<plan_holder<T>> evicted;  // released after the lock (its destructor locks)
+    // Released after the lock, if at all (a plan_holder's destructor locks the mutex): the
+    // evicted plan, and a new one whose insertion throws.
+    std::shared_ptr<plan_holder<T>> evicted, h;
     const std::lock_guard<std::mutex> lock(planner_mutex());
     const auto it = plans_.find(key);
     if (it != plans_.end()) {
       it->second.last_use = ++clock_;
       return it->second.plan;
     }
-    auto h = std::make_shared<plan_holder<T>>();
+    h = std::make_shared<plan_holder<T>>();
     h->p = make();
     if (h->p == nullptr) return nullptr;
     stats().plans.fetch_add(1, std::memory_order_relaxed);
@@ -311,19 +317,28 @@ bool run(kind k, const geometry& g, T* in, T* out, index_t in_unit, index_t out_
   const index_t per_slice = points / outer.n;
   const bool blocks = outer.os * out_unit == per_slice;  // slice s is out[s·per_slice, ...)
   std::atomic<bool> failed{false};
+  std::exception_ptr error;  // an exception must not leave the OpenMP region
+  std::mutex error_mutex;
   parallel_for(0, outer.n, 1, [&](index_t lo, index_t hi) {
-    for (index_t s = lo; s < hi; ++s) {
-      T* i = in + s * outer.is * in_unit;
-      T* o = out + s * outer.os * out_unit;
-      const auto p = plan_for(loops + 1, nloops - 1, i, o);
-      if (!p) {
-        failed.store(true);
-        return;
+    try {
+      for (index_t s = lo; s < hi && !failed.load(std::memory_order_relaxed); ++s) {
+        T* i = in + s * outer.is * in_unit;
+        T* o = out + s * outer.os * out_unit;
+        const auto p = plan_for(loops + 1, nloops - 1, i, o);
+        if (!p) {
+          failed.store(true);
+          return;
+        }
+        exec(p->p, i, o);
+        if (blocks) scale_range(o, 0, per_slice, scale);
       }
-      exec(p->p, i, o);
-      if (blocks) scale_range(o, 0, per_slice, scale);
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+      failed.store(true);
     }
   });
+  if (error) std::rethrow_exception(error);
   if (failed.load())
     throw std::runtime_error(
         "tessera::spectral (FFTW): FFTW could not plan a slice of a transform it had planned "
