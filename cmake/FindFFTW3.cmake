@@ -14,17 +14,14 @@ find_library(FFTW3F_LIBRARY NAMES fftw3f)
 find_package_handle_standard_args(FFTW3 REQUIRED_VARS FFTW3_LIBRARY FFTW3F_LIBRARY FFTW3_INCLUDE_DIR)
 
 if(FFTW3_FOUND)
-  if(NOT TARGET FFTW3::fftw3)
-    add_library(FFTW3::fftw3 UNKNOWN IMPORTED)
-    set_target_properties(FFTW3::fftw3 PROPERTIES
-      IMPORTED_LOCATION "${FFTW3_LIBRARY}"
-      INTERFACE_INCLUDE_DIRECTORIES "${FFTW3_INCLUDE_DIR}")
-  endif()
-  if(NOT TARGET FFTW3::fftw3f)
-    add_library(FFTW3::fftw3f UNKNOWN IMPORTED)
-    set_target_properties(FFTW3::fftw3f PROPERTIES
-      IMPORTED_LOCATION "${FFTW3F_LIBRARY}"
-      INTERFACE_INCLUDE_DIRECTORIES "${FFTW3_INCLUDE_DIR}")
-  endif()
+  foreach(lib IN ITEMS fftw3 fftw3f)
+    string(TOUPPER "${lib}" var)
+    if(NOT TARGET FFTW3::${lib})
+      add_library(FFTW3::${lib} UNKNOWN IMPORTED)
+      set_target_properties(FFTW3::${lib} PROPERTIES
+        IMPORTED_LOCATION "${${var}_LIBRARY}"
+        INTERFACE_INCLUDE_DIRECTORIES "${FFTW3_INCLUDE_DIR}")
+    endif()
+  endforeach()
 endif()
 mark_as_advanced(FFTW3_INCLUDE_DIR FFTW3_LIBRARY FFTW3F_LIBRARY)
