@@ -131,7 +131,10 @@ struct tape_mlp {
   std::vector<ad::parameter<float, cuda>> ps;
   optim::adam<float, cuda> opt;
 
-  tape_mlp() : ps(make(net.p)), opt(optim::slots_of(ps), {.lr = 1e-3f}) {}
+  /// capturable: Adam's t and lr in device memory, so that replays of a captured step are
+  /// faithful Adam steps (one more one-thread kernel per parameter and step).
+  explicit tape_mlp(bool capturable = false)
+      : ps(make(net.p)), opt(optim::slots_of(ps), {.lr = 1e-3f, .capturable = capturable}) {}
   static std::vector<ad::parameter<float, cuda>> make(const std::vector<tensor<float, cuda>>& p) {
     std::vector<ad::parameter<float, cuda>> v;
     v.reserve(p.size());
@@ -161,10 +164,10 @@ BENCHMARK(mlp_train_step_tape)->UseManualTime()->Unit(benchmark::kMillisecond);
 void mlp_train_step_tape_graph(benchmark::State& state) {
   // The tape step captured into one CUDA graph: after an eager step the gradients and the Adam
   // state exist and zero_grad() keeps their storage, so every sweep writes the same buffers.
-  // Adam's bias corrections are frozen at the captured step (as in mlp_train_step_graph).
+  // A capturable Adam: each replay advances t, as an eager step does.
   cuda_rt::set_check_indices(false);
   guarded(state, [&] {
-    tape_mlp t;
+    tape_mlp t(true);
     t.step();
     cuda_rt::graph g([&] { t.step(); });
     time_iterations(state, [&] { g.replay(); });

@@ -48,6 +48,23 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(two_steps_bias_correction, T, optim_test::scalar_t
   BOOST_TEST(opt.state(0).step == 2);
 }
 
+BOOST_AUTO_TEST_CASE(capturable_is_a_no_op_on_the_host) {
+  // capturable moves t and lr to device memory on cuda; on the host the steps are unchanged.
+  tensor<double> p = vec<double>({1, -2, 0.5}), g = vec<double>({0.1, -0.3, 2});
+  tensor<double> q = p.clone();
+  topt::adam<double> plain({{&p, &g}}, {.lr = 0.01});
+  topt::adam<double> cap({{&q, &g}}, {.lr = 0.01, .capturable = true});
+  BOOST_TEST(!cap.capturable());
+  for (int k = 0; k < 3; ++k) {
+    plain.step();
+    cap.step();
+    cap.set_lr(0.01 / (k + 2));
+    plain.set_lr(0.01 / (k + 2));
+  }
+  BOOST_TEST(cap.state(0).step == 3);
+  BOOST_TEST(q.to_vector() == p.to_vector(), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(l2_weight_decay_two_steps, T, optim_test::scalar_types) {
   tensor<T> p = vec<T>({1, -2, 0.5}), g = vec<T>({0.1, -0.3, 2});
   topt::adam<T> opt(

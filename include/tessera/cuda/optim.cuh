@@ -19,12 +19,20 @@
 TESSERA_CUDA_NAMESPACE_BEGIN
 
 /// Adam/AdamW on n contiguous elements, the host's adam_kernel per element (flags uniform
-/// over the launch). vmax is read and written only when amsgrad. Launch: 1-d grid-stride.
+/// over the launch). vmax is read and written only when amsgrad. With `record` (a capturable
+/// optimizer's, see adam_advance) the step's η/(1 − β₁ᵗ), 1/√(1 − β₂ᵗ) and 1 − ηλ are read
+/// there instead of from c. Launch: 1-d grid-stride.
 template <class T>
 TESSERA_KERNEL void adam_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,
                                 T* __restrict__ v, T* __restrict__ vmax, index_t n,
                                 tessera::optim::detail::adam_coefficients<T> c, bool l2,
-                                bool amsgrad, bool decoupled) {
+                                bool amsgrad, bool decoupled,
+                                const double* __restrict__ record = nullptr) {
+  if (record != nullptr) {
+    c.step_size = static_cast<T>(record[1]);
+    c.inv_sqrt_bc2 = static_cast<T>(record[2]);
+    c.shrink = static_cast<T>(record[3]);
+  }
   const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
   for (index_t k = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
        k += stride) {
@@ -44,12 +52,33 @@ TESSERA_KERNEL void adam_update(T* __restrict__ p, const T* __restrict__ g, T* _
   }
 }
 
+/// A capturable Adam step's scalars, computed on the device as the host's adam_family computes
+/// them (bias corrections in double from t, the learning rate rounded to T): record[0] = t + 1,
+/// record[1] = η/(1 − β₁ᵗ), record[2] = 1/√(1 − β₂ᵗ), record[3] = 1 − ηλ (decoupled) or 1.
+/// Launch: one thread, before adam_update on the same stream.
+template <class T>
+TESSERA_KERNEL void adam_advance(double* __restrict__ record, const double* __restrict__ lr,
+                                 double beta1, double beta2, T weight_decay, bool decoupled) {
+  const double t = record[0] + 1.0;
+  const T eta = static_cast<T>(*lr);
+  const double bc1 = 1.0 - ::pow(beta1, t);
+  const double bc2 = 1.0 - ::pow(beta2, t);
+  record[0] = t;
+  record[1] = static_cast<double>(static_cast<T>(static_cast<double>(eta) / bc1));
+  record[2] = static_cast<double>(static_cast<T>(1.0 / ::sqrt(bc2)));
+  record[3] = decoupled ? static_cast<double>(T(1) - eta * weight_decay) : 1.0;
+}
+
 /// SGD on n contiguous elements, the host's sgd_kernel per element (b, the momentum buffer, is
-/// read only when momentum and not first, written when momentum). Launch: 1-d grid-stride.
+/// read only when momentum and not first, written when momentum). With `lr` (a capturable
+/// optimizer's, one double in device memory) η is read there instead of from c.
+/// Launch: 1-d grid-stride.
 template <class T>
 TESSERA_KERNEL void sgd_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ b,
                                index_t n, tessera::optim::detail::sgd_coefficients<T> c, bool l2,
-                               bool momentum, bool first, bool nesterov) {
+                               bool momentum, bool first, bool nesterov,
+                               const double* __restrict__ lr = nullptr) {
+  if (lr != nullptr) c.lr = static_cast<T>(*lr);
   const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
   for (index_t k = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
        k += stride) {
@@ -199,6 +228,19 @@ TESSERA_CUDA_NAMESPACE_END
 
 namespace tessera::optim {
 
+namespace detail {
+
+/// The cuda form of check_not_capturing (optim/optimizer.hpp).
+template <>
+inline void check_not_capturing<cuda>(const char* fn, const char* what, std::size_t i) {
+  if (cuda_rt::is_capturing(cuda_rt::current_stream()))
+    throw_invalid_argument(fn, what, " of parameter ", i,
+                           " while the current stream is being captured into a CUDA graph: run "
+                           "one step eagerly before capturing, and read state between replays");
+}
+
+}  // namespace detail
+
 /// The scalars of the t-th Adam (decoupled = false) or AdamW (true) update, computed as the
 /// host's optimizers compute them (bias corrections in double).
 template <class T>
@@ -249,6 +291,41 @@ void adam_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tens
   TESSERA_CUDA_CHECK_LAUNCH();
 }
 
+namespace detail {
+
+template <class T>
+void adam_capturable_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g,
+                             const tensor<T, cuda>& m, const tensor<T, cuda>& v,
+                             const tensor<T, cuda>& vmax, double* record, const double* lr,
+                             const adam_coefficients<T>& c, bool l2, bool amsgrad, bool decoupled) {
+  static_assert(!tessera::cuda_detail::is_16bit_v<T>,
+                "the capturable Adam update is not implemented for __nv_bfloat16/__half "
+                "tensors: cast<float> first");
+  for (const tensor<T, cuda>* t : {&g, &m, &v})
+    if (!(t->shape() == p.shape()) || !t->is_contiguous())
+      throw_invalid_argument("optim::adam_update_", "gradient/state shape ", t->shape().str(),
+                             " must equal parameter shape ", p.shape().str(), " and be contiguous");
+  if (!p.is_contiguous())
+    throw_invalid_argument("optim::adam_update_", "parameter of shape ", p.shape().str(),
+                           " is not contiguous");
+  if (amsgrad && (!vmax.defined() || !(vmax.shape() == p.shape()) || !vmax.is_contiguous()))
+    throw_invalid_argument("optim::adam_update_", "amsgrad needs a contiguous vmax of shape ",
+                           p.shape().str());
+  const cudaStream_t st = cuda_rt::current_stream();
+  // t advances even for an empty parameter, as on the host.
+  cuda_kernels::adam_advance<T><<<1, 1, 0, st>>>(record, lr, static_cast<double>(c.b1),
+                                                 static_cast<double>(c.b2), c.wd, decoupled);
+  TESSERA_CUDA_CHECK_LAUNCH();
+  const index_t n = p.numel();
+  if (n == 0) return;
+  cuda_kernels::adam_update<T><<<cuda_rt::grid_for(n), cuda_rt::block_threads, 0, st>>>(
+      p.data(), g.data(), m.data(), v.data(), amsgrad ? vmax.data() : nullptr, n, c, l2, amsgrad,
+      decoupled, record);
+  TESSERA_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace detail
+
 /// One fused SGD step of a cuda parameter on the current stream (optim::sgd's update): p (and
 /// the momentum buffer when `momentum`) updated in place from g, one kernel. `first` starts the
 /// buffer from the gradient (its previous contents are not read).
@@ -256,7 +333,7 @@ void adam_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tens
 template <class T>
 void sgd_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tensor<T, cuda>& buf,
                  const detail::sgd_coefficients<T>& c, bool l2, bool momentum, bool first,
-                 bool nesterov) {
+                 bool nesterov, const double* lr_device) {
   static_assert(
       !tessera::cuda_detail::is_16bit_v<T>,
       "sgd_update_ is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
@@ -271,7 +348,8 @@ void sgd_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tenso
   if (n == 0) return;
   cuda_kernels::sgd_update<T>
       <<<cuda_rt::grid_for(n), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(
-          p.data(), g.data(), momentum ? buf.data() : nullptr, n, c, l2, momentum, first, nesterov);
+          p.data(), g.data(), momentum ? buf.data() : nullptr, n, c, l2, momentum, first, nesterov,
+          lr_device);
   TESSERA_CUDA_CHECK_LAUNCH();
 }
 

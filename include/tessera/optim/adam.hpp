@@ -23,6 +23,10 @@ struct adam_options {
   T eps = T(1e-8);                          ///< ε ≥ 0 added to the denominator
   T weight_decay = T(0);                    ///< L2 penalty λ ≥ 0, added to the gradient
   bool amsgrad = false;                     ///< use the running maximum of v (AMSGrad)
+  /// cuda: keep each parameter's t and the learning rate in device memory, so that a step
+  /// captured into a CUDA graph advances t and follows set_lr on every replay (one more tiny
+  /// kernel per parameter and step). Ignored on the host.
+  bool capturable = false;
 };
 
 /// Per-parameter Adam state: first and second moments, the AMSGrad maximum and the count of
@@ -87,6 +91,18 @@ void adam_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tens
                   const detail::adam_coefficients<T>& c, bool l2, bool amsgrad, bool decoupled);
 
 namespace detail {
+/// The capturable form of adam_update_ (defined in cuda/optim.cuh): `record` (device, 4
+/// doubles) holds the parameter's t, then η/(1 − β₁ᵗ), 1/√(1 − β₂ᵗ) and 1 − ηλ of its last
+/// step; a one-thread kernel advances t and recomputes them from the learning rate at `lr`
+/// (device, one double), then the update kernel reads them. Only c's β, ε and λ are used.
+template <class T>
+void adam_capturable_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g,
+                             const tensor<T, cuda>& m, const tensor<T, cuda>& v,
+                             const tensor<T, cuda>& vmax, double* record, const double* lr,
+                             const adam_coefficients<T>& c, bool l2, bool amsgrad, bool decoupled);
+}  // namespace detail
+
+namespace detail {
 
 /// The Adam update loop shared by adam (Decoupled = false, L2 added to the gradient) and adamw
 /// (Decoupled = true, p shrunk by 1 − ηλ before the step). One pass over each parameter: a
@@ -103,8 +119,18 @@ class adam_family : public optimizer<T, Space> {
     }
   }
 
-  /// The state of parameter i.
-  [[nodiscard]] const adam_state<T, Space>& state(std::size_t i) const { return state_.at(i); }
+  /// The state of parameter i (tensor handles, not copies of the moments). For a capturable
+  /// cuda optimizer, t is read from the device (one synchronisation; not while capturing).
+  [[nodiscard]] adam_state<T, Space> state(std::size_t i) const {
+    adam_state<T, Space> st = state_.at(i);
+    if constexpr (!std::is_same_v<Space, host>)
+      if (capturable_) {
+        check_not_capturing<Space>(this->name_, "reading the step count", i);
+        st.step =
+            static_cast<index_t>(to<host>(records_.select(0, static_cast<index_t>(i))).data()[0]);
+      }
+    return st;
+  }
 
   /// Replaces the state of parameter i, e.g. to resume from a checkpoint: with st.step = 0
   /// the moments must be undefined (the next update starts them), otherwise m and v (and with
@@ -137,35 +163,57 @@ class adam_family : public optimizer<T, Space> {
                              amsgrad_ ? str(st.max_exp_avg_sq) : std::string(),
                              st.step == 0 ? " (must be undefined at step 0)"
                                           : " (must be contiguous, of the parameter's shape)");
+    if constexpr (!std::is_same_v<Space, host>)
+      if (capturable_)  // the device's t; the scalars of the record follow at the next step
+        records_.select(0, static_cast<index_t>(i))
+            .slice(0, 0, 1)
+            .fill_(static_cast<double>(st.step));
     state_[i] = std::move(st);
   }
 
   /// β₁ and β₂.
   [[nodiscard]] std::pair<T, T> betas() const noexcept { return {beta1_, beta2_}; }
 
+  /// Whether t and the learning rate live in device memory (adam_options::capturable on
+  /// cuda; always false on the host).
+  [[nodiscard]] bool capturable() const noexcept { return capturable_; }
+
  protected:
   adam_family(const char* name, const char* step_name, std::vector<param_slot<T, Space>> slots,
-              T lr, std::pair<T, T> betas, T eps, T weight_decay, bool amsgrad)
+              T lr, std::pair<T, T> betas, T eps, T weight_decay, bool amsgrad, bool capturable)
       : optimizer<T, Space>(name, step_name, std::move(slots), lr),
         beta1_(betas.first),
         beta2_(betas.second),
         eps_(eps),
         weight_decay_(weight_decay),
         amsgrad_(amsgrad),
+        capturable_(capturable && !std::is_same_v<Space, host>),
         state_(this->slots_.size()) {
     detail::check_unit_interval(name, "beta1", beta1_);
     detail::check_unit_interval(name, "beta2", beta2_);
     detail::check_nonnegative(name, "eps", eps_);
     detail::check_nonnegative(name, "weight_decay", weight_decay_);
+    if (capturable_) {
+      records_ = tensor<double, Space>(shape_t{static_cast<index_t>(this->slots_.size()), 4});
+      records_.fill_(0.0);
+      lr_device_ = tensor<double, Space>(shape_t{1});
+      lr_device_.fill_(static_cast<double>(this->lr_));
+    }
   }
   adam_family(adam_family&&) noexcept = default;
   adam_family& operator=(adam_family&&) noexcept = default;
 
  private:
+  void lr_changed() override {
+    if (capturable_) lr_device_.fill_(static_cast<double>(this->lr_));
+  }
+
   void update(std::size_t i, const param_slot<T, Space>& s) {
     adam_state<T, Space>& st = state_[i];
     this->check_state_shape(i, st.exp_avg);
     const index_t n = s.value->numel();
+    if (!st.exp_avg.defined() || (amsgrad_ && !st.max_exp_avg_sq.defined()))
+      check_not_capturing<Space>(this->step_name_, "creating the moments", i);
     if (!st.exp_avg.defined()) {
       st.exp_avg = tensor<T, Space>(s.value->shape());
       st.exp_avg_sq = tensor<T, Space>(s.value->shape());
@@ -176,7 +224,8 @@ class adam_family : public optimizer<T, Space> {
       st.max_exp_avg_sq = tensor<T, Space>(s.value->shape());
       st.max_exp_avg_sq.fill_(T(0));
     }
-    const index_t t = ++st.step;
+    // A capturable optimizer's t lives on the device (state() reads it back).
+    const index_t t = capturable_ ? 1 : ++st.step;
     // Bias corrections in double: for β₂ = 0.999 and small t, 1 − β₂ᵗ loses digits in float.
     const double bc1 = 1.0 - std::pow(static_cast<double>(beta1_), static_cast<double>(t));
     const double bc2 = 1.0 - std::pow(static_cast<double>(beta2_), static_cast<double>(t));
@@ -196,8 +245,13 @@ class adam_family : public optimizer<T, Space> {
     const bool use_l2 = !Decoupled && weight_decay_ != T(0);
     if constexpr (!std::is_same_v<Space, host>) {
       (void)n;
-      optim::adam_update_(*s.value, grad, st.exp_avg, st.exp_avg_sq, st.max_exp_avg_sq, c, use_l2,
-                          amsgrad_, Decoupled);
+      if (capturable_)
+        adam_capturable_update_(*s.value, grad, st.exp_avg, st.exp_avg_sq, st.max_exp_avg_sq,
+                                records_.data() + 4 * i, lr_device_.data(), c, use_l2, amsgrad_,
+                                Decoupled);
+      else
+        optim::adam_update_(*s.value, grad, st.exp_avg, st.exp_avg_sq, st.max_exp_avg_sq, c, use_l2,
+                            amsgrad_, Decoupled);
     } else {
       T* p = s.value->data();
       const T* g = grad.data();
@@ -216,7 +270,10 @@ class adam_family : public optimizer<T, Space> {
 
   T beta1_, beta2_, eps_, weight_decay_;
   bool amsgrad_;
+  bool capturable_;
   std::vector<adam_state<T, Space>> state_;
+  tensor<double, Space> records_;    // capturable: [parameters, 4] (see adam_capturable_update_)
+  tensor<double, Space> lr_device_;  // capturable: the learning rate, one double
 };
 
 }  // namespace detail
@@ -240,9 +297,9 @@ class adam final : public detail::adam_family<T, false, Space> {
   /// @throws tessera::invalid_argument for a negative or non-finite lr, eps or weight_decay,
   ///         betas outside [0, 1), or a bad slot.
   explicit adam(std::vector<param_slot<T, Space>> slots, const adam_options<T>& options = {})
-      : detail::adam_family<T, false, Space>("optim::adam", "optim::adam::step", std::move(slots),
-                                             options.lr, options.betas, options.eps,
-                                             options.weight_decay, options.amsgrad) {}
+      : detail::adam_family<T, false, Space>(
+            "optim::adam", "optim::adam::step", std::move(slots), options.lr, options.betas,
+            options.eps, options.weight_decay, options.amsgrad, options.capturable) {}
   /// As the vector overload; lets `adam<float> opt({{&w, &gw}});` resolve without ambiguity.
   explicit adam(std::initializer_list<param_slot<T, Space>> slots,
                 const adam_options<T>& options = {})

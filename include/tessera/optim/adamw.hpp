@@ -18,6 +18,7 @@ struct adamw_options {
   T eps = T(1e-8);                          ///< ε ≥ 0 added to the denominator
   T weight_decay = T(1e-2);                 ///< decoupled decay λ ≥ 0
   bool amsgrad = false;                     ///< use the running maximum of v (AMSGrad)
+  bool capturable = false;                  ///< cuda: t and lr on the device (adam_options)
 };
 
 /// AdamW with PyTorch's update rule: the decay shrinks the parameter directly instead of
@@ -39,9 +40,9 @@ class adamw final : public detail::adam_family<T, true, Space> {
   /// @throws tessera::invalid_argument for a negative or non-finite lr, eps or weight_decay,
   ///         betas outside [0, 1), or a bad slot.
   explicit adamw(std::vector<param_slot<T, Space>> slots, const adamw_options<T>& options = {})
-      : detail::adam_family<T, true, Space>("optim::adamw", "optim::adamw::step", std::move(slots),
-                                            options.lr, options.betas, options.eps,
-                                            options.weight_decay, options.amsgrad) {}
+      : detail::adam_family<T, true, Space>(
+            "optim::adamw", "optim::adamw::step", std::move(slots), options.lr, options.betas,
+            options.eps, options.weight_decay, options.amsgrad, options.capturable) {}
   /// As the vector overload; lets `adamw<float> opt({{&w, &gw}});` resolve without ambiguity.
   explicit adamw(std::initializer_list<param_slot<T, Space>> slots,
                  const adamw_options<T>& options = {})

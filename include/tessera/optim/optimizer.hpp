@@ -27,6 +27,16 @@ void check_unit_interval(const char* fn, const char* what, T v) {
   if (!(v >= T(0) && v < T(1))) throw_invalid_argument(fn, what, " ", v, " must lie in [0, 1)");
 }
 
+/// Throws tessera::invalid_argument naming `fn`, `what` and parameter `i` when the calling
+/// thread's current stream of Space is being captured into a CUDA graph: optimizer state
+/// (moments, momentum buffers) created inside a capture would be created again, zeroed, by
+/// every replay, and reading state back synchronises. Nothing to check on the host; defined
+/// for cuda in cuda/optim.cuh.
+template <class Space>
+void check_not_capturing(const char* fn, const char* what, std::size_t i);
+template <>
+inline void check_not_capturing<host>(const char*, const char*, std::size_t) {}
+
 }  // namespace detail
 
 /// A first-order optimizer over a fixed list of parameter slots with one learning rate.
@@ -62,6 +72,7 @@ class optimizer {
   void set_lr(T lr) {
     detail::check_nonnegative(name_, "lr", lr);
     lr_ = lr;
+    lr_changed();
   }
 
   /// The parameter slots, in construction order.
@@ -76,6 +87,9 @@ class optimizer {
   }
   optimizer(optimizer&&) noexcept = default;
   optimizer& operator=(optimizer&&) noexcept = default;
+
+  /// Called by set_lr after lr_ changed (capturable cuda optimizers copy it to the device).
+  virtual void lr_changed() {}
 
   /// Checks that per-parameter state created with `shape` still fits slot `i`'s value.
   void check_state_shape(std::size_t i, const tensor<T, Space>& state) const {

@@ -20,6 +20,9 @@ struct sgd_options {
   T dampening = T(0);     ///< dampening τ of the gradient entering the buffer, in [0, 1]
   T weight_decay = T(0);  ///< L2 penalty λ ≥ 0, added to the gradient
   bool nesterov = false;  ///< Nesterov momentum (needs μ > 0 and τ = 0)
+  /// cuda: keep the learning rate in device memory, so that a step captured into a CUDA graph
+  /// follows set_lr on every replay. Ignored on the host.
+  bool capturable = false;
 };
 
 namespace detail {
@@ -59,11 +62,12 @@ void sgd_kernel(L2, Momentum, First, Nesterov, T* TESSERA_RESTRICT p, const T* T
 }  // namespace detail
 
 /// One fused SGD step of a cuda parameter (defined in cuda/optim.cuh; declared here so sgd can
-/// call it for Space = cuda in a .cu file): sgd_kernel's update with the same flags.
+/// call it for Space = cuda in a .cu file): sgd_kernel's update with the same flags. With
+/// `lr_device` (one double in device memory) the kernel reads η there instead of c.lr.
 template <class T>
 void sgd_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tensor<T, cuda>& buf,
                  const detail::sgd_coefficients<T>& c, bool l2, bool momentum, bool first,
-                 bool nesterov);
+                 bool nesterov, const double* lr_device = nullptr);
 
 /// Stochastic gradient descent, with PyTorch's update rule. For each parameter p with grad g,
 /// at its t-th update (t = 1, 2, ...):
@@ -91,6 +95,7 @@ class sgd final : public optimizer<T, Space> {
         dampening_(options.dampening),
         weight_decay_(options.weight_decay),
         nesterov_(options.nesterov),
+        capturable_(options.capturable && !std::is_same_v<Space, host>),
         buffers_(this->slots_.size()) {
     detail::check_nonnegative("optim::sgd", "momentum", momentum_);
     detail::check_nonnegative("optim::sgd", "weight_decay", weight_decay_);
@@ -99,6 +104,10 @@ class sgd final : public optimizer<T, Space> {
     if (nesterov_ && (momentum_ <= T(0) || dampening_ != T(0)))
       throw_invalid_argument("optim::sgd", "nesterov needs momentum > 0 and dampening 0 (got ",
                              "momentum ", momentum_, ", dampening ", dampening_, ")");
+    if (capturable_) {
+      lr_device_ = tensor<double, Space>(shape_t{1});
+      lr_device_.fill_(static_cast<double>(this->lr_));
+    }
   }
 
   /// As the vector overload; lets `sgd<float> opt({{&w, &gw}});` resolve without ambiguity.
@@ -123,7 +132,14 @@ class sgd final : public optimizer<T, Space> {
     return buffers_.at(i);
   }
 
+  /// Whether the learning rate lives in device memory (sgd_options::capturable on cuda).
+  [[nodiscard]] bool capturable() const noexcept { return capturable_; }
+
  private:
+  void lr_changed() override {
+    if (capturable_) lr_device_.fill_(static_cast<double>(this->lr_));
+  }
+
   void update(std::size_t i, const param_slot<T, Space>& s) {
     const tensor<T, Space> grad = s.grad->contiguous();  // a handle copy unless strided
     const detail::sgd_coefficients<T> c{
@@ -133,11 +149,15 @@ class sgd final : public optimizer<T, Space> {
       tensor<T, Space>& buf = buffers_[i];
       this->check_state_shape(i, buf);
       first = !buf.defined();
-      if (first) buf = tensor<T, Space>(s.value->shape());
+      if (first) {
+        // A buffer created in a capture would restart from the gradient at every replay.
+        detail::check_not_capturing<Space>("optim::sgd::step", "creating the momentum buffer", i);
+        buf = tensor<T, Space>(s.value->shape());
+      }
     }
     if constexpr (!std::is_same_v<Space, host>) {
       optim::sgd_update_(*s.value, grad, buffers_[i], c, weight_decay_ != T(0), momentum_ != T(0),
-                         first, nesterov_);
+                         first, nesterov_, capturable_ ? lr_device_.data() : nullptr);
     } else {
       update_host(s, grad, c, first, momentum_ != T(0) ? buffers_[i].data() : nullptr);
     }
@@ -164,7 +184,9 @@ class sgd final : public optimizer<T, Space> {
 
   T momentum_, dampening_, weight_decay_;
   bool nesterov_;
+  bool capturable_;
   std::vector<tensor<T, Space>> buffers_;
+  tensor<double, Space> lr_device_;  // capturable: the learning rate, one double
 };
 
 }  // namespace tessera::optim
