@@ -217,6 +217,15 @@ BOOST_AUTO_TEST_CASE(nn_gradients_match_host) {
                 [](const auto& v) { return ad::rms_norm(v[0], v[1]); });
   check_grad<T>("mse_loss", {x, w}, summed_tol,
                 [](const auto& v) { return ad::mse_loss(v[0], v[1]); });
+  // The fused rules: gelu(a + b) (one pass each way) and A·B + C (C as the GEMM's operand).
+  check_grad<T>("add_gelu, broadcast bias", {x, w}, summed_tol,
+                [](const auto& v) { return ad::add_gelu(v[0], v[1]); });
+  const tensor<T> wm = uniform<T>({40, 17}, 35), addend = uniform<T>({24, 17}, 36);
+  const tensor<T> bias17 = uniform<T>({17}, 37);
+  check_grad<T>("matmul_add", {x, wm, addend}, summed_tol,
+                [](const auto& v) { return ad::matmul_add(v[0], v[1], v[2]); });
+  check_grad<T>("matmul_add, broadcast addend", {x, wm, bias17}, summed_tol,
+                [](const auto& v) { return ad::matmul_add(v[0], v[1], v[2]); });
 
   // Indexing, with repeated indices (the backward passes accumulate with atomicAdd on cuda).
   const tensor<index_t> rows = from_vector<index_t>({3, 0, 3, 23, 7, 3}, {6});
