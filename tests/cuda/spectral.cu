@@ -6,7 +6,8 @@
 // against cuda), the tape's gradients on ad::var<T, cuda>, a few Adam steps of a small FNO
 // built from the fno.hpp blocks in both spaces, and FNO-DEQ fixed points (implicit::
 // fixed_point on cuda: Anderson/Picard forward, phantom and implicit backward; implicit::root
-// and every adjoint method on a small contractive map).
+// and every adjoint method on a small contractive map), the Broyden solver and implicit::solve
+// on cuda (values-only solves and root's defaults against the host, error messages).
 // Boost.Test first: under nvcc, <boost/mpl/list.hpp> included before it turns off the
 // variadic BOOST_TEST forms.
 #include <boost/test/unit_test.hpp>
@@ -496,7 +497,7 @@ BOOST_AUTO_TEST_CASE(anderson_long_history_matches_host) {
 
 /// The fused solver passes against sums formed on the host: rows split over several blocks
 /// (5000 and 300000 elements per row), 11 history products (two residual passes) and 11 terms
-/// (two combination passes).
+/// (two combination passes); a batch of two pass requests (a given r, no u, no x).
 BOOST_AUTO_TEST_CASE(solver_kernels_match_host_sums) {
   using K = implicit::detail::solver_kernels<cuda>;
   for (const auto& [rows, n] : {std::pair<index_t, index_t>{3, 5000}, {1, 300000}}) {
@@ -530,6 +531,36 @@ BOOST_AUTO_TEST_CASE(solver_kernels_match_host_sums) {
     }
     BOOST_TEST(nmse(f - x, r) <= 1e-30, "r: NMSE " << nmse(f - x, r));
     BOOST_TEST(nmse(x + (f - x) * beta, u) <= 1e-28, "u: NMSE " << nmse(x + (f - x) * beta, u));
+    // One batch of passes: the same request writing into a given r without u, then a request
+    // without x that reads that r (f = r: ⟨r, r⟩ and ⟨r, x⟩).
+    std::vector<implicit::detail::pass_request<double, cuda>> q(2);
+    q[0].f = to<cuda>(f);
+    q[0].x = to<cuda>(x);
+    q[0].r = tensor<double, cuda>(s);
+    q[0].f_norm = true;
+    q[0].others = gc;
+    q[1].f = q[0].r;
+    q[1].others = {q[0].x};
+    const auto ps = K::passes<double>(q, rows);
+    BOOST_TEST_REQUIRE(ps.size() == 2u);
+    BOOST_TEST(shares_storage(ps[0].r, q[0].r));
+    BOOST_TEST(!ps[0].u.defined());
+    BOOST_TEST(shares_storage(ps[1].r, q[0].r));
+    BOOST_TEST(nmse(f - x, to<host>(ps[0].r)) <= 1e-30);
+    BOOST_TEST((ps[0].dots == p.dots));  // the same kernels on the same data and grid
+    BOOST_TEST_REQUIRE(ps[1].dots.size() == static_cast<std::size_t>(3 * rows));
+    for (index_t b = 0; b < rows; ++b) {
+      double rx = 0, xx = 0;
+      for (index_t e = 0; e < n; ++e) {
+        rx += r.data()[b * n + e] * x.data()[b * n + e];
+        xx += x.data()[b * n + e] * x.data()[b * n + e];
+      }
+      const std::size_t i = static_cast<std::size_t>(b), R = static_cast<std::size_t>(rows);
+      BOOST_TEST(ps[1].dots[i] == p.dots[i]);  // ⟨r, r⟩ again, from the r it wrote
+      BOOST_TEST(ps[1].dots[R + i] == 0.0);    // no f_norm
+      BOOST_TEST(std::abs(ps[1].dots[2 * R + i] - rx) <= 1e-10 * std::sqrt(p.dots[i] * xx) + 1e-12,
+                 "row " << b << ": " << ps[1].dots[2 * R + i] << " vs " << rx);
+    }
     // Σ_j coef[b · 11 + j] · g_j per row.
     std::vector<double> coef(static_cast<std::size_t>(rows) * 11);
     for (std::size_t i = 0; i < coef.size(); ++i) coef[i] = 0.1 * static_cast<double>(i % 7) - 0.3;
@@ -550,6 +581,7 @@ BOOST_AUTO_TEST_CASE(solver_kernels_match_host_sums) {
 struct ift_run {
   tensor<double> z;                   // z*
   std::vector<tensor<double>> grads;  // of Σ z*², every θ in order
+  implicit::solve_result forward;     // the forward solve's report
   implicit::solve_result adjoint;     // the adjoint solve's report
   int adjoint_before = -1;            // adjoint->iterations before the sweep (0: not run yet)
 };
@@ -562,6 +594,7 @@ ift_run finish_ift(const implicit::fixed_point_result<double, S>& r,
   out.adjoint_before = r.adjoint ? r.adjoint->iterations : -1;
   ad::backward(ad::sum(ad::square(r.z)));
   out.z = to<host>(r.z.value());
+  out.forward = r.info;
   if (r.adjoint) out.adjoint = *r.adjoint;
   for (const auto& t : th) out.grads.push_back(to<host>(t.grad()));
   return out;
@@ -598,9 +631,11 @@ ift_run deq_implicit(implicit::adjoint_method m, bool batched) {
 
 /// z ↦ 0.9 tanh(z W) + c (3 samples of 16, W and c differentiable) in space S: Anderson
 /// forward, implicit backward with adjoint method m to rel_tol 1e-10; as a root of
-/// g(z) = z − 0.9 tanh(z W) − c (Picard forward, α = 0.8) when `as_root`.
+/// g(z) = z − 0.9 tanh(z W) − c (Picard forward, α = 0.8) when `as_root`; with
+/// `default_root`, that root with root_options{} (Broyden, GMRES adjoint) but for `batched`.
 template <class S>
-ift_run map_implicit(implicit::adjoint_method m, bool batched, bool as_root) {
+ift_run map_implicit(implicit::adjoint_method m, bool batched, bool as_root,
+                     bool default_root = false) {
   const tensor<double> w = uniform<double>({16, 16}, 31, -0.25, 0.25);
   const tensor<double> c = uniform<double>({3, 16}, 32, -1.0, 1.0);
   ad::scope sc;
@@ -617,6 +652,14 @@ ift_run map_implicit(implicit::adjoint_method m, bool batched, bool as_root) {
   bo.rel_tol = 1e-10;
   tensor<double, S> z0(shape_t{3, 16});
   z0.fill_(0.0);
+  const auto g = [&f](const ad::var<double, S>& z, const std::vector<ad::var<double, S>>& p) {
+    return z - f(z, p);
+  };
+  if (default_root) {
+    implicit::root_options o;
+    o.solver.batched = batched;
+    return finish_ift(implicit::root(g, z0, th, o), th);
+  }
   if (as_root) {
     implicit::root_options o;
     o.solver.method = implicit::solver_method::picard;
@@ -626,9 +669,6 @@ ift_run map_implicit(implicit::adjoint_method m, bool batched, bool as_root) {
     o.solver.batched = batched;
     o.backward = bo;
     o.alpha = 0.8;
-    const auto g = [&f](const ad::var<double, S>& z, const std::vector<ad::var<double, S>>& p) {
-      return z - f(z, p);
-    };
     return finish_ift(implicit::root(g, z0, th, o), th);
   }
   implicit::options o;
@@ -699,18 +739,241 @@ BOOST_AUTO_TEST_CASE(contractive_map_implicit_gradients_match_host) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(host_only_solver_parts_throw_on_cuda) {
-  // Broyden is host-only, also as root's default solver.
+/// The maps of the values-only solves below (implicit::solve on plain tensors of space S).
+enum class values_map {
+  linear,   // z ↦ z A + b, A symmetric with eigenvalues in [−0.5, 0.9]: z* = b (I − A)⁻¹
+  tanh,     // z ↦ 0.9 tanh(z W) + c on (3, 200, 16): 3200 elements per sample
+  cubic,    // z ↦ z − (z³ − 27): a first step that explodes (the restart safeguard)
+  nan_row,  // z ↦ 0.5 z + 1, whose third evaluation is NaN on sample 1 of 2
+};
+
+/// A and b (3 × 12) of values_map::linear and its solution, built on the host: A = Q D Q with
+/// Q = I − 2 v vᵀ / ‖v‖² (a reflection), so (I − A)⁻¹ = Q (I − D)⁻¹ Q.
+struct linear_problem {
+  static constexpr index_t n = 12;
+  tensor<double> A{shape_t{n, n}}, b = uniform<double>({3, n}, 71, -1.0, 1.0), zstar{shape_t{3, n}};
+  linear_problem() {
+    const tensor<double> v = uniform<double>({n}, 72, -1.0, 1.0);
+    double vv = 0;
+    for (index_t i = 0; i < n; ++i) vv += v.data()[i] * v.data()[i];
+    std::vector<double> Q(static_cast<std::size_t>(n * n)), d(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) {
+      d[static_cast<std::size_t>(i)] = 0.9 - 1.4 * double(i) / double(n - 1);
+      for (index_t j = 0; j < n; ++j)
+        Q[static_cast<std::size_t>(i * n + j)] = (i == j) - 2 * v.data()[i] * v.data()[j] / vv;
+    }
+    // M = Q diag(w) Q for w = d (A) and w = 1 / (1 − d) ((I − A)⁻¹).
+    const auto sandwich = [&](auto w) {
+      std::vector<double> M(static_cast<std::size_t>(n * n), 0.0);
+      for (index_t i = 0; i < n; ++i)
+        for (index_t j = 0; j < n; ++j)
+          for (index_t k = 0; k < n; ++k)
+            M[static_cast<std::size_t>(i * n + j)] += Q[static_cast<std::size_t>(i * n + k)] *
+                                                      w(k) * Q[static_cast<std::size_t>(k * n + j)];
+      return M;
+    };
+    const std::vector<double> a = sandwich([&](index_t k) { return d[std::size_t(k)]; });
+    const std::vector<double> inv =
+        sandwich([&](index_t k) { return 1 / (1 - d[std::size_t(k)]); });
+    std::copy(a.begin(), a.end(), A.data());
+    for (index_t r = 0; r < 3; ++r)
+      for (index_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (index_t k = 0; k < n; ++k) acc += b.data()[r * n + k] * inv[std::size_t(k * n + j)];
+        zstar.data()[r * n + j] = acc;
+      }
+  }
+};
+
+/// A values-only solve's result, copied to the host.
+struct values_run {
+  tensor<double> z;
+  implicit::solve_result info;
+};
+
+/// implicit::solve of map m from z0 in space S.
+template <class S>
+values_run values_solve(values_map m, const tensor<double>& z0, const implicit::solver_options& o) {
+  const linear_problem lp;
+  const tensor<double, S> A = to<S>(lp.A), b = to<S>(lp.b);
+  const tensor<double, S> W = to<S>(uniform<double>({16, 16}, 31, -0.25, 0.25));
+  const tensor<double, S> c = to<S>(uniform<double>({3, 200, 16}, 32, -1.0, 1.0));
+  tensor<double> mask_h(shape_t{2, 5});  // 1 on sample 0, NaN on sample 1
+  for (index_t i = 0; i < 10; ++i)
+    mask_h.data()[i] = i < 5 ? 1.0 : std::numeric_limits<double>::quiet_NaN();
+  const tensor<double, S> mask = to<S>(mask_h);
+  int calls = 0;
+  const auto f = [&](const tensor<double, S>& z) -> tensor<double, S> {
+    switch (m) {
+      case values_map::linear:
+        return matmul(z, A) + b;
+      case values_map::tanh:
+        return tanh(matmul(z, W)) * 0.9 + c;
+      case values_map::cubic:
+        return z - (z * z * z - 27.0);
+      case values_map::nan_row:
+        break;
+    }
+    const tensor<double, S> fz = z * 0.5 + 1.0;
+    return ++calls == 3 ? fz * mask : fz;
+  };
+  const implicit::solution<double, S> sol = implicit::solve(f, to<S>(z0), o);
+  return {to<host>(sol.z), sol.info};
+}
+
+/// A host solve against a cuda solve of the same problem: the returned iterate, the iteration
+/// count (equal, or off by one where rounding moves a residual across the tolerance), the
+/// residual history on the common iterations (relative, with a floor relative to the first
+/// residual: a converged residual is a difference of O(1) values whose last digits follow the
+/// summation order, and Broyden's secant pairs carry that rounding on), the per-sample verdicts,
+/// and the safeguard count (within 2 when batched: the solve steps on samples that have
+/// converged, whose secant pairs are rounding, and whether such an update is skipped follows
+/// the summation order).
+void expect_same_solve(const values_run& h, const values_run& c, double z_tol, bool batched) {
+  const implicit::solve_result &a = h.info, &b = c.info;
+  BOOST_TEST(nmse(h.z, c.z) <= z_tol, "z: NMSE " << nmse(h.z, c.z));
+  BOOST_TEST(std::abs(a.iterations - b.iterations) <= 1,
+             "iterations: host " << a.iterations << ", cuda " << b.iterations);
+  BOOST_TEST(a.converged == b.converged);
+  BOOST_TEST((a.sample_converged == b.sample_converged));
+  BOOST_TEST_REQUIRE(a.sample_residuals.size() == b.sample_residuals.size());
+  const std::size_t common = std::min(a.residual_history.size(), b.residual_history.size());
+  for (std::size_t i = 0; i < common; ++i) {
+    const double x = a.residual_history[i], y = b.residual_history[i];
+    BOOST_TEST((x == y || (!std::isfinite(x) && !std::isfinite(y)) ||
+                std::abs(x - y) <= 1e-8 * x + 1e-11 * a.residual_history[0]),
+               "residual " << i << ": host " << x << ", cuda " << y);
+  }
+  const int slack = (batched ? 2 : 0) + (a.iterations == b.iterations ? 0 : 1);
+  BOOST_TEST(std::abs(a.safeguard_steps - b.safeguard_steps) <= slack,
+             "safeguard steps: host " << a.safeguard_steps << ", cuda " << b.safeguard_steps);
+}
+
+BOOST_AUTO_TEST_CASE(broyden_values_solves_match_host) {
+  // implicit::solve with Broyden (and one Anderson and Picard solve) in both spaces: per-sample
+  // and whole-batch coefficients, memories of 4 and 10 below the iteration count (~35), the
+  // memory and the 3200-element samples above what one pass reads (8 products, 8 terms,
+  // several blocks per sample), the restart safeguard (a whole solve, and one sample of two)
+  // and a NaN evaluation on one sample.
+  using sm = implicit::solver_method;
+  struct spec {
+    const char* name;
+    values_map map;
+    tensor<double> z0;
+    implicit::solver_options o;
+  };
+  const auto opts = [](sm method, bool batched, int memory, double abs_tol, double rel_tol) {
+    implicit::solver_options o;
+    o.method = method;
+    o.max_iter = 100;
+    o.abs_tol = abs_tol;
+    o.rel_tol = rel_tol;
+    o.batched = batched;
+    o.broyden_memory = memory;
+    return o;
+  };
+  const tensor<double> zeros12 = zeros<double>({3, 12});
+  const tensor<double> zeros_tanh = zeros<double>({3, 200, 16});
+  implicit::solver_options restart = opts(sm::broyden, false, 30, 1e-10, 0);
+  restart.broyden_restart = 10;
+  implicit::solver_options restart_batched = restart;
+  restart_batched.batched = true;
+  const std::vector<spec> specs = {
+      {"linear", values_map::linear, zeros12, opts(sm::broyden, false, 30, 0, 1e-12)},
+      {"linear batched", values_map::linear, zeros12, opts(sm::broyden, true, 30, 0, 1e-12)},
+      {"tanh batched, memory 10", values_map::tanh, zeros_tanh,
+       opts(sm::broyden, true, 10, 0, 1e-12)},
+      {"tanh, memory 4", values_map::tanh, zeros_tanh, opts(sm::broyden, false, 4, 0, 1e-12)},
+      {"cubic restart", values_map::cubic, ones<double>({1}), restart},
+      {"cubic restart, one sample of two", values_map::cubic,
+       from_vector<double>({1.0, 3.1}, {2, 1}), restart_batched},
+      {"NaN on one sample", values_map::nan_row, zeros<double>({2, 5}),
+       opts(sm::broyden, true, 30, 1e-12, 0)},
+      {"anderson", values_map::linear, zeros12, opts(sm::anderson, true, 30, 0, 1e-12)},
+      {"picard", values_map::tanh, zeros_tanh, opts(sm::picard, false, 30, 0, 1e-10)},
+  };
+  const linear_problem lp;
+  for (const spec& sp : specs) {
+    BOOST_TEST_CONTEXT(sp.name) {
+      const values_run h = values_solve<host>(sp.map, sp.z0, sp.o);
+      const values_run c = values_solve<cuda>(sp.map, sp.z0, sp.o);
+      expect_same_solve(h, c, 1e-20, sp.o.batched);
+      BOOST_TEST(h.info.converged);
+      BOOST_TEST(c.info.converged);
+      if (sp.map == values_map::linear)
+        BOOST_TEST(nmse(lp.zstar, c.z) <= 1e-20, "against (I − A)⁻¹ b: " << nmse(lp.zstar, c.z));
+      if (sp.map == values_map::cubic)
+        for (double z : c.z.to_vector()) BOOST_TEST(std::abs(z - 3.0) <= 1e-11);
+      if (sp.map == values_map::nan_row) {
+        BOOST_TEST(!std::isfinite(c.info.residual_history[2]));
+        for (double z : c.z.to_vector()) BOOST_TEST(std::abs(z - 2.0) <= 1e-11);
+      }
+      if (sp.o.method == sm::broyden) {  // the safeguard cases do exercise it, the others not
+        const bool safeguards = sp.map == values_map::cubic || sp.map == values_map::nan_row;
+        BOOST_TEST((h.info.safeguard_steps > 0) == safeguards,
+                   "host safeguard steps " << h.info.safeguard_steps);
+      }
+      if (sp.o.broyden_memory < 30 && sp.o.method == sm::broyden)  // the memory did wrap
+        BOOST_TEST(c.info.iterations > sp.o.broyden_memory + 1);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(default_root_gradients_match_host) {
+  // implicit::root with root_options{}: Broyden forward, implicit backward by GMRES, per sample
+  // and for the whole batch; the forward report and gradients against the host.
+  using am = implicit::adjoint_method;
+  for (const bool batched : {false, true}) {
+    BOOST_TEST_CONTEXT("batched " << batched) {
+      const ift_run h = map_implicit<host>(am::gmres, batched, true, true);
+      const ift_run c = map_implicit<cuda>(am::gmres, batched, true, true);
+      expect_same_ift(h, c, 1e-20);
+      expect_same_solve({h.z, h.forward}, {c.z, c.forward}, 1e-20, batched);
+      BOOST_TEST(c.forward.converged);
+      BOOST_TEST(c.adjoint.converged);
+    }
+  }
+}
+
+/// What f throws, or "" when nothing is thrown.
+template <class F>
+std::string thrown_by(F&& f) {
+  try {
+    f();
+  } catch (const invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+BOOST_AUTO_TEST_CASE(solve_errors_on_cuda_match_host) {
+  // implicit::solve and fixed_point validate cuda tensors as the host ones: the same messages.
+  tensor<double> bad = uniform<double>({2, 3}, 1);
+  bad.data()[4] = std::numeric_limits<double>::infinity();
+  const tensor<double, cuda> bad_c = to<cuda>(bad);
+  const auto same = [](const tensor<double>& z) { return z; };
+  const auto same_c = [](const tensor<double, cuda>& z) { return z; };
+  const std::string nonfinite = thrown_by([&] { implicit::solve(same, bad); });
+  BOOST_TEST(nonfinite.find("flat index 4") != std::string::npos, nonfinite);
+  BOOST_TEST(thrown_by([&] { implicit::solve(same_c, bad_c); }) == nonfinite);
+  const auto wide = [](const tensor<double>& z) { return z.reshape(shape_t{6}); };
+  const auto wide_c = [](const tensor<double, cuda>& z) { return z.reshape(shape_t{6}); };
+  const tensor<double> z0 = uniform<double>({2, 3}, 2);
+  const std::string shape = thrown_by([&] { implicit::solve(wide, z0); });
+  BOOST_TEST(shape.find("f returned shape (6)") != std::string::npos, shape);
+  BOOST_TEST(thrown_by([&] { implicit::solve(wide_c, to<cuda>(z0)); }) == shape);
+  implicit::solver_options o;
+  o.broyden_memory = 0;
+  const std::string memory = thrown_by([&] { implicit::solve(same, z0, o); });
+  BOOST_TEST(memory.find("broyden_memory = 0") != std::string::npos, memory);
+  BOOST_TEST(thrown_by([&] { implicit::solve(same_c, to<cuda>(z0), o); }) == memory);
   ad::scope sc;
-  const tensor<double, cuda> z0 = to<cuda>(uniform<double>({2, 3}, 1));
-  const std::vector<ad::var<double, cuda>> th = {ad::var<double, cuda>(z0, true)};
-  const auto f = [](const ad::var<double, cuda>& z, const std::vector<ad::var<double, cuda>>& p) {
+  const std::vector<ad::var<double, cuda>> th = {ad::var<double, cuda>(to<cuda>(z0), true)};
+  const auto g = [](const ad::var<double, cuda>& z, const std::vector<ad::var<double, cuda>>& p) {
     return z * 0.5 + p[0];
   };
-  implicit::options o;
-  o.solver.method = implicit::solver_method::broyden;
-  BOOST_CHECK_THROW(implicit::fixed_point(f, z0, th, o), invalid_argument);
-  BOOST_CHECK_THROW(implicit::root(f, z0, th), invalid_argument);
+  BOOST_TEST(thrown_by([&] { implicit::root(g, bad_c, th); }).find("flat index 4") !=
+             std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The fixed-point solver's passes over iterates on cuda tensors (implicit::detail::
-// solver_kernels<cuda>, used by implicit/solve.hpp's solve_values_space): one kernel computes
-// an iterate's residual r = f(x) − x, its mixed point u = x + β r and every per-sample dot
-// product the step needs (‖r‖², ‖f(x)‖², ⟨r, g_j⟩ over Anderson's history) in double; one
-// kernel forms Anderson's combination Σ_i α_i u_i from the whole history at once. The solver
-// thereby reads each history tensor once per iteration instead of once per elementwise op.
+// solver_kernels<cuda>, used by implicit/solve.hpp's solve_values_space and gmres): one kernel
+// computes a difference r = f − x (an iterate's residual, or Broyden's Δx and Δg), optionally
+// the mixed point u = x + β r, and every per-sample dot product the step needs (‖r‖², ‖f‖²,
+// ⟨r, g_j⟩ over Anderson's history or Broyden's memory) in double; a batch of such passes
+// copies its partial sums to the host at once (one synchronisation). One kernel forms a
+// per-sample linear combination (Anderson's Σ_i α_i u_i, Broyden's low-rank sums) from the
+// whole history at once. The solver thereby reads each history tensor once per pass instead
+// of once per elementwise op.
 #pragma once
 
 #include <algorithm>
@@ -28,7 +31,7 @@ struct fixed_point_residual_args {
   const T* f;  ///< f(x); with x null it is r itself (a pass for further history products)
   const T* x;  ///< the iterate, or null
   T* r;        ///< written when x is set: f − x
-  T* u;        ///< written when x is set: x + β (f − x)
+  T* u;        ///< written when x and u are set: x + β (f − x)
   const T* g[fixed_point_max_others];
   int ng;
   bool f_norm;
@@ -79,7 +82,7 @@ TESSERA_KERNEL void fixed_point_residual(fixed_point_residual_args<T> a) {
         const T x = a.x[k];
         r = f - x;
         a.r[k] = r;
-        a.u[k] = x + a.beta * r;
+        if (a.u) a.u[k] = x + a.beta * r;
       }
       const double rd = static_cast<double>(r);
       acc[0] += rd * rd;
@@ -154,53 +157,93 @@ struct solver_kernels<cuda> {
                                                      const tensor<T, cuda>& x, double beta,
                                                      const std::vector<tensor<T, cuda>>& others,
                                                      index_t rows, bool f_norm) {
+    std::vector<pass_request<T, cuda>> q(1);
+    q[0].f = f;
+    q[0].x = x;
+    q[0].beta = beta;
+    q[0].with_u = true;
+    q[0].f_norm = f_norm;
+    q[0].others = others;
+    return std::move(passes<T>(q, rows)[0]);
+  }
+
+  /// The requests in order (each one pass over its f, x and others, plus one more pass over its
+  /// r per further fixed_point_max_others others), all on the current stream, so a request may
+  /// read the r an earlier one writes; the block partials of every request come to the host in
+  /// one copy (one synchronisation for the lot). All tensors contiguous, of one shape.
+  template <class T>
+  static std::vector<residual_pass_result<T, cuda>> passes(
+      const std::vector<pass_request<T, cuda>>& q, index_t rows) {
     namespace k = cuda_kernels;
-    const index_t n = x.numel() / rows;
-    residual_pass_result<T, cuda> out;
-    out.r = tensor<T, cuda>(x.shape());
-    out.u = tensor<T, cuda>(x.shape());
+    std::vector<residual_pass_result<T, cuda>> out(q.size());
+    if (q.empty()) return out;
+    const index_t n = q.front().f.numel() / rows;
     const std::size_t R = static_cast<std::size_t>(rows);
-    out.dots.assign((2 + others.size()) * R, 0.0);
     const geometry g = geometry_for(rows, n);
     const std::size_t per = static_cast<std::size_t>(g.x) * k::fixed_point_dots;
-    const std::size_t passes = std::max<std::size_t>(
-        1, (others.size() + k::fixed_point_max_others - 1) / k::fixed_point_max_others);
+    const auto chunks = [](std::size_t others) {
+      return std::max<std::size_t>(
+          1, (others + k::fixed_point_max_others - 1) / k::fixed_point_max_others);
+    };
+    std::size_t total = 0;
+    for (const auto& rq : q) total += chunks(rq.others.size());
     tensor<double, cuda> partial(
-        shape_t{static_cast<index_t>(passes), static_cast<index_t>(R * per)});
-    for (std::size_t p = 0; p < passes; ++p) {
-      k::fixed_point_residual_args<T> a{};
-      a.f = p == 0 ? f.data() : out.r.data();
-      a.x = p == 0 ? x.data() : nullptr;
-      a.r = out.r.data();
-      a.u = out.u.data();
-      const std::size_t first = p * k::fixed_point_max_others;
-      a.ng = static_cast<int>(std::min<std::size_t>(
-          k::fixed_point_max_others, others.size() - std::min(first, others.size())));
-      for (int j = 0; j < a.ng; ++j) a.g[j] = others[first + static_cast<std::size_t>(j)].data();
-      a.f_norm = p == 0 && f_norm;
-      a.beta = static_cast<T>(beta);
-      a.n = n;
-      a.rows = rows;
-      a.partial = partial.data() + p * R * per;
-      k::fixed_point_residual<T>
-          <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
-      TESSERA_CUDA_CHECK_LAUNCH();
+        shape_t{static_cast<index_t>(total), static_cast<index_t>(R * per)});
+    std::size_t slab = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) {
+      const pass_request<T, cuda>& rq = q[i];
+      residual_pass_result<T, cuda>& o = out[i];
+      if (rq.x.defined()) {
+        o.r = rq.r.defined() ? rq.r : tensor<T, cuda>(rq.f.shape());
+        if (rq.with_u) o.u = tensor<T, cuda>(rq.f.shape());
+      } else {
+        o.r = rq.f;
+      }
+      const std::size_t passes_i = chunks(rq.others.size());
+      for (std::size_t p = 0; p < passes_i; ++p, ++slab) {
+        k::fixed_point_residual_args<T> a{};
+        const bool first_pass = p == 0 && rq.x.defined();
+        a.f = p == 0 ? rq.f.data() : o.r.data();
+        a.x = first_pass ? rq.x.data() : nullptr;
+        a.r = first_pass ? o.r.data() : nullptr;
+        a.u = first_pass && rq.with_u ? o.u.data() : nullptr;
+        const std::size_t first = p * k::fixed_point_max_others;
+        a.ng = static_cast<int>(std::min<std::size_t>(
+            k::fixed_point_max_others, rq.others.size() - std::min(first, rq.others.size())));
+        for (int j = 0; j < a.ng; ++j)
+          a.g[j] = rq.others[first + static_cast<std::size_t>(j)].data();
+        a.f_norm = p == 0 && rq.f_norm;
+        a.beta = static_cast<T>(rq.beta);
+        a.n = n;
+        a.rows = rows;
+        a.partial = partial.data() + slab * R * per;
+        k::fixed_point_residual<T>
+            <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+        TESSERA_CUDA_CHECK_LAUNCH();
+      }
     }
     const std::vector<double> h = to<host>(partial).to_vector();  // the one synchronisation
-    for (std::size_t p = 0; p < passes; ++p)
-      for (std::size_t b = 0; b < R; ++b) {
-        double s[k::fixed_point_dots] = {};
-        const double* src = h.data() + p * R * per + b * per;
-        for (unsigned blk = 0; blk < g.x; ++blk)
-          for (int q = 0; q < k::fixed_point_dots; ++q) s[q] += src[blk * k::fixed_point_dots + q];
-        if (p == 0) {
-          out.dots[b] = s[0];
-          out.dots[R + b] = s[1];
+    slab = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) {
+      const std::size_t no = q[i].others.size(), passes_i = chunks(no);
+      std::vector<double>& dots = out[i].dots;
+      dots.assign((2 + no) * R, 0.0);
+      for (std::size_t p = 0; p < passes_i; ++p, ++slab)
+        for (std::size_t b = 0; b < R; ++b) {
+          double s[k::fixed_point_dots] = {};
+          const double* src = h.data() + slab * R * per + b * per;
+          for (unsigned blk = 0; blk < g.x; ++blk)
+            for (int d = 0; d < k::fixed_point_dots; ++d)
+              s[d] += src[blk * k::fixed_point_dots + d];
+          if (p == 0) {
+            dots[b] = s[0];
+            dots[R + b] = s[1];
+          }
+          const std::size_t first = p * k::fixed_point_max_others;
+          for (std::size_t j = 0; j < k::fixed_point_max_others && first + j < no; ++j)
+            dots[(2 + first + j) * R + b] = s[2 + j];
         }
-        const std::size_t first = p * k::fixed_point_max_others;
-        for (std::size_t j = 0; j < k::fixed_point_max_others && first + j < others.size(); ++j)
-          out.dots[(2 + first + j) * R + b] = s[2 + j];
-      }
+    }
     return out;
   }
 

@@ -292,7 +292,7 @@ fixed_point_result<T> fixed_point_impl(const char* fn, const F& f, const tensor<
 /// fixed_point_impl on a space other than host (cuda): the same three backward modes (the
 /// unroll and phantom steps are ad ops; the implicit node's adjoint solves run
 /// solve_values_space or gmres on the pullback's VJPs in that space), the values-only solve of
-/// solve_values_space (no Broyden).
+/// solve_values_space (every solver method).
 template <class T, class S, class F>
 fixed_point_result<T, S> fixed_point_impl_space(const char* fn, const F& f, const tensor<T, S>& z0,
                                                 const std::vector<ad::var<T, S>>& params,
@@ -301,8 +301,7 @@ fixed_point_result<T, S> fixed_point_impl_space(const char* fn, const F& f, cons
   validate(fn, so);
   validate(fn, bo);
   const row_layout L = layout_of(fn, z0, so.batched);
-  if (!all_finite(z0))
-    throw_invalid_argument(fn, "z0 of shape ", z0.shape().str(), " holds a non-finite value");
+  check_finite(fn, "z0", z0);
   for (std::size_t i = 0; i < params.size(); ++i)
     if (!params[i].defined()) throw_invalid_argument(fn, "params[", i, "] is undefined");
   const bool needs_grad =
@@ -441,11 +440,12 @@ fixed_point_result<T> fixed_point(F&& f, const tensor<T>& z0, const std::vector<
 }
 
 /// fixed_point on another memory space (z0 and θ on cuda, in a .cu file including
-/// tessera/cuda/implicit.cuh): the same forward solvers except Broyden (Picard and Anderson:
-/// fused passes on the device, the small Anderson system on the host) and the same backward
-/// modes, the implicit one with every adjoint method (Picard/Anderson as the forward solver,
-/// GMRES with device inner products) on the device pullback's VJPs.
-/// @throws tessera::invalid_argument as the host form, and for Broyden.
+/// tessera/cuda/implicit.cuh): the same forward solvers (fused passes on the device; the small
+/// Anderson system and Broyden's per-sample coefficients on the host, from dot products copied
+/// once per iteration for Picard and Anderson, twice for Broyden) and the same backward modes,
+/// the implicit one with every adjoint method (Picard/Anderson as the forward solver, GMRES with
+/// device inner products) on the device pullback's VJPs.
+/// @throws tessera::invalid_argument as the host form.
 template <floating_point_scalar T, class S, class F>
   requires(!std::is_same_v<S, host>)
 fixed_point_result<T, S> fixed_point(F&& f, const tensor<T, S>& z0,
@@ -482,9 +482,9 @@ fixed_point_result<T> root(G&& g, const tensor<T>& z0, const std::vector<ad::var
 }
 
 /// root on another memory space (z0 and θ on cuda, in a .cu file including
-/// tessera/cuda/implicit.cuh), as fixed_point there: Picard or Anderson on z − α g(z) (the
-/// default Broyden is host-only: set o.solver.method), every backward mode.
-/// @throws tessera::invalid_argument as the host form, and for Broyden.
+/// tessera/cuda/implicit.cuh), as fixed_point there: every solver on z − α g(z) (the default
+/// Broyden included, two synchronisations per iteration), every backward mode.
+/// @throws tessera::invalid_argument as the host form.
 template <floating_point_scalar T, class S, class G>
   requires(!std::is_same_v<S, host>)
 fixed_point_result<T, S> root(G&& g, const tensor<T, S>& z0,

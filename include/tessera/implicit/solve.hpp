@@ -61,14 +61,21 @@ row_layout layout_of(const char* fn, const tensor<T, S>& z, bool batched) {
   return {rows, z.numel() / rows};
 }
 
-template <class T>
-void check_finite(const char* fn, const char* name, const tensor<T>& t) {
-  const tensor<T> c = t.contiguous();
-  const T* p = c.data();
-  for (index_t i = 0; i < c.numel(); ++i)
-    if (!std::isfinite(p[i]))
-      throw_invalid_argument(fn, name, " of shape ", t.shape().str(),
-                             " holds a non-finite value at flat index ", i);
+/// Throws tessera::invalid_argument naming the first non-finite element of t (flat index). On a
+/// space other than host, one device reduction (all_finite, one synchronisation) decides, and
+/// only a tensor that fails is copied to the host to name the element.
+template <class T, class S>
+void check_finite(const char* fn, const char* name, const tensor<T, S>& t) {
+  if constexpr (std::is_same_v<S, host>) {
+    const tensor<T> c = t.contiguous();
+    const T* p = c.data();
+    for (index_t i = 0; i < c.numel(); ++i)
+      if (!std::isfinite(p[i]))
+        throw_invalid_argument(fn, name, " of shape ", t.shape().str(),
+                               " holds a non-finite value at flat index ", i);
+  } else {
+    if (!all_finite(t)) check_finite(fn, name, to<host>(t));
+  }
 }
 
 /// The current iterate and what is known about it, as the step rules see it.
@@ -468,11 +475,11 @@ solution<T> solve_values(const char* fn, Map&& f, const tensor<T>& z0, const sol
 
 // --- other memory spaces (cuda) ---------------------------------------------------------------
 // The same solver loop and step rules on tensor<T, S> for S other than host. The passes over
-// iterates are the space's solver_kernels<S> (cuda/implicit.cuh for cuda): one pass per
-// iteration yields the residual, the mixed point and every per-sample dot product (in double;
+// iterates are the space's solver_kernels<S> (cuda/implicit.cuh for cuda): one batch of passes
+// per iteration yields the residual, the mixed point and every per-sample dot product (in double;
 // copied to the host at once, the iteration's one synchronisation), one pass forms Anderson's
-// combination; the Anderson system is solved on the host as above. Picard and Anderson only;
-// Broyden is host-only.
+// combination; the Anderson system is solved on the host as above. Broyden needs a second
+// batch (broyden_space_state): two synchronisations per iteration.
 
 /// What solver_kernels<S>::residual_pass(f, x, β, others, rows, f_norm) returns: r = f − x,
 /// u = x + β r, and the per-row dot products dots[q · rows + b], q = 0: ⟨r, r⟩, q = 1: ⟨f, f⟩
@@ -483,8 +490,23 @@ struct residual_pass_result {
   std::vector<double> dots;
 };
 
+/// One request of solver_kernels<S>::passes. With x defined, r = f − x is written (into `r`
+/// when given, else into a new tensor) and, when with_u, u = x + β r; with x undefined, r is f
+/// itself and nothing is written. The request's dots are residual_pass_result's: q = 0: ⟨r, r⟩,
+/// q = 1: ⟨f, f⟩ (0 unless f_norm), q = 2 + j: ⟨r, others[j]⟩.
+template <class T, class S>
+struct pass_request {
+  tensor<T, S> f, x, r;
+  double beta = 0;
+  bool with_u = false;
+  bool f_norm = false;
+  std::vector<tensor<T, S>> others;
+};
+
 /// The passes of the solver on tensors of space S, defined by that space's header:
 ///   residual_pass<T>(f, x, β, others, rows, f_norm) → residual_pass_result<T, S>
+///   passes<T>(requests, rows) → one residual_pass_result<T, S> per pass_request, run in order
+///     (a request may read the r of an earlier one) with one synchronisation for all
 ///   combine<T>(terms, coef, rows) → Σ_j coef[b · terms.size() + j] · terms[j] per row b
 /// (f, x and the terms contiguous, of one shape, rows dividing it along axis 0).
 template <class S>
@@ -496,20 +518,188 @@ tensor<T, S> row_of(const tensor<T, S>& t, row_layout L, index_t b) {
   return L.rows == 1 ? t : t.select(0, b);
 }
 
+/// Σ_j coef(b, j) · terms[j] per row b of L (one combine of solver_kernels<S>).
+template <class T, class S, class Coef>
+tensor<T, S> mix(const std::vector<tensor<T, S>>& terms, row_layout L, Coef&& coef) {
+  const std::size_t nt = terms.size();
+  std::vector<double> c(static_cast<std::size_t>(L.rows) * nt);
+  for (index_t b = 0; b < L.rows; ++b)
+    for (std::size_t j = 0; j < nt; ++j) c[static_cast<std::size_t>(b) * nt + j] = coef(b, j);
+  return solver_kernels<S>::template combine<T>(terms, c, L.rows);
+}
+
+/// broyden_state on a space other than host: the same update rule, memory, restart safeguard,
+/// skipped updates and per-sample coefficients, with the passes of solver_kernels<S> (the small
+/// per-sample scalars on the host, in double). An iteration after the first:
+///  1. with the residual pass (one synchronisation for the batch, add_requests): r = f(x) − x
+///     with ⟨r, v_i⟩; Δx = x − x_prev with ⟨Δx, u_i⟩; Δg = r − r_prev with ‖Δg‖², ⟨Δg, v_i⟩;
+///  2. B⁻ᵀΔx = −Δx + Σ v_i ⟨u_i, Δx⟩ (one combination), then one pass for ‖B⁻ᵀΔx‖²,
+///     ⟨B⁻ᵀΔx, Δg⟩ and ⟨B⁻ᵀΔx, g⟩ (the second synchronisation: the new pair's normalisation
+///     depends on the coefficients of the first);
+///  3. u = (Δx + Δg − Σ u_i ⟨v_i, Δg⟩) / ⟨B⁻ᵀΔx, Δg⟩ (= (Δx − B⁻¹Δg) / vᵀΔg, one combination);
+///  4. x⁺ = x + s (g − Σ u_i ⟨v_i, g⟩) over the updated memory (one combination).
+/// Each combination reads at most memory + 2 tensors (in passes of up to 8 terms). The products
+/// are those of the host's vectors (rounded to T) except that B⁻¹Δg and the step are not
+/// rounded to T on their own before they are combined, so the two spaces differ by rounding.
+template <class T, class S>
+struct broyden_space_state {
+  int mem;
+  double restart;
+  std::vector<tensor<T, S>> U, V;
+  int count = 0, head = 0;
+  tensor<T, S> x_prev, r_prev, dx, dr;
+  std::vector<double> step_scale;  // per sample: 1, halved by each consecutive restart
+
+  broyden_space_state(int mem_, double restart_, index_t rows)
+      : mem(mem_),
+        restart(restart_),
+        U(static_cast<std::size_t>(mem_)),
+        V(static_cast<std::size_t>(mem_)),
+        step_scale(static_cast<std::size_t>(rows), 1.0) {}
+
+  std::vector<tensor<T, S>> memory(const std::vector<tensor<T, S>>& P) const {
+    return std::vector<tensor<T, S>>(P.begin(), P.begin() + count);
+  }
+
+  /// Adds what step 1 needs to the residual request q[0] (f = f(x), x): ⟨r, v_i⟩, and with a
+  /// previous iterate the requests for Δx and Δg (Δg's reads the r that q[0] writes).
+  void add_requests(std::vector<pass_request<T, S>>& q) {
+    pass_request<T, S>& rq = q.front();
+    rq.others = memory(V);
+    rq.r = tensor<T, S>(rq.f.shape());
+    if (!x_prev.defined()) return;
+    dx = tensor<T, S>(rq.f.shape());
+    dr = tensor<T, S>(rq.f.shape());
+    pass_request<T, S> qx, qr;
+    qx.f = rq.x;
+    qx.x = x_prev;
+    qx.r = dx;
+    qx.others = memory(U);
+    qr.f = rq.r;
+    qr.x = r_prev;
+    qr.r = dr;
+    qr.others = memory(V);
+    q.push_back(std::move(qx));  // rq dangles from here on
+    q.push_back(std::move(qr));
+  }
+
+  /// The next iterate from x, the results p of the requests of add_requests (p[0]: the residual
+  /// pass) and the loop's per-sample bookkeeping (see broyden_state::next).
+  tensor<T, S> next(const tensor<T, S>& x, const std::vector<residual_pass_result<T, S>>& p,
+                    const tensor<T, S>& best_z, const tensor<T, S>& best_r,
+                    const std::vector<double>& res, const std::vector<double>& best_res,
+                    const std::vector<char>& finite, row_layout L, int& safeguards) {
+    using kernels = solver_kernels<S>;
+    const index_t R = L.rows;
+    const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
+    const std::size_t Rs = sz(R);
+    std::vector<char> reset(Rs, 0);
+    bool any_reset = false;
+    for (index_t b = 0; b < R; ++b) {
+      const double rb = res[sz(b)], best = best_res[sz(b)];
+      if (!finite[sz(b)] || (std::isfinite(best) && rb > restart * best)) {
+        reset[sz(b)] = 1;
+        any_reset = true;
+        step_scale[sz(b)] *= 0.5;
+      } else {
+        step_scale[sz(b)] = 1.0;
+      }
+    }
+    const tensor<T, S>& r = p.front().r;
+    tensor<T, S> xc = x, rc = r;
+    if (any_reset) {
+      ++safeguards;
+      xc = x.clone();
+      rc = r.clone();
+      for (index_t b = 0; b < R; ++b) {
+        if (!reset[sz(b)]) continue;
+        row_of(xc, L, b).copy_from(row_of(best_z, L, b));
+        row_of(rc, L, b).copy_from(row_of(best_r, L, b));
+        for (int i = 0; i < count; ++i) {
+          row_of(U[sz(i)], L, b).fill_(T(0));
+          row_of(V[sz(i)], L, b).fill_(T(0));
+        }
+      }
+    }
+    // The products of step 1 were taken before the reset samples' pairs were zeroed: on those
+    // samples every product with a pair is 0 (as the host's, on its zeroed pairs).
+    const auto pair_dot = [&](const residual_pass_result<T, S>& q, int i, index_t b) {
+      return reset[sz(b)] ? 0.0 : q.dots[sz(2 + i) * Rs + sz(b)];
+    };
+    // e_i = −⟨v_i, g⟩ per sample over the memory as it will be after the update.
+    std::vector<double> e(sz(std::min(count + 1, mem)) * Rs, 0.0);
+    for (int i = 0; i < count; ++i)
+      for (index_t b = 0; b < R; ++b) e[sz(i) * Rs + sz(b)] = -pair_dot(p.front(), i, b);
+
+    if (x_prev.defined()) {
+      const residual_pass_result<T, S>&px = p[1], &pr = p[2];
+      std::vector<tensor<T, S>> terms{dx};
+      for (int i = 0; i < count; ++i) terms.push_back(V[sz(i)]);
+      tensor<T, S> vv = mix<T, S>(terms, L, [&](index_t b, std::size_t j) {  // B⁻ᵀΔx
+        return j == 0 ? -1.0 : pair_dot(px, static_cast<int>(j) - 1, b);
+      });
+      std::vector<pass_request<T, S>> qv(1);
+      qv[0].f = vv;
+      qv[0].others = {dr, rc};
+      const residual_pass_result<T, S> pv = std::move(kernels::template passes<T>(qv, R)[0]);
+      std::vector<double> scale(Rs, 0.0);
+      bool skipped = false;
+      for (index_t b = 0; b < R; ++b) {
+        if (reset[sz(b)]) continue;
+        const double d = pv.dots[2 * Rs + sz(b)];
+        const double bound = std::sqrt(pv.dots[sz(b)] * pr.dots[sz(b)]);
+        if (std::isfinite(d) && std::isfinite(bound) && bound > 0 && std::abs(d) > 1e-12 * bound)
+          scale[sz(b)] = 1.0 / d;
+        else
+          skipped = true;
+      }
+      if (skipped && !any_reset) ++safeguards;
+      terms.assign({dx, dr});
+      for (int i = 0; i < count; ++i) terms.push_back(U[sz(i)]);
+      tensor<T, S> u = mix<T, S>(terms, L, [&](index_t b, std::size_t j) {
+        const double sc = scale[sz(b)];
+        return j < 2 ? sc : -sc * pair_dot(pr, static_cast<int>(j) - 2, b);
+      });
+      // A skipped or reset sample stores a zero pair (its Δx, Δg may not even be finite).
+      for (index_t b = 0; b < R; ++b)
+        if (scale[sz(b)] == 0) {
+          row_of(u, L, b).fill_(T(0));
+          row_of(vv, L, b).fill_(T(0));
+        }
+      const int slot = head;
+      for (index_t b = 0; b < R; ++b)
+        e[sz(slot) * Rs + sz(b)] = scale[sz(b)] == 0 ? 0.0 : -pv.dots[3 * Rs + sz(b)];
+      U[sz(slot)] = std::move(u);
+      V[sz(slot)] = std::move(vv);
+      head = (head + 1) % mem;
+      count = std::min(count + 1, mem);
+    }
+
+    // x⁺ = x + s (g − Σ u_i ⟨v_i, g⟩), from the best iterate on the reset samples.
+    std::vector<tensor<T, S>> terms{xc, rc};
+    for (int i = 0; i < count; ++i) terms.push_back(U[sz(i)]);
+    tensor<T, S> xn = mix<T, S>(terms, L, [&](index_t b, std::size_t j) {
+      const double s = step_scale[sz(b)];
+      return j == 0 ? 1.0 : j == 1 ? s : s * e[(j - 2) * Rs + sz(b)];
+    });
+    x_prev = xc;
+    r_prev = rc;
+    return xn;
+  }
+};
+
 /// solve_values on a space other than host (see above).
 template <class T, class S, class Map>
 solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z0,
                                   const solver_options& o, const convention& cv) {
   using kernels = solver_kernels<S>;
-  if (o.method == solver_method::broyden)
-    throw_invalid_argument(fn, "solver method broyden is host-only so far (z0 on ", S::name,
-                           "); use anderson or picard");
   const row_layout L = layout_of(fn, z0, o.batched);
   const index_t R = L.rows;
   const shape_t shape = z0.shape();
   const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
   const double inf = std::numeric_limits<double>::infinity();
   const bool anderson = o.method == solver_method::anderson;
+  const bool broyden = o.method == solver_method::broyden;
   const double beta = anderson ? o.mixing : o.damping;
 
   solution<T, S> out;
@@ -529,6 +719,7 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
   const std::size_t mm = static_cast<std::size_t>(m) * static_cast<std::size_t>(m);
   std::vector<double> gram(sz(R) * mm, 0.0), alpha;
   int count = 0, head = 0;
+  broyden_space_state<T, S> broy(broyden ? o.broyden_memory : 1, o.broyden_restart, R);
 
   for (int k = 0; k < o.max_iter; ++k) {
     tensor<T, S> fx = f(x);
@@ -540,11 +731,17 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
     // The new Gram row ⟨r, g_i⟩ against the history slots Anderson keeps (slot `head` is
     // about to hold r itself, whose product is ⟨r, r⟩).
     const int slots = anderson ? std::min(count + 1, m) : 0;
-    std::vector<tensor<T, S>> others;
+    std::vector<pass_request<T, S>> q(1);
+    q[0].f = fx;
+    q[0].x = x;
+    q[0].beta = beta;
+    q[0].with_u = !broyden;
+    q[0].f_norm = cv.ref == reference::map_value;
     for (int i = 0; i < slots; ++i)
-      if (i != head) others.push_back(G[sz(i)]);
-    residual_pass_result<T, S> p =
-        kernels::template residual_pass<T>(fx, x, beta, others, R, cv.ref == reference::map_value);
+      if (i != head) q[0].others.push_back(G[sz(i)]);
+    if (broyden) broy.add_requests(q);
+    const std::vector<residual_pass_result<T, S>> passes = kernels::template passes<T>(q, R);
+    const residual_pass_result<T, S>& p = passes.front();
     const auto dot = [&](std::size_t q, index_t b) { return p.dots[q * sz(R) + sz(b)]; };
     double total = 0;
     bool all_take = true;
@@ -586,6 +783,10 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
     const bool all = std::all_of(conv.begin(), conv.end(), [](char c) { return c != 0; });
     if ((all && !o.full_budget) || k + 1 == o.max_iter) break;
 
+    if (broyden) {
+      x = broy.next(x, passes, best_z, best_r, res, best_res, finite, L, info.safeguard_steps);
+      continue;
+    }
     // Picard (and Anderson's first step, and its step after a non-finite residual, which
     // clears its history): x + β r, from the best iterate on samples whose residual is not
     // finite.
@@ -654,23 +855,31 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
 /// coefficients and the returned best iterate are per sample (f must then act on each sample
 /// independently for the assembled iterate to have the reported residuals). Non-convergence
 /// is reported in the result, never thrown.
-/// @param f  callable tensor<T>(const tensor<T>&) returning a tensor of z's shape; the
+///
+/// On another memory space (z0 a cuda tensor, in a .cu file including tessera/cuda/implicit.cuh)
+/// every method runs on the device with the host's rules and report: per iteration, the dot
+/// products of a batch of fused passes come to the host in double (one synchronisation for
+/// Picard and Anderson, two for Broyden), where the small per-sample systems are solved.
+/// @param f  callable tensor<T, S>(const tensor<T, S>&) returning a tensor of z's shape; the
 ///           argument is read-only (the solver never modifies a tensor after passing it)
 /// @param z0 the initial iterate (any shape with at least one element)
 /// @param o  the solver settings
 /// @return the lowest-residual iterate and the report
 /// @throws tessera::invalid_argument for invalid settings, an empty or non-finite z0, or an
 ///         f that returns a tensor of another shape
-template <floating_point_scalar T, class Map>
-solution<T> solve(Map&& f, const tensor<T>& z0, const solver_options& o = {}) {
-  static_assert(std::is_invocable_r_v<tensor<T>, Map&, const tensor<T>&>,
-                "implicit::solve: f must be callable as tensor<T> f(const tensor<T>&)");
+template <floating_point_scalar T, class S, class Map>
+solution<T, S> solve(Map&& f, const tensor<T, S>& z0, const solver_options& o = {}) {
+  static_assert(std::is_invocable_r_v<tensor<T, S>, Map&, const tensor<T, S>&>,
+                "implicit::solve: f must be callable as tensor<T, S> f(const tensor<T, S>&)");
   constexpr const char* fn = "implicit::solve";
   detail::validate(fn, o);
   (void)detail::layout_of(fn, z0, o.batched);
   detail::check_finite(fn, "z0", z0);
-  return detail::solve_values<T>(
-      fn, [&](const tensor<T>& z) -> tensor<T> { return f(z); }, z0, o, detail::convention{});
+  const auto map = [&](const tensor<T, S>& z) -> tensor<T, S> { return f(z); };
+  if constexpr (std::is_same_v<S, host>)
+    return detail::solve_values<T>(fn, map, z0, o, detail::convention{});
+  else
+    return detail::solve_values_space<T, S>(fn, map, z0, o, detail::convention{});
 }
 
 }  // namespace tessera::implicit
