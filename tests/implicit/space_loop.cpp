@@ -3,12 +3,15 @@
 // with its pass batches and Broyden's two-synchronisation iteration) checked on the CPU against
 // the host loop (detail::solve_values), through a reference solver_kernels<host> written here
 // with plain loops: every method, batched and not, a memory smaller than the iteration count,
-// the restart safeguard, a NaN evaluation on one sample.
+// the restart safeguard, a NaN evaluation on one sample; Anderson's history, mixing and
+// regularisation, Picard's damping and full-budget runs, the root and adjoint conventions, and
+// fixed_point_impl_space's forward solve and backward modes against fixed_point_impl.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "helpers.hpp"
@@ -137,6 +140,37 @@ im::solver_options with(im::solver_method m, bool batched, int memory, double ab
   return o;
 }
 
+/// Both loops on one map: the same iterate (to rounding), iteration count, residual history,
+/// convergence flags and safeguard count. The two loops sum their dot products in different
+/// orders, and Anderson amplifies those last-bit differences, so residuals agree to 1e-6
+/// relative above a floor of 1e-13 times the first residual; at that floor (full budget) the
+/// small system is decided by rounding, so the safeguard counts are compared only without it.
+template <class Map>
+void check_loops_agree(const std::string& what, Map map, const dtensor& z0,
+                       const im::solver_options& o,
+                       const im::detail::convention& cv = im::detail::convention{}) {
+  const im::solution<double> ref = im::detail::solve_values<double>("test", map, z0, o, cv);
+  const im::solution<double> got =
+      im::detail::solve_values_space<double, host>("test", map, z0, o, cv);
+  BOOST_TEST_CONTEXT(what) {
+    BOOST_TEST(got.info.iterations == ref.info.iterations);
+    BOOST_TEST(got.info.converged == ref.info.converged);
+    if (!o.full_budget) BOOST_TEST(got.info.safeguard_steps == ref.info.safeguard_steps);
+    BOOST_TEST(got.info.sample_converged == ref.info.sample_converged,
+               boost::test_tools::per_element());
+    BOOST_REQUIRE(got.info.residual_history.size() == ref.info.residual_history.size());
+    const double floor = 1e-13 * ref.info.residual_history.front();
+    const auto close = [&](double a, double b) { return std::abs(a - b) <= 1e-6 * a + floor; };
+    for (std::size_t k = 0; k < ref.info.residual_history.size(); ++k) {
+      const double a = ref.info.residual_history[k], b = got.info.residual_history[k];
+      BOOST_TEST(close(a, b), "iteration " << k << ": " << a << " vs " << b);
+    }
+    BOOST_TEST(max_abs_diff(ref.z, got.z) <= 1e-10);
+    BOOST_TEST(close(ref.info.residual, got.info.residual),
+               ref.info.residual << " vs " << got.info.residual);
+  }
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(contractions_match_the_host_loop) {
@@ -203,6 +237,171 @@ BOOST_AUTO_TEST_CASE(broyden_safeguards_match_the_host_loop) {
   BOOST_TEST(g.info.converged);
   BOOST_TEST(max_abs_diff(g.z, full<double>({2, 5}, 2.0)) <= 1e-11);
   BOOST_TEST(max_abs_diff(h.z, g.z) <= 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(linear_contractions_per_sample) {
+  // z ↦ ρ_b A z + c per sample b, with contraction factors that differ between samples, so
+  // samples converge at different iterations and the best iterate is assembled row by row.
+  const index_t B = 4, n = 7;
+  generator gen(3);
+  dtensor A = randn<double>({n, n}, gen);
+  A = mul(A, scalar<double>(1.0 / norm(A)));
+  const dtensor rho = from_vector<double>({0.2, 0.5, 0.8, 0.95}, {B, 1});
+  const dtensor c = randn<double>({B, n}, gen);
+  const auto map = [&](const dtensor& z) { return add(mul(matmul(z, A), rho), c); };
+  const dtensor z0 = zeros<double>({B, n});
+  for (bool batched : {true, false})
+    for (auto method : {im::solver_method::picard, im::solver_method::anderson})
+      for (int history : {1, 3, 6})
+        for (bool full : {false, true}) {
+          if (method == im::solver_method::picard && history != 3) continue;
+          const im::solver_options o{.method = method,
+                                     .max_iter = 40,
+                                     .abs_tol = 1e-9,
+                                     .rel_tol = 1e-7,
+                                     .full_budget = full,
+                                     .batched = batched,
+                                     .history = history};
+          check_loops_agree(
+              std::string(method == im::solver_method::picard ? "picard" : "anderson") + " m " +
+                  std::to_string(history) + (batched ? " batched" : "") +
+                  (full ? " full budget" : ""),
+              map, z0, o);
+        }
+}
+
+BOOST_AUTO_TEST_CASE(nonlinear_layer_and_damping) {
+  const layer L;
+  const auto th = L.theta();
+  const auto map = [&](const dtensor& z) {
+    return tanh(add(add(matmul(z, th[0]), matmul(th[3], th[1])), th[2]));
+  };
+  for (double damping : {1.0, 0.6})
+    check_loops_agree("picard, damping " + std::to_string(damping), map,
+                      zeros<double>({layer::B, layer::n}),
+                      {.method = im::solver_method::picard,
+                       .max_iter = 60,
+                       .abs_tol = 1e-12,
+                       .batched = true,
+                       .damping = damping});
+  for (double mixing : {1.0, 0.5})
+    for (double lambda : {1e-4, 1e-10})
+      check_loops_agree(
+          "anderson, mixing " + std::to_string(mixing) + ", lambda " + std::to_string(lambda), map,
+          zeros<double>({layer::B, layer::n}),
+          {.method = im::solver_method::anderson,
+           .max_iter = 30,
+           .abs_tol = 1e-13,
+           .history = 4,
+           .lambda = lambda,
+           .mixing = mixing});
+}
+
+BOOST_AUTO_TEST_CASE(non_finite_residuals_take_the_safeguard_path) {
+  // Sample 1's map value is NaN on the 4th and 5th evaluations: Anderson clears its history,
+  // that sample restarts from its best iterate, the others go on. Both loops evaluate f the
+  // same number of times, so the same calls fail.
+  const index_t B = 3, n = 5;
+  generator gen(9);
+  dtensor A = randn<double>({n, n}, gen);
+  A = mul(A, scalar<double>(0.7 / norm(A)));
+  const dtensor c = randn<double>({B, n}, gen);
+  for (bool batched : {true, false})
+    for (auto method : {im::solver_method::picard, im::solver_method::anderson}) {
+      int calls = 0;
+      const auto map = [&](const dtensor& z) {
+        dtensor y = add(matmul(z, A), c);
+        ++calls;
+        if (calls == 4 || calls == 5) y.select(0, 1).fill_(std::nan(""));
+        return y;
+      };
+      const im::solver_options o{
+          .method = method, .max_iter = 25, .abs_tol = 1e-10, .batched = batched, .history = 3};
+      const im::solution<double> ref = im::detail::solve_values<double>(
+          "test", map, zeros<double>({B, n}), o, im::detail::convention{});
+      const int host_calls = calls;
+      calls = 0;
+      const im::solution<double> got = im::detail::solve_values_space<double, host>(
+          "test", map, zeros<double>({B, n}), o, im::detail::convention{});
+      BOOST_TEST_CONTEXT((method == im::solver_method::picard ? "picard" : "anderson")
+                         << (batched ? ", batched" : "")) {
+        BOOST_TEST(calls == host_calls);
+        BOOST_TEST(got.info.iterations == ref.info.iterations);
+        BOOST_TEST(got.info.safeguard_steps == ref.info.safeguard_steps);
+        BOOST_TEST(ref.info.safeguard_steps > 0);
+        BOOST_TEST(got.info.converged == ref.info.converged);
+        BOOST_TEST(max_abs_diff(ref.z, got.z) <= 1e-10);
+      }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(root_and_adjoint_conventions) {
+  // The conventions of root (residuals ‖g‖ scaled by 1/α, relative to the initial residual)
+  // and of the adjoint solves (relative to given per-sample norms).
+  const index_t B = 2, n = 6;
+  generator gen(5);
+  dtensor A = randn<double>({n, n}, gen);
+  A = mul(A, scalar<double>(0.6 / norm(A)));
+  const dtensor c = randn<double>({B, n}, gen);
+  const auto map = [&](const dtensor& z) { return add(matmul(z, A), c); };
+  im::detail::convention root_cv;
+  root_cv.scale = 2.0;
+  root_cv.ref = im::detail::reference::initial_residual;
+  im::detail::convention given_cv;
+  given_cv.ref = im::detail::reference::given;
+  given_cv.given = {0.5, 3.0};
+  for (const auto* cv : {&root_cv, &given_cv})
+    check_loops_agree(cv->ref == im::detail::reference::given ? "given references" : "root scaling",
+                      map, zeros<double>({B, n}),
+                      {.method = im::solver_method::anderson,
+                       .max_iter = 30,
+                       .abs_tol = 0,
+                       .rel_tol = 1e-8,
+                       .batched = true,
+                       .history = 3},
+                      *cv);
+}
+
+BOOST_AUTO_TEST_CASE(fixed_point_space_path_matches_host_path) {
+  // fixed_point_impl_space (cuda's forward solve, unrolled steps with their residual report,
+  // phantom steps) against fixed_point_impl on the same layer: z*, the report and dL/dθ.
+  const layer L;
+  for (auto mode :
+       {im::backward_mode::phantom, im::backward_mode::unroll, im::backward_mode::implicit}) {
+    const im::solver_options so{.method = im::solver_method::anderson,
+                                .max_iter = 30,
+                                .abs_tol = 1e-12,
+                                .batched = true,
+                                .history = 4};
+    const im::backward_options bo{.mode = mode, .unroll_steps = 12};
+    std::vector<dtensor> g[2];
+    dtensor z[2];
+    im::solve_result info[2];
+    for (int space = 0; space < 2; ++space) {
+      ad::scope s;
+      std::vector<dvar> th;
+      for (const auto& t : L.theta()) th.emplace_back(t, true);
+      const dtensor z0 = zeros<double>({layer::B, layer::n});
+      const auto f = [](const dvar& zz, const std::vector<dvar>& p) { return layer::f(zz, p); };
+      im::fixed_point_result<double> r =
+          space == 0 ? im::detail::fixed_point_impl<double>("test", f, z0, th, so, bo,
+                                                            im::detail::convention{})
+                     : im::detail::fixed_point_impl_space<double, host>("test", f, z0, th, so, bo,
+                                                                        im::detail::convention{});
+      ad::backward(ad::sum(r.z * L.c));
+      for (const auto& v : th) g[space].push_back(v.grad().clone());
+      z[space] = r.z.value().clone();
+      info[space] = r.info;
+    }
+    BOOST_TEST_CONTEXT("backward mode " << static_cast<int>(mode)) {
+      BOOST_TEST(info[1].iterations == info[0].iterations);
+      BOOST_TEST(info[1].converged == info[0].converged);
+      BOOST_TEST(std::abs(info[1].residual - info[0].residual) <= 1e-9 * info[0].residual + 1e-15);
+      BOOST_TEST(max_abs_diff(z[0], z[1]) <= 1e-12);
+      for (std::size_t k = 0; k < g[0].size(); ++k)
+        BOOST_TEST(max_abs_diff(g[0][k], g[1][k]) <= 1e-10, "gradient of θ[" << k << "]");
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
