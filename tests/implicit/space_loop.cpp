@@ -5,7 +5,8 @@
 // with plain loops: every method, batched and not, a memory smaller than the iteration count,
 // the restart safeguard, a NaN evaluation on one sample; Anderson's history, mixing and
 // regularisation, Picard's damping and full-budget runs, the root and adjoint conventions, and
-// fixed_point_impl_space's forward solve and backward modes against fixed_point_impl.
+// fixed_point_impl_space's forward solve and backward modes against fixed_point_impl, and
+// GMRES with the space operations (CGS2) against the host's (MGS).
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -402,6 +403,41 @@ BOOST_AUTO_TEST_CASE(fixed_point_space_path_matches_host_path) {
         BOOST_TEST(max_abs_diff(g[0][k], g[1][k]) <= 1e-10, "gradient of θ[" << k << "]");
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(gmres_with_the_space_operations_matches_the_host) {
+  // GMRES through krylov_ops_space (what cuda runs: classical Gram–Schmidt twice, inner products
+  // in one pass) against the host's modified Gram–Schmidt, on a nonsymmetric system, restarted
+  // and not, per sample and whole-batch.
+  const index_t B = 3, n = 24;
+  generator gen(11);
+  const dtensor A = add(mul(randn<double>({n, n}, gen), scalar(0.12)), eye<double>(n));
+  const dtensor rhs = randn<double>({B, n}, gen);
+  const auto op = [&](const dtensor& v) { return matmul(v, A); };
+  for (const bool batched : {false, true})
+    for (const int restart : {5, 40}) {
+      const im::gmres_options o{
+          .restart = restart, .max_iter = 200, .abs_tol = 0, .rel_tol = 1e-11, .batched = batched};
+      const auto h = im::gmres(op, rhs, o);
+      auto opr = op;
+      const auto g =
+          im::detail::gmres_with<im::detail::krylov_ops_space<double, host>>(opr, rhs, o);
+      BOOST_TEST_CONTEXT("restart " << restart << (batched ? ", batched" : "")) {
+        BOOST_TEST(h.info.converged);
+        BOOST_TEST(g.info.converged == h.info.converged);
+        BOOST_TEST(std::abs(g.info.iterations - h.info.iterations) <= 1,
+                   "iterations: host " << h.info.iterations << ", space " << g.info.iterations);
+        BOOST_TEST(max_abs_diff(h.z, g.z) <= 1e-9 * (1 + norm(h.z)));
+        BOOST_TEST(max_abs_diff(op(g.z), rhs) <= 1e-9 * (1 + norm(rhs)));
+        const std::size_t common =
+            std::min(h.info.residual_history.size(), g.info.residual_history.size());
+        for (std::size_t i = 0; i < common; ++i) {
+          const double a = h.info.residual_history[i], b = g.info.residual_history[i];
+          BOOST_TEST(std::abs(a - b) <= 1e-6 * a + 1e-12 * h.info.residual_history[0],
+                     "residual " << i << ": host " << a << ", space " << b);
+        }
+      }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -73,17 +73,18 @@ void axpy_(tensor<T>& x, double c, const tensor<T>& v) {
   });
 }
 
-/// The vector operations of gmres in space S. Host: modified Gram–Schmidt with the
-/// deterministic row_dots. Other spaces (cuda): the solver passes of solver_kernels<S>
-/// (residual_pass for every inner product of one vector with a list of vectors at once, in
-/// double; combine for linear combinations), orthogonalising by classical Gram–Schmidt applied
-/// twice (CGS2: as accurate as MGS, three synchronisations per Arnoldi step instead of j + 2).
+/// The vector operations of gmres on spaces other than host (cuda): the solver passes of
+/// solver_kernels<S> (residual_pass for every inner product of one vector with a list of
+/// vectors at once, in double; combine for linear combinations), orthogonalising by classical
+/// Gram–Schmidt applied twice (CGS2: as accurate as MGS, three synchronisations per Arnoldi step
+/// instead of j + 2). Written for any S that has solver_kernels<S>, so a test can run it on the
+/// host too.
 template <class T, class S>
-struct krylov_ops {
+struct krylov_ops_space {
   using kernels = solver_kernels<S>;
   tensor<T, S> zero;  // x of the residual passes (r = f − 0 = f exactly)
 
-  explicit krylov_ops(const shape_t& shape) : zero(shape) { zero.fill_(T(0)); }
+  explicit krylov_ops_space(const shape_t& shape) : zero(shape) { zero.fill_(T(0)); }
 
   /// Per-row ⟨f, f⟩ (rows of the layout) and ⟨f, others_j⟩ for one row.
   residual_pass_result<T, S> pass(const tensor<T, S>& f, const std::vector<tensor<T, S>>& others,
@@ -137,6 +138,13 @@ struct krylov_ops {
   }
 };
 
+/// The vector operations of gmres in space S: krylov_ops_space, or on the host modified
+/// Gram–Schmidt with the deterministic row_dots.
+template <class T, class S>
+struct krylov_ops : krylov_ops_space<T, S> {
+  using krylov_ops_space<T, S>::krylov_ops_space;
+};
+
 template <class T>
 struct krylov_ops<T, host> {
   explicit krylov_ops(const shape_t&) {}
@@ -166,25 +174,9 @@ struct krylov_ops<T, host> {
   }
 };
 
-}  // namespace detail
-
-/// Solves A x = b by restarted GMRES(restart) from x = 0, for a linear operator A given as a
-/// callable tensor<T, S>(const tensor<T, S>&) (matrix-free: VJPs, JVPs, stencils), on the host
-/// or, in a .cu file including tessera/cuda/implicit.cuh, on cuda tensors.
-///
-/// Each cycle builds an orthonormal Krylov basis V of span{r, A r, …} (Arnoldi,
-/// A V_k = V_{k+1} H̄_k; host: modified Gram–Schmidt, cuda: classical Gram–Schmidt twice with
-/// the inner products of one step in one pass, accumulated in double), keeps the least-squares
-/// problem min ‖β e₁ − H̄ y‖ triangular with Givens rotations (|last entry| is the residual
-/// norm), and updates x += V_k y at the end of the cycle, where the true residual b − A x is
-/// recomputed. The report's history lists the residual after each application of A (estimates
-/// inside a cycle, true residuals at restarts); iterations counts applications of A.
-/// @throws tessera::invalid_argument for invalid settings, an undefined or empty b, or an A
-///         whose result has another shape
-template <floating_point_scalar T, class S, class Op>
-solution<T, S> gmres(Op&& A, const tensor<T, S>& b_in, const gmres_options& o = {}) {
-  static_assert(std::is_invocable_r_v<tensor<T, S>, Op&, const tensor<T, S>&>,
-                "implicit::gmres: A must be callable as tensor<T, S> A(const tensor<T, S>&)");
+/// gmres with the vector operations of Ops (krylov_ops<T, S> there).
+template <class Ops, class T, class S, class Op>
+solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& o) {
   constexpr const char* fn = "implicit::gmres";
   detail::check_count(fn, "restart", o.restart, 1);
   detail::check_count(fn, "max_iter", o.max_iter, 1);
@@ -194,7 +186,7 @@ solution<T, S> gmres(Op&& A, const tensor<T, S>& b_in, const gmres_options& o = 
   const tensor<T, S> b = b_in.contiguous();
   const shape_t shape = b.shape();
   const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
-  const detail::krylov_ops<T, S> ops(shape);
+  const Ops ops(shape);
 
   int applies = 0;
   const auto apply = [&](const tensor<T, S>& v) {
@@ -274,6 +266,28 @@ solution<T, S> gmres(Op&& A, const tensor<T, S>& b_in, const gmres_options& o = 
   }
   out.z = x;
   return out;
+}
+
+}  // namespace detail
+
+/// Solves A x = b by restarted GMRES(restart) from x = 0, for a linear operator A given as a
+/// callable tensor<T, S>(const tensor<T, S>&) (matrix-free: VJPs, JVPs, stencils), on the host
+/// or, in a .cu file including tessera/cuda/implicit.cuh, on cuda tensors.
+///
+/// Each cycle builds an orthonormal Krylov basis V of span{r, A r, …} (Arnoldi,
+/// A V_k = V_{k+1} H̄_k; host: modified Gram–Schmidt, cuda: classical Gram–Schmidt twice with
+/// the inner products of one step in one pass, accumulated in double), keeps the least-squares
+/// problem min ‖β e₁ − H̄ y‖ triangular with Givens rotations (|last entry| is the residual
+/// norm), and updates x += V_k y at the end of the cycle, where the true residual b − A x is
+/// recomputed. The report's history lists the residual after each application of A (estimates
+/// inside a cycle, true residuals at restarts); iterations counts applications of A.
+/// @throws tessera::invalid_argument for invalid settings, an undefined or empty b, or an A
+///         whose result has another shape
+template <floating_point_scalar T, class S, class Op>
+solution<T, S> gmres(Op&& A, const tensor<T, S>& b_in, const gmres_options& o = {}) {
+  static_assert(std::is_invocable_r_v<tensor<T, S>, Op&, const tensor<T, S>&>,
+                "implicit::gmres: A must be callable as tensor<T, S> A(const tensor<T, S>&)");
+  return detail::gmres_with<detail::krylov_ops<T, S>>(A, b_in, o);
 }
 
 }  // namespace tessera::implicit
