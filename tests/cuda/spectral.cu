@@ -15,6 +15,7 @@
 #include <boost/mpl/list.hpp>
 
 #include <array>
+#include <functional>
 #include <string>
 
 #include "backend_support.hpp"
@@ -785,6 +786,11 @@ struct linear_problem {
   }
 };
 
+/// The maps given to implicit::solve: one callable type per space, so every values-only solve
+/// here shares one instantiation of the solver loop (nvcc time).
+template <class S>
+using values_fn = std::function<tensor<double, S>(const tensor<double, S>&)>;
+
 /// A values-only solve's result, copied to the host.
 struct values_run {
   tensor<double> z;
@@ -803,7 +809,7 @@ values_run values_solve(values_map m, const tensor<double>& z0, const implicit::
     mask_h.data()[i] = i < 5 ? 1.0 : std::numeric_limits<double>::quiet_NaN();
   const tensor<double, S> mask = to<S>(mask_h);
   int calls = 0;
-  const auto f = [&](const tensor<double, S>& z) -> tensor<double, S> {
+  const values_fn<S> f = [&](const tensor<double, S>& z) -> tensor<double, S> {
     switch (m) {
       case values_map::linear:
         return matmul(z, A) + b;
@@ -951,13 +957,15 @@ BOOST_AUTO_TEST_CASE(solve_errors_on_cuda_match_host) {
   tensor<double> bad = uniform<double>({2, 3}, 1);
   bad.data()[4] = std::numeric_limits<double>::infinity();
   const tensor<double, cuda> bad_c = to<cuda>(bad);
-  const auto same = [](const tensor<double>& z) { return z; };
-  const auto same_c = [](const tensor<double, cuda>& z) { return z; };
+  const values_fn<host> same = [](const tensor<double>& z) { return z; };
+  const values_fn<cuda> same_c = [](const tensor<double, cuda>& z) { return z; };
   const std::string nonfinite = thrown_by([&] { implicit::solve(same, bad); });
   BOOST_TEST(nonfinite.find("flat index 4") != std::string::npos, nonfinite);
   BOOST_TEST(thrown_by([&] { implicit::solve(same_c, bad_c); }) == nonfinite);
-  const auto wide = [](const tensor<double>& z) { return z.reshape(shape_t{6}); };
-  const auto wide_c = [](const tensor<double, cuda>& z) { return z.reshape(shape_t{6}); };
+  const values_fn<host> wide = [](const tensor<double>& z) { return z.reshape(shape_t{6}); };
+  const values_fn<cuda> wide_c = [](const tensor<double, cuda>& z) {
+    return z.reshape(shape_t{6});
+  };
   const tensor<double> z0 = uniform<double>({2, 3}, 2);
   const std::string shape = thrown_by([&] { implicit::solve(wide, z0); });
   BOOST_TEST(shape.find("f returned shape (6)") != std::string::npos, shape);
