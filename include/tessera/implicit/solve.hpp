@@ -739,7 +739,7 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
     q[0].f_norm = cv.ref == reference::map_value;
     for (int i = 0; i < slots; ++i)
       if (i != head) q[0].others.push_back(G[sz(i)]);
-    if (broyden) broy.add_requests(q);
+    if (broyden && k + 1 < o.max_iter) broy.add_requests(q);  // none after the last evaluation
     const std::vector<residual_pass_result<T, S>> passes = kernels::template passes<T>(q, R);
     const residual_pass_result<T, S>& p = passes.front();
     const auto dot = [&](std::size_t q, index_t b) { return p.dots[q * sz(R) + sz(b)]; };
