@@ -27,7 +27,9 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #ifdef _OPENMP
@@ -126,6 +128,113 @@ bool write_panels(const std::string& path, const std::vector<std::vector<double>
   return stbi_write_png(path.c_str(), W, H, 3, img.data(), W * 3) != 0;
 }
 
+constexpr const char* usage =
+    "usage: fno_deq [options]\n"
+    "  --scale cpu|gpu        preset sizes (cpu: 24x24, 256/64, w 8, m 6, batch 4, lr 2e-2;\n"
+    "                         gpu: the paper's 85x85, 1024/200, w 32, m 12, batch 32, 500 epochs)\n"
+    "  --models LIST          comma-separated, of fno, fno++, wt, deq, deq-ift (default: all)\n"
+    "  --epochs N  --batch B  --lr LR  --seed S\n"
+    "  --res K  --ntrain N  --ntest N  --width W  --modes M   problem and model sizes\n"
+    "  --solver-iters N  --wt-unroll N  --warmup STEPS        DEQ / WT settings\n"
+    "  --noise SIGMA2_MAX     noisy observations on the training targets\n"
+    "  --threads N            OpenMP threads (default 1)\n"
+    "  --out DIR              figures (default out/fno_deq)\n"
+    "  --write-data DIR       write the generated data as .npy and exit\n"
+    "  --data DIR             train on such .npy files instead of generating\n"
+    "  --time-steps N         time N optimiser steps per model instead of training\n"
+    "  --device cpu|cuda      where to train (cuda needs the CUDA build and a GPU)\n"
+    "  --train-seconds S      stop each model after the epoch that reaches S seconds\n"
+    "  --checkpoint DIR       save/resume each model's training state in DIR/<model>\n"
+    "  --checkpoint-every N   epochs between checkpoints (default 10)\n"
+    "See examples/fno_deq/README.md.\n";
+
+/// The number in `v`, the value of option `opt`; exits with status 2 and a message naming
+/// both when `v` is not entirely a number.
+template <class N>
+N parse_number(const std::string& opt, const std::string& v) {
+  std::size_t used = 0;
+  N r{};
+  try {
+    if constexpr (std::is_floating_point_v<N>)
+      r = static_cast<N>(std::stod(v, &used));
+    else if constexpr (std::is_unsigned_v<N>)
+      r = static_cast<N>(std::stoull(v, &used));
+    else
+      r = static_cast<N>(std::stoll(v, &used));
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || (std::is_unsigned_v<N> && v.find('-') != v.npos)) {
+    std::fprintf(stderr, "fno_deq: %s expects a%s number, got \"%s\"\n", opt.c_str(),
+                 std::is_floating_point_v<N> ? ""
+                 : std::is_unsigned_v<N>     ? " non-negative whole"
+                                             : " whole",
+                 v.c_str());
+    std::exit(2);
+  }
+  return r;
+}
+
+/// Every setting checked before any work is done; returns an empty string or what is wrong.
+std::string check_config(const config& c) {
+  char buf[256];
+  const auto at_least = [&](const char* opt, long long v, long long lo) {
+    if (v >= lo) return false;
+    std::snprintf(buf, sizeof buf, "%s must be at least %lld (got %lld)", opt, lo, v);
+    return true;
+  };
+  if (at_least("--res", c.res, 3) || at_least("--ntrain", c.ntrain, 1) ||
+      at_least("--ntest", c.ntest, 1) || at_least("--width", c.width, 1) ||
+      at_least("--modes", c.modes, 1) || at_least("--batch", c.batch, 1) ||
+      at_least("--solver-iters", c.solver_iters, 1) || at_least("--wt-unroll", c.wt_unroll, 1) ||
+      at_least("--warmup", c.warmup_steps, 0) || at_least("--threads", c.threads, 0) ||
+      at_least("--epochs", c.epochs, 1) || at_least("--checkpoint-every", c.checkpoint_every, 1) ||
+      at_least("--time-steps", c.time_steps, 0))
+    return buf;
+  if (c.batch > c.ntrain) {
+    std::snprintf(buf, sizeof buf, "--batch %lld exceeds --ntrain %lld", (long long)c.batch,
+                  (long long)c.ntrain);
+    return buf;
+  }
+  if (!(c.lr > 0) || !std::isfinite(c.lr)) {
+    std::snprintf(buf, sizeof buf, "--lr must be positive and finite (got %g)", c.lr);
+    return buf;
+  }
+  if (!(c.noise >= 0) || !std::isfinite(c.noise)) {
+    std::snprintf(buf, sizeof buf, "--noise must be non-negative and finite (got %g)", c.noise);
+    return buf;
+  }
+  if (!(c.train_seconds >= 0) || !std::isfinite(c.train_seconds)) {
+    std::snprintf(buf, sizeof buf, "--train-seconds must be non-negative (got %g)",
+                  c.train_seconds);
+    return buf;
+  }
+  // The spectral convolution keeps modes ≤ half the padded grid.
+  const long long grid = c.res + c.pad;
+  if (c.modes > grid / 2) {
+    std::snprintf(buf, sizeof buf,
+                  "--modes %lld does not fit the %lld×%lld padded grid (at most %lld)",
+                  (long long)c.modes, grid, grid, grid / 2);
+    return buf;
+  }
+  std::string models = c.models + ",", item;
+  int known = 0;
+  for (char ch : models) {
+    if (ch != ',') {
+      item += ch;
+      continue;
+    }
+    bool ok = false;
+    for (const auto& s : fno_deq::specs) ok = ok || item == s.key;
+    if (!ok)
+      return "--models: unknown model \"" + item + "\" (known: fno, fno++, wt, deq, deq-ift)";
+    ++known;
+    item.clear();
+  }
+  if (known == 0) return "--models lists no model";
+  return {};
+}
+
 }  // namespace
 
 static int fno_deq_main(int argc, char** argv) {
@@ -133,6 +242,10 @@ static int fno_deq_main(int argc, char** argv) {
   bool epochs_set = false, lr_set = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
     const auto next = [&]() -> std::string {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "fno_deq: %s needs a value\n", a.c_str());
@@ -140,6 +253,16 @@ static int fno_deq_main(int argc, char** argv) {
       }
       return argv[++i];
     };
+    const auto integer = [&]() { return parse_number<long long>(a, next()); };
+    const auto small = [&]() {
+      const long long v = integer();
+      if (v > std::numeric_limits<int>::max() || v < std::numeric_limits<int>::min()) {
+        std::fprintf(stderr, "fno_deq: %s %lld is out of range\n", a.c_str(), v);
+        std::exit(2);
+      }
+      return static_cast<int>(v);
+    };
+    const auto real = [&]() { return parse_number<double>(a, next()); };
     if (a == "--scale") {
       c.scale = next();
       if (c.scale == "gpu") {
@@ -158,57 +281,61 @@ static int fno_deq_main(int argc, char** argv) {
         return 2;
       }
     } else if (a == "--noise")
-      c.noise = std::stod(next());
+      c.noise = real();
     else if (a == "--epochs") {
-      c.epochs = std::stoi(next());
+      c.epochs = small();
       epochs_set = true;
     } else if (a == "--res")
-      c.res = std::stoll(next());
+      c.res = integer();
     else if (a == "--ntrain")
-      c.ntrain = std::stoll(next());
+      c.ntrain = integer();
     else if (a == "--ntest")
-      c.ntest = std::stoll(next());
+      c.ntest = integer();
     else if (a == "--width")
-      c.width = std::stoll(next());
+      c.width = integer();
     else if (a == "--modes")
-      c.modes = std::stoll(next());
+      c.modes = integer();
     else if (a == "--batch")
-      c.batch = std::stoll(next());
+      c.batch = integer();
     else if (a == "--solver-iters")
-      c.solver_iters = std::stoi(next());
+      c.solver_iters = small();
     else if (a == "--wt-unroll")
-      c.wt_unroll = std::stoi(next());
+      c.wt_unroll = small();
     else if (a == "--warmup")
-      c.warmup_steps = std::stoi(next());
+      c.warmup_steps = small();
     else if (a == "--seed")
-      c.seed = std::stoull(next());
+      c.seed = parse_number<std::uint64_t>(a, next());
     else if (a == "--models")
       c.models = next();
     else if (a == "--out")
       c.out = next();
     else if (a == "--threads")
-      c.threads = std::stoi(next());
+      c.threads = small();
     else if (a == "--lr") {
-      c.lr = std::stod(next());
+      c.lr = real();
       lr_set = true;
     } else if (a == "--write-data")
       c.write_data = next();
     else if (a == "--data")
       c.data = next();
     else if (a == "--time-steps")
-      c.time_steps = std::stoi(next());
+      c.time_steps = small();
     else if (a == "--device")
       c.device = next();
     else if (a == "--train-seconds")
-      c.train_seconds = std::stod(next());
+      c.train_seconds = real();
     else if (a == "--checkpoint")
       c.checkpoint = next();
     else if (a == "--checkpoint-every")
-      c.checkpoint_every = std::stoi(next());
+      c.checkpoint_every = small();
     else {
-      std::fprintf(stderr, "fno_deq: unknown option %s\n", a.c_str());
+      std::fprintf(stderr, "fno_deq: unknown option %s (fno_deq --help lists them)\n", a.c_str());
       return 2;
     }
+  }
+  if (const std::string bad = check_config(c); !bad.empty()) {
+    std::fprintf(stderr, "fno_deq: %s\n", bad.c_str());
+    return 2;
   }
   if (c.device == "cuda") {
     // The contract benchmarks/compare/fno_gpu.sh relies on: exit status 3 = no device path.
@@ -225,13 +352,6 @@ static int fno_deq_main(int argc, char** argv) {
 #endif
   } else if (c.device != "cpu") {
     std::fprintf(stderr, "fno_deq: --device must be cpu or cuda\n");
-    return 2;
-  }
-  if (c.time_steps < 0 || c.epochs < 1 || c.train_seconds < 0 || c.checkpoint_every < 1) {
-    std::fprintf(stderr,
-                 "fno_deq: --epochs and --checkpoint-every must be at least 1, --time-steps and "
-                 "--train-seconds non-negative (got %d, %d, %d, %g)\n",
-                 c.epochs, c.checkpoint_every, c.time_steps, c.train_seconds);
     return 2;
   }
   const bool on_gpu = c.device == "cuda";
@@ -283,6 +403,10 @@ static int fno_deq_main(int argc, char** argv) {
     c.ntrain = std::min(c.ntrain, atr.size(0));
     c.ntest = std::min(c.ntest, ate.size(0));
     c.res = atr.size(1);
+    if (const std::string bad = check_config(c); !bad.empty()) {  // sizes taken from the files
+      std::fprintf(stderr, "fno_deq: --data %s: %s\n", c.data.c_str(), bad.c_str());
+      return 2;
+    }
     const index_t KK = c.res * c.res;
     data.a = tensor<double>(shape_t{c.ntrain + c.ntest, c.res, c.res});
     data.u = tensor<double>(data.a.shape());
