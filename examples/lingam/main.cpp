@@ -10,9 +10,11 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gpu.hpp"
@@ -67,9 +69,11 @@ struct options {
   std::string name;
 };
 
-[[noreturn]] void usage(const char* msg) {
+/// Prints msg and the usage, to stderr with exit status 2 (bad arguments) or, for --help
+/// (code 0), to stdout.
+[[noreturn]] void usage(const char* msg, int code = 2) {
   std::fprintf(
-      stderr,
+      code == 0 ? stdout : stderr,
       "lingam: %s\n"
       "usage: lingam (--csv FILE [--header auto|yes|no] | --generate N D [--seed S]\n"
       "              [--noise uniform|laplace|exponential|student]) [--log]\n"
@@ -78,7 +82,36 @@ struct options {
       "              [--bootstrap K] [--truth-edges FILE] [--threshold W]\n"
       "              [--out DIR] [--name NAME]\n",
       msg);
-  std::exit(2);
+  std::exit(code);
+}
+
+/// The number `text`, the value of option `opt`, at least `lo`; anything else (not a number,
+/// trailing characters, out of range) ends in usage() naming both.
+template <class N>
+N number(const char* opt, const char* text, N lo) {
+  const std::string v = text;
+  std::size_t used = 0;
+  N r{};
+  try {
+    if constexpr (std::is_floating_point_v<N>)
+      r = static_cast<N>(std::stod(v, &used));
+    else if constexpr (std::is_unsigned_v<N>)
+      r = v.find('-') == v.npos ? static_cast<N>(std::stoull(v, &used)) : N{};
+    else {
+      const long long x = std::stoll(v, &used);
+      if (x > std::numeric_limits<N>::max()) used = 0;
+      r = static_cast<N>(x);
+    }
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || !(r >= lo) ||
+      (std::is_floating_point_v<N> && !std::isfinite(static_cast<double>(r)))) {
+    std::ostringstream m;
+    m << opt << " expects a number of at least " << lo << ", got \"" << v << "\"";
+    usage(m.str().c_str());
+  }
+  return r;
 }
 
 options parse(int argc, char** argv) {
@@ -93,15 +126,16 @@ options parse(int argc, char** argv) {
     else if (a == "--header")
       need(i, 1), o.header = argv[++i];
     else if (a == "--generate")
-      need(i, 2), o.gen_n = std::atol(argv[i + 1]), o.gen_d = std::atol(argv[i + 2]), i += 2;
+      need(i, 2), o.gen_n = number<index_t>("--generate N", argv[i + 1], 1),
+                  o.gen_d = number<index_t>("--generate D", argv[i + 2], 1), i += 2;
     else if (a == "--seed")
-      need(i, 1), o.seed = std::strtoull(argv[++i], nullptr, 10);
+      need(i, 1), o.seed = number<std::uint64_t>("--seed", argv[++i], 0);
     else if (a == "--noise")
       need(i, 1), o.noise = argv[++i];
     else if (a == "--method")
       need(i, 1), o.method = argv[++i];
     else if (a == "--lags")
-      need(i, 1), o.lags = std::atol(argv[++i]);
+      need(i, 1), o.lags = number<index_t>("--lags", argv[++i], 1);
     else if (a == "--backend")
       need(i, 1), o.backend = argv[++i];
     else if (a == "--fp64")
@@ -109,7 +143,7 @@ options parse(int argc, char** argv) {
     else if (a == "--mixed-precision")
       o.mixed = true;
     else if (a == "--threads")
-      need(i, 1), o.threads = std::atoi(argv[++i]);
+      need(i, 1), o.threads = number<int>("--threads", argv[++i], 0);
     else if (a == "--order-only")
       o.order_only = true;
     else if (a == "--margins")
@@ -121,16 +155,23 @@ options parse(int argc, char** argv) {
     else if (a == "--truth-edges")
       need(i, 1), o.truth_edges = argv[++i];
     else if (a == "--threshold")
-      need(i, 1), o.threshold = std::atof(argv[++i]);
+      need(i, 1), o.threshold = number<double>("--threshold", argv[++i], 0.0);
     else if (a == "--bootstrap")
-      need(i, 1), o.bootstrap = std::atol(argv[++i]);
+      need(i, 1), o.bootstrap = number<index_t>("--bootstrap", argv[++i], 0);
     else if (a == "--repeat")
-      need(i, 1), o.repeat = std::max(1, std::atoi(argv[++i]));
+      need(i, 1), o.repeat = number<int>("--repeat", argv[++i], 1);
     else if (a == "--name")
       need(i, 1), o.name = argv[++i];
-    else
+    else if (a == "--help" || a == "-h") {
+      usage("DirectLiNGAM / VAR-LiNGAM causal discovery; see examples/lingam/README.md", 0);
+    } else
       usage(("unknown argument " + a).c_str());
   }
+  if (o.header != "auto" && o.header != "yes" && o.header != "no")
+    usage("--header must be auto, yes or no");
+  if (o.noise != "uniform" && o.noise != "laplace" && o.noise != "exponential" &&
+      o.noise != "student")
+    usage("--noise must be uniform, laplace, exponential or student");
   if (o.csv.empty() == (o.gen_n == 0)) usage("give exactly one of --csv and --generate");
   if (o.method != "direct" && o.method != "var") usage("--method must be direct or var");
   if (o.backend != "cpu" && o.backend != "cuda") usage("--backend must be cpu or cuda");
