@@ -295,11 +295,13 @@ BOOST_AUTO_TEST_CASE(matmul_cublaslt_path_and_plan_cache) {
 BOOST_AUTO_TEST_CASE_TEMPLATE(fused_row_kernels_match_host, T, scalar_types) {
   const tolerance rows{1e-11, 1e-26};
   // Row lengths cover each register-held warp variant (≤ 128, 256, 512, 1024 values per row,
-  // at and just past their limits) and the block-per-row path (3000).
+  // at and just past their limits; exactly 128, 256, 512 and 1024 take the 16-byte row loads)
+  // and the block-per-row path (3000).
   for (const auto& x : {uniform<T>({70, 10}, 1, T(-20), T(20)), uniform<T>({5, 3000}, 2),
                         uniform<T>({3, 4, 5}, 3), uniform<T>({0, 8}, 4), uniform<T>({3, 128}, 7),
                         uniform<T>({3, 129}, 8), uniform<T>({11, 300}, 9), uniform<T>({6, 513}, 10),
-                        uniform<T>({4, 1024}, 11, T(-20), T(20))}) {
+                        uniform<T>({4, 1024}, 11, T(-20), T(20)), uniform<T>({5, 256}, 12),
+                        uniform<T>({3, 512}, 13)}) {
     for (int axis : {-1, 0}) {
       check_op<T>("softmax", {x}, rows, [&](const auto& v) { return softmax(v[0], axis); });
       check_op<T>("log_softmax", {x}, rows, [&](const auto& v) { return log_softmax(v[0], axis); });
@@ -314,6 +316,17 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(fused_row_kernels_match_host, T, scalar_types) {
     });
     check_op<T>("rms_norm", in, rows, [](const auto& v) { return rms_norm(v[0], v[1], T(1e-6)); });
   }
+  // Rows of 256 one element past a 16-byte boundary: element loads, not vector loads (a
+  // misaligned vector load would fault).
+  const std::vector<tensor<T>> off{uniform<T>({4 * 256 + 1}, 14), uniform<T>({256}, 15),
+                                   uniform<T>({256}, 16)};
+  const auto misaligned = [](const auto& flat) {
+    return flat.slice(0, 1, flat.numel()).view(shape_t{4, 256});
+  };
+  check_op<T>("softmax of misaligned rows", off, rows,
+              [&](const auto& v) { return softmax(misaligned(v[0])); });
+  check_op<T>("layer_norm of misaligned rows", off, rows,
+              [&](const auto& v) { return layer_norm(misaligned(v[0]), v[1], v[2], T(1e-5)); });
   // A row of -inf is NaN on both sides (the shift falls back to 0, Σ exp = 0).
   const tensor<T> special = from_vector<T>({-INFINITY, -INFINITY, -INFINITY, 1, 2, 3}, {2, 3});
   check_op<T>("softmax of -inf rows", {special}, rows, [](const auto& v) { return softmax(v[0]); });

@@ -226,9 +226,9 @@ void check_rows() {
   // scale of 1).
   constexpr float rel = 0x1p-18f, abs = 0x1p-16f;
   // Rows of 37 and 128 (a warp per row, element loads: 4 values per lane are half a 16-byte
-  // vector of a 16-bit type), 256 (a warp per row, 16-byte loads of 8 values) and 1100 (a block
-  // per row).
-  for (const index_t d : {37, 128, 256, 1100}) {
+  // vector of a 16-bit type), 256, 512 and 1024 (a warp per row, one, two and four 16-byte loads
+  // of 8 values per lane) and 1100 (a block per row).
+  for (const index_t d : {37, 128, 256, 512, 1024, 1100}) {
     const auto [dx, x] = rounded<U>(uniform<float>({4, d}, 40 + static_cast<std::uint64_t>(d)));
     const auto [dw, w] = rounded<U>(uniform<float>({d}, 41, 0.5f, 1.5f));
     const auto [db, b] = rounded<U>(uniform<float>({d}, 42));
@@ -236,6 +236,17 @@ void check_rows() {
     check_rounded("layer_norm with weight and bias", layer_norm(x, w, b), layer_norm(dx, dw, db),
                   rel, abs);
     check_rounded("rms_norm", rms_norm(x, w), rms_norm(dx, dw), rel, 0.f);
+  }
+  // Rows of 256 one element past a 16-byte boundary: element loads, not vector loads.
+  {
+    const auto [dflat, flat] = rounded<U>(uniform<float>({3 * 256 + 1}, 44));
+    const auto rows_of = [](const auto& t) {
+      return t.slice(0, 1, t.numel()).view(shape_t{3, 256});
+    };
+    check_rounded("softmax of misaligned rows", softmax(rows_of(flat)), softmax(rows_of(dflat)),
+                  rel, 0.f);
+    check_rounded("rms_norm of misaligned rows", rms_norm(rows_of(flat), tensor<float>()),
+                  rms_norm(rows_of(dflat), tensor<U, cuda>()), rel, 0.f);
   }
   // Along a non-last axis (moved last and back) and without an affine part.
   const auto [dx, x] = rounded<U>(uniform<float>({3, 5, 24}, 43));

@@ -136,6 +136,30 @@ BOOST_AUTO_TEST_CASE(own_stream_orders_work) {
   BOOST_TEST(nmse(sum(h * h, {0}), r) <= 1e-11);
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_call_does_not_fail_later_launches) {
+  // A failed runtime call leaves its (non-sticky) error in the thread's last-error slot; once
+  // thrown it must be cleared, or every later launch check reports it again (a model that
+  // failed with out-of-memory in fno_deq --device cuda would fail the next models too).
+  const tensor<float> h = uniform<float>({1000}, 7);
+  const auto x = to<cuda>(h);
+  using device_tensor = tensor<float, cuda>;
+  BOOST_CHECK_THROW(device_tensor(shape_t{index_t(1) << 44}), cuda_error);  // 64 TiB
+  try {
+    BOOST_TEST(to<host>(add(x, x)).to_vector() == (h + h).to_vector(),
+               boost::test_tools::per_element());
+  } catch (const std::exception& e) {
+    BOOST_ERROR("an op after a failed allocation threw: " << e.what());
+  }
+  // A capture invalidated by a synchronising call: the graph throws, later work still runs.
+  BOOST_CHECK_THROW(cuda_rt::graph([&] { (void)to<host>(x); }), cuda_error);
+  try {
+    BOOST_TEST(to<host>(mul(x, x)).to_vector() == (h * h).to_vector(),
+               boost::test_tools::per_element());
+  } catch (const std::exception& e) {
+    BOOST_ERROR("an op after a failed capture threw: " << e.what());
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace

@@ -29,8 +29,15 @@
 #define TESSERA_KERNEL __global__ __attribute__((visibility("hidden")))
 
 namespace tessera::detail {
+/// Clears this thread's last-error slot of the CUDA runtime. Every failed runtime call leaves
+/// its error there, and cudaPeekAtLastError keeps reporting it; once the error has been
+/// reported (thrown) or deliberately ignored it must be cleared, or the next launch check would
+/// report it again (a sticky error, e.g. a kernel fault, stays in the context regardless).
+inline void clear_last_cuda_error() noexcept { (void)cudaGetLastError(); }
+
 [[noreturn]] inline void throw_cuda_error(cudaError_t e, const char* call, const char* file,
                                           int line) {
+  clear_last_cuda_error();  // reported by this exception, once
   throw cuda_error(std::string("tessera: CUDA call failed at ") + file + ":" +
                    std::to_string(line) + ": " + call + ": " + cudaGetErrorName(e) + " (" +
                    cudaGetErrorString(e) + ")");
@@ -75,7 +82,8 @@ class device_buffer {
     return *this;
   }
   ~device_buffer() {
-    if (p_) cudaFreeAsync(p_, stream_);
+    if (p_ && cudaFreeAsync(p_, stream_) != cudaSuccess)
+      tessera::detail::clear_last_cuda_error();  // ignored: not reported by a later launch check
   }
   [[nodiscard]] T* get() const noexcept { return p_; }
   [[nodiscard]] std::size_t size() const noexcept { return n_; }

@@ -37,13 +37,20 @@ class graph {
         std::forward<F>(record)();
       } catch (...) {
         cudaGraph_t broken = nullptr;
+        // Fails (capture invalidated) when the callable made an illegal call: that error was
+        // thrown already, this one is ignored and cleared (see clear_last_cuda_error).
         cudaStreamEndCapture(s.get(), &broken);
         if (broken != nullptr) cudaGraphDestroy(broken);
+        tessera::detail::clear_last_cuda_error();
         throw;
       }
       TESSERA_CUDA_CHECK(cudaStreamEndCapture(s.get(), &graph_));
     }
-    TESSERA_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, 0));
+    if (const cudaError_t e = cudaGraphInstantiate(&exec_, graph_, 0); e != cudaSuccess) {
+      cudaGraphDestroy(graph_);  // the destructor does not run for a constructor that throws
+      tessera::detail::throw_cuda_error(e, "cudaGraphInstantiate(&exec_, graph_, 0)", __FILE__,
+                                        __LINE__);
+    }
   }
   graph(const graph&) = delete;
   graph& operator=(const graph&) = delete;

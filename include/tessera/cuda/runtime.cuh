@@ -22,6 +22,7 @@
 namespace tessera::detail {
 [[noreturn]] inline void throw_cublas_error(cublasStatus_t e, const char* call, const char* file,
                                             int line) {
+  clear_last_cuda_error();  // a runtime error behind the cuBLAS failure is reported here
   throw cuda_error(std::string("tessera: cuBLAS call failed at ") + file + ":" +
                    std::to_string(line) + ": " + call + ": " + cublasGetStatusName(e) + " (" +
                    cublasGetStatusString(e) + ")");
@@ -37,7 +38,9 @@ namespace tessera::detail {
   } while (0)
 
 /// Checks the launch just made (configuration errors surface here, not at the next sync).
-#define TESSERA_CUDA_CHECK_LAUNCH() TESSERA_CUDA_CHECK(cudaPeekAtLastError())
+/// cudaGetLastError, not cudaPeekAtLastError: the error is cleared once reported, so one failed
+/// call (an allocation refused, a capture invalidated) does not fail every later launch check.
+#define TESSERA_CUDA_CHECK_LAUNCH() TESSERA_CUDA_CHECK(cudaGetLastError())
 
 namespace tessera::cuda_rt {
 
@@ -158,7 +161,8 @@ inline void* allocate_bytes(std::size_t bytes, cudaStream_t s) {
 /// Frees memory from allocate_bytes on stream `s` without throwing (for deleters; errors at
 /// process exit, when the runtime is already unloading, are ignored).
 inline void free_bytes(void* p, cudaStream_t s) noexcept {
-  if (p != nullptr) (void)cudaFreeAsync(p, s);
+  if (p != nullptr && cudaFreeAsync(p, s) != cudaSuccess)
+    tessera::detail::clear_last_cuda_error();  // ignored: not reported by a later launch check
 }
 
 namespace detail {

@@ -66,6 +66,7 @@ inline const char* cufft_result_name(cufftResult r) noexcept {
 
 [[noreturn]] inline void throw_cufft_error(cufftResult r, const char* call, const char* file,
                                            int line) {
+  clear_last_cuda_error();  // a runtime error behind the cuFFT failure is reported here
   throw cuda_error(std::string("tessera: cuFFT call failed at ") + file + ":" +
                    std::to_string(line) + ": " + call + ": " + cufft_result_name(r) + " (" +
                    std::to_string(static_cast<int>(r)) + ")");

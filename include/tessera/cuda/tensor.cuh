@@ -280,8 +280,9 @@ struct space_traits<cuda> {
       // Pageable host memory is staged before the call returns, but a pinned source is read
       // later: wait, since `c` may be the caller's only reference.
       cudaPointerAttributes attr{};
-      if (cudaPointerGetAttributes(&attr, c.data()) == cudaSuccess &&
-          attr.type == cudaMemoryTypeHost)
+      if (cudaPointerGetAttributes(&attr, c.data()) != cudaSuccess)
+        tessera::detail::clear_last_cuda_error();  // treated as pageable, not reported later
+      else if (attr.type == cudaMemoryTypeHost)
         TESSERA_CUDA_CHECK(cudaStreamSynchronize(s));
     } else {
       TESSERA_CUDA_CHECK(cudaMemcpyAsync(r.data(), c.data(), bytes, cudaMemcpyDeviceToHost, s));
