@@ -3,7 +3,8 @@
 // (and as the bit-level round-to-nearest-even of bf16), widening is exact, matmul of 16-bit
 // tensors equals the float product of the same (exactly representable) values, rounded once,
 // and elementwise ops, reductions and row kernels on 16-bit tensors equal the host's float op on
-// the same values, rounded once (within one unit in the last place of the 16-bit type).
+// the same values, rounded once (within one unit in the last place of the 16-bit type); var,
+// logsumexp, norm, argmax, all_finite, the losses and accumulating indexing widen to float.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -258,6 +259,46 @@ void check_rows() {
 BOOST_AUTO_TEST_CASE(row_kernels_on_16_bit_rows_keep_float_statistics) {
   check_rows<__nv_bfloat16>();
   check_rows<__half>();
+}
+
+template <class U>
+void check_widened() {
+  // The ops that widen to float, run the float kernels and round once.
+  const auto [dx, x] = rounded<U>(uniform<float>({9, 37}, 51));
+  constexpr float rel = 0x1p-14f;
+  check_rounded("var over rows", var(x, {1}), var(dx, {1}), rel);
+  check_rounded("var of all, correction 1", var(x, {}, 1), var(dx, {}, 1), rel);
+  check_rounded("logsumexp over rows", logsumexp(x, {1}), logsumexp(dx, {1}), rel);
+  check_rounded("logsumexp over columns, keepdim", logsumexp(x, {0}, true),
+                logsumexp(dx, {0}, true), rel);
+  check_rounded("2-norm over rows", norm(x, 2.f, {1}), norm(dx, 2.f, {1}), rel);
+  check_rounded("1-norm of all", norm(x, 1.f), norm(dx, 1.f), rel);
+  // argmax on the (exactly) widened values: the host's index, ties to the first as there.
+  BOOST_TEST(to<host>(argmax(dx, 1)).to_vector() == argmax(x, 1).to_vector(),
+             boost::test_tools::per_element());
+  BOOST_TEST(all_finite(dx));
+  tensor<float> with_inf = x.clone();
+  with_inf.data()[100] = INFINITY;
+  BOOST_TEST(!all_finite(cast<U>(to<cuda>(with_inf))));
+  // Losses: the loss of the float values, rounded once.
+  const tensor<index_t> t = from_vector<index_t>({0, 36, 5, 5, 12, 1, 0, 2, 30}, {9});
+  check_rounded("cross_entropy", cross_entropy(x, t), cross_entropy(dx, to<tessera::cuda>(t)), rel);
+  const auto [dy, y] = rounded<U>(uniform<float>({37}, 52));
+  check_rounded("mse_loss, broadcast target", mse_loss(x, y), mse_loss(dx, dy), rel);
+  // Accumulating indexing (repeated indices): float sums in another order, rounded once.
+  const tensor<index_t> rows = from_vector<index_t>({3, 0, 3, 8, 3}, {5});
+  const auto [ds, src] = rounded<U>(uniform<float>({5, 37}, 53, 0.5f, 2.f));
+  check_rounded("index_add", index_add(shape_t{9, 37}, 0, rows, src),
+                index_add(shape_t{9, 37}, 0, to<tessera::cuda>(rows), ds), rel);
+  const tensor<index_t> cols = from_vector<index_t>({1, 1, 0, 2, 2, 2}, {2, 3});
+  const auto [dg, g] = rounded<U>(uniform<float>({2, 3}, 54, 0.5f, 2.f));
+  check_rounded("scatter_add", scatter_add(shape_t{2, 4}, 1, cols, g),
+                scatter_add(shape_t{2, 4}, 1, to<tessera::cuda>(cols), dg), rel);
+}
+
+BOOST_AUTO_TEST_CASE(widened_ops_on_16_bit_tensors_compute_in_float_and_round_once) {
+  check_widened<__nv_bfloat16>();
+  check_widened<__half>();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

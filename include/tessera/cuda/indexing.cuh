@@ -10,6 +10,7 @@
 #include <climits>
 #include <vector>
 
+#include "tessera/cuda/cast.cuh"
 #include "tessera/cuda/tensor.cuh"
 #include "tessera/ops/indexing.hpp"
 
@@ -203,31 +204,34 @@ tensor<T, cuda> index_select(const tensor<T, cuda>& x, int axis,
 template <class T>
 tensor<T, cuda> index_add(const shape_t& shape, int axis, const tensor<index_t, cuda>& index,
                           const tensor<T, cuda>& src) {
-  static_assert(!cuda_detail::is_16bit_v<T>,
-                "index_add is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
-  const int a = normalize_axis("index_add", axis, shape.rank());
-  if (index.rank() != 1)
-    throw_invalid_argument("index_add", "index must have rank 1, got shape ", index.shape().str());
-  shape_t src_shape = shape;
-  src_shape[a] = index.numel();
-  if (!(src.shape() == src_shape))
-    throw_invalid_argument("index_add", "src shape ", src.shape().str(), " must be ",
-                           src_shape.str(), " for ", index.numel(), " indices into shape ",
-                           shape.str(), " along axis ", a);
-  tensor<T, cuda> out = zeros<T, cuda>(shape);
-  const index_t n = src.numel();
-  if (n == 0) return out;
-  const tensor<T, cuda> sc = src.contiguous();
-  const tensor<index_t, cuda> idx = index.contiguous();
-  index_t outer = 1, inner = 1;
-  cuda_detail::outer_inner(shape, a, outer, inner);
-  const cuda_detail::index_check check;
-  cuda_kernels::index_add_kernel<T>
-      <<<cuda_rt::grid_for(n), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(
-          sc.data(), idx.data(), out.data(), n, shape[a], index.numel(), inner, check.slot());
-  TESSERA_CUDA_CHECK_LAUNCH();
-  check.verify("index_add", idx, a, shape[a], shape);
-  return out;
+  if constexpr (cuda_detail::is_16bit_v<T>) {  // accumulated in float, rounded once
+    return cast<T>(index_add(shape, axis, index, cast<float>(src)));
+  } else {
+    const int a = normalize_axis("index_add", axis, shape.rank());
+    if (index.rank() != 1)
+      throw_invalid_argument("index_add", "index must have rank 1, got shape ",
+                             index.shape().str());
+    shape_t src_shape = shape;
+    src_shape[a] = index.numel();
+    if (!(src.shape() == src_shape))
+      throw_invalid_argument("index_add", "src shape ", src.shape().str(), " must be ",
+                             src_shape.str(), " for ", index.numel(), " indices into shape ",
+                             shape.str(), " along axis ", a);
+    tensor<T, cuda> out = zeros<T, cuda>(shape);
+    const index_t n = src.numel();
+    if (n == 0) return out;
+    const tensor<T, cuda> sc = src.contiguous();
+    const tensor<index_t, cuda> idx = index.contiguous();
+    index_t outer = 1, inner = 1;
+    cuda_detail::outer_inner(shape, a, outer, inner);
+    const cuda_detail::index_check check;
+    cuda_kernels::index_add_kernel<T>
+        <<<cuda_rt::grid_for(n), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(
+            sc.data(), idx.data(), out.data(), n, shape[a], index.numel(), inner, check.slot());
+    TESSERA_CUDA_CHECK_LAUNCH();
+    check.verify("index_add", idx, a, shape[a], shape);
+    return out;
+  }
 }
 
 /// Embedding lookup: weight (V, D), ids of any shape → (ids..., D).
@@ -291,33 +295,34 @@ tensor<T, cuda> gather(const tensor<T, cuda>& x, int axis, const tensor<index_t,
 template <class T>
 tensor<T, cuda> scatter_add(const shape_t& shape, int axis, const tensor<index_t, cuda>& index,
                             const tensor<T, cuda>& src) {
-  static_assert(
-      !cuda_detail::is_16bit_v<T>,
-      "scatter_add is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
-  const int a = normalize_axis("scatter_add", axis, shape.rank());
-  if (index.rank() != shape.rank())
-    throw_invalid_argument("scatter_add", "index shape ", index.shape().str(),
-                           " must have the rank of shape ", shape.str());
-  for (int i = 0; i < shape.rank(); ++i)
-    if (i != a && index.shape()[i] > shape[i])
-      throw_invalid_argument("scatter_add", "index shape ", index.shape().str(), " exceeds shape ",
-                             shape.str(), " on axis ", i);
-  if (!(src.shape() == index.shape()))
-    throw_invalid_argument("scatter_add", "src shape ", src.shape().str(),
-                           " must equal index shape ", index.shape().str());
-  tensor<T, cuda> out = zeros<T, cuda>(shape);
-  const index_t n = src.numel();
-  if (n == 0) return out;
-  const tensor<index_t, cuda> idx = index.contiguous();
-  const tensor<T, cuda> sc = src.contiguous();
-  const auto g = cuda_detail::gather_geometry_of<T>(a, shape[a], idx, out.strides());
-  const cuda_detail::index_check check;
-  cuda_kernels::scatter_add_kernel<T>
-      <<<cuda_rt::grid_for(n), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(
-          sc.data(), idx.data(), out.data(), n, g, check.slot());
-  TESSERA_CUDA_CHECK_LAUNCH();
-  check.verify("scatter_add", idx, a, shape[a], shape);
-  return out;
+  if constexpr (cuda_detail::is_16bit_v<T>) {  // accumulated in float, rounded once
+    return cast<T>(scatter_add(shape, axis, index, cast<float>(src)));
+  } else {
+    const int a = normalize_axis("scatter_add", axis, shape.rank());
+    if (index.rank() != shape.rank())
+      throw_invalid_argument("scatter_add", "index shape ", index.shape().str(),
+                             " must have the rank of shape ", shape.str());
+    for (int i = 0; i < shape.rank(); ++i)
+      if (i != a && index.shape()[i] > shape[i])
+        throw_invalid_argument("scatter_add", "index shape ", index.shape().str(),
+                               " exceeds shape ", shape.str(), " on axis ", i);
+    if (!(src.shape() == index.shape()))
+      throw_invalid_argument("scatter_add", "src shape ", src.shape().str(),
+                             " must equal index shape ", index.shape().str());
+    tensor<T, cuda> out = zeros<T, cuda>(shape);
+    const index_t n = src.numel();
+    if (n == 0) return out;
+    const tensor<index_t, cuda> idx = index.contiguous();
+    const tensor<T, cuda> sc = src.contiguous();
+    const auto g = cuda_detail::gather_geometry_of<T>(a, shape[a], idx, out.strides());
+    const cuda_detail::index_check check;
+    cuda_kernels::scatter_add_kernel<T>
+        <<<cuda_rt::grid_for(n), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(
+            sc.data(), idx.data(), out.data(), n, g, check.slot());
+    TESSERA_CUDA_CHECK_LAUNCH();
+    check.verify("scatter_add", idx, a, shape[a], shape);
+    return out;
+  }
 }
 
 // concat, stack and split are the generic ones of ops/indexing.hpp (strided copies and views,

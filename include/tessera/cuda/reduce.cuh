@@ -12,6 +12,7 @@
 
 #include <limits>
 
+#include "tessera/cuda/cast.cuh"
 #include "tessera/cuda/elementwise.cuh"
 #include "tessera/ops/reduce.hpp"
 
@@ -271,18 +272,21 @@ tensor<T, cuda> mean(const tensor<T, cuda>& x, const shape_t& axes = {}, bool ke
   }
 }
 
-/// Variance over `axes` dividing by (count - correction); two-pass like the host.
+/// Variance over `axes` dividing by (count - correction); two-pass like the host. 16-bit
+/// tensors: the float variance of the widened values, rounded once.
 template <class T>
 tensor<T, cuda> var(const tensor<T, cuda>& x, const shape_t& axes = {}, int correction = 0,
                     bool keepdim = false) {
-  static_assert(!cuda_detail::is_16bit_v<T>,
-                "var is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
-  const detail::reduce_plan p = detail::plan_reduce("var", x.shape(), axes);
-  const tensor<T, cuda> m = mean(x, axes, true);
-  tensor<T, cuda> s = sum(square(sub(x, m)), axes, keepdim);
-  const index_t denom = p.inner - correction;
-  scale_(s, denom > 0 ? T(1) / static_cast<T>(denom) : std::numeric_limits<T>::quiet_NaN());
-  return s;
+  if constexpr (cuda_detail::is_16bit_v<T>) {
+    return cast<T>(var(cast<float>(x), axes, correction, keepdim));
+  } else {
+    const detail::reduce_plan p = detail::plan_reduce("var", x.shape(), axes);
+    const tensor<T, cuda> m = mean(x, axes, true);
+    tensor<T, cuda> s = sum(square(sub(x, m)), axes, keepdim);
+    const index_t denom = p.inner - correction;
+    scale_(s, denom > 0 ? T(1) / static_cast<T>(denom) : std::numeric_limits<T>::quiet_NaN());
+    return s;
+  }
 }
 
 /// Same as var().
@@ -320,70 +324,78 @@ tensor<T, cuda> min(const tensor<T, cuda>& x, const shape_t& axes = {}, bool kee
 /// @throws tessera::invalid_argument when the axis is out of range or empty.
 template <class T>
 tensor<index_t, cuda> argmax(const tensor<T, cuda>& x, int axis, bool keepdim = false) {
-  static_assert(!cuda_detail::is_16bit_v<T>,
-                "argmax is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
-  const int a = normalize_axis("argmax", axis, x.rank());
-  if (x.shape()[a] == 0)
-    throw_invalid_argument("argmax", "axis ", a, " of shape ", x.shape().str(), " is empty");
-  shape_t order;
-  for (int i = 0; i < x.rank(); ++i)
-    if (i != a) order.push_back(i);
-  order.push_back(a);
-  const tensor<T, cuda> xl = x.permute(order).contiguous();
-  shape_t out_shape = x.shape();
-  if (keepdim)
-    out_shape[a] = 1;
-  else
-    out_shape.erase(a);
-  tensor<index_t, cuda> out(out_shape);
-  const index_t K = x.shape()[a], M = x.numel() / K;
-  if (M == 0) return out;
-  const cudaStream_t s = cuda_rt::current_stream();
-  if (K <= 256)
-    cuda_kernels::argmax_rows<T, 32>
-        <<<cuda_rt::grid_for(M * 32), 256, 0, s>>>(xl.data(), out.data(), M, K);
-  else
-    cuda_kernels::argmax_rows<T, 256>
-        <<<cuda_rt::grid_for(M * 256), 256, 0, s>>>(xl.data(), out.data(), M, K);
-  TESSERA_CUDA_CHECK_LAUNCH();
-  return out;
+  if constexpr (cuda_detail::is_16bit_v<T>) {
+    return argmax(cast<float>(x), axis, keepdim);  // widening is exact: the same index
+  } else {
+    const int a = normalize_axis("argmax", axis, x.rank());
+    if (x.shape()[a] == 0)
+      throw_invalid_argument("argmax", "axis ", a, " of shape ", x.shape().str(), " is empty");
+    shape_t order;
+    for (int i = 0; i < x.rank(); ++i)
+      if (i != a) order.push_back(i);
+    order.push_back(a);
+    const tensor<T, cuda> xl = x.permute(order).contiguous();
+    shape_t out_shape = x.shape();
+    if (keepdim)
+      out_shape[a] = 1;
+    else
+      out_shape.erase(a);
+    tensor<index_t, cuda> out(out_shape);
+    const index_t K = x.shape()[a], M = x.numel() / K;
+    if (M == 0) return out;
+    const cudaStream_t s = cuda_rt::current_stream();
+    if (K <= 256)
+      cuda_kernels::argmax_rows<T, 32>
+          <<<cuda_rt::grid_for(M * 32), 256, 0, s>>>(xl.data(), out.data(), M, K);
+    else
+      cuda_kernels::argmax_rows<T, 256>
+          <<<cuda_rt::grid_for(M * 256), 256, 0, s>>>(xl.data(), out.data(), M, K);
+    TESSERA_CUDA_CHECK_LAUNCH();
+    return out;
+  }
 }
 
-/// log Σ exp(x) over `axes` (max subtracted first); -inf over an empty axis.
+/// log Σ exp(x) over `axes` (max subtracted first); -inf over an empty axis. 16-bit tensors:
+/// in float on the widened values, rounded once.
 template <class T>
 tensor<T, cuda> logsumexp(const tensor<T, cuda>& x, const shape_t& axes = {},
                           bool keepdim = false) {
-  static_assert(!cuda_detail::is_16bit_v<T>,
-                "logsumexp is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
-  const detail::reduce_plan p = detail::plan_reduce("logsumexp", x.shape(), axes);
-  if (p.inner == 0)
-    return full<T, cuda>(keepdim ? p.out_shape : p.squeezed_shape,
-                         -std::numeric_limits<T>::infinity());
-  tensor<T, cuda> m = max(x, axes, true);
-  // Rows whose max is ±inf would give inf - inf; use 0 as the shift there (as the host).
-  m = where(cuda_kernels::unary(m, cuda_kernels::finite_map{}), zeros_like(m), m);
-  tensor<T, cuda> s = add(log(sum(exp(sub(x, m)), axes, true)), m);
-  if (keepdim) return s;
-  return s.reshape(p.squeezed_shape);
+  if constexpr (cuda_detail::is_16bit_v<T>) {
+    return cast<T>(logsumexp(cast<float>(x), axes, keepdim));
+  } else {
+    const detail::reduce_plan p = detail::plan_reduce("logsumexp", x.shape(), axes);
+    if (p.inner == 0)
+      return full<T, cuda>(keepdim ? p.out_shape : p.squeezed_shape,
+                           -std::numeric_limits<T>::infinity());
+    tensor<T, cuda> m = max(x, axes, true);
+    // Rows whose max is ±inf would give inf - inf; use 0 as the shift there (as the host).
+    m = where(cuda_kernels::unary(m, cuda_kernels::finite_map{}), zeros_like(m), m);
+    tensor<T, cuda> s = add(log(sum(exp(sub(x, m)), axes, true)), m);
+    if (keepdim) return s;
+    return s.reshape(p.squeezed_shape);
+  }
 }
 
-/// p-norm over `axes` for p = 1, 2 or infinity.
+/// p-norm over `axes` for p = 1, 2 or infinity. 16-bit tensors: in float on the widened
+/// values (p is a float), rounded once.
 /// @throws tessera::invalid_argument for other p.
 template <class T>
-tensor<T, cuda> norm(const tensor<T, cuda>& x, T p = T(2), const shape_t& axes = {},
+tensor<T, cuda> norm(const tensor<T, cuda>& x, cuda_compute_t<T> p = 2, const shape_t& axes = {},
                      bool keepdim = false) {
-  static_assert(!cuda_detail::is_16bit_v<T>,
-                "norm is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
-  if (p == T(2))
-    return sqrt(cuda_kernels::reduce("norm", x, axes, keepdim, T(0), cuda_kernels::square_map<T>{},
-                                     cuda_kernels::plus_op{}));
-  if (p == T(1))
-    return cuda_kernels::reduce("norm", x, axes, keepdim, T(0), cuda_kernels::abs_map<T>{},
-                                cuda_kernels::plus_op{});
-  if (std::isinf(p) && p > 0)
-    return cuda_kernels::reduce("norm", x, axes, keepdim, T(0), cuda_kernels::abs_map<T>{},
-                                cuda_kernels::absmax_op{});
-  throw_invalid_argument("norm", "p ", p, " is not supported (use 1, 2 or infinity)");
+  if constexpr (cuda_detail::is_16bit_v<T>) {
+    return cast<T>(norm(cast<float>(x), p, axes, keepdim));
+  } else {
+    if (p == T(2))
+      return sqrt(cuda_kernels::reduce("norm", x, axes, keepdim, T(0),
+                                       cuda_kernels::square_map<T>{}, cuda_kernels::plus_op{}));
+    if (p == T(1))
+      return cuda_kernels::reduce("norm", x, axes, keepdim, T(0), cuda_kernels::abs_map<T>{},
+                                  cuda_kernels::plus_op{});
+    if (std::isinf(p) && p > 0)
+      return cuda_kernels::reduce("norm", x, axes, keepdim, T(0), cuda_kernels::abs_map<T>{},
+                                  cuda_kernels::absmax_op{});
+    throw_invalid_argument("norm", "p ", p, " is not supported (use 1, 2 or infinity)");
+  }
 }
 
 /// Sums `g` down to `shape`, undoing numpy broadcasting (the adjoint of expand).
@@ -399,12 +411,13 @@ tensor<T, cuda> sum_to(const tensor<T, cuda>& g, const shape_t& shape) {
 /// True when every element is finite (waits for the current stream).
 template <class T>
 bool all_finite(const tensor<T, cuda>& x) {
-  static_assert(
-      !cuda_detail::is_16bit_v<T>,
-      "all_finite is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
-  const tensor<T, cuda> bad = cuda_kernels::reduce(
-      "all_finite", x, {}, false, T(0), cuda_kernels::finite_map{}, cuda_kernels::plus_op{});
-  return to<host>(bad).item() == T(0);
+  if constexpr (cuda_detail::is_16bit_v<T>) {
+    return all_finite(cast<float>(x));  // widening keeps ±inf and NaN
+  } else {
+    const tensor<T, cuda> bad = cuda_kernels::reduce(
+        "all_finite", x, {}, false, T(0), cuda_kernels::finite_map{}, cuda_kernels::plus_op{});
+    return to<host>(bad).item() == T(0);
+  }
 }
 
 }  // namespace tessera
