@@ -103,7 +103,9 @@ struct normaliser {
 void colour(double t, unsigned char* rgb) {
   static const double stops[5][3] = {
       {68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
-  t = std::clamp(t, 0.0, 1.0) * 4.0;
+  // NaN (a diverged model's prediction) as the low end: std::clamp passes NaN through, and
+  // static_cast<int>(NaN) indexed far outside `stops`.
+  t = std::isnan(t) ? 0.0 : std::clamp(t, 0.0, 1.0) * 4.0;
   const int i = std::min(3, static_cast<int>(t));
   const double f = t - i;
   for (int c = 0; c < 3; ++c)
@@ -176,7 +178,9 @@ N parse_number(const std::string& opt, const std::string& v) {
 }
 
 /// Every setting checked before any work is done; returns an empty string or what is wrong.
-std::string check_config(const config& c) {
+/// `check_grid` false skips the modes-against-grid check (with --data the grid is the files',
+/// checked again once they are read).
+std::string check_config(const config& c, bool check_grid = true) {
   char buf[256];
   const auto at_least = [&](const char* opt, long long v, long long lo) {
     if (v >= lo) return false;
@@ -211,7 +215,7 @@ std::string check_config(const config& c) {
   }
   // The spectral convolution keeps modes ≤ half the padded grid.
   const long long grid = c.res + c.pad;
-  if (c.modes > grid / 2) {
+  if (check_grid && c.modes > grid / 2) {
     std::snprintf(buf, sizeof buf,
                   "--modes %lld does not fit the %lld×%lld padded grid (at most %lld)",
                   (long long)c.modes, grid, grid, grid / 2);
@@ -333,7 +337,7 @@ static int fno_deq_main(int argc, char** argv) {
       return 2;
     }
   }
-  if (const std::string bad = check_config(c); !bad.empty()) {
+  if (const std::string bad = check_config(c, c.data.empty()); !bad.empty()) {
     std::fprintf(stderr, "fno_deq: %s\n", bad.c_str());
     return 2;
   }

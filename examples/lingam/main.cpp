@@ -99,7 +99,7 @@ N number(const char* opt, const char* text, N lo) {
       r = v.find('-') == v.npos ? static_cast<N>(std::stoull(v, &used)) : N{};
     else {
       const long long x = std::stoll(v, &used);
-      if (x > std::numeric_limits<N>::max()) used = 0;
+      if (x > std::numeric_limits<N>::max() || x < std::numeric_limits<N>::min()) used = 0;
       r = static_cast<N>(x);
     }
   } catch (const std::exception&) {
