@@ -6,8 +6,9 @@
 //   BM_Irfft2/<engine>/<n>    spectral::irfft2 of its spectrum
 //   BM_SpectralConvFftFwdBwd/<engine>/<n>   spectral_conv2d's FFT method (12 modes), forward
 //                                           recorded + backward, input and weights with grad
-// engine 0 = builtin, 1 = FFTW; n = 64 (the benchmark layer) and 94 (the paper's 85 + 9
-// padding: 2·47, a large prime factor). Run with OMP_NUM_THREADS=1 for single-core figures.
+// engine 0 = builtin, 1 = FFTW; n = 33 and 41 (the example's CPU grids, 24 and 32 plus 9 of
+// padding: 3·11 and a prime), 64 (the benchmark layer) and 94 (the paper's 85 + 9 padding:
+// 2·47, a large prime factor). Run with OMP_NUM_THREADS=1 for single-core figures.
 #include <benchmark/benchmark.h>
 
 #include <tessera/ad.hpp>
@@ -81,7 +82,7 @@ void BM_SpectralConvFftFwdBwd(benchmark::State& state) {
 void engines_and_sizes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"engine", "n"});
   for (int e : {0, 1})
-    for (int n : {64, 94}) b->Args({e, n});
+    for (int n : {33, 41, 64, 94}) b->Args({e, n});
   b->Unit(benchmark::kMillisecond);
 }
 

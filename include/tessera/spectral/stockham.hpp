@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The FFT engine behind tessera::spectral's transforms: a mixed-radix Stockham FFT (radices 4,
-// 2, 3 and a generic O(p²) radix for other prime factors) that transforms a block of columns
+// 2, 3 and a generic O(p²) radix for other prime factors, on symmetric input pairs) that transforms a block of columns
 // at once, split real/imaginary storage, with the innermost loop over the columns so that it
 // vectorises: every butterfly works on as many lines as a SIMD register holds.
 #pragma once
@@ -184,42 +184,96 @@ class stockham_plan {
     }
   }
 
+  // An odd prime radix p (every radix other than 2, 3 and 4 is one) by the symmetric pairs
+  // of its inputs: with s_j = x_j + x_{p−j}, d_j = x_j − x_{p−j} (j = 1 … h, h = (p − 1)/2)
+  // and ω^{jk} = C_jk + i S_jk,
+  //   y_k     = x_0 + Σ_j (s_j C_jk + i S_jk d_j),
+  //   y_{p−k} = x_0 + Σ_j (s_j C_jk − i S_jk d_j),
+  // so each pair of outputs costs h real-by-complex products of each kind: a quarter of the
+  // multiplications of the direct Σ_j x_j ω^{jk}.
   void radix_generic(const stage& st, const T* xr, const T* xi, T* yr, T* yi, index_t L) const {
-    const index_t p = st.p, m = st.m, s = st.s;
+    const index_t p = st.p, m = st.m, s = st.s, h = (p - 1) / 2;
     const T* rr = &rootr_[st.root];
     const T* ri = &rooti_[st.root];
+    // s_j and d_j of one butterfly, lanes contiguous: (sr, si, dr, di) × h × L.
+    std::vector<T> scratch(static_cast<std::size_t>(4 * h * L));
+    T* sr = scratch.data();
+    T* si = sr + h * L;
+    T* dr = si + h * L;
+    T* di = dr + h * L;
     for (index_t pp = 0; pp < m; ++pp) {
       const T* w = &twr_[st.tw + p * pp];
       const T* v = &twi_[st.tw + p * pp];
       for (index_t q = 0; q < s; ++q) {
         const index_t in0 = (q + s * pp) * L, in_step = s * m * L;
         const index_t out0 = (q + s * p * pp) * L, out_step = s * L;
-        for (index_t k = 0; k < p; ++k) {
-          T* ork = yr + out0 + k * out_step;
-          T* oik = yi + out0 + k * out_step;
+        const T* x0r = xr + in0;
+        const T* x0i = xi + in0;
+        T* y0r = yr + out0;
+        T* y0i = yi + out0;
+        TESSERA_SPECTRAL_SIMD
+        for (index_t c = 0; c < L; ++c) {
+          y0r[c] = x0r[c];
+          y0i[c] = x0i[c];
+        }
+        for (index_t j = 1; j <= h; ++j) {
+          const T* ar = xr + in0 + j * in_step;
+          const T* ai = xi + in0 + j * in_step;
+          const T* br = xr + in0 + (p - j) * in_step;
+          const T* bi = xi + in0 + (p - j) * in_step;
+          T* sjr = sr + (j - 1) * L;
+          T* sji = si + (j - 1) * L;
+          T* djr = dr + (j - 1) * L;
+          T* dji = di + (j - 1) * L;
           TESSERA_SPECTRAL_SIMD
           for (index_t c = 0; c < L; ++c) {
-            ork[c] = xr[in0 + c];
-            oik[c] = xi[in0 + c];
+            sjr[c] = ar[c] + br[c];
+            sji[c] = ai[c] + bi[c];
+            djr[c] = ar[c] - br[c];
+            dji[c] = ai[c] - bi[c];
+            y0r[c] += sjr[c];
+            y0i[c] += sji[c];
           }
-          for (index_t j = 1; j < p; ++j) {
-            const T cr = rr[(j * k) % p], ci = ri[(j * k) % p];
-            const T* ar = xr + in0 + j * in_step;
-            const T* ai = xi + in0 + j * in_step;
+        }
+        for (index_t k = 1; k <= h; ++k) {
+          T* ykr = yr + out0 + k * out_step;
+          T* yki = yi + out0 + k * out_step;
+          T* zkr = yr + out0 + (p - k) * out_step;  // y_{p−k}
+          T* zki = yi + out0 + (p - k) * out_step;
+          // (ykr, yki) accumulate x_0 + Σ s_j C_jk; (zkr, zki) accumulate Σ S_jk d_j.
+          TESSERA_SPECTRAL_SIMD
+          for (index_t c = 0; c < L; ++c) {
+            ykr[c] = x0r[c];
+            yki[c] = x0i[c];
+            zkr[c] = T(0);
+            zki[c] = T(0);
+          }
+          for (index_t j = 1; j <= h; ++j) {
+            const index_t t = (j * k) % p;
+            const T cr = rr[t], ci = ri[t];
+            const T* sjr = sr + (j - 1) * L;
+            const T* sji = si + (j - 1) * L;
+            const T* djr = dr + (j - 1) * L;
+            const T* dji = di + (j - 1) * L;
             TESSERA_SPECTRAL_SIMD
             for (index_t c = 0; c < L; ++c) {
-              ork[c] += ar[c] * cr - ai[c] * ci;
-              oik[c] += ar[c] * ci + ai[c] * cr;
+              ykr[c] += sjr[c] * cr;
+              yki[c] += sji[c] * cr;
+              zkr[c] += dji[c] * ci;
+              zki[c] += djr[c] * ci;
             }
           }
-          if (k > 0) {
-            const T tr = w[k], ti = v[k];
-            TESSERA_SPECTRAL_SIMD
-            for (index_t c = 0; c < L; ++c) {
-              const T a = ork[c], b = oik[c];
-              ork[c] = a * tr - b * ti;
-              oik[c] = a * ti + b * tr;
-            }
+          // y_k = A + i·(S d) = (Ar − Σ S di, Ai + Σ S dr), y_{p−k} = (Ar + Σ S di, Ai − Σ S dr),
+          // then the twiddles ω_len^{pp·k} and ω_len^{pp·(p−k)}.
+          const T wkr = w[k], wki = v[k], wpr = w[p - k], wpi = v[p - k];
+          TESSERA_SPECTRAL_SIMD
+          for (index_t c = 0; c < L; ++c) {
+            const T ar = ykr[c], ai = yki[c], br = zkr[c], bi = zki[c];
+            const T ur = ar - br, ui = ai + bi, tr = ar + br, ti = ai - bi;
+            ykr[c] = ur * wkr - ui * wki;
+            yki[c] = ur * wki + ui * wkr;
+            zkr[c] = tr * wpr - ti * wpi;
+            zki[c] = tr * wpi + ti * wpr;
           }
         }
       }
