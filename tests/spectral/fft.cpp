@@ -169,8 +169,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(many_lines_and_long_transforms, T, float_types) {
       BOOST_TEST(max_abs_diff(sp::irfft(X, axis, n), xr) <= tol<T>() * 8, "irfft" << at);
     }
   }
-  // Long transforms: powers of 4 and 2, 5³·8, a prime times 2, 2·3·5·7.
-  for (index_t n : {1024, 512, 1000, 194, 210}) {
+  // Long transforms: powers of 4 and 2, 5³·8, primes times 2 (194 = 2·97; 94 = 2·47, the
+  // paper's padded grid), 2·3·5·7, 11·13 (two generic radices in a row).
+  for (index_t n : {1024, 512, 1000, 194, 94, 210, 143}) {
     const std::string at = " n=" + std::to_string(n);
     const tensor<T> xc = randn<T>(shape_t{2, n, 2}, gen);
     check_complex(sp::fft(xc), naive_dft(to_complex(xc), shape_t{2, n}, 1, -1), "fft" + at);
