@@ -399,7 +399,8 @@ static int fno_deq_main(int argc, char** argv) {
                          ate = io::load_npy<double>(c.data + "/a_test.npy"),
                          ute = io::load_npy<double>(c.data + "/u_test.npy");
     if (atr.rank() != 3 || atr.shape() != utr.shape() || ate.shape() != ute.shape() ||
-        ate.rank() != 3 || atr.size(1) != ate.size(1) || atr.size(1) != atr.size(2)) {
+        ate.rank() != 3 || atr.size(1) != ate.size(1) || atr.size(1) != atr.size(2) ||
+        ate.size(2) != atr.size(2)) {  // (the test arrays were read as K×K too)
       std::fprintf(stderr, "fno_deq: --data %s: expected (N, K, K) arrays of matching shapes\n",
                    c.data.c_str());
       return 2;
