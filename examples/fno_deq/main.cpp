@@ -195,7 +195,7 @@ std::string check_config(const config& c, bool check_grid = true) {
       at_least("--epochs", c.epochs, 1) || at_least("--checkpoint-every", c.checkpoint_every, 1) ||
       at_least("--time-steps", c.time_steps, 0))
     return buf;
-  if (c.batch > c.ntrain) {
+  if (c.batch > c.ntrain && c.write_data.empty()) {  // (--write-data trains nothing)
     std::snprintf(buf, sizeof buf, "--batch %lld exceeds --ntrain %lld", (long long)c.batch,
                   (long long)c.ntrain);
     return buf;
