@@ -145,11 +145,15 @@ class Model(nn.Module):
         self.kind, self.pad, self.args = kind, pad, args
         self.lift = nn.Linear(3, w)
         self.block = Block(w, m)
+        # FNO / FNO++ with d > 1 ("fno2", "fno++4", ...): blocks 2 ... d, created after the rest.
         self.last = FourierLayer(w, m)
         self.q1 = nn.Conv2d(w, 128, 1)
         self.q2 = nn.Conv2d(128, 1, 1)
         self.solver_mode = False  # DEQ: False = warm-up (unrolled), True = Anderson + phantom
         self.last_residual = None
+        depth = int(kind[-1]) if kind[-1].isdigit() else 1
+        self.kind = kind.rstrip("0123456789")
+        self.deeper = nn.ModuleList(Block(w, m) for _ in range(depth - 1))
 
     def lifted(self, a):  # a (B, K, K) normalised -> x~ (B, w, K+pad, K+pad)
         B, K, _ = a.shape
@@ -161,9 +165,15 @@ class Model(nn.Module):
 
     def trunk(self, xt):
         if self.kind == "fno":
-            return self.block(xt)
+            z = self.block(xt)
+            for b in self.deeper:
+                z = b(z)
+            return z
         if self.kind == "fno++":
-            return self.block(torch.zeros_like(xt), xt)
+            z = self.block(torch.zeros_like(xt), xt)
+            for b in self.deeper:
+                z = b(z, xt)
+            return z
         if self.kind == "wt":
             z = torch.zeros_like(xt)
             for _ in range(self.args.wt_unroll):

@@ -134,7 +134,9 @@ constexpr const char* usage =
     "usage: fno_deq [options]\n"
     "  --scale cpu|gpu        preset sizes (cpu: 24x24, 256/64, w 8, m 6, batch 4, lr 2e-2;\n"
     "                         gpu: the paper's 85x85, 1024/200, w 32, m 12, batch 32, 500 epochs)\n"
-    "  --models LIST          comma-separated, of fno, fno++, wt, deq, deq-ift (default: all)\n"
+    "  --models LIST          comma-separated, of fno, fno++, fno2, fno++2, fno4, fno++4, wt,\n"
+    "                         deq, deq-ift (default: fno, fno++, wt, deq, deq-ift; the digit is\n"
+    "                         the paper's depth d)\n"
     "  --epochs N  --batch B  --lr LR  --seed S\n"
     "  --res K  --ntrain N  --ntest N  --width W  --modes M   problem and model sizes\n"
     "  --solver-iters N  --wt-unroll N  --warmup STEPS        DEQ / WT settings\n"
@@ -231,7 +233,8 @@ std::string check_config(const config& c, bool check_grid = true) {
     bool ok = false;
     for (const auto& s : fno_deq::specs) ok = ok || item == s.key;
     if (!ok)
-      return "--models: unknown model \"" + item + "\" (known: fno, fno++, wt, deq, deq-ift)";
+      return "--models: unknown model \"" + item +
+             "\" (known: fno, fno++, fno2, fno++2, fno4, fno++4, wt, deq, deq-ift)";
     ++known;
     item.clear();
   }
@@ -535,11 +538,18 @@ static int fno_deq_main(int argc, char** argv) {
       "|\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& r : results) {
-    const char* pp = "2.37M";
+    // The paper's Darcy table (brief §3): FNO d = 1/2/4 ≈0.0080/0.0105/unstable, FNO++
+    // ≈0.0075/0.0065/0.0064, FNO-WT ≈0.0055–0.006, FNO-DEQ ≈0.0055.
+    const bool d2 = r.name.ends_with("(d=2)"), d4 = r.name.ends_with("(d=4)");
+    const char* pp = d2 ? "4.15M" : d4 ? "7.71M" : "2.37M";
     const char* pe = r.name.starts_with("FNO-DEQ") ? "≈0.0055"
                      : r.name == "FNO-WT"          ? "≈0.0055–0.006"
-                     : r.name.starts_with("FNO++") ? "≈0.0075"
-                                                   : "≈0.0080";
+                     : r.name.starts_with("FNO++") ? (d2   ? "≈0.0065"
+                                                      : d4 ? "≈0.0064"
+                                                           : "≈0.0075")
+                                                   : (d2   ? "≈0.0105"
+                                                      : d4 ? "unstable (≈0.25)"
+                                                           : "≈0.0080");
     std::printf("| %s | %lld | %.4f | %.0f | %.0f | %s | %s |\n", r.name.c_str(),
                 (long long)r.params, r.test_err, r.step_ms, r.train_s, pp, pe);
   }

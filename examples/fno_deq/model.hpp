@@ -98,11 +98,16 @@ struct model_spec {
   const char* name;
   kind k;
   im::backward_mode mode;
+  int depth = 1;  // FNO / FNO++: distinct 3-layer blocks in a row (the paper's d)
 };
 
 inline constexpr model_spec specs[] = {
     {"fno", "FNO (d=1)", kind::fno, im::backward_mode::phantom},
     {"fno++", "FNO++ (d=1)", kind::fnopp, im::backward_mode::phantom},
+    {"fno2", "FNO (d=2)", kind::fno, im::backward_mode::phantom, 2},
+    {"fno++2", "FNO++ (d=2)", kind::fnopp, im::backward_mode::phantom, 2},
+    {"fno4", "FNO (d=4)", kind::fno, im::backward_mode::phantom, 4},
+    {"fno++4", "FNO++ (d=4)", kind::fnopp, im::backward_mode::phantom, 4},
     {"wt", "FNO-WT", kind::wt, im::backward_mode::phantom},
     {"deq", "FNO-DEQ (phantom)", kind::deq, im::backward_mode::phantom},
     {"deq-ift", "FNO-DEQ (implicit)", kind::deq, im::backward_mode::implicit},
@@ -252,24 +257,31 @@ struct model {
   sp::fourier_layer<T, S> last;
   sp::projection_head<T, S> head;
   sp::fourier_block<T, S> block;
+  // FNO / FNO++ with d > 1: blocks 2 … d, drawn after everything else (so the first block and
+  // the rest start as in the d = 1 models).
+  std::vector<sp::fourier_block<T, S>> deeper;
   const config& cfg;
   // Diagnostics of the latest DEQ forward.
   im::solve_result info;
   // Called with 1 after the trunk (the DEQ's solve) of each forward (step timing).
   std::function<void(int)> mark;
 
-  model(std::string n, kind kk, const config& c, tessera::generator& gen)
+  model(std::string n, kind kk, const config& c, tessera::generator& gen, int depth = 1)
       : name(std::move(n)),
         k(kk),
         lift(1, c.width, c.pad, gen),
         last(c.width, c.modes, c.modes, true, gen),
         head(c.width, 1, c.pad, gen),
         block(c.width, c.modes, c.modes, gen, 3, true),
-        cfg(c) {}
+        cfg(c) {
+    deeper.reserve(static_cast<std::size_t>(depth > 1 ? depth - 1 : 0));
+    for (int i = 1; i < depth; ++i) deeper.emplace_back(c.width, c.modes, c.modes, gen, 3, true);
+  }
 
   std::vector<ad::parameter<T, S>*> parameters() {
     std::vector<ad::parameter<T, S>*> p = lift.parameters();
     sp::append_parameters(p, block.parameters());
+    for (auto& b : deeper) sp::append_parameters(p, b.parameters());
     sp::append_parameters(p, last.parameters());
     sp::append_parameters(p, head.parameters());
     return p;
@@ -285,10 +297,16 @@ struct model {
   /// step: the optimiser step (< warmup_steps: the DEQ's unrolled warm-up); < 0: evaluation.
   var trunk(const var& xt, index_t step) {
     switch (k) {
-      case kind::fno:  // input x̃, no injection
-        return block(xt, var{});
-      case kind::fnopp:  // from z = 0, x̃ injected
-        return block(ad::constant(zeros_in<S>(xt.shape())), xt);
+      case kind::fno: {  // input x̃, no injection, d blocks in a row
+        var z = block(xt, var{});
+        for (const auto& b : deeper) z = b(z, var{});
+        return z;
+      }
+      case kind::fnopp: {  // from z = 0, x̃ injected in every layer of the d blocks
+        var z = block(ad::constant(zeros_in<S>(xt.shape())), xt);
+        for (const auto& b : deeper) z = b(z, xt);
+        return z;
+      }
       case kind::wt: {
         var z = ad::constant(zeros_in<S>(xt.shape()));
         for (int i = 0; i < cfg.wt_unroll; ++i) z = block(z, xt);
@@ -742,7 +760,7 @@ int train_models(const config& c, const host_data& h, report& rep) {
     if (!c.has(spec.key)) continue;
     const auto run = [&] {
       tessera::generator mg(c.seed + 100);  // the same initial lift/block/head for every model
-      model<S> m(spec.name, spec.k, c, mg);
+      model<S> m(spec.name, spec.k, c, mg, spec.depth);
       m.mode = spec.mode;
       // Residual at initialisation, for the "stable over training" check.
       if (m.k == kind::deq) rep.res_init = test_residual(m, d, c);
@@ -779,7 +797,7 @@ int time_models(const config& c, const host_data& h) {
     if (!c.has(spec.key)) continue;
     const auto run = [&] {
       tessera::generator mg(c.seed + 100);  // the same initial weights for every model
-      model<S> m(spec.name, spec.k, c, mg);
+      model<S> m(spec.name, spec.k, c, mg, spec.depth);
       m.mode = spec.mode;
       time_model(m, spec.key, d, c);
     };

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The FFT engine behind tessera::spectral's transforms: a mixed-radix Stockham FFT (radices 4,
-// 2, 3 and a generic O(p²) radix for other prime factors, on symmetric input pairs) that transforms a block of columns
-// at once, split real/imaginary storage, with the innermost loop over the columns so that it
-// vectorises: every butterfly works on as many lines as a SIMD register holds.
+// 2, 3 and a generic O(p²) radix for other prime factors, on symmetric input pairs) that transforms
+// a block of columns at once, split real/imaginary storage, with the innermost loop over the
+// columns so that it vectorises: every butterfly works on as many lines as a SIMD register holds.
 #pragma once
 
 #include <cmath>
