@@ -163,6 +163,12 @@ BOOST_AUTO_TEST_CASE(capturable_adam_state_counts_replays_and_resumes) {
     for (int k = 0; k < 4; ++k) graph.replay();
   }
   BOOST_TEST(opt.state(0).step == 5);
+  // set_lr or set_state inside a capture would be replayed by every launch: refused, and the
+  // learning rate and t stay as they were.
+  BOOST_CHECK_THROW(cuda_rt::graph([&] { opt.set_lr(0.5f); }), invalid_argument);
+  BOOST_TEST(opt.lr() == 1e-2f);
+  BOOST_CHECK_THROW(cuda_rt::graph([&] { opt.set_state(0, {}); }), invalid_argument);
+  BOOST_TEST(opt.state(0).step == 5);
   // A checkpoint of the state resumes on another optimizer: the next step is the same.
   auto q = p.clone();
   const auto st = opt.state(0);

@@ -230,10 +230,16 @@ namespace tessera::optim {
 
 namespace detail {
 
+/// The cuda form of capturing_now (optim/optimizer.hpp).
+template <>
+inline bool capturing_now<cuda>() {
+  return cuda_rt::is_capturing(cuda_rt::current_stream());
+}
+
 /// The cuda form of check_not_capturing (optim/optimizer.hpp).
 template <>
 inline void check_not_capturing<cuda>(const char* fn, const char* what, std::size_t i) {
-  if (cuda_rt::is_capturing(cuda_rt::current_stream()))
+  if (capturing_now<cuda>())
     throw_invalid_argument(fn, what, " of parameter ", i,
                            " while the current stream is being captured into a CUDA graph: run "
                            "one step eagerly before capturing, and read state between replays");

@@ -163,6 +163,8 @@ class adam_family : public optimizer<T, Space> {
                              amsgrad_ ? str(st.max_exp_avg_sq) : std::string(),
                              st.step == 0 ? " (must be undefined at step 0)"
                                           : " (must be contiguous, of the parameter's shape)");
+    if (capturable_)
+      check_not_capturing<Space>(this->name_, "set_state (the replays would reset t)", i);
     if constexpr (!std::is_same_v<Space, host>)
       if (capturable_)  // the device's t; the scalars of the record follow at the next step
         records_.select(0, static_cast<index_t>(i))
@@ -204,8 +206,16 @@ class adam_family : public optimizer<T, Space> {
   adam_family& operator=(adam_family&&) noexcept = default;
 
  private:
+  /// A capturable optimizer's device-side learning rate may not be set inside a capture: the
+  /// fill would be replayed by every launch, undoing set_lr calls between replays.
   void lr_changed() override {
-    if (capturable_) lr_device_.fill_(static_cast<double>(this->lr_));
+    if (!capturable_) return;
+    if (capturing_now<Space>())
+      throw_invalid_argument(this->name_, "set_lr(", this->lr_,
+                             ") while the current stream is being captured into a CUDA graph: "
+                             "every replay would reset the learning rate; call set_lr between "
+                             "replays");
+    lr_device_.fill_(static_cast<double>(this->lr_));
   }
 
   void update(std::size_t i, const param_slot<T, Space>& s) {

@@ -37,6 +37,15 @@ void check_not_capturing(const char* fn, const char* what, std::size_t i);
 template <>
 inline void check_not_capturing<host>(const char*, const char*, std::size_t) {}
 
+/// Whether the calling thread's current stream of Space is being captured into a CUDA graph
+/// (never on the host; defined for cuda in cuda/optim.cuh).
+template <class Space>
+bool capturing_now();
+template <>
+inline bool capturing_now<host>() {
+  return false;
+}
+
 }  // namespace detail
 
 /// A first-order optimizer over a fixed list of parameter slots with one learning rate.
@@ -71,8 +80,14 @@ class optimizer {
   /// @throws tessera::invalid_argument when lr is negative or not finite.
   void set_lr(T lr) {
     detail::check_nonnegative(name_, "lr", lr);
+    const T old = lr_;
     lr_ = lr;
-    lr_changed();
+    try {
+      lr_changed();
+    } catch (...) {
+      lr_ = old;  // nothing changed
+      throw;
+    }
   }
 
   /// The parameter slots, in construction order.

@@ -136,8 +136,16 @@ class sgd final : public optimizer<T, Space> {
   [[nodiscard]] bool capturable() const noexcept { return capturable_; }
 
  private:
+  /// A capturable optimizer's device-side learning rate may not be set inside a capture: the
+  /// fill would be replayed by every launch, undoing set_lr calls between replays.
   void lr_changed() override {
-    if (capturable_) lr_device_.fill_(static_cast<double>(this->lr_));
+    if (!capturable_) return;
+    if (detail::capturing_now<Space>())
+      throw_invalid_argument(this->name_, "set_lr(", this->lr_,
+                             ") while the current stream is being captured into a CUDA graph: "
+                             "every replay would reset the learning rate; call set_lr between "
+                             "replays");
+    lr_device_.fill_(static_cast<double>(this->lr_));
   }
 
   void update(std::size_t i, const param_slot<T, Space>& s) {
