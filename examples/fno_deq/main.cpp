@@ -246,7 +246,21 @@ std::string check_config(const config& c, bool check_grid = true) {
 
 static int fno_deq_main(int argc, char** argv) {
   config c;
-  bool epochs_set = false, lr_set = false;
+  // --scale gpu's preset first, wherever it stands, so that explicit options override it (every
+  // option but --help takes one value).
+  for (int i = 1; i + 1 < argc; i += 2)
+    if (std::strcmp(argv[i], "--scale") == 0 && std::strcmp(argv[i + 1], "gpu") == 0) {
+      c.res = 85;
+      c.ntrain = 1024;
+      c.ntest = 200;
+      c.width = 32;
+      c.modes = 12;
+      c.batch = 32;
+      c.epochs = 500;
+      c.lr = 1e-3;
+      c.solver_iters = 32;
+      c.warmup_steps = 300;
+    }
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -271,19 +285,8 @@ static int fno_deq_main(int argc, char** argv) {
     };
     const auto real = [&]() { return parse_number<double>(a, next()); };
     if (a == "--scale") {
-      c.scale = next();
-      if (c.scale == "gpu") {
-        c.res = 85;
-        c.ntrain = 1024;
-        c.ntest = 200;
-        c.width = 32;
-        c.modes = 12;
-        c.batch = 32;
-        c.epochs = epochs_set ? c.epochs : 500;
-        c.lr = lr_set ? c.lr : 1e-3;
-        c.solver_iters = 32;
-        c.warmup_steps = 300;
-      } else if (c.scale != "cpu") {
+      c.scale = next();  // its preset was applied before this loop
+      if (c.scale != "gpu" && c.scale != "cpu") {
         std::fprintf(stderr, "fno_deq: --scale must be cpu or gpu\n");
         return 2;
       }
@@ -291,7 +294,6 @@ static int fno_deq_main(int argc, char** argv) {
       c.noise = real();
     else if (a == "--epochs") {
       c.epochs = small();
-      epochs_set = true;
     } else if (a == "--res")
       c.res = integer();
     else if (a == "--ntrain")
@@ -320,7 +322,6 @@ static int fno_deq_main(int argc, char** argv) {
       c.threads = small();
     else if (a == "--lr") {
       c.lr = real();
-      lr_set = true;
     } else if (a == "--write-data")
       c.write_data = next();
     else if (a == "--data")

@@ -277,7 +277,12 @@ std::vector<std::pair<index_t, index_t>> read_edges(const std::string& path,
                               ": expected 'cause,effect'");
     const index_t c = lookup(line.substr(0, comma)), e = lookup(line.substr(comma + 1));
     if (c < 0 || e < 0) {
-      if (lineno == 1) continue;  // a header
+      if (lineno == 1) {  // a header, or a typo: say which line was skipped
+        std::fprintf(
+            stderr, "lingam: %s: line 1 '%s' is not an edge of known variables; read as a header\n",
+            path.c_str(), line.c_str());
+        continue;
+      }
       throw tessera::io_error("lingam: " + path + ":" + std::to_string(lineno) +
                               ": unknown variable in '" + line + "'");
     }
