@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The FFT engine behind tessera::spectral's transforms: a mixed-radix Stockham FFT (radices 4,
-// 2, 3 and a generic O(p²) radix for other prime factors, on symmetric input pairs) that transforms
-// a block of columns at once, split real/imaginary storage, with the innermost loop over the
-// columns so that it vectorises: every butterfly works on as many lines as a SIMD register holds.
+// The FFT engine behind tessera::spectral's transforms: a mixed-radix Stockham FFT (radices 8,
+// 4, 2, 3 and a generic O(p²) radix for other prime factors, on symmetric input pairs) that
+// transforms a block of columns at once, split real/imaginary storage, with the innermost loop over
+// the columns so that it vectorises: every butterfly works on as many lines as a SIMD register
+// holds.
 #pragma once
 
 #include <cmath>
@@ -43,7 +44,7 @@ class stockham_plan {
           twr_.push_back(static_cast<T>(std::cos(t)));
           twi_.push_back(static_cast<T>(std::sin(t)));
         }
-      if (p != 2 && p != 3 && p != 4)
+      if (p != 2 && p != 3 && p != 4 && p != 8)
         for (index_t t = 0; t < p; ++t) {
           const double a =
               sign * 2.0 * std::numbers::pi * static_cast<double>(t) / static_cast<double>(p);
@@ -54,6 +55,7 @@ class stockham_plan {
       len = m;
       s *= p;
     };
+    while (len % 8 == 0) add(8);
     while (len % 4 == 0) add(4);
     while (len % 2 == 0) add(2);
     while (len % 3 == 0) add(3);
@@ -70,6 +72,9 @@ class stockham_plan {
     T *xr = re, *xi = im, *yr = wr, *yi = wi;
     for (const stage& st : stages_) {
       switch (st.p) {
+        case 8:
+          radix8(st, xr, xi, yr, yi, lanes);
+          break;
         case 4:
           radix4(st, xr, xi, yr, yi, lanes);
           break;
@@ -179,6 +184,62 @@ class stockham_plan {
           yi[o2 + c] = y2r * w2i + y2i * w2r;
           yr[o3 + c] = y3r * w3r - y3i * w3i;
           yi[o3 + c] = y3r * w3i + y3i * w3r;
+        }
+      }
+    }
+  }
+
+  // Radix 8 as two radix-2 halves: the even outputs are the 4-point DFT of a_j + a_{j+4}, the
+  // odd ones the 4-point DFT of (a_j − a_{j+4})·ω_8^j (j = 0 … 3).
+  void radix8(const stage& st, const T* xr, const T* xi, T* yr, T* yi, index_t L) const {
+    const index_t m = st.m, s = st.s;
+    const T f = inverse_ ? T(-1) : T(1);  // ω_4 = ∓i: (r, i) → (f·i, −f·r)
+    const T h = static_cast<T>(std::numbers::sqrt2 / 2);
+    const T w1r = h, w1i = -f * h, w3r = -h, w3i = -f * h;  // ω_8 and ω_8³
+    for (index_t pp = 0; pp < m; ++pp) {
+      const T* w = &twr_[st.tw + 8 * pp];
+      const T* v = &twi_[st.tw + 8 * pp];
+      index_t in[8], out[8];
+      for (int j = 0; j < 8; ++j) in[j] = 0;
+      for (index_t q = 0; q < s; ++q) {
+        for (int j = 0; j < 8; ++j) {
+          in[j] = (q + s * (pp + j * m)) * L;
+          out[j] = (q + s * (8 * pp + j)) * L;
+        }
+        TESSERA_SPECTRAL_SIMD
+        for (index_t c = 0; c < L; ++c) {
+          // a_j ± a_{j+4}
+          const T s0r = xr[in[0] + c] + xr[in[4] + c], s0i = xi[in[0] + c] + xi[in[4] + c];
+          const T d0r = xr[in[0] + c] - xr[in[4] + c], d0i = xi[in[0] + c] - xi[in[4] + c];
+          const T s1r = xr[in[1] + c] + xr[in[5] + c], s1i = xi[in[1] + c] + xi[in[5] + c];
+          const T d1r = xr[in[1] + c] - xr[in[5] + c], d1i = xi[in[1] + c] - xi[in[5] + c];
+          const T s2r = xr[in[2] + c] + xr[in[6] + c], s2i = xi[in[2] + c] + xi[in[6] + c];
+          const T d2r = xr[in[2] + c] - xr[in[6] + c], d2i = xi[in[2] + c] - xi[in[6] + c];
+          const T s3r = xr[in[3] + c] + xr[in[7] + c], s3i = xi[in[3] + c] + xi[in[7] + c];
+          const T d3r = xr[in[3] + c] - xr[in[7] + c], d3i = xi[in[3] + c] - xi[in[7] + c];
+          // Even outputs: DFT4(s0, s1, s2, s3) → y0, y2, y4, y6.
+          const T e0r = s0r + s2r, e0i = s0i + s2i, e1r = s0r - s2r, e1i = s0i - s2i;
+          const T e2r = s1r + s3r, e2i = s1i + s3i, e3r = s1r - s3r, e3i = s1i - s3i;
+          const T y0r = e0r + e2r, y0i = e0i + e2i, y4r = e0r - e2r, y4i = e0i - e2i;
+          const T y2r = e1r + f * e3i, y2i = e1i - f * e3r;  // e1 + ω_4·e3
+          const T y6r = e1r - f * e3i, y6i = e1i + f * e3r;
+          // Odd outputs: b_j = d_j·ω_8^j, then DFT4(b0, b1, b2, b3) → y1, y3, y5, y7.
+          const T b1r = d1r * w1r - d1i * w1i, b1i = d1r * w1i + d1i * w1r;
+          const T b2r = f * d2i, b2i = -f * d2r;  // ω_8² = ω_4
+          const T b3r = d3r * w3r - d3i * w3i, b3i = d3r * w3i + d3i * w3r;
+          const T o0r = d0r + b2r, o0i = d0i + b2i, o1r = d0r - b2r, o1i = d0i - b2i;
+          const T o2r = b1r + b3r, o2i = b1i + b3i, o3r = b1r - b3r, o3i = b1i - b3i;
+          const T y1r = o0r + o2r, y1i = o0i + o2i, y5r = o0r - o2r, y5i = o0i - o2i;
+          const T y3r = o1r + f * o3i, y3i = o1i - f * o3r;
+          const T y7r = o1r - f * o3i, y7i = o1i + f * o3r;
+          yr[out[0] + c] = y0r;
+          yi[out[0] + c] = y0i;
+          const T rr[8] = {y0r, y1r, y2r, y3r, y4r, y5r, y6r, y7r};
+          const T ii[8] = {y0i, y1i, y2i, y3i, y4i, y5i, y6i, y7i};
+          for (int k = 1; k < 8; ++k) {
+            yr[out[k] + c] = rr[k] * w[k] - ii[k] * v[k];
+            yi[out[k] + c] = rr[k] * v[k] + ii[k] * w[k];
+          }
         }
       }
     }
