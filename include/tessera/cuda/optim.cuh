@@ -267,6 +267,27 @@ detail::adam_coefficients<T> adam_coefficients_for(T lr, T beta1, T beta2, T eps
   };
 }
 
+namespace detail {
+/// The operands of adam_update_ and its capturable form: g, m, v (and vmax with amsgrad) of
+/// p's shape, all contiguous.
+/// @throws tessera::invalid_argument naming optim::adam_update_ and the shapes.
+template <class T>
+void check_adam_operands(const tensor<T, cuda>& p, const tensor<T, cuda>& g,
+                         const tensor<T, cuda>& m, const tensor<T, cuda>& v,
+                         const tensor<T, cuda>& vmax, bool amsgrad) {
+  for (const tensor<T, cuda>* t : {&g, &m, &v})
+    if (!(t->shape() == p.shape()) || !t->is_contiguous())
+      throw_invalid_argument("optim::adam_update_", "gradient/state shape ", t->shape().str(),
+                             " must equal parameter shape ", p.shape().str(), " and be contiguous");
+  if (!p.is_contiguous())
+    throw_invalid_argument("optim::adam_update_", "parameter of shape ", p.shape().str(),
+                           " is not contiguous");
+  if (amsgrad && (!vmax.defined() || !(vmax.shape() == p.shape()) || !vmax.is_contiguous()))
+    throw_invalid_argument("optim::adam_update_", "amsgrad needs a contiguous vmax of shape ",
+                           p.shape().str());
+}
+}  // namespace detail
+
 /// One fused Adam/AdamW step of a cuda parameter on the current stream: p, m, v (and vmax
 /// when amsgrad) updated in place from g, one kernel. `l2` adds wd·p to the gradient (Adam's
 /// weight decay); `decoupled` shrinks p by 1 − ηλ instead (AdamW).
@@ -278,16 +299,7 @@ void adam_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tens
   static_assert(
       !tessera::cuda_detail::is_16bit_v<T>,
       "adam_update_ is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
-  for (const tensor<T, cuda>* t : {&g, &m, &v})
-    if (!(t->shape() == p.shape()) || !t->is_contiguous())
-      throw_invalid_argument("optim::adam_update_", "gradient/state shape ", t->shape().str(),
-                             " must equal parameter shape ", p.shape().str(), " and be contiguous");
-  if (!p.is_contiguous())
-    throw_invalid_argument("optim::adam_update_", "parameter of shape ", p.shape().str(),
-                           " is not contiguous");
-  if (amsgrad && (!vmax.defined() || !(vmax.shape() == p.shape()) || !vmax.is_contiguous()))
-    throw_invalid_argument("optim::adam_update_", "amsgrad needs a contiguous vmax of shape ",
-                           p.shape().str());
+  detail::check_adam_operands(p, g, m, v, vmax, amsgrad);
   const index_t n = p.numel();
   if (n == 0) return;
   cuda_kernels::adam_update<T>
@@ -307,16 +319,7 @@ void adam_capturable_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g,
   static_assert(!tessera::cuda_detail::is_16bit_v<T>,
                 "the capturable Adam update is not implemented for __nv_bfloat16/__half "
                 "tensors: cast<float> first");
-  for (const tensor<T, cuda>* t : {&g, &m, &v})
-    if (!(t->shape() == p.shape()) || !t->is_contiguous())
-      throw_invalid_argument("optim::adam_update_", "gradient/state shape ", t->shape().str(),
-                             " must equal parameter shape ", p.shape().str(), " and be contiguous");
-  if (!p.is_contiguous())
-    throw_invalid_argument("optim::adam_update_", "parameter of shape ", p.shape().str(),
-                           " is not contiguous");
-  if (amsgrad && (!vmax.defined() || !(vmax.shape() == p.shape()) || !vmax.is_contiguous()))
-    throw_invalid_argument("optim::adam_update_", "amsgrad needs a contiguous vmax of shape ",
-                           p.shape().str());
+  detail::check_adam_operands(p, g, m, v, vmax, amsgrad);
   const cudaStream_t st = cuda_rt::current_stream();
   // t advances even for an empty parameter, as on the host.
   cuda_kernels::adam_advance<T><<<1, 1, 0, st>>>(record, lr, static_cast<double>(c.b1),
