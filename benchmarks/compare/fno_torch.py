@@ -427,7 +427,7 @@ def main():
     d = load(args, device)
     print(f"INFO data train={tuple(d['x_tr'].shape)} test={tuple(d['x_te'].shape)}", flush=True)
     for kind in args.models.split(","):
-        if kind not in ("fno", "fno++", "wt", "deq"):
+        if kind not in ("fno", "fno++", "fno2", "fno++2", "fno4", "fno++4", "wt", "deq"):
             sys.exit(f"fno_torch.py: unknown model {kind}")
         if args.time_steps:
             time_model(kind, args, d, device)
