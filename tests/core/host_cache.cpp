@@ -3,6 +3,7 @@
 // per-thread cache of large blocks (reuse, size classes, bounds, frees from other threads).
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -51,16 +52,65 @@ BOOST_AUTO_TEST_CASE(a_freed_large_block_is_reused_by_the_same_size) {
   BOOST_TEST(cache::cached_bytes() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(cache_stays_within_its_bound) {
+BOOST_AUTO_TEST_CASE(cache_bound_follows_the_threads_peak) {
   cache::release();
+  BOOST_TEST(cache::limit() == cache::floor_bytes);     // nothing live: the floor
+  constexpr std::size_t block = std::size_t(16) << 20;  // 16 MiB, its own size class
   {
     std::vector<tensor<double>> many;
-    // 40 blocks of 16 MiB = 640 MiB in flight, more than the cache may keep.
+    // 40 blocks of 16 MiB = 640 MiB in flight: the peak, above the 256 MiB floor.
     for (int i = 0; i < 40; ++i) many.emplace_back(shape_t{index_t(2) << 20});
+    BOOST_TEST(cache::limit() == 40 * block);
   }
-  BOOST_TEST(cache::cached_bytes() <= cache::max_bytes);
-  BOOST_TEST(cache::cached_bytes() > 0u);
-  cache::release();
+  // All of it is kept: the next step of a loop that held 640 MiB finds its blocks again.
+  BOOST_TEST(cache::cached_bytes() == 40 * block);
+  {
+    std::vector<tensor<double>> again;
+    for (int i = 0; i < 40; ++i) again.emplace_back(shape_t{index_t(2) << 20});
+    BOOST_TEST(cache::cached_bytes() == 0u);  // every block came from the cache
+  }
+  // release() gives the blocks back and forgets the peak: the bound is the floor again, and
+  // a burst above it keeps no more than the new peak.
+  release_host_cache();
+  BOOST_TEST(host_cache_bytes() == 0u);
+  BOOST_TEST(cache::limit() == cache::floor_bytes);
+  {
+    std::vector<tensor<double>> few;
+    for (int i = 0; i < 8; ++i) few.emplace_back(shape_t{index_t(2) << 20});  // 128 MiB
+  }
+  BOOST_TEST(cache::cached_bytes() == 8 * block);
+  BOOST_TEST(cache::limit() == cache::floor_bytes);
+  // Freed blocks beyond the bound go back to the system, oldest first: 20 blocks live at
+  // once (320 MiB peak), then 30 allocated and freed one by one keep the cache at the peak.
+  release_host_cache();
+  {
+    std::vector<tensor<double>> twenty;
+    for (int i = 0; i < 20; ++i) twenty.emplace_back(shape_t{index_t(2) << 20});
+  }
+  BOOST_TEST(cache::cached_bytes() == 20 * block);
+  {
+    std::vector<tensor<float>> other;  // another size class (8 MiB): no reuse
+    for (int i = 0; i < 30; ++i) other.emplace_back(shape_t{index_t(2) << 20});
+  }
+  BOOST_TEST(cache::cached_bytes() <= cache::limit());
+  BOOST_TEST(cache::limit() == 20 * block);
+  release_host_cache();
+}
+
+BOOST_AUTO_TEST_CASE(idle_blocks_go_back_after_the_decay_time) {
+  release_host_cache();
+  cache::set_decay(std::chrono::milliseconds(20));
+  { const tensor<float> t(shape_t{100000}); }  // 400 kB, now cached
+  BOOST_TEST(host_cache_bytes() >= 400000u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  // The next large allocation (another size class) sweeps the block that sat idle.
+  const tensor<float> u(shape_t{30000});
+  BOOST_TEST(host_cache_bytes() == 0u);
+  cache::set_decay(std::chrono::milliseconds(cache::default_decay_ms));
+  { const tensor<float> t(shape_t{100000}); }
+  const tensor<float> v(shape_t{30000});
+  BOOST_TEST(host_cache_bytes() >= 400000u);  // well within the default 10 s: kept
+  release_host_cache();
 }
 
 BOOST_AUTO_TEST_CASE(blocks_freed_on_another_thread_go_to_that_threads_cache) {

@@ -2,8 +2,10 @@
 // Memory-space tags and the host allocator behind tensor storage.
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <new>
 #include <type_traits>
@@ -51,10 +53,16 @@ namespace detail {
 ///
 /// Sizes are rounded up to classes with four steps per power of two (at most 25 % slack).
 /// A freed block goes to the cache of the thread that frees it; a block of the requested
-/// class is reused by the thread that allocates. Each thread keeps at most
-/// TESSERA_HOST_CACHE_BYTES bytes (default 256 MiB; 0 turns the cache off) in at most 256
-/// blocks, none larger than a quarter of that; the oldest blocks go back to the system first.
-/// The cache of a thread is released when the thread exits, and off under AddressSanitizer.
+/// class is reused by the thread that allocates.
+///
+/// How much a thread keeps adapts to what it uses: at most its own peak of live large blocks
+/// (what it has already held at once), at least 256 MiB, and never more than
+/// TESSERA_HOST_CACHE_BYTES (default 4 GiB; 0 turns the cache off), in at most 256 blocks,
+/// none larger than a quarter of that bound; the oldest blocks go back to the system first.
+/// A block nobody reused for TESSERA_HOST_CACHE_DECAY_MS milliseconds (default 10,000) goes
+/// back at the thread's next large allocation or free. The cache of a thread is released
+/// when the thread exits, by release() (tessera::release_host_cache()), and it is off under
+/// AddressSanitizer.
 class host_block_cache {
  public:
 #if defined(TESSERA_HOST_CACHE_BYTES)
@@ -62,8 +70,15 @@ class host_block_cache {
 #elif defined(__SANITIZE_ADDRESS__) || TESSERA_DETAIL_HAS_ASAN
   static constexpr std::size_t max_bytes = 0;  // let ASan see every use after free
 #else
-  static constexpr std::size_t max_bytes = std::size_t(256) << 20;
+  static constexpr std::size_t max_bytes = std::size_t(4) << 30;
 #endif
+#if defined(TESSERA_HOST_CACHE_DECAY_MS)
+  static constexpr std::int64_t default_decay_ms = TESSERA_HOST_CACHE_DECAY_MS;
+#else
+  static constexpr std::int64_t default_decay_ms = 10000;
+#endif
+  /// The bound a thread's cache may always use, whatever its peak (if max_bytes allows).
+  static constexpr std::size_t floor_bytes = std::size_t(256) << 20;
   static constexpr std::size_t min_block = std::size_t(64) << 10;
   static constexpr std::size_t max_block = max_bytes / 4;
   static constexpr std::size_t max_blocks = 256;
@@ -85,6 +100,9 @@ class host_block_cache {
   static void* allocate(std::size_t bytes) {
     if (!dead()) {
       auto& c = instance();
+      c.live_ += bytes;
+      if (c.live_ > c.peak_) c.peak_ = c.live_;
+      c.sweep(clock::now());
       for (std::size_t i = c.count_; i-- > 0;) {
         if (c.blocks_[i].bytes == bytes) {
           void* p = c.blocks_[i].ptr;
@@ -108,18 +126,40 @@ class host_block_cache {
       return;
     }
     auto& c = instance();
-    while (c.count_ > 0 && (c.count_ == max_blocks || c.bytes_ + bytes > max_bytes)) {
+    c.live_ = c.live_ > bytes ? c.live_ - bytes : 0;  // a block of another thread: not counted
+    const clock::time_point now = clock::now();
+    c.sweep(now);
+    const std::size_t bound = limit();
+    if (bytes > bound) {
+      ::operator delete(p, alignment);
+      return;
+    }
+    while (c.count_ > 0 && (c.count_ == max_blocks || c.bytes_ + bytes > bound)) {
       ::operator delete(c.blocks_[0].ptr, alignment);
       c.remove(0);
     }
-    c.blocks_[c.count_++] = {p, bytes};
+    c.blocks_[c.count_++] = {p, bytes, now};
     c.bytes_ += bytes;
   }
 
   /// Bytes this thread's cache holds now.
   static std::size_t cached_bytes() noexcept { return dead() ? 0 : instance().bytes_; }
 
-  /// Gives every cached block of this thread back to the system.
+  /// What this thread's cache may hold now: its peak of live large blocks, at least
+  /// floor_bytes, at most max_bytes.
+  static std::size_t limit() noexcept {
+    if (dead()) return 0;
+    const std::size_t peak = instance().peak_;
+    const std::size_t lo = floor_bytes < max_bytes ? floor_bytes : max_bytes;
+    return peak < lo ? lo : (peak > max_bytes ? max_bytes : peak);
+  }
+
+  /// Sets how long this thread keeps a block nobody reuses (default default_decay_ms).
+  static void set_decay(std::chrono::milliseconds d) noexcept {
+    if (!dead()) instance().decay_ = d;
+  }
+
+  /// Gives every cached block of this thread back to the system and forgets its peak.
   static void release() noexcept {
     if (dead()) return;
     auto& c = instance();
@@ -127,6 +167,7 @@ class host_block_cache {
       ::operator delete(c.blocks_[c.count_ - 1].ptr, alignment);
       c.remove(c.count_ - 1);
     }
+    c.peak_ = c.live_;
   }
 
   host_block_cache(const host_block_cache&) = delete;
@@ -137,9 +178,11 @@ class host_block_cache {
   }
 
  private:
+  using clock = std::chrono::steady_clock;
   struct block {
     void* ptr;
     std::size_t bytes;
+    clock::time_point freed;
   };
   host_block_cache() = default;
 
@@ -157,6 +200,21 @@ class host_block_cache {
     for (std::size_t j = i + 1; j < count_; ++j) blocks_[j - 1] = blocks_[j];
     --count_;
   }
+  /// Returns the blocks idle for longer than the decay time (the oldest are first), looking
+  /// at most once per tenth of that time.
+  void sweep(clock::time_point now) noexcept {
+    if (now - last_sweep_ < decay_ / 10) return;
+    last_sweep_ = now;
+    std::size_t n = 0;
+    while (n < count_ && now - blocks_[n].freed > decay_) ++n;
+    if (n == 0) return;
+    for (std::size_t i = 0; i < n; ++i) {
+      ::operator delete(blocks_[i].ptr, alignment);
+      bytes_ -= blocks_[i].bytes;
+    }
+    for (std::size_t j = n; j < count_; ++j) blocks_[j - n] = blocks_[j];
+    count_ -= n;
+  }
   void release_all() noexcept {
     for (std::size_t i = 0; i < count_; ++i) ::operator delete(blocks_[i].ptr, alignment);
     count_ = 0;
@@ -166,9 +224,22 @@ class host_block_cache {
   block blocks_[max_blocks];
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;
+  std::size_t live_ = 0;  // bytes of large blocks this thread allocated and has not freed
+  std::size_t peak_ = 0;  // the most live_ has been since the thread started or release()
+  std::chrono::milliseconds decay_{default_decay_ms};
+  clock::time_point last_sweep_{};
 };
 
 }  // namespace detail
+
+/// Gives the large host blocks the calling thread keeps for reuse back to the system, and
+/// lets its cache start small again (see detail::host_block_cache).
+inline void release_host_cache() noexcept { detail::host_block_cache::release(); }
+
+/// Bytes of freed large host blocks the calling thread keeps for reuse.
+[[nodiscard]] inline std::size_t host_cache_bytes() noexcept {
+  return detail::host_block_cache::cached_bytes();
+}
 
 template <>
 struct space_traits<host> {

@@ -96,6 +96,37 @@ tensor<T, Space> reduction_layout(const tensor<T, Space>& x, const reduce_plan& 
   return x.permute(order).clone();
 }
 
+/// For a contiguous `x` whose kept axes (size-1 axes aside) form one run with reduced axes on
+/// both sides, e.g. the bias gradient of a (B, C, P) activation: sets x = (A, M, K) with M the
+/// kept extent, A and K the reduced extents before and after it, and returns true. Such a
+/// reduction needs no permuted copy (reduction_layout would make one).
+template <class T, class Space>
+bool middle_kept_layout(const tensor<T, Space>& x, const reduce_plan& p, index_t& before,
+                        index_t& after) {
+  if (!x.is_contiguous()) return false;
+  const int r = x.rank();
+  int first_kept = r, last_kept = -1;
+  for (int i = 0; i < r; ++i)
+    if (x.shape()[i] != 1 && !p.reduced[i]) {
+      first_kept = std::min(first_kept, i);
+      last_kept = i;
+    }
+  if (last_kept < 0) return false;
+  before = 1;
+  after = 1;
+  for (int i = 0; i < r; ++i) {
+    if (x.shape()[i] == 1) continue;
+    if (i < first_kept) {
+      before *= x.shape()[i];
+    } else if (i > last_kept) {
+      after *= x.shape()[i];
+    } else if (p.reduced[i]) {
+      return false;  // a reduced axis between kept ones
+    }
+  }
+  return before > 1 && after > 1;
+}
+
 /// Generic reduction: acc = combine(acc, map(v)) over the reduced axes, then finish(acc).
 template <class T, class Map, class Combine>
 tensor<T> reduce_generic(const char* fn, const tensor<T>& x, const shape_t& axes, bool keepdim,
@@ -140,6 +171,20 @@ tensor<T> sum_generic(const char* fn, const tensor<T>& x, const shape_t& axes, b
   tensor<T> out(keepdim ? p.out_shape : p.squeezed_shape);
   T* o = out.data();
   if (p.outer == 0) return out;
+  index_t before = 1, after = 1;
+  if (middle_kept_layout(x, p, before, after)) {
+    // (A, M, K): each output adds its A rows of K in order, each row with lane_sum.
+    const T* d = x.data();
+    const index_t M = p.outer;
+    parallel_for(0, M, std::max<index_t>(1, default_grain / p.inner), [&](index_t lo, index_t hi) {
+      for (index_t m = lo; m < hi; ++m) {
+        T acc = T(0);
+        for (index_t a = 0; a < before; ++a) acc += lane_sum(d + (a * M + m) * after, after, map);
+        o[m] = acc;
+      }
+    });
+    return out;
+  }
   bool column_mode = false;
   const tensor<T> xl = reduction_layout(x, p, column_mode);
   const T* d = xl.data();
