@@ -192,12 +192,13 @@ std::vector<binary_case> binary_cases() {
   };
 }
 
-/// Shape pairs: equal, broadcasting both ways, scalars, size-1 axes, empty.
+/// Shape pairs: equal, broadcasting both ways, scalars, size-1 axes, empty, per-channel.
 std::vector<std::pair<shape_t, shape_t>> shape_pairs() {
   return {
-      {{2, 3}, {2, 3}}, {{3, 1}, {1, 3}},       {{2, 3, 3}, {3}},    {{3}, {2, 2, 3}},
-      {{}, {2, 3}},     {{3, 2, 3}, {}},        {{2, 1, 3}, {4, 1}}, {{1}, {1, 1, 3}},
-      {{0, 3}, {1, 3}}, {{2, 0, 1}, {2, 1, 3}}, {{2, 0}, {2, 0}},
+      {{2, 3}, {2, 3}},    {{3, 1}, {1, 3}},       {{2, 3, 3}, {3}},    {{3}, {2, 2, 3}},
+      {{}, {2, 3}},        {{3, 2, 3}, {}},        {{2, 1, 3}, {4, 1}}, {{1}, {1, 1, 3}},
+      {{0, 3}, {1, 3}},    {{2, 0, 1}, {2, 1, 3}}, {{2, 0}, {2, 0}},    {{2, 4, 3}, {4, 1}},
+      {{4, 1}, {2, 4, 3}},  // a per-channel bias (add_gelu's fused path)
   };
 }
 

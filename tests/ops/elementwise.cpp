@@ -330,6 +330,43 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(binary_broadcasting_against_index_arithmetic, T, f
   check_values(mul(b, a), shape_t{4, 5}, want, rtol<T>());
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(add_gelu_fused_layouts_match_the_sum_then_gelu, T, float_types) {
+  // add_gelu and its backward take one pass for same-shape operands and for a bias constant
+  // along runs of the other operand (per channel, a scalar), in either order; every layout
+  // must give gelu(x + y) and g·gelu'(x + y) as computed from the materialised sum.
+  const std::vector<std::pair<shape_t, shape_t>> pairs = {
+      {shape_t{4, 3, 50}, shape_t{3, 1}},       // per-channel bias, runs of 50
+      {shape_t{3, 1}, shape_t{4, 3, 50}},       // the same, bias first
+      {shape_t{4, 3, 50}, shape_t{1, 3, 1}},    // the bias with a leading 1
+      {shape_t{2, 3, 5, 7}, shape_t{3, 5, 1}},  // two channel axes, runs of 7
+      {shape_t{2, 3, 1, 9}, shape_t{3, 1, 1}},  // a size-1 axis inside the run
+      {shape_t{6, 40}, shape_t{}},              // a scalar
+      {shape_t{6, 40}, shape_t{6, 40}},         // same shape
+      {shape_t{6, 40}, shape_t{40}},            // a row: the generic path
+      {shape_t{2, 3, 1}, shape_t{3, 1}},        // runs of one: the generic path
+      {shape_t{0, 3, 4}, shape_t{3, 1}},        // empty
+  };
+  std::uint64_t seed = 300;
+  for (const auto& [sa, sb] : pairs) {
+    for (int layout = 0; layout < 2; ++layout) {
+      tensor<T> x = random_tensor<T>(sa, seed++, -4, 4), y = random_tensor<T>(sb, seed++, -4, 4);
+      if (layout == 1 && x.numel() > 0) x = strided_copy(x);  // non-contiguous: generic path
+      const tensor<T> s = add(x, y);
+      const tensor<T> g = random_tensor<T>(s.shape(), seed++, -2, 2);
+      BOOST_TEST_CONTEXT(sa << " with " << sb << (layout ? " (strided)" : "")) {
+        const tensor<T> want = gelu(s);
+        const tensor<T> got = add_gelu(x, y);
+        BOOST_TEST_REQUIRE(got.shape() == want.shape());
+        const std::vector<T> gv = got.contiguous().to_vector(), wv = want.contiguous().to_vector();
+        BOOST_TEST(gv == wv, boost::test_tools::per_element());  // the same float operations
+        const std::vector<T> bv = add_gelu_backward(g, x, y).contiguous().to_vector();
+        const std::vector<T> bw = detail::gelu_backward(g, s).contiguous().to_vector();
+        BOOST_TEST(bv == bw, boost::test_tools::per_element());
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(comparisons_and_where, T, float_types) {
   // Small integers so that ties occur.
   tensor<T> a = random_tensor<T>(shape_t{4, 5}, 7, 0, 3);

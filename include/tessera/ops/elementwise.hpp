@@ -100,6 +100,110 @@ tensor<T> gelu_backward(const tensor<T>& g, const tensor<T>& x) {
   });
   return r;
 }
+
+/// When `b` broadcasts to the contiguous `a` as one value per run of `inner` consecutive
+/// elements, the runs cycling through b's `period` contiguous values (a per-channel bias
+/// (C, 1) on (B, C, P); a scalar), sets inner and period and returns true.
+template <class T>
+bool run_bias_layout(const tensor<T>& a, const tensor<T>& b, index_t& inner, index_t& period) {
+  if (!a.is_contiguous() || !b.is_contiguous() || b.rank() > a.rank() || a.numel() == 0)
+    return false;
+  const int r = a.rank(), off = a.rank() - b.rank();
+  // b's extents aligned to a's axes; the non-1 ones must match a and form one run.
+  int first = r, last = -1;
+  for (int i = 0; i < r; ++i) {
+    const index_t e = i < off ? 1 : b.shape()[i - off];
+    if (e == 1) continue;
+    if (e != a.shape()[i]) return false;
+    first = std::min(first, i);
+    last = i;
+  }
+  for (int i = first; i <= last; ++i)
+    if ((i < off ? 1 : b.shape()[i - off]) == 1 && a.shape()[i] != 1) return false;
+  inner = 1;
+  for (int i = last + 1; i < r; ++i) inner *= a.shape()[i];
+  period = b.numel();
+  return inner > 1;  // runs of one element are the same-shape case
+}
+
+/// gelu(a + b) in one pass when b is a run bias of a (run_bias_layout) or of a's shape (both
+/// contiguous); an undefined tensor otherwise.
+template <class T>
+tensor<T> add_gelu_fused(const tensor<T>& a, const tensor<T>& b) {
+  index_t inner = 0, period = 0;
+  const T* ap = a.data();
+  const T* bp = b.data();
+  if (a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous()) {
+    tensor<T> r(a.shape());
+    T* rp = r.data();
+    parallel_for(0, a.numel(), default_grain / 4, [ap, bp, rp](index_t lo, index_t hi) {
+      const T* TESSERA_RESTRICT x = ap + lo;
+      const T* TESSERA_RESTRICT y = bp + lo;
+      T* TESSERA_RESTRICT d = rp + lo;
+      const index_t n = hi - lo;
+#pragma omp simd
+      for (index_t i = 0; i < n; ++i) d[i] = gelu_value<false>(x[i] + y[i]);
+    });
+    return r;
+  }
+  if (!run_bias_layout(a, b, inner, period)) return {};
+  tensor<T> r(a.shape());
+  T* rp = r.data();
+  const index_t rows = a.numel() / inner;
+  parallel_for(0, rows, std::max<index_t>(1, default_grain / 4 / inner),
+               [ap, bp, rp, inner, period](index_t lo, index_t hi) {
+                 for (index_t row = lo; row < hi; ++row) {
+                   const T bias = bp[row % period];
+                   const T* TESSERA_RESTRICT x = ap + row * inner;
+                   T* TESSERA_RESTRICT d = rp + row * inner;
+#pragma omp simd
+                   for (index_t i = 0; i < inner; ++i) d[i] = gelu_value<false>(x[i] + bias);
+                 }
+               });
+  return r;
+}
+
+/// g·gelu'(a + b) in one pass for the layouts of add_gelu_fused (g of a's shape, contiguous);
+/// an undefined tensor otherwise.
+template <class T>
+tensor<T> add_gelu_backward_fused(const tensor<T>& g, const tensor<T>& a, const tensor<T>& b) {
+  if (!(g.shape() == a.shape() && g.is_contiguous())) return {};
+  index_t inner = 0, period = 0;
+  const T* gp = g.data();
+  const T* ap = a.data();
+  const T* bp = b.data();
+  if (a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous()) {
+    tensor<T> r(a.shape());
+    T* rp = r.data();
+    parallel_for(0, a.numel(), default_grain / 4, [gp, ap, bp, rp](index_t lo, index_t hi) {
+      const T* TESSERA_RESTRICT gv = gp + lo;
+      const T* TESSERA_RESTRICT x = ap + lo;
+      const T* TESSERA_RESTRICT y = bp + lo;
+      T* TESSERA_RESTRICT d = rp + lo;
+      const index_t n = hi - lo;
+#pragma omp simd
+      for (index_t i = 0; i < n; ++i) d[i] = gv[i] * gelu_slope<false>(x[i] + y[i]);
+    });
+    return r;
+  }
+  if (!run_bias_layout(a, b, inner, period)) return {};
+  tensor<T> r(a.shape());
+  T* rp = r.data();
+  const index_t rows = a.numel() / inner;
+  parallel_for(0, rows, std::max<index_t>(1, default_grain / 4 / inner),
+               [gp, ap, bp, rp, inner, period](index_t lo, index_t hi) {
+                 for (index_t row = lo; row < hi; ++row) {
+                   const T bias = bp[row % period];
+                   const T* TESSERA_RESTRICT gv = gp + row * inner;
+                   const T* TESSERA_RESTRICT x = ap + row * inner;
+                   T* TESSERA_RESTRICT d = rp + row * inner;
+#pragma omp simd
+                   for (index_t i = 0; i < inner; ++i)
+                     d[i] = gv[i] * gelu_slope<false>(x[i] + bias);
+                 }
+               });
+  return r;
+}
 }  // namespace detail
 
 // --- unary ------------------------------------------------------------------------------------
@@ -225,17 +329,22 @@ template <class T>
 tensor<T> gelu_tanh(const tensor<T>& x) {
   return detail::gelu_forward<true>(x);
 }
-/// gelu(x + y) with numpy broadcasting: a bias or residual added inside the activation. On
-/// the host the sum is formed and the vectorised gelu applied to it; cuda fuses both in one
-/// pass (cuda/elementwise.cuh).
+/// gelu(x + y) with numpy broadcasting: a bias or residual added inside the activation. One
+/// vectorised pass when the operands have the same contiguous shape or one is a bias that is
+/// constant along runs of the other (a per-channel (C, 1) on (B, C, P), a scalar);
+/// otherwise the sum is formed and gelu applied to it. One kernel on cuda.
 template <class T>
 tensor<T> add_gelu(const tensor<T>& x, const tensor<T>& y) {
+  if (tensor<T> r = detail::add_gelu_fused(x, y); r.defined()) return r;
+  if (tensor<T> r = detail::add_gelu_fused(y, x); r.defined()) return r;
   return gelu(add(x, y));
 }
-/// ȳ·gelu'(x + y), the backward pass of add_gelu (on the host: the sum, then gelu's fused
-/// backward pass; one kernel on cuda).
+/// ȳ·gelu'(x + y), the backward pass of add_gelu, in one pass for the layouts add_gelu fuses
+/// (on cuda always one kernel).
 template <class T>
 tensor<T> add_gelu_backward(const tensor<T>& gy, const tensor<T>& x, const tensor<T>& y) {
+  if (tensor<T> r = detail::add_gelu_backward_fused(gy, x, y); r.defined()) return r;
+  if (tensor<T> r = detail::add_gelu_backward_fused(gy, y, x); r.defined()) return r;
   return detail::gelu_backward(gy, add(x, y));
 }
 /// x·σ(x)
