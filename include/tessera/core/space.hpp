@@ -98,25 +98,28 @@ class host_block_cache {
 
   /// A block of exactly `bytes` (a size class): from this thread's cache or new.
   static void* allocate(std::size_t bytes) {
-    if (!dead()) {
-      auto& c = instance();
-      c.live_ += bytes;
-      if (c.live_ > c.peak_) c.peak_ = c.live_;
-      c.sweep(clock::now());
-      for (std::size_t i = c.count_; i-- > 0;) {
-        if (c.blocks_[i].bytes == bytes) {
-          void* p = c.blocks_[i].ptr;
-          c.remove(i);
-          return p;
-        }
+    if (dead()) return ::operator new(bytes, alignment);
+    auto& c = instance();
+    c.sweep(clock::now());
+    void* p = nullptr;
+    for (std::size_t i = c.count_; i-- > 0;) {
+      if (c.blocks_[i].bytes == bytes) {
+        p = c.blocks_[i].ptr;
+        c.remove(i);
+        break;
       }
     }
-    try {
-      return ::operator new(bytes, alignment);
-    } catch (const std::bad_alloc&) {
-      release();  // the cached blocks may be what stands in the way
-      return ::operator new(bytes, alignment);
+    if (p == nullptr) {
+      try {
+        p = ::operator new(bytes, alignment);
+      } catch (const std::bad_alloc&) {
+        release();  // the cached blocks may be what stands in the way
+        p = ::operator new(bytes, alignment);
+      }
     }
+    c.live_ += bytes;  // counted once the block is there
+    if (c.live_ > c.peak_) c.peak_ = c.live_;
+    return p;
   }
 
   /// Returns a block of `bytes` (as allocated) to this thread's cache, or to the system.
