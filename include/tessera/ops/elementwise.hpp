@@ -126,80 +126,50 @@ bool run_bias_layout(const tensor<T>& a, const tensor<T>& b, index_t& inner, ind
   return inner > 1;  // runs of one element are the same-shape case
 }
 
-/// gelu(a + b) in one pass when b is a run bias of a (run_bias_layout) or of a's shape (both
-/// contiguous); an undefined tensor otherwise.
-template <class T>
-tensor<T> add_gelu_fused(const tensor<T>& a, const tensor<T>& b) {
-  index_t inner = 0, period = 0;
-  const T* ap = a.data();
-  const T* bp = b.data();
-  if (a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous()) {
-    tensor<T> r(a.shape());
-    T* rp = r.data();
-    parallel_for(0, a.numel(), default_grain / 4, [ap, bp, rp](index_t lo, index_t hi) {
-      const T* TESSERA_RESTRICT x = ap + lo;
-      const T* TESSERA_RESTRICT y = bp + lo;
-      T* TESSERA_RESTRICT d = rp + lo;
-      const index_t n = hi - lo;
+/// One stretch of add_gelu's pass: v = x[i] + y[i·YStep] (YStep 0: one bias for the stretch),
+/// d[i] = gelu(v), or with Backward d[i] = g[i]·gelu'(v).
+template <bool Backward, int YStep, class T>
+TESSERA_FORCEINLINE void add_gelu_stretch(const T* TESSERA_RESTRICT g, const T* TESSERA_RESTRICT x,
+                                          const T* TESSERA_RESTRICT y, T* TESSERA_RESTRICT d,
+                                          index_t n) {
 #pragma omp simd
-      for (index_t i = 0; i < n; ++i) d[i] = gelu_value<false>(x[i] + y[i]);
-    });
-    return r;
+  for (index_t i = 0; i < n; ++i) {
+    const T v = x[i] + y[i * YStep];
+    if constexpr (Backward)
+      d[i] = g[i] * gelu_slope<false>(v);
+    else
+      d[i] = gelu_value<false>(v);
   }
-  if (!run_bias_layout(a, b, inner, period)) return {};
-  tensor<T> r(a.shape());
-  T* rp = r.data();
-  const index_t rows = a.numel() / inner;
-  parallel_for(0, rows, std::max<index_t>(1, default_grain / 4 / inner),
-               [ap, bp, rp, inner, period](index_t lo, index_t hi) {
-                 for (index_t row = lo; row < hi; ++row) {
-                   const T bias = bp[row % period];
-                   const T* TESSERA_RESTRICT x = ap + row * inner;
-                   T* TESSERA_RESTRICT d = rp + row * inner;
-#pragma omp simd
-                   for (index_t i = 0; i < inner; ++i) d[i] = gelu_value<false>(x[i] + bias);
-                 }
-               });
-  return r;
 }
 
-/// g·gelu'(a + b) in one pass for the layouts of add_gelu_fused (g of a's shape, contiguous);
-/// an undefined tensor otherwise.
-template <class T>
-tensor<T> add_gelu_backward_fused(const tensor<T>& g, const tensor<T>& a, const tensor<T>& b) {
-  if (!(g.shape() == a.shape() && g.is_contiguous())) return {};
+/// gelu(a + b), or with Backward g·gelu'(a + b) (g contiguous, of a's shape), in one pass when
+/// a and b have the same contiguous shape or b is a run bias of a (run_bias_layout); an
+/// undefined tensor otherwise.
+template <bool Backward, class T>
+tensor<T> add_gelu_pass(const tensor<T>* g, const tensor<T>& a, const tensor<T>& b) {
+  if constexpr (Backward)
+    if (!(g->shape() == a.shape() && g->is_contiguous())) return {};
+  const bool same = a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous();
   index_t inner = 0, period = 0;
-  const T* gp = g.data();
+  if (!same && !run_bias_layout(a, b, inner, period)) return {};
+  tensor<T> r(a.shape());
+  const T* gp = Backward ? g->data() : nullptr;
   const T* ap = a.data();
   const T* bp = b.data();
-  if (a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous()) {
-    tensor<T> r(a.shape());
-    T* rp = r.data();
+  T* rp = r.data();
+  if (same) {
     parallel_for(0, a.numel(), default_grain / 4, [gp, ap, bp, rp](index_t lo, index_t hi) {
-      const T* TESSERA_RESTRICT gv = gp + lo;
-      const T* TESSERA_RESTRICT x = ap + lo;
-      const T* TESSERA_RESTRICT y = bp + lo;
-      T* TESSERA_RESTRICT d = rp + lo;
-      const index_t n = hi - lo;
-#pragma omp simd
-      for (index_t i = 0; i < n; ++i) d[i] = gv[i] * gelu_slope<false>(x[i] + y[i]);
+      add_gelu_stretch<Backward, 1>(Backward ? gp + lo : nullptr, ap + lo, bp + lo, rp + lo,
+                                    hi - lo);
     });
     return r;
   }
-  if (!run_bias_layout(a, b, inner, period)) return {};
-  tensor<T> r(a.shape());
-  T* rp = r.data();
-  const index_t rows = a.numel() / inner;
-  parallel_for(0, rows, std::max<index_t>(1, default_grain / 4 / inner),
+  parallel_for(0, a.numel() / inner, std::max<index_t>(1, default_grain / 4 / inner),
                [gp, ap, bp, rp, inner, period](index_t lo, index_t hi) {
                  for (index_t row = lo; row < hi; ++row) {
-                   const T bias = bp[row % period];
-                   const T* TESSERA_RESTRICT gv = gp + row * inner;
-                   const T* TESSERA_RESTRICT x = ap + row * inner;
-                   T* TESSERA_RESTRICT d = rp + row * inner;
-#pragma omp simd
-                   for (index_t i = 0; i < inner; ++i)
-                     d[i] = gv[i] * gelu_slope<false>(x[i] + bias);
+                   const index_t o = row * inner;
+                   add_gelu_stretch<Backward, 0>(Backward ? gp + o : nullptr, ap + o,
+                                                 bp + row % period, rp + o, inner);
                  }
                });
   return r;
@@ -335,16 +305,16 @@ tensor<T> gelu_tanh(const tensor<T>& x) {
 /// otherwise the sum is formed and gelu applied to it. One kernel on cuda.
 template <class T>
 tensor<T> add_gelu(const tensor<T>& x, const tensor<T>& y) {
-  if (tensor<T> r = detail::add_gelu_fused(x, y); r.defined()) return r;
-  if (tensor<T> r = detail::add_gelu_fused(y, x); r.defined()) return r;
+  if (tensor<T> r = detail::add_gelu_pass<false, T>(nullptr, x, y); r.defined()) return r;
+  if (tensor<T> r = detail::add_gelu_pass<false, T>(nullptr, y, x); r.defined()) return r;
   return gelu(add(x, y));
 }
 /// ȳ·gelu'(x + y), the backward pass of add_gelu, in one pass for the layouts add_gelu fuses
 /// (on cuda always one kernel).
 template <class T>
 tensor<T> add_gelu_backward(const tensor<T>& gy, const tensor<T>& x, const tensor<T>& y) {
-  if (tensor<T> r = detail::add_gelu_backward_fused(gy, x, y); r.defined()) return r;
-  if (tensor<T> r = detail::add_gelu_backward_fused(gy, y, x); r.defined()) return r;
+  if (tensor<T> r = detail::add_gelu_pass<true>(&gy, x, y); r.defined()) return r;
+  if (tensor<T> r = detail::add_gelu_pass<true>(&gy, y, x); r.defined()) return r;
   return detail::gelu_backward(gy, add(x, y));
 }
 /// x·σ(x)
