@@ -122,6 +122,38 @@ BOOST_AUTO_TEST_CASE(matmul_add_is_matmul_plus_the_addend_and_matches_finite_dif
                     tessera::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(matmul_add_gelu_records_its_parts_and_computes_the_same_without_a_tape) {
+  generator gen(63);
+  const dtensor w = normal(shape_t{5, 4}, gen), x = normal(shape_t{3, 4, 6}, gen);
+  const dtensor c = normal(shape_t{3, 5, 6}, gen), b = normal(shape_t{5, 1}, gen);
+  // With a gradient needed: the finite-difference check, with and without the addend.
+  const check_result with_c = gradcheck(
+      "matmul_add_gelu",
+      [](const dvar& p, const dvar& q, const dvar& s, const dvar& t) {
+        return tad::matmul_add_gelu(p, q, s, t);
+      },
+      w, x, c, b);
+  BOOST_TEST(with_c.failures == 0, with_c.first);
+  const check_result without_c = gradcheck(
+      "matmul_add_gelu without addend",
+      [](const dvar& p, const dvar& q, const dvar& t) {
+        return tad::matmul_add_gelu(p, q, dvar(), t);
+      },
+      w, x, b);
+  BOOST_TEST(without_c.failures == 0, without_c.first);
+  // Without a tape: the tensor op, the same values as the recorded form.
+  tad::scope sc;
+  const dvar pw(w, true), px(x), pc(c), pb(b, true);
+  const dtensor recorded = tad::matmul_add_gelu(pw, px, pc, pb).value();
+  dtensor plain;
+  {
+    tad::no_grad ng;
+    plain = tad::matmul_add_gelu(pw, px, pc, pb).value();
+  }
+  BOOST_TEST(close(recorded, plain));
+  BOOST_TEST(close(plain, tessera::add_gelu(tessera::matmul_add(w, x, c), b)));
+}
+
 BOOST_AUTO_TEST_CASE(matmul_gradients_have_known_values) {
   // y = sum(A·B): Ā = 1·Bᵀ (row sums of B broadcast), B̄ = Aᵀ·1.
   tad::scope s;

@@ -188,6 +188,14 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_gradients_match_host, T, scalar_types) {
                 [](const auto& v) { return ad::matmul(v[0], v[1]) + ad::matmul(v[0], v[2]); });
   check_grad<T>("matmul, batched lhs, broadcast rhs", {batched, b}, summed_tol,
                 [](const auto& v) { return ad::matmul(v[0], v[1]); });
+  // A matrix applied to a long batch (a pointwise layer): its gradient from matmul_batch_sum's
+  // chunked kernel, on either side of the product.
+  const tensor<T> w = uniform<T>({24, 40}, 26), xs = uniform<T>({4, 40, 600}, 27);
+  const tensor<T> xr = uniform<T>({4, 600, 40}, 28);
+  check_grad<T>("matmul, matrix · long batch", {w, xs}, summed_tol,
+                [](const auto& v) { return ad::matmul(v[0], v[1]); });
+  check_grad<T>("matmul, long batch · matrix", {xr, w}, summed_tol,
+                [](const auto& v) { return ad::matmul(v[0], ad::transpose(v[1], 0, 1)); });
   check_grad<T>("matmul, vector rhs", {a, vec}, summed_tol,
                 [](const auto& v) { return ad::matmul(v[0], v[1]); });
   check_grad<T>("matmul, vector · vector", {vec, vec}, summed_tol,

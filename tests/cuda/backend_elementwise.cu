@@ -87,6 +87,13 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(binary_ops_broadcast_like_host, T, scalar_types) {
       {uniform<T>({20, 30}, 18).transpose(0, 1), uniform<T>({30, 20}, 19)},
       {uniform<T>({2, 3, 5, 7}, 20), uniform<T>({}, 21)},
       {uniform<T>({0, 4}, 22), uniform<T>({4}, 23)},
+      // Run biases on a contiguous tensor (the vectorised run kernel): per channel (C, 1) and
+      // (1, C, 1), a scalar of rank 1, and runs that are not a multiple of the pack width
+      // (the n-d kernel).
+      {uniform<T>({4, 6, 8}, 24), uniform<T>({6, 1}, 25)},
+      {uniform<T>({3, 6, 40}, 26), uniform<T>({1, 6, 1}, 27)},
+      {uniform<T>({5, 12}, 28), uniform<T>({1}, 29)},
+      {uniform<T>({3, 5, 6}, 30), uniform<T>({5, 1}, 31)},
   };
   for (const auto& [a, b] : pairs) {
     const std::vector<tensor<T>> in{a, b};

@@ -40,6 +40,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(reductions_match_host, T, scalar_types) {
       {uniform<T>({37, 1000}, 2), {1}},
       {uniform<T>({300, 70}, 3), {0}},
       {uniform<T>({4, 5, 6}, 4), {0, 2}},
+      // Kept axes between reduced ones, rows of >= 32: the bias-gradient form (A, M, K), summed
+      // row by row then over A, with no permuted copy (two kept axes; a size-1 axis between).
+      {uniform<T>({6, 5, 300}, 9), {0, 2}},
+      {uniform<T>({3, 4, 5, 70}, 10), {0, 3}},
+      {uniform<T>({4, 1, 7, 40}, 11), {0, 3}},
       {uniform<T>({3, 40, 50}, 5), {}},
       {uniform<T>({1 << 20}, 6, T(0), T(2)), {}},
       {uniform<T>({30, 20}, 7).transpose(0, 1), {1}},
@@ -109,6 +114,51 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
   };
   for (const auto& [a, b] : pairs)
     check_op<T>("matmul", {a, b}, gemm, [](const auto& v) { return matmul(v[0], v[1]); });
+  // matmul_batch_sum: the chunked kernel (tails in m, n and k; several 32×32 tiles; a rank-4
+  // batch; the weight-gradient form with a transposed rhs; m = n = 128), and the fallbacks (a
+  // short inner range, m > 128, a batch without one stride, rank 2).
+  const std::vector<std::pair<tensor<T>, tensor<T>>> batch_pairs = {
+      {uniform<T>({8, 33, 3000}, 50), uniform<T>({8, 20, 3000}, 51).transpose(1, 2)},
+      {uniform<T>({5, 2, 70, 700}, 52), uniform<T>({5, 2, 700, 7}, 53)},
+      {uniform<T>({3, 128, 1500}, 54), uniform<T>({3, 1500, 128}, 55)},
+      {uniform<T>({2, 9, 64}, 56), uniform<T>({2, 64, 5}, 57)},
+      {uniform<T>({2, 130, 600}, 58), uniform<T>({2, 600, 3}, 59)},
+      {uniform<T>({6, 4, 9, 600}, 60).transpose(0, 1), uniform<T>({4, 6, 600, 3}, 61)},
+      {uniform<T>({9, 700}, 62), uniform<T>({700, 4}, 63)},
+  };
+  for (const auto& [a, b] : batch_pairs)
+    check_op<T>("matmul_batch_sum", {a, b}, cancelling,
+                [](const auto& v) { return matmul_batch_sum(v[0], v[1]); });
+  // matmul_add_gelu: the fused kernel (M, K <= 32: 32 × 32 and 20 × 7, with and without the
+  // addend, odd column counts) and the composite (M > 32, a scalar bias, a transposed x).
+  const tensor<T> none;
+  const std::vector<std::array<tensor<T>, 4>> fused = {
+      {uniform<T>({32, 32}, 70), uniform<T>({3, 32, 301}, 71), uniform<T>({3, 32, 301}, 72),
+       uniform<T>({32, 1}, 73)},
+      {uniform<T>({32, 32}, 74), uniform<T>({2, 32, 500}, 75), none, uniform<T>({32, 1}, 76)},
+      {uniform<T>({20, 7}, 77), uniform<T>({2, 7, 97}, 78), uniform<T>({2, 20, 97}, 79),
+       uniform<T>({20, 1}, 80)},
+      {uniform<T>({40, 20}, 90), uniform<T>({2, 20, 97}, 91), uniform<T>({2, 40, 97}, 92),
+       uniform<T>({40, 1}, 93)},
+      {uniform<T>({8, 6}, 81), uniform<T>({2, 6, 50}, 82), none, uniform<T>({}, 83)},
+      {uniform<T>({70, 6}, 84), uniform<T>({2, 6, 50}, 85), none, uniform<T>({70, 1}, 86)},
+      {uniform<T>({8, 6}, 87), uniform<T>({2, 50, 6}, 88).transpose(1, 2), none,
+       uniform<T>({8, 1}, 89)},
+  };
+  for (const auto& [w, x, c, b] : fused) {
+    if (c.defined())
+      check_op<T>("matmul_add_gelu", {w, x, c, b}, tolerance{1e-10, 1e-24},
+                  [](const auto& v) { return matmul_add_gelu(v[0], v[1], v[2], v[3]); });
+    else
+      check_op<T>("matmul_add_gelu without addend", {w, x, b}, tolerance{1e-10, 1e-24},
+                  [](const auto& v) {
+                    using X = std::decay_t<decltype(v[0])>;
+                    return matmul_add_gelu(v[0], v[1], X(), v[2]);
+                  });
+  }
+  BOOST_CHECK_THROW(
+      matmul_batch_sum(to<cuda>(uniform<T>({2, 3, 4}, 1)), to<cuda>(uniform<T>({3, 4, 5}, 2))),
+      invalid_argument);
   if constexpr (std::is_same_v<T, float>) {
     cuda_rt::set_allow_tf32(true);
     check_op<T>("matmul tf32", {uniform<T>({128, 256}, 21), uniform<T>({256, 64}, 22)},

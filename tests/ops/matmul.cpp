@@ -152,6 +152,81 @@ BOOST_AUTO_TEST_CASE(large_product_through_eigen_threads) {
   check_matmul(a, b.transpose(0, 1).clone().transpose(0, 1));
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(batch_sum_of_products, T, float_types) {
+  // Σ_b a_b·b_b against the naive batched products summed over the batch in long double:
+  // batch ranks 0, 1 and 2, a transposed rhs (the weight-gradient form Ȳ_b·X_bᵀ).
+  std::uint64_t seed = 700;
+  const std::vector<std::pair<shape_t, shape_t>> pairs = {
+      {shape_t{3, 4}, shape_t{4, 5}},
+      {shape_t{6, 3, 40}, shape_t{6, 40, 5}},
+      {shape_t{2, 3, 4, 9}, shape_t{2, 3, 9, 2}},
+  };
+  for (const auto& [sa, sb] : pairs) {
+    const tensor<T> a = random_tensor<T>(sa, seed++);
+    for (const tensor<T>& b :
+         {random_tensor<T>(sb, seed++),
+          random_tensor<T>(sb, seed++).transpose(-1, -2).clone().transpose(-1, -2)}) {
+      const auto [shape, each] = naive_matmul(a, b);
+      const index_t m = sa[sa.rank() - 2], n = sb[sb.rank() - 1];
+      const index_t nb = static_cast<index_t>(each.size()) / (m * n);
+      std::vector<double> want(static_cast<std::size_t>(m * n), 0.0);
+      for (index_t i = 0; i < nb; ++i)
+        for (index_t j = 0; j < m * n; ++j)
+          want[static_cast<std::size_t>(j)] += each[static_cast<std::size_t>(i * m * n + j)];
+      const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+      const double k = static_cast<double>(sa[sa.rank() - 1] * nb);
+      BOOST_TEST_CONTEXT("matmul_batch_sum " << sa << " x " << sb) {
+        check_values(matmul_batch_sum(a, b), shape_t{m, n}, want, tol, tol * k);
+      }
+    }
+  }
+  check_throws(
+      [] {
+        (void)matmul_batch_sum(random_tensor<float>(shape_t{2, 3, 4}, 1),
+                               random_tensor<float>(shape_t{3, 4, 5}, 2));
+      },
+      {"tessera::matmul_batch_sum", "(2,3,4)", "(3,4,5)", "same batch"});
+  check_throws(
+      [] {
+        (void)matmul_batch_sum(random_tensor<float>(shape_t{3, 4}, 1),
+                               random_tensor<float>(shape_t{2, 4, 5}, 2));
+      },
+      {"tessera::matmul_batch_sum", "(3,4)", "(2,4,5)"});
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_add_gelu_matches_its_definition, T, float_types) {
+  // gelu(w·x + c + bias) against long double, with and without the addend, a per-row bias and
+  // a scalar one.
+  const tensor<T> w = random_tensor<T>(shape_t{5, 4}, 801),
+                  x = random_tensor<T>(shape_t{3, 4, 7}, 802);
+  const tensor<T> c = random_tensor<T>(shape_t{3, 5, 7}, 803);
+  for (const tensor<T>& bias :
+       {random_tensor<T>(shape_t{5, 1}, 804), random_tensor<T>(shape_t{}, 805)}) {
+    for (const bool with_c : {false, true}) {
+      std::vector<double> want;
+      for (index_t b = 0; b < 3; ++b)
+        for (index_t o = 0; o < 5; ++o)
+          for (index_t p = 0; p < 7; ++p) {
+            long double v = with_c ? c(b, o, p) : 0;
+            for (index_t i = 0; i < 4; ++i) v += static_cast<long double>(w(o, i)) * x(b, i, p);
+            v += bias.rank() == 0 ? bias.item() : bias(o, 0);
+            want.push_back(static_cast<double>(0.5L * v * (1 + std::erf(v / std::sqrt(2.0L)))));
+          }
+      const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+      BOOST_TEST_CONTEXT("bias " << bias.shape() << ", addend " << with_c) {
+        check_values(matmul_add_gelu(w, x, with_c ? c : tensor<T>(), bias), shape_t{3, 5, 7}, want,
+                     tol, tol * 4);
+      }
+    }
+  }
+  check_throws(
+      [&] {
+        (void)matmul_add_gelu(w, random_tensor<T>(shape_t{3, 5, 7}, 806), tensor<T>(),
+                              random_tensor<T>(shape_t{5, 1}, 807));
+      },
+      {"tessera::matmul", "(5,4)", "(3,5,7)"});
+}
+
 BOOST_AUTO_TEST_CASE(matmul_errors) {
   const tensor<float> a = random_tensor<float>(shape_t{3, 4}, 1);
   check_throws(

@@ -75,4 +75,28 @@ void for_each_row(const shape_t& shape, const std::array<shape_t, N>& strides,
   });
 }
 
+/// When an operand of shape `b`, contiguous, broadcasts to the contiguous shape `a` as one value
+/// per run of `inner` consecutive elements, the runs cycling through b's `period` values (a
+/// per-channel bias (C, 1) on (B, C, P); a scalar), sets inner and period and returns true.
+/// Shapes only: the caller checks that both operands are contiguous.
+inline bool run_bias_layout(const shape_t& a, const shape_t& b, index_t& inner, index_t& period) {
+  if (b.rank() > a.rank() || a.numel() == 0) return false;
+  const int r = a.rank(), off = a.rank() - b.rank();
+  // b's extents aligned to a's axes; the non-1 ones must match a and form one run.
+  int first = r, last = -1;
+  for (int i = 0; i < r; ++i) {
+    const index_t e = i < off ? 1 : b[i - off];
+    if (e == 1) continue;
+    if (e != a[i]) return false;
+    first = first < i ? first : i;
+    last = i;
+  }
+  for (int i = first; i <= last; ++i)
+    if ((i < off ? 1 : b[i - off]) == 1 && a[i] != 1) return false;
+  inner = 1;
+  for (int i = last + 1; i < r; ++i) inner *= a[i];
+  period = b.numel();
+  return inner > 1;  // runs of one element are the same-shape case
+}
+
 }  // namespace tessera::detail

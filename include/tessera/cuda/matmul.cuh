@@ -14,6 +14,7 @@
 
 #include "tessera/cuda/blaslt.cuh"
 #include "tessera/cuda/elementwise.cuh"
+#include "tessera/cuda/reduce.cuh"
 #include "tessera/cuda/tensor.cuh"
 #include "tessera/ops/matmul.hpp"
 
@@ -38,6 +39,121 @@ TESSERA_KERNEL void to_bf16_x4(const V* __restrict__ x, __nv_bfloat162* __restri
     const V v = x[i];
     y[2 * i] = __floats2bfloat162_rn(v.x, v.y);
     y[2 * i + 1] = __floats2bfloat162_rn(v.z, v.w);
+  }
+}
+
+/// The partial sums of matmul_batch_sum: block (c, t) computes the 32×32 tile t of
+/// Σ a_i·b_i over chunk c of the flattened (batch, k) range (chunk c covers batch entry
+/// c / chunks_per_batch, inner indices [kc·(c % chunks_per_batch), + kc)), and writes it to
+/// part[c] (m, n). Operands are addressed by strides (batch, row, column), coalesced when a's
+/// and b's k strides are 1 (the weight gradient Ȳ_b·X_bᵀ of contiguous activations). 256
+/// threads as (32, 8): each thread owns 4 outputs of the tile, (ty + 8j, tx).
+template <class T>
+TESSERA_KERNEL void batch_product_partials(const T* __restrict__ a, const T* __restrict__ b,
+                                           T* __restrict__ part, int m, int n, index_t k,
+                                           index_t kc, index_t chunks_per_batch, index_t sab,
+                                           index_t sam, index_t sak, index_t sbb, index_t sbk,
+                                           index_t sbn) {
+  __shared__ T as[32][33];  // [m][k]
+  __shared__ T bs[32][33];  // [n][k]
+  const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
+  const index_t c = blockIdx.x;
+  const index_t batch = c / chunks_per_batch;
+  const index_t k_lo = (c % chunks_per_batch) * kc;
+  const index_t k_hi = k_lo + kc < k ? k_lo + kc : k;
+  const int tiles_n = (n + 31) / 32;
+  const int m0 = static_cast<int>(blockIdx.y) / tiles_n * 32;
+  const int n0 = static_cast<int>(blockIdx.y) % tiles_n * 32;
+  const T* pa = a + batch * sab;
+  const T* pb = b + batch * sbb;
+  T acc[4] = {T(0), T(0), T(0), T(0)};
+  for (index_t k0 = k_lo; k0 < k_hi; k0 += 32) {
+    const index_t kk = k0 + tx;
+    const bool in_k = kk < k_hi;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int r = ty + 8 * j;
+      as[r][tx] = in_k && m0 + r < m ? pa[(m0 + r) * sam + kk * sak] : T(0);
+      bs[r][tx] = in_k && n0 + r < n ? pb[kk * sbk + (n0 + r) * sbn] : T(0);
+    }
+    __syncthreads();
+#pragma unroll 8
+    for (int q = 0; q < 32; ++q) {
+      const T bv = bs[tx][q];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[j] += as[ty + 8 * j][q] * bv;
+    }
+    __syncthreads();  // the tiles are rewritten by the next step
+  }
+  T* out = part + c * static_cast<index_t>(m) * n;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int r = m0 + ty + 8 * j, col = n0 + tx;
+    if (r < m && col < n) out[static_cast<index_t>(r) * n + col] = acc[j];
+  }
+}
+
+/// Threads per block of linear_add_gelu for T (its shared staging area is 32 KB).
+template <class T>
+inline constexpr int linear_add_gelu_threads = static_cast<int>(1024 / sizeof(T));
+
+/// out[b, o, p] = gelu(Σ_i w[o, i]·x[b, i, p] + c[b, o, p] + bias[o]) (matmul_add_gelu) for w
+/// (M, K) with M, K ≤ 32, x (B, K, P), c (B, M, P) when HasC and out (B, M, P), all contiguous:
+/// one thread per column (b, p), its M sums in registers. The thread first copies its K inputs
+/// into its own slot of shared memory (independent loads, all in flight at once), then reads
+/// them back one at a time against wᵀ, which the block keeps in shared memory zero-padded to
+/// 32 × 32 and reads 16 bytes at a time (the padding adds exact zeros). Each sum is taken over i
+/// in order, then c added, then the bias inside add_gelu_op, as matmul_add then add_gelu do.
+/// Launch: linear_add_gelu_threads<T> threads per block, 1-d grid-stride over the B·P columns.
+template <class T, bool HasC>
+TESSERA_KERNEL void linear_add_gelu(const T* __restrict__ w, const T* __restrict__ x,
+                                    const T* __restrict__ c, const T* __restrict__ bias,
+                                    T* __restrict__ out, int M, int K, index_t P, index_t cols) {
+  constexpr int N = 32;                                // the largest M and K
+  constexpr int V = static_cast<int>(16 / sizeof(T));  // values per 16-byte shared load
+  constexpr int TC = linear_add_gelu_threads<T>;
+  struct alignas(16) pack {
+    T v[V];
+  };
+  __shared__ pack wt[N * N / V];  // wᵀ: [i][o]
+  __shared__ T bs[N];
+  __shared__ T xs[N * TC];  // [i][thread]: each thread's column of x
+  const int t = static_cast<int>(threadIdx.x);
+  T* wflat = reinterpret_cast<T*>(wt);
+  for (int e = t; e < N * N; e += TC) {
+    const int i = e / N, o = e % N;
+    wflat[e] = o < M && i < K ? w[o * K + i] : T(0);
+  }
+  for (int o = t; o < N; o += TC) bs[o] = o < M ? bias[o] : T(0);
+  __syncthreads();
+  const index_t stride = static_cast<index_t>(gridDim.x) * TC;
+  for (index_t col = static_cast<index_t>(blockIdx.x) * TC + t; col < cols; col += stride) {
+    const index_t b = col / P, p = col - b * P;
+    const T* xc = x + b * K * P + p;
+#pragma unroll 8
+    for (int i = 0; i < K; ++i) xs[i * TC + t] = xc[i * P];
+    T acc[N];
+#pragma unroll
+    for (int o = 0; o < N; ++o) acc[o] = T(0);
+#pragma unroll 2
+    for (int i = 0; i < K; ++i) {
+      const T xv = xs[i * TC + t];
+#pragma unroll
+      for (int q = 0; q < N / V; ++q) {
+        const pack wq = wt[i * (N / V) + q];
+#pragma unroll
+        for (int e = 0; e < V; ++e) acc[q * V + e] += wq.v[e] * xv;
+      }
+    }
+    const index_t base = b * M * P + p;
+#pragma unroll
+    for (int o = 0; o < N; ++o) {
+      if (o < M) {
+        T v = acc[o];
+        if constexpr (HasC) v += c[base + o * P];
+        out[base + o * P] = add_gelu_op{}(v, bs[o]);
+      }
+    }
   }
 }
 
@@ -367,6 +483,105 @@ void matmul_acc_(const tensor<T, cuda>& out, const tensor<T, cuda>& a, const ten
   // Row-major out (m×n) is column-major outᵀ (n×m) = Bᵀ·Aᵀ, as in matmul.
   cuda_detail::gemm_call<T>(A, B, out.data(), m, n, k, 1, static_cast<long long>(m * n),
                             typename cuda_detail::gemm_types<T>::scalar(1));
+}
+
+/// Σ over the batch axes of a·b on the current stream (ops/matmul.hpp's matmul_batch_sum). For
+/// float and double with m, n ≤ 128 (the weight gradient of a pointwise layer) the sum is two
+/// kernels: batch_product_partials over chunks of the (batch, k) range sized to give the GPU a
+/// few hundred blocks, then the chunks' partial tiles summed in a fixed order (reduce_cols):
+/// deterministic, and no (batch, m, n) products. Otherwise the batched product, summed.
+/// @throws tessera::invalid_argument as ops/matmul.hpp's matmul_batch_sum.
+template <class T>
+tensor<T, cuda> matmul_batch_sum(const tensor<T, cuda>& a, const tensor<T, cuda>& b) {
+  const shape_t out_shape = tessera::detail::batch_sum_shape(a.shape(), b.shape());
+  const int r = a.rank();
+  const index_t m = out_shape[0], n = out_shape[1], k = a.size(r - 1);
+  shape_t batch;
+  for (int i = 0; i + 2 < r; ++i) batch.push_back(a.size(i));
+  const index_t nb = batch.numel();
+  const auto batched_then_summed = [&] {
+    if (r == 2) return matmul(a, b);
+    shape_t axes;
+    for (int i = 0; i + 2 < r; ++i) axes.push_back(i);
+    return sum(matmul(a, b), axes);
+  };
+  if constexpr (!std::is_same_v<T, float> && !std::is_same_v<T, double>) {
+    return batched_then_summed();
+  } else {
+    long long sab = 0, sbb = 0;
+    if (r == 2 || m > 128 || n > 128 || m == 0 || n == 0 || nb * k < 1024 ||
+        !cuda_detail::single_batch_stride(a, batch, sab) ||
+        !cuda_detail::single_batch_stride(b, batch, sbb))
+      return batched_then_summed();
+    const index_t tiles = ((m + 31) / 32) * ((n + 31) / 32);
+    // Chunks of at most 1024 inner indices, halved (down to 64) until there are 512 blocks.
+    index_t kc = 1024;
+    index_t per_batch = (k + kc - 1) / kc;
+    while (kc > 64 && nb * per_batch * tiles < 512) {
+      kc /= 2;
+      per_batch = (k + kc - 1) / kc;
+    }
+    const index_t chunks = nb * per_batch;
+    cuda_detail::check_int("chunk count", chunks, a.shape(), b.shape());
+    tensor<T, cuda> part(shape_t{chunks, m * n});
+    tensor<T, cuda> out(out_shape);
+    const cudaStream_t s = cuda_rt::current_stream();
+    cuda_kernels::batch_product_partials<T>
+        <<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(tiles)), dim3(32, 8), 0, s>>>(
+            a.data(), b.data(), part.data(), static_cast<int>(m), static_cast<int>(n), k, kc,
+            per_batch, sab, a.strides()[r - 2], a.strides()[r - 1], sbb, b.strides()[r - 2],
+            b.strides()[r - 1]);
+    TESSERA_CUDA_CHECK_LAUNCH();
+    cuda_kernels::reduce_cols<T, cuda_kernels::identity_op, cuda_kernels::plus_op>
+        <<<static_cast<unsigned>((m * n + 31) / 32), dim3(32, 8), 0, s>>>(
+            part.data(), out.data(), chunks, m * n, T(0), cuda_kernels::identity_op{},
+            cuda_kernels::plus_op{});
+    TESSERA_CUDA_CHECK_LAUNCH();
+    return out;
+  }
+}
+
+/// gelu(w·x + c + bias) on the current stream (ops/matmul.hpp's matmul_add_gelu): one kernel
+/// (linear_add_gelu, memory-bound: x and c read once, the result written once) for float and double
+/// with w (m, k) at most 32×32, x (B, k, P), c (B, m, P) or undefined, and a per-row bias (m, 1) on
+/// contiguous operands, P > 1; otherwise add_gelu(matmul_add(w, x, c), bias).
+/// @throws tessera::invalid_argument as ops/matmul.hpp's matmul_add_gelu.
+template <class T>
+tensor<T, cuda> matmul_add_gelu(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
+                                const tensor<T, cuda>& c, const tensor<T, cuda>& bias) {
+  const auto composite = [&] {
+    return add_gelu(c.defined() ? matmul_add(w, x, c) : matmul(w, x), bias);
+  };
+  if constexpr (!std::is_same_v<T, float> && !std::is_same_v<T, double>) {
+    return composite();
+  } else {
+    if (w.rank() != 2 || x.rank() != 3 || w.size(1) != x.size(1) || w.size(0) > 32 ||
+        w.size(1) > 32 || !w.is_contiguous() || !x.is_contiguous() || !bias.is_contiguous())
+      return composite();
+    const index_t M = w.size(0), K = w.size(1), B = x.size(0), P = x.size(2);
+    const shape_t out_shape{B, M, P};
+    index_t inner = 0, period = 0;
+    if (M == 0 || B * P == 0 || (c.defined() && !(c.shape() == out_shape && c.is_contiguous())) ||
+        !tessera::detail::run_bias_layout(out_shape, bias.shape(), inner, period) || inner != P ||
+        period != M)
+      return composite();
+    tensor<T, cuda> out(out_shape);
+    const cudaStream_t s = cuda_rt::current_stream();
+    const index_t cols = B * P;
+    constexpr int threads = cuda_kernels::linear_add_gelu_threads<T>;
+    const unsigned grid = cuda_rt::grid_for(cols, threads);
+    const T* cp = c.defined() ? c.data() : nullptr;
+    if (c.defined())
+      cuda_kernels::linear_add_gelu<T, true>
+          <<<grid, threads, 0, s>>>(w.data(), x.data(), cp, bias.data(), out.data(),
+                                    static_cast<int>(M), static_cast<int>(K), P, cols);
+    else
+      cuda_kernels::linear_add_gelu<T, false>
+          <<<grid, threads, 0, s>>>(w.data(), x.data(), cp, bias.data(), out.data(),
+                                    static_cast<int>(M), static_cast<int>(K), P, cols);
+    TESSERA_CUDA_CHECK_LAUNCH();
+    return out;
+  }
 }
 
 }  // namespace tessera

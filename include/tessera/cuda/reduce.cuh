@@ -184,10 +184,32 @@ tensor<T, cuda> reduce(const char* fn, const tensor<T, cuda>& x, const shape_t& 
   const tessera::detail::reduce_plan p = tessera::detail::plan_reduce(fn, x.shape(), axes);
   tensor<T, cuda> out(keepdim ? p.out_shape : p.squeezed_shape);
   if (p.outer == 0) return out;
+  const cudaStream_t s = cuda_rt::current_stream();
+  if constexpr (!cuda_detail::is_16bit_v<T>) {
+    // A contiguous (A, M, K) reduced over A and K (a bias gradient of a (B, C, P) activation):
+    // the A·M rows of K first, then the (A, M) row results over A, with no permuted copy of x.
+    // 16-bit tensors keep the one-rounding path below.
+    index_t before = 0, after = 0;
+    if (tessera::detail::middle_kept_layout(x, p, before, after) && after >= 32) {
+      const index_t M = p.outer;
+      tensor<T, cuda> rows(shape_t{before, M});
+      if (after <= 256)
+        reduce_rows<T, 32><<<cuda_rt::grid_for(before * M * 32), 256, 0, s>>>(
+            x.data(), rows.data(), before * M, after, identity, map, combine);
+      else
+        reduce_rows<T, 256><<<cuda_rt::grid_for(before * M * 256), 256, 0, s>>>(
+            x.data(), rows.data(), before * M, after, identity, map, combine);
+      TESSERA_CUDA_CHECK_LAUNCH();
+      reduce_cols<T, identity_op, Combine>
+          <<<static_cast<unsigned>((M + 31) / 32), dim3(32, 8), 0, s>>>(
+              rows.data(), out.data(), before, M, identity, identity_op{}, combine);
+      TESSERA_CUDA_CHECK_LAUNCH();
+      return out;
+    }
+  }
   bool column_mode = false;
   const tensor<T, cuda> xl = tessera::detail::reduction_layout(x, p, column_mode);
   const index_t M = p.outer, K = p.inner;
-  const cudaStream_t s = cuda_rt::current_stream();
   if (column_mode) {
     const dim3 block(32, 8);
     reduce_cols<T, Map, Combine><<<static_cast<unsigned>((M + 31) / 32), block, 0, s>>>(

@@ -127,9 +127,106 @@ TESSERA_KERNEL void nd_map(T* out, inputs<T, NIN> in, nd_layout<NIN + 1, I> L, I
   }
 }
 
+/// Per input of run_map: run 0 for an input of the output's shape, else one value per run of
+/// `run` consecutive output elements, the runs cycling through `period` contiguous values.
+template <int NIN, class I>
+struct run_layout {
+  I run[NIN > 0 ? NIN : 1];
+  I period[NIN > 0 ? NIN : 1];
+};
+
+/// out[i] = f(in_0[..], ...) over n contiguous elements where each input is either contiguous
+/// of out's shape or a run bias (run_layout: a per-channel (C, 1) bias on (B, C, P), a scalar),
+/// V elements per load/store as flat_map: every run is a multiple of V, so the V elements of a
+/// pack share each bias value (one scalar load). Pointers of out and of the full inputs 16-byte
+/// aligned; n a multiple of V. Launch: 1-d grid-stride, any geometry; n + grid size fit in I.
+template <class T, int NIN, int V, class I, class F>
+TESSERA_KERNEL void run_map(T* out, inputs<T, NIN> in, run_layout<NIN, I> L, I n, F f) {
+  struct alignas(sizeof(T) * V) pack {
+    T v[V];
+  };
+  const I nv = n / V;
+  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
+  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x);
+       i < nv; i += stride) {
+    pack x[NIN > 0 ? NIN : 1];
+#pragma unroll
+    for (int k = 0; k < NIN; ++k) {
+      if (L.run[k] == 0) {
+        x[k] = reinterpret_cast<const pack*>(in.p[k])[i];
+      } else {
+        const T b = in.p[k][(i * V / L.run[k]) % L.period[k]];
+#pragma unroll
+        for (int e = 0; e < V; ++e) x[k].v[e] = b;
+      }
+    }
+    pack y;
+#pragma unroll
+    for (int e = 0; e < V; ++e) {
+      T a[NIN > 0 ? NIN : 1];
+#pragma unroll
+      for (int k = 0; k < NIN; ++k) a[k] = x[k].v[e];
+      y.v[e] = apply<T, NIN>(f, a);
+    }
+    reinterpret_cast<pack*>(out)[i] = y;
+  }
+}
+
+/// Launches run_map when out is contiguous and 16-byte aligned and every input is either
+/// contiguous of out's shape (and aligned) or a contiguous run bias whose runs are multiples of
+/// the pack width, at least one of them a bias; returns false (nothing launched) otherwise.
+template <class T, int NIN, int V, class F>
+bool try_run_map(const tensor<T, cuda>& out, const tensor<T, cuda>* const (&ins)[NIN > 0 ? NIN : 1],
+                 const inputs<T, NIN>& in, F f, cudaStream_t s) {
+  if constexpr (NIN == 0) {
+    return false;
+  } else {
+    const auto aligned = [](const T* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+    if (!out.is_contiguous() || !aligned(out.data())) return false;
+    index_t run[NIN], period[NIN];
+    bool any = false;
+    for (int k = 0; k < NIN; ++k) {
+      const tensor<T, cuda>& x = *ins[k];
+      if (!x.is_contiguous()) return false;
+      if (x.shape() == out.shape()) {
+        if (!aligned(x.data())) return false;
+        run[k] = 0;
+        period[k] = 1;
+      } else if (tessera::detail::run_bias_layout(out.shape(), x.shape(), run[k], period[k]) &&
+                 run[k] % V == 0) {
+        any = true;
+      } else {
+        return false;
+      }
+    }
+    if (!any) return false;
+    const index_t n = out.numel();
+    const unsigned grid = cuda_rt::grid_for(n / V);
+    auto go = [&](auto idx) {
+      using I = decltype(idx);
+      run_layout<NIN, I> L{};
+      for (int k = 0; k < NIN; ++k) {
+        L.run[k] = static_cast<I>(run[k]);
+        L.period[k] = static_cast<I>(period[k]);
+      }
+      run_map<T, NIN, V, I, F>
+          <<<grid, cuda_rt::block_threads, 0, s>>>(out.data(), in, L, static_cast<I>(n), f);
+      TESSERA_CUDA_CHECK_LAUNCH();
+    };
+    // i·V reaches n, and the grid-stride loop's last step goes one grid further.
+    const index_t headroom = static_cast<index_t>(grid) * cuda_rt::block_threads * V;
+    if (n + headroom < (index_t(1) << 31))
+      go(std::uint32_t{});
+    else
+      go(index_t{});
+    return true;
+  }
+}
+
 /// Host side of the engine: out (any strides, already shaped) = f(ins...) where every input
 /// broadcasts to out's shape. Picks the vectorised flat kernel when all operands are
-/// contiguous with out's shape and 16-byte aligned, else the n-d kernel with 32-bit indices
+/// contiguous with out's shape and 16-byte aligned, the vectorised run kernel when some are
+/// contiguous run biases instead (try_run_map), else the n-d kernel with 32-bit indices
 /// when every offset fits. Enqueued on the current stream.
 template <class T, int NIN, class F>
 void launch_map(const tensor<T, cuda>& out, const tensor<T, cuda>* const (&ins)[NIN > 0 ? NIN : 1],
@@ -152,6 +249,8 @@ void launch_map(const tensor<T, cuda>& out, const tensor<T, cuda>* const (&ins)[
     TESSERA_CUDA_CHECK_LAUNCH();
     return;
   }
+  // A per-channel or scalar bias on contiguous operands: vectorised as the flat kernel.
+  if (try_run_map<T, NIN, V, F>(out, ins, in, f, s)) return;
   // Strides of each operand in out's shape (broadcast axes get 0), then coalesced.
   std::array<shape_t, NIN + 1> strides;
   strides[0] = out.strides();

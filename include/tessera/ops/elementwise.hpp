@@ -101,29 +101,11 @@ tensor<T> gelu_backward(const tensor<T>& g, const tensor<T>& x) {
   return r;
 }
 
-/// When `b` broadcasts to the contiguous `a` as one value per run of `inner` consecutive
-/// elements, the runs cycling through b's `period` contiguous values (a per-channel bias
-/// (C, 1) on (B, C, P); a scalar), sets inner and period and returns true.
+/// run_bias_layout (core/iterate.hpp) for two host tensors, both of which must be contiguous.
 template <class T>
 bool run_bias_layout(const tensor<T>& a, const tensor<T>& b, index_t& inner, index_t& period) {
-  if (!a.is_contiguous() || !b.is_contiguous() || b.rank() > a.rank() || a.numel() == 0)
-    return false;
-  const int r = a.rank(), off = a.rank() - b.rank();
-  // b's extents aligned to a's axes; the non-1 ones must match a and form one run.
-  int first = r, last = -1;
-  for (int i = 0; i < r; ++i) {
-    const index_t e = i < off ? 1 : b.shape()[i - off];
-    if (e == 1) continue;
-    if (e != a.shape()[i]) return false;
-    first = std::min(first, i);
-    last = i;
-  }
-  for (int i = first; i <= last; ++i)
-    if ((i < off ? 1 : b.shape()[i - off]) == 1 && a.shape()[i] != 1) return false;
-  inner = 1;
-  for (int i = last + 1; i < r; ++i) inner *= a.shape()[i];
-  period = b.numel();
-  return inner > 1;  // runs of one element are the same-shape case
+  return a.is_contiguous() && b.is_contiguous() &&
+         run_bias_layout(a.shape(), b.shape(), inner, period);
 }
 
 /// One stretch of add_gelu's pass: v = x[i] + y[i·YStep] (YStep 0: one bias for the stretch),

@@ -5,6 +5,7 @@
 
 #include "tessera/ops/detail/gemm.hpp"
 #include "tessera/ops/elementwise.hpp"
+#include "tessera/ops/reduce.hpp"
 
 namespace tessera {
 
@@ -60,6 +61,19 @@ inline shape_t matmul_add_shape(const shape_t& a, const shape_t& b, const shape_
                            " does not broadcast to the product's shape ", out.str(), " (lhs ",
                            a.str(), ", rhs ", b.str(), ")");
   return out;
+}
+
+/// The shape (m, n) of matmul_batch_sum(a, b), checked: a (batch..., m, k), b (batch..., k, n)
+/// with the same batch axes.
+inline shape_t batch_sum_shape(const shape_t& a, const shape_t& b) {
+  const int r = a.rank();
+  bool ok = r >= 2 && b.rank() == r && a[r - 1] == b[r - 2];
+  for (int i = 0; ok && i + 2 < r; ++i) ok = a[i] == b[i];
+  if (!ok)
+    throw_invalid_argument("matmul_batch_sum", "lhs shape ", a.str(), ", rhs shape ", b.str(),
+                           ": need (batch..., m, k) and (batch..., k, n) with the same batch "
+                           "axes, rank at least 2");
+  return shape_t{a[r - 2], b[r - 1]};
 }
 
 }  // namespace detail
@@ -120,6 +134,37 @@ tensor<T> matmul_add(const tensor<T>& a, const tensor<T>& b, const tensor<T>& c)
   tensor<T> out = matmul(a, b);
   add_(out, c);
   return out;
+}
+
+/// Σ over the batch axes of a·b: a (batch..., m, k) and b (batch..., k, n), with the same batch
+/// axes, give the (m, n) sum of the batch's products. It is the gradient of a matrix applied to
+/// every entry of a batch (Σ_b Ȳ_b·X_bᵀ for Y_b = W·X_b), which the tape's matmul uses. On the
+/// host the batched product is formed and summed over the batch axes; on cuda, for small m and n,
+/// one kernel sums the products of chunks of the batch and inner dimension, without the (batch,
+/// m, n) products and with the whole GPU busy (cuBLAS gives such a product one block per batch
+/// entry).
+/// @throws tessera::invalid_argument when the ranks are below 2 or differ, the batch axes
+///   differ or the inner dimensions differ.
+template <class T>
+tensor<T> matmul_batch_sum(const tensor<T>& a, const tensor<T>& b) {
+  (void)detail::batch_sum_shape(a.shape(), b.shape());
+  if (a.rank() == 2) return matmul(a, b);
+  shape_t axes;
+  for (int i = 0; i + 2 < a.rank(); ++i) axes.push_back(i);
+  return sum(matmul(a, b), axes);
+}
+
+/// gelu(w·x + c + bias): a matrix w (m, k) applied to x, plus an addend c of the product's shape
+/// (or an undefined tensor for none), plus a bias that broadcasts to it, through GELU (the erf
+/// form). The same as add_gelu(matmul_add(w, x, c), bias), which is what the host computes; on
+/// cuda, for w at most 32×32, x (B, k, P), c (B, m, P) and a per-row bias (m, 1), all contiguous
+/// (the pointwise layers of an FNO), it is one kernel that reads x and c once and writes the
+/// result once, with the same order of sums (the product, then c, then the bias).
+/// @throws tessera::invalid_argument as matmul, matmul_add and add_gelu.
+template <class T>
+tensor<T> matmul_add_gelu(const tensor<T>& w, const tensor<T>& x, const tensor<T>& c,
+                          const tensor<T>& bias) {
+  return add_gelu(c.defined() ? matmul_add(w, x, c) : matmul(w, x), bias);
 }
 
 }  // namespace tessera

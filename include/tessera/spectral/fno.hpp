@@ -152,7 +152,9 @@ struct spectral_conv2d_layer {
 /// then W₁, b₁, W₂, b₂, and last W_s, b_s. Written to touch each activation-sized tensor few
 /// times: the biases are summed once (b₂ + b_s, C values) and added inside the activation
 /// (ad::add_gelu), and W_s z + x̃ and W₂ σ(·) + (W_s z + x̃) are single GEMMs with an addend
-/// (ad::matmul_add; on cuda the addend is the GEMM's C operand).
+/// (ad::matmul_add; on cuda the addend is the GEMM's C operand). When nothing is recorded (a
+/// fixed-point solve's iterations), each GEMM whose result goes through GELU is one kernel with
+/// it on cuda (ad::matmul_add_gelu).
 /// The injection x̃ has the output's shape (B, C_out, spatial...) or broadcasts to it (batch 1,
 /// or (C_out, 1, 1) per channel); only the full shape takes the GEMM-addend path.
 /// @throws tessera::invalid_argument when w has the wrong length or a shape does not fit.
@@ -193,9 +195,12 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
                                        : ad::matmul(ws, zf);
   V y, bias;
   if (mlp) {
-    const V h = ad::add_gelu(ad::matmul(w[2], k), column(w[3]));
-    y = ad::matmul_add(w[4], h, skip);
+    // gelu(W₁k + b₁) and gelu(W₂h + skip + b₂ + b_s): single kernels on cuda when nothing is
+    // recorded (ad::matmul_add_gelu), matmul_add and add_gelu otherwise.
+    const V h = ad::matmul_add_gelu(w[2], k, V(), column(w[3]));
     bias = column(w[5] + bs);
+    if (activate) return ad::reshape(ad::matmul_add_gelu(w[4], h, skip, bias), out);
+    y = ad::matmul_add(w[4], h, skip);
   } else {
     y = k + skip;
     bias = column(bs);
