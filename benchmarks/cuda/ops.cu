@@ -307,6 +307,34 @@ void softmax_rows(benchmark::State& state) {
 }
 BENCHMARK(softmax_rows)->UseManualTime()->Unit(benchmark::kMillisecond);
 
+// The card's measured memory peak, the reference for softmax_rows' GB/s: a device-to-device
+// cudaMemcpyAsync of 256 MiB (the copy engine's rate; bytes read plus written) and the same copy
+// through tessera's vectorised elementwise kernel (copy_from of a contiguous tensor).
+void device_copy_256mib(benchmark::State& state) {
+  const index_t n = index_t(64) << 20;  // 64 Mi floats
+  generator gen(5);
+  const auto src = rand<float, cuda>({n}, gen);
+  tensor<float, cuda> dst({n});
+  time_iterations(state, [&] {
+    TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), static_cast<std::size_t>(n) * 4,
+                                       cudaMemcpyDeviceToDevice, cuda_rt::current_stream()));
+  });
+  state.counters["GB/s"] = benchmark::Counter(2.0 * n * sizeof(float) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(device_copy_256mib)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void elementwise_copy_256mib(benchmark::State& state) {
+  const index_t n = index_t(64) << 20;
+  generator gen(6);
+  const auto src = rand<float, cuda>({n}, gen);
+  tensor<float, cuda> dst({n});
+  time_iterations(state, [&] { dst.copy_from(src); });
+  state.counters["GB/s"] = benchmark::Counter(2.0 * n * sizeof(float) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(elementwise_copy_256mib)->UseManualTime()->Unit(benchmark::kMillisecond);
+
 void rfft2_irfft2_94(benchmark::State& state) {
   // The FNO-DEQ paper's padded grid (85 + 9 = 94 = 2·47) at batch 32 and width 32: one R2C and
   // one C2R plan (cached after the warm-up), the half-spectrum packing copy in between.

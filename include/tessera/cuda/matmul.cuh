@@ -112,9 +112,7 @@ TESSERA_KERNEL void linear_add_gelu(const T* __restrict__ w, const T* __restrict
   constexpr int N = 32;                                // the largest M and K
   constexpr int V = static_cast<int>(16 / sizeof(T));  // values per 16-byte shared load
   constexpr int TC = linear_add_gelu_threads<T>;
-  struct alignas(16) pack {
-    T v[V];
-  };
+  using pack = vec_pack<T, V>;
   __shared__ pack wt[N * N / V];  // wᵀ: [i][o]
   __shared__ T bs[N];
   __shared__ T xs[N * TC];  // [i][thread]: each thread's column of x

@@ -75,6 +75,27 @@ __device__ __forceinline__ T apply(const F& f, const T (&v)[NIN > 0 ? NIN : 1]) 
   }
 }
 
+/// V values of T loaded or stored as one transaction (V·sizeof(T) = 16 bytes in the maps).
+template <class T, int V>
+struct alignas(sizeof(T) * V) vec_pack {
+  T v[V];
+};
+
+/// f applied lane by lane to packs of the inputs (apply per lane).
+template <class T, int NIN, int V, class F>
+__device__ __forceinline__ vec_pack<T, V> apply_pack(const F& f,
+                                                     const vec_pack<T, V> (&x)[NIN > 0 ? NIN : 1]) {
+  vec_pack<T, V> y;
+#pragma unroll
+  for (int e = 0; e < V; ++e) {
+    T a[NIN > 0 ? NIN : 1];
+#pragma unroll
+    for (int k = 0; k < NIN; ++k) a[k] = x[k].v[e];
+    y.v[e] = apply<T, NIN>(f, a);
+  }
+  return y;
+}
+
 /// out[i] = f(in_0[i], ...) over n contiguous elements, V elements per load/store (V·sizeof(T)
 /// = 16 bytes: float4/double2 transactions, 8 values of a 16-bit type; all pointers 16-byte
 /// aligned); f sees the compute type (apply). The n % V tail is done element by element.
@@ -82,9 +103,7 @@ __device__ __forceinline__ T apply(const F& f, const T (&v)[NIN > 0 ? NIN : 1]) 
 /// each element before writing it, in the same thread).
 template <class T, int NIN, int V, class F>
 TESSERA_KERNEL void flat_map(T* out, inputs<T, NIN> in, index_t n, F f) {
-  struct alignas(sizeof(T) * V) pack {
-    T v[V];
-  };
+  using pack = vec_pack<T, V>;
   const index_t nv = n / V;
   const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
   for (index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nv;
@@ -92,15 +111,7 @@ TESSERA_KERNEL void flat_map(T* out, inputs<T, NIN> in, index_t n, F f) {
     pack x[NIN > 0 ? NIN : 1];
 #pragma unroll
     for (int k = 0; k < NIN; ++k) x[k] = reinterpret_cast<const pack*>(in.p[k])[i];
-    pack y;
-#pragma unroll
-    for (int e = 0; e < V; ++e) {
-      T a[NIN > 0 ? NIN : 1];
-#pragma unroll
-      for (int k = 0; k < NIN; ++k) a[k] = x[k].v[e];
-      y.v[e] = apply<T, NIN>(f, a);
-    }
-    reinterpret_cast<pack*>(out)[i] = y;
+    reinterpret_cast<pack*>(out)[i] = apply_pack<T, NIN, V>(f, x);
   }
   for (index_t i = nv * V + static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
@@ -142,9 +153,7 @@ struct run_layout {
 /// aligned; n a multiple of V. Launch: 1-d grid-stride, any geometry; n + grid size fit in I.
 template <class T, int NIN, int V, class I, class F>
 TESSERA_KERNEL void run_map(T* out, inputs<T, NIN> in, run_layout<NIN, I> L, I n, F f) {
-  struct alignas(sizeof(T) * V) pack {
-    T v[V];
-  };
+  using pack = vec_pack<T, V>;
   const I nv = n / V;
   const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
   for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x);
@@ -160,15 +169,7 @@ TESSERA_KERNEL void run_map(T* out, inputs<T, NIN> in, run_layout<NIN, I> L, I n
         for (int e = 0; e < V; ++e) x[k].v[e] = b;
       }
     }
-    pack y;
-#pragma unroll
-    for (int e = 0; e < V; ++e) {
-      T a[NIN > 0 ? NIN : 1];
-#pragma unroll
-      for (int k = 0; k < NIN; ++k) a[k] = x[k].v[e];
-      y.v[e] = apply<T, NIN>(f, a);
-    }
-    reinterpret_cast<pack*>(out)[i] = y;
+    reinterpret_cast<pack*>(out)[i] = apply_pack<T, NIN, V>(f, x);
   }
 }
 
