@@ -335,6 +335,35 @@ void elementwise_copy_256mib(benchmark::State& state) {
 }
 BENCHMARK(elementwise_copy_256mib)->UseManualTime()->Unit(benchmark::kMillisecond);
 
+// The FNO-DEQ step's two hottest kernels at its shapes (batch 32, width 32, 94×94 = 8836
+// points; docs/benchmarks.md, run 11), with the bytes each must move as GB/s: gelu(W·x + c + b)
+// (matmul_add_gelu: x, c read and the result written) and the weight gradient Σ_b Ȳ_b·X_bᵀ
+// (matmul_batch_sum: both operands read once).
+void fno_pointwise_gelu(benchmark::State& state) {
+  const bool addend = state.range(0) != 0;
+  const index_t B = 32, C = 32, P = 8836;
+  generator gen(7);
+  const auto w = rand<float, cuda>({C, C}, gen, -0.2f, 0.2f);
+  const auto x = randn<float, cuda>({B, C, P}, gen);
+  const auto c = addend ? randn<float, cuda>({B, C, P}, gen) : tensor<float, cuda>();
+  const auto b = randn<float, cuda>({C, 1}, gen);
+  time_iterations(state, [&] { (void)matmul_add_gelu(w, x, c, b); });
+  state.counters["GB/s"] = benchmark::Counter((addend ? 3.0 : 2.0) * B * C * P * 4 * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(fno_pointwise_gelu)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+void fno_weight_gradient(benchmark::State& state) {
+  const index_t B = 32, C = 32, P = 8836;
+  generator gen(8);
+  const auto gy = randn<float, cuda>({B, C, P}, gen);
+  const auto x = randn<float, cuda>({B, C, P}, gen);
+  time_iterations(state, [&] { (void)matmul_batch_sum(gy, x.transpose(1, 2)); });
+  state.counters["GB/s"] =
+      benchmark::Counter(2.0 * B * C * P * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(fno_weight_gradient)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
 void rfft2_irfft2_94(benchmark::State& state) {
   // The FNO-DEQ paper's padded grid (85 + 9 = 94 = 2·47) at batch 32 and width 32: one R2C and
   // one C2R plan (cached after the warm-up), the half-spectrum packing copy in between.
