@@ -337,8 +337,8 @@ BENCHMARK(elementwise_copy_256mib)->UseManualTime()->Unit(benchmark::kMillisecon
 
 // The FNO-DEQ step's two hottest kernels at its shapes (batch 32, width 32, 94×94 = 8836
 // points; docs/benchmarks.md, run 11), with the bytes each must move as GB/s: gelu(W·x + c + b)
-// (matmul_add_gelu: x, c read and the result written) and the weight gradient Σ_b Ȳ_b·X_bᵀ
-// (matmul_batch_sum: both operands read once).
+// (matmul_add_gelu's kernel: x, c read and the result written; args: addend, Prefetch variant)
+// and the weight gradient Σ_b Ȳ_b·X_bᵀ (matmul_batch_sum: both operands read once).
 void fno_pointwise_gelu(benchmark::State& state) {
   const bool addend = state.range(0) != 0;
   const index_t B = 32, C = 32, P = 8836;
@@ -347,11 +347,18 @@ void fno_pointwise_gelu(benchmark::State& state) {
   const auto x = randn<float, cuda>({B, C, P}, gen);
   const auto c = addend ? randn<float, cuda>({B, C, P}, gen) : tensor<float, cuda>();
   const auto b = randn<float, cuda>({C, 1}, gen);
-  time_iterations(state, [&] { (void)matmul_add_gelu(w, x, c, b); });
+  const bool prefetch = state.range(1) != 0;  // the kernel's Prefetch variant
+  time_iterations(state, [&] { (void)cuda_detail::matmul_add_gelu_kernel(w, x, c, b, prefetch); });
   state.counters["GB/s"] = benchmark::Counter((addend ? 3.0 : 2.0) * B * C * P * 4 * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(fno_pointwise_gelu)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(fno_pointwise_gelu)
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({0, 1})
+    ->Args({1, 1})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 void fno_weight_gradient(benchmark::State& state) {
   const index_t B = 32, C = 32, P = 8836;

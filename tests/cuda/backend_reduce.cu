@@ -145,6 +145,17 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
       {uniform<T>({8, 6}, 87), uniform<T>({2, 50, 6}, 88).transpose(1, 2), none,
        uniform<T>({8, 1}, 89)},
   };
+  // The Prefetch variant of the kernel (cuda_detail::matmul_add_gelu_kernel), on the cases it
+  // takes: the same results as the host.
+  for (const auto& [w, x, c, b] : fused) {
+    const tensor<T, cuda> got = cuda_detail::matmul_add_gelu_kernel(
+        to<cuda>(w), to<cuda>(x), c.defined() ? to<cuda>(c) : tensor<T, cuda>(), to<cuda>(b), true);
+    if (!got.defined()) continue;  // a composite case
+    const tensor<T> ref = matmul_add_gelu(w, x, c, b);
+    BOOST_TEST(nmse(ref, to<host>(got)) <= 1e-10, "prefetch variant " << w.shape() << " x "
+                                                                      << x.shape() << ", NMSE "
+                                                                      << nmse(ref, to<host>(got)));
+  }
   for (const auto& [w, x, c, b] : fused) {
     if (c.defined())
       check_op<T>("matmul_add_gelu", {w, x, c, b}, tolerance{1e-10, 1e-24},

@@ -104,8 +104,12 @@ inline constexpr int linear_add_gelu_threads = static_cast<int>(1024 / sizeof(T)
 /// them back one at a time against wᵀ, which the block keeps in shared memory zero-padded to
 /// 32 × 32 and reads 16 bytes at a time (the padding adds exact zeros). Each sum is taken over i
 /// in order, then c added, then the bias inside add_gelu_op, as matmul_add then add_gelu do.
+/// With Prefetch, all K loads of x and the M loads of c are issued before the sums (c into
+/// registers), so that they overlap; added 2026-11-27 after the H200 run that measured the
+/// default at 2–4× its memory time, not yet run on a GPU (matmul_add_gelu keeps the default
+/// until it has: cuda_detail::matmul_add_gelu_kernel selects it, for tests and benchmarks).
 /// Launch: linear_add_gelu_threads<T> threads per block, 1-d grid-stride over the B·P columns.
-template <class T, bool HasC>
+template <class T, bool HasC, bool Prefetch = false>
 TESSERA_KERNEL void linear_add_gelu(const T* __restrict__ w, const T* __restrict__ x,
                                     const T* __restrict__ c, const T* __restrict__ bias,
                                     T* __restrict__ out, int M, int K, index_t P, index_t cols) {
@@ -128,8 +132,21 @@ TESSERA_KERNEL void linear_add_gelu(const T* __restrict__ w, const T* __restrict
   for (index_t col = static_cast<index_t>(blockIdx.x) * TC + t; col < cols; col += stride) {
     const index_t b = col / P, p = col - b * P;
     const T* xc = x + b * K * P + p;
+    const index_t base = b * M * P + p;
+    T cv[Prefetch && HasC ? N : 1];
+    if constexpr (Prefetch) {
+      // Every load of the column issued before any use: x (to shared memory), then c.
+#pragma unroll
+      for (int i = 0; i < N; ++i)
+        if (i < K) xs[i * TC + t] = xc[i * P];
+      if constexpr (HasC) {
+#pragma unroll
+        for (int o = 0; o < N; ++o) cv[o] = o < M ? c[base + o * P] : T(0);
+      }
+    } else {
 #pragma unroll 8
-    for (int i = 0; i < K; ++i) xs[i * TC + t] = xc[i * P];
+      for (int i = 0; i < K; ++i) xs[i * TC + t] = xc[i * P];
+    }
     T acc[N];
 #pragma unroll
     for (int o = 0; o < N; ++o) acc[o] = T(0);
@@ -143,12 +160,14 @@ TESSERA_KERNEL void linear_add_gelu(const T* __restrict__ w, const T* __restrict
         for (int e = 0; e < V; ++e) acc[q * V + e] += wq.v[e] * xv;
       }
     }
-    const index_t base = b * M * P + p;
 #pragma unroll
     for (int o = 0; o < N; ++o) {
       if (o < M) {
         T v = acc[o];
-        if constexpr (HasC) v += c[base + o * P];
+        if constexpr (HasC && Prefetch)
+          v += cv[o];
+        else if constexpr (HasC)
+          v += c[base + o * P];
         out[base + o * P] = add_gelu_op{}(v, bs[o]);
       }
     }
@@ -539,47 +558,61 @@ tensor<T, cuda> matmul_batch_sum(const tensor<T, cuda>& a, const tensor<T, cuda>
   }
 }
 
-/// gelu(w·x + c + bias) on the current stream (ops/matmul.hpp's matmul_add_gelu): one kernel
-/// (linear_add_gelu, memory-bound: x and c read once, the result written once) for float and double
-/// with w (m, k) at most 32×32, x (B, k, P), c (B, m, P) or undefined, and a per-row bias (m, 1) on
-/// contiguous operands, P > 1; otherwise add_gelu(matmul_add(w, x, c), bias).
-/// @throws tessera::invalid_argument as ops/matmul.hpp's matmul_add_gelu.
+namespace cuda_detail {
+/// matmul_add_gelu's one-kernel path (linear_add_gelu; `prefetch` picks its Prefetch variant),
+/// or an undefined tensor when the operands do not fit it: float or double, w (m, k) at most
+/// 32×32, x (B, k, P), c (B, m, P) or undefined, a per-row bias (m, 1), all contiguous, P > 1.
 template <class T>
-tensor<T, cuda> matmul_add_gelu(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
-                                const tensor<T, cuda>& c, const tensor<T, cuda>& bias) {
-  const auto composite = [&] {
-    return add_gelu(c.defined() ? matmul_add(w, x, c) : matmul(w, x), bias);
-  };
+tensor<T, cuda> matmul_add_gelu_kernel(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
+                                       const tensor<T, cuda>& c, const tensor<T, cuda>& bias,
+                                       bool prefetch) {
   if constexpr (!std::is_same_v<T, float> && !std::is_same_v<T, double>) {
-    return composite();
+    return {};
   } else {
     if (w.rank() != 2 || x.rank() != 3 || w.size(1) != x.size(1) || w.size(0) > 32 ||
         w.size(1) > 32 || !w.is_contiguous() || !x.is_contiguous() || !bias.is_contiguous())
-      return composite();
+      return {};
     const index_t M = w.size(0), K = w.size(1), B = x.size(0), P = x.size(2);
     const shape_t out_shape{B, M, P};
     index_t inner = 0, period = 0;
     if (M == 0 || B * P == 0 || (c.defined() && !(c.shape() == out_shape && c.is_contiguous())) ||
         !tessera::detail::run_bias_layout(out_shape, bias.shape(), inner, period) || inner != P ||
         period != M)
-      return composite();
+      return {};
     tensor<T, cuda> out(out_shape);
     const cudaStream_t s = cuda_rt::current_stream();
     const index_t cols = B * P;
     constexpr int threads = cuda_kernels::linear_add_gelu_threads<T>;
     const unsigned grid = cuda_rt::grid_for(cols, threads);
     const T* cp = c.defined() ? c.data() : nullptr;
-    if (c.defined())
-      cuda_kernels::linear_add_gelu<T, true>
+    auto go = [&](auto has_c, auto pre) {
+      cuda_kernels::linear_add_gelu<T, decltype(has_c)::value, decltype(pre)::value>
           <<<grid, threads, 0, s>>>(w.data(), x.data(), cp, bias.data(), out.data(),
                                     static_cast<int>(M), static_cast<int>(K), P, cols);
+      TESSERA_CUDA_CHECK_LAUNCH();
+    };
+    if (prefetch)
+      c.defined() ? go(std::true_type{}, std::true_type{})
+                  : go(std::false_type{}, std::true_type{});
     else
-      cuda_kernels::linear_add_gelu<T, false>
-          <<<grid, threads, 0, s>>>(w.data(), x.data(), cp, bias.data(), out.data(),
-                                    static_cast<int>(M), static_cast<int>(K), P, cols);
-    TESSERA_CUDA_CHECK_LAUNCH();
+      c.defined() ? go(std::true_type{}, std::false_type{})
+                  : go(std::false_type{}, std::false_type{});
     return out;
   }
+}
+}  // namespace cuda_detail
+
+/// gelu(w·x + c + bias) on the current stream (ops/matmul.hpp's matmul_add_gelu): one kernel
+/// (linear_add_gelu, memory-bound: x and c read once, the result written once) for float and
+/// double with w (m, k) at most 32×32, x (B, k, P), c (B, m, P) or undefined, and a per-row bias
+/// (m, 1) on contiguous operands, P > 1; otherwise add_gelu(matmul_add(w, x, c), bias).
+/// @throws tessera::invalid_argument as ops/matmul.hpp's matmul_add_gelu.
+template <class T>
+tensor<T, cuda> matmul_add_gelu(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
+                                const tensor<T, cuda>& c, const tensor<T, cuda>& bias) {
+  tensor<T, cuda> out = cuda_detail::matmul_add_gelu_kernel(w, x, c, bias, false);
+  if (out.defined()) return out;
+  return add_gelu(c.defined() ? matmul_add(w, x, c) : matmul(w, x), bias);
 }
 
 }  // namespace tessera
