@@ -72,7 +72,7 @@ var<T, S> matmul_add_gelu(const var<T, S>& a, const var<T, S>& b, const var<T, S
                           const var<T, S>& bias) {
   const bool rg = !grad_disabled() && (a.requires_grad() || b.requires_grad() ||
                                        (c.defined() && c.requires_grad()) || bias.requires_grad());
-  if (rg) return add_gelu(c.defined() ? matmul_add(a, b, c) : matmul(a, b), bias);
+  if (rg) return tessera::detail::matmul_add_gelu_composite(a, b, c, bias);
   return constant(matmul_add_gelu(a.value(), b.value(), c.defined() ? c.value() : tensor<T, S>(),
                                   bias.value()));
 }

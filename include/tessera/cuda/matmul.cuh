@@ -505,7 +505,7 @@ void matmul_acc_(const tensor<T, cuda>& out, const tensor<T, cuda>& a, const ten
 /// Σ over the batch axes of a·b on the current stream (ops/matmul.hpp's matmul_batch_sum). For
 /// float and double with m, n ≤ 128 (the weight gradient of a pointwise layer) the sum is two
 /// kernels: batch_product_partials over chunks of the (batch, k) range sized to give the GPU a
-/// few hundred blocks, then the chunks' partial tiles summed in a fixed order (reduce_cols):
+/// few hundred blocks, then the chunks' partial tiles summed in a fixed order (sum over axis 0):
 /// deterministic, and no (batch, m, n) products. Otherwise the batched product, summed.
 /// @throws tessera::invalid_argument as ops/matmul.hpp's matmul_batch_sum.
 template <class T>
@@ -516,20 +516,14 @@ tensor<T, cuda> matmul_batch_sum(const tensor<T, cuda>& a, const tensor<T, cuda>
   shape_t batch;
   for (int i = 0; i + 2 < r; ++i) batch.push_back(a.size(i));
   const index_t nb = batch.numel();
-  const auto batched_then_summed = [&] {
-    if (r == 2) return matmul(a, b);
-    shape_t axes;
-    for (int i = 0; i + 2 < r; ++i) axes.push_back(i);
-    return sum(matmul(a, b), axes);
-  };
   if constexpr (!std::is_same_v<T, float> && !std::is_same_v<T, double>) {
-    return batched_then_summed();
+    return tessera::detail::batched_product_summed(a, b);
   } else {
     long long sab = 0, sbb = 0;
     if (r == 2 || m > 128 || n > 128 || m == 0 || n == 0 || nb * k < 1024 ||
         !cuda_detail::single_batch_stride(a, batch, sab) ||
         !cuda_detail::single_batch_stride(b, batch, sbb))
-      return batched_then_summed();
+      return tessera::detail::batched_product_summed(a, b);
     const index_t tiles = ((m + 31) / 32) * ((n + 31) / 32);
     // Chunks of at most 1024 inner indices, halved (down to 64) until there are 512 blocks.
     index_t kc = 1024;
@@ -541,7 +535,6 @@ tensor<T, cuda> matmul_batch_sum(const tensor<T, cuda>& a, const tensor<T, cuda>
     const index_t chunks = nb * per_batch;
     cuda_detail::check_int("chunk count", chunks, a.shape(), b.shape());
     tensor<T, cuda> part(shape_t{chunks, m * n});
-    tensor<T, cuda> out(out_shape);
     const cudaStream_t s = cuda_rt::current_stream();
     cuda_kernels::batch_product_partials<T>
         <<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(tiles)), dim3(32, 8), 0, s>>>(
@@ -549,12 +542,8 @@ tensor<T, cuda> matmul_batch_sum(const tensor<T, cuda>& a, const tensor<T, cuda>
             per_batch, sab, a.strides()[r - 2], a.strides()[r - 1], sbb, b.strides()[r - 2],
             b.strides()[r - 1]);
     TESSERA_CUDA_CHECK_LAUNCH();
-    cuda_kernels::reduce_cols<T, cuda_kernels::identity_op, cuda_kernels::plus_op>
-        <<<static_cast<unsigned>((m * n + 31) / 32), dim3(32, 8), 0, s>>>(
-            part.data(), out.data(), chunks, m * n, T(0), cuda_kernels::identity_op{},
-            cuda_kernels::plus_op{});
-    TESSERA_CUDA_CHECK_LAUNCH();
-    return out;
+    // The chunks' tiles summed in a fixed order (sum's column kernel: part is (chunks, m·n)).
+    return sum(part, shape_t{0}).reshape(out_shape);
   }
 }
 
@@ -612,7 +601,7 @@ tensor<T, cuda> matmul_add_gelu(const tensor<T, cuda>& w, const tensor<T, cuda>&
                                 const tensor<T, cuda>& c, const tensor<T, cuda>& bias) {
   tensor<T, cuda> out = cuda_detail::matmul_add_gelu_kernel(w, x, c, bias, false);
   if (out.defined()) return out;
-  return add_gelu(c.defined() ? matmul_add(w, x, c) : matmul(w, x), bias);
+  return tessera::detail::matmul_add_gelu_composite(w, x, c, bias);
 }
 
 }  // namespace tessera

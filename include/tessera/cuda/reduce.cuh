@@ -185,6 +185,22 @@ tensor<T, cuda> reduce(const char* fn, const tensor<T, cuda>& x, const shape_t& 
   tensor<T, cuda> out(keepdim ? p.out_shape : p.squeezed_shape);
   if (p.outer == 0) return out;
   const cudaStream_t s = cuda_rt::current_stream();
+  // rows (M, K) contiguous → one result per row; cols (K, M) contiguous → one per column.
+  const auto rows_of = [&](const T* in, T* o, index_t M, index_t K, auto row_map) {
+    if (K <= 256)
+      reduce_rows<T, 32>
+          <<<cuda_rt::grid_for(M * 32), 256, 0, s>>>(in, o, M, K, identity, row_map, combine);
+    else
+      reduce_rows<T, 256>
+          <<<cuda_rt::grid_for(M * 256), 256, 0, s>>>(in, o, M, K, identity, row_map, combine);
+    TESSERA_CUDA_CHECK_LAUNCH();
+  };
+  const auto cols_of = [&](const T* in, T* o, index_t K, index_t M, auto col_map) {
+    reduce_cols<T, decltype(col_map), Combine>
+        <<<static_cast<unsigned>((M + 31) / 32), dim3(32, 8), 0, s>>>(in, o, K, M, identity,
+                                                                      col_map, combine);
+    TESSERA_CUDA_CHECK_LAUNCH();
+  };
   if constexpr (!cuda_detail::is_16bit_v<T>) {
     // A contiguous (A, M, K) reduced over A and K (a bias gradient of a (B, C, P) activation):
     // the A·M rows of K first, then the (A, M) row results over A, with no permuted copy of x.
@@ -193,17 +209,8 @@ tensor<T, cuda> reduce(const char* fn, const tensor<T, cuda>& x, const shape_t& 
     if (tessera::detail::middle_kept_layout(x, p, before, after) && after >= 32) {
       const index_t M = p.outer;
       tensor<T, cuda> rows(shape_t{before, M});
-      if (after <= 256)
-        reduce_rows<T, 32><<<cuda_rt::grid_for(before * M * 32), 256, 0, s>>>(
-            x.data(), rows.data(), before * M, after, identity, map, combine);
-      else
-        reduce_rows<T, 256><<<cuda_rt::grid_for(before * M * 256), 256, 0, s>>>(
-            x.data(), rows.data(), before * M, after, identity, map, combine);
-      TESSERA_CUDA_CHECK_LAUNCH();
-      reduce_cols<T, identity_op, Combine>
-          <<<static_cast<unsigned>((M + 31) / 32), dim3(32, 8), 0, s>>>(
-              rows.data(), out.data(), before, M, identity, identity_op{}, combine);
-      TESSERA_CUDA_CHECK_LAUNCH();
+      rows_of(x.data(), rows.data(), before * M, after, map);
+      cols_of(rows.data(), out.data(), before, M, identity_op{});
       return out;
     }
   }
@@ -211,10 +218,7 @@ tensor<T, cuda> reduce(const char* fn, const tensor<T, cuda>& x, const shape_t& 
   const tensor<T, cuda> xl = tessera::detail::reduction_layout(x, p, column_mode);
   const index_t M = p.outer, K = p.inner;
   if (column_mode) {
-    const dim3 block(32, 8);
-    reduce_cols<T, Map, Combine><<<static_cast<unsigned>((M + 31) / 32), block, 0, s>>>(
-        xl.data(), out.data(), K, M, identity, map, combine);
-    TESSERA_CUDA_CHECK_LAUNCH();
+    cols_of(xl.data(), out.data(), K, M, map);
   } else if (K == 0) {
     out.fill_(to_storage<T>(identity));
   } else if (M == 1) {
@@ -231,14 +235,8 @@ tensor<T, cuda> reduce(const char* fn, const tensor<T, cuda>& x, const shape_t& 
       whole(widened_map<Map>{map});
     else
       whole(map);
-  } else if (K <= 256) {
-    reduce_rows<T, 32><<<cuda_rt::grid_for(M * 32), 256, 0, s>>>(xl.data(), out.data(), M, K,
-                                                                 identity, map, combine);
-    TESSERA_CUDA_CHECK_LAUNCH();
   } else {
-    reduce_rows<T, 256><<<cuda_rt::grid_for(M * 256), 256, 0, s>>>(xl.data(), out.data(), M, K,
-                                                                   identity, map, combine);
-    TESSERA_CUDA_CHECK_LAUNCH();
+    rows_of(xl.data(), out.data(), M, K, map);
   }
   return out;
 }

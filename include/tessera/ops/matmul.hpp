@@ -76,6 +76,23 @@ inline shape_t batch_sum_shape(const shape_t& a, const shape_t& b) {
   return shape_t{a[r - 2], b[r - 1]};
 }
 
+/// Σ over the batch axes of matmul(a, b) (rank 2: the product itself), in any memory space:
+/// matmul_batch_sum on the host, and on cuda where its kernel does not apply.
+template <class X>
+X batched_product_summed(const X& a, const X& b) {
+  if (a.rank() == 2) return matmul(a, b);
+  shape_t axes;
+  for (int i = 0; i + 2 < a.rank(); ++i) axes.push_back(i);
+  return sum(matmul(a, b), axes);
+}
+
+/// add_gelu(matmul_add(w, x, c), bias), or add_gelu(matmul(w, x), bias) when c is undefined:
+/// matmul_add_gelu's definition, for tensors of any space and for ad variables.
+template <class X>
+X matmul_add_gelu_composite(const X& w, const X& x, const X& c, const X& bias) {
+  return add_gelu(c.defined() ? matmul_add(w, x, c) : matmul(w, x), bias);
+}
+
 }  // namespace detail
 
 /// Matrix product with numpy semantics: (m,k)·(k,n) → (m,n); leading batch axes broadcast,
@@ -148,10 +165,7 @@ tensor<T> matmul_add(const tensor<T>& a, const tensor<T>& b, const tensor<T>& c)
 template <class T>
 tensor<T> matmul_batch_sum(const tensor<T>& a, const tensor<T>& b) {
   (void)detail::batch_sum_shape(a.shape(), b.shape());
-  if (a.rank() == 2) return matmul(a, b);
-  shape_t axes;
-  for (int i = 0; i + 2 < a.rank(); ++i) axes.push_back(i);
-  return sum(matmul(a, b), axes);
+  return detail::batched_product_summed(a, b);
 }
 
 /// gelu(w·x + c + bias): a matrix w (m, k) applied to x, plus an addend c of the product's shape
@@ -164,7 +178,7 @@ tensor<T> matmul_batch_sum(const tensor<T>& a, const tensor<T>& b) {
 template <class T>
 tensor<T> matmul_add_gelu(const tensor<T>& w, const tensor<T>& x, const tensor<T>& c,
                           const tensor<T>& bias) {
-  return add_gelu(c.defined() ? matmul_add(w, x, c) : matmul(w, x), bias);
+  return detail::matmul_add_gelu_composite(w, x, c, bias);
 }
 
 }  // namespace tessera
