@@ -51,7 +51,8 @@
 # training), SEED [0], TF32 [default|on|off] (PyTorch side), PYTHON [python3],
 # DATA_DIR [build/fno-data/<RES>-<NTRAIN>-<NTEST>], BUILD_DIR [build/fno-gpu],
 # DEPS [.device-deps/prefix when present: a /usr-like prefix with Eigen and stb],
-# SKIP_BUILD [0], OUT_DIR [build/compare-results/fno-<UTC>].
+# SKIP_BUILD [0], OUT_DIR [build/compare-results/fno-<UTC>], GRAPH_AB [1: on cuda, also time
+# the DEQ with --graph-solve off and print RESULT case=fno_deq_step_graph_off].
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -89,6 +90,7 @@ BUILD_DIR=${BUILD_DIR:-build/fno-gpu}
 DEPS=${DEPS:-}
 [[ -z $DEPS && -d .device-deps/prefix ]] && DEPS=.device-deps/prefix
 SKIP_BUILD=${SKIP_BUILD:-0}
+GRAPH_AB=${GRAPH_AB:-1}
 OUT_DIR=${OUT_DIR:-build/compare-results/fno-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT_DIR"
 
@@ -180,6 +182,19 @@ if [[ $MODE != train ]]; then
     echo "RESULT case=$case_name tessera=$t pytorch=$p unit=ms ratio=$ratio"
   done
   missing "$OUT_DIR/tessera"
+  # The A/B of the DEQ solve's CUDA graph (fno_deq --graph-solve, on by default): the DEQ again
+  # with the block launched kernel by kernel.
+  if [[ $DEVICE == cuda && $GRAPH_AB == 1 && ,$MODELS, == *,deq,* ]]; then
+    say "tessera DEQ timing without the solve's CUDA graph (--graph-solve off)"
+    run_tessera "$OUT_DIR/tessera-nograph" --data "$DATA_DIR" "${common[@]}" --models deq \
+      --device "$DEVICE" --graph-solve off
+    t=$(timing "$OUT_DIR/tessera-nograph.txt" deq)
+    p=$(timing "$OUT_DIR/pytorch.txt" deq)
+    ratio=NA
+    [[ $t != NA && $p != NA ]] && ratio=$(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.3f", a / b }')
+    echo "RESULT case=fno_deq_step_graph_off tessera=$t pytorch=$p unit=ms ratio=$ratio"
+    grep -hE "^TIMING" "$OUT_DIR/tessera-nograph.txt" | sed 's/^/TESSERA graph_off /' || true
+  fi
   grep -h "^TIMING" "$OUT_DIR/pytorch.txt" | sed 's/^/PYTORCH /'
   # tessera's TIMING lines carry the step's phases (fwd_solve_ms, head_loss_ms, backward_ms,
   # optim_ms; CUDA events on the GPU) and an INFO line with the DEQ solve's residual.

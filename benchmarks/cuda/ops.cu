@@ -337,7 +337,8 @@ BENCHMARK(elementwise_copy_256mib)->UseManualTime()->Unit(benchmark::kMillisecon
 
 // The FNO-DEQ step's two hottest kernels at its shapes (batch 32, width 32, 94×94 = 8836
 // points; docs/benchmarks.md, run 11), with the bytes each must move as GB/s: gelu(W·x + c + b)
-// (matmul_add_gelu's kernel: x, c read and the result written; args: addend, Prefetch variant)
+// (matmul_add_gelu's kernel: x, c read and the result written; args: addend, kernel: 0 the
+// tiled one that matmul_add_gelu runs, 1 the column one of run 11)
 // and the weight gradient Σ_b Ȳ_b·X_bᵀ (matmul_batch_sum: both operands read once).
 void fno_pointwise_gelu(benchmark::State& state) {
   const bool addend = state.range(0) != 0;
@@ -347,8 +348,9 @@ void fno_pointwise_gelu(benchmark::State& state) {
   const auto x = randn<float, cuda>({B, C, P}, gen);
   const auto c = addend ? randn<float, cuda>({B, C, P}, gen) : tensor<float, cuda>();
   const auto b = randn<float, cuda>({C, 1}, gen);
-  const bool prefetch = state.range(1) != 0;  // the kernel's Prefetch variant
-  time_iterations(state, [&] { (void)cuda_detail::matmul_add_gelu_kernel(w, x, c, b, prefetch); });
+  const auto kernel =
+      state.range(1) == 0 ? cuda_detail::gelu_kernel::tiled : cuda_detail::gelu_kernel::column;
+  time_iterations(state, [&] { (void)cuda_detail::matmul_add_gelu_kernel(w, x, c, b, kernel); });
   state.counters["GB/s"] = benchmark::Counter((addend ? 3.0 : 2.0) * B * C * P * 4 * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
 }

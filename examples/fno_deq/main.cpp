@@ -8,7 +8,7 @@
 //           [--ntest N] [--width W] [--modes M] [--batch B] [--seed S] [--models LIST]
 //           [--solver-iters N] [--wt-unroll N] [--warmup STEPS] [--threads N] [--out DIR]
 //           [--lr LR] [--write-data DIR] [--data DIR] [--time-steps N] [--device cpu|cuda]
-//           [--train-seconds S] [--checkpoint DIR] [--checkpoint-every N]
+//           [--train-seconds S] [--checkpoint DIR] [--checkpoint-every N] [--graph-solve on|off]
 // --write-data writes the generated data as .npy (a_train, u_train, a_test, u_test; (N, K, K)
 // float64) and exits; --data trains on such files instead of generating; --time-steps times
 // N optimiser steps per model (the DEQ in solver mode) and prints TIMING lines instead of
@@ -150,6 +150,8 @@ constexpr const char* usage =
     "  --train-seconds S      stop each model after the epoch that reaches S seconds\n"
     "  --checkpoint DIR       save/resume each model's training state in DIR/<model>\n"
     "  --checkpoint-every N   epochs between checkpoints (default 10)\n"
+    "  --graph-solve on|off   cuda: replay the DEQ's block from a CUDA graph in its solve\n"
+    "                         (default on; the same results)\n"
     "See examples/fno_deq/README.md.\n";
 
 /// The number in `v`, the value of option `opt`; exits with status 2 and a message naming
@@ -336,7 +338,14 @@ static int fno_deq_main(int argc, char** argv) {
       c.checkpoint = next();
     else if (a == "--checkpoint-every")
       c.checkpoint_every = small();
-    else {
+    else if (a == "--graph-solve") {
+      const std::string v = next();
+      if (v != "on" && v != "off") {
+        std::fprintf(stderr, "fno_deq: --graph-solve must be on or off (got \"%s\")\n", v.c_str());
+        return 2;
+      }
+      c.graph_solve = v == "on";
+    } else {
       std::fprintf(stderr, "fno_deq: unknown option %s (fno_deq --help lists them)\n", a.c_str());
       return 2;
     }

@@ -85,6 +85,9 @@ struct config {
   std::string write_data, data;  // folders of .npy files (see main.cpp's file comment)
   int time_steps = 0, time_warmup = 5;
   std::string device = "cpu";
+  // cuda: the DEQ's Anderson solve replays its block from a CUDA graph captured once per solve
+  // (implicit::solver_options::graph; the same kernels, so the same results).
+  bool graph_solve = true;
 
   [[nodiscard]] bool has(const std::string& key) const {
     return ("," + models + ",").find("," + key + ",") != std::string::npos;
@@ -316,6 +319,7 @@ struct model {
         const std::vector<var> th = theta(xt);
         im::options o;
         o.solver = reference_anderson(cfg.solver_iters);
+        o.solver.graph = cfg.graph_solve;
         o.backward.mode = mode;
         o.backward.phantom_tau = 0.5;
         o.backward.phantom_steps = 1;

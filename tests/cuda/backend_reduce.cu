@@ -129,8 +129,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
   for (const auto& [a, b] : batch_pairs)
     check_op<T>("matmul_batch_sum", {a, b}, cancelling,
                 [](const auto& v) { return matmul_batch_sum(v[0], v[1]); });
-  // matmul_add_gelu: the fused kernel (M, K <= 32: 32 × 32 and 20 × 7, with and without the
-  // addend, odd column counts) and the composite (M > 32, a scalar bias, a transposed x).
+  // matmul_add_gelu: the fused kernel (M, K <= 32: 32 × 32, 20 × 7 and 5 × 32, with and without
+  // the addend, odd column counts) and the composite (M > 32, a scalar bias, a transposed x).
   const tensor<T> none;
   const std::vector<std::array<tensor<T>, 4>> fused = {
       {uniform<T>({32, 32}, 70), uniform<T>({3, 32, 301}, 71), uniform<T>({3, 32, 301}, 72),
@@ -138,6 +138,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
       {uniform<T>({32, 32}, 74), uniform<T>({2, 32, 500}, 75), none, uniform<T>({32, 1}, 76)},
       {uniform<T>({20, 7}, 77), uniform<T>({2, 7, 97}, 78), uniform<T>({2, 20, 97}, 79),
        uniform<T>({20, 1}, 80)},
+      {uniform<T>({5, 32}, 94), uniform<T>({2, 32, 130}, 95), uniform<T>({2, 5, 130}, 96),
+       uniform<T>({5, 1}, 97)},
       {uniform<T>({40, 20}, 90), uniform<T>({2, 20, 97}, 91), uniform<T>({2, 40, 97}, 92),
        uniform<T>({40, 1}, 93)},
       {uniform<T>({8, 6}, 81), uniform<T>({2, 6, 50}, 82), none, uniform<T>({}, 83)},
@@ -145,16 +147,26 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
       {uniform<T>({8, 6}, 87), uniform<T>({2, 50, 6}, 88).transpose(1, 2), none,
        uniform<T>({8, 1}, 89)},
   };
-  // The Prefetch variant of the kernel (cuda_detail::matmul_add_gelu_kernel), on the cases it
-  // takes: the same results as the host.
+  // Both kernels of the one-kernel path (cuda_detail::gelu_kernel; matmul_add_gelu runs the
+  // tiled one, checked below with the rest) on the cases they take: the column kernel matches
+  // the host, and the tiled kernel gives the column kernel's bits (the same sums in the same
+  // order).
   for (const auto& [w, x, c, b] : fused) {
-    const tensor<T, cuda> got = cuda_detail::matmul_add_gelu_kernel(
-        to<cuda>(w), to<cuda>(x), c.defined() ? to<cuda>(c) : tensor<T, cuda>(), to<cuda>(b), true);
-    if (!got.defined()) continue;  // a composite case
-    const tensor<T> ref = matmul_add_gelu(w, x, c, b);
-    BOOST_TEST(nmse(ref, to<host>(got)) <= 1e-10, "prefetch variant " << w.shape() << " x "
-                                                                      << x.shape() << ", NMSE "
-                                                                      << nmse(ref, to<host>(got)));
+    const tensor<T, cuda> wd = to<cuda>(w), xd = to<cuda>(x), bd = to<cuda>(b),
+                          cd = c.defined() ? to<cuda>(c) : tensor<T, cuda>();
+    const tensor<T, cuda> column =
+        cuda_detail::matmul_add_gelu_kernel(wd, xd, cd, bd, cuda_detail::gelu_kernel::column);
+    const tensor<T, cuda> tiled =
+        cuda_detail::matmul_add_gelu_kernel(wd, xd, cd, bd, cuda_detail::gelu_kernel::tiled);
+    BOOST_TEST(column.defined() == tiled.defined());
+    if (!column.defined()) continue;  // a composite case
+    const tensor<T> ref = matmul_add_gelu(w, x, c, b), col = to<host>(column),
+                    til = to<host>(tiled);
+    BOOST_TEST(nmse(ref, col) <= tolerance{}.of<T>(),
+               "column kernel " << w.shape() << " x " << x.shape() << ", NMSE " << nmse(ref, col));
+    BOOST_TEST(nmse(col, til) == 0.0, "tiled kernel " << w.shape() << " x " << x.shape()
+                                                      << ": NMSE " << nmse(col, til)
+                                                      << " against the column kernel");
   }
   for (const auto& [w, x, c, b] : fused) {
     if (c.defined())

@@ -12,8 +12,10 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <optional>
 #include <vector>
 
+#include "tessera/cuda/graph.cuh"
 #include "tessera/cuda/tensor.cuh"
 #include "tessera/implicit/solve.hpp"
 
@@ -289,6 +291,54 @@ struct solver_kernels<cuda> {
     }
     return acc;
   }
+
+  /// The map f as solve_values_space evaluates it (solver_options::graph). Without `graph`,
+  /// each call is f(x). With it, the first call is f(x) (which also makes what f caches on first
+  /// use, such as the spectral basis matrices), the second captures f, applied to a private
+  /// input tensor, into a cuda_rt::graph whose output is a private tensor, and that call and
+  /// every later one copy x into the input and replay the graph: one launch for all of f's
+  /// kernels, so the device is not left waiting while the host enqueues them one by one after
+  /// each iteration's synchronisation. The tensor a replaying call returns is the output tensor
+  /// itself, overwritten by the next call (the solver reads f(x) only within its iteration).
+  /// f must keep cuda_rt::graph's rules (no host copies or synchronisation; temporaries die
+  /// inside f) and read only tensors that outlive the solve.
+  template <class T, class Map>
+  class replayed_map {
+   public:
+    replayed_map(const char* fn, Map& f, const shape_t& shape, bool graph)
+        : fn_(fn), f_(f), shape_(shape), graph_(graph) {}
+
+    tensor<T, cuda> operator()(const tensor<T, cuda>& x) {
+      if (!graph_ || calls_++ == 0) return f_(x);
+      if (!replay_) {
+        in_ = tensor<T, cuda>(shape_);
+        out_ = tensor<T, cuda>(shape_);
+        replay_.emplace([&] {
+          const tensor<T, cuda> y = f_(in_);
+          if (!y.defined() || !(y.shape() == shape_))
+            throw_invalid_argument(fn_, "f returned ",
+                                   y.defined() ? "shape " : "an undefined tensor",
+                                   y.defined() ? y.shape().str() : std::string(),
+                                   " while captured into a CUDA graph (solver_options::graph), "
+                                   "for z of shape ",
+                                   shape_.str(), "; f must map z to a tensor of the same shape");
+          out_.copy_from(y);
+        });
+      }
+      in_.copy_from(x);
+      replay_->replay();
+      return out_;
+    }
+
+   private:
+    const char* fn_;
+    Map& f_;
+    shape_t shape_;
+    bool graph_;
+    int calls_ = 0;
+    tensor<T, cuda> in_, out_;
+    std::optional<cuda_rt::graph> replay_;
+  };
 };
 
 }  // namespace tessera::implicit::detail

@@ -100,16 +100,15 @@ inline constexpr int linear_add_gelu_threads = static_cast<int>(1024 / sizeof(T)
 /// out[b, o, p] = gelu(Σ_i w[o, i]·x[b, i, p] + c[b, o, p] + bias[o]) (matmul_add_gelu) for w
 /// (M, K) with M, K ≤ 32, x (B, K, P), c (B, M, P) when HasC and out (B, M, P), all contiguous:
 /// one thread per column (b, p), its M sums in registers. The thread first copies its K inputs
-/// into its own slot of shared memory (independent loads, all in flight at once), then reads
-/// them back one at a time against wᵀ, which the block keeps in shared memory zero-padded to
-/// 32 × 32 and reads 16 bytes at a time (the padding adds exact zeros). Each sum is taken over i
-/// in order, then c added, then the bias inside add_gelu_op, as matmul_add then add_gelu do.
-/// With Prefetch, all K loads of x and the M loads of c are issued before the sums (c into
-/// registers), so that they overlap; added 2026-11-27 after the H200 run that measured the
-/// default at 2–4× its memory time, not yet run on a GPU (matmul_add_gelu keeps the default
-/// until it has: cuda_detail::matmul_add_gelu_kernel selects it, for tests and benchmarks).
+/// into its own slot of shared memory, then reads them back one at a time against wᵀ, which the
+/// block keeps in shared memory zero-padded to 32 × 32 and reads 16 bytes at a time (the
+/// padding adds exact zeros). Each sum is taken over i in order, then c added, then the bias
+/// inside add_gelu_op, as matmul_add then add_gelu do.
+/// Measured on an H200 (2026-11-27, run 11) at 2–4× its memory time: its 32 sums take 102–128
+/// registers a thread (nvcc 13, sm_90), so one or two 256-thread blocks fit a multiprocessor.
+/// linear_add_gelu_tiled is the replacement; this one stays for the A/B benchmark.
 /// Launch: linear_add_gelu_threads<T> threads per block, 1-d grid-stride over the B·P columns.
-template <class T, bool HasC, bool Prefetch = false>
+template <class T, bool HasC>
 TESSERA_KERNEL void linear_add_gelu(const T* __restrict__ w, const T* __restrict__ x,
                                     const T* __restrict__ c, const T* __restrict__ bias,
                                     T* __restrict__ out, int M, int K, index_t P, index_t cols) {
@@ -133,20 +132,8 @@ TESSERA_KERNEL void linear_add_gelu(const T* __restrict__ w, const T* __restrict
     const index_t b = col / P, p = col - b * P;
     const T* xc = x + b * K * P + p;
     const index_t base = b * M * P + p;
-    T cv[Prefetch && HasC ? N : 1];
-    if constexpr (Prefetch) {
-      // Every load of the column issued before any use: x (to shared memory), then c.
-#pragma unroll
-      for (int i = 0; i < N; ++i)
-        if (i < K) xs[i * TC + t] = xc[i * P];
-      if constexpr (HasC) {
-#pragma unroll
-        for (int o = 0; o < N; ++o) cv[o] = o < M ? c[base + o * P] : T(0);
-      }
-    } else {
 #pragma unroll 8
-      for (int i = 0; i < K; ++i) xs[i * TC + t] = xc[i * P];
-    }
+    for (int i = 0; i < K; ++i) xs[i * TC + t] = xc[i * P];
     T acc[N];
 #pragma unroll
     for (int o = 0; o < N; ++o) acc[o] = T(0);
@@ -164,11 +151,98 @@ TESSERA_KERNEL void linear_add_gelu(const T* __restrict__ w, const T* __restrict
     for (int o = 0; o < N; ++o) {
       if (o < M) {
         T v = acc[o];
-        if constexpr (HasC && Prefetch)
-          v += cv[o];
-        else if constexpr (HasC)
-          v += c[base + o * P];
+        if constexpr (HasC) v += c[base + o * P];
         out[base + o * P] = add_gelu_op{}(v, bs[o]);
+      }
+    }
+  }
+}
+
+/// Shape of linear_add_gelu_tiled's blocks: threads, the columns of a tile, the output rows one
+/// thread sums (threads / columns groups of them cover the 32 rows).
+inline constexpr int linear_add_gelu_tile_threads = 256;
+inline constexpr int linear_add_gelu_tile_cols = 64;
+inline constexpr int linear_add_gelu_tile_rows =
+    32 / (linear_add_gelu_tile_threads / linear_add_gelu_tile_cols);
+
+/// linear_add_gelu with the work of a column split over four threads, so that a thread holds 8
+/// sums, not 32 (48 registers without c, 62 with, for float: a multiprocessor runs 1024–1280
+/// threads, each with 16 loads in flight, where linear_add_gelu runs 256–512). A block
+/// takes tiles of 64 consecutive columns (b, p). Thread t owns column j = t % 64 of the tile and
+/// the group g = t / 64 (uniform across a warp): it loads rows i = g, g + 4, … of the tile's x
+/// and rows o = 8g … 8g + 7 of c, all 16 loads independent and coalesced across the warp, and
+/// only then waits; the x values go to shared memory ([i][j]), and the thread sums its 8
+/// outputs over all K rows of its column against wᵀ (shared, [i][o], read 16 bytes at a time and
+/// broadcast across the warp). The arithmetic is linear_add_gelu's, in the same order (each sum
+/// over i in order, then c, then the bias inside add_gelu_op): the two give the same bits.
+/// Written 2026-11-27 without a GPU at hand; its register count is from nvcc -Xptxas -v.
+/// Launch: linear_add_gelu_tile_threads threads per block, grid-stride over the tiles.
+template <class T, bool HasC>
+TESSERA_KERNEL void linear_add_gelu_tiled(const T* __restrict__ w, const T* __restrict__ x,
+                                          const T* __restrict__ c, const T* __restrict__ bias,
+                                          T* __restrict__ out, int M, int K, index_t P,
+                                          index_t cols) {
+  constexpr int N = 32;  // the largest M and K
+  constexpr int TT = linear_add_gelu_tile_threads, CB = linear_add_gelu_tile_cols;
+  constexpr int G = TT / CB;                           // row groups
+  constexpr int OG = linear_add_gelu_tile_rows;        // rows per group (= N / G)
+  constexpr int V = static_cast<int>(16 / sizeof(T));  // values per 16-byte shared load
+  static_assert(OG * G == N && OG % V == 0 && CB % 32 == 0);
+  using pack = vec_pack<T, V>;
+  __shared__ pack wt[N * N / V];  // wᵀ: [i][o]
+  __shared__ T bs[N];
+  __shared__ T xs[N][CB];  // the tile's x: [i][j]
+  const int t = static_cast<int>(threadIdx.x), j = t % CB, g = t / CB;
+  T* wflat = reinterpret_cast<T*>(wt);
+  for (int e = t; e < N * N; e += TT) {
+    const int i = e / N, o = e % N;
+    wflat[e] = o < M && i < K ? w[o * K + i] : T(0);
+  }
+  for (int o = t; o < N; o += TT) bs[o] = o < M ? bias[o] : T(0);
+  const int o0 = g * OG;     // this thread's first output row
+  const bool sums = o0 < M;  // warp-uniform
+  const index_t tiles = (cols + CB - 1) / CB;
+  for (index_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const index_t col = tile * CB + j;
+    const bool live = col < cols;
+    const index_t b = live ? col / P : 0, p = live ? col - b * P : 0;
+    const T* xc = x + b * K * P + p;
+    const index_t base = b * M * P + p;
+    T xv[OG], cv[HasC ? OG : 1];
+#pragma unroll
+    for (int r = 0; r < OG; ++r) {
+      const int i = g + G * r;
+      xv[r] = live && i < K ? xc[i * P] : T(0);
+    }
+    if constexpr (HasC) {
+#pragma unroll
+      for (int q = 0; q < OG; ++q) cv[q] = live && o0 + q < M ? c[base + (o0 + q) * P] : T(0);
+    }
+    __syncthreads();  // every read of the previous tile's xs (and, first, wt and bs) is done
+#pragma unroll
+    for (int r = 0; r < OG; ++r) xs[g + G * r][j] = xv[r];
+    __syncthreads();
+    if (!sums) continue;
+    T acc[OG];
+#pragma unroll
+    for (int q = 0; q < OG; ++q) acc[q] = T(0);
+#pragma unroll 4
+    for (int i = 0; i < K; ++i) {
+      const T xi = xs[i][j];
+#pragma unroll
+      for (int q = 0; q < OG / V; ++q) {
+        const pack wq = wt[(i * N + o0) / V + q];
+#pragma unroll
+        for (int e = 0; e < V; ++e) acc[q * V + e] += wq.v[e] * xi;
+      }
+    }
+    if (!live) continue;
+#pragma unroll
+    for (int q = 0; q < OG; ++q) {
+      if (o0 + q < M) {
+        T v = acc[q];
+        if constexpr (HasC) v += cv[q];
+        out[base + (o0 + q) * P] = add_gelu_op{}(v, bs[o0 + q]);
       }
     }
   }
@@ -548,13 +622,18 @@ tensor<T, cuda> matmul_batch_sum(const tensor<T, cuda>& a, const tensor<T, cuda>
 }
 
 namespace cuda_detail {
-/// matmul_add_gelu's one-kernel path (linear_add_gelu; `prefetch` picks its Prefetch variant),
-/// or an undefined tensor when the operands do not fit it: float or double, w (m, k) at most
-/// 32×32, x (B, k, P), c (B, m, P) or undefined, a per-row bias (m, 1), all contiguous, P > 1.
+/// The kernels of matmul_add_gelu's one-kernel path: `tiled` (linear_add_gelu_tiled, the
+/// default) and `column` (linear_add_gelu, one thread per column, kept for the A/B benchmark
+/// bench_cuda_ops fno_pointwise_gelu).
+enum class gelu_kernel { tiled, column };
+
+/// matmul_add_gelu's one-kernel path with kernel `k`, or an undefined tensor when the operands
+/// do not fit it: float or double, w (m, k) at most 32×32, x (B, k, P), c (B, m, P) or
+/// undefined, a per-row bias (m, 1), all contiguous, P > 1.
 template <class T>
 tensor<T, cuda> matmul_add_gelu_kernel(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
                                        const tensor<T, cuda>& c, const tensor<T, cuda>& bias,
-                                       bool prefetch) {
+                                       gelu_kernel k = gelu_kernel::tiled) {
   if constexpr (!std::is_same_v<T, float> && !std::is_same_v<T, double>) {
     return {};
   } else {
@@ -571,35 +650,39 @@ tensor<T, cuda> matmul_add_gelu_kernel(const tensor<T, cuda>& w, const tensor<T,
     tensor<T, cuda> out(out_shape);
     const cudaStream_t s = cuda_rt::current_stream();
     const index_t cols = B * P;
-    constexpr int threads = cuda_kernels::linear_add_gelu_threads<T>;
-    const unsigned grid = cuda_rt::grid_for(cols, threads);
     const T* cp = c.defined() ? c.data() : nullptr;
-    auto go = [&](auto has_c, auto pre) {
-      cuda_kernels::linear_add_gelu<T, decltype(has_c)::value, decltype(pre)::value>
-          <<<grid, threads, 0, s>>>(w.data(), x.data(), cp, bias.data(), out.data(),
-                                    static_cast<int>(M), static_cast<int>(K), P, cols);
+    auto go = [&](auto has_c) {
+      constexpr bool HasC = decltype(has_c)::value;
+      if (k == gelu_kernel::tiled) {
+        // One block per tile, up to grid_for's cap (32 blocks per multiprocessor).
+        constexpr int threads = cuda_kernels::linear_add_gelu_tile_threads;
+        const unsigned grid = cuda_rt::grid_for(cols, cuda_kernels::linear_add_gelu_tile_cols);
+        cuda_kernels::linear_add_gelu_tiled<T, HasC>
+            <<<grid, threads, 0, s>>>(w.data(), x.data(), cp, bias.data(), out.data(),
+                                      static_cast<int>(M), static_cast<int>(K), P, cols);
+      } else {
+        constexpr int threads = cuda_kernels::linear_add_gelu_threads<T>;
+        cuda_kernels::linear_add_gelu<T, HasC><<<cuda_rt::grid_for(cols, threads), threads, 0, s>>>(
+            w.data(), x.data(), cp, bias.data(), out.data(), static_cast<int>(M),
+            static_cast<int>(K), P, cols);
+      }
       TESSERA_CUDA_CHECK_LAUNCH();
     };
-    if (prefetch)
-      c.defined() ? go(std::true_type{}, std::true_type{})
-                  : go(std::false_type{}, std::true_type{});
-    else
-      c.defined() ? go(std::true_type{}, std::false_type{})
-                  : go(std::false_type{}, std::false_type{});
+    c.defined() ? go(std::true_type{}) : go(std::false_type{});
     return out;
   }
 }
 }  // namespace cuda_detail
 
 /// gelu(w·x + c + bias) on the current stream (ops/matmul.hpp's matmul_add_gelu): one kernel
-/// (linear_add_gelu, memory-bound: x and c read once, the result written once) for float and
+/// (linear_add_gelu_tiled, memory-bound: x and c read once, the result written once) for float and
 /// double with w (m, k) at most 32×32, x (B, k, P), c (B, m, P) or undefined, and a per-row bias
 /// (m, 1) on contiguous operands, P > 1; otherwise add_gelu(matmul_add(w, x, c), bias).
 /// @throws tessera::invalid_argument as ops/matmul.hpp's matmul_add_gelu.
 template <class T>
 tensor<T, cuda> matmul_add_gelu(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
                                 const tensor<T, cuda>& c, const tensor<T, cuda>& bias) {
-  tensor<T, cuda> out = cuda_detail::matmul_add_gelu_kernel(w, x, c, bias, false);
+  tensor<T, cuda> out = cuda_detail::matmul_add_gelu_kernel(w, x, c, bias);
   if (out.defined()) return out;
   return tessera::detail::matmul_add_gelu_composite(w, x, c, bias);
 }

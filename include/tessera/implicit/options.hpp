@@ -59,6 +59,12 @@ struct solver_options {
   double broyden_restart = 1e3;  ///< Broyden safeguard: a step whose residual exceeds this
                                  ///< factor times the best one restarts from the best iterate
                                  ///< with an empty memory, > 1
+  /// cuda: from the second evaluation of f on, replay one CUDA graph capture of f per solve
+  /// (one launch for all of f's kernels; the same kernels, so the same results). f must then
+  /// keep cuda_rt::graph's rules: no copies to the host, no synchronisation, temporaries that
+  /// die inside f, and only tensors that outlive the solve read. The host ignores it, and so
+  /// do the adjoint solves of fixed_point's implicit backward.
+  bool graph = false;
 };
 
 /// Settings of the backward pass of fixed_point / root.

@@ -519,6 +519,7 @@ struct pass_request {
 ///   passes<T>(requests, rows) → one residual_pass_result<T, S> per pass_request, run in order
 ///     (a request may read the r of an earlier one) with one synchronisation for all
 ///   combine<T>(terms, coef, rows) → Σ_j coef[b · terms.size() + j] · terms[j] per row b
+///   replayed_map<T, Map>(fn, f, shape, graph) → a callable x ↦ f(x) (solver_options::graph)
 /// (f, x and the terms contiguous, of one shape, rows dividing it along axis 0).
 template <class S>
 struct solver_kernels;
@@ -731,9 +732,11 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
   std::vector<double> gram(sz(R) * mm, 0.0), alpha;
   int count = 0, head = 0;
   broyden_space_state<T, S> broy(broyden ? o.broyden_memory : 1, o.broyden_restart, R);
+  typename kernels::template replayed_map<T, std::remove_reference_t<Map>> fmap(fn, f, shape,
+                                                                                o.graph);
 
   for (int k = 0; k < o.max_iter; ++k) {
-    tensor<T, S> fx = f(x);
+    tensor<T, S> fx = fmap(x);
     if (!fx.defined() || !(fx.shape() == shape))
       throw_invalid_argument(fn, "f returned ", fx.defined() ? "shape " : "an undefined tensor",
                              fx.defined() ? fx.shape().str() : std::string(), " for z of shape ",
