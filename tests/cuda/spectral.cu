@@ -544,11 +544,13 @@ BOOST_AUTO_TEST_CASE(anderson_long_history_matches_host) {
 }
 
 /// The fused solver passes against sums formed on the host: rows split over several blocks
-/// (5000 and 300000 elements per row), 11 history products (two residual passes) and 11 terms
-/// (two combination passes); a batch of two pass requests (a given r, no u, no x).
+/// (5000, 300000 and 4999 elements per row; 16-byte packs and single values), 11 history products
+/// (two residual passes) and 11 terms (two combination passes); a batch of two pass requests (a
+/// given r, no u, no x).
 BOOST_AUTO_TEST_CASE(solver_kernels_match_host_sums) {
   using K = implicit::detail::solver_kernels<cuda>;
-  for (const auto& [rows, n] : {std::pair<index_t, index_t>{3, 5000}, {1, 300000}}) {
+  // Rows of an even length take the 16-byte packs, 4999 the one-value kernels.
+  for (const auto& [rows, n] : {std::pair<index_t, index_t>{3, 5000}, {1, 300000}, {2, 4999}}) {
     const shape_t s{rows, n};
     const tensor<double> f = uniform<double>(s, 61), x = uniform<double>(s, 62);
     std::vector<tensor<double>> g;
@@ -579,6 +581,20 @@ BOOST_AUTO_TEST_CASE(solver_kernels_match_host_sums) {
     }
     BOOST_TEST(nmse(f - x, r) <= 1e-30, "r: NMSE " << nmse(f - x, r));
     BOOST_TEST(nmse(x + (f - x) * beta, u) <= 1e-28, "u: NMSE " << nmse(x + (f - x) * beta, u));
+    // f 8 bytes off a 16-byte boundary (a contiguous view at offset 1) takes the one-value
+    // kernels: the same r and u, the same sums up to their order.
+    {
+      tensor<double, cuda> buf(shape_t{rows * n + 1});
+      const tensor<double, cuda> fu = buf.slice(0, 1, rows * n + 1).view(s);
+      fu.copy_from(to<cuda>(f));
+      const auto pu = K::residual_pass<double>(fu, to<cuda>(x), beta, gc, rows, true);
+      BOOST_TEST(nmse(r, to<host>(pu.r)) == 0.0);
+      BOOST_TEST(nmse(u, to<host>(pu.u)) == 0.0);
+      BOOST_TEST_REQUIRE(pu.dots.size() == p.dots.size());
+      for (std::size_t q = 0; q < p.dots.size(); ++q)
+        BOOST_TEST(std::abs(pu.dots[q] - p.dots[q]) <= 1e-12 * std::abs(p.dots[q]) + 1e-12,
+                   "unaligned f, dot " << q << ": " << pu.dots[q] << " vs " << p.dots[q]);
+    }
     // One batch of passes: the same request writing into a given r without u, then a request
     // without x that reads that r (f = r: ⟨r, r⟩ and ⟨r, x⟩).
     std::vector<implicit::detail::pass_request<double, cuda>> q(2);

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -63,35 +64,64 @@ __device__ inline double fixed_point_block_sum(double (&acc)[fixed_point_dots],
   return s;
 }
 
-/// Grid: x over the elements of a row (grid-stride), y over rows (grid-stride). Each block
-/// writes its partial sums of one row to partial[(row · gridDim.x + blockIdx.x) · dots + q];
-/// the host adds the blocks' partials in order (deterministic for a given grid).
-template <class T>
+/// Packs of V values at pack index k of p (V divides the row length, p 16-byte aligned when
+/// V > 1: passes and combine launch V > 1 only then).
+template <int V, class T>
+__device__ __forceinline__ vec_pack<T, V> fixed_point_load(const T* p, index_t k) {
+  return reinterpret_cast<const vec_pack<T, V>*>(p)[k];
+}
+template <int V, class T>
+__device__ __forceinline__ void fixed_point_store(T* p, index_t k, const vec_pack<T, V>& v) {
+  reinterpret_cast<vec_pack<T, V>*>(p)[k] = v;
+}
+
+/// Grid: x over the packs of V elements of a row (grid-stride), y over rows (grid-stride).
+/// Each block writes its partial sums of one row to
+/// partial[(row · gridDim.x + blockIdx.x) · dots + q]; the host adds the blocks' partials in
+/// order (deterministic for a given grid and V). V > 1 (16-byte loads: every operand read in
+/// packs, so each thread has V times the bytes in flight) needs V to divide a.n and every
+/// pointer 16-byte aligned.
+template <class T, int V>
 TESSERA_KERNEL void fixed_point_residual(fixed_point_residual_args<T> a) {
+  using pack = vec_pack<T, V>;
   __shared__ double warp_sums[fixed_point_dots][32];
   const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
+  const index_t nv = a.n / V;
   for (index_t row = blockIdx.y; row < a.rows; row += gridDim.y) {
     double acc[fixed_point_dots];
 #pragma unroll
     for (int q = 0; q < fixed_point_dots; ++q) acc[q] = 0;
-    const index_t base = row * a.n;
-    for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < a.n;
+    const index_t base = row * nv;
+    for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < nv;
          e += stride) {
       const index_t k = base + e;
-      const T f = a.f[k];
-      T r = f;
+      const pack f = fixed_point_load<V>(a.f, k);
+      pack r = f;
       if (a.x) {
-        const T x = a.x[k];
-        r = f - x;
-        a.r[k] = r;
-        if (a.u) a.u[k] = x + a.beta * r;
+        const pack x = fixed_point_load<V>(a.x, k);
+        pack u;
+#pragma unroll
+        for (int i = 0; i < V; ++i) {
+          r.v[i] = f.v[i] - x.v[i];
+          u.v[i] = x.v[i] + a.beta * r.v[i];
+        }
+        fixed_point_store<V>(a.r, k, r);
+        if (a.u) fixed_point_store<V>(a.u, k, u);
       }
-      const double rd = static_cast<double>(r);
-      acc[0] += rd * rd;
-      if (a.f_norm) acc[1] += static_cast<double>(f) * static_cast<double>(f);
+#pragma unroll
+      for (int i = 0; i < V; ++i) {
+        const double rd = static_cast<double>(r.v[i]);
+        acc[0] += rd * rd;
+        if (a.f_norm) acc[1] += static_cast<double>(f.v[i]) * static_cast<double>(f.v[i]);
+      }
 #pragma unroll
       for (int j = 0; j < fixed_point_max_others; ++j)
-        if (j < a.ng) acc[2 + j] += rd * static_cast<double>(a.g[j][k]);
+        if (j < a.ng) {
+          const pack gj = fixed_point_load<V>(a.g[j], k);
+#pragma unroll
+          for (int i = 0; i < V; ++i)
+            acc[2 + j] += static_cast<double>(r.v[i]) * static_cast<double>(gj.v[i]);
+        }
     }
     const double s = fixed_point_block_sum(acc, warp_sums);
     if (threadIdx.x < fixed_point_dots)
@@ -108,23 +138,35 @@ struct fixed_point_combine_args {
   index_t n, rows;
 };
 
-/// out[row, e] = Σ_j c[row, j] · t_j[row, e], accumulated in double. Grid as above.
-template <class T>
+/// out[row, e] = Σ_j c[row, j] · t_j[row, e], accumulated in double (each element's sum in the
+/// same order for every V). Grid and V as fixed_point_residual's.
+template <class T, int V>
 TESSERA_KERNEL void fixed_point_combine(fixed_point_combine_args<T> a) {
+  using pack = vec_pack<T, V>;
   __shared__ double cs[fixed_point_max_terms];
   const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
+  const index_t nv = a.n / V;
   for (index_t row = blockIdx.y; row < a.rows; row += gridDim.y) {
     if (static_cast<int>(threadIdx.x) < a.nt) cs[threadIdx.x] = a.c[row * a.nt + threadIdx.x];
     __syncthreads();
-    const index_t base = row * a.n;
-    for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < a.n;
+    const index_t base = row * nv;
+    for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < nv;
          e += stride) {
       const index_t k = base + e;
-      double acc = 0;
+      double acc[V];
+#pragma unroll
+      for (int i = 0; i < V; ++i) acc[i] = 0;
 #pragma unroll
       for (int j = 0; j < fixed_point_max_terms; ++j)
-        if (j < a.nt) acc += cs[j] * static_cast<double>(a.t[j][k]);
-      a.out[k] = static_cast<T>(acc);
+        if (j < a.nt) {
+          const pack tj = fixed_point_load<V>(a.t[j], k);
+#pragma unroll
+          for (int i = 0; i < V; ++i) acc[i] += cs[j] * static_cast<double>(tj.v[i]);
+        }
+      pack o;
+#pragma unroll
+      for (int i = 0; i < V; ++i) o.v[i] = static_cast<T>(acc[i]);
+      fixed_point_store<V>(a.out, k, o);
     }
     __syncthreads();  // cs is rewritten for the next row
   }
@@ -137,6 +179,12 @@ namespace tessera::implicit::detail {
 /// The passes of solve_values_space on cuda tensors (see the top of this file).
 template <>
 struct solver_kernels<cuda> {
+  /// Values of T in one 16-byte pack (the passes' vector width).
+  template <class T>
+  static constexpr int pack_values = static_cast<int>(16 / sizeof(T));
+  /// Whether p may be read in 16-byte packs (null: an operand the pass does not use).
+  static bool aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
   /// Launch geometry of a pass over `rows` rows of `n` elements: about eight 256-thread blocks
   /// per multiprocessor in all, split between the rows.
   struct geometry {
@@ -219,8 +267,18 @@ struct solver_kernels<cuda> {
         a.n = n;
         a.rows = rows;
         a.partial = partial.data() + slab * R * per;
-        k::fixed_point_residual<T>
-            <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+        bool vec = n % pack_values<T> == 0;
+        for (const void* ptr : {static_cast<const void*>(a.f), static_cast<const void*>(a.x),
+                                static_cast<const void*>(a.r), static_cast<const void*>(a.u)})
+          vec = vec && aligned(ptr);
+        for (int j = 0; j < a.ng; ++j) vec = vec && aligned(a.g[j]);
+        const dim3 grid(g.x, g.y);
+        if (vec)
+          k::fixed_point_residual<T, pack_values<T>>
+              <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+        else
+          k::fixed_point_residual<T, 1>
+              <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
         TESSERA_CUDA_CHECK_LAUNCH();
       }
     }
@@ -283,8 +341,14 @@ struct solver_kernels<cuda> {
       a.out = out.data();
       a.n = n;
       a.rows = rows;
-      k::fixed_point_combine<T>
-          <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+      bool vec = n % pack_values<T> == 0 && aligned(a.out);
+      for (int i = 0; i < j; ++i) vec = vec && aligned(a.t[i]);
+      if (vec)
+        k::fixed_point_combine<T, pack_values<T>>
+            <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+      else
+        k::fixed_point_combine<T, 1>
+            <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
       TESSERA_CUDA_CHECK_LAUNCH();
       acc = out;
       done += take;
