@@ -8,7 +8,8 @@
 //           [--ntest N] [--width W] [--modes M] [--batch B] [--seed S] [--models LIST]
 //           [--solver-iters N] [--wt-unroll N] [--warmup STEPS] [--threads N] [--out DIR]
 //           [--lr LR] [--write-data DIR] [--data DIR] [--time-steps N] [--device cpu|cuda]
-//           [--train-seconds S] [--checkpoint DIR] [--checkpoint-every N] [--graph-solve on|off]
+//           [--train-seconds S] [--checkpoint DIR] [--checkpoint-every N] [--eval-every N]
+//           [--graph-solve on|off]
 // --write-data writes the generated data as .npy (a_train, u_train, a_test, u_test; (N, K, K)
 // float64) and exits; --data trains on such files instead of generating; --time-steps times
 // N optimiser steps per model (the DEQ in solver mode) and prints TIMING lines instead of
@@ -150,6 +151,7 @@ constexpr const char* usage =
     "  --train-seconds S      stop each model after the epoch that reaches S seconds\n"
     "  --checkpoint DIR       save/resume each model's training state in DIR/<model>\n"
     "  --checkpoint-every N   epochs between checkpoints (default 10)\n"
+    "  --eval-every N         epochs between per-epoch test evaluations (default 1)\n"
     "  --graph-solve on|off   cuda: replay the DEQ's block from a CUDA graph in its solve\n"
     "                         (default on; the same results)\n"
     "See examples/fno_deq/README.md.\n";
@@ -197,7 +199,7 @@ std::string check_config(const config& c, bool check_grid = true) {
       at_least("--solver-iters", c.solver_iters, 1) || at_least("--wt-unroll", c.wt_unroll, 1) ||
       at_least("--warmup", c.warmup_steps, 0) || at_least("--threads", c.threads, 0) ||
       at_least("--epochs", c.epochs, 1) || at_least("--checkpoint-every", c.checkpoint_every, 1) ||
-      at_least("--time-steps", c.time_steps, 0))
+      at_least("--eval-every", c.eval_every, 1) || at_least("--time-steps", c.time_steps, 0))
     return buf;
   if (c.batch > c.ntrain && c.write_data.empty()) {  // (--write-data trains nothing)
     std::snprintf(buf, sizeof buf, "--batch %lld exceeds --ntrain %lld", (long long)c.batch,
@@ -338,6 +340,8 @@ static int fno_deq_main(int argc, char** argv) {
       c.checkpoint = next();
     else if (a == "--checkpoint-every")
       c.checkpoint_every = small();
+    else if (a == "--eval-every")
+      c.eval_every = small();
     else if (a == "--graph-solve") {
       const std::string v = next();
       if (v != "on" && v != "off") {

@@ -82,6 +82,10 @@ struct config {
   // when it is there (see checkpoint_io below).
   std::string checkpoint;
   int checkpoint_every = 10;
+  // Epochs between the per-epoch evaluations (test rel-L2, the DEQ's residual): 1 evaluates
+  // every epoch; the last epoch (and the one where --train-seconds stops) always is. The final
+  // evaluation after training does not depend on it.
+  int eval_every = 1;
   std::string write_data, data;  // folders of .npy files (see main.cpp's file comment)
   int time_steps = 0, time_warmup = 5;
   std::string device = "cpu";
@@ -593,15 +597,20 @@ run_result train(model<S>& m, const data<S>& d, const config& c, std::uint64_t s
     const double train_s = seconds_since(t0);
     r.loop_s += train_s;
     r.epochs = e;
-    const double te = evaluate(m, d, c, nullptr);
-    char extra[96] = "";
-    if (m.k == kind::deq)
-      std::snprintf(extra, sizeof extra, "  residual %.1e%s", test_residual(m, d, c),
-                    step <= c.warmup_steps ? "  (warm-up: unrolled)" : "");
-    std::printf("  epoch %3d  train rel-L2 %.4f  test rel-L2 %.4f  %.1f s%s\n", e,
-                loss / static_cast<double>(N), te, train_s, extra);
-    std::fflush(stdout);
     const bool out_of_time = c.train_seconds > 0 && r.loop_s - loop_s0 >= c.train_seconds;
+    if (e % c.eval_every == 0 || e == c.epochs || out_of_time) {
+      const double te = evaluate(m, d, c, nullptr);
+      char extra[96] = "";
+      if (m.k == kind::deq)
+        std::snprintf(extra, sizeof extra, "  residual %.1e%s", test_residual(m, d, c),
+                      step <= c.warmup_steps ? "  (warm-up: unrolled)" : "");
+      std::printf("  epoch %3d  train rel-L2 %.4f  test rel-L2 %.4f  %.1f s%s\n", e,
+                  loss / static_cast<double>(N), te, train_s, extra);
+    } else {
+      std::printf("  epoch %3d  train rel-L2 %.4f  %.1f s\n", e, loss / static_cast<double>(N),
+                  train_s);
+    }
+    std::fflush(stdout);
     if (!c.checkpoint.empty() && (e % c.checkpoint_every == 0 || e == c.epochs || out_of_time)) {
       pr.epoch = e;
       pr.step = step;

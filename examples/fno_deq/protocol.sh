@@ -12,11 +12,13 @@
 #   examples/fno_deq/protocol.sh MODELS SECONDS
 # Environment: BIN [.devbin/examples/fno_deq, with LD_LIBRARY_PATH=.devbin/lib; else
 # build/default/examples/fno_deq], CKDIR [ck], PARTS [ck-parts], SCALE [gpu], DEVICE [cuda],
-# EXTRA (more fno_deq arguments, e.g. "--epochs 3" for a dry run). Exit status: fno_deq's.
+# EVAL_EVERY [25: epochs between the progress lines' test evaluations; every epoch, a 500-epoch
+# DEQ run would spend device time on 500 solves of the test set], EXTRA (more fno_deq
+# arguments, e.g. "--epochs 3" for a dry run). Exit status: fno_deq's.
 set -uo pipefail
 self=$(realpath "${BASH_SOURCE[0]}")
 cd "$(dirname "$self")/../.."
-(($# == 2)) || { sed -n '3,15p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+(($# == 2)) || { sed -n '3,17p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 models=$1 seconds=$2
 here=examples/fno_deq
 if [[ -z ${BIN:-} ]]; then
@@ -46,7 +48,8 @@ if compgen -G "$PARTS/ck_*.sha256" >/dev/null; then
 fi
 # shellcheck disable=SC2086  # EXTRA is a list of arguments
 "$BIN" --scale "${SCALE:-gpu}" --device "${DEVICE:-cuda}" --models "$models" \
-  --checkpoint "$CKDIR" --train-seconds "$seconds" ${EXTRA:-} 2>&1 | tee "$log"
+  --checkpoint "$CKDIR" --train-seconds "$seconds" --eval-every "${EVAL_EVERY:-25}" \
+  ${EXTRA:-} 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 if [[ -n ${OUT:-} ]]; then
   cp "$log" "$OUT/protocol.log"

@@ -130,7 +130,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
     check_op<T>("matmul_batch_sum", {a, b}, cancelling,
                 [](const auto& v) { return matmul_batch_sum(v[0], v[1]); });
   // matmul_add_gelu: the fused kernel (M, K <= 32: 32 × 32, 20 × 7 and 5 × 32, with and without
-  // the addend, odd column counts) and the composite (M > 32, a scalar bias, a transposed x).
+  // the addend, odd column counts, more tiles than blocks) and the composite (M > 32, a scalar
+  // bias, a transposed x).
   const tensor<T> none;
   const std::vector<std::array<tensor<T>, 4>> fused = {
       {uniform<T>({32, 32}, 70), uniform<T>({3, 32, 301}, 71), uniform<T>({3, 32, 301}, 72),
@@ -140,6 +141,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
        uniform<T>({20, 1}, 80)},
       {uniform<T>({5, 32}, 94), uniform<T>({2, 32, 130}, 95), uniform<T>({2, 5, 130}, 96),
        uniform<T>({5, 1}, 97)},
+      // 4700 tiles of 64 columns: more than the grid's 32 blocks per multiprocessor on an
+      // H100 or H200, so blocks take several tiles in turn.
+      {uniform<T>({32, 32}, 98), uniform<T>({1, 32, 300800}, 99), uniform<T>({1, 32, 300800}, 100),
+       uniform<T>({32, 1}, 101)},
       {uniform<T>({40, 20}, 90), uniform<T>({2, 20, 97}, 91), uniform<T>({2, 40, 97}, 92),
        uniform<T>({40, 1}, 93)},
       {uniform<T>({8, 6}, 81), uniform<T>({2, 6, 50}, 82), none, uniform<T>({}, 83)},

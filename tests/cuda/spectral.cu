@@ -494,6 +494,7 @@ BOOST_AUTO_TEST_CASE(fno_deq_graph_solve_matches_plain) {
   implicit::solver_options o;
   o.method = sm::anderson;
   o.max_iter = 6;
+  o.full_budget = true;
   o.graph = true;
   BOOST_CHECK_THROW((void)implicit::solve(syncing, z0, o), cuda_error);
   BOOST_TEST(calls == 2);

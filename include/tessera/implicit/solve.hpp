@@ -519,10 +519,21 @@ struct pass_request {
 ///   passes<T>(requests, rows) → one residual_pass_result<T, S> per pass_request, run in order
 ///     (a request may read the r of an earlier one) with one synchronisation for all
 ///   combine<T>(terms, coef, rows) → Σ_j coef[b · terms.size() + j] · terms[j] per row b
-///   replayed_map<T, Map>(fn, f, shape, graph) → a callable x ↦ f(x) (solver_options::graph)
+/// and optionally (a space with graphs: solver_options::graph)
+///   replayed_map<T, Map>(fn, f, shape, graph) → a callable x ↦ f(x)
 /// (f, x and the terms contiguous, of one shape, rows dividing it along axis 0).
 template <class S>
 struct solver_kernels;
+
+/// The map as solve_values_space evaluates it: the space's replayed_map when it has one (which
+/// honours solver_options::graph), else f itself.
+template <class T, class S, class Map>
+auto solver_map(const char* fn, Map& f, const shape_t& shape, bool graph) {
+  if constexpr (requires { typename solver_kernels<S>::template replayed_map<T, Map>; })
+    return typename solver_kernels<S>::template replayed_map<T, Map>(fn, f, shape, graph);
+  else
+    return [&f](const tensor<T, S>& x) -> tensor<T, S> { return f(x); };
+}
 
 /// Row b (axis 0) of t when the layout is batched, else t itself.
 template <class T, class S>
@@ -732,8 +743,7 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
   std::vector<double> gram(sz(R) * mm, 0.0), alpha;
   int count = 0, head = 0;
   broyden_space_state<T, S> broy(broyden ? o.broyden_memory : 1, o.broyden_restart, R);
-  typename kernels::template replayed_map<T, std::remove_reference_t<Map>> fmap(fn, f, shape,
-                                                                                o.graph);
+  auto fmap = solver_map<T, S>(fn, f, shape, o.graph);
 
   for (int k = 0; k < o.max_iter; ++k) {
     tensor<T, S> fx = fmap(x);
