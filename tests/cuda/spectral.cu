@@ -16,6 +16,7 @@
 
 #include <array>
 #include <functional>
+#include <span>
 #include <string>
 
 #include "backend_support.hpp"
@@ -395,6 +396,18 @@ ad::var<T, S> deq_block(const ad::var<T, S>& z, const std::vector<ad::var<T, S>>
   return h;
 }
 
+/// The same block as the library writes it (examples/fno_deq/block.hpp): fourier_layer_apply
+/// per layer, whose pointwise path is matmul_add and the fused matmul_add_gelu when nothing is
+/// recorded (the solve) and their composites when something is (the phantom step).
+template <class T, class S>
+ad::var<T, S> library_block(const ad::var<T, S>& z, const std::vector<ad::var<T, S>>& th) {
+  const std::span<const ad::var<T, S>> all(th);
+  ad::var<T, S> h = z;
+  for (std::size_t j = 0; j + 1 < th.size(); j += 8)
+    h = sp::fourier_layer_apply(h, all.subspan(j, 8), true, th.back(), true);
+  return h;
+}
+
 struct deq_run {
   tensor<double> z;                   // the returned z (phantom step from z*)
   std::vector<double> history;        // forward residuals
@@ -403,7 +416,8 @@ struct deq_run {
 
 /// One FNO-DEQ forward (implicit::fixed_point) and phantom backward in space S.
 template <class S>
-deq_run deq_fixed_point(implicit::solver_method method, bool batched, bool graph = false) {
+deq_run deq_fixed_point(implicit::solver_method method, bool batched, bool graph = false,
+                        bool library = false) {
   generator gen(21);
   sp::fourier_block<double, S> block(4, 2, 2, gen, 2, true);
   const tensor<double, S> inj = to<S>(uniform<double>({2, 4, 8, 8}, 22, -0.5, 0.5));
@@ -423,7 +437,8 @@ deq_run deq_fixed_point(implicit::solver_method method, bool batched, bool graph
   o.backward.phantom_steps = 1;
   tensor<double, S> z0(inj.shape());
   z0.fill_(0.0);
-  const auto r = implicit::fixed_point(deq_block<double, S>, z0, th, o);
+  const auto r = library ? implicit::fixed_point(library_block<double, S>, z0, th, o)
+                         : implicit::fixed_point(deq_block<double, S>, z0, th, o);
   ad::backward(ad::sum(ad::square(r.z)));
   deq_run out{to<host>(r.z.value()), r.info.residual_history, {}};
   for (const auto& t : th) out.grads.push_back(to<host>(t.grad()));
@@ -461,13 +476,22 @@ BOOST_AUTO_TEST_CASE(fno_deq_graph_solve_matches_plain) {
   // solver_options::graph: the Fourier block's forward replayed from one CUDA graph capture
   // (from the second evaluation on) runs the kernels of the plain solve on the same data, so
   // the solve and the phantom gradients agree to the last bits (a replay that read a stale
-  // input would be off by O(1) from the second residual on).
+  // input would be off by O(1) from the second residual on). Both blocks: the hand-written
+  // one and the library's (fourier_layer_apply: matmul_add and matmul_add_gelu, as the
+  // example's DEQ), each with Anderson, Picard and Broyden.
   using sm = implicit::solver_method;
-  for (const auto& [method, batched] : {std::pair{sm::anderson, false}, std::pair{sm::picard, true},
-                                        std::pair{sm::broyden, true}}) {
-    const deq_run plain = deq_fixed_point<cuda>(method, batched, false);
-    const deq_run replayed = deq_fixed_point<cuda>(method, batched, true);
-    BOOST_TEST_CONTEXT("solver " << static_cast<int>(method) << ", batched " << batched) {
+  struct solve_case {
+    sm method;
+    bool batched, library;
+  };
+  for (const auto& [method, batched, library] :
+       {solve_case{sm::anderson, false, false}, solve_case{sm::picard, true, false},
+        solve_case{sm::broyden, true, false}, solve_case{sm::anderson, false, true},
+        solve_case{sm::picard, true, true}, solve_case{sm::broyden, true, true}}) {
+    const deq_run plain = deq_fixed_point<cuda>(method, batched, false, library);
+    const deq_run replayed = deq_fixed_point<cuda>(method, batched, true, library);
+    BOOST_TEST_CONTEXT("solver " << static_cast<int>(method) << ", batched " << batched
+                                 << ", library block " << library) {
       BOOST_TEST(nmse(plain.z, replayed.z) <= 1e-26, "z: NMSE " << nmse(plain.z, replayed.z));
       BOOST_TEST_REQUIRE(plain.history.size() == replayed.history.size());
       for (std::size_t i = 0; i < plain.history.size(); ++i)
