@@ -362,6 +362,28 @@ BENCHMARK(fno_pointwise_gelu)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
+// The FNO layer's last pointwise product with its skip path, gelu(W₂h + (W_s z + x̃) + b), at
+// the same shapes: arg 0 the fused kernel (matmul_pair_add_gelu), 1 matmul_add (cuBLAS) then
+// matmul_add_gelu, as run 11 computed it; GB/s of the fused kernel's bytes (h, z, x̃ read, the
+// result written) for both.
+void fno_pointwise_pair(benchmark::State& state) {
+  const index_t B = 32, C = 32, P = 8836;
+  generator gen(9);
+  const auto w = rand<float, cuda>({C, C}, gen, -0.2f, 0.2f);
+  const auto ws = rand<float, cuda>({C, C}, gen, -0.2f, 0.2f);
+  const auto h = randn<float, cuda>({B, C, P}, gen);
+  const auto z = randn<float, cuda>({B, C, P}, gen);
+  const auto inj = randn<float, cuda>({B, C, P}, gen);
+  const auto b = randn<float, cuda>({C, 1}, gen);
+  if (state.range(0) == 0)
+    time_iterations(state, [&] { (void)matmul_pair_add_gelu(w, h, ws, z, inj, b); });
+  else
+    time_iterations(state, [&] { (void)matmul_add_gelu(w, h, matmul_add(ws, z, inj), b); });
+  state.counters["GB/s"] =
+      benchmark::Counter(4.0 * B * C * P * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(fno_pointwise_pair)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
 void fno_weight_gradient(benchmark::State& state) {
   const index_t B = 32, C = 32, P = 8836;
   generator gen(8);

@@ -154,6 +154,39 @@ BOOST_AUTO_TEST_CASE(matmul_add_gelu_records_its_parts_and_computes_the_same_wit
   BOOST_TEST(close(plain, tessera::add_gelu(tessera::matmul_add(w, x, c), b)));
 }
 
+BOOST_AUTO_TEST_CASE(matmul_pair_add_gelu_records_its_parts_and_computes_the_same_without_a_tape) {
+  generator gen(64);
+  const dtensor w = normal(shape_t{5, 4}, gen), x = normal(shape_t{3, 4, 6}, gen);
+  const dtensor w2 = normal(shape_t{5, 3}, gen), x2 = normal(shape_t{3, 3, 6}, gen);
+  const dtensor c = normal(shape_t{3, 5, 6}, gen), b = normal(shape_t{5, 1}, gen);
+  // With a gradient needed: the finite-difference check through every operand, with and
+  // without c.
+  const check_result with_c = gradcheck(
+      "matmul_pair_add_gelu",
+      [](const dvar& p, const dvar& q, const dvar& p2, const dvar& q2, const dvar& s,
+         const dvar& t) { return tad::matmul_pair_add_gelu(p, q, p2, q2, s, t); },
+      w, x, w2, x2, c, b);
+  BOOST_TEST(with_c.failures == 0, with_c.first);
+  const check_result without_c = gradcheck(
+      "matmul_pair_add_gelu without addend",
+      [](const dvar& p, const dvar& q, const dvar& p2, const dvar& q2, const dvar& t) {
+        return tad::matmul_pair_add_gelu(p, q, p2, q2, dvar(), t);
+      },
+      w, x, w2, x2, b);
+  BOOST_TEST(without_c.failures == 0, without_c.first);
+  // Without a tape: the tensor op, the same values as the recorded form.
+  tad::scope sc;
+  const dvar pw(w, true), px(x), pw2(w2, true), px2(x2), pc(c), pb(b, true);
+  const dtensor recorded = tad::matmul_pair_add_gelu(pw, px, pw2, px2, pc, pb).value();
+  dtensor plain;
+  {
+    tad::no_grad ng;
+    plain = tad::matmul_pair_add_gelu(pw, px, pw2, px2, pc, pb).value();
+  }
+  BOOST_TEST(close(recorded, plain));
+  BOOST_TEST(close(plain, tessera::matmul_add_gelu(w, x, tessera::matmul_add(w2, x2, c), b)));
+}
+
 BOOST_AUTO_TEST_CASE(matmul_gradients_have_known_values) {
   // y = sum(A·B): Ā = 1·Bᵀ (row sums of B broadcast), B̄ = Aᵀ·1.
   tad::scope s;

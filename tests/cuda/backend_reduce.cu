@@ -184,6 +184,37 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
                     return matmul_add_gelu(v[0], v[1], X(), v[2]);
                   });
   }
+  // matmul_pair_add_gelu: the fused kernel's second product (32 × 32 with 32 × 32, the FNO
+  // layer's shape; 20 × 7 with 20 × 13; without c; more tiles than blocks) and the composite
+  // (a transposed x2, a second product with more than 32 inputs).
+  const std::vector<std::array<tensor<T>, 6>> pairs2 = {
+      {uniform<T>({32, 32}, 110), uniform<T>({3, 32, 301}, 111), uniform<T>({32, 32}, 112),
+       uniform<T>({3, 32, 301}, 113), uniform<T>({3, 32, 301}, 114), uniform<T>({32, 1}, 115)},
+      {uniform<T>({20, 7}, 116), uniform<T>({2, 7, 97}, 117), uniform<T>({20, 13}, 118),
+       uniform<T>({2, 13, 97}, 119), uniform<T>({2, 20, 97}, 120), uniform<T>({20, 1}, 121)},
+      {uniform<T>({32, 32}, 122), uniform<T>({2, 32, 500}, 123), uniform<T>({32, 32}, 124),
+       uniform<T>({2, 32, 500}, 125), none, uniform<T>({32, 1}, 126)},
+      {uniform<T>({32, 32}, 127), uniform<T>({1, 32, 300800}, 128), uniform<T>({32, 32}, 129),
+       uniform<T>({1, 32, 300800}, 130), uniform<T>({1, 32, 300800}, 131),
+       uniform<T>({32, 1}, 132)},
+      {uniform<T>({8, 6}, 133), uniform<T>({2, 6, 50}, 134), uniform<T>({8, 5}, 135),
+       uniform<T>({2, 50, 5}, 136).transpose(1, 2), uniform<T>({2, 8, 50}, 137),
+       uniform<T>({8, 1}, 138)},
+      {uniform<T>({8, 6}, 139), uniform<T>({2, 6, 50}, 140), uniform<T>({8, 40}, 141),
+       uniform<T>({2, 40, 50}, 142), uniform<T>({2, 8, 50}, 143), uniform<T>({8, 1}, 144)},
+  };
+  for (const auto& [w, x, w2, x2, c, b] : pairs2) {
+    if (c.defined())
+      check_op<T>(
+          "matmul_pair_add_gelu", {w, x, w2, x2, c, b}, tolerance{1e-10, 1e-24},
+          [](const auto& v) { return matmul_pair_add_gelu(v[0], v[1], v[2], v[3], v[4], v[5]); });
+    else
+      check_op<T>("matmul_pair_add_gelu without addend", {w, x, w2, x2, b}, tolerance{1e-10, 1e-24},
+                  [](const auto& v) {
+                    using X = std::decay_t<decltype(v[0])>;
+                    return matmul_pair_add_gelu(v[0], v[1], v[2], v[3], X(), v[4]);
+                  });
+  }
   BOOST_CHECK_THROW(
       matmul_batch_sum(to<cuda>(uniform<T>({2, 3, 4}, 1)), to<cuda>(uniform<T>({3, 4, 5}, 2))),
       invalid_argument);

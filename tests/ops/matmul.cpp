@@ -227,6 +227,44 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_add_gelu_matches_its_definition, T, float_t
       {"tessera::matmul", "(5,4)", "(3,5,7)"});
 }
 
+BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_pair_add_gelu_matches_its_definition, T, float_types) {
+  // gelu(w·x + (w2·x2 + c) + bias) against long double (K2 ≠ K), with and without c; and the
+  // composite matmul_add_gelu(w, x, matmul_add(w2, x2, c), bias), bit for bit.
+  const tensor<T> w = random_tensor<T>(shape_t{5, 4}, 811),
+                  x = random_tensor<T>(shape_t{3, 4, 7}, 812),
+                  w2 = random_tensor<T>(shape_t{5, 6}, 813),
+                  x2 = random_tensor<T>(shape_t{3, 6, 7}, 814),
+                  c = random_tensor<T>(shape_t{3, 5, 7}, 815),
+                  bias = random_tensor<T>(shape_t{5, 1}, 816);
+  for (const bool with_c : {false, true}) {
+    std::vector<double> want;
+    for (index_t b = 0; b < 3; ++b)
+      for (index_t o = 0; o < 5; ++o)
+        for (index_t p = 0; p < 7; ++p) {
+          long double v = with_c ? c(b, o, p) : 0;
+          for (index_t i = 0; i < 4; ++i) v += static_cast<long double>(w(o, i)) * x(b, i, p);
+          for (index_t i = 0; i < 6; ++i) v += static_cast<long double>(w2(o, i)) * x2(b, i, p);
+          v += bias(o, 0);
+          want.push_back(static_cast<double>(0.5L * v * (1 + std::erf(v / std::sqrt(2.0L)))));
+        }
+    const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+    const tensor<T> cc = with_c ? c : tensor<T>();
+    const tensor<T> got = matmul_pair_add_gelu(w, x, w2, x2, cc, bias);
+    BOOST_TEST_CONTEXT("addend " << with_c) {
+      check_values(got, shape_t{3, 5, 7}, want, tol, tol * 4);
+      const tensor<T> composite =
+          matmul_add_gelu(w, x, with_c ? matmul_add(w2, x2, c) : matmul(w2, x2), bias);
+      BOOST_TEST(got.to_vector() == composite.to_vector());
+    }
+  }
+  // The second product's operands are checked by matmul (named, with both shapes).
+  check_throws(
+      [&] {
+        (void)matmul_pair_add_gelu(w, x, w2, random_tensor<T>(shape_t{3, 5, 7}, 817), c, bias);
+      },
+      {"tessera::matmul", "(5,6)", "(3,5,7)"});
+}
+
 BOOST_AUTO_TEST_CASE(matmul_errors) {
   const tensor<float> a = random_tensor<float>(shape_t{3, 4}, 1);
   check_throws(

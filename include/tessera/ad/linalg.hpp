@@ -77,4 +77,19 @@ var<T, S> matmul_add_gelu(const var<T, S>& a, const var<T, S>& b, const var<T, S
                                   bias.value()));
 }
 
+/// gelu(A·B + (A₂·B₂ + C) + bias) (C optional), as matmul_add_gelu: recorded as
+/// matmul_add_gelu(A, B, matmul_add(A₂, B₂, C), bias) when a gradient is needed, otherwise
+/// tessera::matmul_pair_add_gelu (one kernel on cuda for the FNO layer's last product and its
+/// skip path). The value is the same either way up to rounding.
+template <class T, class S>
+var<T, S> matmul_pair_add_gelu(const var<T, S>& a, const var<T, S>& b, const var<T, S>& a2,
+                               const var<T, S>& b2, const var<T, S>& c, const var<T, S>& bias) {
+  const bool rg = !grad_disabled() && (a.requires_grad() || b.requires_grad() ||
+                                       a2.requires_grad() || b2.requires_grad() ||
+                                       (c.defined() && c.requires_grad()) || bias.requires_grad());
+  if (rg) return tessera::detail::matmul_pair_add_gelu_composite(a, b, a2, b2, c, bias);
+  return constant(matmul_pair_add_gelu(a.value(), b.value(), a2.value(), b2.value(),
+                                       c.defined() ? c.value() : tensor<T, S>(), bias.value()));
+}
+
 }  // namespace tessera::ad

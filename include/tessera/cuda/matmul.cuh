@@ -158,91 +158,131 @@ TESSERA_KERNEL void linear_add_gelu(const T* __restrict__ w, const T* __restrict
   }
 }
 
-/// Shape of linear_add_gelu_tiled's blocks: threads, the columns of a tile, the output rows one
-/// thread sums (threads / columns groups of them cover the 32 rows).
+/// Shape of linear_add_gelu_tiled's blocks: threads, the columns of a tile (32 for double, so
+/// that the staged tiles of both products fit the 48 KB of static shared memory), the output
+/// rows one thread sums (threads / columns groups of them cover the 32 rows).
 inline constexpr int linear_add_gelu_tile_threads = 256;
-inline constexpr int linear_add_gelu_tile_cols = 64;
+template <class T>
+inline constexpr int linear_add_gelu_tile_cols = sizeof(T) > 4 ? 32 : 64;
+template <class T>
 inline constexpr int linear_add_gelu_tile_rows =
-    32 / (linear_add_gelu_tile_threads / linear_add_gelu_tile_cols);
+    32 / (linear_add_gelu_tile_threads / linear_add_gelu_tile_cols<T>);
 
-/// linear_add_gelu with the work of a column split over four threads, so that a thread holds 8
-/// sums, not 32 (48 registers without c, 62 with, for float: a multiprocessor runs 1024–1280
-/// threads, each with 16 loads in flight, where linear_add_gelu runs 256–512). A block
-/// takes tiles of 64 consecutive columns (b, p). Thread t owns column j = t % 64 of the tile and
-/// the group g = t / 64 (uniform across a warp): it loads rows i = g, g + 4, … of the tile's x
-/// and rows o = 8g … 8g + 7 of c, all 16 loads independent and coalesced across the warp, and
-/// only then waits; the x values go to shared memory ([i][j]), and the thread sums its 8
+/// The operands of linear_add_gelu_tiled: out[b, o, p] = gelu(Σ_i w[o, i]·x[b, i, p] +
+/// s[b, o, p] + bias[o]) with s = Σ_j w2[o, j]·x2[b, j, p] + c[b, o, p] (each term present or
+/// not: w2/x2 with HasX2, c with HasC), w (M, K), w2 (M, K2), M, K, K2 ≤ 32, x (B, K, P),
+/// x2 (B, K2, P), c and out (B, M, P), all contiguous.
+template <class T>
+struct linear_gelu_args {
+  const T *w, *x, *w2, *x2, *c, *bias;
+  T* out;
+  int M, K, K2;
+  index_t P, cols;
+};
+
+/// linear_add_gelu with the work of a column split over four threads (float; eight for
+/// double), so that a thread holds 8 sums (4), not 32: 48 registers without c, 64 with, for
+/// float, so a multiprocessor runs 1024–1280 threads, each with 16 loads in flight, where
+/// linear_add_gelu runs 256–512. A block takes tiles of CB = 64 consecutive columns (b, p)
+/// (32 for double). Thread t owns column j = t % CB of the tile and the group g = t / CB
+/// (uniform across a warp): it loads rows i = g, g + G, … of the tile's x (G = 256 / CB groups)
+/// and its OG = 32 / G rows o = OG·g … of c, all independent and coalesced across the warp, and
+/// only then waits; the x values go to shared memory ([i][j]), and the thread sums its OG
 /// outputs over all K rows of its column against wᵀ (shared, [i][o], read 16 bytes at a time and
 /// broadcast across the warp). The arithmetic is linear_add_gelu's, in the same order (each sum
 /// over i in order, then c, then the bias inside add_gelu_op): the two give the same bits.
-/// Written 2026-11-27 without a GPU at hand; its register count is from nvcc -Xptxas -v.
+/// With HasX2 (matmul_pair_add_gelu: an FNO layer's last pointwise product and its skip
+/// product W_s·z + x̃ in one pass), the second product's inputs are staged the same way and its
+/// sums taken first, then c added to them (the skip path's matmul_add), then the first
+/// product's sums, as the composite matmul_add_gelu(w, x, matmul_add(w2, x2, c), bias) orders
+/// them. Written 2026-11-27 without a GPU at hand; register counts are from nvcc -Xptxas -v.
 /// Launch: linear_add_gelu_tile_threads threads per block, grid-stride over the tiles.
-template <class T, bool HasC>
-TESSERA_KERNEL void linear_add_gelu_tiled(const T* __restrict__ w, const T* __restrict__ x,
-                                          const T* __restrict__ c, const T* __restrict__ bias,
-                                          T* __restrict__ out, int M, int K, index_t P,
-                                          index_t cols) {
-  constexpr int N = 32;  // the largest M and K
-  constexpr int TT = linear_add_gelu_tile_threads, CB = linear_add_gelu_tile_cols;
+template <class T, bool HasC, bool HasX2 = false>
+TESSERA_KERNEL void linear_add_gelu_tiled(linear_gelu_args<T> a) {
+  constexpr int N = 32;  // the largest M, K and K2
+  constexpr int TT = linear_add_gelu_tile_threads, CB = linear_add_gelu_tile_cols<T>;
   constexpr int G = TT / CB;                           // row groups
-  constexpr int OG = linear_add_gelu_tile_rows;        // rows per group (= N / G)
+  constexpr int OG = linear_add_gelu_tile_rows<T>;     // rows per group (= N / G)
   constexpr int V = static_cast<int>(16 / sizeof(T));  // values per 16-byte shared load
+  constexpr int N2 = HasX2 ? N : 1;
   static_assert(OG * G == N && OG % V == 0 && CB % 32 == 0);
   using pack = vec_pack<T, V>;
   __shared__ pack wt[N * N / V];  // wᵀ: [i][o]
+  __shared__ pack wt2[HasX2 ? N * N / V : 1];
   __shared__ T bs[N];
   __shared__ T xs[N][CB];  // the tile's x: [i][j]
+  __shared__ T xs2[N2][CB];
+  const int M = a.M, K = a.K, K2 = a.K2;
+  const index_t P = a.P;
   const int t = static_cast<int>(threadIdx.x), j = t % CB, g = t / CB;
-  T* wflat = reinterpret_cast<T*>(wt);
   for (int e = t; e < N * N; e += TT) {
     const int i = e / N, o = e % N;
-    wflat[e] = o < M && i < K ? w[o * K + i] : T(0);
+    reinterpret_cast<T*>(wt)[e] = o < M && i < K ? a.w[o * K + i] : T(0);
+    if constexpr (HasX2) reinterpret_cast<T*>(wt2)[e] = o < M && i < K2 ? a.w2[o * K2 + i] : T(0);
   }
-  for (int o = t; o < N; o += TT) bs[o] = o < M ? bias[o] : T(0);
+  for (int o = t; o < N; o += TT) bs[o] = o < M ? a.bias[o] : T(0);
   const int o0 = g * OG;     // this thread's first output row
   const bool sums = o0 < M;  // warp-uniform
-  const index_t tiles = (cols + CB - 1) / CB;
-  for (index_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const index_t col = tile * CB + j;
-    const bool live = col < cols;
-    const index_t b = live ? col / P : 0, p = live ? col - b * P : 0;
-    const T* xc = x + b * K * P + p;
-    const index_t base = b * M * P + p;
-    T xv[OG], cv[HasC ? OG : 1];
-#pragma unroll
-    for (int r = 0; r < OG; ++r) {
-      const int i = g + G * r;
-      xv[r] = live && i < K ? xc[i * P] : T(0);
-    }
-    if constexpr (HasC) {
-#pragma unroll
-      for (int q = 0; q < OG; ++q) cv[q] = live && o0 + q < M ? c[base + (o0 + q) * P] : T(0);
-    }
-    __syncthreads();  // every read of the previous tile's xs (and, first, wt and bs) is done
-#pragma unroll
-    for (int r = 0; r < OG; ++r) xs[g + G * r][j] = xv[r];
-    __syncthreads();
-    if (!sums) continue;
-    T acc[OG];
+  const index_t tiles = (a.cols + CB - 1) / CB;
+  // Σ_i over `rows` rows of the staged tile `xt` against wᵀ `wq`, into acc (in order of i).
+  const auto product = [&](const pack* wq, const T(*xt)[CB], int rows, T(&acc)[OG]) {
 #pragma unroll
     for (int q = 0; q < OG; ++q) acc[q] = T(0);
 #pragma unroll 4
-    for (int i = 0; i < K; ++i) {
-      const T xi = xs[i][j];
+    for (int i = 0; i < rows; ++i) {
+      const T xi = xt[i][j];
 #pragma unroll
       for (int q = 0; q < OG / V; ++q) {
-        const pack wq = wt[(i * N + o0) / V + q];
+        const pack wv = wq[(i * N + o0) / V + q];
 #pragma unroll
-        for (int e = 0; e < V; ++e) acc[q * V + e] += wq.v[e] * xi;
+        for (int e = 0; e < V; ++e) acc[q * V + e] += wv.v[e] * xi;
       }
     }
+  };
+  for (index_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const index_t col = tile * CB + j;
+    const bool live = col < a.cols;
+    const index_t b = live ? col / P : 0, p = live ? col - b * P : 0;
+    const index_t base = b * M * P + p;
+    T xv[OG], xv2[HasX2 ? OG : 1], cv[HasC ? OG : 1];
+#pragma unroll
+    for (int r = 0; r < OG; ++r) {
+      const int i = g + G * r;
+      xv[r] = live && i < K ? a.x[b * K * P + p + i * P] : T(0);
+      if constexpr (HasX2) xv2[r] = live && i < K2 ? a.x2[b * K2 * P + p + i * P] : T(0);
+    }
+    if constexpr (HasC) {
+#pragma unroll
+      for (int q = 0; q < OG; ++q) cv[q] = live && o0 + q < M ? a.c[base + (o0 + q) * P] : T(0);
+    }
+    __syncthreads();  // every read of the previous tile's xs (and, first, wt and bs) is done
+#pragma unroll
+    for (int r = 0; r < OG; ++r) {
+      xs[g + G * r][j] = xv[r];
+      if constexpr (HasX2) xs2[g + G * r][j] = xv2[r];
+    }
+    __syncthreads();
+    if (!sums) continue;
+    T add[OG];  // what is added to the first product's sums: c, or the second product (+ c)
+    if constexpr (HasX2) {
+      product(wt2, xs2, K2, add);
+      if constexpr (HasC) {
+#pragma unroll
+        for (int q = 0; q < OG; ++q) add[q] += cv[q];
+      }
+    } else if constexpr (HasC) {
+#pragma unroll
+      for (int q = 0; q < OG; ++q) add[q] = cv[q];
+    }
+    T acc[OG];
+    product(wt, xs, K, acc);
     if (!live) continue;
 #pragma unroll
     for (int q = 0; q < OG; ++q) {
       if (o0 + q < M) {
         T v = acc[q];
-        if constexpr (HasC) v += cv[q];
-        out[base + (o0 + q) * P] = add_gelu_op{}(v, bs[o0 + q]);
+        if constexpr (HasC || HasX2) v += add[q];
+        a.out[base + (o0 + q) * P] = add_gelu_op{}(v, bs[o0 + q]);
       }
     }
   }
@@ -627,20 +667,28 @@ namespace cuda_detail {
 /// bench_cuda_ops fno_pointwise_gelu).
 enum class gelu_kernel { tiled, column };
 
-/// matmul_add_gelu's one-kernel path with kernel `k`, or an undefined tensor when the operands
-/// do not fit it: float or double, w (m, k) at most 32×32, x (B, k, P), c (B, m, P) or
-/// undefined, a per-row bias (m, 1), all contiguous, P > 1.
+/// The one-kernel path of matmul_add_gelu (w2, x2 undefined) and matmul_pair_add_gelu with
+/// kernel `k` (the column kernel takes no second product), or an undefined tensor when the
+/// operands do not fit it: float or double, w (m, k) and w2 (m, k2) at most 32×32, x (B, k, P),
+/// x2 (B, k2, P), c (B, m, P) or undefined, a per-row bias (m, 1), all contiguous, P > 1.
 template <class T>
-tensor<T, cuda> matmul_add_gelu_kernel(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
-                                       const tensor<T, cuda>& c, const tensor<T, cuda>& bias,
-                                       gelu_kernel k = gelu_kernel::tiled) {
+tensor<T, cuda> linear_gelu_kernel(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
+                                   const tensor<T, cuda>& w2, const tensor<T, cuda>& x2,
+                                   const tensor<T, cuda>& c, const tensor<T, cuda>& bias,
+                                   gelu_kernel k) {
   if constexpr (!std::is_same_v<T, float> && !std::is_same_v<T, double>) {
     return {};
   } else {
-    if (w.rank() != 2 || x.rank() != 3 || w.size(1) != x.size(1) || w.size(0) > 32 ||
-        w.size(1) > 32 || !w.is_contiguous() || !x.is_contiguous() || !bias.is_contiguous())
-      return {};
+    const auto small = [](const tensor<T, cuda>& m, const tensor<T, cuda>& v) {
+      return m.rank() == 2 && v.rank() == 3 && m.size(1) == v.size(1) && m.size(0) <= 32 &&
+             m.size(1) <= 32 && m.is_contiguous() && v.is_contiguous();
+    };
+    if (!small(w, x) || !bias.is_contiguous()) return {};
+    const bool pair = w2.defined();
     const index_t M = w.size(0), K = w.size(1), B = x.size(0), P = x.size(2);
+    if (pair && (k == gelu_kernel::column || !small(w2, x2) || w2.size(0) != M || x2.size(0) != B ||
+                 x2.size(2) != P))
+      return {};
     const shape_t out_shape{B, M, P};
     index_t inner = 0, period = 0;
     if (M == 0 || B * P == 0 || (c.defined() && !(c.shape() == out_shape && c.is_contiguous())) ||
@@ -651,16 +699,26 @@ tensor<T, cuda> matmul_add_gelu_kernel(const tensor<T, cuda>& w, const tensor<T,
     const cudaStream_t s = cuda_rt::current_stream();
     const index_t cols = B * P;
     const T* cp = c.defined() ? c.data() : nullptr;
-    auto go = [&](auto has_c) {
-      constexpr bool HasC = decltype(has_c)::value;
+    auto go = [&](auto has_c, auto has_x2) {
+      constexpr bool HasC = decltype(has_c)::value, HasX2 = decltype(has_x2)::value;
       if (k == gelu_kernel::tiled) {
         // One block per tile, up to grid_for's cap (32 blocks per multiprocessor).
         constexpr int threads = cuda_kernels::linear_add_gelu_tile_threads;
-        const unsigned grid = cuda_rt::grid_for(cols, cuda_kernels::linear_add_gelu_tile_cols);
-        cuda_kernels::linear_add_gelu_tiled<T, HasC>
-            <<<grid, threads, 0, s>>>(w.data(), x.data(), cp, bias.data(), out.data(),
-                                      static_cast<int>(M), static_cast<int>(K), P, cols);
-      } else {
+        const unsigned grid = cuda_rt::grid_for(cols, cuda_kernels::linear_add_gelu_tile_cols<T>);
+        const cuda_kernels::linear_gelu_args<T> a{w.data(),
+                                                  x.data(),
+                                                  HasX2 ? w2.data() : nullptr,
+                                                  HasX2 ? x2.data() : nullptr,
+                                                  cp,
+                                                  bias.data(),
+                                                  out.data(),
+                                                  static_cast<int>(M),
+                                                  static_cast<int>(K),
+                                                  HasX2 ? static_cast<int>(w2.size(1)) : 0,
+                                                  P,
+                                                  cols};
+        cuda_kernels::linear_add_gelu_tiled<T, HasC, HasX2><<<grid, threads, 0, s>>>(a);
+      } else if constexpr (!HasX2) {
         constexpr int threads = cuda_kernels::linear_add_gelu_threads<T>;
         cuda_kernels::linear_add_gelu<T, HasC><<<cuda_rt::grid_for(cols, threads), threads, 0, s>>>(
             w.data(), x.data(), cp, bias.data(), out.data(), static_cast<int>(M),
@@ -668,9 +726,23 @@ tensor<T, cuda> matmul_add_gelu_kernel(const tensor<T, cuda>& w, const tensor<T,
       }
       TESSERA_CUDA_CHECK_LAUNCH();
     };
-    c.defined() ? go(std::true_type{}) : go(std::false_type{});
+    if (pair)
+      c.defined() ? go(std::true_type{}, std::true_type{})
+                  : go(std::false_type{}, std::true_type{});
+    else
+      c.defined() ? go(std::true_type{}, std::false_type{})
+                  : go(std::false_type{}, std::false_type{});
     return out;
   }
+}
+
+/// matmul_add_gelu's one-kernel path with kernel `k` (linear_gelu_kernel without a second
+/// product).
+template <class T>
+tensor<T, cuda> matmul_add_gelu_kernel(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
+                                       const tensor<T, cuda>& c, const tensor<T, cuda>& bias,
+                                       gelu_kernel k = gelu_kernel::tiled) {
+  return linear_gelu_kernel(w, x, tensor<T, cuda>(), tensor<T, cuda>(), c, bias, k);
 }
 }  // namespace cuda_detail
 
@@ -685,6 +757,22 @@ tensor<T, cuda> matmul_add_gelu(const tensor<T, cuda>& w, const tensor<T, cuda>&
   tensor<T, cuda> out = cuda_detail::matmul_add_gelu_kernel(w, x, c, bias);
   if (out.defined()) return out;
   return tessera::detail::matmul_add_gelu_composite(w, x, c, bias);
+}
+
+/// gelu(w·x + (w2·x2 + c) + bias) on the current stream (ops/matmul.hpp's
+/// matmul_pair_add_gelu): one kernel (linear_add_gelu_tiled with its second product) for float
+/// and double with w (m, k) and w2 (m, k2) at most 32×32, x (B, k, P), x2 (B, k2, P), c
+/// (B, m, P) or undefined, and a per-row bias (m, 1), all contiguous, P > 1; otherwise
+/// matmul_add_gelu(w, x, matmul_add(w2, x2, c), bias).
+/// @throws tessera::invalid_argument as ops/matmul.hpp's matmul_pair_add_gelu.
+template <class T>
+tensor<T, cuda> matmul_pair_add_gelu(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
+                                     const tensor<T, cuda>& w2, const tensor<T, cuda>& x2,
+                                     const tensor<T, cuda>& c, const tensor<T, cuda>& bias) {
+  tensor<T, cuda> out =
+      cuda_detail::linear_gelu_kernel(w, x, w2, x2, c, bias, cuda_detail::gelu_kernel::tiled);
+  if (out.defined()) return out;
+  return tessera::detail::matmul_pair_add_gelu_composite(w, x, w2, x2, c, bias);
 }
 
 }  // namespace tessera

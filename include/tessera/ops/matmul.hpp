@@ -93,6 +93,15 @@ X matmul_add_gelu_composite(const X& w, const X& x, const X& c, const X& bias) {
   return add_gelu(c.defined() ? matmul_add(w, x, c) : matmul(w, x), bias);
 }
 
+/// matmul_add_gelu(w, x, matmul_add(w2, x2, c), bias) (c undefined: matmul(w2, x2) as the
+/// addend): matmul_pair_add_gelu's definition, for tensors of any space and for ad variables.
+template <class X>
+X matmul_pair_add_gelu_composite(const X& w, const X& x, const X& w2, const X& x2, const X& c,
+                                 const X& bias) {
+  return matmul_add_gelu_composite(w, x, c.defined() ? matmul_add(w2, x2, c) : matmul(w2, x2),
+                                   bias);
+}
+
 }  // namespace detail
 
 /// Matrix product with numpy semantics: (m,k)·(k,n) → (m,n); leading batch axes broadcast,
@@ -179,6 +188,20 @@ template <class T>
 tensor<T> matmul_add_gelu(const tensor<T>& w, const tensor<T>& x, const tensor<T>& c,
                           const tensor<T>& bias) {
   return detail::matmul_add_gelu_composite(w, x, c, bias);
+}
+
+/// gelu(w·x + (w2·x2 + c) + bias): matmul_add_gelu whose addend is itself a product plus c (c
+/// undefined: none), the last pointwise product of an FNO layer with its skip path W_s·z + x̃.
+/// The same as matmul_add_gelu(w, x, matmul_add(w2, x2, c), bias), which is what the host
+/// computes; on cuda, for w and w2 at most 32×32 applied to x (B, k, P) and x2 (B, k2, P), c
+/// (B, m, P) and a per-row bias (m, 1), all contiguous, it is one kernel that reads x, x2 and c
+/// once and writes the result once (the skip path's result is never stored), with the
+/// composite's order of sums (w2·x2, then c, then w·x added, then the bias).
+/// @throws tessera::invalid_argument as matmul, matmul_add and add_gelu.
+template <class T>
+tensor<T> matmul_pair_add_gelu(const tensor<T>& w, const tensor<T>& x, const tensor<T>& w2,
+                               const tensor<T>& x2, const tensor<T>& c, const tensor<T>& bias) {
+  return detail::matmul_pair_add_gelu_composite(w, x, w2, x2, c, bias);
 }
 
 }  // namespace tessera

@@ -188,6 +188,16 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
                            out.str());
   const V k = flat(spectral_conv2d(z, w[0], w[1], method));
   const V zf = flat(z);
+  if (mlp && activate && (full_injection || !injection.defined())) {
+    // gelu(W₁k + b₁), then gelu(W₂h + (W_s z + x̃) + b₂ + b_s) with the skip path inside the
+    // last product: single kernels on cuda when nothing is recorded (ad::matmul_add_gelu,
+    // ad::matmul_pair_add_gelu), matmul_add and add_gelu otherwise.
+    const V h = ad::matmul_add_gelu(w[2], k, V(), column(w[3]));
+    return ad::reshape(
+        ad::matmul_pair_add_gelu(w[4], h, ws, zf, full_injection ? flat(injection) : V(),
+                                 column(w[5] + bs)),
+        out);
+  }
   // W_s z (+ x̃): the skip path, a full injection as the GEMM's addend; a broadcast one (e.g.
   // batch 1) is added in the output's shape.
   const V skip = full_injection        ? ad::matmul_add(ws, zf, flat(injection))
@@ -195,8 +205,6 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
                                        : ad::matmul(ws, zf);
   V y, bias;
   if (mlp) {
-    // gelu(W₁k + b₁) and gelu(W₂h + skip + b₂ + b_s): single kernels on cuda when nothing is
-    // recorded (ad::matmul_add_gelu), matmul_add and add_gelu otherwise.
     const V h = ad::matmul_add_gelu(w[2], k, V(), column(w[3]));
     bias = column(w[5] + bs);
     if (activate) return ad::reshape(ad::matmul_add_gelu(w[4], h, skip, bias), out);
