@@ -397,8 +397,9 @@ ad::var<T, S> deq_block(const ad::var<T, S>& z, const std::vector<ad::var<T, S>>
 }
 
 /// The same block as the library writes it (examples/fno_deq/block.hpp): fourier_layer_apply
-/// per layer, whose pointwise path is matmul_add and the fused matmul_add_gelu when nothing is
-/// recorded (the solve) and their composites when something is (the phantom step).
+/// per layer, whose pointwise path is matmul_add_gelu and matmul_pair_add_gelu (the last
+/// product with the skip product W_s·z + x̃) as single kernels when nothing is recorded (the
+/// solve) and their composites when something is (the phantom step).
 template <class T, class S>
 ad::var<T, S> library_block(const ad::var<T, S>& z, const std::vector<ad::var<T, S>>& th) {
   const std::span<const ad::var<T, S>> all(th);
@@ -477,8 +478,8 @@ BOOST_AUTO_TEST_CASE(fno_deq_graph_solve_matches_plain) {
   // (from the second evaluation on) runs the kernels of the plain solve on the same data, so
   // the solve and the phantom gradients agree to the last bits (a replay that read a stale
   // input would be off by O(1) from the second residual on). Both blocks: the hand-written
-  // one and the library's (fourier_layer_apply: matmul_add and matmul_add_gelu, as the
-  // example's DEQ), each with Anderson, Picard and Broyden.
+  // one and the library's (fourier_layer_apply: matmul_add_gelu and matmul_pair_add_gelu, as
+  // the example's DEQ), each with Anderson, Picard and Broyden.
   using sm = implicit::solver_method;
   struct solve_case {
     sm method;

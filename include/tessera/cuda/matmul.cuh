@@ -181,7 +181,7 @@ struct linear_gelu_args {
 };
 
 /// linear_add_gelu with the work of a column split over four threads (float; eight for
-/// double), so that a thread holds 8 sums (4), not 32: 48 registers without c, 64 with, for
+/// double), so that a thread holds 8 sums (4), not 32: 48 registers without c, 62 with, for
 /// float, so a multiprocessor runs 1024–1280 threads, each with 16 loads in flight, where
 /// linear_add_gelu runs 256–512. A block takes tiles of CB = 64 consecutive columns (b, p)
 /// (32 for double). Thread t owns column j = t % CB of the tile and the group g = t / CB
@@ -212,15 +212,24 @@ TESSERA_KERNEL void linear_add_gelu_tiled(linear_gelu_args<T> a) {
   __shared__ T bs[N];
   __shared__ T xs[N][CB];  // the tile's x: [i][j]
   __shared__ T xs2[N2][CB];
+  // Restrict-qualified copies of the operands (they never alias; reads through the
+  // read-only path).
+  const T* __restrict__ w = a.w;
+  const T* __restrict__ x = a.x;
+  const T* __restrict__ w2 = a.w2;
+  const T* __restrict__ x2 = a.x2;
+  const T* __restrict__ c = a.c;
+  const T* __restrict__ bias = a.bias;
+  T* __restrict__ out = a.out;
   const int M = a.M, K = a.K, K2 = a.K2;
   const index_t P = a.P;
   const int t = static_cast<int>(threadIdx.x), j = t % CB, g = t / CB;
   for (int e = t; e < N * N; e += TT) {
     const int i = e / N, o = e % N;
-    reinterpret_cast<T*>(wt)[e] = o < M && i < K ? a.w[o * K + i] : T(0);
-    if constexpr (HasX2) reinterpret_cast<T*>(wt2)[e] = o < M && i < K2 ? a.w2[o * K2 + i] : T(0);
+    reinterpret_cast<T*>(wt)[e] = o < M && i < K ? w[o * K + i] : T(0);
+    if constexpr (HasX2) reinterpret_cast<T*>(wt2)[e] = o < M && i < K2 ? w2[o * K2 + i] : T(0);
   }
-  for (int o = t; o < N; o += TT) bs[o] = o < M ? a.bias[o] : T(0);
+  for (int o = t; o < N; o += TT) bs[o] = o < M ? bias[o] : T(0);
   const int o0 = g * OG;     // this thread's first output row
   const bool sums = o0 < M;  // warp-uniform
   const index_t tiles = (a.cols + CB - 1) / CB;
@@ -248,12 +257,12 @@ TESSERA_KERNEL void linear_add_gelu_tiled(linear_gelu_args<T> a) {
 #pragma unroll
     for (int r = 0; r < OG; ++r) {
       const int i = g + G * r;
-      xv[r] = live && i < K ? a.x[b * K * P + p + i * P] : T(0);
-      if constexpr (HasX2) xv2[r] = live && i < K2 ? a.x2[b * K2 * P + p + i * P] : T(0);
+      xv[r] = live && i < K ? x[b * K * P + p + i * P] : T(0);
+      if constexpr (HasX2) xv2[r] = live && i < K2 ? x2[b * K2 * P + p + i * P] : T(0);
     }
     if constexpr (HasC) {
 #pragma unroll
-      for (int q = 0; q < OG; ++q) cv[q] = live && o0 + q < M ? a.c[base + (o0 + q) * P] : T(0);
+      for (int q = 0; q < OG; ++q) cv[q] = live && o0 + q < M ? c[base + (o0 + q) * P] : T(0);
     }
     __syncthreads();  // every read of the previous tile's xs (and, first, wt and bs) is done
 #pragma unroll
@@ -282,7 +291,7 @@ TESSERA_KERNEL void linear_add_gelu_tiled(linear_gelu_args<T> a) {
       if (o0 + q < M) {
         T v = acc[q];
         if constexpr (HasC || HasX2) v += add[q];
-        a.out[base + (o0 + q) * P] = add_gelu_op{}(v, bs[o0 + q]);
+        out[base + (o0 + q) * P] = add_gelu_op{}(v, bs[o0 + q]);
       }
     }
   }
@@ -763,16 +772,20 @@ tensor<T, cuda> matmul_add_gelu(const tensor<T, cuda>& w, const tensor<T, cuda>&
 /// matmul_pair_add_gelu): one kernel (linear_add_gelu_tiled with its second product) for float
 /// and double with w (m, k) and w2 (m, k2) at most 32×32, x (B, k, P), x2 (B, k2, P), c
 /// (B, m, P) or undefined, and a per-row bias (m, 1), all contiguous, P > 1; otherwise
-/// matmul_add_gelu(w, x, matmul_add(w2, x2, c), bias).
+/// matmul_add_gelu(w, x, matmul_add(w2, x2, c), bias) (matmul(w2, x2) without c).
 /// @throws tessera::invalid_argument as ops/matmul.hpp's matmul_pair_add_gelu.
 template <class T>
 tensor<T, cuda> matmul_pair_add_gelu(const tensor<T, cuda>& w, const tensor<T, cuda>& x,
                                      const tensor<T, cuda>& w2, const tensor<T, cuda>& x2,
                                      const tensor<T, cuda>& c, const tensor<T, cuda>& bias) {
-  tensor<T, cuda> out =
-      cuda_detail::linear_gelu_kernel(w, x, w2, x2, c, bias, cuda_detail::gelu_kernel::tiled);
-  if (out.defined()) return out;
-  return tessera::detail::matmul_pair_add_gelu_composite(w, x, w2, x2, c, bias);
+  if (w2.defined() && x2.defined()) {
+    tensor<T, cuda> out =
+        cuda_detail::linear_gelu_kernel(w, x, w2, x2, c, bias, cuda_detail::gelu_kernel::tiled);
+    if (out.defined()) return out;
+  }
+  // The definition, with matmul_add_gelu's own one-kernel path for the first product (matmul
+  // of an undefined operand throws as on the host).
+  return matmul_add_gelu(w, x, c.defined() ? matmul_add(w2, x2, c) : matmul(w2, x2), bias);
 }
 
 }  // namespace tessera
