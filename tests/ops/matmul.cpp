@@ -61,6 +61,28 @@ void check_matmul(const tensor<T>& a, const tensor<T>& b) {
   }
 }
 
+/// gelu(Σ_i w(o, i)·x(b, i, p) + Σ_j w2(o, j)·x2(b, j, p) + c(b, o, p) + bias) in long double
+/// over the (B, M, P) output, row-major; an undefined w2 (with x2) or c is left out, and the
+/// bias is (M, 1) or a scalar.
+template <class T>
+std::vector<double> linear_gelu_reference(const tensor<T>& w, const tensor<T>& x,
+                                          const tensor<T>& w2, const tensor<T>& x2,
+                                          const tensor<T>& c, const tensor<T>& bias) {
+  std::vector<double> want;
+  for (index_t b = 0; b < x.size(0); ++b)
+    for (index_t o = 0; o < w.size(0); ++o)
+      for (index_t p = 0; p < x.size(2); ++p) {
+        long double v = c.defined() ? c(b, o, p) : 0;
+        for (index_t i = 0; i < w.size(1); ++i) v += static_cast<long double>(w(o, i)) * x(b, i, p);
+        if (w2.defined())
+          for (index_t i = 0; i < w2.size(1); ++i)
+            v += static_cast<long double>(w2(o, i)) * x2(b, i, p);
+        v += bias.rank() == 0 ? bias.item() : bias(o, 0);
+        want.push_back(static_cast<double>(0.5L * v * (1 + std::erf(v / std::sqrt(2.0L)))));
+      }
+  return want;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(ops)
@@ -203,19 +225,12 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_add_gelu_matches_its_definition, T, float_t
   for (const tensor<T>& bias :
        {random_tensor<T>(shape_t{5, 1}, 804), random_tensor<T>(shape_t{}, 805)}) {
     for (const bool with_c : {false, true}) {
-      std::vector<double> want;
-      for (index_t b = 0; b < 3; ++b)
-        for (index_t o = 0; o < 5; ++o)
-          for (index_t p = 0; p < 7; ++p) {
-            long double v = with_c ? c(b, o, p) : 0;
-            for (index_t i = 0; i < 4; ++i) v += static_cast<long double>(w(o, i)) * x(b, i, p);
-            v += bias.rank() == 0 ? bias.item() : bias(o, 0);
-            want.push_back(static_cast<double>(0.5L * v * (1 + std::erf(v / std::sqrt(2.0L)))));
-          }
+      const tensor<T> cc = with_c ? c : tensor<T>();
+      const std::vector<double> want =
+          linear_gelu_reference(w, x, tensor<T>(), tensor<T>(), cc, bias);
       const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
       BOOST_TEST_CONTEXT("bias " << bias.shape() << ", addend " << with_c) {
-        check_values(matmul_add_gelu(w, x, with_c ? c : tensor<T>(), bias), shape_t{3, 5, 7}, want,
-                     tol, tol * 4);
+        check_values(matmul_add_gelu(w, x, cc, bias), shape_t{3, 5, 7}, want, tol, tol * 4);
       }
     }
   }
@@ -236,18 +251,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_pair_add_gelu_matches_its_definition, T, fl
                   c = random_tensor<T>(shape_t{3, 5, 7}, 815),
                   bias = random_tensor<T>(shape_t{5, 1}, 816);
   for (const bool with_c : {false, true}) {
-    std::vector<double> want;
-    for (index_t b = 0; b < 3; ++b)
-      for (index_t o = 0; o < 5; ++o)
-        for (index_t p = 0; p < 7; ++p) {
-          long double v = with_c ? c(b, o, p) : 0;
-          for (index_t i = 0; i < 4; ++i) v += static_cast<long double>(w(o, i)) * x(b, i, p);
-          for (index_t i = 0; i < 6; ++i) v += static_cast<long double>(w2(o, i)) * x2(b, i, p);
-          v += bias(o, 0);
-          want.push_back(static_cast<double>(0.5L * v * (1 + std::erf(v / std::sqrt(2.0L)))));
-        }
-    const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
     const tensor<T> cc = with_c ? c : tensor<T>();
+    const std::vector<double> want = linear_gelu_reference(w, x, w2, x2, cc, bias);
+    const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
     const tensor<T> got = matmul_pair_add_gelu(w, x, w2, x2, cc, bias);
     BOOST_TEST_CONTEXT("addend " << with_c) {
       check_values(got, shape_t{3, 5, 7}, want, tol, tol * 4);

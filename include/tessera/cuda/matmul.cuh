@@ -783,9 +783,9 @@ tensor<T, cuda> matmul_pair_add_gelu(const tensor<T, cuda>& w, const tensor<T, c
         cuda_detail::linear_gelu_kernel(w, x, w2, x2, c, bias, cuda_detail::gelu_kernel::tiled);
     if (out.defined()) return out;
   }
-  // The definition, with matmul_add_gelu's own one-kernel path for the first product (matmul
-  // of an undefined operand throws as on the host).
-  return matmul_add_gelu(w, x, c.defined() ? matmul_add(w2, x2, c) : matmul(w2, x2), bias);
+  // The definition (its matmul_add_gelu is this file's; matmul of an undefined operand throws
+  // as on the host).
+  return tessera::detail::matmul_pair_add_gelu_composite(w, x, w2, x2, c, bias);
 }
 
 }  // namespace tessera

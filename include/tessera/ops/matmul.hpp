@@ -95,11 +95,12 @@ X matmul_add_gelu_composite(const X& w, const X& x, const X& c, const X& bias) {
 
 /// matmul_add_gelu(w, x, matmul_add(w2, x2, c), bias) (c undefined: matmul(w2, x2) as the
 /// addend): matmul_pair_add_gelu's definition, for tensors of any space and for ad variables.
+/// matmul_add_gelu is the space's own (found by argument-dependent lookup): on the host its
+/// composite, on cuda its one-kernel path, on a recording tape its recorded composite.
 template <class X>
 X matmul_pair_add_gelu_composite(const X& w, const X& x, const X& w2, const X& x2, const X& c,
                                  const X& bias) {
-  return matmul_add_gelu_composite(w, x, c.defined() ? matmul_add(w2, x2, c) : matmul(w2, x2),
-                                   bias);
+  return matmul_add_gelu(w, x, c.defined() ? matmul_add(w2, x2, c) : matmul(w2, x2), bias);
 }
 
 }  // namespace detail
