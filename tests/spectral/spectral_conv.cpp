@@ -2,13 +2,17 @@
 // The FNO spectral convolutions: the legacy convention by a direct O(H²W²) formula, the
 // truncated-DFT (GEMM) path against the full-FFT path (to ~1e-12 in double) on odd, even,
 // Nyquist and full-height mode sets, gradients of input and weights by finite differences,
-// second order, float against double, and the errors for modes that do not fit.
+// second order, float against double, and the errors for modes that do not fit. The fused
+// truncated-DFT kernels of the cuda backend (spectral/dft_blocks.hpp) run here too, their
+// phases emulated thread by thread, against the direct sums.
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
 #include <string>
 
 #include "../ad/gradcheck.hpp"
 #include "helpers.hpp"
+#include "tessera/spectral/dft_blocks.hpp"
 #include "tessera/spectral/spectral_conv.hpp"
 
 using namespace tessera;
@@ -206,6 +210,118 @@ BOOST_AUTO_TEST_CASE(weights_initialisation_and_errors) {
   BOOST_CHECK_THROW(
       sp::spectral_conv1d(zeros<double>(shape_t{1, 2, 8}), zeros<double>(shape_t{2, 2, 6, 2})),
       invalid_argument);  // m > N/2+1
+}
+
+namespace {
+
+namespace spd = tessera::spectral::detail;
+
+/// The forward fused kernel as a grid of blocks of `nt` threads runs it, on the host: for each
+/// slice, every phase for every thread, then the next phase (what the block's barriers
+/// guarantee). x (B, C, H, W) → modes (2·m2, m1, B, C, 2). Shared memory and the output start
+/// as NaN, so that a value read before it is written, or never written, shows.
+template <class T>
+tensor<T> emulate_tdft2_forward(const tensor<T>& x, index_t m1, index_t m2, int nt) {
+  const index_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const auto g = spd::tdft2_geometry::make(B * C, H, W, m1, m2);
+  const spd::tdft2_tables<T> t = spd::make_tdft2_tables<T>(H, W, m1, m2);
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  tensor<T> out = full<T>(shape_t{2 * m2, m1, B, C, 2}, nan);
+  std::vector<T> sm(static_cast<std::size_t>(g.forward_smem()), nan);
+  for (index_t s = 0; s < B * C; ++s) {
+    for (int tid = 0; tid < nt; ++tid)
+      spd::tdft2_fwd_stage(g, tid, nt, sm.data(), x.data() + s * H * W);
+    for (int tid = 0; tid < nt; ++tid) spd::tdft2_fwd_w(g, tid, nt, sm.data(), t.f1t.data());
+    for (int tid = 0; tid < nt; ++tid)
+      spd::tdft2_fwd_h(g, tid, nt, sm.data(), t.tw_hr.data(), out.data(), s);
+  }
+  return out;
+}
+
+/// The inverse fused kernel emulated likewise: modes (2·m2, m1, B, C, 2) → (B, C, H, W).
+template <class T>
+tensor<T> emulate_tdft2_inverse(const tensor<T>& y, index_t H, index_t W, int nt) {
+  const index_t m2 = y.size(0) / 2, m1 = y.size(1), B = y.size(2), C = y.size(3);
+  const auto g = spd::tdft2_geometry::make(B * C, H, W, m1, m2);
+  const spd::tdft2_tables<T> t = spd::make_tdft2_tables<T>(H, W, m1, m2);
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  tensor<T> out = full<T>(shape_t{B, C, H, W}, nan);
+  std::vector<T> sm(static_cast<std::size_t>(g.inverse_smem()), nan);
+  for (index_t s = 0; s < B * C; ++s) {
+    for (int tid = 0; tid < nt; ++tid) spd::tdft2_inv_stage(g, tid, nt, sm.data(), y.data(), s);
+    for (int tid = 0; tid < nt; ++tid) spd::tdft2_inv_h(g, tid, nt, sm.data(), t.tw_rh.data());
+    for (int tid = 0; tid < nt; ++tid)
+      spd::tdft2_inv_w(g, tid, nt, sm.data(), t.finv.data(), out.data() + s * H * W);
+  }
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(fused_dft_kernels_emulated, T, float_types) {
+  generator gen(45);
+  std::vector<conv_shape> cases = shapes;
+  cases.push_back({1, 2, 2, 94, 94, 12, 12});  // the FNO-DEQ layer's grid (85 padded by 9)
+  cases.push_back({2, 1, 3, 10, 2, 2, 2});     // W = 2: the Nyquist column only pairs with itself
+  cases.push_back({1, 1, 1, 2, 1, 1, 1});      // one column, two rows
+  for (const conv_shape& s : cases) {
+    const tensor<double> xd = randn<double>(shape_t{s.B, s.Ci, s.H, s.W}, gen);
+    const tensor<double> w1d = randn<double>(shape_t{s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+    const tensor<double> w2d = randn<double>(shape_t{s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+    const auto as_t = [](const tensor<double>& t) {
+      tensor<T> r(t.shape());
+      for (index_t i = 0; i < t.numel(); ++i) r.data()[i] = static_cast<T>(t.data()[i]);
+      return r;
+    };
+    const tensor<T> x = as_t(xd), w1 = as_t(w1d), w2 = as_t(w2d);
+    // The forward kernel's modes against direct sums (layout (2·m2 [block·m2 + k], m1, B, C)).
+    std::vector<long double> want_modes(static_cast<std::size_t>(2 * s.m2 * s.m1 * s.B * s.Ci * 2));
+    for (index_t b = 0; b < s.B; ++b)
+      for (index_t c = 0; c < s.Ci; ++c)
+        for (index_t r = 0; r < 2 * s.m1; ++r)
+          for (index_t k = 0; k < s.m2; ++k) {
+            const index_t k1 = r < s.m1 ? r : s.H - 2 * s.m1 + r;
+            cld X = 0;
+            for (index_t h = 0; h < s.H; ++h)
+              for (index_t q = 0; q < s.W; ++q)
+                X += static_cast<long double>(xd(b, c, h, q)) *
+                     root(-(k1 * h * s.W + k * q * s.H), s.H * s.W);
+            const index_t at =
+                2 * (((((r / s.m1) * s.m2 + k) * s.m1 + r % s.m1) * s.B + b) * s.Ci + c);
+            want_modes[static_cast<std::size_t>(at)] = X.real();
+            want_modes[static_cast<std::size_t>(at + 1)] = X.imag();
+          }
+    const std::vector<long double> want = direct_conv2d(xd, w1d, w2d);
+    const auto g = spd::tdft2_geometry::make(s.B * s.Ci, s.H, s.W, s.m1, s.m2);
+    // The kernels' own block sizes, one thread, an odd count and more threads than work.
+    for (const int nt : {g.forward_threads(), 1, 37, 1024}) {
+      const std::string what = s.str() + ", " + std::to_string(nt) + " threads";
+      const tensor<T> modes = emulate_tdft2_forward(x, s.m1, s.m2, nt);
+      BOOST_TEST(all_finite(modes), "forward " << what << " left values unwritten");
+      check_real(modes, want_modes, "forward " + what);
+      const tensor<T> wm = sp::detail::stack_permuted(w1, w2, w1.shape(), shape_t{3, 2, 0, 1, 4},
+                                                      shape_t{2 * s.m2, s.m1, s.Ci, s.Co, 2});
+      const int ni = nt == g.forward_threads() ? spd::tdft2_geometry::inverse_threads : nt;
+      const tensor<T> y = emulate_tdft2_inverse(sp::complex_matmul(modes, wm), s.H, s.W, ni);
+      BOOST_TEST(all_finite(y), "inverse " << what << " left values unwritten");
+      check_real(y, want, "forward, products, inverse " + what);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fused_dft_geometry) {
+  // The FNO-DEQ layer: 94×94, 12×12 modes. Odd pitch, 16-byte aligned W-stage rows, and both
+  // kernels' shared memory within 48 KB in float (the cuda backend's condition for using them).
+  const auto g = spd::tdft2_geometry::make(1024, 94, 94, 12, 12);
+  BOOST_TEST(g.jp == 24);
+  BOOST_TEST(g.pitch == 95);
+  BOOST_TEST(g.xw_at % 8 == 0);
+  BOOST_TEST(g.xw_at >= 94 * 95);
+  BOOST_TEST(g.forward_smem() * 4 <= 48 * 1024);
+  BOOST_TEST(g.inverse_smem() * 4 <= 48 * 1024);
+  BOOST_TEST(g.forward_threads() == 288);  // 94 rows × 3 chunks of 8 = 282 items
+  BOOST_TEST(spd::tdft2_geometry::make(1, 7, 9, 2, 5).jp == 16);
+  BOOST_TEST(spd::tdft2_geometry::make(1, 7, 9, 2, 5).pitch == 9);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

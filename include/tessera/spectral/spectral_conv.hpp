@@ -27,6 +27,10 @@ enum class spectral_method {
   truncated_dft,
   /// Full rfft2 / irfft2 and slicing, the textbook computation (reference for tests).
   fft,
+  /// The truncated DFTs as GEMMs everywhere: where a space has fused kernels for them
+  /// (spectral_conv2d on cuda, nothing recorded), `truncated_dft` uses those instead; this one
+  /// keeps the GEMMs (for comparisons, and as the fallback should the fused kernels misbehave).
+  truncated_dft_gemm,
 };
 
 namespace detail {
@@ -165,12 +169,26 @@ ad::var<T, S> spectral_conv2d_fft(const ad::var<T, S>& x, const ad::var<T, S>& w
 
 /// The truncated-DFT path, on tensors (no tape: temporaries die as soon as they are used) or
 /// on variables (recorded).
+/// With `fused`, tensors (nothing recorded) of a space with fused truncated-DFT kernels
+/// (space_backend<S>::tdft2_forward / tdft2_inverse, for the shapes tdft2_fits accepts) take
+/// those for the transforms; the per-mode products are the same.
 template <class X>
-X spectral_conv2d_gemm(const X& x, const X& w1, const X& w2) {
+X spectral_conv2d_gemm(const X& x, const X& w1, const X& w2, bool fused = true) {
   using T = typename X::value_type;
   using S = typename space_of<X>::type;
   const index_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
   const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
+  if constexpr (std::is_same_v<X, tensor<T, S>> && !std::is_same_v<S, host>) {
+    if constexpr (requires { space_backend<S>::template tdft2_fits<T>(H, W, m1, m2); }) {
+      if (fused && space_backend<S>::template tdft2_fits<T>(H, W, m1, m2)) {
+        const X xm =
+            space_backend<S>::template tdft2_forward<T>(x, m1, m2);  // (2m2, m1, B, Cin, 2)
+        const X wm = stack_permuted(w1, w2, w1.shape(), shape_t{3, 2, 0, 1, 4},
+                                    shape_t{2 * m2, m1, Cin, Cout, 2});
+        return space_backend<S>::template tdft2_inverse<T>(complex_matmul(xm, wm), H, W);
+      }
+    }
+  }
   const conv2d_bases<T, S> b = conv2d_bases_for<T, S>(H, W, m1, m2);
   // Each intermediate is dropped once used, so that on tensors its storage is reused at once.
   // Along W, the m2 kept columns of rfft, transposed on the way: (B, Cin, [m2, re/im], H).
@@ -268,7 +286,9 @@ X spectral_conv1d_gemm(const X& x, const X& w) {
 /// @param x real (B, Cin, H, W).
 /// @param w1 complex weights (Cin, Cout, m1, m2, 2) of the low rows.
 /// @param w2 complex weights (Cin, Cout, m1, m2, 2) of the high (negative-frequency) rows.
-/// @param method truncated DFTs by GEMM (default) or full FFTs; equal up to rounding.
+/// @param method truncated DFTs (default: by GEMM, or on cuda with nothing recorded by the fused
+///   kernels where the shape fits them), truncated DFTs always by GEMM, or full FFTs; equal up
+///   to rounding.
 /// @return real (B, Cout, H, W).
 /// @throws tessera::invalid_argument when the shapes do not fit or 2·m1 > H or m2 > W/2+1.
 template <class T, class S>
@@ -278,19 +298,23 @@ ad::var<T, S> spectral_conv2d(const ad::var<T, S>& x, const ad::var<T, S>& w1,
   detail::check_conv2d(x.value(), w1.value(), w2.value());
   if (method == spectral_method::fft) return detail::spectral_conv2d_fft(x, w1, w2);
   if (ad::grad_disabled() || !(x.requires_grad() || w1.requires_grad() || w2.requires_grad()))
-    return ad::constant(detail::spectral_conv2d_gemm(x.value(), w1.value(), w2.value()));
+    return ad::constant(detail::spectral_conv2d_gemm(x.value(), w1.value(), w2.value(),
+                                                     method == spectral_method::truncated_dft));
   return detail::spectral_conv2d_gemm(x, w1, w2);
 }
 
-/// spectral_conv2d on plain tensors (nothing recorded), host or cuda (on cuda the truncated-DFT
-/// GEMMs run on cuBLAS with basis matrices copied once per shape, the FFT method on cuFFT).
+/// spectral_conv2d on plain tensors (nothing recorded), host or cuda. On cuda the truncated
+/// DFTs run as two fused kernels (spectral/dft_blocks.hpp: one block per (batch, channel) slice,
+/// for grids whose slice fits 48 KB of shared memory, e.g. float up to about 100×100) around
+/// the per-mode products on cuBLAS, or as cuBLAS GEMMs (truncated_dft_gemm, and any shape the
+/// kernels do not take); the FFT method runs on cuFFT.
 /// @throws tessera::invalid_argument as the differentiable form.
 template <class T, class S>
 tensor<T, S> spectral_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, const tensor<T, S>& w2,
                              spectral_method method = spectral_method::truncated_dft) {
-  if (method == spectral_method::truncated_dft) {
+  if (method != spectral_method::fft) {
     detail::check_conv2d(x, w1, w2);
-    return detail::spectral_conv2d_gemm(x, w1, w2);
+    return detail::spectral_conv2d_gemm(x, w1, w2, method == spectral_method::truncated_dft);
   }
   ad::no_grad ng;
   ad::scope s;
@@ -317,7 +341,7 @@ ad::var<T, S> spectral_conv1d(const ad::var<T, S>& x, const ad::var<T, S>& w,
 template <class T, class S>
 tensor<T, S> spectral_conv1d(const tensor<T, S>& x, const tensor<T, S>& w,
                              spectral_method method = spectral_method::truncated_dft) {
-  if (method == spectral_method::truncated_dft) {
+  if (method != spectral_method::fft) {
     detail::check_conv1d(x, w);
     return detail::spectral_conv1d_gemm(x, w);
   }

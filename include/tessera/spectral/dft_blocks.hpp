@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: Apache-2.0
+// The fused truncated 2-D DFTs of spectral_conv2d (cuda/spectral.cuh runs them as kernels, one
+// thread block per (batch, channel) slice): the forward transform takes a real (H, W) slice to
+// its kept modes, written straight into the mode-major layout of the per-mode products, and the
+// inverse takes the products' modes back to a real (H, W) slice. Each kernel is a sequence of
+// phases separated by block barriers; the phases are plain functions of the thread index and
+// the block's shared memory, so that the host tests can run them too: every phase for every
+// thread, one phase after the other, which is exactly what the barriers guarantee.
+//
+// The arithmetic is that of spectral_conv2d's truncated-DFT GEMMs (the same basis values), with
+// the real-input symmetries along W used to halve the multiplications:
+//   forward, along W: for w and W - w the cosine rows are equal and the sine rows opposite, so
+//     the sums run over x[w] + x[W-w] (cosines) and x[w] - x[W-w] (sines), w < W/2;
+//   inverse, along W: out[h][w] = E + O and out[h][W-w] = E - O, with E the cosine part and O
+//     the sine part of column w.
+#pragma once
+
+#include <algorithm>
+#include <type_traits>
+
+#include "tessera/config.hpp"
+#include "tessera/core/shape.hpp"
+#include "tessera/core/tensor.hpp"
+#include "tessera/spectral/spectral_conv.hpp"
+
+#if defined(__CUDA_ARCH__)
+#define TESSERA_DFT_UNROLL _Pragma("unroll")
+#else
+#define TESSERA_DFT_UNROLL _Pragma("GCC unroll 8")
+#endif
+
+namespace tessera::spectral::detail {
+
+/// The shapes of one fused truncated 2-D DFT: `slices` (B·C) real (H, W) slices, modes rows
+/// [0, m1) ∪ [H-m1, H) and columns [0, m2), as spectral_conv2d keeps them.
+struct tdft2_geometry {
+  index_t slices = 0;
+  int H = 0, W = 0, m1 = 0, m2 = 0;
+  int jp = 0;     ///< 2·m2 rounded up to a multiple of 8: row length of the W-stage results
+  int pitch = 0;  ///< row pitch of the staged input slice: W when odd, W + 1 when even
+  int xw_at = 0;  ///< where the forward kernel's W-stage results start in shared memory
+
+  static tdft2_geometry make(index_t slices, index_t H, index_t W, index_t m1, index_t m2) {
+    tdft2_geometry g;
+    g.slices = slices;
+    g.H = static_cast<int>(H);
+    g.W = static_cast<int>(W);
+    g.m1 = static_cast<int>(m1);
+    g.m2 = static_cast<int>(m2);
+    g.jp = static_cast<int>((2 * m2 + 7) / 8 * 8);
+    g.pitch = g.W % 2 == 1 ? g.W : g.W + 1;
+    g.xw_at = (g.H * g.pitch + 7) / 8 * 8;
+    return g;
+  }
+  /// Shared memory of the forward kernel, in values: the staged slice, then the W-stage rows.
+  [[nodiscard]] index_t forward_smem() const { return index_t{xw_at} + index_t{H} * jp; }
+  /// Shared memory of the inverse kernel, in values: the slice's modes, then the H-stage rows.
+  [[nodiscard]] index_t inverse_smem() const { return index_t{2} * m1 * jp + index_t{H} * jp; }
+  /// Threads of the forward kernel's block: one per (row, 8 W-stage values) of the W stage.
+  [[nodiscard]] int forward_threads() const {
+    return std::clamp((H * (jp / 8) + 31) / 32 * 32, 64, 512);
+  }
+  static constexpr int inverse_threads = 256;
+};
+
+/// The tables of the fused kernels (memory space S), from the same basis values as
+/// make_conv2d_bases: f1t (W, jp) the forward W-stage matrix transposed (column 2k: cos 2πkw/W,
+/// 2k+1: -sin; zero past 2·m2); tw_hr (H, 2·m1, 2) and tw_rh (2·m1, H, 2) the (cos, sin) of
+/// 2π·k_r·h/H for the kept row frequencies k_r (r < m1: r, else H - 2·m1 + r), in the two orders
+/// the forward and inverse H stages read; finv (2·m2, W) the W synthesis with its weights
+/// c_k/(H·W) (make_conv2d_bases' finv).
+template <class T, class S = host>
+struct tdft2_tables {
+  tensor<T, S> f1t, tw_hr, tw_rh, finv;
+};
+
+template <class T>
+tdft2_tables<T> make_tdft2_tables(index_t H, index_t W, index_t m1, index_t m2) {
+  const tdft2_geometry g = tdft2_geometry::make(1, H, W, m1, m2);
+  tdft2_tables<T> t{zeros<T>(shape_t{W, g.jp}), tensor<T>(shape_t{H, 2 * m1, 2}),
+                    tensor<T>(shape_t{2 * m1, H, 2}), tensor<T>(shape_t{2 * m2, W})};
+  const double norm = 1.0 / (static_cast<double>(H) * static_cast<double>(W));
+  for (index_t k = 0; k < m2; ++k)
+    for (index_t w = 0; w < W; ++w) {
+      const auto [cs, sn] = unit_root(k * w, W);
+      const double ck = hermitian_weight(k, W) * norm;
+      t.f1t(w, 2 * k) = static_cast<T>(cs);
+      t.f1t(w, 2 * k + 1) = static_cast<T>(-sn);
+      t.finv(2 * k, w) = static_cast<T>(ck * cs);
+      t.finv(2 * k + 1, w) = static_cast<T>(-ck * sn);
+    }
+  for (index_t r = 0; r < 2 * m1; ++r) {
+    const index_t k = r < m1 ? r : H - 2 * m1 + r;
+    for (index_t h = 0; h < H; ++h) {
+      const auto [cs, sn] = unit_root(k * h, H);
+      t.tw_hr(h, r, 0) = t.tw_rh(r, h, 0) = static_cast<T>(cs);
+      t.tw_hr(h, r, 1) = t.tw_rh(r, h, 1) = static_cast<T>(sn);
+    }
+  }
+  return t;
+}
+
+/// Four consecutive values at p (16-byte aligned for float on the device, 32 for double).
+template <class T>
+TESSERA_HOST_DEVICE void tdft2_load4(const T* p, T& a, T& b, T& c, T& d) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) {
+    const float4 v = *reinterpret_cast<const float4*>(p);
+    a = v.x, b = v.y, c = v.z, d = v.w;
+    return;
+  } else if constexpr (std::is_same_v<T, double>) {
+    const double2 v = reinterpret_cast<const double2*>(p)[0];
+    const double2 u = reinterpret_cast<const double2*>(p)[1];
+    a = v.x, b = v.y, c = u.x, d = u.y;
+    return;
+  }
+#endif
+  a = p[0], b = p[1], c = p[2], d = p[3];
+}
+
+/// Stores four consecutive values at p (aligned as tdft2_load4).
+template <class T>
+TESSERA_HOST_DEVICE void tdft2_store4(T* p, T a, T b, T c, T d) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) {
+    *reinterpret_cast<float4*>(p) = make_float4(a, b, c, d);
+    return;
+  } else if constexpr (std::is_same_v<T, double>) {
+    reinterpret_cast<double2*>(p)[0] = make_double2(a, b);
+    reinterpret_cast<double2*>(p)[1] = make_double2(c, d);
+    return;
+  }
+#endif
+  p[0] = a, p[1] = b, p[2] = c, p[3] = d;
+}
+
+/// Forward phase 1: slice x (H·W contiguous values) into shared memory, rows `pitch` apart.
+/// Eight loads per thread are issued before their stores, so that they are in flight together.
+template <class T>
+TESSERA_HOST_DEVICE void tdft2_fwd_stage(const tdft2_geometry& g, int tid, int nt, T* sm,
+                                         const T* TESSERA_RESTRICT x) {
+  constexpr int U = 8;
+  const int n = g.H * g.W, dh = nt / g.W, dw = nt - dh * g.W;
+  int h = tid / g.W, w = tid - h * g.W;  // element tid, advanced by nt = (dh, dw) per step
+  for (int base = tid; base < n; base += U * nt) {
+    T v[U];
+    TESSERA_DFT_UNROLL
+    for (int u = 0; u < U; ++u) {
+      const int i = base + u * nt;
+      v[u] = i < n ? x[i] : T(0);
+    }
+    TESSERA_DFT_UNROLL
+    for (int u = 0; u < U; ++u) {
+      if (base + u * nt < n) sm[h * g.pitch + w] = v[u];
+      h += dh;
+      w += dw;
+      if (w >= g.W) w -= g.W, ++h;
+    }
+  }
+}
+
+/// Forward phase 2, along W: row h's kept W-modes xw[h][2k + (0 re, 1 im)] = Σ_w x[h][w]·f1t[w],
+/// one thread per (row, 8 consecutive values), folded over w ↔ W - w.
+template <class T>
+TESSERA_HOST_DEVICE void tdft2_fwd_w(const tdft2_geometry& g, int tid, int nt, T* sm,
+                                     const T* TESSERA_RESTRICT f1t) {
+  const int chunks = g.jp / 8, items = g.H * chunks, pairs = (g.W - 1) / 2;
+  for (int it = tid; it < items; it += nt) {
+    const int c = it / g.H, h = it - c * g.H;  // neighbouring threads: neighbouring rows
+    const T* row = sm + h * g.pitch;
+    const T* f = f1t + 8 * c;
+    T acc[8];
+    {
+      const T x0 = row[0];
+      T f0, f1, f2, f3, f4, f5, f6, f7;
+      tdft2_load4(f, f0, f1, f2, f3);
+      tdft2_load4(f + 4, f4, f5, f6, f7);
+      acc[0] = x0 * f0, acc[1] = x0 * f1, acc[2] = x0 * f2, acc[3] = x0 * f3;
+      acc[4] = x0 * f4, acc[5] = x0 * f5, acc[6] = x0 * f6, acc[7] = x0 * f7;
+    }
+    for (int w = 1; w <= pairs; ++w) {
+      const T a = row[w], b = row[g.W - w];
+      const T sum = a + b, dif = a - b;  // the cosine (even) and sine (odd) columns' inputs
+      const T* fw = f + w * g.jp;
+      T f0, f1, f2, f3, f4, f5, f6, f7;
+      tdft2_load4(fw, f0, f1, f2, f3);
+      tdft2_load4(fw + 4, f4, f5, f6, f7);
+      acc[0] += sum * f0, acc[1] += dif * f1, acc[2] += sum * f2, acc[3] += dif * f3;
+      acc[4] += sum * f4, acc[5] += dif * f5, acc[6] += sum * f6, acc[7] += dif * f7;
+    }
+    if (g.W % 2 == 0) {  // the unpaired Nyquist column
+      const T xm = row[g.W / 2];
+      const T* fw = f + (g.W / 2) * g.jp;
+      T f0, f1, f2, f3, f4, f5, f6, f7;
+      tdft2_load4(fw, f0, f1, f2, f3);
+      tdft2_load4(fw + 4, f4, f5, f6, f7);
+      acc[0] += xm * f0, acc[1] += xm * f1, acc[2] += xm * f2, acc[3] += xm * f3;
+      acc[4] += xm * f4, acc[5] += xm * f5, acc[6] += xm * f6, acc[7] += xm * f7;
+    }
+    T* out = sm + g.xw_at + h * g.jp + 8 * c;
+    tdft2_store4(out, acc[0], acc[1], acc[2], acc[3]);
+    tdft2_store4(out + 4, acc[4], acc[5], acc[6], acc[7]);
+  }
+}
+
+/// Forward phase 3, along H: the kept modes Y[r][k] = Σ_h xw[h][k]·e^{-2πi·k_r·h/H} of slice s,
+/// one thread per (kept row r, two W-modes), written to out (2·m2 [block·m2 + k], m1, slices,
+/// 2), the mode-major layout of spectral_conv2d's per-mode products (block = r / m1).
+template <class T>
+TESSERA_HOST_DEVICE void tdft2_fwd_h(const tdft2_geometry& g, int tid, int nt, const T* sm,
+                                     const T* TESSERA_RESTRICT tw_hr, T* TESSERA_RESTRICT out,
+                                     index_t s) {
+  const int r2 = 2 * g.m1, groups = g.jp / 4, items = r2 * groups;
+  const T* xw = sm + g.xw_at;
+  for (int it = tid; it < items; it += nt) {
+    const int q = it / r2, r = it - q * r2;  // neighbouring threads: neighbouring rows r
+    const int k0 = 2 * q;
+    if (k0 >= g.m2) continue;  // padding only
+    T re0 = 0, im0 = 0, re1 = 0, im1 = 0;
+    for (int h = 0; h < g.H; ++h) {
+      const T c = tw_hr[2 * (h * r2 + r)], sn = tw_hr[2 * (h * r2 + r) + 1];
+      T a0, b0, a1, b1;
+      tdft2_load4(xw + h * g.jp + 4 * q, a0, b0, a1, b1);
+      re0 += a0 * c + b0 * sn;
+      im0 += b0 * c - a0 * sn;
+      re1 += a1 * c + b1 * sn;
+      im1 += b1 * c - a1 * sn;
+    }
+    const int blk = r / g.m1, rr = r - blk * g.m1;
+    const index_t o0 = 2 * ((index_t{blk * g.m2 + k0} * g.m1 + rr) * g.slices + s);
+    out[o0] = re0;
+    out[o0 + 1] = im0;
+    if (k0 + 1 < g.m2) {
+      const index_t o1 = o0 + 2 * index_t{g.m1} * g.slices;
+      out[o1] = re1;
+      out[o1 + 1] = im1;
+    }
+  }
+}
+
+/// Inverse phase 1: slice s's modes from y (2·m2 [block·m2 + k], m1, slices, 2) into shared
+/// memory as rows r < 2·m1 of jp values (2k re, 2k + 1 im; zero past 2·m2).
+template <class T>
+TESSERA_HOST_DEVICE void tdft2_inv_stage(const tdft2_geometry& g, int tid, int nt, T* sm,
+                                         const T* TESSERA_RESTRICT y, index_t s) {
+  const int r2 = 2 * g.m1, half = g.jp / 2, items = r2 * half;
+  for (int it = tid; it < items; it += nt) {
+    const int r = it / half, k = it - r * half;
+    T re = 0, im = 0;
+    if (k < g.m2) {
+      const int blk = r / g.m1, rr = r - blk * g.m1;
+      const index_t i = 2 * ((index_t{blk * g.m2 + k} * g.m1 + rr) * g.slices + s);
+      re = y[i];
+      im = y[i + 1];
+    }
+    sm[r * g.jp + 2 * k] = re;
+    sm[r * g.jp + 2 * k + 1] = im;
+  }
+}
+
+/// Inverse phase 2, along H (unscaled): z[h][k] = Σ_r Y[r][k]·e^{+2πi·k_r·h/H}, one thread per
+/// (row h, two W-modes), into the rows after the modes.
+template <class T>
+TESSERA_HOST_DEVICE void tdft2_inv_h(const tdft2_geometry& g, int tid, int nt, T* sm,
+                                     const T* TESSERA_RESTRICT tw_rh) {
+  const int r2 = 2 * g.m1, groups = g.jp / 4, items = g.H * groups;
+  T* z = sm + r2 * g.jp;
+  for (int it = tid; it < items; it += nt) {
+    const int q = it / g.H, h = it - q * g.H;  // neighbouring threads: neighbouring rows h
+    T re0 = 0, im0 = 0, re1 = 0, im1 = 0;
+    for (int r = 0; r < r2; ++r) {
+      const T c = tw_rh[2 * (r * g.H + h)], sn = tw_rh[2 * (r * g.H + h) + 1];
+      T a0, b0, a1, b1;
+      tdft2_load4(sm + r * g.jp + 4 * q, a0, b0, a1, b1);
+      re0 += a0 * c - b0 * sn;
+      im0 += a0 * sn + b0 * c;
+      re1 += a1 * c - b1 * sn;
+      im1 += a1 * sn + b1 * c;
+    }
+    tdft2_store4(z + h * g.jp + 4 * q, re0, im0, re1, im1);
+  }
+}
+
+/// Inverse phase 3, along W: rows h of slice s, out[h][w] = Σ_k z[h][2k]·finv[2k][w] +
+/// z[h][2k+1]·finv[2k+1][w], one thread per (4 rows, column w ≤ W/2) writing column w and its
+/// mirror W - w. `out` is the slice (H·W contiguous values).
+template <class T>
+TESSERA_HOST_DEVICE void tdft2_inv_w(const tdft2_geometry& g, int tid, int nt, const T* sm,
+                                     const T* TESSERA_RESTRICT finv, T* TESSERA_RESTRICT out) {
+  const int half = g.W / 2 + 1, quads = (g.H + 3) / 4, items = quads * half;
+  const T* z = sm + 2 * g.m1 * g.jp;
+  for (int it = tid; it < items; it += nt) {
+    const int q = it / half, w = it - q * half;  // neighbouring threads: neighbouring columns
+    const int h0 = 4 * q;
+    // Rows past H read the last row (in bounds) and are not written.
+    const T* z0 = z + std::min(h0, g.H - 1) * g.jp;
+    const T* z1 = z + std::min(h0 + 1, g.H - 1) * g.jp;
+    const T* z2 = z + std::min(h0 + 2, g.H - 1) * g.jp;
+    const T* z3 = z + std::min(h0 + 3, g.H - 1) * g.jp;
+    T e0 = 0, e1 = 0, e2 = 0, e3 = 0, o0 = 0, o1 = 0, o2 = 0, o3 = 0;
+    for (int k = 0; k < g.m2; ++k) {
+      const T fc = finv[(2 * k) * g.W + w], fs = finv[(2 * k + 1) * g.W + w];
+      e0 += z0[2 * k] * fc, o0 += z0[2 * k + 1] * fs;
+      e1 += z1[2 * k] * fc, o1 += z1[2 * k + 1] * fs;
+      e2 += z2[2 * k] * fc, o2 += z2[2 * k + 1] * fs;
+      e3 += z3[2 * k] * fc, o3 += z3[2 * k + 1] * fs;
+    }
+    const bool mirror = w != 0 && 2 * w != g.W;
+    const T e[4] = {e0, e1, e2, e3}, o[4] = {o0, o1, o2, o3};
+    TESSERA_DFT_UNROLL
+    for (int u = 0; u < 4; ++u) {
+      const int h = h0 + u;
+      if (h >= g.H) break;
+      out[index_t{h} * g.W + w] = e[u] + o[u];
+      if (mirror) out[index_t{h} * g.W + (g.W - w)] = e[u] - o[u];
+    }
+  }
+}
+
+}  // namespace tessera::spectral::detail
+
+#undef TESSERA_DFT_UNROLL
