@@ -52,7 +52,8 @@
 # DATA_DIR [build/fno-data/<RES>-<NTRAIN>-<NTEST>], BUILD_DIR [build/fno-gpu],
 # DEPS [.device-deps/prefix when present: a /usr-like prefix with Eigen and stb],
 # SKIP_BUILD [0], OUT_DIR [build/compare-results/fno-<UTC>], GRAPH_AB [1: on cuda, also time
-# the DEQ with --graph-solve off and print RESULT case=fno_deq_step_graph_off].
+# the DEQ with --graph-solve off and with --fused-dft off, and print RESULT
+# case=fno_deq_step_graph_off and case=fno_deq_step_fused_dft_off].
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -182,18 +183,21 @@ if [[ $MODE != train ]]; then
     echo "RESULT case=$case_name tessera=$t pytorch=$p unit=ms ratio=$ratio"
   done
   missing "$OUT_DIR/tessera"
-  # The A/B of the DEQ solve's CUDA graph (fno_deq --graph-solve, on by default): the DEQ again
-  # with the block launched kernel by kernel.
+  # The A/Bs of the DEQ step's cuda defaults: the solve's CUDA graph (fno_deq --graph-solve) and
+  # the fused DFT kernels of the spectral convolutions (--fused-dft); the DEQ again with each off.
   if [[ $DEVICE == cuda && $GRAPH_AB == 1 && ,$MODELS, == *,deq,* ]]; then
-    say "tessera DEQ timing without the solve's CUDA graph (--graph-solve off)"
-    run_tessera "$OUT_DIR/tessera-nograph" --data "$DATA_DIR" "${common[@]}" --models deq \
-      --device "$DEVICE" --graph-solve off
-    t=$(timing "$OUT_DIR/tessera-nograph.txt" deq)
-    p=$(timing "$OUT_DIR/pytorch.txt" deq)
-    ratio=NA
-    [[ $t != NA && $p != NA ]] && ratio=$(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.3f", a / b }')
-    echo "RESULT case=fno_deq_step_graph_off tessera=$t pytorch=$p unit=ms ratio=$ratio"
-    grep -hE "^TIMING" "$OUT_DIR/tessera-nograph.txt" | sed 's/^/TESSERA graph_off /' || true
+    for variant in "graph_off --graph-solve off" "fused_dft_off --fused-dft off"; do
+      read -r tag opt val <<<"$variant"
+      say "tessera DEQ timing with $opt $val"
+      run_tessera "$OUT_DIR/tessera-$tag" --data "$DATA_DIR" "${common[@]}" --models deq \
+        --device "$DEVICE" "$opt" "$val"
+      t=$(timing "$OUT_DIR/tessera-$tag.txt" deq)
+      p=$(timing "$OUT_DIR/pytorch.txt" deq)
+      ratio=NA
+      [[ $t != NA && $p != NA ]] && ratio=$(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.3f", a / b }')
+      echo "RESULT case=fno_deq_step_$tag tessera=$t pytorch=$p unit=ms ratio=$ratio"
+      grep -hE "^TIMING" "$OUT_DIR/tessera-$tag.txt" | sed "s/^/TESSERA $tag /" || true
+    done
   fi
   grep -h "^TIMING" "$OUT_DIR/pytorch.txt" | sed 's/^/PYTORCH /'
   # tessera's TIMING lines carry the step's phases (fwd_solve_ms, head_loss_ms, backward_ms,

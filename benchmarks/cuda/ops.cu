@@ -404,6 +404,46 @@ void rfft2_irfft2_94(benchmark::State& state) {
 }
 BENCHMARK(rfft2_irfft2_94)->UseManualTime()->Unit(benchmark::kMillisecond);
 
+// The FNO-DEQ layer's spectral convolution with nothing recorded (the solve's), 32×32×94×94,
+// 12×12 modes: arg 0 the fused DFT kernels around the per-mode products (the default), 1 the
+// truncated DFTs as cuBLAS GEMMs with the permutes between them (run 11's path); arg 2 the
+// fused forward kernel alone, 3 the fused inverse alone, with GB/s of the slices' bytes.
+void fno_spectral_conv(benchmark::State& state) {
+  const index_t B = 32, C = 32, H = 94, W = 94, m = 12;
+  generator gen(10);
+  const auto x = randn<float, cuda>({B, C, H, W}, gen);
+  const auto w1 = to<cuda>(spectral::spectral_weights<float>({C, C, m, m, 2}, gen));
+  const auto w2 = to<cuda>(spectral::spectral_weights<float>({C, C, m, m, 2}, gen));
+  using backend = spectral::detail::space_backend<cuda>;
+  const auto modes = backend::tdft2_forward<float>(x, m, m);
+  switch (state.range(0)) {
+    case 0:
+      time_iterations(state, [&] { (void)spectral::spectral_conv2d(x, w1, w2); });
+      break;
+    case 1:
+      time_iterations(state, [&] {
+        (void)spectral::spectral_conv2d(x, w1, w2, spectral::spectral_method::truncated_dft_gemm);
+      });
+      break;
+    case 2:
+      time_iterations(state, [&] { (void)backend::tdft2_forward<float>(x, m, m); });
+      break;
+    default:
+      time_iterations(state, [&] { (void)backend::tdft2_inverse<float>(modes, H, W); });
+      break;
+  }
+  if (state.range(0) >= 2)
+    state.counters["GB/s"] = benchmark::Counter(double(B * C * H * W + modes.numel()) * 4 * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(fno_spectral_conv)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(3)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
 }  // namespace
 }  // namespace tessera::bench
 

@@ -14,15 +14,18 @@
 
 namespace fno_deq_block {
 
-/// The block applied to z with the weights θ (see above).
+/// The block applied to z with the weights θ (see above); `method` is the spectral
+/// convolutions' (truncated_dft: on cuda, the fused DFT kernels where nothing is recorded).
 template <class V>
-V block_from(const V& z, const std::vector<V>& th) {
+V block_from(
+    const V& z, const std::vector<V>& th,
+    tessera::spectral::spectral_method method = tessera::spectral::spectral_method::truncated_dft) {
   namespace sp = tessera::spectral;
   const V& inj = th.back();
   const std::span<const V> all(th);
   V h = z;
   for (std::size_t j = 0; j + 1 < th.size(); j += 8)
-    h = sp::fourier_layer_apply(h, all.subspan(j, 8), true, inj, true);
+    h = sp::fourier_layer_apply(h, all.subspan(j, 8), true, inj, true, method);
   return h;
 }
 

@@ -92,6 +92,13 @@ struct config {
   // cuda: the DEQ's Anderson solve replays its block from a CUDA graph captured once per solve
   // (implicit::solver_options::graph; the same kernels, so the same results).
   bool graph_solve = true;
+  // cuda: the spectral convolutions' truncated DFTs by the fused kernels where nothing is
+  // recorded (the solve, evaluation), or always by cuBLAS GEMMs (--fused-dft off).
+  bool fused_dft = true;
+  [[nodiscard]] tessera::spectral::spectral_method spectral_method() const {
+    return fused_dft ? tessera::spectral::spectral_method::truncated_dft
+                     : tessera::spectral::spectral_method::truncated_dft_gemm;
+  }
 
   [[nodiscard]] bool has(const std::string& key) const {
     return ("," + models + ",").find("," + key + ",") != std::string::npos;
@@ -283,6 +290,17 @@ struct model {
         cfg(c) {
     deeper.reserve(static_cast<std::size_t>(depth > 1 ? depth - 1 : 0));
     for (int i = 1; i < depth; ++i) deeper.emplace_back(c.width, c.modes, c.modes, gen, 3, true);
+    last.spectral.method = c.spectral_method();
+    for (auto& l : block.layers) l.spectral.method = c.spectral_method();
+    for (auto& b : deeper)
+      for (auto& l : b.layers) l.spectral.method = c.spectral_method();
+  }
+
+  /// The DEQ's map f(z, θ): the block from θ with the configured spectral method.
+  [[nodiscard]] auto block_map() const {
+    return [m = cfg.spectral_method()](const var& z, const std::vector<var>& th) {
+      return block_from(z, th, m);
+    };
   }
 
   std::vector<ad::parameter<T, S>*> parameters() {
@@ -335,7 +353,7 @@ struct model {
           o.backward.mode = im::backward_mode::unroll;
           o.backward.unroll_steps = cfg.warmup_unroll;
         }
-        auto r = im::fixed_point(block_from<var>, zeros_in<S>(xt.shape()), th, o);
+        auto r = im::fixed_point(block_map(), zeros_in<S>(xt.shape()), th, o);
         info = r.info;
         return r.z;
       }
@@ -358,7 +376,7 @@ struct model {
     ad::no_grad ng;
     const var xt = lift(ad::constant(x));
     const var z = trunk(xt, -1);
-    const var fz = block_from(z, theta(xt));
+    const var fz = block_from(z, theta(xt), cfg.spectral_method());
     const tensor<T> d = tessera::to<tessera::host>((fz - z).value()).contiguous(),
                     f = tessera::to<tessera::host>(fz.value()).contiguous();
     double nd = 0, nf = 0;
@@ -714,7 +732,7 @@ std::vector<double> batch_gradient(model<S>& m, const data<S>& d, const config& 
                 .restart = 40,
                 .phantom_steps = 1,
                 .phantom_tau = 0.5};
-  auto r = im::fixed_point(block_from<var>, zeros_in<S>(xt.shape()), th, o);
+  auto r = im::fixed_point(m.block_map(), zeros_in<S>(xt.shape()), th, o);
   const var l = rel_l2_sum(d.decode(m.head(m.last(r.z, var{}, false))), rows(d.ytr, 0, hi),
                            rows(d.tr_inv_norm, 0, hi));
   ad::backward(l);

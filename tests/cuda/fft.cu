@@ -4,8 +4,9 @@
 // trailing ones, strided and misaligned inputs, crop/pad of irfft, spectra whose DC/Nyquist
 // parts are not Hermitian, more than three axes), round trips, the same error messages, the
 // plan cache, an owned stream, a captured graph, the tape's gradients through rfft2/irfft2,
-// and spectral_conv1d/2d with method fft on cuda against the host's truncated DFT. Float,
-// with one double case (compile time: every case instantiates both spaces).
+// spectral_conv1d/2d with method fft on cuda against the host's truncated DFT, and the fused
+// truncated-DFT kernels of spectral_conv2d against the host and cuBLAS. Float, with a few
+// double cases (compile time: every case instantiates both spaces).
 #include <boost/test/unit_test.hpp>
 
 #include <string>
@@ -231,6 +232,49 @@ BOOST_AUTO_TEST_CASE(spectral_conv_fft_on_cuda_matches_host_truncated_dft) {
   const tensor<float> c1 =
       to<host>(sp::spectral_conv1d(to<cuda>(x1), to<cuda>(w), sp::spectral_method::fft));
   BOOST_TEST(nmse(y1, c1) <= fft_tol.f32, "spectral_conv1d fft NMSE " << nmse(y1, c1));
+}
+
+BOOST_AUTO_TEST_CASE(spectral_conv2d_fused_dft_kernels_match_host) {
+  // The fused truncated-DFT kernels (spectral/dft_blocks.hpp; the default method on cuda tensors
+  // whose shape fits them) against the same method by cuBLAS GEMMs on cuda and against the
+  // host: the FNO-DEQ layer (94×94, 12×12 modes, float), odd sizes, the Nyquist column, W = 2,
+  // a permuted (non-contiguous) input, double, and a double grid too large for the kernels
+  // (the GEMM fallback).
+  struct c {
+    index_t B, Ci, Co, H, W, m1, m2;
+  };
+  const auto run = [&]<class T>(T, const c& s, bool permuted, bool fits) {
+    const std::string what = std::to_string(s.H) + "×" + std::to_string(s.W) + " modes " +
+                             std::to_string(s.m1) + "×" + std::to_string(s.m2) +
+                             (sizeof(T) == 8 ? " double" : " float") +
+                             (permuted ? " permuted" : "");
+    BOOST_TEST(sp::detail::space_backend<cuda>::tdft2_fits<T>(s.H, s.W, s.m1, s.m2) == fits, what);
+    const tensor<T> x0 = uniform<T>({s.B, s.Ci, permuted ? s.W : s.H, permuted ? s.H : s.W}, 70);
+    const tensor<T> x = permuted ? x0.permute({0, 1, 3, 2}) : x0;
+    generator gen(71);
+    const tensor<T> w1 = sp::spectral_weights<T>({s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+    const tensor<T> w2 = sp::spectral_weights<T>({s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+    const tensor<T> h = sp::spectral_conv2d(x.contiguous(), w1, w2);
+    const tensor<T, cuda> xc = permuted ? to<cuda>(x0).permute({0, 1, 3, 2}) : to<cuda>(x);
+    const tensor<T> fused = to<host>(sp::spectral_conv2d(xc, to<cuda>(w1), to<cuda>(w2)));
+    const tensor<T> gemm = to<host>(sp::spectral_conv2d(xc, to<cuda>(w1), to<cuda>(w2),
+                                                        sp::spectral_method::truncated_dft_gemm));
+    BOOST_TEST(nmse(h, fused) <= fft_tol.of<T>(), what << " fused NMSE " << nmse(h, fused));
+    BOOST_TEST(nmse(h, gemm) <= fft_tol.of<T>(), what << " GEMM NMSE " << nmse(h, gemm));
+    // The recorded form with no gradient wanted takes the same kernels.
+    ad::no_grad ng;
+    const tensor<T> viavar =
+        to<host>(sp::spectral_conv2d(ad::var<T, cuda>(xc), ad::var<T, cuda>(to<cuda>(w1)),
+                                     ad::var<T, cuda>(to<cuda>(w2)))
+                     .value());
+    BOOST_TEST(nmse(fused, viavar) == 0.0, what << " no-grad variable");
+  };
+  run(float{}, c{2, 4, 3, 94, 94, 12, 12}, false, true);
+  run(float{}, c{1, 2, 3, 9, 7, 4, 4}, false, true);
+  run(float{}, c{2, 2, 2, 8, 8, 4, 5}, true, true);
+  run(float{}, c{3, 1, 2, 10, 2, 2, 2}, false, true);
+  run(double{}, c{2, 3, 2, 12, 10, 3, 3}, false, true);
+  run(double{}, c{1, 2, 2, 94, 94, 12, 12}, false, false);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

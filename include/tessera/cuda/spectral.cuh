@@ -26,6 +26,7 @@
 
 #include "tessera/cuda.hpp"
 #include "tessera/spectral.hpp"
+#include "tessera/spectral/dft_blocks.hpp"
 
 namespace tessera::detail {
 /// The enumerator name of a cufftResult.
@@ -119,6 +120,49 @@ TESSERA_KERNEL void c2r_pack_kernel(const T* __restrict__ x, T* __restrict__ out
     }
     out[2 * t] = re;
     out[2 * t + 1] = im;
+  }
+}
+
+/// The fused forward truncated 2-D DFT (spectral/dft_blocks.hpp): block b takes slices b,
+/// b + gridDim.x, ... of x (slices, H, W) to their kept modes in out (2·m2, m1, slices, 2).
+/// Dynamic shared memory: g.forward_smem() values.
+template <class T>
+TESSERA_KERNEL void tdft2_forward_kernel(spectral::detail::tdft2_geometry g,
+                                         const T* __restrict__ x, const T* __restrict__ f1t,
+                                         const T* __restrict__ tw_hr, T* __restrict__ out) {
+  extern __shared__ __align__(16) unsigned char tdft2_smem[];
+  T* sm = reinterpret_cast<T*>(tdft2_smem);
+  const int tid = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
+  const index_t slice = index_t{g.H} * g.W;
+  for (index_t s = blockIdx.x; s < g.slices; s += gridDim.x) {
+    spectral::detail::tdft2_fwd_stage(g, tid, nt, sm, x + s * slice);
+    __syncthreads();
+    spectral::detail::tdft2_fwd_w(g, tid, nt, sm, f1t);
+    __syncthreads();
+    // The next slice's staging writes only the input rows, which this phase does not read; its
+    // W stage, which overwrites the rows read here, comes after the next barrier.
+    spectral::detail::tdft2_fwd_h(g, tid, nt, sm, tw_hr, out, s);
+  }
+}
+
+/// The fused inverse: block b takes the modes of slices b, b + gridDim.x, ... from y (2·m2, m1,
+/// slices, 2) to out (slices, H, W). Dynamic shared memory: g.inverse_smem() values.
+template <class T>
+TESSERA_KERNEL void tdft2_inverse_kernel(spectral::detail::tdft2_geometry g,
+                                         const T* __restrict__ y, const T* __restrict__ tw_rh,
+                                         const T* __restrict__ finv, T* __restrict__ out) {
+  extern __shared__ __align__(16) unsigned char tdft2_smem[];
+  T* sm = reinterpret_cast<T*>(tdft2_smem);
+  const int tid = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
+  const index_t slice = index_t{g.H} * g.W;
+  for (index_t s = blockIdx.x; s < g.slices; s += gridDim.x) {
+    spectral::detail::tdft2_inv_stage(g, tid, nt, sm, y, s);
+    __syncthreads();
+    spectral::detail::tdft2_inv_h(g, tid, nt, sm, tw_rh);
+    __syncthreads();
+    // The next slice's staging overwrites only the modes, read by the phase before the barrier
+    // above; its H stage, which overwrites the rows read here, comes after the next barrier.
+    spectral::detail::tdft2_inv_w(g, tid, nt, sm, finv, out + s * slice);
   }
 }
 
@@ -566,6 +610,66 @@ struct space_backend<cuda> : cufft_backend {
         });
   }
 
+  /// Whether the fused truncated-DFT kernels take spectral_conv2d's (H, W, m1, m2) in T: each
+  /// kernel's shared memory within the 48 KB a block gets without opting in (float: grids up to
+  /// about 100×100 with 12×12 modes; double: about 70×70).
+  template <class T>
+  static bool tdft2_fits(index_t H, index_t W, index_t m1, index_t m2) {
+    if (H > 65536 || W > 65536 || H * W > (index_t{1} << 24)) return false;
+    const tdft2_geometry g = tdft2_geometry::make(1, H, W, m1, m2);
+    const index_t limit = index_t{48 * 1024} / static_cast<index_t>(sizeof(T));
+    return g.forward_smem() <= limit && g.inverse_smem() <= limit;
+  }
+
+  /// The kept modes of x (B, C, H, W) as spectral_conv2d's per-mode products take them:
+  /// (2·m2 [block·m2 + k], m1, B, C, 2), by the fused forward kernel (tdft2_fits must hold).
+  template <class T>
+  static tensor<T, cuda> tdft2_forward(const tensor<T, cuda>& x, index_t m1, index_t m2) {
+    const index_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+    const tensor<T, cuda> xc = x.contiguous();
+    tensor<T, cuda> out(shape_t{2 * m2, m1, B, C, 2});
+    if (out.numel() == 0) return out;
+    const tdft2_tables<T, cuda> t = tdft2_matrices<T>(H, W, m1, m2);
+    const tdft2_geometry g = tdft2_geometry::make(B * C, H, W, m1, m2);
+    const cudaStream_t s = cuda_rt::current_stream();
+    cuda_kernels::tdft2_forward_kernel<T>
+        <<<tdft2_grid(g.slices), g.forward_threads(),
+           static_cast<std::size_t>(g.forward_smem()) * sizeof(T), s>>>(g, xc.data(), t.f1t.data(),
+                                                                        t.tw_hr.data(), out.data());
+    TESSERA_CUDA_CHECK_LAUNCH();
+    return out;
+  }
+
+  /// The inverse of tdft2_forward's layout: modes y (2·m2, m1, B, C, 2) → real (B, C, H, W),
+  /// the inverse truncated DFT of spectral_conv2d (tdft2_fits must hold).
+  template <class T>
+  static tensor<T, cuda> tdft2_inverse(const tensor<T, cuda>& y, index_t H, index_t W) {
+    const index_t m2 = y.size(0) / 2, m1 = y.size(1), B = y.size(2), C = y.size(3);
+    const tensor<T, cuda> yc = y.contiguous();
+    tensor<T, cuda> out(shape_t{B, C, H, W});
+    if (out.numel() == 0) return out;
+    const tdft2_tables<T, cuda> t = tdft2_matrices<T>(H, W, m1, m2);
+    const tdft2_geometry g = tdft2_geometry::make(B * C, H, W, m1, m2);
+    const cudaStream_t s = cuda_rt::current_stream();
+    cuda_kernels::tdft2_inverse_kernel<T>
+        <<<tdft2_grid(g.slices), tdft2_geometry::inverse_threads,
+           static_cast<std::size_t>(g.inverse_smem()) * sizeof(T), s>>>(
+            g, yc.data(), t.tw_rh.data(), t.finv.data(), out.data());
+    TESSERA_CUDA_CHECK_LAUNCH();
+    return out;
+  }
+
+  /// The tables of the fused kernels for (H, W, m1, m2), cached as conv2d_matrices.
+  template <class T>
+  static tdft2_tables<T, cuda> tdft2_matrices(index_t H, index_t W, index_t m1, index_t m2) {
+    return cached<T, tdft2_tables<T, cuda>>(
+        "spectral::spectral_conv2d", key{cuda_rt::current_device(), H, W, m1, m2}, [&] {
+          const tdft2_tables<T> h = make_tdft2_tables<T>(H, W, m1, m2);
+          return tdft2_tables<T, cuda>{to<cuda>(h.f1t), to<cuda>(h.tw_hr), to<cuda>(h.tw_rh),
+                                       to<cuda>(h.finv)};
+        });
+  }
+
   /// The spectral_conv1d matrices for (n, m), cached as conv2d_matrices.
   template <class T>
   static std::pair<tensor<T, cuda>, tensor<T, cuda>> conv1d_matrices(index_t n, index_t m) {
@@ -578,6 +682,11 @@ struct space_backend<cuda> : cufft_backend {
 
  private:
   using key = std::tuple<int, index_t, index_t, index_t, index_t>;
+
+  /// One block per slice, up to 2^20 blocks (the kernels loop over the rest).
+  static unsigned tdft2_grid(index_t slices) {
+    return static_cast<unsigned>(std::min<index_t>(slices, index_t{1} << 20));
+  }
 
   /// The cache entry for `k`, made by `make` the first time. Entries live until the process
   /// ends and are never freed (freeing device memory during static destruction, after the

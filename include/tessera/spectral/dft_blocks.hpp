@@ -23,7 +23,7 @@
 #include "tessera/core/tensor.hpp"
 #include "tessera/spectral/spectral_conv.hpp"
 
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDACC__)
 #define TESSERA_DFT_UNROLL _Pragma("unroll")
 #else
 #define TESSERA_DFT_UNROLL _Pragma("GCC unroll 8")
@@ -116,6 +116,23 @@ TESSERA_HOST_DEVICE void tdft2_load4(const T* p, T& a, T& b, T& c, T& d) {
   }
 #endif
   a = p[0], b = p[1], c = p[2], d = p[3];
+}
+
+/// Two consecutive values at p (8-byte aligned for float on the device, 16 for double).
+template <class T>
+TESSERA_HOST_DEVICE void tdft2_load2(const T* p, T& a, T& b) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) {
+    const float2 v = *reinterpret_cast<const float2*>(p);
+    a = v.x, b = v.y;
+    return;
+  } else if constexpr (std::is_same_v<T, double>) {
+    const double2 v = *reinterpret_cast<const double2*>(p);
+    a = v.x, b = v.y;
+    return;
+  }
+#endif
+  a = p[0], b = p[1];
 }
 
 /// Stores four consecutive values at p (aligned as tdft2_load4).
@@ -218,7 +235,8 @@ TESSERA_HOST_DEVICE void tdft2_fwd_h(const tdft2_geometry& g, int tid, int nt, c
     if (k0 >= g.m2) continue;  // padding only
     T re0 = 0, im0 = 0, re1 = 0, im1 = 0;
     for (int h = 0; h < g.H; ++h) {
-      const T c = tw_hr[2 * (h * r2 + r)], sn = tw_hr[2 * (h * r2 + r) + 1];
+      T c, sn;
+      tdft2_load2(tw_hr + 2 * (h * r2 + r), c, sn);
       T a0, b0, a1, b1;
       tdft2_load4(xw + h * g.jp + 4 * q, a0, b0, a1, b1);
       re0 += a0 * c + b0 * sn;
@@ -269,7 +287,8 @@ TESSERA_HOST_DEVICE void tdft2_inv_h(const tdft2_geometry& g, int tid, int nt, T
     const int q = it / g.H, h = it - q * g.H;  // neighbouring threads: neighbouring rows h
     T re0 = 0, im0 = 0, re1 = 0, im1 = 0;
     for (int r = 0; r < r2; ++r) {
-      const T c = tw_rh[2 * (r * g.H + h)], sn = tw_rh[2 * (r * g.H + h) + 1];
+      T c, sn;
+      tdft2_load2(tw_rh + 2 * (r * g.H + h), c, sn);
       T a0, b0, a1, b1;
       tdft2_load4(sm + r * g.jp + 4 * q, a0, b0, a1, b1);
       re0 += a0 * c - b0 * sn;
@@ -293,17 +312,23 @@ TESSERA_HOST_DEVICE void tdft2_inv_w(const tdft2_geometry& g, int tid, int nt, c
     const int q = it / half, w = it - q * half;  // neighbouring threads: neighbouring columns
     const int h0 = 4 * q;
     // Rows past H read the last row (in bounds) and are not written.
-    const T* z0 = z + std::min(h0, g.H - 1) * g.jp;
-    const T* z1 = z + std::min(h0 + 1, g.H - 1) * g.jp;
-    const T* z2 = z + std::min(h0 + 2, g.H - 1) * g.jp;
-    const T* z3 = z + std::min(h0 + 3, g.H - 1) * g.jp;
+    const int last = g.H - 1;
+    const T* z0 = z + (h0 < last ? h0 : last) * g.jp;
+    const T* z1 = z + (h0 + 1 < last ? h0 + 1 : last) * g.jp;
+    const T* z2 = z + (h0 + 2 < last ? h0 + 2 : last) * g.jp;
+    const T* z3 = z + (h0 + 3 < last ? h0 + 3 : last) * g.jp;
     T e0 = 0, e1 = 0, e2 = 0, e3 = 0, o0 = 0, o1 = 0, o2 = 0, o3 = 0;
     for (int k = 0; k < g.m2; ++k) {
       const T fc = finv[(2 * k) * g.W + w], fs = finv[(2 * k + 1) * g.W + w];
-      e0 += z0[2 * k] * fc, o0 += z0[2 * k + 1] * fs;
-      e1 += z1[2 * k] * fc, o1 += z1[2 * k + 1] * fs;
-      e2 += z2[2 * k] * fc, o2 += z2[2 * k + 1] * fs;
-      e3 += z3[2 * k] * fc, o3 += z3[2 * k + 1] * fs;
+      T a0, b0, a1, b1, a2, b2, a3, b3;
+      tdft2_load2(z0 + 2 * k, a0, b0);
+      tdft2_load2(z1 + 2 * k, a1, b1);
+      tdft2_load2(z2 + 2 * k, a2, b2);
+      tdft2_load2(z3 + 2 * k, a3, b3);
+      e0 += a0 * fc, o0 += b0 * fs;
+      e1 += a1 * fc, o1 += b1 * fs;
+      e2 += a2 * fc, o2 += b2 * fs;
+      e3 += a3 * fc, o3 += b3 * fs;
     }
     const bool mirror = w != 0 && 2 * w != g.W;
     const T e[4] = {e0, e1, e2, e3}, o[4] = {o0, o1, o2, o3};
