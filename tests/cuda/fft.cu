@@ -261,6 +261,27 @@ BOOST_AUTO_TEST_CASE(spectral_conv2d_fused_dft_kernels_match_host) {
                                                         sp::spectral_method::truncated_dft_gemm));
     BOOST_TEST(nmse(h, fused) <= fft_tol.of<T>(), what << " fused NMSE " << nmse(h, fused));
     BOOST_TEST(nmse(h, gemm) <= fft_tol.of<T>(), what << " GEMM NMSE " << nmse(h, gemm));
+    if (fits) {
+      // The forward kernel alone against the GEMM path's modes (the same layout: the W-axis
+      // GEMM, the H-axis GEMM, the permute to modes first), so that a failure shows which
+      // kernel it is in; and blocks that take several slices each (3 and 2 blocks: the slice
+      // loop's barriers), which must give the same values bit for bit.
+      using backend = sp::detail::space_backend<cuda>;
+      const index_t B = s.B, Ci = s.Ci, H = s.H, W = s.W, m1 = s.m1, m2 = s.m2;
+      const sp::detail::conv2d_bases<T, cuda> b = backend::conv2d_matrices<T>(H, W, m1, m2);
+      const tensor<T, cuda> xw = sp::detail::matmul_nt(b.f1, xc.contiguous());
+      const tensor<T, cuda> xh = sp::detail::right_matmul(xw, b.g, shape_t{B, Ci, m2, 2, m1, 2});
+      const tensor<T> want = to<host>(sp::detail::permute_copy(
+          xh, xh.shape(), shape_t{3, 2, 4, 0, 1, 5}, shape_t{2 * m2, m1, B, Ci, 2}));
+      const tensor<T, cuda> modes = backend::tdft2_forward<T>(xc, m1, m2);
+      BOOST_TEST(nmse(want, to<host>(modes)) <= fft_tol.of<T>(),
+                 what << " forward kernel NMSE " << nmse(want, to<host>(modes)));
+      BOOST_TEST(nmse(to<host>(modes), to<host>(backend::tdft2_forward<T>(xc, m1, m2, 3))) == 0.0,
+                 what << " forward kernel, 3 blocks");
+      BOOST_TEST(nmse(to<host>(backend::tdft2_inverse<T>(modes, H, W)),
+                      to<host>(backend::tdft2_inverse<T>(modes, H, W, 2))) == 0.0,
+                 what << " inverse kernel, 2 blocks");
+    }
     // The recorded form with no gradient wanted takes the same kernels.
     ad::no_grad ng;
     const tensor<T> viavar =

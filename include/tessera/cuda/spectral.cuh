@@ -611,8 +611,8 @@ struct space_backend<cuda> : cufft_backend {
   }
 
   /// Whether the fused truncated-DFT kernels take spectral_conv2d's (H, W, m1, m2) in T: each
-  /// kernel's shared memory within the 48 KB a block gets without opting in (float: grids up to
-  /// about 100×100 with 12×12 modes; double: about 70×70).
+  /// kernel's shared memory within the 48 KB a block gets without opting in (with 12×12 modes,
+  /// square grids up to 99×99 in float and 67×67 in double).
   template <class T>
   static bool tdft2_fits(index_t H, index_t W, index_t m1, index_t m2) {
     if (H > 65536 || W > 65536 || H * W > (index_t{1} << 24)) return false;
@@ -623,8 +623,11 @@ struct space_backend<cuda> : cufft_backend {
 
   /// The kept modes of x (B, C, H, W) as spectral_conv2d's per-mode products take them:
   /// (2·m2 [block·m2 + k], m1, B, C, 2), by the fused forward kernel (tdft2_fits must hold).
+  /// `max_blocks` (0: one block per slice) caps the grid, so that blocks take several slices
+  /// each (the tests use it to run that path).
   template <class T>
-  static tensor<T, cuda> tdft2_forward(const tensor<T, cuda>& x, index_t m1, index_t m2) {
+  static tensor<T, cuda> tdft2_forward(const tensor<T, cuda>& x, index_t m1, index_t m2,
+                                       unsigned max_blocks = 0) {
     const index_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
     const tensor<T, cuda> xc = x.contiguous();
     tensor<T, cuda> out(shape_t{2 * m2, m1, B, C, 2});
@@ -633,7 +636,7 @@ struct space_backend<cuda> : cufft_backend {
     const tdft2_geometry g = tdft2_geometry::make(B * C, H, W, m1, m2);
     const cudaStream_t s = cuda_rt::current_stream();
     cuda_kernels::tdft2_forward_kernel<T>
-        <<<tdft2_grid(g.slices), g.forward_threads(),
+        <<<tdft2_grid(g.slices, max_blocks), g.forward_threads(),
            static_cast<std::size_t>(g.forward_smem()) * sizeof(T), s>>>(g, xc.data(), t.f1t.data(),
                                                                         t.tw_hr.data(), out.data());
     TESSERA_CUDA_CHECK_LAUNCH();
@@ -641,9 +644,11 @@ struct space_backend<cuda> : cufft_backend {
   }
 
   /// The inverse of tdft2_forward's layout: modes y (2·m2, m1, B, C, 2) → real (B, C, H, W),
-  /// the inverse truncated DFT of spectral_conv2d (tdft2_fits must hold).
+  /// the inverse truncated DFT of spectral_conv2d (tdft2_fits must hold; `max_blocks` as
+  /// tdft2_forward's).
   template <class T>
-  static tensor<T, cuda> tdft2_inverse(const tensor<T, cuda>& y, index_t H, index_t W) {
+  static tensor<T, cuda> tdft2_inverse(const tensor<T, cuda>& y, index_t H, index_t W,
+                                       unsigned max_blocks = 0) {
     const index_t m2 = y.size(0) / 2, m1 = y.size(1), B = y.size(2), C = y.size(3);
     const tensor<T, cuda> yc = y.contiguous();
     tensor<T, cuda> out(shape_t{B, C, H, W});
@@ -652,7 +657,7 @@ struct space_backend<cuda> : cufft_backend {
     const tdft2_geometry g = tdft2_geometry::make(B * C, H, W, m1, m2);
     const cudaStream_t s = cuda_rt::current_stream();
     cuda_kernels::tdft2_inverse_kernel<T>
-        <<<tdft2_grid(g.slices), tdft2_geometry::inverse_threads,
+        <<<tdft2_grid(g.slices, max_blocks), tdft2_geometry::inverse_threads,
            static_cast<std::size_t>(g.inverse_smem()) * sizeof(T), s>>>(
             g, yc.data(), t.tw_rh.data(), t.finv.data(), out.data());
     TESSERA_CUDA_CHECK_LAUNCH();
@@ -683,9 +688,11 @@ struct space_backend<cuda> : cufft_backend {
  private:
   using key = std::tuple<int, index_t, index_t, index_t, index_t>;
 
-  /// One block per slice, up to 2^20 blocks (the kernels loop over the rest).
-  static unsigned tdft2_grid(index_t slices) {
-    return static_cast<unsigned>(std::min<index_t>(slices, index_t{1} << 20));
+  /// One block per slice, up to 2^20 blocks or `max_blocks` when not 0 (the kernels loop over
+  /// the rest).
+  static unsigned tdft2_grid(index_t slices, unsigned max_blocks) {
+    const index_t cap = max_blocks > 0 ? index_t{max_blocks} : index_t{1} << 20;
+    return static_cast<unsigned>(std::min<index_t>(slices, cap));
   }
 
   /// The cache entry for `k`, made by `make` the first time. Entries live until the process

@@ -23,8 +23,10 @@
 #include "tessera/core/tensor.hpp"
 #include "tessera/spectral/spectral_conv.hpp"
 
-#if defined(__CUDACC__)
+#if defined(__CUDA_ARCH__)
 #define TESSERA_DFT_UNROLL _Pragma("unroll")
+#elif defined(__CUDACC__)
+#define TESSERA_DFT_UNROLL  // nvcc's host pass: neither pragma is understood by both compilers
 #else
 #define TESSERA_DFT_UNROLL _Pragma("GCC unroll 8")
 #endif
@@ -100,7 +102,7 @@ tdft2_tables<T> make_tdft2_tables(index_t H, index_t W, index_t m1, index_t m2) 
   return t;
 }
 
-/// Four consecutive values at p (16-byte aligned for float on the device, 32 for double).
+/// Four consecutive values at p (16-byte aligned on the device).
 template <class T>
 TESSERA_HOST_DEVICE void tdft2_load4(const T* p, T& a, T& b, T& c, T& d) {
 #if defined(__CUDA_ARCH__)
@@ -118,7 +120,7 @@ TESSERA_HOST_DEVICE void tdft2_load4(const T* p, T& a, T& b, T& c, T& d) {
   a = p[0], b = p[1], c = p[2], d = p[3];
 }
 
-/// Two consecutive values at p (8-byte aligned for float on the device, 16 for double).
+/// Two consecutive values at p (2·sizeof(T)-aligned on the device).
 template <class T>
 TESSERA_HOST_DEVICE void tdft2_load2(const T* p, T& a, T& b) {
 #if defined(__CUDA_ARCH__)
@@ -318,7 +320,21 @@ TESSERA_HOST_DEVICE void tdft2_inv_w(const tdft2_geometry& g, int tid, int nt, c
     const T* z2 = z + (h0 + 2 < last ? h0 + 2 : last) * g.jp;
     const T* z3 = z + (h0 + 3 < last ? h0 + 3 : last) * g.jp;
     T e0 = 0, e1 = 0, e2 = 0, e3 = 0, o0 = 0, o1 = 0, o2 = 0, o3 = 0;
-    for (int k = 0; k < g.m2; ++k) {
+    int k = 0;
+    for (; k + 1 < g.m2; k += 2) {  // two modes: one 4-value load per row
+      const T fc = finv[(2 * k) * g.W + w], fs = finv[(2 * k + 1) * g.W + w];
+      const T gc = finv[(2 * k + 2) * g.W + w], gs = finv[(2 * k + 3) * g.W + w];
+      T a0, b0, c0, d0, a1, b1, c1, d1, a2, b2, c2, d2, a3, b3, c3, d3;
+      tdft2_load4(z0 + 2 * k, a0, b0, c0, d0);
+      tdft2_load4(z1 + 2 * k, a1, b1, c1, d1);
+      tdft2_load4(z2 + 2 * k, a2, b2, c2, d2);
+      tdft2_load4(z3 + 2 * k, a3, b3, c3, d3);
+      e0 += a0 * fc + c0 * gc, o0 += b0 * fs + d0 * gs;
+      e1 += a1 * fc + c1 * gc, o1 += b1 * fs + d1 * gs;
+      e2 += a2 * fc + c2 * gc, o2 += b2 * fs + d2 * gs;
+      e3 += a3 * fc + c3 * gc, o3 += b3 * fs + d3 * gs;
+    }
+    if (k < g.m2) {  // an odd m2's last mode
       const T fc = finv[(2 * k) * g.W + w], fs = finv[(2 * k + 1) * g.W + w];
       T a0, b0, a1, b1, a2, b2, a3, b3;
       tdft2_load2(z0 + 2 * k, a0, b0);
