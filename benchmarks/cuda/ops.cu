@@ -407,7 +407,10 @@ BENCHMARK(rfft2_irfft2_94)->UseManualTime()->Unit(benchmark::kMillisecond);
 // The FNO-DEQ layer's spectral convolution with nothing recorded (the solve's), 32×32×94×94,
 // 12×12 modes: arg 0 the fused DFT kernels around the per-mode products (the default), 1 the
 // truncated DFTs as cuBLAS GEMMs with the permutes between them (run 11's path); arg 2 the
-// fused forward kernel alone, 3 the fused inverse alone, with GB/s of the slices' bytes.
+// fused forward kernel alone, 3 the fused inverse alone, with GB/s of the slices' bytes; the
+// layer's spectral path through its MLP's first product, gelu(W₁·conv + b₁): arg 4
+// spectral_conv2d_linear_gelu (W₁ folded into the mode weights, GELU in the inverse kernel),
+// 5 the fused convolution then matmul_add_gelu.
 void fno_spectral_conv(benchmark::State& state) {
   const index_t B = 32, C = 32, H = 94, W = 94, m = 12;
   generator gen(10);
@@ -416,6 +419,8 @@ void fno_spectral_conv(benchmark::State& state) {
   const auto w2 = to<cuda>(spectral::spectral_weights<float>({C, C, m, m, 2}, gen));
   using backend = spectral::detail::space_backend<cuda>;
   const auto modes = backend::tdft2_forward<float>(x, m, m);
+  const auto l1 = rand<float, cuda>({C, C}, gen, -0.2f, 0.2f);
+  const auto b1 = randn<float, cuda>({C}, gen);
   switch (state.range(0)) {
     case 0:
       time_iterations(state, [&] { (void)spectral::spectral_conv2d(x, w1, w2); });
@@ -428,21 +433,25 @@ void fno_spectral_conv(benchmark::State& state) {
     case 2:
       time_iterations(state, [&] { (void)backend::tdft2_forward<float>(x, m, m); });
       break;
+    case 4:
+      time_iterations(state,
+                      [&] { (void)spectral::spectral_conv2d_linear_gelu(x, w1, w2, l1, b1); });
+      break;
+    case 5:
+      time_iterations(state, [&] {
+        (void)matmul_add_gelu(l1, spectral::spectral_conv2d(x, w1, w2).reshape({B, C, H * W}),
+                              tensor<float, cuda>(), b1.reshape({C, 1}));
+      });
+      break;
     default:
       time_iterations(state, [&] { (void)backend::tdft2_inverse<float>(modes, H, W); });
       break;
   }
-  if (state.range(0) >= 2)
+  if (state.range(0) == 2 || state.range(0) == 3)
     state.counters["GB/s"] = benchmark::Counter(double(B * C * H * W + modes.numel()) * 4 * 1e-9,
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(fno_spectral_conv)
-    ->Arg(0)
-    ->Arg(1)
-    ->Arg(2)
-    ->Arg(3)
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(fno_spectral_conv)->DenseRange(0, 5)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace tessera::bench

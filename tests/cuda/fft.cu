@@ -239,7 +239,7 @@ BOOST_AUTO_TEST_CASE(spectral_conv2d_fused_dft_kernels_match_host) {
   // whose shape fits them) against the same method by cuBLAS GEMMs on cuda and against the
   // host: the FNO-DEQ layer (94×94, 12×12 modes, float), odd sizes, the Nyquist column, W = 2,
   // a permuted (non-contiguous) input, double, and a double grid too large for the kernels
-  // (the GEMM fallback).
+  // (the GEMM fallback); also spectral_conv2d_linear_gelu (the GELU epilogue, L folded in).
   struct c {
     index_t B, Ci, Co, H, W, m1, m2;
   };
@@ -282,6 +282,19 @@ BOOST_AUTO_TEST_CASE(spectral_conv2d_fused_dft_kernels_match_host) {
                       to<host>(backend::tdft2_inverse<T>(modes, H, W, 2))) == 0.0,
                  what << " inverse kernel, 2 blocks");
     }
+    // The spectral path through an MLP's first product, gelu(L·conv + b): on cuda with the
+    // fused kernels, L folded into the mode weights and the GELU in the inverse kernel.
+    const tensor<T> L = uniform<T>({3, s.Co}, 72, T(-0.5), T(0.5)), lb = uniform<T>({3}, 73);
+    const tensor<T> lg_host = sp::spectral_conv2d_linear_gelu(x.contiguous(), w1, w2, L, lb);
+    const tensor<T> lg = to<host>(
+        sp::spectral_conv2d_linear_gelu(xc, to<cuda>(w1), to<cuda>(w2), to<cuda>(L), to<cuda>(lb)));
+    const tensor<T> lg_gemm = to<host>(
+        sp::spectral_conv2d_linear_gelu(xc, to<cuda>(w1), to<cuda>(w2), to<cuda>(L), to<cuda>(lb),
+                                        sp::spectral_method::truncated_dft_gemm));
+    BOOST_TEST(nmse(lg_host, lg) <= fft_tol.of<T>(),
+               what << " linear_gelu NMSE " << nmse(lg_host, lg));
+    BOOST_TEST(nmse(lg_host, lg_gemm) <= fft_tol.of<T>(),
+               what << " linear_gelu GEMM NMSE " << nmse(lg_host, lg_gemm));
     // The recorded form with no gradient wanted takes the same kernels.
     ad::no_grad ng;
     const tensor<T> viavar =

@@ -238,9 +238,11 @@ tensor<T> emulate_tdft2_forward(const tensor<T>& x, index_t m1, index_t m2, int 
   return out;
 }
 
-/// The inverse fused kernel emulated likewise: modes (2·m2, m1, B, C, 2) → (B, C, H, W).
+/// The inverse fused kernel emulated likewise: modes (2·m2, m1, B, C, 2) → (B, C, H, W); with
+/// `bias` (C values), gelu(value + bias[c]) as the kernel's epilogue computes it.
 template <class T>
-tensor<T> emulate_tdft2_inverse(const tensor<T>& y, index_t H, index_t W, int nt) {
+tensor<T> emulate_tdft2_inverse(const tensor<T>& y, index_t H, index_t W, int nt,
+                                const tensor<T>& bias = tensor<T>()) {
   const index_t m2 = y.size(0) / 2, m1 = y.size(1), B = y.size(2), C = y.size(3);
   const auto g = spd::tdft2_geometry::make(B * C, H, W, m1, m2);
   const spd::tdft2_tables<T> t = spd::make_tdft2_tables<T>(H, W, m1, m2);
@@ -251,7 +253,8 @@ tensor<T> emulate_tdft2_inverse(const tensor<T>& y, index_t H, index_t W, int nt
     for (int tid = 0; tid < nt; ++tid) spd::tdft2_inv_stage(g, tid, nt, sm.data(), y.data(), s);
     for (int tid = 0; tid < nt; ++tid) spd::tdft2_inv_h(g, tid, nt, sm.data(), t.tw_rh.data());
     for (int tid = 0; tid < nt; ++tid)
-      spd::tdft2_inv_w(g, tid, nt, sm.data(), t.finv.data(), out.data() + s * H * W);
+      spd::tdft2_inv_w(g, tid, nt, sm.data(), t.finv.data(), out.data() + s * H * W,
+                       bias.defined() ? bias.data() + s % C : nullptr);
   }
   return out;
 }
@@ -305,8 +308,60 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(fused_dft_kernels_emulated, T, float_types) {
       const tensor<T> y = emulate_tdft2_inverse(sp::complex_matmul(modes, wm), s.H, s.W, ni);
       BOOST_TEST(all_finite(y), "inverse " << what << " left values unwritten");
       check_real(y, want, "forward, products, inverse " + what);
+      // spectral_conv2d_linear_gelu as cuda computes it: L folded into the mode weights, the
+      // bias and GELU in the inverse kernel's epilogue; against the host's composite
+      // (spectral_conv2d, then matmul_add_gelu).
+      const index_t Cl = 3;
+      const tensor<T> L = as_t(randn<double>(shape_t{Cl, s.Co}, gen, 0.0, 0.5));
+      const tensor<T> bias = as_t(randn<double>(shape_t{Cl}, gen));
+      const tensor<T> lt = stack(
+          std::vector<tensor<T>>{L.transpose(0, 1).contiguous(), zeros<T>(shape_t{s.Co, Cl})}, 2);
+      const tensor<T> yl = emulate_tdft2_inverse(
+          sp::complex_matmul(modes, sp::complex_matmul(wm, lt)), s.H, s.W, ni, bias);
+      const tensor<T> ref = sp::spectral_conv2d_linear_gelu(x, w1, w2, L, bias);
+      BOOST_TEST(all_finite(yl), "linear_gelu " << what << " left values unwritten");
+      BOOST_TEST(max_abs_diff(yl, ref) <= 4 * tol<T>() * std::max(1.0, max_abs(ref)),
+                 "linear_gelu " << what << ": max error " << max_abs_diff(yl, ref));
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(linear_gelu_composite_and_errors) {
+  // On the host spectral_conv2d_linear_gelu is spectral_conv2d then matmul_add_gelu, written
+  // out here with the direct sums; bad shapes are refused by name.
+  generator gen(46);
+  const conv_shape s{2, 3, 2, 9, 8, 3, 4};
+  const tensor<double> x = randn<double>(shape_t{s.B, s.Ci, s.H, s.W}, gen);
+  const tensor<double> w1 = randn<double>(shape_t{s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+  const tensor<double> w2 = randn<double>(shape_t{s.Ci, s.Co, s.m1, s.m2, 2}, gen);
+  const tensor<double> L = randn<double>(shape_t{4, s.Co}, gen);
+  const tensor<double> b = randn<double>(shape_t{4, 1}, gen);
+  const std::vector<long double> k = direct_conv2d(x, w1, w2);
+  std::vector<long double> want(static_cast<std::size_t>(s.B * 4 * s.H * s.W));
+  for (index_t bb = 0; bb < s.B; ++bb)
+    for (index_t l = 0; l < 4; ++l)
+      for (index_t p = 0; p < s.H * s.W; ++p) {
+        long double v = b(l, 0);
+        for (index_t o = 0; o < s.Co; ++o)
+          v += static_cast<long double>(L(l, o)) *
+               k[static_cast<std::size_t>((bb * s.Co + o) * s.H * s.W + p)];
+        want[static_cast<std::size_t>((bb * 4 + l) * s.H * s.W + p)] =
+            0.5L * v * (1.0L + std::erf(v / std::sqrt(2.0L)));
+      }
+  const tensor<double> got = sp::spectral_conv2d_linear_gelu(x, w1, w2, L, b);
+  BOOST_TEST((got.shape() == shape_t{s.B, 4, s.H, s.W}));
+  check_real(got, want, "spectral_conv2d_linear_gelu");
+  BOOST_CHECK_EXCEPTION(
+      sp::spectral_conv2d_linear_gelu(x, w1, w2, randn<double>(shape_t{4, 3}, gen), b),
+      invalid_argument, [](const invalid_argument& e) {
+        return std::string(e.what()).find("spectral_conv2d_linear_gelu") != std::string::npos &&
+               std::string(e.what()).find("(4,3)") != std::string::npos;
+      });
+  BOOST_CHECK_EXCEPTION(
+      sp::spectral_conv2d_linear_gelu(x, w1, w2, L, randn<double>(shape_t{3}, gen)),
+      invalid_argument, [](const invalid_argument& e) {
+        return std::string(e.what()).find("one value per row of L") != std::string::npos;
+      });
 }
 
 BOOST_AUTO_TEST_CASE(fused_dft_geometry) {

@@ -146,11 +146,13 @@ TESSERA_KERNEL void tdft2_forward_kernel(spectral::detail::tdft2_geometry g,
 }
 
 /// The fused inverse: block b takes the modes of slices b, b + gridDim.x, ... from y (2·m2, m1,
-/// slices, 2) to out (slices, H, W). Dynamic shared memory: g.inverse_smem() values.
+/// slices, 2) to out (slices, H, W); with `bias` (one value per channel, slice s being channel
+/// s % channels), gelu(value + bias) instead. Dynamic shared memory: g.inverse_smem() values.
 template <class T>
 TESSERA_KERNEL void tdft2_inverse_kernel(spectral::detail::tdft2_geometry g,
                                          const T* __restrict__ y, const T* __restrict__ tw_rh,
-                                         const T* __restrict__ finv, T* __restrict__ out) {
+                                         const T* __restrict__ finv, T* __restrict__ out,
+                                         const T* __restrict__ bias, index_t channels) {
   extern __shared__ __align__(16) unsigned char tdft2_smem[];
   T* sm = reinterpret_cast<T*>(tdft2_smem);
   const int tid = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
@@ -162,7 +164,8 @@ TESSERA_KERNEL void tdft2_inverse_kernel(spectral::detail::tdft2_geometry g,
     __syncthreads();
     // The next slice's staging overwrites only the modes, read by the phase before the barrier
     // above; its H stage, which overwrites the rows read here, comes after the next barrier.
-    spectral::detail::tdft2_inv_w(g, tid, nt, sm, finv, out + s * slice);
+    spectral::detail::tdft2_inv_w(g, tid, nt, sm, finv, out + s * slice,
+                                  bias != nullptr ? bias + s % channels : nullptr);
   }
 }
 
@@ -646,11 +649,17 @@ struct space_backend<cuda> : cufft_backend {
   /// The inverse of tdft2_forward's layout: modes y (2·m2, m1, B, C, 2) → real (B, C, H, W),
   /// the inverse truncated DFT of spectral_conv2d (tdft2_fits must hold; `max_blocks` as
   /// tdft2_forward's).
+  /// With `bias` defined (C values), gelu(value + bias[c]) for channel c instead.
   template <class T>
   static tensor<T, cuda> tdft2_inverse(const tensor<T, cuda>& y, index_t H, index_t W,
-                                       unsigned max_blocks = 0) {
+                                       unsigned max_blocks = 0,
+                                       const tensor<T, cuda>& bias = tensor<T, cuda>()) {
     const index_t m2 = y.size(0) / 2, m1 = y.size(1), B = y.size(2), C = y.size(3);
     const tensor<T, cuda> yc = y.contiguous();
+    const tensor<T, cuda> bc = bias.defined() ? bias.contiguous() : bias;
+    if (bias.defined() && bias.numel() != C)
+      throw_invalid_argument("spectral::detail::tdft2_inverse", "bias ", bias.shape().str(),
+                             " does not have one value per channel of the modes ", y.shape().str());
     tensor<T, cuda> out(shape_t{B, C, H, W});
     if (out.numel() == 0) return out;
     const tdft2_tables<T, cuda> t = tdft2_matrices<T>(H, W, m1, m2);
@@ -659,7 +668,8 @@ struct space_backend<cuda> : cufft_backend {
     cuda_kernels::tdft2_inverse_kernel<T>
         <<<tdft2_grid(g.slices, max_blocks), tdft2_geometry::inverse_threads,
            static_cast<std::size_t>(g.inverse_smem()) * sizeof(T), s>>>(
-            g, yc.data(), t.tw_rh.data(), t.finv.data(), out.data());
+            g, yc.data(), t.tw_rh.data(), t.finv.data(), out.data(),
+            bc.defined() ? bc.data() : nullptr, C);
     TESSERA_CUDA_CHECK_LAUNCH();
     return out;
   }

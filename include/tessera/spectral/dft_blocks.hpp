@@ -16,6 +16,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include "tessera/config.hpp"
@@ -302,12 +303,21 @@ TESSERA_HOST_DEVICE void tdft2_inv_h(const tdft2_geometry& g, int tid, int nt, T
   }
 }
 
+/// GELU (erf form) of v + b, as add_gelu computes it.
+template <class T>
+TESSERA_HOST_DEVICE T tdft2_gelu(T v, T b) {
+  const T x = v + b;
+  return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
+}
+
 /// Inverse phase 3, along W: rows h of slice s, out[h][w] = Σ_k z[h][2k]·finv[2k][w] +
 /// z[h][2k+1]·finv[2k+1][w], one thread per (4 rows, column w ≤ W/2) writing column w and its
-/// mirror W - w. `out` is the slice (H·W contiguous values).
+/// mirror W - w. `out` is the slice (H·W contiguous values). With `bias` (the slice's channel's
+/// value), out = gelu(value + *bias) instead.
 template <class T>
 TESSERA_HOST_DEVICE void tdft2_inv_w(const tdft2_geometry& g, int tid, int nt, const T* sm,
-                                     const T* TESSERA_RESTRICT finv, T* TESSERA_RESTRICT out) {
+                                     const T* TESSERA_RESTRICT finv, T* TESSERA_RESTRICT out,
+                                     const T* bias = nullptr) {
   const int half = g.W / 2 + 1, quads = (g.H + 3) / 4, items = quads * half;
   const T* z = sm + 2 * g.m1 * g.jp;
   for (int it = tid; it < items; it += nt) {
@@ -352,8 +362,10 @@ TESSERA_HOST_DEVICE void tdft2_inv_w(const tdft2_geometry& g, int tid, int nt, c
     for (int u = 0; u < 4; ++u) {
       const int h = h0 + u;
       if (h >= g.H) break;
-      out[index_t{h} * g.W + w] = e[u] + o[u];
-      if (mirror) out[index_t{h} * g.W + (g.W - w)] = e[u] - o[u];
+      T a = e[u] + o[u], b = e[u] - o[u];
+      if (bias != nullptr) a = tdft2_gelu(a, *bias), b = tdft2_gelu(b, *bias);
+      out[index_t{h} * g.W + w] = a;
+      if (mirror) out[index_t{h} * g.W + (g.W - w)] = b;
     }
   }
 }

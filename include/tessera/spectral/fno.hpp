@@ -154,7 +154,9 @@ struct spectral_conv2d_layer {
 /// (ad::add_gelu), and W_s z + x̃ and W₂ σ(·) + (W_s z + x̃) are single GEMMs with an addend
 /// (ad::matmul_add; on cuda the addend is the GEMM's C operand). When nothing is recorded (a
 /// fixed-point solve's iterations), each GEMM whose result goes through GELU is one kernel with
-/// it on cuda (ad::matmul_add_gelu).
+/// it on cuda (ad::matmul_add_gelu), and the spectral path through the MLP's first product is
+/// spectral_conv2d_linear_gelu (on cuda: W₁ folded into the mode weights, the bias and GELU
+/// applied by the inverse DFT kernel).
 /// The injection x̃ has the output's shape (B, C_out, spatial...) or broadcasts to it (batch 1,
 /// or (C_out, 1, 1) per channel); only the full shape takes the GEMM-addend path.
 /// @throws tessera::invalid_argument when w has the wrong length or a shape does not fit.
@@ -186,13 +188,26 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
     throw_invalid_argument("spectral::fourier_layer_apply", "injection of shape ",
                            injection.shape().str(), " does not broadcast to the layer's output ",
                            out.str());
-  const V k = flat(spectral_conv2d(z, w[0], w[1], method));
+  // The spectral path through the MLP's first product, gelu(W₁ K z + b₁): when nothing is
+  // recorded, spectral_conv2d_linear_gelu (on cuda with the fused DFT kernels, W₁ folded into
+  // the mode weights and the GELU applied as the inverse DFT writes); otherwise K z, then
+  // ad::matmul_add_gelu.
+  const auto spectral_mlp_in = [&]() -> V {
+    const bool recorded = !ad::grad_disabled() &&
+                          (z.requires_grad() || w[0].requires_grad() || w[1].requires_grad() ||
+                           w[2].requires_grad() || w[3].requires_grad());
+    if (!recorded)
+      return flat(ad::constant(spectral_conv2d_linear_gelu(z.value(), w[0].value(), w[1].value(),
+                                                           w[2].value(), w[3].value(), method)));
+    return ad::matmul_add_gelu(w[2], flat(spectral_conv2d(z, w[0], w[1], method)), V(),
+                               column(w[3]));
+  };
   const V zf = flat(z);
   if (mlp && activate && (full_injection || !injection.defined())) {
     // gelu(W₁k + b₁), then gelu(W₂h + (W_s z + x̃) + b₂ + b_s) with the skip path inside the
     // last product: single kernels on cuda when nothing is recorded (ad::matmul_add_gelu,
     // ad::matmul_pair_add_gelu), matmul_add and add_gelu otherwise.
-    const V h = ad::matmul_add_gelu(w[2], k, V(), column(w[3]));
+    const V h = spectral_mlp_in();
     return ad::reshape(
         ad::matmul_pair_add_gelu(w[4], h, ws, zf, full_injection ? flat(injection) : V(),
                                  column(w[5] + bs)),
@@ -205,12 +220,12 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
                                        : ad::matmul(ws, zf);
   V y, bias;
   if (mlp) {
-    const V h = ad::matmul_add_gelu(w[2], k, V(), column(w[3]));
+    const V h = spectral_mlp_in();
     bias = column(w[5] + bs);
     if (activate) return ad::reshape(ad::matmul_add_gelu(w[4], h, skip, bias), out);
     y = ad::matmul_add(w[4], h, skip);
   } else {
-    y = k + skip;
+    y = flat(spectral_conv2d(z, w[0], w[1], method)) + skip;
     bias = column(bs);
   }
   return ad::reshape(activate ? ad::add_gelu(y, bias) : y + bias, out);

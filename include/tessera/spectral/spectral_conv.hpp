@@ -321,6 +321,53 @@ tensor<T, S> spectral_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, cons
   return spectral_conv2d(ad::constant(x), ad::constant(w1), ad::constant(w2), method).value();
 }
 
+/// gelu(L·spectral_conv2d(x, w1, w2) + b), L applied to every pixel's channels: the spectral
+/// path of an FNO layer through its MLP's first product (spectral::fourier_layer_apply uses it
+/// when nothing is recorded). On plain tensors: the two ops one after the other, except on
+/// cuda with the fused DFT kernels (method truncated_dft, a shape they take), where L is folded
+/// into the mode weights (w' = w·Lᵀ per mode: L is real and the inverse DFT linear, so
+/// L·IDFT(Σ_i x̂_i w_i) = IDFT(Σ_i x̂_i (w·Lᵀ)_i)) and the bias and GELU are applied as the
+/// inverse kernel writes each value: the (B, Cout, H, W) convolution output is never stored.
+/// @param L real (Cl, Cout); @param b Cl values ((Cl), (Cl, 1), ...).
+/// @return real (B, Cl, H, W).
+/// @throws tessera::invalid_argument when the shapes do not fit.
+template <class T, class S>
+tensor<T, S> spectral_conv2d_linear_gelu(const tensor<T, S>& x, const tensor<T, S>& w1,
+                                         const tensor<T, S>& w2, const tensor<T, S>& L,
+                                         const tensor<T, S>& b,
+                                         spectral_method method = spectral_method::truncated_dft) {
+  const char* fn = "spectral::spectral_conv2d_linear_gelu";
+  detail::check_conv2d(x, w1, w2);
+  const index_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
+  if (L.rank() != 2 || L.size(1) != Cout)
+    throw_invalid_argument(fn, "L must be (Cl, ", Cout, ") for weights ", w1.shape().str(),
+                           ", got ", L.shape().str());
+  const index_t Cl = L.size(0);
+  if (b.numel() != Cl)
+    throw_invalid_argument(fn, "b ", b.shape().str(), " must hold one value per row of L ",
+                           L.shape().str());
+  if constexpr (!std::is_same_v<S, host>) {
+    if constexpr (requires { detail::space_backend<S>::template tdft2_fits<T>(H, W, m1, m2); }) {
+      if (method == spectral_method::truncated_dft &&
+          detail::space_backend<S>::template tdft2_fits<T>(H, W, m1, m2)) {
+        const tensor<T, S> xm = detail::space_backend<S>::template tdft2_forward<T>(x, m1, m2);
+        const tensor<T, S> wm = detail::stack_permuted(w1, w2, w1.shape(), shape_t{3, 2, 0, 1, 4},
+                                                       shape_t{2 * m2, m1, Cin, Cout, 2});
+        // Lᵀ as a complex (Cout, Cl) matrix, shared by every mode.
+        const tensor<T, S> lt =
+            stack(std::vector<tensor<T, S>>{L.transpose(0, 1), zeros<T, S>(shape_t{Cout, Cl})}, 2);
+        return detail::space_backend<S>::template tdft2_inverse<T>(
+            complex_matmul(xm, complex_matmul(wm, lt)), H, W, 0, b.reshape(shape_t{Cl}));
+      }
+    }
+  }
+  const tensor<T, S> k = spectral_conv2d(x, w1, w2, method);
+  return matmul_add_gelu(L, k.reshape(shape_t{B, Cout, H * W}), tensor<T, S>(),
+                         b.reshape(shape_t{Cl, 1}))
+      .reshape(shape_t{B, Cl, H, W});
+}
+
 /// The legacy FNO SpectralConv1d, differentiable: y = irfft(K ⊙ rfft(x)) keeping modes [0, m)
 /// with out[b,o,k] = Σ_i x̂[b,i,k]·w[i,o,k] ("bix,iox->box").
 /// @param x real (B, Cin, N).
