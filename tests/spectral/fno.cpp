@@ -81,6 +81,15 @@ BOOST_AUTO_TEST_CASE(fourier_layer_and_block_by_definition) {
   const dvar pre = (*layer.mlp)(k) + layer.skip(zv);
   BOOST_TEST(max_abs_diff(layer(zv, iv).value(), tad::gelu(pre + iv).value()) < 1e-14);
   BOOST_TEST(max_abs_diff(layer(zv, dvar(), false).value(), pre.value()) < 1e-14);
+  {
+    // With nothing recorded (a solve's iterations) the spectral path through the MLP's first
+    // product is spectral_conv2d_linear_gelu: the same values, and no gradient recorded.
+    tad::no_grad ng;
+    const dvar y = layer(zv, iv);
+    BOOST_TEST(!y.requires_grad());
+    BOOST_TEST(max_abs_diff(y.value(), tad::gelu(pre + iv).value()) < 1e-14);
+    BOOST_TEST(max_abs_diff(layer(zv, dvar()).value(), tad::gelu(pre).value()) < 1e-14);
+  }
   // A broadcast injection (batch 1, or one value per channel) gives the broadcast sum, and its
   // gradient sums over the broadcast axes.
   for (const shape_t& is : {shape_t{1, 4, 8, 7}, shape_t{4, 1, 1}}) {

@@ -253,8 +253,11 @@ tensor<T> emulate_tdft2_inverse(const tensor<T>& y, index_t H, index_t W, int nt
     for (int tid = 0; tid < nt; ++tid) spd::tdft2_inv_stage(g, tid, nt, sm.data(), y.data(), s);
     for (int tid = 0; tid < nt; ++tid) spd::tdft2_inv_h(g, tid, nt, sm.data(), t.tw_rh.data());
     for (int tid = 0; tid < nt; ++tid)
-      spd::tdft2_inv_w(g, tid, nt, sm.data(), t.finv.data(), out.data() + s * H * W,
-                       bias.defined() ? bias.data() + s % C : nullptr);
+      if (bias.defined())
+        spd::tdft2_inv_w<T, true>(g, tid, nt, sm.data(), t.finv.data(), out.data() + s * H * W,
+                                  bias.data() + s % C);
+      else
+        spd::tdft2_inv_w(g, tid, nt, sm.data(), t.finv.data(), out.data() + s * H * W);
   }
   return out;
 }

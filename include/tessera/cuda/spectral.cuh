@@ -146,9 +146,10 @@ TESSERA_KERNEL void tdft2_forward_kernel(spectral::detail::tdft2_geometry g,
 }
 
 /// The fused inverse: block b takes the modes of slices b, b + gridDim.x, ... from y (2·m2, m1,
-/// slices, 2) to out (slices, H, W); with `bias` (one value per channel, slice s being channel
-/// s % channels), gelu(value + bias) instead. Dynamic shared memory: g.inverse_smem() values.
-template <class T>
+/// slices, 2) to out (slices, H, W); with Gelu, gelu(value + bias) instead (`bias`: one value
+/// per channel, slice s being channel s % channels). Dynamic shared memory: g.inverse_smem()
+/// values.
+template <class T, bool Gelu>
 TESSERA_KERNEL void tdft2_inverse_kernel(spectral::detail::tdft2_geometry g,
                                          const T* __restrict__ y, const T* __restrict__ tw_rh,
                                          const T* __restrict__ finv, T* __restrict__ out,
@@ -164,8 +165,8 @@ TESSERA_KERNEL void tdft2_inverse_kernel(spectral::detail::tdft2_geometry g,
     __syncthreads();
     // The next slice's staging overwrites only the modes, read by the phase before the barrier
     // above; its H stage, which overwrites the rows read here, comes after the next barrier.
-    spectral::detail::tdft2_inv_w(g, tid, nt, sm, finv, out + s * slice,
-                                  bias != nullptr ? bias + s % channels : nullptr);
+    spectral::detail::tdft2_inv_w<T, Gelu>(g, tid, nt, sm, finv, out + s * slice,
+                                           Gelu ? bias + s % channels : nullptr);
   }
 }
 
@@ -665,11 +666,16 @@ struct space_backend<cuda> : cufft_backend {
     const tdft2_tables<T, cuda> t = tdft2_matrices<T>(H, W, m1, m2);
     const tdft2_geometry g = tdft2_geometry::make(B * C, H, W, m1, m2);
     const cudaStream_t s = cuda_rt::current_stream();
-    cuda_kernels::tdft2_inverse_kernel<T>
-        <<<tdft2_grid(g.slices, max_blocks), tdft2_geometry::inverse_threads,
-           static_cast<std::size_t>(g.inverse_smem()) * sizeof(T), s>>>(
-            g, yc.data(), t.tw_rh.data(), t.finv.data(), out.data(),
-            bc.defined() ? bc.data() : nullptr, C);
+    const auto launch = [&](auto kernel) {
+      kernel<<<tdft2_grid(g.slices, max_blocks), tdft2_geometry::inverse_threads,
+               static_cast<std::size_t>(g.inverse_smem()) * sizeof(T), s>>>(
+          g, yc.data(), t.tw_rh.data(), t.finv.data(), out.data(),
+          bc.defined() ? bc.data() : nullptr, C);
+    };
+    if (bc.defined())
+      launch(cuda_kernels::tdft2_inverse_kernel<T, true>);
+    else
+      launch(cuda_kernels::tdft2_inverse_kernel<T, false>);
     TESSERA_CUDA_CHECK_LAUNCH();
     return out;
   }

@@ -312,9 +312,10 @@ TESSERA_HOST_DEVICE T tdft2_gelu(T v, T b) {
 
 /// Inverse phase 3, along W: rows h of slice s, out[h][w] = Σ_k z[h][2k]·finv[2k][w] +
 /// z[h][2k+1]·finv[2k+1][w], one thread per (4 rows, column w ≤ W/2) writing column w and its
-/// mirror W - w. `out` is the slice (H·W contiguous values). With `bias` (the slice's channel's
-/// value), out = gelu(value + *bias) instead.
-template <class T>
+/// mirror W - w. `out` is the slice (H·W contiguous values). With Gelu, out = gelu(value +
+/// *bias) instead (`bias`: the slice's channel's value; a template parameter so that the plain
+/// transform's kernel carries no erf).
+template <class T, bool Gelu = false>
 TESSERA_HOST_DEVICE void tdft2_inv_w(const tdft2_geometry& g, int tid, int nt, const T* sm,
                                      const T* TESSERA_RESTRICT finv, T* TESSERA_RESTRICT out,
                                      const T* bias = nullptr) {
@@ -363,7 +364,7 @@ TESSERA_HOST_DEVICE void tdft2_inv_w(const tdft2_geometry& g, int tid, int nt, c
       const int h = h0 + u;
       if (h >= g.H) break;
       T a = e[u] + o[u], b = e[u] - o[u];
-      if (bias != nullptr) a = tdft2_gelu(a, *bias), b = tdft2_gelu(b, *bias);
+      if constexpr (Gelu) a = tdft2_gelu(a, *bias), b = tdft2_gelu(b, *bias);
       out[index_t{h} * g.W + w] = a;
       if (mirror) out[index_t{h} * g.W + (g.W - w)] = b;
     }
