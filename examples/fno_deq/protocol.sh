@@ -11,14 +11,15 @@
 #      next session can carry it back in PARTS, and copies the log there.
 #   examples/fno_deq/protocol.sh MODELS SECONDS
 # Environment: BIN [.devbin/examples/fno_deq, with LD_LIBRARY_PATH=.devbin/lib; else
-# build/default/examples/fno_deq], CKDIR [ck], PARTS [ck-parts], SCALE [gpu], DEVICE [cuda],
+# build/default/examples/fno_deq], CKDIR [ck: ignored by git, so that on the device it stays
+# between calls while the machine is warm], PARTS [ck-parts], SCALE [gpu], DEVICE [cuda],
 # EVAL_EVERY [25: epochs between the progress lines' test evaluations; every epoch, a 500-epoch
 # DEQ run would spend device time on 500 solves of the test set], EXTRA (more fno_deq
 # arguments, e.g. "--epochs 3" for a dry run). Exit status: fno_deq's.
 set -uo pipefail
 self=$(realpath "${BASH_SOURCE[0]}")
 cd "$(dirname "$self")/../.."
-(($# == 2)) || { sed -n '3,17p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+(($# == 2)) || { sed -n '3,18p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 models=$1 seconds=$2
 here=examples/fno_deq
 if [[ -z ${BIN:-} ]]; then
