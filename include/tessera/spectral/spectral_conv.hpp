@@ -305,9 +305,9 @@ ad::var<T, S> spectral_conv2d(const ad::var<T, S>& x, const ad::var<T, S>& w1,
 
 /// spectral_conv2d on plain tensors (nothing recorded), host or cuda. On cuda the truncated
 /// DFTs run as two fused kernels (spectral/dft_blocks.hpp: one block per (batch, channel) slice,
-/// for grids whose slice fits 48 KB of shared memory, e.g. float up to about 100×100) around
-/// the per-mode products on cuBLAS, or as cuBLAS GEMMs (truncated_dft_gemm, and any shape the
-/// kernels do not take); the FFT method runs on cuFFT.
+/// for grids whose slice fits 48 KB of shared memory: with 12×12 modes, up to 99×99 in float)
+/// around the per-mode products on cuBLAS, or as cuBLAS GEMMs (truncated_dft_gemm, and any shape
+/// the kernels do not take); the FFT method runs on cuFFT.
 /// @throws tessera::invalid_argument as the differentiable form.
 template <class T, class S>
 tensor<T, S> spectral_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, const tensor<T, S>& w2,
