@@ -377,7 +377,11 @@ BOOST_AUTO_TEST_CASE(fused_dft_geometry) {
   BOOST_TEST(g.xw_at >= 94 * 95);
   BOOST_TEST(g.forward_smem() * 4 <= 48 * 1024);
   BOOST_TEST(g.inverse_smem() * 4 <= 48 * 1024);
-  BOOST_TEST(g.forward_threads() == 288);  // 94 rows × 3 chunks of 8 = 282 items
+  BOOST_TEST(g.row_groups() == 48);        // row 0, 46 pairs, row 47
+  BOOST_TEST(g.forward_threads() == 256);  // 48 row groups × 3 chunks of 8 = 144 items; 256
+                                           // for the staging
+  BOOST_TEST(spd::tdft2_geometry::make(1, 9, 9, 2, 2).row_groups() == 5);  // row 0, 4 pairs
+  BOOST_TEST(spd::tdft2_geometry::make(1, 2, 1, 1, 1).row_groups() == 2);  // rows 0 and 1
   BOOST_TEST(spd::tdft2_geometry::make(1, 7, 9, 2, 5).jp == 16);
   BOOST_TEST(spd::tdft2_geometry::make(1, 7, 9, 2, 5).pitch == 9);
 }

@@ -8,11 +8,18 @@
 // thread, one phase after the other, which is exactly what the barriers guarantee.
 //
 // The arithmetic is that of spectral_conv2d's truncated-DFT GEMMs (the same basis values), with
-// the real-input symmetries along W used to halve the multiplications:
+// the symmetries of the roots of unity used to halve the multiplications:
 //   forward, along W: for w and W - w the cosine rows are equal and the sine rows opposite, so
 //     the sums run over x[w] + x[W-w] (cosines) and x[w] - x[W-w] (sines), w < W/2;
+//   forward, along H: rows h and H - h are computed by one thread, which stores their sum P in
+//     row h and their difference Q in row H - h; then z_h e^{-iφ} + z_{H-h} e^{iφ} =
+//     P cos φ - i Q sin φ;
+//   inverse, along H: z[h] = A + iB and z[H-h] = A - iB with A = Σ_r Y_r cos φ_r and
+//     B = Σ_r Y_r sin φ_r;
 //   inverse, along W: out[h][w] = E + O and out[h][W-w] = E - O, with E the cosine part and O
 //     the sine part of column w.
+// The rows of a slice are taken in groups (tdft2_row_group): row 0, the pairs (h, H - h) for
+// 1 ≤ h < H/2, and row H/2 when H is even.
 #pragma once
 
 #include <algorithm>
@@ -29,7 +36,7 @@
 #elif defined(__CUDACC__)
 #define TESSERA_DFT_UNROLL  // nvcc's host pass: neither pragma is understood by both compilers
 #else
-#define TESSERA_DFT_UNROLL _Pragma("GCC unroll 8")
+#define TESSERA_DFT_UNROLL _Pragma("GCC unroll 16")
 #endif
 
 namespace tessera::spectral::detail {
@@ -59,12 +66,26 @@ struct tdft2_geometry {
   [[nodiscard]] index_t forward_smem() const { return index_t{xw_at} + index_t{H} * jp; }
   /// Shared memory of the inverse kernel, in values: the slice's modes, then the H-stage rows.
   [[nodiscard]] index_t inverse_smem() const { return index_t{2} * m1 * jp + index_t{H} * jp; }
-  /// Threads of the forward kernel's block: one per (row, 8 W-stage values) of the W stage.
+  /// Row groups of a slice: row 0, the (H - 1)/2 pairs (h, H - h), and row H/2 for even H.
+  [[nodiscard]] TESSERA_HOST_DEVICE int row_groups() const {
+    return 1 + (H - 1) / 2 + (H % 2 == 0 ? 1 : 0);
+  }
+  /// Threads of the forward kernel's block: enough for the W stage (one per row group and 8
+  /// values) and the H stage (one per kept row and two modes), and at least 256 for the
+  /// staging of the slice (16 loads in flight per thread).
   [[nodiscard]] int forward_threads() const {
-    return std::clamp((H * (jp / 8) + 31) / 32 * 32, 64, 512);
+    const int items = std::max({row_groups() * (jp / 8), 2 * m1 * (jp / 4), 256});
+    return std::clamp((items + 31) / 32 * 32, 64, 512);
   }
   static constexpr int inverse_threads = 256;
 };
+
+/// Row group i of a slice (see row_groups): its first row, and whether H - row belongs to it.
+TESSERA_HOST_DEVICE int tdft2_group_row(const tdft2_geometry& g, int i, bool& paired) {
+  const int pairs = (g.H - 1) / 2;
+  paired = i >= 1 && i <= pairs;
+  return i <= pairs ? i : g.H / 2;
+}
 
 /// The tables of the fused kernels (memory space S), from the same basis values as
 /// make_conv2d_bases: f1t (W, jp) the forward W-stage matrix transposed (column 2k: cos 2πkw/W,
@@ -155,11 +176,12 @@ TESSERA_HOST_DEVICE void tdft2_store4(T* p, T a, T b, T c, T d) {
 }
 
 /// Forward phase 1: slice x (H·W contiguous values) into shared memory, rows `pitch` apart.
-/// Eight loads per thread are issued before their stores, so that they are in flight together.
+/// Sixteen loads per thread are issued before their stores, so that they are in flight
+/// together.
 template <class T>
 TESSERA_HOST_DEVICE void tdft2_fwd_stage(const tdft2_geometry& g, int tid, int nt, T* sm,
                                          const T* TESSERA_RESTRICT x) {
-  constexpr int U = 8;
+  constexpr int U = 16;
   const int n = g.H * g.W, dh = nt / g.W, dw = nt - dh * g.W;
   int h = tid / g.W, w = tid - h * g.W;  // element tid, advanced by nt = (dh, dw) per step
   for (int base = tid; base < n; base += U * nt) {
@@ -180,72 +202,101 @@ TESSERA_HOST_DEVICE void tdft2_fwd_stage(const tdft2_geometry& g, int tid, int n
 }
 
 /// Forward phase 2, along W: row h's kept W-modes xw[h][2k + (0 re, 1 im)] = Σ_w x[h][w]·f1t[w],
-/// one thread per (row, 8 consecutive values), folded over w ↔ W - w.
+/// folded over w ↔ W - w, one thread per (row group, 8 consecutive values). A pair of rows
+/// (h, H - h) leaves P = xw[h] + xw[H-h] in row h and Q = xw[h] - xw[H-h] in row H - h.
 template <class T>
 TESSERA_HOST_DEVICE void tdft2_fwd_w(const tdft2_geometry& g, int tid, int nt, T* sm,
                                      const T* TESSERA_RESTRICT f1t) {
-  const int chunks = g.jp / 8, items = g.H * chunks, pairs = (g.W - 1) / 2;
+  const int chunks = g.jp / 8, groups = g.row_groups(), items = groups * chunks;
+  const int pairs = (g.W - 1) / 2;
   for (int it = tid; it < items; it += nt) {
-    const int c = it / g.H, h = it - c * g.H;  // neighbouring threads: neighbouring rows
+    const int c = it / groups, gi = it - c * groups;  // neighbouring threads: neighbouring rows
+    bool paired = false;
+    const int h = tdft2_group_row(g, gi, paired), h2 = paired ? g.H - h : h;
     const T* row = sm + h * g.pitch;
+    const T* row2 = sm + h2 * g.pitch;  // the same row when unpaired (its sums are unused)
     const T* f = f1t + 8 * c;
-    T acc[8];
+    T acc[8], acc2[8];
     {
-      const T x0 = row[0];
-      T f0, f1, f2, f3, f4, f5, f6, f7;
-      tdft2_load4(f, f0, f1, f2, f3);
-      tdft2_load4(f + 4, f4, f5, f6, f7);
-      acc[0] = x0 * f0, acc[1] = x0 * f1, acc[2] = x0 * f2, acc[3] = x0 * f3;
-      acc[4] = x0 * f4, acc[5] = x0 * f5, acc[6] = x0 * f6, acc[7] = x0 * f7;
+      const T x0 = row[0], y0 = row2[0];
+      T fv[8];
+      tdft2_load4(f, fv[0], fv[1], fv[2], fv[3]);
+      tdft2_load4(f + 4, fv[4], fv[5], fv[6], fv[7]);
+      TESSERA_DFT_UNROLL
+      for (int u = 0; u < 8; ++u) acc[u] = x0 * fv[u], acc2[u] = y0 * fv[u];
     }
     for (int w = 1; w <= pairs; ++w) {
-      const T a = row[w], b = row[g.W - w];
-      const T sum = a + b, dif = a - b;  // the cosine (even) and sine (odd) columns' inputs
+      const T a = row[w], b = row[g.W - w], a2 = row2[w], b2 = row2[g.W - w];
+      // the cosine (even) and sine (odd) columns' inputs of both rows
+      const T sum = a + b, dif = a - b, sum2 = a2 + b2, dif2 = a2 - b2;
       const T* fw = f + w * g.jp;
-      T f0, f1, f2, f3, f4, f5, f6, f7;
-      tdft2_load4(fw, f0, f1, f2, f3);
-      tdft2_load4(fw + 4, f4, f5, f6, f7);
-      acc[0] += sum * f0, acc[1] += dif * f1, acc[2] += sum * f2, acc[3] += dif * f3;
-      acc[4] += sum * f4, acc[5] += dif * f5, acc[6] += sum * f6, acc[7] += dif * f7;
+      T fv[8];
+      tdft2_load4(fw, fv[0], fv[1], fv[2], fv[3]);
+      tdft2_load4(fw + 4, fv[4], fv[5], fv[6], fv[7]);
+      TESSERA_DFT_UNROLL
+      for (int u = 0; u < 8; u += 2) {
+        acc[u] += sum * fv[u], acc[u + 1] += dif * fv[u + 1];
+        acc2[u] += sum2 * fv[u], acc2[u + 1] += dif2 * fv[u + 1];
+      }
     }
     if (g.W % 2 == 0) {  // the unpaired Nyquist column
-      const T xm = row[g.W / 2];
+      const T xm = row[g.W / 2], ym = row2[g.W / 2];
       const T* fw = f + (g.W / 2) * g.jp;
-      T f0, f1, f2, f3, f4, f5, f6, f7;
-      tdft2_load4(fw, f0, f1, f2, f3);
-      tdft2_load4(fw + 4, f4, f5, f6, f7);
-      acc[0] += xm * f0, acc[1] += xm * f1, acc[2] += xm * f2, acc[3] += xm * f3;
-      acc[4] += xm * f4, acc[5] += xm * f5, acc[6] += xm * f6, acc[7] += xm * f7;
+      T fv[8];
+      tdft2_load4(fw, fv[0], fv[1], fv[2], fv[3]);
+      tdft2_load4(fw + 4, fv[4], fv[5], fv[6], fv[7]);
+      TESSERA_DFT_UNROLL
+      for (int u = 0; u < 8; ++u) acc[u] += xm * fv[u], acc2[u] += ym * fv[u];
     }
     T* out = sm + g.xw_at + h * g.jp + 8 * c;
-    tdft2_store4(out, acc[0], acc[1], acc[2], acc[3]);
-    tdft2_store4(out + 4, acc[4], acc[5], acc[6], acc[7]);
+    if (paired) {
+      T* out2 = sm + g.xw_at + h2 * g.jp + 8 * c;
+      tdft2_store4(out, acc[0] + acc2[0], acc[1] + acc2[1], acc[2] + acc2[2], acc[3] + acc2[3]);
+      tdft2_store4(out + 4, acc[4] + acc2[4], acc[5] + acc2[5], acc[6] + acc2[6], acc[7] + acc2[7]);
+      tdft2_store4(out2, acc[0] - acc2[0], acc[1] - acc2[1], acc[2] - acc2[2], acc[3] - acc2[3]);
+      tdft2_store4(out2 + 4, acc[4] - acc2[4], acc[5] - acc2[5], acc[6] - acc2[6],
+                   acc[7] - acc2[7]);
+    } else {
+      tdft2_store4(out, acc[0], acc[1], acc[2], acc[3]);
+      tdft2_store4(out + 4, acc[4], acc[5], acc[6], acc[7]);
+    }
   }
 }
 
-/// Forward phase 3, along H: the kept modes Y[r][k] = Σ_h xw[h][k]·e^{-2πi·k_r·h/H} of slice s,
-/// one thread per (kept row r, two W-modes), written to out (2·m2 [block·m2 + k], m1, slices,
-/// 2), the mode-major layout of spectral_conv2d's per-mode products (block = r / m1).
+/// Forward phase 3, along H: the kept modes Y[r][k] = Σ_h xw[h][k]·e^{-2πi·k_r·h/H} of slice s
+/// from phase 2's rows (unpaired rows as they are, pairs as P and Q), one thread per (kept row
+/// r, two W-modes), written to out (2·m2 [block·m2 + k], m1, slices, 2), the mode-major layout
+/// of spectral_conv2d's per-mode products (block = r / m1).
 template <class T>
 TESSERA_HOST_DEVICE void tdft2_fwd_h(const tdft2_geometry& g, int tid, int nt, const T* sm,
                                      const T* TESSERA_RESTRICT tw_hr, T* TESSERA_RESTRICT out,
                                      index_t s) {
-  const int r2 = 2 * g.m1, groups = g.jp / 4, items = r2 * groups;
+  const int r2 = 2 * g.m1, groups = g.jp / 4, items = r2 * groups, pairs = (g.H - 1) / 2;
   const T* xw = sm + g.xw_at;
   for (int it = tid; it < items; it += nt) {
     const int q = it / r2, r = it - q * r2;  // neighbouring threads: neighbouring rows r
     const int k0 = 2 * q;
     if (k0 >= g.m2) continue;  // padding only
     T re0 = 0, im0 = 0, re1 = 0, im1 = 0;
-    for (int h = 0; h < g.H; ++h) {
-      T c, sn;
+    // Unpaired rows: 0, and H/2 for even H.
+    for (int h = 0; h < g.H; h += (g.H % 2 == 0 && g.H > 1 ? g.H / 2 : g.H)) {
+      T c, sn, a0, b0, a1, b1;
       tdft2_load2(tw_hr + 2 * (h * r2 + r), c, sn);
-      T a0, b0, a1, b1;
       tdft2_load4(xw + h * g.jp + 4 * q, a0, b0, a1, b1);
       re0 += a0 * c + b0 * sn;
       im0 += b0 * c - a0 * sn;
       re1 += a1 * c + b1 * sn;
       im1 += b1 * c - a1 * sn;
+    }
+    for (int h = 1; h <= pairs; ++h) {  // P (row h) cos φ - i Q (row H - h) sin φ
+      T c, sn, pa0, pb0, pa1, pb1, qa0, qb0, qa1, qb1;
+      tdft2_load2(tw_hr + 2 * (h * r2 + r), c, sn);
+      tdft2_load4(xw + h * g.jp + 4 * q, pa0, pb0, pa1, pb1);
+      tdft2_load4(xw + (g.H - h) * g.jp + 4 * q, qa0, qb0, qa1, qb1);
+      re0 += pa0 * c + qb0 * sn;
+      im0 += pb0 * c - qa0 * sn;
+      re1 += pa1 * c + qb1 * sn;
+      im1 += pb1 * c - qa1 * sn;
     }
     const int blk = r / g.m1, rr = r - blk * g.m1;
     const index_t o0 = 2 * ((index_t{blk * g.m2 + k0} * g.m1 + rr) * g.slices + s);
@@ -280,26 +331,28 @@ TESSERA_HOST_DEVICE void tdft2_inv_stage(const tdft2_geometry& g, int tid, int n
 }
 
 /// Inverse phase 2, along H (unscaled): z[h][k] = Σ_r Y[r][k]·e^{+2πi·k_r·h/H}, one thread per
-/// (row h, two W-modes), into the rows after the modes.
+/// (row group, two W-modes) computing A = Σ_r Y_r cos φ and B = Σ_r Y_r sin φ for its first
+/// row h: z[h] = A + iB and, for a pair, z[H - h] = A - iB; into the rows after the modes.
 template <class T>
 TESSERA_HOST_DEVICE void tdft2_inv_h(const tdft2_geometry& g, int tid, int nt, T* sm,
                                      const T* TESSERA_RESTRICT tw_rh) {
-  const int r2 = 2 * g.m1, groups = g.jp / 4, items = g.H * groups;
+  const int r2 = 2 * g.m1, groups = g.jp / 4, rows = g.row_groups(), items = rows * groups;
   T* z = sm + r2 * g.jp;
   for (int it = tid; it < items; it += nt) {
-    const int q = it / g.H, h = it - q * g.H;  // neighbouring threads: neighbouring rows h
-    T re0 = 0, im0 = 0, re1 = 0, im1 = 0;
+    const int q = it / rows, gi = it - q * rows;  // neighbouring threads: neighbouring rows
+    bool paired = false;
+    const int h = tdft2_group_row(g, gi, paired);
+    T ar0 = 0, ai0 = 0, ar1 = 0, ai1 = 0, br0 = 0, bi0 = 0, br1 = 0, bi1 = 0;
     for (int r = 0; r < r2; ++r) {
-      T c, sn;
+      T c, sn, yr0, yi0, yr1, yi1;
       tdft2_load2(tw_rh + 2 * (r * g.H + h), c, sn);
-      T a0, b0, a1, b1;
-      tdft2_load4(sm + r * g.jp + 4 * q, a0, b0, a1, b1);
-      re0 += a0 * c - b0 * sn;
-      im0 += a0 * sn + b0 * c;
-      re1 += a1 * c - b1 * sn;
-      im1 += a1 * sn + b1 * c;
+      tdft2_load4(sm + r * g.jp + 4 * q, yr0, yi0, yr1, yi1);
+      ar0 += yr0 * c, ai0 += yi0 * c, ar1 += yr1 * c, ai1 += yi1 * c;
+      br0 += yr0 * sn, bi0 += yi0 * sn, br1 += yr1 * sn, bi1 += yi1 * sn;
     }
-    tdft2_store4(z + h * g.jp + 4 * q, re0, im0, re1, im1);
+    tdft2_store4(z + h * g.jp + 4 * q, ar0 - bi0, ai0 + br0, ar1 - bi1, ai1 + br1);
+    if (paired)
+      tdft2_store4(z + (g.H - h) * g.jp + 4 * q, ar0 + bi0, ai0 - br0, ar1 + bi1, ai1 - br1);
   }
 }
 
