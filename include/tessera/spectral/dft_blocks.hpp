@@ -18,8 +18,8 @@
 //     B = Σ_r Y_r sin φ_r;
 //   inverse, along W: out[h][w] = E + O and out[h][W-w] = E - O, with E the cosine part and O
 //     the sine part of column w.
-// The rows of a slice are taken in groups (row_groups, tdft2_group_row): row 0, the pairs (h, H -
-// h) for 1 ≤ h < H/2, and row H/2 when H is even.
+// The rows of a slice are taken in groups (row_groups, tdft2_group_row): row 0, the pairs
+// (h, H - h) for 1 ≤ h < H/2, and row H/2 when H is even.
 #pragma once
 
 #include <algorithm>
