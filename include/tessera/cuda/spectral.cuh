@@ -656,11 +656,11 @@ struct space_backend<cuda> : cufft_backend {
                                        unsigned max_blocks = 0,
                                        const tensor<T, cuda>& bias = tensor<T, cuda>()) {
     const index_t m2 = y.size(0) / 2, m1 = y.size(1), B = y.size(2), C = y.size(3);
-    const tensor<T, cuda> yc = y.contiguous();
-    const tensor<T, cuda> bc = bias.defined() ? bias.contiguous() : bias;
     if (bias.defined() && bias.numel() != C)
       throw_invalid_argument("spectral::detail::tdft2_inverse", "bias ", bias.shape().str(),
                              " does not have one value per channel of the modes ", y.shape().str());
+    const tensor<T, cuda> yc = y.contiguous();
+    const tensor<T, cuda> bc = bias.defined() ? bias.contiguous() : bias;
     tensor<T, cuda> out(shape_t{B, C, H, W});
     if (out.numel() == 0) return out;
     const tdft2_tables<T, cuda> t = tdft2_matrices<T>(H, W, m1, m2);

@@ -87,12 +87,12 @@ TESSERA_HOST_DEVICE int tdft2_group_row(const tdft2_geometry& g, int i, bool& pa
   return i <= pairs ? i : g.H / 2;
 }
 
-/// The tables of the fused kernels (memory space S), from the same basis values as
-/// make_conv2d_bases: f1t (W, jp) the forward W-stage matrix transposed (column 2k: cos 2πkw/W,
+/// The tables of the fused kernels (memory space S), rearranged from make_conv2d_bases' basis
+/// values: f1t (W, jp) the forward W-stage matrix f1 transposed (column 2k: cos 2πkw/W,
 /// 2k+1: -sin; zero past 2·m2); tw_hr (H, 2·m1, 2) and tw_rh (2·m1, H, 2) the (cos, sin) of
-/// 2π·k_r·h/H for the kept row frequencies k_r (r < m1: r, else H - 2·m1 + r), in the two orders
-/// the forward and inverse H stages read; finv (2·m2, W) the W synthesis with its weights
-/// c_k/(H·W) (make_conv2d_bases' finv).
+/// 2π·k_r·h/H for the kept row frequencies k_r (r < m1: r, else H - 2·m1 + r; g's columns 2r),
+/// in the two orders the forward and inverse H stages read; finv (2·m2, W) the W synthesis with
+/// its weights c_k/(H·W) (the bases' finv).
 template <class T, class S = host>
 struct tdft2_tables {
   tensor<T, S> f1t, tw_hr, tw_rh, finv;
@@ -101,26 +101,16 @@ struct tdft2_tables {
 template <class T>
 tdft2_tables<T> make_tdft2_tables(index_t H, index_t W, index_t m1, index_t m2) {
   const tdft2_geometry g = tdft2_geometry::make(1, H, W, m1, m2);
+  const conv2d_bases<T> b = make_conv2d_bases<T>(H, W, m1, m2);
   tdft2_tables<T> t{zeros<T>(shape_t{W, g.jp}), tensor<T>(shape_t{H, 2 * m1, 2}),
-                    tensor<T>(shape_t{2 * m1, H, 2}), tensor<T>(shape_t{2 * m2, W})};
-  const double norm = 1.0 / (static_cast<double>(H) * static_cast<double>(W));
-  for (index_t k = 0; k < m2; ++k)
-    for (index_t w = 0; w < W; ++w) {
-      const auto [cs, sn] = unit_root(k * w, W);
-      const double ck = hermitian_weight(k, W) * norm;
-      t.f1t(w, 2 * k) = static_cast<T>(cs);
-      t.f1t(w, 2 * k + 1) = static_cast<T>(-sn);
-      t.finv(2 * k, w) = static_cast<T>(ck * cs);
-      t.finv(2 * k + 1, w) = static_cast<T>(-ck * sn);
-    }
-  for (index_t r = 0; r < 2 * m1; ++r) {
-    const index_t k = r < m1 ? r : H - 2 * m1 + r;
+                    tensor<T>(shape_t{2 * m1, H, 2}), b.finv};
+  for (index_t j = 0; j < 2 * m2; ++j)
+    for (index_t w = 0; w < W; ++w) t.f1t(w, j) = b.f1(j, w);
+  for (index_t r = 0; r < 2 * m1; ++r)
     for (index_t h = 0; h < H; ++h) {
-      const auto [cs, sn] = unit_root(k * h, H);
-      t.tw_hr(h, r, 0) = t.tw_rh(r, h, 0) = static_cast<T>(cs);
-      t.tw_hr(h, r, 1) = t.tw_rh(r, h, 1) = static_cast<T>(sn);
+      t.tw_hr(h, r, 0) = t.tw_rh(r, h, 0) = b.g(h, 2 * r);      // cos
+      t.tw_hr(h, r, 1) = t.tw_rh(r, h, 1) = b.g(H + h, 2 * r);  // sin
     }
-  }
   return t;
 }
 

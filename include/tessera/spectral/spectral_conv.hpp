@@ -167,6 +167,25 @@ ad::var<T, S> spectral_conv2d_fft(const ad::var<T, S>& x, const ad::var<T, S>& w
   return irfft2(spectrum, shape_t{H, W});
 }
 
+/// The weights w1, w2 (Cin, Cout, m1, m2, 2) in the order of the per-mode products:
+/// (block·m2 + k, m1, Cin, Cout, 2), block 0 for w1 and 1 for w2 (tensors or variables).
+template <class X>
+X mode_weights(const X& w1, const X& w2) {
+  const index_t Cin = w1.size(0), Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
+  return stack_permuted(w1, w2, w1.shape(), shape_t{3, 2, 0, 1, 4},
+                        shape_t{2 * m2, m1, Cin, Cout, 2});
+}
+
+/// Whether memory space S has fused truncated-DFT kernels (space_backend<S>::tdft2_forward /
+/// tdft2_inverse, cuda/spectral.cuh) and they take (H, W, m1, m2) in T.
+template <class T, class S>
+bool fused_dft_fits(index_t H, index_t W, index_t m1, index_t m2) {
+  if constexpr (requires { space_backend<S>::template tdft2_fits<T>(H, W, m1, m2); })
+    return space_backend<S>::template tdft2_fits<T>(H, W, m1, m2);
+  else
+    return false;
+}
+
 /// The truncated-DFT path, on tensors (no tape: temporaries die as soon as they are used) or
 /// on variables (recorded).
 /// With `fused`, tensors (nothing recorded) of a space with fused truncated-DFT kernels
@@ -179,14 +198,10 @@ X spectral_conv2d_gemm(const X& x, const X& w1, const X& w2, bool fused = true) 
   const index_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
   const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
   if constexpr (std::is_same_v<X, tensor<T, S>> && !std::is_same_v<S, host>) {
-    if constexpr (requires { space_backend<S>::template tdft2_fits<T>(H, W, m1, m2); }) {
-      if (fused && space_backend<S>::template tdft2_fits<T>(H, W, m1, m2)) {
-        const X xm =
-            space_backend<S>::template tdft2_forward<T>(x, m1, m2);  // (2m2, m1, B, Cin, 2)
-        const X wm = stack_permuted(w1, w2, w1.shape(), shape_t{3, 2, 0, 1, 4},
-                                    shape_t{2 * m2, m1, Cin, Cout, 2});
-        return space_backend<S>::template tdft2_inverse<T>(complex_matmul(xm, wm), H, W);
-      }
+    if (fused && fused_dft_fits<T, S>(H, W, m1, m2)) {
+      const X xm = space_backend<S>::template tdft2_forward<T>(x, m1, m2);  // (2m2, m1, B, Cin, 2)
+      return space_backend<S>::template tdft2_inverse<T>(complex_matmul(xm, mode_weights(w1, w2)),
+                                                         H, W);
     }
   }
   const conv2d_bases<T, S> b = conv2d_bases_for<T, S>(H, W, m1, m2);
@@ -200,8 +215,7 @@ X spectral_conv2d_gemm(const X& x, const X& w1, const X& w2, bool fused = true) 
   X xm = permute_copy(xh, xh.shape(), shape_t{3, 2, 4, 0, 1, 5}, shape_t{2 * m2, m1, B, Cin, 2});
   xh = X();
   // The weights in the same mode order: (Cin, Cout, m1, m2, 2) → (block·m2, m1, Cin, Cout, 2).
-  X wm =
-      stack_permuted(w1, w2, w1.shape(), shape_t{3, 2, 0, 1, 4}, shape_t{2 * m2, m1, Cin, Cout, 2});
+  X wm = mode_weights(w1, w2);
   X ym = complex_matmul(xm, wm);  // (block·m2, m1, B, Cout, 2)
   xm = X();
   wm = X();
@@ -338,7 +352,7 @@ tensor<T, S> spectral_conv2d_linear_gelu(const tensor<T, S>& x, const tensor<T, 
                                          spectral_method method = spectral_method::truncated_dft) {
   const char* fn = "spectral::spectral_conv2d_linear_gelu";
   detail::check_conv2d(x, w1, w2);
-  const index_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const index_t B = x.size(0), H = x.size(2), W = x.size(3);
   const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
   if (L.rank() != 2 || L.size(1) != Cout)
     throw_invalid_argument(fn, "L must be (Cl, ", Cout, ") for weights ", w1.shape().str(),
@@ -348,18 +362,15 @@ tensor<T, S> spectral_conv2d_linear_gelu(const tensor<T, S>& x, const tensor<T, 
     throw_invalid_argument(fn, "b ", b.shape().str(), " must hold one value per row of L ",
                            L.shape().str());
   if constexpr (!std::is_same_v<S, host>) {
-    if constexpr (requires { detail::space_backend<S>::template tdft2_fits<T>(H, W, m1, m2); }) {
-      if (method == spectral_method::truncated_dft &&
-          detail::space_backend<S>::template tdft2_fits<T>(H, W, m1, m2)) {
-        const tensor<T, S> xm = detail::space_backend<S>::template tdft2_forward<T>(x, m1, m2);
-        const tensor<T, S> wm = detail::stack_permuted(w1, w2, w1.shape(), shape_t{3, 2, 0, 1, 4},
-                                                       shape_t{2 * m2, m1, Cin, Cout, 2});
-        // Lᵀ as a complex (Cout, Cl) matrix, shared by every mode.
-        const tensor<T, S> lt =
-            stack(std::vector<tensor<T, S>>{L.transpose(0, 1), zeros<T, S>(shape_t{Cout, Cl})}, 2);
-        return detail::space_backend<S>::template tdft2_inverse<T>(
-            complex_matmul(xm, complex_matmul(wm, lt)), H, W, 0, b.reshape(shape_t{Cl}));
-      }
+    if (method == spectral_method::truncated_dft && detail::fused_dft_fits<T, S>(H, W, m1, m2)) {
+      using backend = detail::space_backend<S>;
+      const tensor<T, S> xm = backend::template tdft2_forward<T>(x, m1, m2);
+      // Lᵀ as a complex (Cout, Cl) matrix, shared by every mode.
+      const tensor<T, S> lt =
+          stack(std::vector<tensor<T, S>>{L.transpose(0, 1), zeros<T, S>(shape_t{Cout, Cl})}, 2);
+      return backend::template tdft2_inverse<T>(
+          complex_matmul(xm, complex_matmul(detail::mode_weights(w1, w2), lt)), H, W, 0,
+          b.reshape(shape_t{Cl}));
     }
   }
   const tensor<T, S> k = spectral_conv2d(x, w1, w2, method);
