@@ -15,17 +15,19 @@
 namespace fno_deq_block {
 
 /// The block applied to z with the weights θ (see above); `method` is the spectral
-/// convolutions' (truncated_dft: on cuda, the fused DFT kernels where nothing is recorded).
+/// convolutions' (truncated_dft: on cuda, the fused DFT kernels where nothing is recorded),
+/// `fused_pointwise` fourier_layer_apply's (false: no one-kernel products).
 template <class V>
 V block_from(
     const V& z, const std::vector<V>& th,
-    tessera::spectral::spectral_method method = tessera::spectral::spectral_method::truncated_dft) {
+    tessera::spectral::spectral_method method = tessera::spectral::spectral_method::truncated_dft,
+    bool fused_pointwise = true) {
   namespace sp = tessera::spectral;
   const V& inj = th.back();
   const std::span<const V> all(th);
   V h = z;
   for (std::size_t j = 0; j + 1 < th.size(); j += 8)
-    h = sp::fourier_layer_apply(h, all.subspan(j, 8), true, inj, true, method);
+    h = sp::fourier_layer_apply(h, all.subspan(j, 8), true, inj, true, method, fused_pointwise);
   return h;
 }
 

@@ -9,7 +9,7 @@
 //           [--solver-iters N] [--wt-unroll N] [--warmup STEPS] [--threads N] [--out DIR]
 //           [--lr LR] [--write-data DIR] [--data DIR] [--time-steps N] [--device cpu|cuda]
 //           [--train-seconds S] [--checkpoint DIR] [--checkpoint-every N] [--eval-every N]
-//           [--graph-solve on|off] [--fused-dft on|off]
+//           [--graph-solve on|off] [--fused-dft on|off] [--fused-pointwise on|off]
 // --write-data writes the generated data as .npy (a_train, u_train, a_test, u_test; (N, K, K)
 // float64) and exits; --data trains on such files instead of generating; --time-steps times
 // N optimiser steps per model (the DEQ in solver mode) and prints TIMING lines instead of
@@ -157,6 +157,9 @@ constexpr const char* usage =
     "                         (default on; the same results)\n"
     "  --fused-dft on|off     cuda: the spectral convolutions' DFTs by the fused kernels where\n"
     "                         nothing is recorded (default on), or by cuBLAS GEMMs\n"
+    "  --fused-pointwise on|off  cuda: each layer's products with their GELU as single\n"
+    "                         kernels where nothing is recorded (default on), or GEMMs and\n"
+    "                         add_gelu\n"
     "See examples/fno_deq/README.md.\n";
 
 /// The number in `v`, the value of option `opt`; exits with status 2 and a message naming
@@ -366,6 +369,14 @@ static int fno_deq_main(int argc, char** argv) {
         return 2;
       }
       c.fused_dft = v == "on";
+    } else if (a == "--fused-pointwise") {
+      const std::string v = next();
+      if (v != "on" && v != "off") {
+        std::fprintf(stderr, "fno_deq: --fused-pointwise must be on or off (got \"%s\")\n",
+                     v.c_str());
+        return 2;
+      }
+      c.fused_pointwise = v == "on";
     } else {
       std::fprintf(stderr, "fno_deq: unknown option %s (fno_deq --help lists them)\n", a.c_str());
       return 2;

@@ -95,6 +95,9 @@ struct config {
   // cuda: the spectral convolutions' truncated DFTs by the fused kernels where nothing is
   // recorded (the solve, evaluation), or always by cuBLAS GEMMs (--fused-dft off).
   bool fused_dft = true;
+  // cuda: the Fourier layers' products with their GELU (and the skip product) as single kernels
+  // where nothing is recorded, or as cuBLAS GEMMs followed by add_gelu (--fused-pointwise off).
+  bool fused_pointwise = true;
   [[nodiscard]] tessera::spectral::spectral_method spectral_method() const {
     return fused_dft ? tessera::spectral::spectral_method::truncated_dft
                      : tessera::spectral::spectral_method::truncated_dft_gemm;
@@ -290,17 +293,20 @@ struct model {
         cfg(c) {
     deeper.reserve(static_cast<std::size_t>(depth > 1 ? depth - 1 : 0));
     for (int i = 1; i < depth; ++i) deeper.emplace_back(c.width, c.modes, c.modes, gen, 3, true);
-    last.spectral.method = c.spectral_method();
-    for (auto& l : block.layers) l.spectral.method = c.spectral_method();
+    const auto configure = [&c](sp::fourier_layer<T, S>& l) {
+      l.spectral.method = c.spectral_method();
+      l.fused_pointwise = c.fused_pointwise;
+    };
+    configure(last);
+    for (auto& l : block.layers) configure(l);
     for (auto& b : deeper)
-      for (auto& l : b.layers) l.spectral.method = c.spectral_method();
+      for (auto& l : b.layers) configure(l);
   }
 
-  /// The DEQ's map f(z, θ): the block from θ with the configured spectral method.
+  /// The DEQ's map f(z, θ): the block from θ with the configured kernels.
   [[nodiscard]] auto block_map() const {
-    return [m = cfg.spectral_method()](const var& z, const std::vector<var>& th) {
-      return block_from(z, th, m);
-    };
+    return [m = cfg.spectral_method(), p = cfg.fused_pointwise](
+               const var& z, const std::vector<var>& th) { return block_from(z, th, m, p); };
   }
 
   std::vector<ad::parameter<T, S>*> parameters() {
@@ -376,7 +382,7 @@ struct model {
     ad::no_grad ng;
     const var xt = lift(ad::constant(x));
     const var z = trunk(xt, -1);
-    const var fz = block_from(z, theta(xt), cfg.spectral_method());
+    const var fz = block_from(z, theta(xt), cfg.spectral_method(), cfg.fused_pointwise);
     const tensor<T> d = tessera::to<tessera::host>((fz - z).value()).contiguous(),
                     f = tessera::to<tessera::host>(fz.value()).contiguous();
     double nd = 0, nf = 0;

@@ -410,16 +410,29 @@ ad::var<T, S> library_block(const ad::var<T, S>& z, const std::vector<ad::var<T,
   return h;
 }
 
+/// library_block without the one-kernel paths: cuBLAS GEMMs for the DFTs, and the products
+/// and GELUs as matmul_add and add_gelu (fno_deq --fused-dft off --fused-pointwise off).
+template <class T, class S>
+ad::var<T, S> library_block_unfused(const ad::var<T, S>& z, const std::vector<ad::var<T, S>>& th) {
+  const std::span<const ad::var<T, S>> all(th);
+  ad::var<T, S> h = z;
+  for (std::size_t j = 0; j + 1 < th.size(); j += 8)
+    h = sp::fourier_layer_apply(h, all.subspan(j, 8), true, th.back(), true,
+                                sp::spectral_method::truncated_dft_gemm, false);
+  return h;
+}
+
 struct deq_run {
   tensor<double> z;                   // the returned z (phantom step from z*)
   std::vector<double> history;        // forward residuals
   std::vector<tensor<double>> grads;  // of Σ z², block weights then x̃
 };
 
-/// One FNO-DEQ forward (implicit::fixed_point) and phantom backward in space S.
+/// One FNO-DEQ forward (implicit::fixed_point) and phantom backward in space S; `library`: 0
+/// the hand-written block, 1 library_block, 2 library_block_unfused.
 template <class S>
 deq_run deq_fixed_point(implicit::solver_method method, bool batched, bool graph = false,
-                        bool library = false) {
+                        int library = 0) {
   generator gen(21);
   sp::fourier_block<double, S> block(4, 2, 2, gen, 2, true);
   const tensor<double, S> inj = to<S>(uniform<double>({2, 4, 8, 8}, 22, -0.5, 0.5));
@@ -439,8 +452,9 @@ deq_run deq_fixed_point(implicit::solver_method method, bool batched, bool graph
   o.backward.phantom_steps = 1;
   tensor<double, S> z0(inj.shape());
   z0.fill_(0.0);
-  const auto r = library ? implicit::fixed_point(library_block<double, S>, z0, th, o)
-                         : implicit::fixed_point(deq_block<double, S>, z0, th, o);
+  const auto r = library == 2   ? implicit::fixed_point(library_block_unfused<double, S>, z0, th, o)
+                 : library == 1 ? implicit::fixed_point(library_block<double, S>, z0, th, o)
+                                : implicit::fixed_point(deq_block<double, S>, z0, th, o);
   ad::backward(ad::sum(ad::square(r.z)));
   deq_run out{to<host>(r.z.value()), r.info.residual_history, {}};
   for (const auto& t : th) out.grads.push_back(to<host>(t.grad()));
@@ -453,13 +467,15 @@ BOOST_AUTO_TEST_CASE(fno_deq_fixed_point_matches_host) {
   // rounding a little, so the tolerances are loose for double but far below a wrong formula.
   // The hand-written block, and the library's (fourier_layer_apply: on cuda the solve runs the
   // fused DFT kernels with W₁ folded into the mode weights, spectral_conv2d_linear_gelu, and
-  // the pointwise kernels; the host runs the composites).
+  // the pointwise kernels; the host runs the composites), and the library's without the fused
+  // kernels (the fallback fno_deq --fused-dft off --fused-pointwise off).
   for (const auto& [method, batched, library] :
-       {std::tuple{implicit::solver_method::anderson, false, false},
-        std::tuple{implicit::solver_method::anderson, true, false},
-        std::tuple{implicit::solver_method::picard, true, false},
-        std::tuple{implicit::solver_method::anderson, false, true},
-        std::tuple{implicit::solver_method::picard, true, true}}) {
+       {std::tuple{implicit::solver_method::anderson, false, 0},
+        std::tuple{implicit::solver_method::anderson, true, 0},
+        std::tuple{implicit::solver_method::picard, true, 0},
+        std::tuple{implicit::solver_method::anderson, false, 1},
+        std::tuple{implicit::solver_method::picard, true, 1},
+        std::tuple{implicit::solver_method::anderson, false, 2}}) {
     const deq_run h = deq_fixed_point<host>(method, batched, false, library);
     const deq_run c = deq_fixed_point<cuda>(method, batched, false, library);
     BOOST_TEST_CONTEXT("solver " << static_cast<int>(method) << ", batched " << batched
@@ -491,12 +507,13 @@ BOOST_AUTO_TEST_CASE(fno_deq_graph_solve_matches_plain) {
   using sm = implicit::solver_method;
   struct solve_case {
     sm method;
-    bool batched, library;
+    bool batched;
+    int library;
   };
   for (const auto& [method, batched, library] :
-       {solve_case{sm::anderson, false, false}, solve_case{sm::picard, true, false},
-        solve_case{sm::broyden, true, false}, solve_case{sm::anderson, false, true},
-        solve_case{sm::picard, true, true}, solve_case{sm::broyden, true, true}}) {
+       {solve_case{sm::anderson, false, 0}, solve_case{sm::picard, true, 0},
+        solve_case{sm::broyden, true, 0}, solve_case{sm::anderson, false, 1},
+        solve_case{sm::picard, true, 1}, solve_case{sm::broyden, true, 1}}) {
     const deq_run plain = deq_fixed_point<cuda>(method, batched, false, library);
     const deq_run replayed = deq_fixed_point<cuda>(method, batched, true, library);
     BOOST_TEST_CONTEXT("solver " << static_cast<int>(method) << ", batched " << batched

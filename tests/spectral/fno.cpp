@@ -3,6 +3,7 @@
 // definition written out, the grid channels and padding of the lifting, and input gradients of
 // a tiny FNO by finite differences.
 #include <boost/test/unit_test.hpp>
+#include <optional>
 
 #include "../ad/gradcheck.hpp"
 #include "helpers.hpp"
@@ -89,6 +90,23 @@ BOOST_AUTO_TEST_CASE(fourier_layer_and_block_by_definition) {
     BOOST_TEST(!y.requires_grad());
     BOOST_TEST(max_abs_diff(y.value(), tad::gelu(pre + iv).value()) < 1e-14);
     BOOST_TEST(max_abs_diff(layer(zv, dvar()).value(), tad::gelu(pre).value()) < 1e-14);
+  }
+  {
+    // fused_pointwise false: the recorded composition in every case; the same values recorded
+    // or not, with or without the injection, and the same gradients.
+    const dvar zr(z, true);
+    const auto [ga] = tad::derivatives(tad::sum(tad::square(layer(zr, iv))), tad::wrt(zr));
+    layer.fused_pointwise = false;
+    for (const bool record : {false, true}) {
+      std::optional<tad::no_grad> ng;
+      if (!record) ng.emplace();
+      BOOST_TEST(max_abs_diff(layer(zv, iv).value(), tad::gelu(pre + iv).value()) < 1e-14);
+      BOOST_TEST(max_abs_diff(layer(zv, dvar()).value(), tad::gelu(pre).value()) < 1e-14);
+      BOOST_TEST(max_abs_diff(layer(zv, dvar(), false).value(), pre.value()) < 1e-14);
+    }
+    const auto [gb] = tad::derivatives(tad::sum(tad::square(layer(zr, iv))), tad::wrt(zr));
+    BOOST_TEST(max_abs_diff(ga, gb) < 1e-12);
+    layer.fused_pointwise = true;
   }
   // A broadcast injection (batch 1, or one value per channel) gives the broadcast sum, and its
   // gradient sums over the broadcast axes.

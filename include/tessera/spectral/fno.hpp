@@ -157,6 +157,9 @@ struct spectral_conv2d_layer {
 /// it on cuda (ad::matmul_add_gelu), and the spectral path through the MLP's first product is
 /// spectral_conv2d_linear_gelu (on cuda: W₁ folded into the mode weights, the bias and GELU
 /// applied by the inverse DFT kernel).
+/// With `fused_pointwise` false the unrecorded path is the recorded one's composition
+/// (matmul_add, then add_gelu; spectral_conv2d, then the MLP's first product): the same values
+/// up to rounding, for checking the one-kernel paths against, or for running without them.
 /// The injection x̃ has the output's shape (B, C_out, spatial...) or broadcasts to it (batch 1,
 /// or (C_out, 1, 1) per channel); only the full shape takes the GEMM-addend path.
 /// @throws tessera::invalid_argument when w has the wrong length or a shape does not fit.
@@ -164,7 +167,8 @@ template <class T, class S>
 ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::var<T, S>> w,
                                   bool mlp, const ad::var<T, S>& injection = {},
                                   bool activate = true,
-                                  spectral_method method = spectral_method::truncated_dft) {
+                                  spectral_method method = spectral_method::truncated_dft,
+                                  bool fused_pointwise = true) {
   using V = ad::var<T, S>;
   if (w.size() != (mlp ? 8u : 4u))
     throw_invalid_argument("spectral::fourier_layer_apply", "expected ", mlp ? 8 : 4,
@@ -188,22 +192,27 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
     throw_invalid_argument("spectral::fourier_layer_apply", "injection of shape ",
                            injection.shape().str(), " does not broadcast to the layer's output ",
                            out.str());
+  // gelu(a·b + c + bias): one kernel on cuda when nothing is recorded and fused_pointwise
+  // (ad::matmul_add_gelu), else add_gelu after matmul_add (what ad::matmul_add_gelu records).
+  const auto product_gelu = [&](const V& a, const V& b, const V& c, const V& bias) -> V {
+    if (fused_pointwise) return ad::matmul_add_gelu(a, b, c, bias);
+    return ad::add_gelu(c.defined() ? ad::matmul_add(a, b, c) : ad::matmul(a, b), bias);
+  };
   // The spectral path through the MLP's first product, gelu(W₁ K z + b₁): when nothing is
-  // recorded, spectral_conv2d_linear_gelu (on cuda with the fused DFT kernels, W₁ folded into
-  // the mode weights and the GELU applied as the inverse DFT writes); otherwise K z, then
-  // ad::matmul_add_gelu.
+  // recorded (and fused_pointwise), spectral_conv2d_linear_gelu (on cuda with the fused DFT
+  // kernels, W₁ folded into the mode weights and the GELU applied as the inverse DFT writes);
+  // otherwise K z, then the product with its GELU.
   const auto spectral_mlp_in = [&]() -> V {
     const bool recorded = !ad::grad_disabled() &&
                           (z.requires_grad() || w[0].requires_grad() || w[1].requires_grad() ||
                            w[2].requires_grad() || w[3].requires_grad());
-    if (!recorded)
+    if (!recorded && fused_pointwise)
       return flat(ad::constant(spectral_conv2d_linear_gelu(z.value(), w[0].value(), w[1].value(),
                                                            w[2].value(), w[3].value(), method)));
-    return ad::matmul_add_gelu(w[2], flat(spectral_conv2d(z, w[0], w[1], method)), V(),
-                               column(w[3]));
+    return product_gelu(w[2], flat(spectral_conv2d(z, w[0], w[1], method)), V(), column(w[3]));
   };
   const V zf = flat(z);
-  if (mlp && activate && (full_injection || !injection.defined())) {
+  if (fused_pointwise && mlp && activate && (full_injection || !injection.defined())) {
     // gelu(W₁k + b₁), then gelu(W₂h + (W_s z + x̃) + b₂ + b_s) with the skip path inside the
     // last product: single kernels on cuda when nothing is recorded (ad::matmul_add_gelu,
     // ad::matmul_pair_add_gelu), matmul_add and add_gelu otherwise.
@@ -222,7 +231,7 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
   if (mlp) {
     const V h = spectral_mlp_in();
     bias = column(w[5] + bs);
-    if (activate) return ad::reshape(ad::matmul_add_gelu(w[4], h, skip, bias), out);
+    if (activate) return ad::reshape(product_gelu(w[4], h, skip, bias), out);
     y = ad::matmul_add(w[4], h, skip);
   } else {
     y = flat(spectral_conv2d(z, w[0], w[1], method)) + skip;
@@ -239,6 +248,9 @@ struct fourier_layer {
   spectral_conv2d_layer<T, S> spectral;
   std::optional<pointwise_mlp<T, S>> mlp;
   pointwise_linear<T, S> skip;
+  /// Passed to fourier_layer_apply: false runs the unrecorded path as the recorded one's
+  /// composition (no one-kernel products).
+  bool fused_pointwise = true;
 
   fourier_layer(index_t width, index_t modes1, index_t modes2, bool use_mlp, generator& gen)
       : spectral(width, width, modes1, modes2, gen),
@@ -261,7 +273,8 @@ struct fourier_layer {
         w.push_back((*p)());
     w.push_back(skip.weight());
     w.push_back(skip.bias());
-    return fourier_layer_apply<T, S>(z, w, mlp.has_value(), injection, activate, spectral.method);
+    return fourier_layer_apply<T, S>(z, w, mlp.has_value(), injection, activate, spectral.method,
+                                     fused_pointwise);
   }
 
   std::vector<ad::parameter<T, S>*> parameters() {
