@@ -52,8 +52,10 @@
 # DATA_DIR [build/fno-data/<RES>-<NTRAIN>-<NTEST>], BUILD_DIR [build/fno-gpu],
 # DEPS [.device-deps/prefix when present: a /usr-like prefix with Eigen and stb],
 # SKIP_BUILD [0], OUT_DIR [build/compare-results/fno-<UTC>], GRAPH_AB [1: on cuda, also time
-# the DEQ with --graph-solve off and with --fused-dft off, and print RESULT
-# case=fno_deq_step_graph_off and case=fno_deq_step_fused_dft_off].
+# the DEQ with --graph-solve off, with --fused-dft off, with --fused-pointwise off and with all
+# three off (the kernels of run 11), and print RESULT case=fno_deq_step_graph_off,
+# fno_deq_step_fused_dft_off, fno_deq_step_fused_pointwise_off and fno_deq_step_all_off],
+# TESSERA_ARGS (more fno_deq options for every tessera run, e.g. "--fused-dft off").
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -92,6 +94,8 @@ DEPS=${DEPS:-}
 [[ -z $DEPS && -d .device-deps/prefix ]] && DEPS=.device-deps/prefix
 SKIP_BUILD=${SKIP_BUILD:-0}
 GRAPH_AB=${GRAPH_AB:-1}
+# shellcheck disable=SC2206  # a list of options, split on purpose
+tessera_args=(${TESSERA_ARGS:-})
 OUT_DIR=${OUT_DIR:-build/compare-results/fno-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT_DIR"
 
@@ -163,7 +167,8 @@ if [[ $MODE != train ]]; then
     --time-warmup "$WARMUP_STEPS" --tf32 "$TF32" --device "$DEVICE" "${threads[@]}" |
     tee "$OUT_DIR/pytorch.txt" >&2
   say "tessera timings (fno_deq --device $DEVICE)"
-  run_tessera "$OUT_DIR/tessera" --data "$DATA_DIR" "${common[@]}" --device "$DEVICE" "${threads[@]}"
+  run_tessera "$OUT_DIR/tessera" --data "$DATA_DIR" "${common[@]}" --device "$DEVICE" \
+    "${threads[@]}" "${tessera_args[@]}"
 
   # --- (e) report ----------------------------------------------------------------------------
   # Wall clock (CUDA-synchronised per step) on a GPU; process CPU time on the shared host.
@@ -183,14 +188,18 @@ if [[ $MODE != train ]]; then
     echo "RESULT case=$case_name tessera=$t pytorch=$p unit=ms ratio=$ratio"
   done
   missing "$OUT_DIR/tessera"
-  # The A/Bs of the DEQ step's cuda defaults: the solve's CUDA graph (fno_deq --graph-solve) and
-  # the fused DFT kernels of the spectral convolutions (--fused-dft); the DEQ again with each off.
+  # The A/Bs of the DEQ step's cuda defaults: the solve's CUDA graph (fno_deq --graph-solve),
+  # the fused DFT kernels of the spectral convolutions (--fused-dft) and the one-kernel
+  # pointwise products (--fused-pointwise); the DEQ again with each off, and with all three.
   if [[ $DEVICE == cuda && $GRAPH_AB == 1 && ,$MODELS, == *,deq,* ]]; then
-    for variant in "graph_off --graph-solve off" "fused_dft_off --fused-dft off"; do
-      read -r tag opt val <<<"$variant"
-      say "tessera DEQ timing with $opt $val"
+    for variant in "graph_off --graph-solve off" "fused_dft_off --fused-dft off" \
+      "fused_pointwise_off --fused-pointwise off" \
+      "all_off --graph-solve off --fused-dft off --fused-pointwise off"; do
+      read -r tag opts <<<"$variant"
+      read -ra opts <<<"$opts"
+      say "tessera DEQ timing with ${opts[*]}"
       run_tessera "$OUT_DIR/tessera-$tag" --data "$DATA_DIR" "${common[@]}" --models deq \
-        --device "$DEVICE" "$opt" "$val"
+        --device "$DEVICE" "${tessera_args[@]}" "${opts[@]}"
       t=$(timing "$OUT_DIR/tessera-$tag.txt" deq)
       p=$(timing "$OUT_DIR/pytorch.txt" deq)
       ratio=NA
@@ -228,7 +237,7 @@ if [[ $MODE != time ]]; then
   run_tessera "$OUT_DIR/tessera_train" --scale gpu --data "$DATA_DIR" --ntrain "$NTRAIN" \
     --ntest "$NTEST" --width "$WIDTH" --modes "$MODES" --batch "$BATCH" --solver-iters "$SOLVER_ITERS" --seed "$SEED" \
     --models "$MODELS" --epochs "$EPOCHS" --warmup "$WARMUP" "${tbudget[@]}" \
-    --device "$DEVICE" --out "$OUT_DIR/figures" "${threads[@]}"
+    --device "$DEVICE" --out "$OUT_DIR/figures" "${threads[@]}" "${tessera_args[@]}"
 
   field() {  # file model key -> the value of key= on the model's TRAIN line, or NA
     grep "^TRAIN model=$2 " "$1" 2>/dev/null | sed -n "s/.* $3=\([^ ]*\).*/\1/p" | head -1 |

@@ -8,9 +8,9 @@
 #      --train-seconds SECONDS, one model after the other: --train-seconds counts per model),
 #      resuming where the checkpoint stopped; a finished model just reports its result;
 #   3. when $OUT is set (a device call), packs CKDIR into $OUT (checkpoint_parts.sh pack) so the
-#      next session can carry it back in PARTS, and copies the log there.
+#      next session can carry it back in PARTS, and appends the log to $OUT/protocol.log.
 #   examples/fno_deq/protocol.sh MODELS SECONDS
-# Environment: BIN [.devbin/examples/fno_deq, with LD_LIBRARY_PATH=.devbin/lib; else
+# Environment: BIN [.devbin/examples/fno_deq, with scripts/devbin-env's libraries; else
 # build/default/examples/fno_deq], CKDIR [ck: ignored by git, so that on the device it stays
 # between calls while the machine is warm], PARTS [ck-parts], SCALE [gpu], DEVICE [cuda],
 # EVAL_EVERY [25: epochs between the progress lines' test evaluations; every epoch, a 500-epoch
@@ -25,7 +25,8 @@ here=examples/fno_deq
 if [[ -z ${BIN:-} ]]; then
   if [[ -x .devbin/examples/fno_deq ]]; then
     BIN=.devbin/examples/fno_deq
-    export LD_LIBRARY_PATH=$PWD/.devbin/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    # shellcheck source=scripts/devbin-env
+    source scripts/devbin-env .devbin
   else
     BIN=build/default/examples/fno_deq
   fi
@@ -53,7 +54,7 @@ fi
   ${EXTRA:-} 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 if [[ -n ${OUT:-} ]]; then
-  cp "$log" "$OUT/protocol.log"
+  cat "$log" >>"$OUT/protocol.log"
   if compgen -G "$CKDIR/*/state.txt" >/dev/null; then
     "$here/checkpoint_parts.sh" pack "$CKDIR" "$OUT" || status=1
   fi
