@@ -303,10 +303,16 @@ struct model {
       for (auto& l : b.layers) configure(l);
   }
 
-  /// The DEQ's map f(z, θ): the block from θ with the configured kernels.
-  [[nodiscard]] auto block_map() const {
-    return [m = cfg.spectral_method(), p = cfg.fused_pointwise](
-               const var& z, const std::vector<var>& th) { return block_from(z, th, m, p); };
+  /// The DEQ's map f(z, θ): the block from θ with the configured kernels; with `prepared`
+  /// (prepare_block(θ) for the θ of one solve) its unrecorded applications take the prepared
+  /// weights. The map owns them: fixed_point may keep it for the backward pass.
+  [[nodiscard]] auto block_map(
+      std::vector<fno_deq_block::prepared_layer<var>> prepared = {}) const {
+    return [m = cfg.spectral_method(), p = cfg.fused_pointwise,
+            prep = std::make_shared<const std::vector<fno_deq_block::prepared_layer<var>>>(
+                std::move(prepared))](const var& z, const std::vector<var>& th) {
+      return block_from(z, th, m, p, prep->empty() ? nullptr : prep.get());
+    };
   }
 
   std::vector<ad::parameter<T, S>*> parameters() {
@@ -355,11 +361,17 @@ struct model {
         o.backward.max_iter = cfg.solver_iters;
         o.backward.abs_tol = 0;
         o.backward.rel_tol = 1e-4;
-        if (step >= 0 && step < cfg.warmup_steps) {  // warm-up: unrolled from z = 0
+        const bool warmup = step >= 0 && step < cfg.warmup_steps;
+        if (warmup) {  // warm-up: unrolled from z = 0 (recorded)
           o.backward.mode = im::backward_mode::unroll;
           o.backward.unroll_steps = cfg.warmup_unroll;
         }
-        auto r = im::fixed_point(block_map(), zeros_in<S>(xt.shape()), th, o);
+        // The solve applies the block cfg.solver_iters times with the same weights: what each
+        // layer derives from them is computed once (not for the recorded warm-up).
+        auto r =
+            im::fixed_point(block_map(warmup ? std::vector<fno_deq_block::prepared_layer<var>>{}
+                                             : fno_deq_block::prepare_block(th)),
+                            zeros_in<S>(xt.shape()), th, o);
         info = r.info;
         return r.z;
       }

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <tuple>
@@ -429,7 +430,8 @@ struct deq_run {
 };
 
 /// One FNO-DEQ forward (implicit::fixed_point) and phantom backward in space S; `library`: 0
-/// the hand-written block, 1 library_block, 2 library_block_unfused.
+/// the hand-written block, 1 library_block, 2 library_block_unfused, 3 library_block with its
+/// layers' weights prepared once for the solve (spectral::prepare_fourier_layer).
 template <class S>
 deq_run deq_fixed_point(implicit::solver_method method, bool batched, bool graph = false,
                         int library = 0) {
@@ -452,7 +454,20 @@ deq_run deq_fixed_point(implicit::solver_method method, bool batched, bool graph
   o.backward.phantom_steps = 1;
   tensor<double, S> z0(inj.shape());
   z0.fill_(0.0);
-  const auto r = library == 2   ? implicit::fixed_point(library_block_unfused<double, S>, z0, th, o)
+  using V = ad::var<double, S>;
+  auto prepared = std::make_shared<std::vector<sp::fourier_layer_prepared<double, S>>>();
+  for (std::size_t j = 0; j + 1 < th.size(); j += 8)
+    prepared->push_back(sp::prepare_fourier_layer(std::span<const V>(th).subspan(j, 8), true));
+  const auto prepared_block = [prepared](const V& z, const std::vector<V>& w) {
+    const std::span<const V> all(w);
+    V h = z;
+    for (std::size_t j = 0; j + 1 < w.size(); j += 8)
+      h = sp::fourier_layer_apply(h, all.subspan(j, 8), true, w.back(), true,
+                                  sp::spectral_method::truncated_dft, true, &(*prepared)[j / 8]);
+    return h;
+  };
+  const auto r = library == 3   ? implicit::fixed_point(prepared_block, z0, th, o)
+                 : library == 2 ? implicit::fixed_point(library_block_unfused<double, S>, z0, th, o)
                  : library == 1 ? implicit::fixed_point(library_block<double, S>, z0, th, o)
                                 : implicit::fixed_point(deq_block<double, S>, z0, th, o);
   ad::backward(ad::sum(ad::square(r.z)));
@@ -475,7 +490,8 @@ BOOST_AUTO_TEST_CASE(fno_deq_fixed_point_matches_host) {
         std::tuple{implicit::solver_method::picard, true, 0},
         std::tuple{implicit::solver_method::anderson, false, 1},
         std::tuple{implicit::solver_method::picard, true, 1},
-        std::tuple{implicit::solver_method::anderson, false, 2}}) {
+        std::tuple{implicit::solver_method::anderson, false, 2},
+        std::tuple{implicit::solver_method::anderson, false, 3}}) {
     const deq_run h = deq_fixed_point<host>(method, batched, false, library);
     const deq_run c = deq_fixed_point<cuda>(method, batched, false, library);
     BOOST_TEST_CONTEXT("solver " << static_cast<int>(method) << ", batched " << batched
@@ -497,6 +513,25 @@ BOOST_AUTO_TEST_CASE(fno_deq_fixed_point_matches_host) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(fno_deq_prepared_weights_match_unprepared) {
+  // The library block with its weights prepared once for the solve runs the same kernels on the
+  // same values as without (the folded mode weights and summed biases computed by the same
+  // functions, once instead of per iteration): the same bits, solve and phantom gradients.
+  for (const bool graph : {false, true}) {
+    const deq_run plain = deq_fixed_point<cuda>(implicit::solver_method::anderson, false, graph, 1);
+    const deq_run prepared =
+        deq_fixed_point<cuda>(implicit::solver_method::anderson, false, graph, 3);
+    BOOST_TEST_CONTEXT("graph " << graph) {
+      BOOST_TEST(nmse(plain.z, prepared.z) == 0.0, "z: NMSE " << nmse(plain.z, prepared.z));
+      BOOST_TEST(plain.history == prepared.history);
+      BOOST_TEST_REQUIRE(plain.grads.size() == prepared.grads.size());
+      for (std::size_t i = 0; i < plain.grads.size(); ++i)
+        BOOST_TEST(nmse(plain.grads[i], prepared.grads[i]) == 0.0,
+                   "gradient " << i << ": NMSE " << nmse(plain.grads[i], prepared.grads[i]));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(fno_deq_graph_solve_matches_plain) {
   // solver_options::graph: the Fourier block's forward replayed from one CUDA graph capture
   // (from the second evaluation on) runs the kernels of the plain solve on the same data, so
@@ -513,7 +548,8 @@ BOOST_AUTO_TEST_CASE(fno_deq_graph_solve_matches_plain) {
   for (const auto& [method, batched, library] :
        {solve_case{sm::anderson, false, 0}, solve_case{sm::picard, true, 0},
         solve_case{sm::broyden, true, 0}, solve_case{sm::anderson, false, 1},
-        solve_case{sm::picard, true, 1}, solve_case{sm::broyden, true, 1}}) {
+        solve_case{sm::picard, true, 1}, solve_case{sm::broyden, true, 1},
+        solve_case{sm::anderson, false, 3}}) {
     const deq_run plain = deq_fixed_point<cuda>(method, batched, false, library);
     const deq_run replayed = deq_fixed_point<cuda>(method, batched, true, library);
     BOOST_TEST_CONTEXT("solver " << static_cast<int>(method) << ", batched " << batched

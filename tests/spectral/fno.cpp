@@ -108,6 +108,34 @@ BOOST_AUTO_TEST_CASE(fourier_layer_and_block_by_definition) {
     BOOST_TEST(max_abs_diff(ga, gb) < 1e-12);
     layer.fused_pointwise = true;
   }
+  {
+    // Prepared weights: the same values unrecorded (bit for bit: the same ops on the same
+    // sums), not used where something is recorded (the gradient flows as without them); a
+    // prepared block of another length or a bias of another width is refused.
+    const sp::fourier_layer_prepared<double, host> prep = layer.prepare();
+    BOOST_TEST((prep.bias.shape() == shape_t{4, 1}));
+    BOOST_TEST(!prep.folded.defined());  // the host has no fused DFT kernels
+    {
+      tad::no_grad ng;
+      BOOST_TEST(max_abs_diff(layer(zv, iv, true, &prep).value(), layer(zv, iv).value()) == 0.0);
+      BOOST_TEST(max_abs_diff(layer(zv, dvar(), false, &prep).value(),
+                              layer(zv, dvar(), false).value()) == 0.0);
+    }
+    const dvar zr(z, true);
+    const auto [ga] = tad::derivatives(tad::sum(tad::square(layer(zr, iv))), tad::wrt(zr));
+    sp::fourier_layer_prepared<double, host> stale = prep;
+    stale.bias = stale.bias * 3.0;  // stale values: ignored when recorded
+    const auto [gb] =
+        tad::derivatives(tad::sum(tad::square(layer(zr, iv, true, &stale))), tad::wrt(zr));
+    BOOST_TEST(max_abs_diff(ga, gb) == 0.0);
+    sp::fourier_layer_prepared<double, host> narrow = prep;
+    narrow.bias = prep.bias.slice(0, 0, 3);
+    tad::no_grad ng;
+    BOOST_CHECK_EXCEPTION(layer(zv, iv, true, &narrow), invalid_argument,
+                          [](const invalid_argument& e) {
+                            return std::string(e.what()).find("prepared bias") != std::string::npos;
+                          });
+  }
   // A broadcast injection (batch 1, or one value per channel) gives the broadcast sum, and its
   // gradient sums over the broadcast axes.
   for (const shape_t& is : {shape_t{1, 4, 8, 7}, shape_t{4, 1, 1}}) {
@@ -124,6 +152,13 @@ BOOST_AUTO_TEST_CASE(fourier_layer_and_block_by_definition) {
   sp::fourier_block<double> block(4, 2, 3, gen, 2, true);
   const dvar h = block.layers[1](block.layers[0](zv, iv), iv);
   BOOST_TEST(max_abs_diff(block(zv, iv).value(), h.value()) == 0.0);
+  {
+    tad::no_grad ng;
+    const auto prep = block.prepare();
+    BOOST_TEST(max_abs_diff(block(zv, iv, &prep).value(), h.value()) == 0.0);
+    const std::vector<sp::fourier_layer_prepared<double, host>> one{prep[0]};
+    BOOST_CHECK_THROW(block(zv, iv, &one), invalid_argument);
+  }
   BOOST_TEST(block.parameters().size() == 2u * 8u);
 }
 

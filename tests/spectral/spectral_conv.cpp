@@ -365,6 +365,40 @@ BOOST_AUTO_TEST_CASE(linear_gelu_composite_and_errors) {
       invalid_argument, [](const invalid_argument& e) {
         return std::string(e.what()).find("one value per row of L") != std::string::npos;
       });
+  // The folded mode weights: folded[blk·m2 + k2, k1, c, l] = Σ_o w_blk[c, o, k1, k2]·L[l, o]
+  // (complex times real), blk 0 for w1, 1 for w2. Passing them changes nothing on the host
+  // (only the fused cuda path takes them); a misfit is refused.
+  const tensor<double> folded = sp::spectral_conv2d_linear_gelu_weights(w1, w2, L);
+  BOOST_TEST((folded.shape() == shape_t{2 * s.m2, s.m1, s.Ci, 4, 2}));
+  double worst = 0;
+  for (int blk = 0; blk < 2; ++blk)
+    for (index_t k2 = 0; k2 < s.m2; ++k2)
+      for (index_t k1 = 0; k1 < s.m1; ++k1)
+        for (index_t c = 0; c < s.Ci; ++c)
+          for (index_t l = 0; l < 4; ++l)
+            for (index_t ri = 0; ri < 2; ++ri) {
+              const tensor<double>& w = blk == 0 ? w1 : w2;
+              long double v = 0;
+              for (index_t o = 0; o < s.Co; ++o)
+                v += static_cast<long double>(w(c, o, k1, k2, ri)) * L(l, o);
+              worst = std::max(
+                  worst, std::abs(static_cast<double>(v) - folded(blk * s.m2 + k2, k1, c, l, ri)));
+            }
+  BOOST_TEST(worst < 1e-13);
+  BOOST_TEST(max_abs_diff(sp::spectral_conv2d_linear_gelu(
+                              x, w1, w2, L, b, sp::spectral_method::truncated_dft, folded),
+                          got) == 0.0);
+  BOOST_CHECK_EXCEPTION(sp::spectral_conv2d_linear_gelu(
+                            x, w1, w2, L, b, sp::spectral_method::truncated_dft,
+                            sp::spectral_conv2d_linear_gelu_weights(w1, w2, L.slice(0, 0, 3))),
+                        invalid_argument, [](const invalid_argument& e) {
+                          return std::string(e.what()).find("folded weights") != std::string::npos;
+                        });
+  BOOST_CHECK_EXCEPTION(
+      sp::spectral_conv2d_linear_gelu_weights(w1, w2, randn<double>(shape_t{4, 3}, gen)),
+      invalid_argument, [](const invalid_argument& e) {
+        return std::string(e.what()).find("linear_gelu_weights") != std::string::npos;
+      });
 }
 
 BOOST_AUTO_TEST_CASE(fused_dft_geometry) {

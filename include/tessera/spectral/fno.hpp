@@ -4,6 +4,7 @@
 // weight-tied block, lifting with grid channels and padding, and the projection head.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <span>
@@ -146,6 +147,35 @@ struct spectral_conv2d_layer {
   std::vector<ad::parameter<T, S>*> parameters() { return {&weight1, &weight2}; }
 };
 
+/// What fourier_layer_apply derives from a layer's weights on every call where nothing is
+/// recorded, computed once by prepare_fourier_layer: for applying the same weights many times
+/// (a fixed-point solve's iterations, an evaluation pass). Plain tensors, no tape.
+template <class T, class S>
+struct fourier_layer_prepared {
+  /// spectral_conv2d_linear_gelu_weights(w₁, w₂, W₁): with the MLP, in a space with fused DFT
+  /// kernels (cuda); else undefined.
+  tensor<T, S> folded;
+  /// The biases added inside the last GELU, b₂ + b_s with the MLP, else b_s: (C_out, 1).
+  tensor<T, S> bias;
+};
+
+/// The prepared form of a layer's weights `w` (fourier_layer_apply's list) from their current
+/// values. It stays valid while those values do not change: an optimiser step invalidates it.
+/// @throws tessera::invalid_argument when w has the wrong length or a shape does not fit.
+template <class T, class S>
+fourier_layer_prepared<T, S> prepare_fourier_layer(std::span<const ad::var<T, S>> w, bool mlp) {
+  if (w.size() != (mlp ? 8u : 4u))
+    throw_invalid_argument("spectral::prepare_fourier_layer", "expected ", mlp ? 8 : 4,
+                           " weights (spectral 2", mlp ? ", MLP 4" : "", ", pointwise 2), got ",
+                           w.size());
+  fourier_layer_prepared<T, S> p;
+  const tensor<T, S>& bs = w[w.size() - 1].value();
+  p.bias = (mlp ? w[5].value() + bs : bs.clone()).reshape(shape_t{bs.numel(), 1});
+  if (mlp && detail::has_fused_dft<T, S>)
+    p.folded = spectral_conv2d_linear_gelu_weights(w[0].value(), w[1].value(), w[2].value());
+  return p;
+}
+
 /// One Fourier layer from its weights: y = MLP(K z) + W z (+ x̃), then GELU when activated,
 /// with MLP(k) = W₂ σ(W₁ k + b₁) + b₂ and W z = W_s z + b_s (z: (B, C, H, W)). `w` lists the
 /// layer's weights in fourier_layer::parameters() order: the two spectral blocks, with `mlp`
@@ -160,6 +190,9 @@ struct spectral_conv2d_layer {
 /// With `fused_pointwise` false the unrecorded path is the recorded one's composition
 /// (matmul_add, then add_gelu; spectral_conv2d, then the MLP's first product): the same values
 /// up to rounding, for checking the one-kernel paths against, or for running without them.
+/// `prepared` (prepare_fourier_layer of the same weights' current values, or null) saves the
+/// per-call work on the weights when nothing of the layer is recorded, with the same results;
+/// when something is, it is not used.
 /// The injection x̃ has the output's shape (B, C_out, spatial...) or broadcasts to it (batch 1,
 /// or (C_out, 1, 1) per channel); only the full shape takes the GEMM-addend path.
 /// @throws tessera::invalid_argument when w has the wrong length or a shape does not fit.
@@ -168,7 +201,8 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
                                   bool mlp, const ad::var<T, S>& injection = {},
                                   bool activate = true,
                                   spectral_method method = spectral_method::truncated_dft,
-                                  bool fused_pointwise = true) {
+                                  bool fused_pointwise = true,
+                                  const fourier_layer_prepared<T, S>* prepared = nullptr) {
   using V = ad::var<T, S>;
   if (w.size() != (mlp ? 8u : 4u))
     throw_invalid_argument("spectral::fourier_layer_apply", "expected ", mlp ? 8 : 4,
@@ -192,6 +226,19 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
     throw_invalid_argument("spectral::fourier_layer_apply", "injection of shape ",
                            injection.shape().str(), " does not broadcast to the layer's output ",
                            out.str());
+  const bool recorded_layer =
+      !ad::grad_disabled() &&
+      (z.requires_grad() || (injection.defined() && injection.requires_grad()) ||
+       std::any_of(w.begin(), w.end(), [](const V& v) { return v.requires_grad(); }));
+  const fourier_layer_prepared<T, S>* prep = recorded_layer ? nullptr : prepared;
+  if (prep && !(prep->bias.shape() == shape_t{ws.size(0), 1}))
+    throw_invalid_argument("spectral::fourier_layer_apply", "prepared bias ",
+                           prep->bias.shape().str(), " does not fit W_s ", ws.shape().str());
+  // b₂ + b_s (with the MLP) or b_s, as a column.
+  const auto bias_column = [&]() -> V {
+    if (prep) return ad::constant(prep->bias);
+    return mlp ? column(w[5] + bs) : column(bs);
+  };
   // gelu(a·b + c + bias): one kernel on cuda when nothing is recorded and fused_pointwise
   // (ad::matmul_add_gelu), else add_gelu after matmul_add (what ad::matmul_add_gelu records).
   const auto product_gelu = [&](const V& a, const V& b, const V& c, const V& bias) -> V {
@@ -208,7 +255,8 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
                            w[2].requires_grad() || w[3].requires_grad());
     if (!recorded && fused_pointwise)
       return flat(ad::constant(spectral_conv2d_linear_gelu(z.value(), w[0].value(), w[1].value(),
-                                                           w[2].value(), w[3].value(), method)));
+                                                           w[2].value(), w[3].value(), method,
+                                                           prep ? prep->folded : tensor<T, S>())));
     return product_gelu(w[2], flat(spectral_conv2d(z, w[0], w[1], method)), V(), column(w[3]));
   };
   const V zf = flat(z);
@@ -217,10 +265,9 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
     // last product: single kernels on cuda when nothing is recorded (ad::matmul_add_gelu,
     // ad::matmul_pair_add_gelu), matmul_add and add_gelu otherwise.
     const V h = spectral_mlp_in();
-    return ad::reshape(
-        ad::matmul_pair_add_gelu(w[4], h, ws, zf, full_injection ? flat(injection) : V(),
-                                 column(w[5] + bs)),
-        out);
+    return ad::reshape(ad::matmul_pair_add_gelu(
+                           w[4], h, ws, zf, full_injection ? flat(injection) : V(), bias_column()),
+                       out);
   }
   // W_s z (+ x̃): the skip path, a full injection as the GEMM's addend; a broadcast one (e.g.
   // batch 1) is added in the output's shape.
@@ -230,12 +277,12 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
   V y, bias;
   if (mlp) {
     const V h = spectral_mlp_in();
-    bias = column(w[5] + bs);
+    bias = bias_column();
     if (activate) return ad::reshape(product_gelu(w[4], h, skip, bias), out);
     y = ad::matmul_add(w[4], h, skip);
   } else {
     y = flat(spectral_conv2d(z, w[0], w[1], method)) + skip;
-    bias = column(bs);
+    bias = bias_column();
   }
   return ad::reshape(activate ? ad::add_gelu(y, bias) : y + bias, out);
 }
@@ -261,20 +308,21 @@ struct fourier_layer {
   /// @param z (B, w, H, W).
   /// @param injection x̃ (B, w, H, W) added before the activation; undefined for none.
   /// @param activate apply GELU (false for the last layer before the head).
+  /// @param prepared this layer's prepare() since its last weight change, or null (see
+  ///   fourier_layer_apply).
   ad::var<T, S> operator()(const ad::var<T, S>& z, const ad::var<T, S>& injection = {},
-                           bool activate = true) const {
+                           bool activate = true,
+                           const fourier_layer_prepared<T, S>* prepared = nullptr) const {
     if (z.rank() < 2 || z.size(1) != skip.in_channels())
       throw_invalid_argument("spectral::fourier_layer", "expected (B, ", skip.in_channels(),
                              ", H, W), got ", z.shape().str());
-    std::vector<ad::var<T, S>> w{spectral.weight1(), spectral.weight2()};
-    if (mlp)
-      for (const ad::parameter<T, S>* p :
-           {&mlp->fc1.weight, &mlp->fc1.bias, &mlp->fc2.weight, &mlp->fc2.bias})
-        w.push_back((*p)());
-    w.push_back(skip.weight());
-    w.push_back(skip.bias());
-    return fourier_layer_apply<T, S>(z, w, mlp.has_value(), injection, activate, spectral.method,
-                                     fused_pointwise);
+    return fourier_layer_apply<T, S>(z, weights(), mlp.has_value(), injection, activate,
+                                     spectral.method, fused_pointwise, prepared);
+  }
+
+  /// prepare_fourier_layer of the current weights: valid until they change (an optimiser step).
+  fourier_layer_prepared<T, S> prepare() const {
+    return prepare_fourier_layer<T, S>(weights(), mlp.has_value());
   }
 
   std::vector<ad::parameter<T, S>*> parameters() {
@@ -282,6 +330,19 @@ struct fourier_layer {
     if (mlp) append_parameters(p, mlp->parameters());
     append_parameters(p, skip.parameters());
     return p;
+  }
+
+ private:
+  // The weights in fourier_layer_apply's order.
+  std::vector<ad::var<T, S>> weights() const {
+    std::vector<ad::var<T, S>> w{spectral.weight1(), spectral.weight2()};
+    if (mlp)
+      for (const ad::parameter<T, S>* p :
+           {&mlp->fc1.weight, &mlp->fc1.bias, &mlp->fc2.weight, &mlp->fc2.bias})
+        w.push_back((*p)());
+    w.push_back(skip.weight());
+    w.push_back(skip.bias());
+    return w;
   }
 };
 
@@ -297,11 +358,26 @@ struct fourier_block {
     for (int j = 0; j < depth; ++j) layers.emplace_back(width, modes1, modes2, use_mlp, gen);
   }
 
-  /// F_θ(z, x̃); pass an undefined injection for a plain FNO block (no x̃).
-  ad::var<T, S> operator()(const ad::var<T, S>& z, const ad::var<T, S>& injection) const {
+  /// F_θ(z, x̃); pass an undefined injection for a plain FNO block (no x̃). `prepared`: this
+  /// block's prepare() since its last weight change, or null (see fourier_layer_apply).
+  ad::var<T, S> operator()(
+      const ad::var<T, S>& z, const ad::var<T, S>& injection,
+      const std::vector<fourier_layer_prepared<T, S>>* prepared = nullptr) const {
+    if (prepared && prepared->size() != layers.size())
+      throw_invalid_argument("spectral::fourier_block", "prepared holds ", prepared->size(),
+                             " layers, the block ", layers.size());
     ad::var<T, S> h = z;
-    for (const auto& l : layers) h = l(h, injection, true);
+    for (std::size_t j = 0; j < layers.size(); ++j)
+      h = layers[j](h, injection, true, prepared ? &(*prepared)[j] : nullptr);
     return h;
+  }
+
+  /// Each layer's prepare(): valid until the weights change (an optimiser step).
+  std::vector<fourier_layer_prepared<T, S>> prepare() const {
+    std::vector<fourier_layer_prepared<T, S>> p;
+    p.reserve(layers.size());
+    for (const auto& l : layers) p.push_back(l.prepare());
+    return p;
   }
 
   std::vector<ad::parameter<T, S>*> parameters() {

@@ -176,11 +176,14 @@ X mode_weights(const X& w1, const X& w2) {
                         shape_t{2 * m2, m1, Cin, Cout, 2});
 }
 
-/// Whether memory space S has fused truncated-DFT kernels (space_backend<S>::tdft2_forward /
-/// tdft2_inverse, cuda/spectral.cuh) and they take (H, W, m1, m2) in T.
+/// Whether memory space S has fused truncated-DFT kernels for T (space_backend<S>::tdft2_forward
+/// / tdft2_inverse, cuda/spectral.cuh), and whether they take (H, W, m1, m2).
+template <class T, class S>
+inline constexpr bool has_fused_dft =
+    requires(index_t n) { space_backend<S>::template tdft2_fits<T>(n, n, n, n); };
 template <class T, class S>
 bool fused_dft_fits(index_t H, index_t W, index_t m1, index_t m2) {
-  if constexpr (requires { space_backend<S>::template tdft2_fits<T>(H, W, m1, m2); })
+  if constexpr (has_fused_dft<T, S>)
     return space_backend<S>::template tdft2_fits<T>(H, W, m1, m2);
   else
     return false;
@@ -335,24 +338,53 @@ tensor<T, S> spectral_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, cons
   return spectral_conv2d(ad::constant(x), ad::constant(w1), ad::constant(w2), method).value();
 }
 
+/// The mode weights of spectral_conv2d_linear_gelu's fused path: w·Lᵀ per mode (L real, so
+/// that L·IDFT(Σ_i x̂_i w_i) = IDFT(Σ_i x̂_i (w·Lᵀ)_i)), in the layout of the fused kernels'
+/// per-mode products, (2·m2, m1, Cin, Cl, 2), for weights (Cin, Cout, m1, m2, 2) and L (Cl, Cout).
+/// spectral_conv2d_linear_gelu computes them on every call; computed once (this function), they
+/// serve every call with the same weights (its `folded` argument: a fixed-point solve's
+/// iterations apply the same layer many times).
+/// @throws tessera::invalid_argument when the shapes do not fit.
+template <class T, class S>
+tensor<T, S> spectral_conv2d_linear_gelu_weights(const tensor<T, S>& w1, const tensor<T, S>& w2,
+                                                 const tensor<T, S>& L) {
+  const char* fn = "spectral::spectral_conv2d_linear_gelu_weights";
+  if (w1.rank() != 5 || w1.size(4) != 2 || !(w2.shape() == w1.shape()))
+    throw_invalid_argument(fn, "expected two complex weight blocks (Cin, Cout, m1, m2, 2) of one ",
+                           "shape, got ", w1.shape().str(), " and ", w2.shape().str());
+  const index_t Cout = w1.size(1);
+  if (L.rank() != 2 || L.size(1) != Cout)
+    throw_invalid_argument(fn, "L must be (Cl, ", Cout, ") for weights ", w1.shape().str(),
+                           ", got ", L.shape().str());
+  const index_t Cl = L.size(0);
+  // Lᵀ as a complex (Cout, Cl) matrix, shared by every mode.
+  const tensor<T, S> lt =
+      stack(std::vector<tensor<T, S>>{L.transpose(0, 1), zeros<T, S>(shape_t{Cout, Cl})}, 2);
+  return complex_matmul(detail::mode_weights(w1, w2), lt);
+}
+
 /// gelu(L·spectral_conv2d(x, w1, w2) + b), L applied to every pixel's channels: the spectral
 /// path of an FNO layer through its MLP's first product (spectral::fourier_layer_apply uses it
 /// when nothing is recorded). On plain tensors: the two ops one after the other, except on
 /// cuda with the fused DFT kernels (method truncated_dft, a shape they take), where L is folded
-/// into the mode weights (w' = w·Lᵀ per mode: L is real and the inverse DFT linear, so
-/// L·IDFT(Σ_i x̂_i w_i) = IDFT(Σ_i x̂_i (w·Lᵀ)_i)) and the bias and GELU are applied as the
-/// inverse kernel writes each value: the (B, Cout, H, W) convolution output is never stored.
+/// into the mode weights (spectral_conv2d_linear_gelu_weights) and the bias and GELU are applied
+/// as the inverse kernel writes each value: the (B, Cout, H, W) convolution output is never
+/// stored.
 /// @param L real (Cl, Cout); @param b Cl values ((Cl), (Cl, 1), ...).
+/// @param folded undefined, or spectral_conv2d_linear_gelu_weights(w1, w2, L) computed
+///   beforehand from the same values (the fused path then takes them instead of folding L
+///   again; the other paths do not need them).
 /// @return real (B, Cl, H, W).
 /// @throws tessera::invalid_argument when the shapes do not fit.
 template <class T, class S>
 tensor<T, S> spectral_conv2d_linear_gelu(const tensor<T, S>& x, const tensor<T, S>& w1,
                                          const tensor<T, S>& w2, const tensor<T, S>& L,
                                          const tensor<T, S>& b,
-                                         spectral_method method = spectral_method::truncated_dft) {
+                                         spectral_method method = spectral_method::truncated_dft,
+                                         const tensor<T, S>& folded = {}) {
   const char* fn = "spectral::spectral_conv2d_linear_gelu";
   detail::check_conv2d(x, w1, w2);
-  const index_t B = x.size(0), H = x.size(2), W = x.size(3);
+  const index_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
   const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
   if (L.rank() != 2 || L.size(1) != Cout)
     throw_invalid_argument(fn, "L must be (Cl, ", Cout, ") for weights ", w1.shape().str(),
@@ -361,16 +393,18 @@ tensor<T, S> spectral_conv2d_linear_gelu(const tensor<T, S>& x, const tensor<T, 
   if (b.numel() != Cl)
     throw_invalid_argument(fn, "b ", b.shape().str(), " must hold one value per row of L ",
                            L.shape().str());
+  if (folded.defined() && !(folded.shape() == shape_t{2 * m2, m1, Cin, Cl, 2}))
+    throw_invalid_argument(fn, "folded weights ", folded.shape().str(), " do not fit weights ",
+                           w1.shape().str(), " and L ", L.shape().str(), " (expected ",
+                           shape_t{2 * m2, m1, Cin, Cl, 2}.str(), ")");
   if constexpr (!std::is_same_v<S, host>) {
     if (method == spectral_method::truncated_dft && detail::fused_dft_fits<T, S>(H, W, m1, m2)) {
       using backend = detail::space_backend<S>;
       const tensor<T, S> xm = backend::template tdft2_forward<T>(x, m1, m2);
-      // Lᵀ as a complex (Cout, Cl) matrix, shared by every mode.
-      const tensor<T, S> lt =
-          stack(std::vector<tensor<T, S>>{L.transpose(0, 1), zeros<T, S>(shape_t{Cout, Cl})}, 2);
       return backend::template tdft2_inverse<T>(
-          complex_matmul(xm, complex_matmul(detail::mode_weights(w1, w2), lt)), H, W, 0,
-          b.reshape(shape_t{Cl}));
+          complex_matmul(
+              xm, folded.defined() ? folded : spectral_conv2d_linear_gelu_weights(w1, w2, L)),
+          H, W, 0, b.reshape(shape_t{Cl}));
     }
   }
   const tensor<T, S> k = spectral_conv2d(x, w1, w2, method);
