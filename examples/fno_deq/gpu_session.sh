@@ -19,6 +19,8 @@
 #      lines, the protocol's last progress lines and each step's seconds.
 #   examples/fno_deq/gpu_session.sh             # the first call
 #   examples/fno_deq/gpu_session.sh --protocol  # later calls: the protocol only, same flags
+# (from ck/gpu_session_flags, or from ck-parts/gpu_session_flags: the first call also returns
+# the file in $OUT, to be copied there with the checkpoint parts for a later session).
 # Environment: DEVBIN [.devbin], DEADLINE [570] (seconds for the whole call), MARGIN [45]
 # (seconds left for fno_deq's final evaluation and the packing), FNO_SECONDS [240], STEPS [10]
 # (timed steps per model), DEVICE [cuda], SCALE [gpu], PROTOCOL_EXTRA (more fno_deq options for
@@ -39,7 +41,7 @@ protocol_only=0
 case ${1:-} in
   "") ;;
   --protocol) protocol_only=1 ;;
-  *) sed -n '3,34p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '3,36p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 t0=$(date +%s)
 DEVBIN=${DEVBIN:-.devbin} DEADLINE=${DEADLINE:-570} MARGIN=${MARGIN:-45}
@@ -72,8 +74,19 @@ flags() { echo "--fused-dft $fused_dft --fused-pointwise $fused_pointwise --grap
 rm -f "$OUT"/protocol-*.log
 ((protocol_only)) || rm -rf "$OUT"/devices-* "$OUT"/fno_gpu* "$OUT"/test_cuda.log
 if ((protocol_only)); then
-  # shellcheck disable=SC1090  # written by the first call
-  [[ -f $flags_file ]] && source "$flags_file"
+  # The first call's flags: beside the checkpoints on the same machine, or returned in $OUT and
+  # copied into ck-parts with the checkpoint parts for a later session.
+  for f in "$flags_file" "${PARTS:-ck-parts}/gpu_session_flags"; do
+    [[ -f $f ]] || continue
+    line=$(head -n 1 "$f")
+    if [[ $line =~ ^fused_dft=(on|off)\ fused_pointwise=(on|off)\ graph_solve=(on|off)$ ]]; then
+      fused_dft=${BASH_REMATCH[1]} fused_pointwise=${BASH_REMATCH[2]} graph_solve=${BASH_REMATCH[3]}
+      echo "flags from $f: $(flags)" | tee -a "$OUT/session.log"
+      break
+    fi
+    echo "gpu_session.sh: $f is not a flags line (\"$line\")" >&2
+    exit 2
+  done
 else
   # --- 1. test_cuda ------------------------------------------------------------------------------
   failed=""
@@ -124,6 +137,7 @@ else
   fi
   printf 'fused_dft=%s fused_pointwise=%s graph_solve=%s\n' "$fused_dft" "$fused_pointwise" \
     "$graph_solve" >"$flags_file"
+  cp "$flags_file" "$OUT/gpu_session_flags"
   echo "flags: $(flags) (failed test cases: ${failed:-none})" | tee -a "$OUT/session.log"
   # --- 3. step timings against PyTorch -------------------------------------------------------------
   s=$(date +%s)
