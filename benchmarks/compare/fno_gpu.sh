@@ -55,7 +55,10 @@
 # the DEQ with --graph-solve off, with --fused-dft off, with --fused-pointwise off and with all
 # three off (the kernels of run 11), and print RESULT case=fno_deq_step_graph_off,
 # fno_deq_step_fused_dft_off, fno_deq_step_fused_pointwise_off and fno_deq_step_all_off],
-# TESSERA_ARGS (more fno_deq options for every tessera run, e.g. "--fused-dft off").
+# TESSERA_ARGS (more fno_deq options for every tessera run, e.g. "--fused-dft off"),
+# ABCHECK_TOL [1e-3]: each A/B also prints ABCHECK case=fno_deq_step_<tag> loss_first=…
+# default=… rel_diff=… ok|MISMATCH, the first timed step's loss against the default run's
+# (the same weights and batches, so equal up to rounding).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -94,6 +97,7 @@ DEPS=${DEPS:-}
 [[ -z $DEPS && -d .device-deps/prefix ]] && DEPS=.device-deps/prefix
 SKIP_BUILD=${SKIP_BUILD:-0}
 GRAPH_AB=${GRAPH_AB:-1}
+ABCHECK_TOL=${ABCHECK_TOL:-1e-3}
 # shellcheck disable=SC2206  # a list of options, split on purpose
 tessera_args=(${TESSERA_ARGS:-})
 OUT_DIR=${OUT_DIR:-build/compare-results/fno-$(date -u +%Y%m%dT%H%M%SZ)}
@@ -178,6 +182,10 @@ if [[ $MODE != train ]]; then
     # " $key=" with its leading space: cpu_ms_per_step must not match ms_per_step.
     grep "^TIMING model=$2 " "$1" | sed -n "s/.* $key=\([^ ]*\).*/\1/p" | head -1 | grep . || echo NA
   }
+  loss_first() {  # file -> the DEQ's first-step loss on its TIMING line, or NA
+    grep "^TIMING model=deq " "$1" | sed -n "s/.* loss_first=\([^ ]*\).*/\1/p" | head -1 |
+      grep . || echo NA
+  }
   for pair in fno:fno_step deq:fno_deq_step; do
     model=${pair%%:*}
     case_name=${pair#*:}
@@ -206,6 +214,14 @@ if [[ $MODE != train ]]; then
       [[ $t != NA && $p != NA ]] && ratio=$(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.3f", a / b }')
       echo "RESULT case=fno_deq_step_$tag tessera=$t pytorch=$p unit=ms ratio=$ratio"
       grep -hE "^TIMING" "$OUT_DIR/tessera-$tag.txt" | sed "s/^/TESSERA $tag /" || true
+      # The same weights and batches: the first step's loss agrees up to rounding, whatever the
+      # kernels; a wrong kernel at this scale shows as a mismatch.
+      a=$(loss_first "$OUT_DIR/tessera.txt")
+      b=$(loss_first "$OUT_DIR/tessera-$tag.txt")
+      awk -v a="$a" -v b="$b" -v t="$ABCHECK_TOL" -v c="fno_deq_step_$tag" 'BEGIN {
+        if (a == "NA" || b == "NA" || a + 0 == 0) { printf "ABCHECK case=%s loss_first=%s default=%s NA\n", c, b, a; exit }
+        d = (a > b ? a - b : b - a) / (a > 0 ? a : -a)
+        printf "ABCHECK case=%s loss_first=%s default=%s rel_diff=%.2e %s\n", c, b, a, d, (d <= t ? "ok" : "MISMATCH") }'
     done
   fi
   grep -h "^TIMING" "$OUT_DIR/pytorch.txt" | sed 's/^/PYTORCH /'

@@ -11,7 +11,9 @@
 #      host and on the GPU, test errors within 2 %) with those flags; if it fails, again with all
 #      three off (the kernels of run 11); if that fails too, the device path is wrong: stop;
 #   3. benchmarks/compare/fno_gpu.sh with those flags: RESULT lines for the FNO and FNO-DEQ
-#      steps against PyTorch and the A/Bs of each fused path;
+#      steps against PyTorch and the A/Bs of each fused path; if the first step's loss at the
+#      paper's scale differs from the all-off run's (ABCHECK ... MISMATCH), the path whose
+#      switching off alone gives the all-off loss goes off, or else all three;
 #   4. examples/fno_deq/protocol.sh: FNO for at most FNO_SECONDS, then FNO-DEQ for what is left
 #      before DEADLINE − MARGIN, checkpointing into ck/ (kept while the machine is warm) and
 #      packing the checkpoints into $OUT for a later session;
@@ -41,7 +43,7 @@ protocol_only=0
 case ${1:-} in
   "") ;;
   --protocol) protocol_only=1 ;;
-  *) sed -n '3,36p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '3,38p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 t0=$(date +%s)
 DEVBIN=${DEVBIN:-.devbin} DEADLINE=${DEADLINE:-570} MARGIN=${MARGIN:-45}
@@ -135,9 +137,6 @@ else
       exit 1
     fi
   fi
-  printf 'fused_dft=%s fused_pointwise=%s graph_solve=%s\n' "$fused_dft" "$fused_pointwise" \
-    "$graph_solve" >"$flags_file"
-  cp "$flags_file" "$OUT/gpu_session_flags"
   echo "flags: $(flags) (failed test cases: ${failed:-none})" | tee -a "$OUT/session.log"
   # --- 3. step timings against PyTorch -------------------------------------------------------------
   s=$(date +%s)
@@ -149,12 +148,39 @@ else
       TESSERA_ARGS="$(flags)" OUT_DIR="$OUT/fno_gpu" ${FNO_GPU_ENV:-} \
       timeout -k 10 240 benchmarks/compare/fno_gpu.sh >"$OUT/fno_gpu.log" 2>&1
     rc=$?
-    grep -E '^RESULT ' "$OUT/fno_gpu.log"
+    grep -E '^(RESULT|ABCHECK) ' "$OUT/fno_gpu.log"
     if ((rc == 0)); then note fno_gpu pass $(($(date +%s) - s)); else
       note fno_gpu "FAIL($rc)" $(($(date +%s) - s)); failures=$((failures + 1))
       tail -n 20 "$OUT/fno_gpu.log"
     fi
+    # At the paper's scale the first step's loss with the chosen kernels must be that of run
+    # 11's (all three off): if not, a fused path is wrong at this scale only. The one whose
+    # switching off alone gives run 11's loss goes off; if none does, all three.
+    if grep -q '^ABCHECK case=fno_deq_step_all_off .* MISMATCH' "$OUT/fno_gpu.log"; then
+      loss_of() {
+        sed -n "s/^ABCHECK case=fno_deq_step_$1 loss_first=\([^ ]*\) .*/\1/p" "$OUT/fno_gpu.log"
+      }
+      ref=$(loss_of all_off) culprit=""
+      for tag in fused_dft fused_pointwise graph; do
+        l=$(loss_of "${tag}_off")
+        awk -v a="$ref" -v b="$l" -v t="${ABCHECK_TOL:-1e-3}" \
+          'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b != "" && d <= t * (a < 0 ? -a : a)) }' &&
+          culprit=$tag && break
+      done
+      case $culprit in
+        fused_dft) fused_dft=off ;;
+        fused_pointwise) fused_pointwise=off ;;
+        graph) graph_solve=off ;;
+        *) fused_dft=off fused_pointwise=off graph_solve=off ;;
+      esac
+      note abcheck "MISMATCH: ${culprit:-all} off" 0
+      failures=$((failures + 1))
+    fi
   fi
+  printf 'fused_dft=%s fused_pointwise=%s graph_solve=%s\n' "$fused_dft" "$fused_pointwise" \
+    "$graph_solve" >"$flags_file"
+  cp "$flags_file" "$OUT/gpu_session_flags"
+  echo "protocol flags: $(flags)" | tee -a "$OUT/session.log"
 fi
 
 # --- 4. the paper protocol ---------------------------------------------------------------------------
@@ -192,7 +218,7 @@ done
   for tag in chosen all_off; do
     grep -hE '^DEVICES ' "$OUT/devices-$tag.log" 2>/dev/null | sed "s/\$/ ($tag flags)/"
   done
-  grep -hE '^RESULT ' "$OUT/fno_gpu.log" 2>/dev/null
+  grep -hE '^(RESULT|ABCHECK) ' "$OUT/fno_gpu.log" 2>/dev/null
   grep -hE '^(TRAIN|MISSING) ' "$OUT"/protocol-*.log 2>/dev/null
   for m in "${protocol_models[@]}"; do
     [[ -f $OUT/protocol-$m.log ]] || continue

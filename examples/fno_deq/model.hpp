@@ -684,6 +684,7 @@ void time_model(model<S>& m, const char* key, const data<S>& d, const config& c)
   tessera::generator gen(c.seed + 7);
   const index_t N = d.xtr.size(0), B = std::min(c.batch, N);
   std::vector<double> ms, cpu_ms, ph[4];
+  double loss_first = 0, loss_last = 0;
   typename space_ops<S>::marks marks(5);
   for (int s = 0; s < total; ++s) {
     // B indices drawn uniformly with the library's generator.
@@ -695,24 +696,29 @@ void time_model(model<S>& m, const char* key, const data<S>& d, const config& c)
     space_ops<S>::sync();
     const auto ts = clock_type::now();
     const double c0 = cpu_seconds();
-    train_step(m, opt, d, di, c.warmup_steps + s, sched(s), &marks);
+    const tensor<T, S> loss = train_step(m, opt, d, di, c.warmup_steps + s, sched(s), &marks);
     space_ops<S>::sync();
     if (s >= c.time_warmup) {
       ms.push_back(1e3 * seconds_since(ts));
       cpu_ms.push_back(1e3 * (cpu_seconds() - c0));
       for (int p = 0; p < 4; ++p) ph[p].push_back(marks.ms(p, p + 1));
     }
+    // Outside the timed span. The same seed gives the same weights and batches whatever the
+    // kernels, so these agree between fno_deq's kernel switches up to rounding (fno_gpu.sh's
+    // ABCHECK lines compare them).
+    if (s == 0) loss_first = scalar(loss);
+    if (s + 1 == total) loss_last = scalar(loss);
   }
   const double lo = *std::min_element(ms.begin(), ms.end()),
                hi = *std::max_element(ms.begin(), ms.end());
   std::printf(
       "TIMING model=%s ms_per_step=%.4g min=%.4g max=%.4g cpu_ms_per_step=%.4g steps=%zu "
       "params=%lld device=%s fwd_solve_ms=%.4g head_loss_ms=%.4g backward_ms=%.4g "
-      "optim_ms=%.4g\n",
+      "optim_ms=%.4g loss_first=%.8g loss_last=%.8g\n",
       key, median(ms), lo, hi, median(cpu_ms), ms.size(),
       static_cast<long long>(sp::parameter_count(params)),
       std::is_same_v<S, tessera::host> ? "cpu" : "cuda", median(ph[0]), median(ph[1]),
-      median(ph[2]), median(ph[3]));
+      median(ph[2]), median(ph[3]), loss_first, loss_last);
   if (m.k == kind::deq)
     std::printf("INFO model=%s anderson_iters=%d residual=%.3e (the last timed step's solve)\n",
                 key, m.info.iterations, m.info.residual);
