@@ -16,7 +16,7 @@
 #      switching off alone gives the all-off loss goes off, or else all three;
 #   4. examples/fno_deq/protocol.sh: FNO for at most FNO_SECONDS, then FNO-DEQ for what is left
 #      before DEADLINE − MARGIN, checkpointing into ck/ (kept while the machine is warm) and
-#      packing the checkpoints into $OUT for a later session;
+#      packing the checkpoints into $OUT for a later session; the figures go to $OUT/figures;
 #   5. prints a summary (also $OUT/summary.txt): flags, failed cases, DEVICES, RESULT and TRAIN
 #      lines, the protocol's last progress lines and each step's seconds.
 #   examples/fno_deq/gpu_session.sh             # the first call
@@ -192,7 +192,8 @@ data=()
 protocol() {  # model seconds
   local s
   s=$(date +%s)
-  EXTRA="$(flags) ${data[*]} ${PROTOCOL_EXTRA:-}" SCALE=$SCALE DEVICE=$DEVICE BIN=$exe \
+  EXTRA="$(flags) ${data[*]} --out $OUT/figures ${PROTOCOL_EXTRA:-}" SCALE=$SCALE \
+    DEVICE=$DEVICE BIN=$exe \
     examples/fno_deq/protocol.sh "$1" "$2" >"$OUT/protocol-$1.log" 2>&1
   rc=$?
   grep -E '^(TRAIN|MISSING|  epoch|resumed|protocol:)' "$OUT/protocol-$1.log" | tail -n 6
