@@ -57,8 +57,8 @@
 # fno_deq_step_fused_dft_off, fno_deq_step_fused_pointwise_off and fno_deq_step_all_off],
 # TESSERA_ARGS (more fno_deq options for every tessera run, e.g. "--fused-dft off"),
 # ABCHECK_TOL [1e-3]: each A/B also prints ABCHECK case=fno_deq_step_<tag> loss_first=…
-# default=… rel_diff=… ok|MISMATCH, the first timed step's loss against the default run's
-# (the same weights and batches, so equal up to rounding).
+# default=… rel_diff=… ok|MISMATCH, the loss of its first step (an untimed warm-up step)
+# against the default run's (the same weights and batches, so equal up to rounding).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -200,9 +200,10 @@ if [[ $MODE != train ]]; then
   # the fused DFT kernels of the spectral convolutions (--fused-dft) and the one-kernel
   # pointwise products (--fused-pointwise); the DEQ again with each off, and with all three.
   if [[ $DEVICE == cuda && $GRAPH_AB == 1 && ,$MODELS, == *,deq,* ]]; then
-    for variant in "graph_off --graph-solve off" "fused_dft_off --fused-dft off" \
-      "fused_pointwise_off --fused-pointwise off" \
-      "all_off --graph-solve off --fused-dft off --fused-pointwise off"; do
+    # all_off first: the reference of the ABCHECK lines, there even if a later run is cut off.
+    for variant in "all_off --graph-solve off --fused-dft off --fused-pointwise off" \
+      "graph_off --graph-solve off" "fused_dft_off --fused-dft off" \
+      "fused_pointwise_off --fused-pointwise off"; do
       read -r tag opts <<<"$variant"
       read -ra opts <<<"$opts"
       say "tessera DEQ timing with ${opts[*]}"

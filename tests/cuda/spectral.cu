@@ -458,6 +458,12 @@ deq_run deq_fixed_point(implicit::solver_method method, bool batched, bool graph
   auto prepared = std::make_shared<std::vector<sp::fourier_layer_prepared<double, S>>>();
   for (std::size_t j = 0; j + 1 < th.size(); j += 8)
     prepared->push_back(sp::prepare_fourier_layer(std::span<const V>(th).subspan(j, 8), true));
+  // On cuda the folded mode weights exist (and the 8×8 grid with 2×2 modes takes the fused
+  // kernels), so the prepared run exercises them.
+  if constexpr (!std::is_same_v<S, host>) {
+    BOOST_TEST(prepared->front().folded.defined());
+    BOOST_TEST((sp::detail::fused_dft_fits<double, S>(8, 8, 2, 2)));
+  }
   const auto prepared_block = [prepared](const V& z, const std::vector<V>& w) {
     const std::span<const V> all(w);
     V h = z;

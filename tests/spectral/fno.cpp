@@ -128,13 +128,30 @@ BOOST_AUTO_TEST_CASE(fourier_layer_and_block_by_definition) {
     const auto [gb] =
         tad::derivatives(tad::sum(tad::square(layer(zr, iv, true, &stale))), tad::wrt(zr));
     BOOST_TEST(max_abs_diff(ga, gb) == 0.0);
+    // Constant weights, z alone recorded: the stale values are still ignored.
+    std::vector<dvar> wc;
+    for (auto* p : layer.parameters()) wc.push_back(tad::constant(p->value()));
+    const auto [gc] = tad::derivatives(
+        tad::sum(tad::square(sp::fourier_layer_apply<double, host>(zr, wc, true, iv))),
+        tad::wrt(zr));
+    const auto [gd] = tad::derivatives(
+        tad::sum(tad::square(sp::fourier_layer_apply<double, host>(
+            zr, wc, true, iv, true, sp::spectral_method::truncated_dft, true, &stale))),
+        tad::wrt(zr));
+    BOOST_TEST(max_abs_diff(gc, gd) == 0.0);
     sp::fourier_layer_prepared<double, host> narrow = prep;
     narrow.bias = prep.bias.slice(0, 0, 3);
+    sp::fourier_layer_prepared<double, host> no_mlp = prep;
+    no_mlp.mlp = false;
     tad::no_grad ng;
     BOOST_CHECK_EXCEPTION(layer(zv, iv, true, &narrow), invalid_argument,
                           [](const invalid_argument& e) {
                             return std::string(e.what()).find("prepared bias") != std::string::npos;
                           });
+    BOOST_CHECK_EXCEPTION(
+        layer(zv, iv, true, &no_mlp), invalid_argument, [](const invalid_argument& e) {
+          return std::string(e.what()).find("without the MLP") != std::string::npos;
+        });
   }
   // A broadcast injection (batch 1, or one value per channel) gives the broadcast sum, and its
   // gradient sums over the broadcast axes.

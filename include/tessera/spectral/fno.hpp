@@ -157,11 +157,16 @@ struct fourier_layer_prepared {
   tensor<T, S> folded;
   /// The biases added inside the last GELU, b₂ + b_s with the MLP, else b_s: (C_out, 1).
   tensor<T, S> bias;
+  /// Whether the weights were prepared as a layer with the MLP.
+  bool mlp = false;
 };
 
 /// The prepared form of a layer's weights `w` (fourier_layer_apply's list) from their current
 /// values. It stays valid while those values do not change: an optimiser step invalidates it.
-/// @throws tessera::invalid_argument when w has the wrong length or a shape does not fit.
+/// (The folded weights are made whenever the space has fused DFT kernels, also for a layer
+/// applied with the GEMM method or without fused_pointwise, which then does not use them.)
+/// @throws tessera::invalid_argument when w has the wrong length or the weights' shapes do not
+///   fit one another.
 template <class T, class S>
 fourier_layer_prepared<T, S> prepare_fourier_layer(std::span<const ad::var<T, S>> w, bool mlp) {
   if (w.size() != (mlp ? 8u : 4u))
@@ -169,7 +174,11 @@ fourier_layer_prepared<T, S> prepare_fourier_layer(std::span<const ad::var<T, S>
                            " weights (spectral 2", mlp ? ", MLP 4" : "", ", pointwise 2), got ",
                            w.size());
   fourier_layer_prepared<T, S> p;
+  p.mlp = mlp;
   const tensor<T, S>& bs = w[w.size() - 1].value();
+  if (mlp && !(w[5].value().numel() == bs.numel()))
+    throw_invalid_argument("spectral::prepare_fourier_layer", "b₂ ", w[5].value().shape().str(),
+                           " and b_s ", bs.shape().str(), " differ in length");
   p.bias = (mlp ? w[5].value() + bs : bs.clone()).reshape(shape_t{bs.numel(), 1});
   if (mlp && detail::has_fused_dft<T, S>)
     p.folded = spectral_conv2d_linear_gelu_weights(w[0].value(), w[1].value(), w[2].value());
@@ -234,6 +243,10 @@ ad::var<T, S> fourier_layer_apply(const ad::var<T, S>& z, std::span<const ad::va
   if (prep && !(prep->bias.shape() == shape_t{ws.size(0), 1}))
     throw_invalid_argument("spectral::fourier_layer_apply", "prepared bias ",
                            prep->bias.shape().str(), " does not fit W_s ", ws.shape().str());
+  if (prep && prep->mlp != mlp)
+    throw_invalid_argument("spectral::fourier_layer_apply", "weights prepared ",
+                           prep->mlp ? "with" : "without", " the MLP for a layer ",
+                           mlp ? "with" : "without", " it");
   // b₂ + b_s (with the MLP) or b_s, as a column.
   const auto bias_column = [&]() -> V {
     if (prep) return ad::constant(prep->bias);
