@@ -420,6 +420,10 @@ static int fno_deq_main(int argc, char** argv) {
       "FNO-WT: %d unrolled blocks; FNO-DEQ: Anderson m=5 λ=1e-4 β=1, %d iterations (full "
       "budget), phantom τ=0.5 k=1, warm-up %d steps unrolled ×%d\n",
       c.wt_unroll, c.solver_iters, c.warmup_steps, c.warmup_unroll);
+  if (on_gpu)
+    std::printf("cuda kernels: fused DFTs %s, fused pointwise %s, graph solve %s\n",
+                c.fused_dft ? "on" : "off", c.fused_pointwise ? "on" : "off",
+                c.graph_solve ? "on" : "off");
   if (c.train_seconds > 0)
     std::printf("training budget: %g s per model (stops after the epoch that reaches it)\n",
                 c.train_seconds);
