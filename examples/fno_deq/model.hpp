@@ -92,8 +92,8 @@ struct config {
   // cuda: the DEQ's Anderson solve replays its block from a CUDA graph captured once per solve
   // (implicit::solver_options::graph; the same kernels, so the same results).
   bool graph_solve = true;
-  // cuda: the spectral convolutions' truncated DFTs by the fused kernels where nothing is
-  // recorded (the solve, evaluation), or always by cuBLAS GEMMs (--fused-dft off).
+  // cuda: the spectral convolutions' truncated DFTs by the fused kernels (recorded or not), or
+  // always by cuBLAS GEMMs (--fused-dft off).
   bool fused_dft = true;
   // cuda: the Fourier layers' products with their GELU (and the skip product) as single kernels
   // where nothing is recorded, or as cuBLAS GEMMs followed by add_gelu (--fused-pointwise off).

@@ -278,11 +278,12 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(spectral_conv_reverse_pieces_match_host, T, scalar
 /// The tape's gradients {x̄, w̄1, w̄2} of <gy, spectral_conv2d(x, w1, w2)> computed in space S,
 /// back on the host.
 template <class S, class T>
-std::array<tensor<T>, 3> conv2d_tape_grads(const tensor<T>& x, const tensor<T>& w1,
-                                           const tensor<T>& w2, const tensor<T>& gy) {
+std::array<tensor<T>, 3> conv2d_tape_grads(
+    const tensor<T>& x, const tensor<T>& w1, const tensor<T>& w2, const tensor<T>& gy,
+    sp::spectral_method method = sp::spectral_method::truncated_dft) {
   ad::scope s;
   ad::var<T, S> xv(to<S>(x), true), a(to<S>(w1), true), b(to<S>(w2), true);
-  ad::backward(sp::spectral_conv2d(xv, a, b), to<S>(gy));
+  ad::backward(sp::spectral_conv2d(xv, a, b, method), to<S>(gy));
   return {to<host>(xv.grad()), to<host>(a.grad()), to<host>(b.grad())};
 }
 
@@ -293,11 +294,35 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(spectral_conv_tape_gradients_match_host, T, scalar
   generator gen(91);
   const tensor<T> w1 = sp::spectral_weights<T>(ws, gen), w2 = sp::spectral_weights<T>(ws, gen);
   const tensor<T> gy = uniform<T>({2, 3, 12, 10}, 92);
+  // On cuda the default method records the fused DFT kernels (12×10 with 4×5 modes fits them,
+  // the Nyquist column kept), their reverse rules each other's adjoint; truncated_dft_gemm
+  // records the GEMMs. Both against the host.
+  BOOST_TEST((sp::detail::space_backend<cuda>::tdft2_fits<T>(12, 10, 4, 5)));
   const std::array<tensor<T>, 3> ref = conv2d_tape_grads<host>(x, w1, w2, gy);
-  const std::array<tensor<T>, 3> got = conv2d_tape_grads<cuda>(x, w1, w2, gy);
-  for (int i = 0; i < 3; ++i) {
-    const double e = nmse(ref[i], got[i]);
-    BOOST_TEST(e <= gemm.of<T>(), "tape gradient " << names[i] << ": NMSE " << e);
+  for (const auto method :
+       {sp::spectral_method::truncated_dft, sp::spectral_method::truncated_dft_gemm}) {
+    const std::array<tensor<T>, 3> got = conv2d_tape_grads<cuda>(x, w1, w2, gy, method);
+    for (int i = 0; i < 3; ++i) {
+      const double e = nmse(ref[i], got[i]);
+      BOOST_TEST(e <= gemm.of<T>(), "tape gradient " << names[i] << " (method "
+                                                     << static_cast<int>(method) << "): NMSE "
+                                                     << e);
+    }
+  }
+  {
+    // Second order through the fused transforms' rules (each calls the other on variables):
+    // the gradient of ⟨x̄, v⟩ with respect to w1, where x̄ = ∂⟨conv(x), ȳ⟩/∂x, against the host.
+    const tensor<T> v = uniform<T>(xs, 99);
+    const auto second = [&]<class S>(S) {
+      ad::scope sc;
+      ad::var<T, S> xv(to<S>(x), true), a(to<S>(w1), true), b(to<S>(w2), true);
+      const ad::var<T, S> y = sp::spectral_conv2d(xv, a, b);
+      const ad::var<T, S> gx = ad::grad_graph(ad::sum(y * ad::constant(to<S>(gy))), {xv})[0];
+      ad::backward(ad::sum(gx * ad::constant(to<S>(v))));
+      return to<host>(a.grad());
+    };
+    const tensor<T> h2 = second(host{}), c2 = second(cuda{});
+    BOOST_TEST(nmse(h2, c2) <= gemm.of<T>(), "second-order w̄1: NMSE " << nmse(h2, c2));
   }
   // spectral_conv1d and complex_matmul through the tape as well.
   {

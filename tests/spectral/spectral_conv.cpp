@@ -401,6 +401,41 @@ BOOST_AUTO_TEST_CASE(linear_gelu_composite_and_errors) {
       });
 }
 
+BOOST_AUTO_TEST_CASE(fused_dft_adjoints_emulated) {
+  // The reverse rules of the fused transforms on the tape (spectral_conv.hpp, tdft2_modes and
+  // tdft2_synthesis): adjoint(I) = D·F and adjoint(F) = I·D⁻¹ with D = tdft2_adjoint_scale,
+  // checked as ⟨I(Y), ȳ⟩ = ⟨Y, D·F(ȳ)⟩ and ⟨F(x), X̄⟩ = ⟨x, I(D⁻¹·X̄)⟩ with the kernels emulated
+  // on the host (double), for the FNO-DEQ grid, odd sizes and a kept Nyquist column (W = 8,
+  // m2 = 5; W = 2, m2 = 2). A wrong factor on any column breaks one of them.
+  generator gen(47);
+  for (const conv_shape& s : {conv_shape{2, 3, 3, 94, 94, 12, 12}, conv_shape{1, 2, 2, 9, 7, 3, 4},
+                              conv_shape{2, 2, 2, 8, 8, 3, 5}, conv_shape{1, 1, 1, 10, 2, 2, 2}}) {
+    const tensor<double> x = randn<double>(shape_t{s.B, s.Ci, s.H, s.W}, gen);
+    const tensor<double> yb = randn<double>(shape_t{s.B, s.Ci, s.H, s.W}, gen);
+    const tensor<double> Y = randn<double>(shape_t{2 * s.m2, s.m1, s.B, s.Ci, 2}, gen);
+    const tensor<double> Xb = randn<double>(shape_t{2 * s.m2, s.m1, s.B, s.Ci, 2}, gen);
+    const auto dot = [](const tensor<double>& a, const tensor<double>& b) {
+      long double d = 0;
+      for (index_t i = 0; i < a.numel(); ++i)
+        d += static_cast<long double>(a.data()[i]) * b.data()[i];
+      return static_cast<double>(d);
+    };
+    const tensor<double> D = spd::tdft2_adjoint_scale<double, host>(s.H, s.W, s.m2, false);
+    const tensor<double> Dinv = spd::tdft2_adjoint_scale<double, host>(s.H, s.W, s.m2, true);
+    BOOST_TEST((D.shape() == shape_t{2 * s.m2, 1, 1, 1, 1}));
+    const double lhs1 = dot(emulate_tdft2_inverse(Y, s.H, s.W, 256), yb);
+    const double rhs1 = dot(Y, emulate_tdft2_forward(yb, s.m1, s.m2, 256) * D);
+    const double lhs2 = dot(emulate_tdft2_forward(x, s.m1, s.m2, 256), Xb);
+    const double rhs2 = dot(x, emulate_tdft2_inverse(Xb * Dinv, s.H, s.W, 256));
+    BOOST_TEST_CONTEXT(s.H << "×" << s.W << " modes " << s.m1 << "×" << s.m2) {
+      BOOST_TEST(std::abs(lhs1 - rhs1) <= 1e-12 * (std::abs(lhs1) + 1e-3),
+                 "adjoint(I): " << lhs1 << " vs " << rhs1);
+      BOOST_TEST(std::abs(lhs2 - rhs2) <= 1e-12 * (std::abs(lhs2) + 1.0),
+                 "adjoint(F): " << lhs2 << " vs " << rhs2);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(fused_dft_geometry) {
   // The FNO-DEQ layer: 94×94, 12×12 modes. Odd pitch, 16-byte aligned W-stage rows, and both
   // kernels' shared memory within 48 KB in float (the cuda backend's condition for using them).

@@ -189,22 +189,84 @@ bool fused_dft_fits(index_t H, index_t W, index_t m1, index_t m2) {
     return false;
 }
 
+/// The factors between the fused transforms (tdft2_modes, tdft2_synthesis) and each other's
+/// adjoints, shaped (2·m2, 1, 1, 1, 1) to broadcast against the mode-major layout
+/// (2·m2, m1, B, C, 2), whose rows k and m2 + k hold W-column k: c_k/(H·W) (c_k = 1 at DC and
+/// Nyquist, 2 elsewhere), or its reciprocal. With the bases of make_conv2d_bases, the forward
+/// transform is F = gᵀ·f1 and the inverse I = f1ᵀ·D·g with D = diag(c_k/(H·W)) (finv = D·f1,
+/// ginv = gᵀ), so adjoint(I) = D·F and adjoint(F) = I·D⁻¹. Filled by fills of views (kernels on
+/// cuda: nothing is copied from the host).
+template <class T, class S>
+tensor<T, S> tdft2_adjoint_scale(index_t H, index_t W, index_t m2, bool reciprocal) {
+  const double hw = static_cast<double>(H) * static_cast<double>(W);
+  const auto factor = [&](double c) { return static_cast<T>(reciprocal ? hw / c : c / hw); };
+  tensor<T, S> s(shape_t{2 * m2, 1, 1, 1, 1});
+  s.fill_(factor(2.0));
+  for (index_t k = 0; k < m2; ++k) {
+    if (hermitian_weight(k, W) == 2.0) continue;  // DC, and Nyquist when it is kept
+    s.slice(0, k, k + 1).fill_(factor(1.0));
+    s.slice(0, m2 + k, m2 + k + 1).fill_(factor(1.0));
+  }
+  return s;
+}
+
+/// The fused truncated DFTs of a space with them (space_backend<S>::tdft2_forward and
+/// tdft2_inverse): x (B, C, H, W) → the kept modes, mode-major (2·m2, m1, B, C, 2), and back.
+/// On variables each one's reverse rule is the other one (with tdft2_adjoint_scale), so
+/// gradients of every order exist. Declared first so that each rule finds both versions.
+template <class T, class S>
+ad::var<T, S> tdft2_modes(const ad::var<T, S>& x, index_t m1, index_t m2);
+template <class T, class S>
+ad::var<T, S> tdft2_synthesis(const ad::var<T, S>& y, index_t H, index_t W);
+template <class T, class S>
+tensor<T, S> tdft2_modes(const tensor<T, S>& x, index_t m1, index_t m2) {
+  return space_backend<S>::template tdft2_forward<T>(x, m1, m2);
+}
+template <class T, class S>
+tensor<T, S> tdft2_synthesis(const tensor<T, S>& y, index_t H, index_t W) {
+  return space_backend<S>::template tdft2_inverse<T>(y, H, W);
+}
+/// m·s for a mode tensor or variable m and constant factors s.
+template <class X, class T, class S>
+X scale_modes(const X& m, const tensor<T, S>& s) {
+  if constexpr (std::is_same_v<X, tensor<T, S>>)
+    return m * s;
+  else
+    return m * ad::constant(s);
+}
+/// X = F(x);  x̄ += F*(X̄) = I(D⁻¹·X̄).
+template <class T, class S>
+ad::var<T, S> tdft2_modes(const ad::var<T, S>& x, index_t m1, index_t m2) {
+  const index_t H = x.size(2), W = x.size(3);
+  return ad::make_op(tdft2_modes(x.value(), m1, m2), {x}, [H, W, m2](auto& c) {
+    c.acc(0, tdft2_synthesis(scale_modes(c.gy(), tdft2_adjoint_scale<T, S>(H, W, m2, true)), H, W));
+  });
+}
+/// y = I(Y);  Ȳ += I*(ȳ) = D·F(ȳ).
+template <class T, class S>
+ad::var<T, S> tdft2_synthesis(const ad::var<T, S>& y, index_t H, index_t W) {
+  const index_t m1 = y.size(1), m2 = y.size(0) / 2;
+  return ad::make_op(tdft2_synthesis(y.value(), H, W), {y}, [H, W, m1, m2](auto& c) {
+    c.acc(0, scale_modes(tdft2_modes(c.gy(), m1, m2), tdft2_adjoint_scale<T, S>(H, W, m2, false)));
+  });
+}
+
 /// The truncated-DFT path, on tensors (no tape: temporaries die as soon as they are used) or
 /// on variables (recorded).
-/// With `fused`, tensors (nothing recorded) of a space with fused truncated-DFT kernels
+/// With `fused`, tensors and variables of a space with fused truncated-DFT kernels
 /// (space_backend<S>::tdft2_forward / tdft2_inverse, for the shapes tdft2_fits accepts) take
-/// those for the transforms; the per-mode products are the same.
+/// those for the transforms (on variables with their adjoints as the reverse rules); the
+/// per-mode products are the same.
 template <class X>
 X spectral_conv2d_gemm(const X& x, const X& w1, const X& w2, bool fused = true) {
   using T = typename X::value_type;
   using S = typename space_of<X>::type;
   const index_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
   const index_t Cout = w1.size(1), m1 = w1.size(2), m2 = w1.size(3);
-  if constexpr (std::is_same_v<X, tensor<T, S>> && !std::is_same_v<S, host>) {
+  if constexpr (has_fused_dft<T, S>) {
     if (fused && fused_dft_fits<T, S>(H, W, m1, m2)) {
-      const X xm = space_backend<S>::template tdft2_forward<T>(x, m1, m2);  // (2m2, m1, B, Cin, 2)
-      return space_backend<S>::template tdft2_inverse<T>(complex_matmul(xm, mode_weights(w1, w2)),
-                                                         H, W);
+      const X xm = tdft2_modes(x, m1, m2);  // (2m2, m1, B, Cin, 2)
+      return tdft2_synthesis(complex_matmul(xm, mode_weights(w1, w2)), H, W);
     }
   }
   const conv2d_bases<T, S> b = conv2d_bases_for<T, S>(H, W, m1, m2);
@@ -317,7 +379,7 @@ ad::var<T, S> spectral_conv2d(const ad::var<T, S>& x, const ad::var<T, S>& w1,
   if (ad::grad_disabled() || !(x.requires_grad() || w1.requires_grad() || w2.requires_grad()))
     return ad::constant(detail::spectral_conv2d_gemm(x.value(), w1.value(), w2.value(),
                                                      method == spectral_method::truncated_dft));
-  return detail::spectral_conv2d_gemm(x, w1, w2);
+  return detail::spectral_conv2d_gemm(x, w1, w2, method == spectral_method::truncated_dft);
 }
 
 /// spectral_conv2d on plain tensors (nothing recorded), host or cuda. On cuda the truncated
