@@ -32,7 +32,7 @@ std::vector<prepared_layer<V>> prepare_block(const std::vector<V>& th) {
 }
 
 /// The block applied to z with the weights θ (see above); `method` is the spectral
-/// convolutions' (truncated_dft: on cuda, the fused DFT kernels where nothing is recorded),
+/// convolutions' (truncated_dft: on cuda, the fused DFT kernels),
 /// `fused_pointwise` fourier_layer_apply's (false: no one-kernel products), `prepared`
 /// prepare_block(θ) of θ's current values or null (used where nothing is recorded).
 template <class V>

@@ -28,7 +28,7 @@ enum class spectral_method {
   /// Full rfft2 / irfft2 and slicing, the textbook computation (reference for tests).
   fft,
   /// The truncated DFTs as GEMMs everywhere: where a space has fused kernels for them
-  /// (spectral_conv2d on cuda, nothing recorded), `truncated_dft` uses those instead; this one
+  /// (spectral_conv2d on cuda, recorded or not), `truncated_dft` uses those instead; this one
   /// keeps the GEMMs (for comparisons, and as the fallback should the fused kernels misbehave).
   truncated_dft_gemm,
 };
@@ -365,8 +365,8 @@ X spectral_conv1d_gemm(const X& x, const X& w) {
 /// @param x real (B, Cin, H, W).
 /// @param w1 complex weights (Cin, Cout, m1, m2, 2) of the low rows.
 /// @param w2 complex weights (Cin, Cout, m1, m2, 2) of the high (negative-frequency) rows.
-/// @param method truncated DFTs (default: by GEMM, or on cuda with nothing recorded by the fused
-///   kernels where the shape fits them), truncated DFTs always by GEMM, or full FFTs; equal up
+/// @param method truncated DFTs (default: by GEMM, or on cuda by the fused kernels where the
+///   shape fits them, recorded or not), truncated DFTs always by GEMM, or full FFTs; equal up
 ///   to rounding.
 /// @return real (B, Cout, H, W).
 /// @throws tessera::invalid_argument when the shapes do not fit or 2·m1 > H or m2 > W/2+1.
