@@ -82,6 +82,8 @@ flags() { echo "--fused-dft $fused_dft --fused-pointwise $fused_pointwise --grap
 {
   echo "gpu_session.sh on $(hostname), $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   nvidia-smi -L 2>&1 || true
+  # What the prebuilt programs were built from (scripts/device-prebuild).
+  [[ -f $DEVBIN/SOURCES ]] && sed 's/^/devbin /' "$DEVBIN/SOURCES"
 } | tee "$OUT/session.log"
 
 rm -f "$OUT"/protocol-*.log
