@@ -305,7 +305,7 @@ struct model {
 
   /// The DEQ's map f(z, θ): the block from θ with the configured kernels; with `prepared`
   /// (prepare_block(θ) for the θ of one solve) its unrecorded applications take the prepared
-  /// weights. The map owns them: fixed_point may keep it for the backward pass.
+  /// weights. The map owns them (shared, so that copies of the map stay cheap and valid).
   [[nodiscard]] auto block_map(
       std::vector<fno_deq_block::prepared_layer<var>> prepared = {}) const {
     return [m = cfg.spectral_method(), p = cfg.fused_pointwise,
