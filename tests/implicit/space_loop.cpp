@@ -80,12 +80,111 @@ struct solver_kernels<host> {
     for (index_t b = 0; b < rows; ++b)
       for (index_t e = 0; e < n; ++e) {
         double acc = 0;
-        for (std::size_t j = 0; j < nt; ++j)
-          acc += coef[static_cast<std::size_t>(b) * nt + j] * double(terms[j].data()[b * n + e]);
+        for (std::size_t j = 0; j < nt; ++j) {
+          const double c = coef[static_cast<std::size_t>(b) * nt + j];
+          if (c != 0) acc += c * double(terms[j].data()[b * n + e]);  // as cuda: 0 skips
+        }
         out.data()[b * n + e] = static_cast<T>(acc);
       }
     return out;
   }
+
+  static constexpr bool has_resident_ops = true;
+
+  /// Block partials per sample of the emulated resident passes (1: the sums in the order of
+  /// passes above, so the resident solve gives the same bits as the synchronised loop).
+  static inline int resident_blocks = 1;
+
+  /// The device-resident solve's operations (solve_values_resident), by definition: what
+  /// solver_kernels<cuda>::resident_ops launches, as loops. Element e of a row adds into block
+  /// partial e % blocks.
+  template <class T>
+  struct resident_ops {
+    static constexpr int ndots = 10;
+    static int blocks(index_t, index_t n) {
+      return static_cast<int>(std::min<index_t>(resident_blocks, n));
+    }
+    static void pass(const tensor<T>& f, const tensor<T>& x, const tensor<T>& r, const tensor<T>& u,
+                     const std::vector<const T*>& others, double beta, bool f_norm, index_t rows,
+                     double* partial) {
+      const index_t n = f.numel() / rows;
+      const int nb = blocks(rows, n);
+      BOOST_REQUIRE(static_cast<int>(others.size()) <= ndots - 2);
+      std::fill(partial, partial + rows * nb * ndots, 0.0);
+      if (nb == 1) {
+        // passes above, as cuda's resident pass is the synchronised loop's kernel: the same
+        // arithmetic (whatever FMA contraction the compiler chose there)
+        std::vector<pass_request<T, host>> q(1);
+        q[0].f = f;
+        q[0].x = x;
+        q[0].r = r;
+        q[0].beta = beta;
+        q[0].with_u = true;
+        q[0].f_norm = f_norm;
+        for (const T* g : others) {
+          tensor<T> t(f.shape());
+          std::copy(g, g + f.numel(), t.data());
+          q[0].others.push_back(t);
+        }
+        const residual_pass_result<T, host> o = passes<T>(q, rows)[0];
+        std::copy(o.u.data(), o.u.data() + f.numel(), u.data());
+        const std::size_t R = static_cast<std::size_t>(rows);
+        for (std::size_t b = 0; b < R; ++b)
+          for (std::size_t d = 0; d < 2 + others.size(); ++d)
+            partial[b * ndots + d] = o.dots[d * R + b];
+        return;
+      }
+      for (index_t b = 0; b < rows; ++b)
+        for (index_t e = 0; e < n; ++e) {
+          const index_t k = b * n + e;
+          const T rv = f.data()[k] - x.data()[k];
+          r.data()[k] = rv;
+          u.data()[k] = x.data()[k] + static_cast<T>(beta) * rv;
+          double* p = partial + (b * nb + e % nb) * ndots;
+          const double rd = rv, fd = f.data()[k];
+          p[0] += rd * rd;
+          if (f_norm) p[1] += fd * fd;
+          for (std::size_t j = 0; j < others.size(); ++j) p[2 + j] += rd * others[j][k];
+        }
+    }
+    static void step(const resident_view& v, int k, bool last) {
+      bool bad = false;
+      for (index_t b = 0; b < v.rows; ++b) bad = resident_residual(v, b, k) || bad;
+      if (last) return;
+      double work[resident_work];
+      for (index_t b = 0; b < v.rows; ++b) resident_step(v, b, k, bad, work);
+    }
+    static void save(const tensor<T>& x, const tensor<T>& u, const tensor<T>& best_z,
+                     const tensor<T>& best_u, const double* best_iter, int evicted, index_t rows) {
+      const index_t n = x.numel() / rows;
+      for (index_t b = 0; b < rows; ++b)
+        if (best_iter[b] == evicted) {
+          ++saves;
+          for (index_t e = 0; e < n; ++e) {
+            best_z.data()[b * n + e] = x.data()[b * n + e];
+            best_u.data()[b * n + e] = u.data()[b * n + e];
+          }
+        }
+    }
+    static tensor<T> combine(const std::vector<const T*>& terms, const double* coef,
+                             const shape_t& shape, index_t rows) {
+      // combine above (a null term, whose coefficient is 0 on every sample, as zeros)
+      const std::size_t nt = terms.size(), R = static_cast<std::size_t>(rows);
+      std::vector<tensor<T>> t;
+      const index_t numel = shape.numel();
+      for (std::size_t j = 0; j < nt; ++j) {
+        tensor<T> tj = zeros<T>(shape);
+        if (terms[j] != nullptr)
+          std::copy(terms[j], terms[j] + numel, tj.data());
+        else
+          for (std::size_t b = 0; b < R; ++b) BOOST_REQUIRE(coef[b * nt + j] == 0);
+        t.push_back(tj);
+      }
+      return solver_kernels<host>::combine<T>(t, std::vector<double>(coef, coef + R * nt), rows);
+    }
+
+    static inline int saves = 0;  ///< rows saved from the ring (the eviction test counts them)
+  };
 };
 
 }  // namespace tessera::implicit::detail
@@ -438,6 +537,242 @@ BOOST_AUTO_TEST_CASE(gmres_with_the_space_operations_matches_the_host) {
         }
       }
     }
+}
+
+namespace {
+
+using resident = im::detail::solver_kernels<host>::resident_ops<double>;
+
+/// The device-resident solve (solver_options::device_resident) against the synchronised loop
+/// with the full budget, on one map: with one block partial per sample the two sum every dot
+/// product in the same order, so iterate and report must be the same bits.
+template <class Map>
+void check_resident_same_bits(const std::string& what, Map map, const dtensor& z0,
+                              im::solver_options o,
+                              const im::detail::convention& cv = im::detail::convention{}) {
+  o.full_budget = true;
+  o.device_resident = false;
+  const im::solution<double> ref =
+      im::detail::solve_values_space<double, host>("test", map, z0, o, cv);
+  o.device_resident = true;
+  o.full_budget = false;  // the resident solve runs the whole budget regardless
+  const im::solution<double> got =
+      im::detail::solve_values_space<double, host>("test", map, z0, o, cv);
+  BOOST_TEST_CONTEXT(what) {
+    BOOST_TEST(got.info.iterations == ref.info.iterations);
+    BOOST_TEST(got.info.converged == ref.info.converged);
+    BOOST_TEST(got.info.safeguard_steps == ref.info.safeguard_steps);
+    BOOST_TEST(got.info.sample_converged == ref.info.sample_converged,
+               boost::test_tools::per_element());
+    BOOST_TEST(got.info.sample_residuals == ref.info.sample_residuals,
+               boost::test_tools::per_element());
+    BOOST_TEST(got.info.residual_history == ref.info.residual_history,
+               boost::test_tools::per_element());
+    BOOST_TEST(got.info.residual == ref.info.residual);
+    BOOST_TEST(max_abs_diff(ref.z, got.z) == 0.0);
+    BOOST_TEST(!shares_storage(got.z, z0));
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(device_resident_gives_the_same_bits) {
+  // Per-sample contractions whose samples converge at different iterations (rows of the best
+  // iterate assembled from different ring slots), a nonlinear layer, Picard with damping and
+  // Anderson with every history the resident solve takes, mixing, both λ forms, and the root
+  // and adjoint conventions.
+  const index_t B = 4, n = 7;
+  generator gen(3);
+  dtensor A = randn<double>({n, n}, gen);
+  A = mul(A, scalar<double>(1.0 / norm(A)));
+  const dtensor rho = from_vector<double>({0.2, 0.5, 0.8, 0.95}, {B, 1});
+  const dtensor c = randn<double>({B, n}, gen);
+  const auto linear = [&](const dtensor& z) { return add(mul(matmul(z, A), rho), c); };
+  const dtensor z0 = zeros<double>({B, n});
+  using sm = im::solver_method;
+  for (bool batched : {true, false})
+    for (auto method : {sm::picard, sm::anderson})
+      for (int history : {1, 2, 3, 5, 7}) {
+        if (method == sm::picard && history != 3) continue;
+        for (int iters : {1, 2, 9, 40})
+          check_resident_same_bits(std::string(method == sm::picard ? "picard" : "anderson") +
+                                       " m " + std::to_string(history) +
+                                       (batched ? " batched" : "") + ", " + std::to_string(iters) +
+                                       " iterations",
+                                   linear, z0,
+                                   {.method = method,
+                                    .max_iter = iters,
+                                    .abs_tol = 1e-9,
+                                    .rel_tol = 1e-7,
+                                    .batched = batched,
+                                    .damping = 0.7,
+                                    .history = history});
+      }
+  const layer L;
+  const auto th = L.theta();
+  const auto nonlinear = [&](const dtensor& z) {
+    return tanh(add(add(matmul(z, th[0]), matmul(th[3], th[1])), th[2]));
+  };
+  for (double mixing : {1.0, 0.5})
+    for (double lambda : {1e-4, 1e-10})
+      for (bool relative : {true, false})
+        check_resident_same_bits("layer, mixing " + std::to_string(mixing) + ", lambda " +
+                                     std::to_string(lambda) + (relative ? " relative" : ""),
+                                 nonlinear, zeros<double>({layer::B, layer::n}),
+                                 {.method = sm::anderson,
+                                  .max_iter = 30,
+                                  .abs_tol = 1e-13,
+                                  .batched = true,
+                                  .history = 5,
+                                  .lambda = lambda,
+                                  .relative_lambda = relative,
+                                  .mixing = mixing});
+  im::detail::convention root_cv;
+  root_cv.scale = 2.0;
+  root_cv.ref = im::detail::reference::initial_residual;
+  im::detail::convention given_cv;
+  given_cv.ref = im::detail::reference::given;
+  given_cv.given = {0.5, 3.0, 1.0, 2.0};
+  for (const auto* cv : {&root_cv, &given_cv})
+    check_resident_same_bits(cv == &root_cv ? "root convention" : "given references", linear, z0,
+                             {.method = sm::anderson,
+                              .max_iter = 25,
+                              .abs_tol = 0,
+                              .rel_tol = 1e-8,
+                              .batched = true,
+                              .history = 3},
+                             *cv);
+}
+
+BOOST_AUTO_TEST_CASE(device_resident_keeps_a_best_iterate_the_ring_drops) {
+  // The map turns worse after its 4th evaluation on sample 0 only (a growing shift), so that
+  // sample's best iterate is iteration 3 or so and leaves the ring of 3 slots; sample 1 keeps
+  // improving (its best is in the ring at the end). Picard's ring has 2 slots.
+  const index_t B = 2, n = 5;
+  generator gen(21);
+  dtensor A = randn<double>({n, n}, gen);
+  A = mul(A, scalar<double>(0.5 / norm(A)));
+  const dtensor c = randn<double>({B, n}, gen);
+  int calls = 0;
+  const auto map = [&](const dtensor& z) {
+    dtensor y = add(matmul(z, A), c);
+    if (++calls > 4) {
+      dtensor row = y.select(0, 0);
+      row.copy_from(add(row, scalar(0.05 * (calls - 4))));
+    }
+    return y;
+  };
+  for (auto method : {im::solver_method::picard, im::solver_method::anderson}) {
+    const im::solver_options o{
+        .method = method, .max_iter = 14, .abs_tol = 0, .batched = true, .history = 3};
+    calls = 0;
+    resident::saves = 0;
+    im::solver_options on = o;
+    on.device_resident = true;
+    const auto got =
+        im::detail::solve_values_space<double, host>("test", map, zeros<double>({B, n}), on, {});
+    calls = 0;
+    im::solver_options off = o;
+    off.full_budget = true;
+    const auto ref =
+        im::detail::solve_values_space<double, host>("test", map, zeros<double>({B, n}), off, {});
+    BOOST_TEST_CONTEXT((method == im::solver_method::picard ? "picard" : "anderson")) {
+      BOOST_TEST(resident::saves >= 1);
+      BOOST_TEST(max_abs_diff(ref.z, got.z) == 0.0);
+      BOOST_TEST(got.info.sample_residuals == ref.info.sample_residuals,
+                 boost::test_tools::per_element());
+      BOOST_TEST(got.info.residual_history == ref.info.residual_history,
+                 boost::test_tools::per_element());
+      // sample 0's best came before the shift grew; sample 1's is the last iterate or close
+      BOOST_TEST(got.info.sample_residuals[0] < got.info.residual_history.back());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(device_resident_non_finite_residuals_and_block_sums) {
+  // Sample 1's map value is NaN on the 4th and 5th evaluations (the history cleared, that
+  // sample restarted from its best iterate's u); then the partials summed over three blocks.
+  // Up to rounding (the history restarts in other slots, the sums in another order) the
+  // synchronised loop's results.
+  const index_t B = 3, n = 5;
+  generator gen(9);
+  dtensor A = randn<double>({n, n}, gen);
+  A = mul(A, scalar<double>(0.7 / norm(A)));
+  const dtensor c = randn<double>({B, n}, gen);
+  int calls = 0;
+  int nan_from = 4, nan_to = 5;
+  const auto map = [&](const dtensor& z) {
+    dtensor y = add(matmul(z, A), c);
+    ++calls;
+    if (calls >= nan_from && calls <= nan_to) y.select(0, 1).fill_(std::nan(""));
+    return y;
+  };
+  for (int blocks : {1, 3})
+    for (int window : {0, 4})  // NaN on calls 4–5, or on calls 4–9 (beyond Picard's ring)
+      for (auto method : {im::solver_method::picard, im::solver_method::anderson}) {
+        nan_to = 5 + window;
+        im::detail::solver_kernels<host>::resident_blocks = blocks;
+        const im::solver_options o{
+            .method = method, .max_iter = 25, .abs_tol = 1e-10, .batched = true, .history = 3};
+        im::solver_options off = o;
+        off.full_budget = true;
+        calls = 0;
+        const auto ref = im::detail::solve_values_space<double, host>(
+            "test", map, zeros<double>({B, n}), off, {});
+        im::solver_options on = o;
+        on.device_resident = true;
+        calls = 0;
+        const auto got = im::detail::solve_values_space<double, host>(
+            "test", map, zeros<double>({B, n}), on, {});
+        BOOST_TEST_CONTEXT((method == im::solver_method::picard ? "picard" : "anderson")
+                           << ", " << blocks << " blocks, NaN window " << window) {
+          BOOST_TEST(calls == 25);
+          BOOST_TEST(got.info.iterations == ref.info.iterations);
+          BOOST_TEST(got.info.safeguard_steps == ref.info.safeguard_steps);
+          BOOST_TEST(got.info.safeguard_steps >= 2);
+          BOOST_TEST(got.info.converged == ref.info.converged);
+          BOOST_TEST(got.info.converged);
+          BOOST_TEST(!std::isfinite(got.info.residual_history[3]));
+          BOOST_TEST(max_abs_diff(ref.z, got.z) <= 1e-10);
+        }
+      }
+  im::detail::solver_kernels<host>::resident_blocks = 1;
+}
+
+BOOST_AUTO_TEST_CASE(device_resident_limits_and_broyden) {
+  // A history over 7 is refused by name; Broyden ignores the flag (same bits as without it).
+  const auto map = [](const dtensor& z) { return add(mul(z, scalar(0.5)), scalar(1.0)); };
+  im::solver_options o{.method = im::solver_method::anderson, .max_iter = 5, .history = 8};
+  o.device_resident = true;
+  try {
+    (void)im::detail::solve_values_space<double, host>("test", map, zeros<double>({4}), o, {});
+    BOOST_ERROR("a history of 8 was accepted");
+  } catch (const tessera::invalid_argument& e) {
+    const std::string msg = e.what();
+    BOOST_TEST(msg.find("solver.history") != std::string::npos, msg);
+    BOOST_TEST(msg.find("= 8") != std::string::npos, msg);
+    BOOST_TEST(msg.find("device_resident") != std::string::npos, msg);
+  }
+  o.history = 7;
+  const auto solve7 = [&] {
+    return im::detail::solve_values_space<double, host>("test", map, zeros<double>({4}), o, {});
+  };
+  BOOST_CHECK_NO_THROW(solve7());
+  im::solver_options b{.method = im::solver_method::broyden, .max_iter = 20};
+  const auto ref =
+      im::detail::solve_values_space<double, host>("test", map, zeros<double>({4}), b, {});
+  b.device_resident = true;
+  const auto got =
+      im::detail::solve_values_space<double, host>("test", map, zeros<double>({4}), b, {});
+  BOOST_TEST(max_abs_diff(ref.z, got.z) == 0.0);
+  BOOST_TEST(got.info.iterations == ref.info.iterations);
+  // The host solver ignores it.
+  im::solver_options h{.method = im::solver_method::anderson, .max_iter = 20, .history = 9};
+  const auto hr = im::solve(map, zeros<double>({4}), h);
+  h.device_resident = true;
+  const auto hg = im::solve(map, zeros<double>({4}), h);
+  BOOST_TEST(max_abs_diff(hr.z, hg.z) == 0.0);
+  BOOST_TEST(hg.info.iterations == hr.info.iterations);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

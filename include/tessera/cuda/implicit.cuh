@@ -139,7 +139,8 @@ struct fixed_point_combine_args {
 };
 
 /// out[row, e] = Σ_j c[row, j] · t_j[row, e], accumulated in double (each element's sum in the
-/// same order for every V). Grid and V as fixed_point_residual's.
+/// same order for every V; terms whose coefficient is 0 are skipped, not read). Grid and V as
+/// fixed_point_residual's.
 template <class T, int V>
 TESSERA_KERNEL void fixed_point_combine(fixed_point_combine_args<T> a) {
   using pack = vec_pack<T, V>;
@@ -158,7 +159,7 @@ TESSERA_KERNEL void fixed_point_combine(fixed_point_combine_args<T> a) {
       for (int i = 0; i < V; ++i) acc[i] = 0;
 #pragma unroll
       for (int j = 0; j < fixed_point_max_terms; ++j)
-        if (j < a.nt) {
+        if (j < a.nt && cs[j] != 0) {  // a zero coefficient's term is not read (may be null)
           const pack tj = fixed_point_load<V>(a.t[j], k);
 #pragma unroll
           for (int i = 0; i < V; ++i) acc[i] += cs[j] * static_cast<double>(tj.v[i]);
@@ -172,6 +173,42 @@ TESSERA_KERNEL void fixed_point_combine(fixed_point_combine_args<T> a) {
   }
 }
 
+/// The device-resident solve's step (implicit/detail/resident.hpp): one block; each thread
+/// takes samples t, t + blockDim.x, …: resident_residual for all, then, once the block knows
+/// whether any residual was not finite, resident_step (unless `last`). A template (on the
+/// solve's element type, unused) so that the header defines it in every translation unit.
+template <class T>
+TESSERA_KERNEL void fixed_point_resident_step(implicit::detail::resident_view v, int k, int last) {
+  bool bad = false;
+  for (index_t b = threadIdx.x; b < v.rows; b += blockDim.x)
+    bad = implicit::detail::resident_residual(v, b, k) || bad;
+  const bool any_bad = __syncthreads_or(bad ? 1 : 0) != 0;
+  if (last) return;
+  double work[implicit::detail::resident_work];
+  for (index_t b = threadIdx.x; b < v.rows; b += blockDim.x)
+    implicit::detail::resident_step(v, b, k, any_bad, work);
+}
+
+/// Copies rows of x and u into best_z and best_u where best_iter[row] == evicted (the
+/// device-resident solve keeps a sample's best iterate when the ring drops it). Grid as
+/// fixed_point_residual's; a row that is not copied costs its blocks one read of best_iter.
+template <class T>
+TESSERA_KERNEL void fixed_point_save_best(const T* __restrict__ x, const T* __restrict__ u,
+                                          T* __restrict__ best_z, T* __restrict__ best_u,
+                                          const double* __restrict__ best_iter, double evicted,
+                                          index_t n, index_t rows) {
+  const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
+  for (index_t row = blockIdx.y; row < rows; row += gridDim.y) {
+    if (best_iter[row] != evicted) continue;
+    const index_t base = row * n;
+    for (index_t e = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+         e += stride) {
+      best_z[base + e] = x[base + e];
+      best_u[base + e] = u[base + e];
+    }
+  }
+}
+
 TESSERA_CUDA_NAMESPACE_END
 
 namespace tessera::implicit::detail {
@@ -179,6 +216,11 @@ namespace tessera::implicit::detail {
 /// The passes of solve_values_space on cuda tensors (see the top of this file).
 template <>
 struct solver_kernels<cuda> {
+  /// What solve_values_space looks for: replayed_map (solver_options::graph) and resident_ops
+  /// (solver_options::device_resident) exist.
+  static constexpr bool has_replayed_map = true;
+  static constexpr bool has_resident_ops = true;
+
   /// Values of T in one 16-byte pack (the passes' vector width).
   template <class T>
   static constexpr int pack_values = static_cast<int>(16 / sizeof(T));
@@ -355,6 +397,99 @@ struct solver_kernels<cuda> {
     }
     return acc;
   }
+
+  /// The operations of solve_values_resident (solver_options::device_resident) on cuda: the
+  /// residual pass and the combination of the host-synchronised solve, with the coefficients
+  /// read from the device, the step kernel and the best-iterate save; nothing waits.
+  template <class T>
+  struct resident_ops {
+    static constexpr int ndots = cuda_kernels::fixed_point_dots;
+
+    static int blocks(index_t rows, index_t n) { return static_cast<int>(geometry_for(rows, n).x); }
+
+    static void pass(const tensor<T, cuda>& f, const tensor<T, cuda>& x, const tensor<T, cuda>& r,
+                     const tensor<T, cuda>& u, const std::vector<const T*>& others, double beta,
+                     bool f_norm, index_t rows, double* partial) {
+      namespace k = cuda_kernels;
+      if (static_cast<int>(others.size()) > k::fixed_point_max_others)
+        throw_invalid_argument("implicit::solve", "device-resident pass with ", others.size(),
+                               " history products, more than ", k::fixed_point_max_others);
+      const index_t n = f.numel() / rows;
+      const geometry g = geometry_for(rows, n);
+      k::fixed_point_residual_args<T> a{};
+      a.f = f.data();
+      a.x = x.data();
+      a.r = r.data();
+      a.u = u.data();
+      a.ng = static_cast<int>(others.size());
+      for (int j = 0; j < a.ng; ++j) a.g[j] = others[static_cast<std::size_t>(j)];
+      a.f_norm = f_norm;
+      a.beta = static_cast<T>(beta);
+      a.n = n;
+      a.rows = rows;
+      a.partial = partial;
+      bool vec = n % pack_values<T> == 0;
+      for (const void* p : {static_cast<const void*>(a.f), static_cast<const void*>(a.x),
+                            static_cast<const void*>(a.r), static_cast<const void*>(a.u)})
+        vec = vec && aligned(p);
+      for (int j = 0; j < a.ng; ++j) vec = vec && aligned(a.g[j]);
+      const dim3 grid(g.x, g.y);
+      if (vec)
+        k::fixed_point_residual<T, pack_values<T>>
+            <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+      else
+        k::fixed_point_residual<T, 1>
+            <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+      TESSERA_CUDA_CHECK_LAUNCH();
+    }
+
+    static void step(const resident_view& v, int k, bool last) {
+      const index_t threads = std::min<index_t>(256, (v.rows + 31) / 32 * 32);
+      cuda_kernels::fixed_point_resident_step<T>
+          <<<1, static_cast<unsigned>(threads), 0, cuda_rt::current_stream()>>>(v, k, last ? 1 : 0);
+      TESSERA_CUDA_CHECK_LAUNCH();
+    }
+
+    static void save(const tensor<T, cuda>& x, const tensor<T, cuda>& u,
+                     const tensor<T, cuda>& best_z, const tensor<T, cuda>& best_u,
+                     const double* best_iter, int evicted, index_t rows) {
+      const index_t n = x.numel() / rows;
+      const geometry g = geometry_for(rows, n);
+      cuda_kernels::fixed_point_save_best<T>
+          <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(
+              x.data(), u.data(), best_z.data(), best_u.data(), best_iter,
+              static_cast<double>(evicted), n, rows);
+      TESSERA_CUDA_CHECK_LAUNCH();
+    }
+
+    static tensor<T, cuda> combine(const std::vector<const T*>& terms, const double* coef,
+                                   const shape_t& shape, index_t rows) {
+      namespace k = cuda_kernels;
+      if (static_cast<int>(terms.size()) > k::fixed_point_max_terms)
+        throw_invalid_argument("implicit::solve", "device-resident combination of ", terms.size(),
+                               " terms, more than ", k::fixed_point_max_terms);
+      tensor<T, cuda> out(shape);
+      const index_t n = out.numel() / rows;
+      const geometry g = geometry_for(rows, n);
+      k::fixed_point_combine_args<T> a{};
+      a.nt = static_cast<int>(terms.size());
+      for (int j = 0; j < a.nt; ++j) a.t[j] = terms[static_cast<std::size_t>(j)];
+      a.c = coef;
+      a.out = out.data();
+      a.n = n;
+      a.rows = rows;
+      bool vec = n % pack_values<T> == 0 && aligned(a.out);
+      for (int j = 0; j < a.nt; ++j) vec = vec && aligned(a.t[j]);
+      if (vec)
+        k::fixed_point_combine<T, pack_values<T>>
+            <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+      else
+        k::fixed_point_combine<T, 1>
+            <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+      TESSERA_CUDA_CHECK_LAUNCH();
+      return out;
+    }
+  };
 
   /// The map f as solve_values_space evaluates it (solver_options::graph). Without `graph`,
   /// each call is f(x). With it, the first call is f(x) (which also makes what f caches on first

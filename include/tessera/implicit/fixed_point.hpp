@@ -182,6 +182,7 @@ struct implicit_state {
         ao.rel_tol = bo.rel_tol;
         ao.full_budget = false;
         ao.graph = false;  // the pullback keeps what it makes (the leaves' adjoints)
+        ao.device_resident = false;
         convention cv;
         cv.ref = reference::given;
         cv.given = row_norms(zbar, layout_of(fn, zbar, so.batched));

@@ -65,6 +65,13 @@ struct solver_options {
   /// die inside f, and only tensors that outlive the solve read. The host ignores it, and so
   /// do the adjoint solves of fixed_point's implicit backward.
   bool graph = false;
+  /// cuda, Picard and Anderson (history ≤ 7): keep every per-iteration decision on the device
+  /// (residuals, tolerances, the best iterate, Anderson's small systems and safeguards), so the
+  /// host enqueues the whole solve without waiting and reads its report once, at the end. The
+  /// solve then always runs all max_iter evaluations (as full_budget) and returns the same
+  /// iterate and report as without it (the same bits when no residual turns non-finite). The
+  /// host ignores it, and so do Broyden and the adjoint solves of the implicit backward.
+  bool device_resident = false;
 };
 
 /// Settings of the backward pass of fixed_point / root.

@@ -119,47 +119,13 @@ inline bool anderson_coefficients(const std::vector<double>& gram, index_t R, in
                                   double lambda, bool relative, std::vector<double>& alpha) {
   const std::size_t mm = static_cast<std::size_t>(m) * static_cast<std::size_t>(m);
   alpha.assign(static_cast<std::size_t>(R * n), 0.0);
+  std::vector<double> work(static_cast<std::size_t>(anderson_row_work(n)));
   bool safeguarded = false;
-  std::vector<double> M, rhs;
-  for (index_t b = 0; b < R; ++b) {
-    const double* g = gram.data() + static_cast<std::size_t>(b) * mm;
-    double* a = alpha.data() + static_cast<std::size_t>(b * n);
-    double smax = 0;
-    for (int i = 0; i < n; ++i) smax = std::max(smax, g[i * m + i]);
-    bool ok = false;
-    if (smax > 0 && std::isfinite(smax)) {
-      double lam = relative ? lambda * smax : lambda;
-      for (int attempt = 0; attempt < 4 && !ok; ++attempt) {
-        if (attempt > 0) {
-          lam = std::max(100 * lam, 1e-10 * smax);
-          safeguarded = true;
-        }
-        // Scaling H by 1/(max diag + λ) leaves α unchanged and keeps the pivots O(1).
-        const double c = 1.0 / (smax + lam);
-        const int k = n + 1;
-        M.assign(static_cast<std::size_t>(k * k), 0.0);
-        rhs.assign(static_cast<std::size_t>(k), 0.0);
-        rhs[0] = 1;
-        for (int i = 0; i < n; ++i) {
-          M[static_cast<std::size_t>(i + 1)] = 1;
-          M[static_cast<std::size_t>((i + 1) * k)] = 1;
-          for (int j = 0; j < n; ++j)
-            M[static_cast<std::size_t>((i + 1) * k + j + 1)] =
-                (g[i * m + j] + (i == j ? lam : 0.0)) * c;
-        }
-        ok = solve_dense(M, rhs, k, 1e-15);
-        if (ok)
-          for (int i = 0; i < n; ++i)
-            ok = ok && std::abs(rhs[static_cast<std::size_t>(i + 1)]) <= 1e8;
-        if (ok)
-          for (int i = 0; i < n; ++i) a[i] = rhs[static_cast<std::size_t>(i + 1)];
-      }
-    }
-    if (!ok) {
-      for (int i = 0; i < n; ++i) a[i] = i == s ? 1.0 : 0.0;
+  for (index_t b = 0; b < R; ++b)
+    if (anderson_row_alpha(gram.data() + static_cast<std::size_t>(b) * mm, m, n, s, lambda,
+                           relative, alpha.data() + static_cast<std::size_t>(b * n),
+                           work.data()) != anderson_solved)
       safeguarded = true;
-    }
-  }
   return safeguarded;
 }
 
@@ -519,8 +485,11 @@ struct pass_request {
 ///   passes<T>(requests, rows) → one residual_pass_result<T, S> per pass_request, run in order
 ///     (a request may read the r of an earlier one) with one synchronisation for all
 ///   combine<T>(terms, coef, rows) → Σ_j coef[b · terms.size() + j] · terms[j] per row b
-/// and optionally (a space with graphs: solver_options::graph)
+/// and optionally (a space with graphs: solver_options::graph; the space then also declares
+/// `static constexpr bool has_replayed_map = true`)
 ///   replayed_map<T, Map>(fn, f, shape, graph) → a callable x ↦ f(x)
+/// and (solver_options::device_resident, with `static constexpr bool has_resident_ops = true`)
+///   resident_ops<T> (see solve_values_resident)
 /// (f, x and the terms contiguous, of one shape, rows dividing it along axis 0).
 template <class S>
 struct solver_kernels;
@@ -529,7 +498,10 @@ struct solver_kernels;
 /// honours solver_options::graph), else f itself.
 template <class T, class S, class Map>
 auto solver_map(const char* fn, Map& f, const shape_t& shape, bool graph) {
-  if constexpr (requires { typename solver_kernels<S>::template replayed_map<T, Map>; })
+  // (A member flag, not `typename solver_kernels<S>::template replayed_map<T, Map>` as a type
+  // requirement: GCC 12 finds that requirement unsatisfied even where the template exists,
+  // which left the graph replay off on cuda until 2026-11-27.)
+  if constexpr (requires { solver_kernels<S>::has_replayed_map; })
     return typename solver_kernels<S>::template replayed_map<T, Map>(fn, f, shape, graph);
   else
     return [&f](const tensor<T, S>& x) -> tensor<T, S> { return f(x); };
@@ -711,6 +683,160 @@ struct broyden_space_state {
   }
 };
 
+/// The device-resident solve (solver_options::device_resident) on space S with the space's
+/// resident operations `Ops` (solver_kernels<cuda>::resident_ops<T> on cuda; a test drives it on
+/// the host with emulated ones). Ops provides
+///   ndots (doubles per block partial), blocks(rows, n) (block partials per sample),
+///   pass(f, x, r, u, others, β, f_norm, rows, partial): r = f − x and u = x + β r written into
+///     r and u, the block partials of ‖r‖², ‖f‖² and ⟨r, others_j⟩ into partial,
+///   step(view, k, last): resident_residual for every sample, then (unless last) resident_step,
+///   save(x, u, best_z, best_u, best_iter, evicted, rows): the rows whose best iteration is
+///     `evicted` copied from x, u into best_z, best_u,
+///   combine(terms, coef, shape, rows): Σ_j coef[row · terms.size() + j] · terms_j per row,
+///     skipping terms whose coefficient is 0 (they may be null),
+/// all enqueued without waiting; the state buffer is read back once, after the last iteration.
+/// Iteration k evaluates f at x_k, writes r_k and u_k into ring slot s = k % ring (first saving
+/// the evicted iteration k − ring's x and u if that is some sample's best), runs the step
+/// kernel and combines x_{k+1} from the ring's u and the saved best's u.
+template <class T, class S, class Ops, class Map>
+solution<T, S> solve_values_resident(const char* fn, Map& fmap, const tensor<T, S>& z0,
+                                     const solver_options& o, const convention& cv) {
+  const row_layout L = layout_of(fn, z0, o.batched);
+  const index_t R = L.rows;
+  const shape_t shape = z0.shape();
+  const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
+  const bool anderson = o.method == solver_method::anderson;
+  if (anderson && o.history > resident_max_history)
+    throw_invalid_argument(fn, "solver.history (Anderson m) = ", o.history,
+                           " exceeds the device-resident solve's ", resident_max_history,
+                           " (set solver.device_resident = false for longer histories)");
+  const double beta = anderson ? o.mixing : o.damping;
+  const int iters = o.max_iter;
+
+  resident_view v;
+  v.anderson = anderson && o.history > 1;
+  v.ring = v.anderson ? o.history : 2;
+  v.rows = R;
+  v.blocks = Ops::blocks(R, L.n);
+  v.ndots = Ops::ndots;
+  v.lambda = o.lambda;
+  v.relative = o.relative_lambda;
+  v.abs_tol = o.abs_tol;
+  v.rel_tol = o.rel_tol;
+  v.scale = cv.scale;
+  v.ref = cv.ref == reference::map_value ? 0 : cv.ref == reference::initial_residual ? 1 : 2;
+  const int ring = v.ring, R1 = ring + 1;
+  // The state buffer: offsets of each array, set up on the host and copied over once.
+  const auto Rn = R, Ri = static_cast<index_t>(iters);
+  const index_t o_partial = 0, o_dots = o_partial + Rn * v.blocks * v.ndots,
+                o_gram = o_dots + Rn * v.ndots, o_best = o_gram + Rn * ring * ring,
+                o_iter = o_best + Rn, o_ref0 = o_iter + Rn, o_given = o_ref0 + Rn,
+                o_hist = o_given + Rn, o_coef = o_hist + Ri * Rn, o_valid = o_coef + Rn * R1,
+                o_fin = o_valid + Rn, o_conv = o_fin + Rn, o_flags = o_conv + Rn,
+                total = o_flags + Ri;
+  tensor<double> init(shape_t{total});
+  init.fill_(0.0);
+  for (index_t b = 0; b < R; ++b) {
+    init.data()[o_best + b] = std::numeric_limits<double>::infinity();
+    if (v.ref == 2) init.data()[o_given + b] = cv.given[sz(b)];
+  }
+  tensor<double, S> st = to<S>(init);
+  double* base = st.data();
+  double* const partial = base + o_partial;
+  v.partial = partial;
+  v.dots = base + o_dots;
+  v.gram = base + o_gram;
+  v.best_res = base + o_best;
+  v.best_iter = base + o_iter;
+  v.ref0 = base + o_ref0;
+  v.given = base + o_given;
+  v.hist = base + o_hist;
+  v.coef = base + o_coef;
+  v.valid = base + o_valid;
+  v.finite = base + o_fin;
+  v.conv = base + o_conv;
+  v.flags = base + o_flags;
+
+  std::vector<tensor<T, S>> X(sz(ring)), U(sz(ring)), G(sz(ring));
+  tensor<T, S> best_z, best_u;  // the best iterate's x and u once the ring has dropped it
+  tensor<T, S> x = z0.contiguous();
+  for (int k = 0; k < iters; ++k) {
+    const int s = k % ring;
+    if (k >= ring) {
+      if (!best_z.defined()) {
+        best_z = tensor<T, S>(shape);
+        best_u = tensor<T, S>(shape);
+      }
+      Ops::save(X[sz(s)], U[sz(s)], best_z, best_u, v.best_iter, k - ring, R);
+    }
+    tensor<T, S> fx = fmap(x);
+    if (!fx.defined() || !(fx.shape() == shape))
+      throw_invalid_argument(fn, "f returned ", fx.defined() ? "shape " : "an undefined tensor",
+                             fx.defined() ? fx.shape().str() : std::string(), " for z of shape ",
+                             shape.str(), "; f must map z to a tensor of the same shape");
+    fx = fx.contiguous();
+    X[sz(s)] = x;
+    if (!U[sz(s)].defined()) {
+      U[sz(s)] = tensor<T, S>(shape);
+      G[sz(s)] = tensor<T, S>(shape);
+    }
+    std::vector<const T*> others;
+    if (v.anderson)
+      for (int i = 0; i < std::min(k + 1, ring); ++i)
+        if (i != s) others.push_back(G[sz(i)].data());
+    Ops::pass(fx, x, G[sz(s)], U[sz(s)], others, beta, v.ref == 0, R, partial);
+    const bool last = k + 1 == iters;
+    Ops::step(v, k, last);
+    if (last) break;
+    std::vector<const T*> terms(sz(R1), nullptr);
+    for (int i = 0; i < ring; ++i)
+      if (U[sz(i)].defined()) terms[sz(i)] = U[sz(i)].data();
+    if (best_u.defined()) terms[sz(ring)] = best_u.data();
+    x = Ops::combine(terms, v.coef, shape, R);
+  }
+
+  // The one synchronisation: the report, and where each sample's best iterate is.
+  const tensor<double> h = to<host>(st);
+  const double* hs = h.data();
+  solution<T, S> out;
+  solve_result& info = out.info;
+  info.iterations = iters;
+  for (int k = 0; k < iters; ++k) {
+    double t = 0;
+    for (index_t b = 0; b < R; ++b) {
+      const double r = hs[o_hist + k * Rn + b];
+      t += r * r;
+    }
+    info.residual_history.push_back(std::sqrt(t));
+    if (hs[o_flags + k] != 0) ++info.safeguard_steps;
+  }
+  double total2 = 0;
+  info.sample_residuals.resize(sz(R));
+  info.sample_converged.resize(sz(R));
+  info.converged = true;
+  const int K = iters - 1;
+  std::vector<const tensor<T, S>*> src(sz(R));
+  for (index_t b = 0; b < R; ++b) {
+    const double br = hs[o_best + b];
+    info.sample_residuals[sz(b)] = br;
+    total2 += br * br;
+    const bool c = hs[o_conv + b] != 0;
+    info.sample_converged[sz(b)] = c;
+    info.converged = info.converged && c;
+    const int bi = static_cast<int>(hs[o_iter + b]);
+    src[sz(b)] = bi > K - ring ? &X[sz(bi % ring)] : &best_z;
+  }
+  info.residual = std::sqrt(total2);
+  const bool one = std::all_of(src.begin(), src.end(), [&](auto* p) { return p == src[0]; });
+  if (one && !shares_storage(*src[0], z0)) {
+    out.z = *src[0];
+  } else {
+    out.z = tensor<T, S>(shape);
+    for (index_t b = 0; b < R; ++b) row_of(out.z, L, b).copy_from(row_of(*src[sz(b)], L, b));
+  }
+  return out;
+}
+
 /// solve_values on a space other than host (see above).
 template <class T, class S, class Map>
 solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z0,
@@ -724,6 +850,11 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
   const bool anderson = o.method == solver_method::anderson;
   const bool broyden = o.method == solver_method::broyden;
   const double beta = anderson ? o.mixing : o.damping;
+  auto fmap = solver_map<T, S>(fn, f, shape, o.graph);
+  if constexpr (requires { solver_kernels<S>::has_resident_ops; })
+    if (o.device_resident && !broyden)
+      return solve_values_resident<T, S, typename solver_kernels<S>::template resident_ops<T>>(
+          fn, fmap, z0, o, cv);
 
   solution<T, S> out;
   solve_result& info = out.info;
@@ -743,7 +874,6 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
   std::vector<double> gram(sz(R) * mm, 0.0), alpha;
   int count = 0, head = 0;
   broyden_space_state<T, S> broy(broyden ? o.broyden_memory : 1, o.broyden_restart, R);
-  auto fmap = solver_map<T, S>(fn, f, shape, o.graph);
 
   for (int k = 0; k < o.max_iter; ++k) {
     tensor<T, S> fx = fmap(x);
@@ -883,7 +1013,9 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
 /// On another memory space (z0 a cuda tensor, in a .cu file including tessera/cuda/implicit.cuh)
 /// every method runs on the device with the host's rules and report: per iteration, the dot
 /// products of a batch of fused passes come to the host in double (one synchronisation for
-/// Picard and Anderson, two for Broyden), where the small per-sample systems are solved.
+/// Picard and Anderson, two for Broyden), where the small per-sample systems are solved; with
+/// o.device_resident (Picard and Anderson, history ≤ 7) they are solved on the device and the
+/// host waits once, after the whole budget (solve_values_resident).
 /// @param f  callable tensor<T, S>(const tensor<T, S>&) returning a tensor of z's shape; the
 ///           argument is read-only (the solver never modifies a tensor after passing it)
 /// @param z0 the initial iterate (any shape with at least one element)

@@ -10,6 +10,7 @@
 
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/tensor.hpp"
+#include "tessera/implicit/detail/resident.hpp"
 
 namespace tessera::implicit::detail {
 
@@ -86,40 +87,9 @@ void copy_row(T* dst, const T* src, index_t b, index_t n) {
 }
 
 /// Solves the dense n×n system A x = rhs (row-major A, overwritten) by Gaussian elimination
-/// with partial pivoting; the solution replaces rhs. Returns false when a pivot is at most
-/// `pivot_tol` times the largest entry of A, or the solution is not finite.
+/// with partial pivoting; the solution replaces rhs (solve_dense_inplace, resident.hpp).
 inline bool solve_dense(std::vector<double>& A, std::vector<double>& rhs, int n, double pivot_tol) {
-  double amax = 0;
-  for (double v : A) {
-    if (!std::isfinite(v)) return false;
-    amax = std::max(amax, std::abs(v));
-  }
-  if (amax == 0) return false;
-  const double tiny = pivot_tol * amax;
-  const auto at = [&](int i, int j) -> double& { return A[static_cast<std::size_t>(i * n + j)]; };
-  for (int k = 0; k < n; ++k) {
-    int p = k;
-    for (int i = k + 1; i < n; ++i)
-      if (std::abs(at(i, k)) > std::abs(at(p, k))) p = i;
-    if (!(std::abs(at(p, k)) > tiny)) return false;
-    if (p != k) {
-      for (int j = 0; j < n; ++j) std::swap(at(k, j), at(p, j));
-      std::swap(rhs[static_cast<std::size_t>(k)], rhs[static_cast<std::size_t>(p)]);
-    }
-    for (int i = k + 1; i < n; ++i) {
-      const double m = at(i, k) / at(k, k);
-      if (m == 0) continue;
-      for (int j = k; j < n; ++j) at(i, j) -= m * at(k, j);
-      rhs[static_cast<std::size_t>(i)] -= m * rhs[static_cast<std::size_t>(k)];
-    }
-  }
-  for (int k = n; k-- > 0;) {
-    double s = rhs[static_cast<std::size_t>(k)];
-    for (int j = k + 1; j < n; ++j) s -= at(k, j) * rhs[static_cast<std::size_t>(j)];
-    rhs[static_cast<std::size_t>(k)] = s / at(k, k);
-    if (!std::isfinite(rhs[static_cast<std::size_t>(k)])) return false;
-  }
-  return true;
+  return solve_dense_inplace(A.data(), rhs.data(), n, pivot_tol);
 }
 
 }  // namespace tessera::implicit::detail
