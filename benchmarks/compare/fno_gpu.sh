@@ -52,9 +52,10 @@
 # DATA_DIR [build/fno-data/<RES>-<NTRAIN>-<NTEST>], BUILD_DIR [build/fno-gpu],
 # DEPS [.device-deps/prefix when present: a /usr-like prefix with Eigen and stb],
 # SKIP_BUILD [0], OUT_DIR [build/compare-results/fno-<UTC>], GRAPH_AB [1: on cuda, also time
-# the DEQ with --graph-solve off, with --fused-dft off, with --fused-pointwise off and with all
-# three off (the kernels of run 11), and print RESULT case=fno_deq_step_graph_off,
-# fno_deq_step_fused_dft_off, fno_deq_step_fused_pointwise_off and fno_deq_step_all_off],
+# the DEQ with --graph-solve off, with --fused-dft off, with --fused-pointwise off, with
+# --resident-solve off and with all four off (the kernels of run 11), and print RESULT
+# case=fno_deq_step_graph_off, fno_deq_step_fused_dft_off, fno_deq_step_fused_pointwise_off,
+# fno_deq_step_resident_off and fno_deq_step_all_off],
 # TESSERA_ARGS (more fno_deq options for every tessera run, e.g. "--fused-dft off"),
 # ABCHECK_TOL [1e-3]: each A/B also prints ABCHECK case=fno_deq_step_<tag> loss_first=…
 # default=… rel_diff=… ok|MISMATCH, the loss of its first step (an untimed warm-up step)
@@ -198,12 +199,14 @@ if [[ $MODE != train ]]; then
   missing "$OUT_DIR/tessera"
   # The A/Bs of the DEQ step's cuda defaults: the solve's CUDA graph (fno_deq --graph-solve),
   # the fused DFT kernels of the spectral convolutions (--fused-dft) and the one-kernel
-  # pointwise products (--fused-pointwise); the DEQ again with each off, and with all three.
+  # pointwise products (--fused-pointwise) and the device-resident solve (--resident-solve);
+  # the DEQ again with each off, and with all four.
   if [[ $DEVICE == cuda && $GRAPH_AB == 1 && ,$MODELS, == *,deq,* ]]; then
     # all_off first: the reference of the ABCHECK lines, there even if a later run is cut off.
-    for variant in "all_off --graph-solve off --fused-dft off --fused-pointwise off" \
+    for variant in \
+      "all_off --graph-solve off --fused-dft off --fused-pointwise off --resident-solve off" \
       "graph_off --graph-solve off" "fused_dft_off --fused-dft off" \
-      "fused_pointwise_off --fused-pointwise off"; do
+      "fused_pointwise_off --fused-pointwise off" "resident_off --resident-solve off"; do
       read -r tag opts <<<"$variant"
       read -ra opts <<<"$opts"
       say "tessera DEQ timing with ${opts[*]}"

@@ -7,13 +7,14 @@
 #      scripts/device-prebuild packed into DEVBIN;
 #   2. picks the DEQ's kernels: a failing test case of the fused DFT kernels turns off
 #      --fused-dft, of matmul_add_gelu's kernels --fused-pointwise, of the graph solve
-#      --graph-solve; then compare_devices.sh (FNO and FNO-DEQ, 2 epochs at the CPU scale, on the
-#      host and on the GPU, test errors within 2 %) with those flags; if it fails, again with all
-#      three off (the kernels of run 11); if that fails too, the device path is wrong: stop;
+#      --graph-solve, of the device-resident solve --resident-solve; then compare_devices.sh
+#      (FNO and FNO-DEQ, 2 epochs at the CPU scale, on the host and on the GPU, test errors
+#      within 2 %) with those flags; if it fails, again with all four off (the kernels of run
+#      11); if that fails too, the device path is wrong: stop;
 #   3. benchmarks/compare/fno_gpu.sh with those flags: RESULT lines for the FNO and FNO-DEQ
 #      steps against PyTorch and the A/Bs of each fused path; if the first step's loss at the
 #      paper's scale differs from the all-off run's (ABCHECK ... MISMATCH), the path whose
-#      switching off alone gives the all-off loss goes off, or else all three;
+#      switching off alone gives the all-off loss goes off, or else all four;
 #   4. examples/fno_deq/protocol.sh: FNO for at most FNO_SECONDS, then FNO-DEQ for what is left
 #      before DEADLINE − MARGIN, checkpointing into ck/ (kept while the machine is warm) and
 #      packing the checkpoints into $OUT for a later session; the figures go to $OUT/figures;
@@ -66,8 +67,8 @@ limit() {
   echo $((left < $1 ? left : $1))
 }
 save_flags() {
-  printf 'fused_dft=%s fused_pointwise=%s graph_solve=%s\n' "$fused_dft" "$fused_pointwise" \
-    "$graph_solve" >"$flags_file"
+  printf 'fused_dft=%s fused_pointwise=%s graph_solve=%s resident_solve=%s\n' "$fused_dft" \
+    "$fused_pointwise" "$graph_solve" "$resident_solve" >"$flags_file"
   cp "$flags_file" "$OUT/gpu_session_flags"
 }
 steps=() failures=0
@@ -77,8 +78,12 @@ skipped() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 # The flags chosen by the first call are kept beside the checkpoints, so a later call (the same
 # warm machine) resumes with the same kernels.
 flags_file=$CKDIR/gpu_session_flags
-fused_dft=on fused_pointwise=on graph_solve=on
-flags() { echo "--fused-dft $fused_dft --fused-pointwise $fused_pointwise --graph-solve $graph_solve"; }
+fused_dft=on fused_pointwise=on graph_solve=on resident_solve=on
+flags() {
+  echo "--fused-dft $fused_dft --fused-pointwise $fused_pointwise --graph-solve $graph_solve" \
+    "--resident-solve $resident_solve"
+}
+all_off() { fused_dft=off fused_pointwise=off graph_solve=off resident_solve=off; }
 {
   echo "gpu_session.sh on $(hostname), $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   nvidia-smi -L 2>&1 || true
@@ -94,8 +99,10 @@ if ((protocol_only)); then
   for f in "$flags_file" "${PARTS:-ck-parts}/gpu_session_flags"; do
     [[ -f $f ]] || continue
     line=$(head -n 1 "$f")
-    if [[ $line =~ ^fused_dft=(on|off)\ fused_pointwise=(on|off)\ graph_solve=(on|off)$ ]]; then
+    # (a file of a session before 2026-11-28 lacks resident_solve: that solve did not exist)
+    if [[ $line =~ ^fused_dft=(on|off)\ fused_pointwise=(on|off)\ graph_solve=(on|off)(\ resident_solve=(on|off))?$ ]]; then
       fused_dft=${BASH_REMATCH[1]} fused_pointwise=${BASH_REMATCH[2]} graph_solve=${BASH_REMATCH[3]}
+      resident_solve=${BASH_REMATCH[5]:-off}
       echo "flags from $f: $(flags)" | tee -a "$OUT/session.log"
       break
     fi
@@ -132,9 +139,10 @@ else
     $failed == *spectral_conv_tape_gradients* ]] && fused_dft=off
   [[ $failed == *cuda_backend_reduce/matmul_matches_host* ]] && fused_pointwise=off
   [[ $failed == *graph_solve* ]] && graph_solve=off
+  [[ $failed == *device_resident* ]] && resident_solve=off
   # A test run that hung or was killed names no failed case: every fused path off.
   if [[ ${test_rc:-0} == 124 || ${test_rc:-0} == 137 ]]; then
-    fused_dft=off fused_pointwise=off graph_solve=off
+    all_off
   fi
   compare() {  # compare_devices.sh with the current flags; sets rc
     local s
@@ -154,10 +162,10 @@ else
   if skipped devices; then note devices "skip (SKIP)" 0; else compare chosen; fi
   if ((rc == 124 || rc == 137)); then
     # Not an answer: the check ran out of time (or hung). Go on with every fused path off.
-    fused_dft=off fused_pointwise=off graph_solve=off
+    all_off
     note devices "timeout: all off" 0
   elif ((rc != 0 && rc != 77)); then
-    fused_dft=off fused_pointwise=off graph_solve=off
+    all_off
     compare all_off
     if ((rc != 0 && rc != 77)); then
       echo "gpu_session.sh: the GPU's training disagrees with the CPU's even with the fused kernels off: no timings, no protocol" | tee -a "$OUT/session.log"
@@ -183,9 +191,9 @@ else
       tail -n 20 "$OUT/fno_gpu.log"
     fi
     # At the paper's scale the first step's loss with the chosen kernels must be that of run
-    # 11's (all three off, the kernels that have trained on a GPU before: taken as the
+    # 11's (all four off, the kernels that have trained on a GPU before: taken as the
     # reference): if not, a fused path is wrong at this scale only. The one whose switching
-    # off alone gives run 11's loss goes off; if none does, all three.
+    # off alone gives run 11's loss goes off; if none does, all four.
     if [[ $DEVICE == cuda ]] && ! grep -q '^ABCHECK case=fno_deq_step_all_off ' "$OUT/fno_gpu.log"; then
       note abcheck "no all_off line: unchecked" 0
     elif grep -q '^ABCHECK case=fno_deq_step_all_off .* MISMATCH' "$OUT/fno_gpu.log"; then
@@ -193,7 +201,7 @@ else
         sed -n "s/^ABCHECK case=fno_deq_step_$1 loss_first=\([^ ]*\) .*/\1/p" "$OUT/fno_gpu.log"
       }
       ref=$(loss_of all_off) culprit=""
-      for tag in fused_dft fused_pointwise graph; do
+      for tag in fused_dft fused_pointwise graph resident; do
         l=$(loss_of "${tag}_off")
         awk -v a="$ref" -v b="$l" -v t="${ABCHECK_TOL:-1e-3}" \
           'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b != "" && d <= t * (a < 0 ? -a : a)) }' &&
@@ -203,7 +211,8 @@ else
         fused_dft) fused_dft=off ;;
         fused_pointwise) fused_pointwise=off ;;
         graph) graph_solve=off ;;
-        *) fused_dft=off fused_pointwise=off graph_solve=off ;;
+        resident) resident_solve=off ;;
+        *) all_off ;;
       esac
       note abcheck "MISMATCH: ${culprit:-all} off" 0
       failures=$((failures + 1))

@@ -10,6 +10,7 @@
 //           [--lr LR] [--write-data DIR] [--data DIR] [--time-steps N] [--device cpu|cuda]
 //           [--train-seconds S] [--checkpoint DIR] [--checkpoint-every N] [--eval-every N]
 //           [--graph-solve on|off] [--fused-dft on|off] [--fused-pointwise on|off]
+//           [--resident-solve on|off]
 // --write-data writes the generated data as .npy (a_train, u_train, a_test, u_test; (N, K, K)
 // float64) and exits; --data trains on such files instead of generating; --time-steps times
 // N optimiser steps per model (the DEQ in solver mode) and prints TIMING lines instead of
@@ -160,6 +161,8 @@ constexpr const char* usage =
     "  --fused-pointwise on|off  cuda: each layer's products with their GELU as single\n"
     "                         kernels where nothing is recorded (default on), or GEMMs and\n"
     "                         add_gelu\n"
+    "  --resident-solve on|off  cuda: the DEQ solve's residuals, best iterate and Anderson\n"
+    "                         systems on the device, no waiting per iteration (default on)\n"
     "See examples/fno_deq/README.md.\n";
 
 /// The number in `v`, the value of option `opt`; exits with status 2 and a message naming
@@ -377,6 +380,14 @@ static int fno_deq_main(int argc, char** argv) {
         return 2;
       }
       c.fused_pointwise = v == "on";
+    } else if (a == "--resident-solve") {
+      const std::string v = next();
+      if (v != "on" && v != "off") {
+        std::fprintf(stderr, "fno_deq: --resident-solve must be on or off (got \"%s\")\n",
+                     v.c_str());
+        return 2;
+      }
+      c.resident_solve = v == "on";
     } else {
       std::fprintf(stderr, "fno_deq: unknown option %s (fno_deq --help lists them)\n", a.c_str());
       return 2;
@@ -421,9 +432,10 @@ static int fno_deq_main(int argc, char** argv) {
       "budget), phantom τ=0.5 k=1, warm-up %d steps unrolled ×%d\n",
       c.wt_unroll, c.solver_iters, c.warmup_steps, c.warmup_unroll);
   if (on_gpu)
-    std::printf("cuda kernels: fused DFTs %s, fused pointwise %s, graph solve %s\n",
-                c.fused_dft ? "on" : "off", c.fused_pointwise ? "on" : "off",
-                c.graph_solve ? "on" : "off");
+    std::printf(
+        "cuda kernels: fused DFTs %s, fused pointwise %s, graph solve %s, resident solve %s\n",
+        c.fused_dft ? "on" : "off", c.fused_pointwise ? "on" : "off", c.graph_solve ? "on" : "off",
+        c.resident_solve ? "on" : "off");
   if (c.train_seconds > 0)
     std::printf("training budget: %g s per model (stops after the epoch that reaches it)\n",
                 c.train_seconds);

@@ -98,6 +98,11 @@ struct config {
   // cuda: the Fourier layers' products with their GELU (and the skip product) as single kernels
   // where nothing is recorded, or as cuBLAS GEMMs followed by add_gelu (--fused-pointwise off).
   bool fused_pointwise = true;
+  // cuda: the DEQ's solve keeps its per-iteration decisions on the device (residuals, best
+  // iterate, Anderson's small systems: implicit::solver_options::device_resident), so the host
+  // never waits inside the solve (the same results up to rounding), or waits once per
+  // iteration for the dot products (--resident-solve off).
+  bool resident_solve = true;
   [[nodiscard]] tessera::spectral::spectral_method spectral_method() const {
     return fused_dft ? tessera::spectral::spectral_method::truncated_dft
                      : tessera::spectral::spectral_method::truncated_dft_gemm;
@@ -354,6 +359,7 @@ struct model {
         im::options o;
         o.solver = reference_anderson(cfg.solver_iters);
         o.solver.graph = cfg.graph_solve;
+        o.solver.device_resident = cfg.resident_solve;
         o.backward.mode = mode;
         o.backward.phantom_tau = 0.5;
         o.backward.phantom_steps = 1;
