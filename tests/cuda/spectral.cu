@@ -52,6 +52,17 @@ void expect_close(const std::string& name, const tensor<T>& ref, const tensor<T,
   }
 }
 
+// The fused truncated DFTs and the solver's graph replay and device-resident solve are found
+// through compile-time checks; a check that GCC 12 misjudges leaves a path silently off (the
+// graph replay was, until 2026-11-27). These hold in every build that compiles this file.
+static_assert(tessera::spectral::detail::has_fused_dft<float, cuda> &&
+                  tessera::spectral::detail::has_fused_dft<double, cuda>,
+              "the fused truncated DFTs must be found on cuda");
+static_assert(
+    requires { implicit::detail::solver_kernels<cuda>::has_replayed_map; } &&
+        requires { implicit::detail::solver_kernels<cuda>::has_resident_ops; },
+    "the solver must find cuda's graph replay and device-resident operations");
+
 BOOST_AUTO_TEST_SUITE(cuda_spectral)
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(complex_matmul_matches_host, T, scalar_types) {
@@ -676,6 +687,72 @@ BOOST_AUTO_TEST_CASE(fno_deq_device_resident_solve_matches_synchronised) {
   BOOST_CHECK_THROW(
       (void)implicit::solve([](const tensor<double, cuda>& z) { return tanh(z); }, z0, o),
       invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(device_resident_safeguards_on_a_large_batch) {
+  // The device side of test_implicit's device_resident_* emulations, on 300 samples of 4096:
+  // several blocks of partial sums per sample and more samples than the step kernel's 256
+  // threads. Sample 0's map worsens from the 5th evaluation on, so its best iterate leaves the
+  // ring and is saved (fixed_point_save_best) and returned from the saved copy; in the second
+  // run sample 1's map value is also NaN on the 4th and 5th evaluations (the history cleared,
+  // that sample restarted from its best iterate's u, null terms skipped). Picard without NaN
+  // has no small system: the same bits as the synchronised solve; otherwise rounding (the
+  // device fuses multiply-adds where the host rounds twice).
+  using sm = implicit::solver_method;
+  const tensor<double, cuda> c = to<cuda>(uniform<double>({300, 4096}, 41, -1.0, 1.0));
+  tensor<double, cuda> z0(c.shape());
+  z0.fill_(0.0);
+  for (const bool nan : {false, true})
+    for (const sm method : {sm::picard, sm::anderson}) {
+      int calls = 0;
+      const auto f = [&](const tensor<double, cuda>& z) {
+        tensor<double, cuda> y = tanh(z) * 0.5 + c;
+        ++calls;
+        if (calls > 4) {
+          tensor<double, cuda> row = y.select(0, 0);
+          row.copy_from(row + 0.05 * (calls - 4));
+        }
+        if (nan && (calls == 4 || calls == 5)) y.select(0, 1).fill_(std::nan(""));
+        return y;
+      };
+      implicit::solver_options o;
+      o.method = method;
+      o.max_iter = 16;
+      o.abs_tol = 0;
+      o.rel_tol = 1e-12;
+      o.batched = true;
+      o.history = 3;
+      o.full_budget = true;
+      calls = 0;
+      const auto sync = implicit::solve(f, z0, o);
+      o.device_resident = true;
+      calls = 0;
+      const auto res = implicit::solve(f, z0, o);
+      const tensor<double> zs = to<host>(sync.z), zr = to<host>(res.z);
+      BOOST_TEST_CONTEXT("solver " << static_cast<int>(method) << ", NaN " << nan) {
+        BOOST_TEST(calls == 16);
+        BOOST_TEST(res.info.iterations == sync.info.iterations);
+        BOOST_TEST(res.info.safeguard_steps == sync.info.safeguard_steps);
+        if (nan) BOOST_TEST(res.info.safeguard_steps >= 2);
+        BOOST_TEST((res.info.sample_converged == sync.info.sample_converged));
+        BOOST_TEST_REQUIRE(res.info.residual_history.size() == sync.info.residual_history.size());
+        if (method == sm::picard && !nan) {
+          BOOST_TEST(nmse(zs, zr) == 0.0, "z: NMSE " << nmse(zs, zr));
+          BOOST_TEST(res.info.residual_history == sync.info.residual_history,
+                     boost::test_tools::per_element());
+          BOOST_TEST(res.info.sample_residuals == sync.info.sample_residuals,
+                     boost::test_tools::per_element());
+        } else {
+          BOOST_TEST(nmse(zs, zr) <= 1e-24, "z: NMSE " << nmse(zs, zr));
+          for (std::size_t i = 0; i < sync.info.residual_history.size(); ++i) {
+            const double a = sync.info.residual_history[i], b = res.info.residual_history[i];
+            BOOST_TEST((a == b || (std::isnan(a) && std::isnan(b)) ||
+                        std::abs(a - b) <= 1e-10 * a + 1e-12 * sync.info.residual_history[0]),
+                       "residual " << i << ": synchronised " << a << ", resident " << b);
+          }
+        }
+      }
+    }
 }
 
 /// A batched nonlinear contraction z ↦ 0.9 tanh(z W) + c (3 samples of 200 × 16), solved by

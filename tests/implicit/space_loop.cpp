@@ -90,6 +90,25 @@ struct solver_kernels<host> {
   }
 
   static constexpr bool has_resident_ops = true;
+  static constexpr bool has_replayed_map = true;
+
+  /// The map as a space with graphs evaluates it (cuda: f replayed from a CUDA graph capture);
+  /// here f itself, counting the evaluations made with solver_options::graph, so that a test
+  /// sees whether solve_values_space found it.
+  static inline int replayed_calls = 0;
+  template <class T, class Map>
+  class replayed_map {
+   public:
+    replayed_map(const char*, Map& f, const shape_t&, bool graph) : f_(f), graph_(graph) {}
+    tensor<T> operator()(const tensor<T>& x) {
+      if (graph_) ++replayed_calls;
+      return f_(x);
+    }
+
+   private:
+    Map& f_;
+    bool graph_;
+  };
 
   /// Block partials per sample of the emulated resident passes (1: the sums in the order of
   /// passes above, so the resident solve gives the same bits as the synchronised loop).
@@ -773,6 +792,27 @@ BOOST_AUTO_TEST_CASE(device_resident_limits_and_broyden) {
   const auto hg = im::solve(map, zeros<double>({4}), h);
   BOOST_TEST(max_abs_diff(hr.z, hg.z) == 0.0);
   BOOST_TEST(hg.info.iterations == hr.info.iterations);
+}
+
+BOOST_AUTO_TEST_CASE(a_space_graph_replay_is_found) {
+  // solve_values_space evaluates f through the space's replayed_map when solver_options::graph
+  // is set (cuda: the CUDA graph replay), synchronised and device-resident, and never without
+  // it. Until 2026-11-27 the solver looked for it with a requires-expression that GCC 12 finds
+  // unsatisfied, so cuda's replay never ran.
+  const auto map = [](const dtensor& z) { return add(mul(tanh(z), scalar(0.5)), scalar(1.0)); };
+  auto& calls = im::detail::solver_kernels<host>::replayed_calls;
+  for (const bool resident : {false, true})
+    for (const bool graph : {false, true}) {
+      im::solver_options o{.method = im::solver_method::anderson, .max_iter = 9, .history = 3};
+      o.full_budget = true;
+      o.graph = graph;
+      o.device_resident = resident;
+      calls = 0;
+      const auto r =
+          im::detail::solve_values_space<double, host>("test", map, zeros<double>({2, 3}), o, {});
+      BOOST_TEST(r.info.iterations == 9);
+      BOOST_TEST(calls == (graph ? 9 : 0), "resident " << resident << ", graph " << graph);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -68,9 +68,11 @@ struct solver_options {
   /// cuda, Picard and Anderson (history ≤ 7): keep every per-iteration decision on the device
   /// (residuals, tolerances, the best iterate, Anderson's small systems and safeguards), so the
   /// host enqueues the whole solve without waiting and reads its report once, at the end. The
-  /// solve then always runs all max_iter evaluations (as full_budget) and returns the same
-  /// iterate and report as without it (the same bits when no residual turns non-finite). The
-  /// host ignores it, and so do Broyden and the adjoint solves of the implicit backward.
+  /// solve then always runs all max_iter evaluations (as full_budget) and returns the iterate
+  /// and report of the synchronised solve with full_budget, up to rounding: the device fuses
+  /// multiply-adds in the small systems (Picard, which has none, gives the same bits while
+  /// every residual is finite). The host ignores it, and so do Broyden and the adjoint solves
+  /// of the implicit backward.
   bool device_resident = false;
 };
 

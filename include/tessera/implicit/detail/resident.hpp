@@ -108,7 +108,8 @@ TESSERA_HOST_DEVICE int anderson_row_alpha(const double* g, int ld, int n, int s
       for (int i = 0; i < n; ++i) {
         M[i + 1] = 1;
         M[(i + 1) * k] = 1;
-        for (int j = 0; j < n; ++j) M[(i + 1) * k + j + 1] = (g[i * ld + j] + (i == j ? lam : 0.0)) * c;
+        for (int j = 0; j < n; ++j)
+          M[(i + 1) * k + j + 1] = (g[i * ld + j] + (i == j ? lam : 0.0)) * c;
       }
       ok = solve_dense_inplace(M, rhs, k, 1e-15);
       if (ok)
@@ -138,8 +139,8 @@ TESSERA_HOST_DEVICE int anderson_row_alpha(const double* g, int ld, int n, int s
 inline constexpr int resident_max_history = 7;
 /// Doubles of per-thread workspace resident_step needs (history of at most 7 terms).
 inline constexpr int resident_work = resident_max_history * resident_max_history +
-                                     resident_max_history + (resident_max_history + 1) *
-                                                                (resident_max_history + 2);
+                                     resident_max_history +
+                                     (resident_max_history + 1) * (resident_max_history + 2);
 
 /// Sizes, settings and the state's arrays (each `rows` entries unless said; integers are
 /// stored as doubles, exactly).
@@ -148,7 +149,7 @@ struct resident_view {
   bool anderson = true;  ///< false: every step is Picard (u_k)
   index_t rows = 1;
   int blocks = 1;  ///< partial sums per sample of each dot product (the pass's blocks)
-  int ndots = 2;   ///< doubles per partial: ‖r‖², ‖f‖², ⟨r, g_j⟩ for the others in slot order
+  int ndots = 2;  ///< doubles per partial: ‖r‖², ‖f‖², ⟨r, g_j⟩ for the others in slot order
   double lambda = 0, abs_tol = 0, rel_tol = 0, scale = 1;
   bool relative = true;
   int ref = 0;                      ///< 0: ‖f(x)‖, 1: the first residual, 2: `given`
