@@ -72,6 +72,12 @@ TESSERA_HOST_DEVICE bool solve_dense_inplace(double* A, double* rhs, int n, doub
 /// Doubles of workspace anderson_row_alpha needs for n history terms.
 TESSERA_HOST_DEVICE int anderson_row_work(int n) { return (n + 1) * (n + 2); }
 
+/// Entry (i, j) of a Gram matrix stored with leading dimension ld, through the index map idx
+/// when it is not null.
+TESSERA_HOST_DEVICE double gram_entry(const double* g, int ld, const int* idx, int i, int j) {
+  return idx != nullptr ? g[idx[i] * ld + idx[j]] : g[i * ld + j];
+}
+
 /// What anderson_row_alpha did.
 enum anderson_row_status : int {
   anderson_solved = 0,    ///< the system with λ as given
@@ -80,16 +86,18 @@ enum anderson_row_status : int {
 };
 
 /// One sample's Anderson coefficients α (n of them, into a) from its Gram matrix g (entries
-/// g[i·ld + j] = ⟨g_i, g_j⟩, i, j < n; s the newest term): the bordered system
+/// g[p_i·ld + p_j] = ⟨g_i, g_j⟩, i, j < n, with p_i = idx[i], or i when idx is null; s the
+/// newest term): the bordered system
 /// [[0, 1ᵀ], [1, G + λ' I]] [ν; α] = [1; 0] with λ' = λ, or λ · max_i G_ii when relative, scaled
 /// by 1/(max diag + λ') (α unchanged, pivots O(1)). A singular or non-finite system, or one
 /// with |α_i| > 1e8, is retried with λ' raised (×100, at least 1e-10 · max diag) three times;
 /// then α = e_s. `work` holds anderson_row_work(n) doubles.
 TESSERA_HOST_DEVICE int anderson_row_alpha(const double* g, int ld, int n, int s, double lambda,
-                                           bool relative, double* a, double* work) {
+                                           bool relative, double* a, double* work,
+                                           const int* idx = nullptr) {
   for (int i = 0; i < n; ++i) a[i] = 0;
   double smax = 0;
-  for (int i = 0; i < n; ++i) smax = hd_max(smax, g[i * ld + i]);
+  for (int i = 0; i < n; ++i) smax = hd_max(smax, gram_entry(g, ld, idx, i, i));
   bool ok = false, raised = false;
   if (smax > 0 && hd_finite(smax)) {
     double lam = relative ? lambda * smax : lambda;
@@ -109,7 +117,7 @@ TESSERA_HOST_DEVICE int anderson_row_alpha(const double* g, int ld, int n, int s
         M[i + 1] = 1;
         M[(i + 1) * k] = 1;
         for (int j = 0; j < n; ++j)
-          M[(i + 1) * k + j + 1] = (g[i * ld + j] + (i == j ? lam : 0.0)) * c;
+          M[(i + 1) * k + j + 1] = (gram_entry(g, ld, idx, i, j) + (i == j ? lam : 0.0)) * c;
       }
       ok = solve_dense_inplace(M, rhs, k, 1e-15);
       if (ok)
@@ -137,10 +145,11 @@ TESSERA_HOST_DEVICE int anderson_row_alpha(const double* g, int ld, int n, int s
 /// Largest Anderson history of the device-resident solve (the combination reads the ring and
 /// the saved best iterate in one pass of at most 8 terms).
 inline constexpr int resident_max_history = 7;
-/// Doubles of per-thread workspace resident_step needs (history of at most 7 terms).
-inline constexpr int resident_work = resident_max_history * resident_max_history +
-                                     resident_max_history +
-                                     (resident_max_history + 1) * (resident_max_history + 2);
+/// Doubles of per-thread workspace resident_step needs (history of at most 7 terms): α and
+/// anderson_row_alpha's workspace (the Gram matrix is read in place through an index map, so
+/// the step kernel's stack stays under CUDA's default 1 KB a thread).
+inline constexpr int resident_work =
+    resident_max_history + (resident_max_history + 1) * (resident_max_history + 2);
 
 /// Sizes, settings and the state's arrays (each `rows` entries unless said; integers are
 /// stored as doubles, exactly).
@@ -245,11 +254,8 @@ TESSERA_HOST_DEVICE void resident_step(const resident_view& v, index_t b, int k,
     c[s] = 1;
     return;
   }
-  double* gd = work;
-  double* a = work + n * n;
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) gd[i * n + j] = g[idx[i] * v.ring + idx[j]];
-  if (anderson_row_alpha(gd, n, n, sp, v.lambda, v.relative, a, a + n) != anderson_solved)
+  double* a = work;
+  if (anderson_row_alpha(g, v.ring, n, sp, v.lambda, v.relative, a, a + n, idx) != anderson_solved)
     v.flags[k] = 1;
   for (int i = 0; i < n; ++i) c[idx[i]] = a[i];
 }
