@@ -358,17 +358,29 @@ BOOST_AUTO_TEST_CASE(broyden_safeguards_match_the_host_loop) {
   BOOST_TEST(max_abs_diff(h.z, g.z) <= 1e-12);
 }
 
+namespace {
+
+/// z ↦ ρ_b A z + c per sample b of 4 (7 values each), with contraction factors that differ
+/// between samples (0.2 … 0.95), so samples converge at different iterations and the best
+/// iterate is assembled row by row.
+struct per_sample_contraction {
+  static constexpr index_t B = 4, n = 7;
+  dtensor A, rho, c;
+  per_sample_contraction() {
+    generator gen(3);
+    A = randn<double>({n, n}, gen);
+    A = mul(A, scalar<double>(1.0 / norm(A)));
+    rho = from_vector<double>({0.2, 0.5, 0.8, 0.95}, {B, 1});
+    c = randn<double>({B, n}, gen);
+  }
+  dtensor operator()(const dtensor& z) const { return add(mul(matmul(z, A), rho), c); }
+};
+
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(linear_contractions_per_sample) {
-  // z ↦ ρ_b A z + c per sample b, with contraction factors that differ between samples, so
-  // samples converge at different iterations and the best iterate is assembled row by row.
-  const index_t B = 4, n = 7;
-  generator gen(3);
-  dtensor A = randn<double>({n, n}, gen);
-  A = mul(A, scalar<double>(1.0 / norm(A)));
-  const dtensor rho = from_vector<double>({0.2, 0.5, 0.8, 0.95}, {B, 1});
-  const dtensor c = randn<double>({B, n}, gen);
-  const auto map = [&](const dtensor& z) { return add(mul(matmul(z, A), rho), c); };
-  const dtensor z0 = zeros<double>({B, n});
+  const per_sample_contraction map;
+  const dtensor z0 = zeros<double>({per_sample_contraction::B, per_sample_contraction::n});
   for (bool batched : {true, false})
     for (auto method : {im::solver_method::picard, im::solver_method::anderson})
       for (int history : {1, 3, 6})
@@ -600,14 +612,8 @@ BOOST_AUTO_TEST_CASE(device_resident_gives_the_same_bits) {
   // iterate assembled from different ring slots), a nonlinear layer, Picard with damping and
   // Anderson with every history the resident solve takes, mixing, both λ forms, and the root
   // and adjoint conventions.
-  const index_t B = 4, n = 7;
-  generator gen(3);
-  dtensor A = randn<double>({n, n}, gen);
-  A = mul(A, scalar<double>(1.0 / norm(A)));
-  const dtensor rho = from_vector<double>({0.2, 0.5, 0.8, 0.95}, {B, 1});
-  const dtensor c = randn<double>({B, n}, gen);
-  const auto linear = [&](const dtensor& z) { return add(mul(matmul(z, A), rho), c); };
-  const dtensor z0 = zeros<double>({B, n});
+  const per_sample_contraction linear;
+  const dtensor z0 = zeros<double>({per_sample_contraction::B, per_sample_contraction::n});
   using sm = im::solver_method;
   for (bool batched : {true, false})
     for (auto method : {sm::picard, sm::anderson})

@@ -242,6 +242,42 @@ struct solver_kernels<cuda> {
             static_cast<unsigned>(std::max<index_t>(1, y))};
   }
 
+  /// Launches one fixed_point_residual pass on the current stream: 16-byte packs when the row
+  /// length and every operand allow them, else single values.
+  template <class T>
+  static void launch_residual(const cuda_kernels::fixed_point_residual_args<T>& a, geometry g) {
+    namespace k = cuda_kernels;
+    bool vec = a.n % pack_values<T> == 0;
+    for (const void* p : {static_cast<const void*>(a.f), static_cast<const void*>(a.x),
+                          static_cast<const void*>(a.r), static_cast<const void*>(a.u)})
+      vec = vec && aligned(p);
+    for (int j = 0; j < a.ng; ++j) vec = vec && aligned(a.g[j]);
+    const dim3 grid(g.x, g.y);
+    if (vec)
+      k::fixed_point_residual<T, pack_values<T>>
+          <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+    else
+      k::fixed_point_residual<T, 1>
+          <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+    TESSERA_CUDA_CHECK_LAUNCH();
+  }
+
+  /// Launches one fixed_point_combine pass on the current stream (packs as launch_residual).
+  template <class T>
+  static void launch_combine(const cuda_kernels::fixed_point_combine_args<T>& a, geometry g) {
+    namespace k = cuda_kernels;
+    bool vec = a.n % pack_values<T> == 0 && aligned(a.out);
+    for (int j = 0; j < a.nt; ++j) vec = vec && aligned(a.t[j]);
+    const dim3 grid(g.x, g.y);
+    if (vec)
+      k::fixed_point_combine<T, pack_values<T>>
+          <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+    else
+      k::fixed_point_combine<T, 1>
+          <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
+    TESSERA_CUDA_CHECK_LAUNCH();
+  }
+
   /// r = f − x, u = x + β r and the dot products of residual_pass_result, one pass over f, x
   /// and the `others` (plus one more pass over r per further fixed_point_max_others of them).
   template <class T>
@@ -309,19 +345,7 @@ struct solver_kernels<cuda> {
         a.n = n;
         a.rows = rows;
         a.partial = partial.data() + slab * R * per;
-        bool vec = n % pack_values<T> == 0;
-        for (const void* ptr : {static_cast<const void*>(a.f), static_cast<const void*>(a.x),
-                                static_cast<const void*>(a.r), static_cast<const void*>(a.u)})
-          vec = vec && aligned(ptr);
-        for (int j = 0; j < a.ng; ++j) vec = vec && aligned(a.g[j]);
-        const dim3 grid(g.x, g.y);
-        if (vec)
-          k::fixed_point_residual<T, pack_values<T>>
-              <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
-        else
-          k::fixed_point_residual<T, 1>
-              <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
-        TESSERA_CUDA_CHECK_LAUNCH();
+        launch_residual(a, g);
       }
     }
     const std::vector<double> h = to<host>(partial).to_vector();  // the one synchronisation
@@ -383,15 +407,7 @@ struct solver_kernels<cuda> {
       a.out = out.data();
       a.n = n;
       a.rows = rows;
-      bool vec = n % pack_values<T> == 0 && aligned(a.out);
-      for (int i = 0; i < j; ++i) vec = vec && aligned(a.t[i]);
-      if (vec)
-        k::fixed_point_combine<T, pack_values<T>>
-            <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
-      else
-        k::fixed_point_combine<T, 1>
-            <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
-      TESSERA_CUDA_CHECK_LAUNCH();
+      launch_combine(a, g);
       acc = out;
       done += take;
     }
@@ -428,19 +444,7 @@ struct solver_kernels<cuda> {
       a.n = n;
       a.rows = rows;
       a.partial = partial;
-      bool vec = n % pack_values<T> == 0;
-      for (const void* p : {static_cast<const void*>(a.f), static_cast<const void*>(a.x),
-                            static_cast<const void*>(a.r), static_cast<const void*>(a.u)})
-        vec = vec && aligned(p);
-      for (int j = 0; j < a.ng; ++j) vec = vec && aligned(a.g[j]);
-      const dim3 grid(g.x, g.y);
-      if (vec)
-        k::fixed_point_residual<T, pack_values<T>>
-            <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
-      else
-        k::fixed_point_residual<T, 1>
-            <<<grid, cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
-      TESSERA_CUDA_CHECK_LAUNCH();
+      launch_residual(a, g);
     }
 
     static void step(const resident_view& v, int k, bool last) {
@@ -478,15 +482,7 @@ struct solver_kernels<cuda> {
       a.out = out.data();
       a.n = n;
       a.rows = rows;
-      bool vec = n % pack_values<T> == 0 && aligned(a.out);
-      for (int j = 0; j < a.nt; ++j) vec = vec && aligned(a.t[j]);
-      if (vec)
-        k::fixed_point_combine<T, pack_values<T>>
-            <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
-      else
-        k::fixed_point_combine<T, 1>
-            <<<dim3(g.x, g.y), cuda_rt::block_threads, 0, cuda_rt::current_stream()>>>(a);
-      TESSERA_CUDA_CHECK_LAUNCH();
+      launch_combine(a, g);
       return out;
     }
   };
