@@ -13,15 +13,7 @@
 
 #include "tessera/config.hpp"
 #include "tessera/core/error.hpp"
-
-/// Kernels are hidden and versioned so two libraries built with different tessera versions or
-/// flags never share a kernel symbol (CCCL's convention).
-#define TESSERA_CUDA_NAMESPACE_BEGIN \
-  namespace tessera::cuda_kernels {  \
-  inline namespace v0_1 {
-#define TESSERA_CUDA_NAMESPACE_END \
-  }                                \
-  }
+#include "tessera/cuda/detail/kernel_namespace.hpp"
 
 /// Declares a kernel: __global__ with hidden visibility, so a kernel template instantiated in
 /// two shared libraries never resolves to the other library's copy (CUB's

@@ -14,6 +14,7 @@
 #include "tessera/core/philox.hpp"
 #include "tessera/core/tensor.hpp"
 #include "tessera/cuda/compute_type.cuh"
+#include "tessera/cuda/detail/kernel_prelude.cuh"
 #include "tessera/cuda/runtime.cuh"
 
 TESSERA_CUDA_NAMESPACE_BEGIN
@@ -74,12 +75,6 @@ __device__ __forceinline__ T apply(const F& f, const T (&v)[NIN > 0 ? NIN : 1]) 
     return to_storage<T>(f(to_compute(v[0]), to_compute(v[1]), to_compute(v[2])));
   }
 }
-
-/// V values of T loaded or stored as one transaction (V·sizeof(T) = 16 bytes in the maps).
-template <class T, int V>
-struct alignas(sizeof(T) * V) vec_pack {
-  T v[V];
-};
 
 /// f applied lane by lane to packs of the inputs (apply per lane).
 template <class T, int NIN, int V, class F>
