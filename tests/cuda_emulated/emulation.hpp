@@ -27,7 +27,8 @@
 #pragma once
 
 #if defined(__CUDACC__)
-#error "tests/cuda_emulated/emulation.hpp runs kernels on the host; compile it with the host compiler"
+#error \
+    "tests/cuda_emulated/emulation.hpp runs kernels on the host; compile it with the host compiler"
 #endif
 
 #define TESSERA_CUDA_EMULATION 1
@@ -36,6 +37,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -180,6 +182,7 @@ namespace launch_detail {
 struct launch {
   std::function<void()> fn;
   std::exception_ptr error;
+  std::vector<unsigned char> dynamic_shared;  ///< the launch's dynamic shared memory (+16)
 };
 inline launch* current = nullptr;
 /// Launches so far: launch i gives its threads priority order i % 3 (0 ascending, 1
@@ -221,11 +224,20 @@ inline void fiber_main() {
 }
 }  // namespace launch_detail
 
-/// Runs fn() as a kernel of `grid` blocks of `block` threads, the blocks in order. An exception
-/// thrown by the kernel is rethrown here after the block; threads of a block that wait at
-/// different barriers throw std::logic_error.
+/// The block's dynamic shared memory (TESSERA_DYNAMIC_SHARED_BYTES), 16-byte aligned.
+inline unsigned char* dynamic_shared() {
+  std::vector<unsigned char>& v = launch_detail::current->dynamic_shared;
+  const auto p = reinterpret_cast<std::uintptr_t>(v.data());
+  return v.data() + (16 - p % 16) % 16;
+}
+
+/// Runs fn() as a kernel of `grid` blocks of `block` threads with `dynamic_shared_bytes` of
+/// dynamic shared memory, the blocks in order. Each block's dynamic shared memory starts as
+/// 0xff bytes (NaN as float or double), so that a value read before any thread wrote it shows.
+/// An exception thrown by the kernel is rethrown here after the block; threads of a block that
+/// wait at different barriers throw std::logic_error.
 template <class Fn>
-void emulate_launch(dim3 grid, dim3 block, Fn fn) {
+void emulate_launch(dim3 grid, dim3 block, Fn fn, std::size_t dynamic_shared_bytes = 0) {
   const int nt = static_cast<int>(block.x * block.y * block.z);
   const auto dims = [&] {
     return "grid " + std::to_string(grid.x) + "x" + std::to_string(grid.y) + "x" +
@@ -235,7 +247,7 @@ void emulate_launch(dim3 grid, dim3 block, Fn fn) {
     throw std::invalid_argument("emulate_launch: " + dims());
   if (launch_detail::current != nullptr)
     throw std::logic_error("emulate_launch: launches do not nest");
-  launch_detail::launch l{std::function<void()>(fn), nullptr};
+  launch_detail::launch l{std::function<void()>(fn), nullptr, {}};
   launch_detail::current = &l;
   struct reset {
     ~reset() { launch_detail::current = nullptr; }
@@ -250,8 +262,10 @@ void emulate_launch(dim3 grid, dim3 block, Fn fn) {
       for (unsigned bx = 0; bx < grid.x; ++bx) {
         s->block = barrier_state{nt, 0, 0};
         s->warps.assign(static_cast<std::size_t>((nt + 31) / 32), barrier_state{});
-        for (int w = 0; w * 32 < nt; ++w) s->warps[static_cast<std::size_t>(w)].live = std::min(32, nt - 32 * w);
+        for (int w = 0; w * 32 < nt; ++w)
+          s->warps[static_cast<std::size_t>(w)].live = std::min(32, nt - 32 * w);
         s->or_acc = s->or_result = 0;
+        l.dynamic_shared.assign(dynamic_shared_bytes + 16, 0xff);
         s->fibers.assign(static_cast<std::size_t>(nt), block_state::fiber{});
         for (int t = 0; t < nt; ++t) {
           block_state::fiber& f = s->fibers[static_cast<std::size_t>(t)];
@@ -284,8 +298,13 @@ void emulate_launch(dim3 grid, dim3 block, Fn fn) {
                                    " threads wait at barriers the others never reach");
           next->waits_on = nullptr;
           const unsigned u = static_cast<unsigned>(t);
-          context = thread_context{dim3(u % block.x, u / block.x % block.y, u / (block.x * block.y)),
-                                   dim3(bx, by, bz), block, grid, s.get(), t};
+          context =
+              thread_context{dim3(u % block.x, u / block.x % block.y, u / (block.x * block.y)),
+                             dim3(bx, by, bz),
+                             block,
+                             grid,
+                             s.get(),
+                             t};
           s->current = t;
 #if defined(__SANITIZE_ADDRESS__)
           void* fake = nullptr;
@@ -317,3 +336,5 @@ void emulate_launch(dim3 grid, dim3 block, Fn fn) {
 #define __syncthreads() ::tessera::cuda_emulation::syncthreads()
 #define __syncthreads_or(p) ::tessera::cuda_emulation::syncthreads_or(p)
 #define __shfl_down_sync(mask, v, off) ::tessera::cuda_emulation::shfl_down(mask, v, off)
+#define TESSERA_DYNAMIC_SHARED_BYTES(name) \
+  unsigned char* const name = ::tessera::cuda_emulation::dynamic_shared()

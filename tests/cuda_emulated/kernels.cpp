@@ -113,8 +113,8 @@ void check_residual_pass_once(index_t rows, index_t n, unsigned gx, unsigned gy,
       for (unsigned blk = 0; blk < gx; ++blk)
         for (int q = 0; q < D; ++q) {
           const double p = partial[static_cast<std::size_t>((b * gx + blk) * D + q)];
-          BOOST_TEST(std::isfinite(p), "row " << b << ", block " << blk << ", dot " << q
-                                              << " not written");
+          BOOST_TEST(std::isfinite(p),
+                     "row " << b << ", block " << blk << ", dot " << q << " not written");
           got[q] += p;
         }
       for (int q = 0; q < D; ++q)
@@ -201,8 +201,8 @@ BOOST_AUTO_TEST_CASE(fixed_point_save_best_copies_the_evicted_rows_only) {
   const std::vector<double> best_iter{2, 5, 2, 0, 2};
   for (int order = 0; order < 3; ++order)  // the same copies in each thread order
     emulate_launch(dim3(2, 2), dim3(64), [&] {
-      ck::fixed_point_save_best<float>(x.data(), u.data(), bz.data(), bu.data(),
-                                       best_iter.data(), 2.0, n, rows);
+      ck::fixed_point_save_best<float>(x.data(), u.data(), bz.data(), bu.data(), best_iter.data(),
+                                       2.0, n, rows);
     });
   for (index_t b = 0; b < rows; ++b)
     for (index_t e = 0; e < n; ++e) {
@@ -249,8 +249,7 @@ namespace {
 /// c (B, M, P) over `grid` blocks (grid-stride over the tiles), against the host's
 /// matmul_add_gelu / matmul_pair_add_gelu; without x2, also the column kernel's bits.
 template <class T, bool HasC, bool HasX2>
-void check_linear_gelu_once(index_t M, index_t K, index_t K2, index_t B, index_t P,
-                            unsigned grid) {
+void check_linear_gelu_once(index_t M, index_t K, index_t K2, index_t B, index_t P, unsigned grid) {
   BOOST_TEST_CONTEXT("M " << M << ", K " << K << ", K2 " << K2 << ", B " << B << ", P " << P
                           << ", c " << HasC << ", x2 " << HasX2 << ", " << sizeof(T) << "-byte") {
     const tensor<T> w = random<T>({M, K}, 1), x = random<T>({B, K, P}, 2);
@@ -274,8 +273,8 @@ void check_linear_gelu_once(index_t M, index_t K, index_t K2, index_t B, index_t
     const tensor<T> cc = HasC ? c : tensor<T>();
     const tensor<T> want =
         HasX2 ? matmul_pair_add_gelu(w, x, w2, x2, cc, bias) : matmul_add_gelu(w, x, cc, bias);
-    expect_close(out.data(), want.contiguous().data(), out.numel(),
-                 sizeof(T) == 4 ? 2e-5 : 1e-12, "tiled kernel against the host");
+    expect_close(out.data(), want.contiguous().data(), out.numel(), sizeof(T) == 4 ? 2e-5 : 1e-12,
+                 "tiled kernel against the host");
     if constexpr (!HasX2) {
       tensor<T> col = full<T>({B, M, P}, std::numeric_limits<T>::quiet_NaN());
       emulate_launch(dim3(grid), dim3(ck::linear_add_gelu_threads<T>), [&] {
@@ -292,7 +291,8 @@ void check_linear_gelu_once(index_t M, index_t K, index_t K2, index_t B, index_t
 /// take turns, so each meets every order over the three runs).
 template <class T, bool HasC, bool HasX2>
 void check_linear_gelu(index_t M, index_t K, index_t K2, index_t B, index_t P, unsigned grid) {
-  for (int order = 0; order < 3; ++order) check_linear_gelu_once<T, HasC, HasX2>(M, K, K2, B, P, grid);
+  for (int order = 0; order < 3; ++order)
+    check_linear_gelu_once<T, HasC, HasX2>(M, K, K2, B, P, grid);
 }
 
 }  // namespace

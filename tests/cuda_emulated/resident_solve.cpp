@@ -22,6 +22,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../implicit/helpers.hpp"
 #include "tessera/implicit.hpp"
 #include "tessera/tessera.hpp"
 
@@ -40,7 +41,9 @@ struct solver_kernels<host> {
   static dim3 grid(index_t rows) {
     return dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(std::min<index_t>(rows, 3)));
   }
-  static bool packed(index_t n, std::size_t bytes) { return n % static_cast<index_t>(16 / bytes) == 0; }
+  static bool packed(index_t n, std::size_t bytes) {
+    return n % static_cast<index_t>(16 / bytes) == 0;
+  }
 
   template <class T>
   static void launch_residual(const ck::fixed_point_residual_args<T>& a) {
@@ -101,8 +104,9 @@ struct solver_kernels<host> {
         double s[D] = {};
         for (int blk = 0; blk < blocks; ++blk)
           for (int d = 0; d < D; ++d)
-            s[d] += partial[(b * static_cast<std::size_t>(blocks) + static_cast<std::size_t>(blk)) * D +
-                            static_cast<std::size_t>(d)];
+            s[d] +=
+                partial[(b * static_cast<std::size_t>(blocks) + static_cast<std::size_t>(blk)) * D +
+                        static_cast<std::size_t>(d)];
         o.dots[b] = s[0];
         o.dots[R + b] = s[1];
         for (std::size_t j = 0; j < no; ++j) o.dots[(2 + j) * R + b] = s[2 + j];
@@ -178,9 +182,8 @@ struct solver_kernels<host> {
     }
     static void step(const resident_view& v, int k, bool last) {
       const unsigned t = static_cast<unsigned>(std::min<index_t>(256, (v.rows + 31) / 32 * 32));
-      cuda_emulation::emulate_launch(dim3(1), dim3(t), [&] {
-        ck::fixed_point_resident_step<T>(v, k, last ? 1 : 0);
-      });
+      cuda_emulation::emulate_launch(dim3(1), dim3(t),
+                                     [&] { ck::fixed_point_resident_step<T>(v, k, last ? 1 : 0); });
     }
     static void save(const tensor<T>& x, const tensor<T>& u, const tensor<T>& best_z,
                      const tensor<T>& best_u, const double* best_iter, int evicted, index_t rows) {
@@ -216,14 +219,7 @@ long first_difference(const std::vector<double>& a, const std::vector<double>& b
   return -1;
 }
 
-template <class T>
-double max_abs_diff(const tensor<T>& a, const tensor<T>& b) {
-  BOOST_REQUIRE(a.shape() == b.shape());
-  double m = 0;
-  for (index_t i = 0; i < a.numel(); ++i)
-    m = std::max(m, std::abs(double(a.flat(i)) - double(b.flat(i))));
-  return m;
-}
+using implicit_test::max_abs_diff;
 
 /// z ↦ s ⊙ tanh(z W) + c, row b contracting at its own rate s_b (0.2 … 0.9), so that samples
 /// converge at different iterations; with `nan_row` ≥ 0 that row's value is NaN on evaluations
@@ -318,17 +314,17 @@ BOOST_AUTO_TEST_CASE(resident_solve_with_the_kernels_matches_the_synchronised_on
     for (const auto method : {sm::picard, sm::anderson})
       for (const int history : {2, 7}) {
         if (method == sm::picard && history != 2) continue;
-          const im::solver_options o{.method = method,
-                                     .max_iter = 12,
-                                     .abs_tol = 1e-9,
-                                     .rel_tol = 1e-7,
-                                     .batched = true,
-                                     .damping = 0.8,
-                                     .history = history};
-          check_resident<double>(std::string(method == sm::picard ? "picard" : "anderson") +
-                                     " m " + std::to_string(history) + ", n " + std::to_string(n),
-                                 per_sample_map<double>(5, n), 5, n, o, nblocks, 1e-10);
-        }
+        const im::solver_options o{.method = method,
+                                   .max_iter = 12,
+                                   .abs_tol = 1e-9,
+                                   .rel_tol = 1e-7,
+                                   .batched = true,
+                                   .damping = 0.8,
+                                   .history = history};
+        check_resident<double>(std::string(method == sm::picard ? "picard" : "anderson") + " m " +
+                                   std::to_string(history) + ", n " + std::to_string(n),
+                               per_sample_map<double>(5, n), 5, n, o, nblocks, 1e-10);
+      }
   // float, as the FNO-DEQ runs it (4-value packs)
   check_resident<float>("float anderson", per_sample_map<float>(4, 128), 4, 128,
                         {.method = sm::anderson, .max_iter = 10, .batched = true, .history = 5}, 2,
@@ -357,10 +353,9 @@ BOOST_AUTO_TEST_CASE(resident_solve_with_the_kernels_saves_a_dropped_best_iterat
   using resident = kernels::resident_ops<double>;
   for (const auto method : {im::solver_method::picard, im::solver_method::anderson}) {
     resident::saves = 0;
-    check_resident<double>(method == im::solver_method::picard ? "picard" : "anderson", map, 2,
-                           16, {.method = method, .max_iter = 14, .abs_tol = 0, .batched = true,
-                                .history = 3},
-                           1, 1e-10);
+    check_resident<double>(
+        method == im::solver_method::picard ? "picard" : "anderson", map, 2, 16,
+        {.method = method, .max_iter = 14, .abs_tol = 0, .batched = true, .history = 3}, 1, 1e-10);
     BOOST_TEST(resident::saves >= 1);
   }
 }
@@ -417,15 +412,15 @@ BOOST_AUTO_TEST_CASE(resident_step_kernel_on_many_samples) {
   state b = a;
   generator gen(5);
   for (int k = 0; k < iters; ++k) {
-    const tensor<double> p = rand<double>(shape_t{rows, index_t{blocks}, index_t{ndots}}, gen, 0.0, 1.0);
+    const tensor<double> p =
+        rand<double>(shape_t{rows, index_t{blocks}, index_t{ndots}}, gen, 0.0, 1.0);
     std::copy(p.data(), p.data() + p.numel(), a.partial.begin());
     if (k == 3) a.partial[(290 * blocks + 1) * ndots] = std::nan("");
     b.partial = a.partial;
     const bool last = k + 1 == iters;
     const im::detail::resident_view va = a.view(rows, ring, ndots, blocks);
-    cuda_emulation::emulate_launch(dim3(1), dim3(256), [&] {
-      ck::fixed_point_resident_step<double>(va, k, last ? 1 : 0);
-    });
+    cuda_emulation::emulate_launch(
+        dim3(1), dim3(256), [&] { ck::fixed_point_resident_step<double>(va, k, last ? 1 : 0); });
     const im::detail::resident_view vb = b.view(rows, ring, ndots, blocks);
     bool bad = false;
     for (index_t s = 0; s < rows; ++s) bad = im::detail::resident_residual(vb, s, k) || bad;

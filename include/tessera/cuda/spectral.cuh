@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "tessera/cuda.hpp"
+#include "tessera/cuda/detail/tdft2_kernels.cuh"
 #include "tessera/spectral.hpp"
 #include "tessera/spectral/dft_blocks.hpp"
 
@@ -120,53 +121,6 @@ TESSERA_KERNEL void c2r_pack_kernel(const T* __restrict__ x, T* __restrict__ out
     }
     out[2 * t] = re;
     out[2 * t + 1] = im;
-  }
-}
-
-/// The fused forward truncated 2-D DFT (spectral/dft_blocks.hpp): block b takes slices b,
-/// b + gridDim.x, ... of x (slices, H, W) to their kept modes in out (2·m2, m1, slices, 2).
-/// Dynamic shared memory: g.forward_smem() values.
-template <class T>
-TESSERA_KERNEL void tdft2_forward_kernel(spectral::detail::tdft2_geometry g,
-                                         const T* __restrict__ x, const T* __restrict__ f1t,
-                                         const T* __restrict__ tw_hr, T* __restrict__ out) {
-  extern __shared__ __align__(16) unsigned char tdft2_smem[];
-  T* sm = reinterpret_cast<T*>(tdft2_smem);
-  const int tid = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
-  const index_t slice = index_t{g.H} * g.W;
-  for (index_t s = blockIdx.x; s < g.slices; s += gridDim.x) {
-    spectral::detail::tdft2_fwd_stage(g, tid, nt, sm, x + s * slice);
-    __syncthreads();
-    spectral::detail::tdft2_fwd_w(g, tid, nt, sm, f1t);
-    __syncthreads();
-    // The next slice's staging writes only the input rows, which this phase does not read; its
-    // W stage, which overwrites the rows read here, comes after the next barrier.
-    spectral::detail::tdft2_fwd_h(g, tid, nt, sm, tw_hr, out, s);
-  }
-}
-
-/// The fused inverse: block b takes the modes of slices b, b + gridDim.x, ... from y (2·m2, m1,
-/// slices, 2) to out (slices, H, W); with Gelu, gelu(value + bias) instead (`bias`: one value
-/// per channel, slice s being channel s % channels). Dynamic shared memory: g.inverse_smem()
-/// values.
-template <class T, bool Gelu>
-TESSERA_KERNEL void tdft2_inverse_kernel(spectral::detail::tdft2_geometry g,
-                                         const T* __restrict__ y, const T* __restrict__ tw_rh,
-                                         const T* __restrict__ finv, T* __restrict__ out,
-                                         const T* __restrict__ bias, index_t channels) {
-  extern __shared__ __align__(16) unsigned char tdft2_smem[];
-  T* sm = reinterpret_cast<T*>(tdft2_smem);
-  const int tid = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
-  const index_t slice = index_t{g.H} * g.W;
-  for (index_t s = blockIdx.x; s < g.slices; s += gridDim.x) {
-    spectral::detail::tdft2_inv_stage(g, tid, nt, sm, y, s);
-    __syncthreads();
-    spectral::detail::tdft2_inv_h(g, tid, nt, sm, tw_rh);
-    __syncthreads();
-    // The next slice's staging overwrites only the modes, read by the phase before the barrier
-    // above; its H stage, which overwrites the rows read here, comes after the next barrier.
-    spectral::detail::tdft2_inv_w<T, Gelu>(g, tid, nt, sm, finv, out + s * slice,
-                                           Gelu ? bias + s % channels : nullptr);
   }
 }
 

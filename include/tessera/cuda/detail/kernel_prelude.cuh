@@ -9,6 +9,9 @@
 
 #if !defined(TESSERA_CUDA_EMULATION)
 #include "tessera/cuda/config.cuh"
+/// Declares `name`, the block's dynamic shared memory (the launch's third parameter), as bytes
+/// aligned to 16 (the emulation defines its own).
+#define TESSERA_DYNAMIC_SHARED_BYTES(name) extern __shared__ __align__(16) unsigned char name[]
 #endif
 
 #include "tessera/config.hpp"
