@@ -152,8 +152,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
   };
   // Both kernels of the one-kernel path (cuda_detail::gelu_kernel; matmul_add_gelu runs the
   // tiled one, checked below with the rest) on the cases they take: the column kernel matches
-  // the host, and the tiled kernel gives the column kernel's bits (the same sums in the same
-  // order).
+  // the host, and the tiled kernel the column kernel to rounding. They take the same sums in
+  // the same order (test_cuda_emulated checks the bits, built without FMA contraction), but
+  // where a compiler fuses a multiply-add is its own choice: on the host, g++ fused one
+  // kernel's and not the other's (2026-11-28), so equal bits here would test nvcc, not them.
   for (const auto& [w, x, c, b] : fused) {
     const tensor<T, cuda> wd = to<cuda>(w), xd = to<cuda>(x), bd = to<cuda>(b),
                           cd = c.defined() ? to<cuda>(c) : tensor<T, cuda>();
@@ -167,9 +169,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {
                     til = to<host>(tiled);
     BOOST_TEST(nmse(ref, col) <= tolerance{}.of<T>(),
                "column kernel " << w.shape() << " x " << x.shape() << ", NMSE " << nmse(ref, col));
-    BOOST_TEST(nmse(col, til) == 0.0, "tiled kernel " << w.shape() << " x " << x.shape()
-                                                      << ": NMSE " << nmse(col, til)
-                                                      << " against the column kernel");
+    BOOST_TEST(nmse(col, til) <= tolerance{}.of<T>(),
+               "tiled kernel " << w.shape() << " x " << x.shape() << ": NMSE " << nmse(col, til)
+                               << " against the column kernel");
   }
   for (const auto& [w, x, c, b] : fused) {
     if (c.defined())
