@@ -164,8 +164,9 @@ struct solver_kernels<host> {
     static int blocks(index_t, index_t) { return solver_kernels<host>::blocks; }
     static void pass(const tensor<T>& f, const tensor<T>& x, const tensor<T>& r, const tensor<T>& u,
                      const std::vector<const T*>& others, double beta, bool f_norm, index_t rows,
-                     double* partial) {
+                     int nblocks, double* partial) {
       BOOST_REQUIRE(static_cast<int>(others.size()) <= ck::fixed_point_max_others);
+      BOOST_REQUIRE(nblocks == solver_kernels<host>::blocks);  // the grid launch_residual uses
       ck::fixed_point_residual_args<T> a{};
       a.f = f.data();
       a.x = x.data();

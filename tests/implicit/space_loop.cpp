@@ -125,9 +125,9 @@ struct solver_kernels<host> {
     }
     static void pass(const tensor<T>& f, const tensor<T>& x, const tensor<T>& r, const tensor<T>& u,
                      const std::vector<const T*>& others, double beta, bool f_norm, index_t rows,
-                     double* partial) {
+                     int nb, double* partial) {
+      BOOST_REQUIRE(nb == blocks(rows, f.numel() / rows));
       const index_t n = f.numel() / rows;
-      const int nb = blocks(rows, n);
       BOOST_REQUIRE(static_cast<int>(others.size()) <= ndots - 2);
       std::fill(partial, partial + rows * nb * ndots, 0.0);
       if (nb == 1) {

@@ -233,15 +233,18 @@ struct solver_kernels<cuda> {
 
     static int blocks(index_t rows, index_t n) { return static_cast<int>(geometry_for(rows, n).x); }
 
+    /// The residual pass with exactly `blocks` blocks per row (the solver sized `partial` and
+    /// the step kernel's sums for that count, from blocks()).
     static void pass(const tensor<T, cuda>& f, const tensor<T, cuda>& x, const tensor<T, cuda>& r,
                      const tensor<T, cuda>& u, const std::vector<const T*>& others, double beta,
-                     bool f_norm, index_t rows, double* partial) {
+                     bool f_norm, index_t rows, int blocks, double* partial) {
       namespace k = cuda_kernels;
       if (static_cast<int>(others.size()) > k::fixed_point_max_others)
         throw_invalid_argument("implicit::solve", "device-resident pass with ", others.size(),
                                " history products, more than ", k::fixed_point_max_others);
       const index_t n = f.numel() / rows;
-      const geometry g = geometry_for(rows, n);
+      geometry g = geometry_for(rows, n);
+      g.x = static_cast<unsigned>(blocks);
       k::fixed_point_residual_args<T> a{};
       a.f = f.data();
       a.x = x.data();

@@ -687,8 +687,9 @@ struct broyden_space_state {
 /// resident operations `Ops` (solver_kernels<cuda>::resident_ops<T> on cuda; a test drives it on
 /// the host with emulated ones). Ops provides
 ///   ndots (doubles per block partial), blocks(rows, n) (block partials per sample),
-///   pass(f, x, r, u, others, β, f_norm, rows, partial): r = f − x and u = x + β r written into
-///     r and u, the block partials of ‖r‖², ‖f‖² and ⟨r, others_j⟩ into partial,
+///   pass(f, x, r, u, others, β, f_norm, rows, blocks, partial): r = f − x and u = x + β r
+///     written into r and u, the block partials of ‖r‖², ‖f‖² and ⟨r, others_j⟩ into partial
+///     ([rows][blocks][ndots]: exactly `blocks`, the count blocks(rows, n) gave, per sample),
 ///   step(view, k, last): resident_residual for every sample, then (unless last) resident_step,
 ///   save(x, u, best_z, best_u, best_iter, evicted, rows): the rows whose best iteration is
 ///     `evicted` copied from x, u into best_z, best_u,
@@ -784,7 +785,7 @@ solution<T, S> solve_values_resident(const char* fn, Map& fmap, const tensor<T, 
     if (v.anderson)
       for (int i = 0; i < std::min(k + 1, ring); ++i)
         if (i != s) others.push_back(G[sz(i)].data());
-    Ops::pass(fx, x, G[sz(s)], U[sz(s)], others, beta, v.ref == 0, R, partial);
+    Ops::pass(fx, x, G[sz(s)], U[sz(s)], others, beta, v.ref == 0, R, v.blocks, partial);
     const bool last = k + 1 == iters;
     Ops::step(v, k, last);
     if (last) break;
