@@ -115,21 +115,6 @@ struct solver_kernels<host> {
     return out;
   }
 
-  template <class T>
-  static residual_pass_result<T, host> residual_pass(const tensor<T>& f, const tensor<T>& x,
-                                                     double beta,
-                                                     const std::vector<tensor<T>>& others,
-                                                     index_t rows, bool f_norm) {
-    std::vector<pass_request<T, host>> q(1);
-    q[0].f = f;
-    q[0].x = x;
-    q[0].beta = beta;
-    q[0].with_u = true;
-    q[0].f_norm = f_norm;
-    q[0].others = others;
-    return passes<T>(q, rows)[0];
-  }
-
   /// One combination kernel (this test's solves combine at most 8 terms).
   template <class T>
   static tensor<T> combine(const std::vector<tensor<T>>& terms, const std::vector<double>& coef,
