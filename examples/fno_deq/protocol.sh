@@ -15,10 +15,15 @@
 # between calls while the machine is warm], PARTS [ck-parts], SCALE [gpu], DEVICE [cuda],
 # EVAL_EVERY [25: epochs between the progress lines' test evaluations; every epoch, a 500-epoch
 # DEQ run would spend device time on 500 solves of the test set], EXTRA (more fno_deq
-# arguments, e.g. "--epochs 3" for a dry run). Exit status: fno_deq's.
+# arguments, e.g. "--epochs 3" for a dry run). Relative paths are taken from the caller's
+# directory. Exit status: fno_deq's.
 set -uo pipefail
 self=$(realpath "${BASH_SOURCE[0]}")
-cd "$(dirname "$self")/../.."
+# Relative paths in BIN, CKDIR, PARTS and OUT are the caller's, not the repository root's.
+for v in BIN CKDIR PARTS OUT; do
+  [[ -n ${!v:-} ]] && printf -v "$v" '%s' "$(realpath -m -- "${!v}")"
+done
+cd "$(dirname "$self")/../.." || exit 2
 (($# == 2)) || { sed -n '3,18p' "$self" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 models=$1 seconds=$2
 here=examples/fno_deq

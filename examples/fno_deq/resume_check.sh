@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Checks that the paper protocol may be trained in pieces (protocol.sh, gpu_session.sh) without
+# changing its result, on a tiny CPU run of FNO and FNO-DEQ (ctest example_fno_deq_resume_*):
+#   1. a run of 3 epochs straight, checkpointing every epoch;
+#   2. the same run stopped after its first epoch (--train-seconds), its checkpoint packed into
+#      parts (checkpoint_parts.sh), the checkpoint directory removed (a new machine), and
+#      protocol.sh resuming it from the parts to the end;
+#   3. every parameter and Adam moment of the two runs' last checkpoints has the same bits, and
+#      so have their counters (all but the training seconds);
+#   4. corrupt input is refused by name, and nothing is trained from it: a truncated part, a
+#      checkpoint file cut short, a state.txt that is not one.
+# The DEQ's warm-up (5 unrolled steps, 4 steps an epoch) spans the interruption.
+#   examples/fno_deq/resume_check.sh FNO_DEQ_BINARY WORKDIR
+set -euo pipefail
+(($# == 2)) || { sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+bin=$(realpath "$1") work=$2
+here=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work"
+args="--models fno,deq --width 4 --batch 4 --res 12 --ntrain 16 --ntest 8 --modes 3 --epochs 3
+      --checkpoint-every 1 --warmup 5"
+fail() { echo "resume_check: $*" >&2; exit 1; }
+# shellcheck disable=SC2086  # args is a list of arguments
+"$bin" $args --checkpoint straight >straight.log 2>&1 || fail "the straight run failed ($(tail -n 3 straight.log))"
+# shellcheck disable=SC2086
+"$bin" $args --checkpoint first --train-seconds 1e-9 >first.log 2>&1 || fail "the first piece failed"
+grep -q '^TRAIN model=deq epochs=1 ' first.log || fail "the first piece did not stop after epoch 1"
+"$here/checkpoint_parts.sh" pack first parts >/dev/null
+rm -rf first
+
+# 4 first, on copies of the parts: nothing of a refused model may be left to train from.
+mkdir bad
+cp parts/* bad/
+last=$(find bad -name 'ck_deq.tgz.*' | sort | tail -n 1)
+truncate -s -1 "$last"
+if BIN=$bin SCALE=cpu DEVICE=cpu CKDIR=ck_bad PARTS=bad EXTRA="$args" \
+  "$here/protocol.sh" fno,deq 1000 >bad.log 2>&1; then
+  fail "a truncated part was accepted"
+fi
+grep -q 'the parts of deq do not match' bad.log || fail "no message names the truncated part: $(tail -n 2 bad.log)"
+[[ ! -e ck_bad/deq ]] || fail "a truncated part left a deq checkpoint behind"
+
+# 2: a new machine resumes from the parts.
+BIN=$bin SCALE=cpu DEVICE=cpu CKDIR=ck PARTS=parts EXTRA="$args" \
+  "$here/protocol.sh" fno,deq 1000 >resumed.log 2>&1 || fail "the resumed run failed ($(tail -n 3 resumed.log))"
+for m in fno deq; do
+  grep -q "resumed from .*/ck/$m at epoch 1 " resumed.log || fail "$m did not resume from its parts"
+  grep -q "^TRAIN model=$m epochs=3 " resumed.log || fail "$m did not train to epoch 3"
+done
+
+# 3: the same bits.
+compared=0
+for m in fno deq; do
+  diff <(grep -v '^loop_s' straight/$m/state.txt) <(grep -v '^loop_s' ck/$m/state.txt) >/dev/null ||
+    fail "$m: the counters differ: $(diff straight/$m/state.txt ck/$m/state.txt | tr '\n' ' ')"
+  slot=$(awk '$1 == "slot" {print $2}' straight/$m/state.txt)
+  for f in straight/$m/"$slot"/*.npy; do
+    cmp -s "$f" "ck/$m/$slot/$(basename "$f")" || fail "$m: ${f#straight/} differs after the resume"
+    compared=$((compared + 1))
+  done
+done
+((compared >= 12)) || fail "only $compared checkpoint files compared"
+for m in fno deq; do
+  a=$(grep "^TRAIN model=$m " straight.log | grep -o 'test_rel_l2=[^ ]*')
+  b=$(grep "^TRAIN model=$m " resumed.log | grep -o 'test_rel_l2=[^ ]*')
+  [[ $a == "$b" ]] || fail "$m: $a straight, $b resumed"
+done
+
+# 4, on the checkpoint itself: a file cut short, and a state.txt that is not one.
+cp -r ck cut
+slot=$(awk '$1 == "slot" {print $2}' cut/deq/state.txt)
+truncate -s 100 "cut/deq/$slot/p0.npy"
+# shellcheck disable=SC2086
+if "$bin" $args --checkpoint cut >cut.log 2>&1; then fail "a truncated checkpoint file was accepted"; fi
+grep -q "load_npy: cut/deq/$slot/p0.npy: " cut.log || fail "no message names the cut file: $(tail -n 1 cut.log)"
+cp -r ck junk
+echo "fno_deq checkpoint 1 slot c" >junk/fno/state.txt
+# shellcheck disable=SC2086
+if "$bin" $args --checkpoint junk >junk.log 2>&1; then fail "a bad state.txt was accepted"; fi
+grep -q "junk/fno/state.txt: slot 'c' is neither a nor b" junk.log ||
+  fail "no message names the bad state.txt: $(tail -n 1 junk.log)"
+echo "resume_check: $compared checkpoint files equal after a resume from parts; corrupt parts and files refused"
