@@ -30,8 +30,8 @@
 # the protocol), PROTOCOL_MODELS [fno,deq] (in this order; FNO gets at most FNO_SECONDS, each
 # other model what is left), FNO_GPU_ENV (more VAR=value settings for fno_gpu.sh), OUT [build/gpu-session],
 # TEST_FILTER [cuda_fft:cuda_spectral:cuda_backend_reduce/matmul_matches_host*: Boost.Test's
-# --run_test; "*" for all of test_cuda], CKDIR [ck], SKIP (steps not to run: test_cuda, devices,
-# timing).
+# --run_test; "*" for all of test_cuda], CKDIR [ck], PARTS [ck-parts], SKIP (steps not to run:
+# test_cuda, devices, timing). Relative paths are taken from the caller's directory.
 # A dry run on a machine without a GPU checks the script itself (steps 1-2 skip; step 3 needs
 # PyTorch): DEVBIN=build/default DEVICE=cpu SCALE=cpu PROTOCOL_EXTRA="--epochs 2" \
 #   FNO_GPU_ENV="RES=16 NTRAIN=32 NTEST=8 WIDTH=8 MODES=4 BATCH=4 STEPS=2" \
@@ -39,6 +39,10 @@
 # Exit status: 0 when every step that ran passed, 1 otherwise.
 set -uo pipefail
 self=$(realpath "${BASH_SOURCE[0]}")
+# Relative paths in DEVBIN, OUT, CKDIR and PARTS are the caller's, not the repository root's.
+for v in DEVBIN OUT CKDIR PARTS; do
+  [[ -n ${!v:-} ]] && printf -v "$v" '%s' "$(realpath -m -- "${!v}")"
+done
 cd "$(dirname "$self")/../.." || exit 2
 protocol_only=0
 case ${1:-} in
