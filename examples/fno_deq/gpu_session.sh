@@ -241,6 +241,13 @@ if [[ $SCALE == gpu && ! -s build/fno-data/85-1024-200/u_test.npy ]]; then
     tail -n 5 "$OUT/data.log"
   fi
 fi
+# The curves of models an earlier session trained (figures/curves_*.csv copied into PARTS with
+# the checkpoint parts) join this machine's, so that curves.svg draws every model of the
+# protocol; this machine's own files are not overwritten.
+mkdir -p "$OUT/figures"
+for f in "${PARTS:-ck-parts}"/curves_*.csv; do
+  [[ -f $f ]] && cp -n "$f" "$OUT/figures/"
+done
 data=()
 [[ $SCALE == gpu && -s build/fno-data/85-1024-200/u_test.npy ]] &&
   data=(--data build/fno-data/85-1024-200)

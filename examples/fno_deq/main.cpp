@@ -589,6 +589,46 @@ static int fno_deq_main(int argc, char** argv) {
     write_panels(c.out + "/solution.png", {truth}, K);
   }
 
+  // Training curves: this run's models into curves_<key>.csv, then curves.svg from every curve
+  // file here of the same settings (the protocol trains each model in a process of its own).
+  std::string curves_note;
+  {
+    char settings[256];
+    std::snprintf(settings, sizeof settings,
+                  "res=%lld ntrain=%lld ntest=%lld width=%lld modes=%lld batch=%lld epochs=%d "
+                  "lr=%g noise=%g seed=%llu device=%s",
+                  (long long)K, (long long)c.ntrain, (long long)c.ntest, (long long)c.width,
+                  (long long)c.modes, (long long)c.batch, c.epochs, c.lr, c.noise,
+                  (unsigned long long)c.seed, on_gpu ? "cuda" : "cpu");
+    for (const auto& r : results)
+      fno_deq::write_curve(
+          c.out + "/curves_" + r.key + ".csv",
+          {.settings = settings, .key = r.key, .name = r.name, .epochs = r.history});
+    std::vector<fno_deq::curve> curves;
+    for (const auto& spec : fno_deq::specs) {
+      const std::string f = c.out + "/curves_" + spec.key + ".csv";
+      if (!std::filesystem::exists(f)) continue;
+      try {
+        fno_deq::curve cv = fno_deq::read_curve(f);
+        if (cv.settings == settings)
+          curves.push_back(std::move(cv));
+        else
+          std::fprintf(stderr, "fno_deq: %s is of other settings (%s); not drawn\n", f.c_str(),
+                       cv.settings.c_str());
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "fno_deq: %s; not drawn\n", e.what());
+      }
+    }
+    char title[160];
+    std::snprintf(title, sizeof title,
+                  "Darcy %lld×%lld, %lld train / %lld test, width %lld, modes %lld: relative L2 "
+                  "per epoch",
+                  (long long)K, (long long)K, (long long)c.ntrain, (long long)c.ntest,
+                  (long long)c.width, (long long)c.modes);
+    fno_deq::write_curves_svg(c.out + "/curves.svg", curves, title);
+    curves_note = std::to_string(curves.size()) + " model(s)";
+  }
+
   std::printf("\n== results (test relative L2, mean over %lld test samples; seed %llu) ==\n",
               (long long)c.ntest, (unsigned long long)c.seed);
   std::printf(
@@ -626,8 +666,9 @@ static int fno_deq_main(int argc, char** argv) {
   }
   std::printf(
       "figures: %s/{coefficient,solution,prediction_<model>}.png "
-      "(prediction panels: a, u, û, |û−u|)\n",
-      c.out.c_str());
+      "(prediction panels: a, u, û, |û−u|); %s/curves.svg (train and test rel-L2 per epoch, %s; "
+      "the values in curves_<model>.csv)\n",
+      c.out.c_str(), c.out.c_str(), curves_note.c_str());
   return 0;
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "block.hpp"
+#include "curves.hpp"
 #include "tessera/core.hpp"
 #include "tessera/implicit.hpp"
 #include "tessera/io/npy.hpp"
@@ -149,7 +150,8 @@ struct run_result {
   double test_err = 0, step_ms = 0, train_s = 0;
   double loop_s = 0;  // training loops only (evaluation excluded): fno_torch.py's train_s
   double residual = NAN;
-  std::vector<double> pred0;  // prediction for test sample 0 (K·K, on the host)
+  std::vector<double> pred0;          // prediction for test sample 0 (K·K, on the host)
+  std::vector<epoch_record> history;  // every epoch so far, resumed ones included
 };
 
 /// What a training run hands back to main.cpp for the table, the diagnostics and the figures.
@@ -478,7 +480,8 @@ struct progress {
 };
 
 /// --checkpoint DIR: a model's training state in DIR/<key>/. The parameters and Adam's moments
-/// go to slot a/ or b/ in turn (p<i>.npy, m<i>.npy, v<i>.npy, float32), then state.txt, which
+/// go to slot a/ or b/ in turn (p<i>.npy, m<i>.npy, v<i>.npy, float32) with the training
+/// curve so far (history.csv, curves.hpp), then state.txt, which
 /// names the complete slot with the counters and Adam's step counts, is replaced atomically
 /// (written beside and renamed): a run killed while saving leaves the previous checkpoint
 /// intact. Loading checks every count and shape and names the file at fault.
@@ -488,8 +491,8 @@ struct checkpoint_io {
   std::vector<ad::parameter<T, S>*> params;
   optim::adam<T, S>& opt;
 
-  /// Saves the state after epoch pr.epoch.
-  void save(const progress& pr) const {
+  /// Saves the state after epoch pr.epoch, and the curve of epochs 1 … pr.epoch.
+  void save(const progress& pr, const std::vector<epoch_record>& history) const {
     namespace fs = std::filesystem;
     const std::string slot = pr.epoch % 2 == 0 ? "a" : "b";
     fs::create_directories(dir / slot);
@@ -511,6 +514,7 @@ struct checkpoint_io {
                             tessera::to<tessera::host>(a.exp_avg_sq));
     }
     st << '\n';
+    write_curve((dir / slot / "history.csv").string(), curve{.epochs = history});
     const fs::path tmp = dir / "state.txt.tmp";
     {
       std::ofstream f(tmp);
@@ -522,9 +526,11 @@ struct checkpoint_io {
   }
 
   /// Restores the parameters and Adam's state from DIR/<key>/ into the model and optimiser and
-  /// returns the counters; false when there is no checkpoint. `expect` holds the run's
-  /// schedule length, batch and training-set size, which must match the checkpoint's.
-  bool load(const progress& expect, progress& pr) const {
+  /// returns the counters and the curve so far; false when there is no checkpoint. `expect`
+  /// holds the run's schedule length, batch and training-set size, which must match the
+  /// checkpoint's. A slot without history.csv (a checkpoint from before curves were kept) gives
+  /// a curve of unknown values for the epochs it holds.
+  bool load(const progress& expect, progress& pr, std::vector<epoch_record>& history) const {
     namespace fs = std::filesystem;
     const fs::path state = dir / "state.txt";
     if (!fs::exists(state)) return false;
@@ -588,6 +594,16 @@ struct checkpoint_io {
       }
       opt.set_state(i, std::move(a));
     }
+    const fs::path hist = dir / slot / "history.csv";
+    history.clear();
+    if (fs::exists(hist)) {
+      history = read_curve(hist.string()).epochs;
+      if (history.size() != static_cast<std::size_t>(pr.epoch))
+        tessera::throw_io_error("fno_deq --checkpoint", hist.string(), ": holds ", history.size(),
+                                " epochs, ", where, " says ", pr.epoch);
+    } else {
+      for (int e = 1; e <= pr.epoch; ++e) history.push_back(epoch_record{.epoch = e});
+    }
     return true;
   }
 };
@@ -610,7 +626,7 @@ run_result train(model<S>& m, const data<S>& d, const config& c, std::uint64_t s
   std::printf("\n-- %s: %lld parameters --\n", m.name.c_str(), static_cast<long long>(r.params));
   progress pr{.schedule_steps = spe * c.epochs, .batch = c.batch, .ntrain = N};
   const checkpoint_io<S> ck{std::filesystem::path(c.checkpoint) / key, params, opt};
-  if (const progress expect = pr; !c.checkpoint.empty() && ck.load(expect, pr)) {
+  if (const progress expect = pr; !c.checkpoint.empty() && ck.load(expect, pr, r.history)) {
     gen.set_position(pr.generator);
     step = pr.step;
     r.loop_s = pr.loop_s;
@@ -640,25 +656,29 @@ run_result train(model<S>& m, const data<S>& d, const config& c, std::uint64_t s
     r.loop_s += train_s;
     r.epochs = e;
     const bool out_of_time = c.train_seconds > 0 && r.loop_s - loop_s0 >= c.train_seconds;
+    epoch_record rec{.epoch = e, .train = loss / static_cast<double>(N), .seconds = train_s};
     if (e % c.eval_every == 0 || e == c.epochs || out_of_time) {
-      const double te = evaluate(m, d, c, nullptr);
+      rec.test = evaluate(m, d, c, nullptr);
       char extra[96] = "";
-      if (m.k == kind::deq)
-        std::snprintf(extra, sizeof extra, "  residual %.1e%s", test_residual(m, d, c),
+      if (m.k == kind::deq) {
+        rec.residual = test_residual(m, d, c);
+        std::snprintf(extra, sizeof extra, "  residual %.1e%s", rec.residual,
                       step <= c.warmup_steps ? "  (warm-up: unrolled)" : "");
+      }
       std::printf("  epoch %3d  train rel-L2 %.4f  test rel-L2 %.4f  %.1f s%s\n", e,
-                  loss / static_cast<double>(N), te, train_s, extra);
+                  loss / static_cast<double>(N), rec.test, train_s, extra);
     } else {
       std::printf("  epoch %3d  train rel-L2 %.4f  %.1f s\n", e, loss / static_cast<double>(N),
                   train_s);
     }
     std::fflush(stdout);
+    r.history.push_back(rec);
     if (!c.checkpoint.empty() && (e % c.checkpoint_every == 0 || e == c.epochs || out_of_time)) {
       pr.epoch = e;
       pr.step = step;
       pr.generator = gen.position();
       pr.loop_s = r.loop_s;
-      ck.save(pr);
+      ck.save(pr, r.history);
     }
     if (out_of_time) break;
   }

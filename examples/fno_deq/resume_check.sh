@@ -7,9 +7,9 @@
 #      parts (checkpoint_parts.sh), the checkpoint directory removed (a new machine), and
 #      protocol.sh resuming it from the parts to the end;
 #   3. every parameter and Adam moment of the two runs' last checkpoints has the same bits, and
-#      so have their counters (all but the training seconds);
+#      so have their counters and training curves (all but the training seconds);
 #   4. corrupt input is refused by name, and nothing is trained from it: a truncated part, a
-#      checkpoint file cut short, a state.txt that is not one.
+#      checkpoint file cut short, a state.txt that is not one, a curve short of epochs.
 # The DEQ's warm-up (5 unrolled steps, 4 steps an epoch) spans the interruption.
 #   examples/fno_deq/resume_check.sh FNO_DEQ_BINARY WORKDIR
 set -euo pipefail
@@ -43,7 +43,7 @@ grep -q 'the parts of deq do not match' bad.log || fail "no message names the tr
 [[ ! -e ck_bad/deq ]] || fail "a truncated part left a deq checkpoint behind"
 
 # 2: a new machine resumes from the parts.
-BIN=$bin SCALE=cpu DEVICE=cpu CKDIR=ck PARTS=parts EXTRA="$args" \
+BIN=$bin SCALE=cpu DEVICE=cpu CKDIR=ck PARTS=parts EVAL_EVERY=1 EXTRA="$args" \
   "$here/protocol.sh" fno,deq 1000 >resumed.log 2>&1 || fail "the resumed run failed ($(tail -n 3 resumed.log))"
 for m in fno deq; do
   grep -q "resumed from .*/ck/$m at epoch 1 " resumed.log || fail "$m did not resume from its parts"
@@ -62,6 +62,13 @@ for m in fno deq; do
   done
 done
 ((compared >= 12)) || fail "only $compared checkpoint files compared"
+# The curve (history.csv) spans the resume: every epoch's errors and residual, not its seconds.
+for m in fno deq; do
+  slot=$(awk '$1 == "slot" {print $2}' straight/$m/state.txt)
+  diff <(cut -d, -f1-3,5 "straight/$m/$slot/history.csv") <(cut -d, -f1-3,5 "ck/$m/$slot/history.csv") \
+    >/dev/null || fail "$m: the curve differs after the resume"
+  [[ $(grep -c '^[0-9]' "ck/$m/$slot/history.csv") == 3 ]] || fail "$m: the resumed curve lacks epochs"
+done
 for m in fno deq; do
   a=$(grep "^TRAIN model=$m " straight.log | grep -o 'test_rel_l2=[^ ]*')
   b=$(grep "^TRAIN model=$m " resumed.log | grep -o 'test_rel_l2=[^ ]*')
@@ -81,4 +88,11 @@ echo "fno_deq checkpoint 1 slot c" >junk/fno/state.txt
 if "$bin" $args --checkpoint junk >junk.log 2>&1; then fail "a bad state.txt was accepted"; fi
 grep -q "junk/fno/state.txt: slot 'c' is neither a nor b" junk.log ||
   fail "no message names the bad state.txt: $(tail -n 1 junk.log)"
+cp -r ck short
+slot=$(awk '$1 == "slot" {print $2}' short/fno/state.txt)
+sed -i '$d' "short/fno/$slot/history.csv"
+# shellcheck disable=SC2086
+if "$bin" $args --checkpoint short >short.log 2>&1; then fail "a curve short of epochs was accepted"; fi
+grep -q "short/fno/$slot/history.csv: holds 2 epochs, short/fno/state.txt says 3" short.log ||
+  fail "no message names the short curve: $(tail -n 1 short.log)"
 echo "resume_check: $compared checkpoint files equal after a resume from parts; corrupt parts and files refused"

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: Apache-2.0
+// The FNO-DEQ example's training curves: each epoch's train and test relative L2 (the paper's
+// claim that the weight-tied and equilibrium models reach a lower test error in fewer epochs
+// is read off them). A model's curve is a small CSV: kept in its checkpoint slot, so that a
+// protocol trained in pieces keeps its whole history, and written as <out>/curves_<key>.csv
+// after training. curves.svg draws every curve file of the output folder that belongs to the
+// same run settings (the protocol trains each model in a process of its own).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tessera/core/error.hpp"
+
+namespace fno_deq {
+
+/// One epoch of training: the mean train relative L2 over its batches, the test relative L2
+/// and (DEQ) the relative residual when the epoch was evaluated (NaN otherwise), and its
+/// training seconds.
+struct epoch_record {
+  int epoch = 0;
+  double train = NAN, test = NAN, seconds = 0, residual = NAN;
+};
+
+inline constexpr const char* curve_columns = "epoch,train_rel_l2,test_rel_l2,train_s,residual";
+
+/// A curve file: the run settings it belongs to, the model, and its epochs.
+struct curve {
+  std::string settings, key, name;
+  std::vector<epoch_record> epochs;
+};
+
+namespace curves_detail {
+inline std::string number(double v) {
+  if (std::isnan(v)) return "nan";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.9g", v);
+  return b;
+}
+}  // namespace curves_detail
+
+/// Writes a curve file: "# settings: ...", "# model: key name" lines (when set), the column
+/// line, one line per epoch. Throws tessera::io_error naming `path` when it cannot be written.
+inline void write_curve(const std::string& path, const curve& c) {
+  std::ofstream f(path);
+  if (!c.settings.empty()) f << "# settings: " << c.settings << '\n';
+  if (!c.key.empty()) f << "# model: " << c.key << ' ' << c.name << '\n';
+  f << curve_columns << '\n';
+  for (const epoch_record& e : c.epochs)
+    f << e.epoch << ',' << curves_detail::number(e.train) << ',' << curves_detail::number(e.test)
+      << ',' << curves_detail::number(e.seconds) << ',' << curves_detail::number(e.residual)
+      << '\n';
+  if (!f.flush()) tessera::throw_io_error("fno_deq curves", path, ": cannot write");
+}
+
+/// Reads a curve file written by write_curve. Every line is checked: the column line, five
+/// numbers a line, epochs 1, 2, 3, … in order (a history starts at the first epoch). Throws
+/// tessera::io_error naming the file, the line and what is wrong.
+inline curve read_curve(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) tessera::throw_io_error("fno_deq curves", path, ": cannot open the file for reading");
+  curve c;
+  std::string line;
+  int n = 0;
+  bool columns = false;
+  const auto bad = [&](const std::string& what) {
+    tessera::throw_io_error("fno_deq curves", path, ":", n, ": ", what);
+  };
+  while (std::getline(f, line)) {
+    ++n;
+    if (!columns) {
+      if (line.starts_with("# settings: "))
+        c.settings = line.substr(12);
+      else if (line.starts_with("# model: ")) {
+        const std::string rest = line.substr(9);
+        const std::size_t sp = rest.find(' ');
+        c.key = rest.substr(0, sp);
+        c.name = sp == std::string::npos ? std::string() : rest.substr(sp + 1);
+      } else if (line == curve_columns)
+        columns = true;
+      else
+        bad("expected the column line '" + std::string(curve_columns) + "', got '" + line + "'");
+      continue;
+    }
+    epoch_record e;
+    std::istringstream in(line);
+    std::string field[5];
+    int k = 0;
+    while (k < 5 && std::getline(in, field[k], ',')) ++k;
+    std::string extra;
+    if (k != 5 || std::getline(in, extra)) bad("expected 5 comma-separated fields: '" + line + "'");
+    const auto num = [&](const std::string& s) {
+      if (s == "nan") return static_cast<double>(NAN);
+      std::size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(s, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != s.size()) bad("'" + s + "' is not a number");
+      return v;
+    };
+    const double ep = num(field[0]), due = static_cast<double>(c.epochs.size() + 1);
+    if (ep != due)
+      bad("epoch " + field[0] + " where epoch " + std::to_string(c.epochs.size() + 1) + " was due");
+    e.epoch = static_cast<int>(due);
+    e.train = num(field[1]);
+    e.test = num(field[2]);
+    e.seconds = num(field[3]);
+    e.residual = num(field[4]);
+    c.epochs.push_back(e);
+  }
+  if (!columns) bad("no column line (an empty or cut file)");
+  return c;
+}
+
+namespace curves_detail {
+inline std::string escape(const std::string& s) {
+  std::string o;
+  for (char ch : s) {
+    if (ch == '&')
+      o += "&amp;";
+    else if (ch == '<')
+      o += "&lt;";
+    else if (ch == '>')
+      o += "&gt;";
+    else if (ch == '"')
+      o += "&quot;";
+    else
+      o += ch;
+  }
+  return o;
+}
+inline std::string fixed(double v, int digits) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+/// 1, 2, 5 × 10^k: the smallest such step giving at most `most` intervals over `span`.
+inline double nice_step(double span, int most) {
+  double step = std::pow(10.0, std::floor(std::log10(std::max(span, 1e-300) / most)));
+  for (const double m : {1.0, 2.0, 5.0, 10.0})
+    if (span / (step * m) <= most) return step * m;
+  return step * 10;
+}
+}  // namespace curves_detail
+
+/// Draws the curves as an SVG line chart: epochs across, relative L2 up on a log scale; per
+/// model (one colour each) the test error as a solid line with a dot at each evaluated epoch
+/// and the train error dashed; a legend with the models' names. Non-finite or non-positive
+/// values leave a gap. Throws tessera::io_error naming `path` when it cannot be written.
+inline void write_curves_svg(const std::string& path, const std::vector<curve>& curves,
+                             const std::string& title) {
+  using namespace curves_detail;
+  const double W = 760, H = 460, left = 72, right = 210, top = 54, bottom = 52;
+  const double pw = W - left - right, ph = H - top - bottom;
+  const auto plottable = [](double v) { return std::isfinite(v) && v > 0; };
+  int emax = 1;
+  double lo = INFINITY, hi = -INFINITY;
+  for (const curve& c : curves)
+    for (const epoch_record& e : c.epochs) {
+      emax = std::max(emax, e.epoch);
+      for (const double v : {e.train, e.test})
+        if (plottable(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    }
+  if (!(lo <= hi)) lo = 0.01, hi = 1;
+  double d0 = std::floor(std::log10(lo)), d1 = std::ceil(std::log10(hi));
+  if (d1 <= d0) d1 = d0 + 1;
+  const auto X = [&](double ep) { return left + pw * ep / emax; };
+  const auto Y = [&](double v) { return top + ph * (d1 - std::log10(v)) / (d1 - d0); };
+
+  std::ostringstream s;
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" viewBox=\"0 0 " << W << ' ' << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    << "<text x=\"" << left << "\" y=\"22\" font-size=\"15\">" << escape(title) << "</text>\n";
+  // Axes, grid and ticks.
+  s << "<g stroke=\"#ddd\">\n";
+  const bool minor = d1 - d0 <= 3;  // 2× and 5× lines and labels within a few decades
+  std::vector<double> yticks;
+  for (double d = d0; d <= d1; ++d) {
+    yticks.push_back(std::pow(10.0, d));
+    if (minor && d < d1)
+      for (const double m : {2.0, 5.0}) yticks.push_back(m * std::pow(10.0, d));
+  }
+  for (const double v : yticks)
+    s << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << fixed(Y(v), 1)
+      << "\" y2=\"" << fixed(Y(v), 1) << "\"/>\n";
+  const double xstep = nice_step(emax, 8);
+  for (double ep = 0; ep <= emax + 1e-9; ep += xstep)
+    s << "<line y1=\"" << top << "\" y2=\"" << top + ph << "\" x1=\"" << fixed(X(ep), 1)
+      << "\" x2=\"" << fixed(X(ep), 1) << "\"/>\n";
+  s << "</g>\n<g fill=\"#333\">\n";
+  for (const double v : yticks) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    s << "<text x=\"" << left - 6 << "\" y=\"" << fixed(Y(v) + 4, 1) << "\" text-anchor=\"end\">"
+      << b << "</text>\n";
+  }
+  for (double ep = 0; ep <= emax + 1e-9; ep += xstep)
+    s << "<text x=\"" << fixed(X(ep), 1) << "\" y=\"" << top + ph + 18
+      << "\" text-anchor=\"middle\">" << ep << "</text>\n";
+  s << "<text x=\"" << left + pw / 2 << "\" y=\"" << H - 12
+    << "\" text-anchor=\"middle\">epoch</text>\n"
+    << "<text transform=\"translate(18," << top + ph / 2
+    << ") rotate(-90)\" text-anchor=\"middle\">relative L2 error</text>\n</g>\n"
+    << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
+    << "\" fill=\"none\" stroke=\"#333\"/>\n";
+
+  static constexpr const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                            "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+  // Polylines broken at gaps: one <polyline> per run of plottable points.
+  const auto lines = [&](const curve& c, double epoch_record::*field, const std::string& style) {
+    std::string pts;
+    const auto flush = [&] {
+      if (!pts.empty()) s << "<polyline fill=\"none\" " << style << " points=\"" << pts << "\"/>\n";
+      pts.clear();
+    };
+    for (const epoch_record& e : c.epochs) {
+      if (!plottable(e.*field)) {
+        if (field == &epoch_record::train) flush();  // the test error is sparse: join its points
+        continue;
+      }
+      pts += fixed(X(e.epoch), 1) + "," + fixed(Y(e.*field), 1) + " ";
+    }
+    flush();
+  };
+  for (std::size_t i = 0; i < curves.size(); ++i) {
+    const curve& c = curves[i];
+    const std::string col = colours[i % std::size(colours)];
+    s << "<g>\n";
+    lines(c, &epoch_record::train,
+          "stroke=\"" + col + "\" stroke-width=\"1.2\" stroke-dasharray=\"5,3\" opacity=\"0.75\"");
+    lines(c, &epoch_record::test, "stroke=\"" + col + "\" stroke-width=\"2\"");
+    for (const epoch_record& e : c.epochs)
+      if (plottable(e.test))
+        s << "<circle cx=\"" << fixed(X(e.epoch), 1) << "\" cy=\"" << fixed(Y(e.test), 1)
+          << "\" r=\"2.5\" fill=\"" << col << "\"/>\n";
+    const double ly = top + 8 + 20.0 * static_cast<double>(i), lx = left + pw + 16;
+    s << "<line x1=\"" << lx << "\" x2=\"" << lx + 24 << "\" y1=\"" << ly << "\" y2=\"" << ly
+      << "\" stroke=\"" << col << "\" stroke-width=\"2\"/>\n<text x=\"" << lx + 30 << "\" y=\""
+      << ly + 4 << "\">" << escape(c.name.empty() ? c.key : c.name) << "</text>\n</g>\n";
+  }
+  const double ky = top + 8 + 20.0 * static_cast<double>(curves.size()) + 14, kx = left + pw + 16;
+  s << "<g stroke=\"#555\" fill=\"#555\">\n<line x1=\"" << kx << "\" x2=\"" << kx + 24 << "\" y1=\""
+    << ky << "\" y2=\"" << ky << "\" stroke-width=\"2\"/>\n<text x=\"" << kx + 30 << "\" y=\""
+    << ky + 4 << "\" stroke=\"none\">test</text>\n<line x1=\"" << kx << "\" x2=\"" << kx + 24
+    << "\" y1=\"" << ky + 20 << "\" y2=\"" << ky + 20 << "\" stroke-dasharray=\"5,3\"/>\n<text x=\""
+    << kx + 30 << "\" y=\"" << ky + 24 << "\" stroke=\"none\">train</text>\n</g>\n</svg>\n";
+  std::ofstream f(path);
+  f << s.str();
+  if (!f.flush()) tessera::throw_io_error("fno_deq curves", path, ": cannot write");
+}
+
+}  // namespace fno_deq
