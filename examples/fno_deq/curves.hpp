@@ -172,8 +172,19 @@ inline void write_curves_svg(const std::string& path, const std::vector<curve>& 
         if (plottable(v)) lo = std::min(lo, v), hi = std::max(hi, v);
     }
   if (!(lo <= hi)) lo = 0.01, hi = 1;
-  double d0 = std::floor(std::log10(lo)), d1 = std::ceil(std::log10(hi));
-  if (d1 <= d0) d1 = d0 + 1;
+  // The y range: within three decades, from the largest 1, 2, 5 × 10^k at or below the lowest
+  // value to the smallest at or above the highest, with a line at each; wider, whole decades.
+  const bool minor = std::log10(hi) - std::log10(lo) <= 3;
+  std::vector<double> yticks;
+  for (double d = std::floor(std::log10(lo)) - 1; d <= std::ceil(std::log10(hi)); ++d)
+    for (const double m : {1.0, 2.0, 5.0})
+      if (m == 1.0 || minor) yticks.push_back(m * std::pow(10.0, d));
+  const auto first = std::upper_bound(yticks.begin(), yticks.end(), lo * (1 + 1e-12));
+  const auto last = std::lower_bound(yticks.begin(), yticks.end(), hi * (1 - 1e-12));
+  yticks = std::vector<double>(first == yticks.begin() ? first : first - 1,
+                               last == yticks.end() ? last : last + 1);
+  if (yticks.size() < 2) yticks.push_back(yticks.back() * 10);
+  const double d0 = std::log10(yticks.front()), d1 = std::log10(yticks.back());
   const auto X = [&](double ep) { return left + pw * ep / emax; };
   const auto Y = [&](double v) { return top + ph * (d1 - std::log10(v)) / (d1 - d0); };
 
@@ -184,13 +195,6 @@ inline void write_curves_svg(const std::string& path, const std::vector<curve>& 
     << "<text x=\"" << left << "\" y=\"22\" font-size=\"15\">" << escape(title) << "</text>\n";
   // Axes, grid and ticks.
   s << "<g stroke=\"#ddd\">\n";
-  const bool minor = d1 - d0 <= 3;  // 2× and 5× lines and labels within a few decades
-  std::vector<double> yticks;
-  for (double d = d0; d <= d1; ++d) {
-    yticks.push_back(std::pow(10.0, d));
-    if (minor && d < d1)
-      for (const double m : {2.0, 5.0}) yticks.push_back(m * std::pow(10.0, d));
-  }
   for (const double v : yticks)
     s << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << fixed(Y(v), 1)
       << "\" y2=\"" << fixed(Y(v), 1) << "\"/>\n";
