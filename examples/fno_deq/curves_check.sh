@@ -8,18 +8,18 @@
 #      (the protocol trains each model in a process of its own);
 #   3. another run's settings: the earlier files are named and not drawn;
 #   4. a corrupt curve file is named and not drawn, and the run still succeeds;
-#   5. curves.svg is well-formed XML (when python3 is there to parse it).
+#   5. curves.svg is well-formed XML (when python3 is there to parse it);
+#   6. a curve that cannot be written is named, and the results table still comes.
 #   examples/fno_deq/curves_check.sh FNO_DEQ_BINARY WORKDIR
 set -euo pipefail
-(($# == 2)) || { sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+(($# == 2)) || { sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 bin=$(realpath "$1") work=$2
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
 fail() { echo "curves_check: $*" >&2; exit 1; }
-tiny=(--width 4 --batch 4 --res 12 --ntrain 16 --ntest 8 --modes 3 --epochs 3 --eval-every 2
-  --out o)
-"$bin" "${tiny[@]}" --models fno,deq >run1.log 2>&1 || fail "run 1 failed: $(tail -n 3 run1.log)"
+tiny=(--width 4 --batch 4 --res 12 --ntrain 16 --ntest 8 --modes 3 --epochs 3 --eval-every 2)
+"$bin" "${tiny[@]}" --out o --models fno,deq >run1.log 2>&1 || fail "run 1 failed: $(tail -n 3 run1.log)"
 for m in fno deq; do
   f=o/curves_$m.csv
   [[ -s $f ]] || fail "no $f"
@@ -39,7 +39,7 @@ for m in fno deq; do
 done
 grep -q 'curves.svg (train and test rel-L2 per epoch, 2 model(s)' run1.log || fail "run 1 does not report 2 curves"
 
-"$bin" "${tiny[@]}" --models wt >run2.log 2>&1 || fail "run 2 failed: $(tail -n 3 run2.log)"
+"$bin" "${tiny[@]}" --out o --models wt >run2.log 2>&1 || fail "run 2 failed: $(tail -n 3 run2.log)"
 grep -q '3 model(s)' run2.log || fail "run 2 does not draw 3 models: $(grep curves run2.log)"
 for name in 'FNO (d=1)' 'FNO-WT' 'FNO-DEQ (phantom)'; do
   grep -qF ">$name</text>" o/curves.svg || fail "curves.svg has no legend entry $name"
@@ -51,13 +51,19 @@ if command -v python3 >/dev/null; then
     fail "curves.svg is not well-formed XML"
 fi
 
-"$bin" "${tiny[@]}" --models fno --seed 1 >run3.log 2>&1 || fail "run 3 failed: $(tail -n 3 run3.log)"
+"$bin" "${tiny[@]}" --out o --models fno --seed 1 >run3.log 2>&1 || fail "run 3 failed: $(tail -n 3 run3.log)"
 grep -q 'o/curves_deq.csv is of other settings (.*seed=0.*); not drawn' run3.log ||
   fail "run 3 does not name the other settings' curve: $(grep -i curves run3.log)"
 grep -q '1 model(s)' run3.log || fail "run 3 draws other settings' curves"
 
 printf '# settings: x\nepoch,train_rel_l2,test_rel_l2,train_s,residual\n1,0.5,nan,1\n' >o/curves_wt.csv
-"$bin" "${tiny[@]}" --models fno --seed 1 >run4.log 2>&1 || fail "a corrupt curve file failed the run"
+"$bin" "${tiny[@]}" --out o --models fno --seed 1 >run4.log 2>&1 || fail "a corrupt curve file failed the run"
 grep -q 'o/curves_wt.csv:3: expected 5 comma-separated fields' run4.log ||
   fail "the corrupt curve file is not named: $(grep -i curves run4.log)"
+# 6: curves that cannot be written (a folder in the way) cost the curves, not the results.
+mkdir -p blocked/curves_fno.csv
+"$bin" "${tiny[@]}" --out blocked --models fno >run5.log 2>&1 || fail "an unwritable curve failed the run"
+grep -q 'blocked/curves_fno.csv: cannot write; the curves are not written' run5.log ||
+  fail "the unwritable curve is not named: $(grep -i curves run5.log)"
+grep -q '^| FNO (d=1) | ' run5.log || fail "no results table after an unwritable curve"
 echo "curves_check: curves written, resumed settings drawn together, other settings and corrupt files left out by name"

@@ -579,14 +579,18 @@ static int fno_deq_main(int argc, char** argv) {
     std::vector<double> truth(yte.data(), yte.data() + P), err(P);
     for (index_t p = 0; p < P; ++p) err[p] = std::abs(r.pred0[p] - truth[p]);
     std::vector<double> coef(ate.data(), ate.data() + P);
-    write_panels(c.out + "/prediction_" + r.key + ".png", {coef, truth, r.pred0, err}, K);
+    const std::string f = c.out + "/prediction_" + r.key + ".png";
+    if (!write_panels(f, {coef, truth, r.pred0, err}, K))
+      std::fprintf(stderr, "fno_deq: cannot write %s\n", f.c_str());
   }
 
   // Individual figures of test sample 0.
   {
     std::vector<double> coef(ate.data(), ate.data() + P), truth(yte.data(), yte.data() + P);
-    write_panels(c.out + "/coefficient.png", {coef}, K);
-    write_panels(c.out + "/solution.png", {truth}, K);
+    for (const auto& [name, field] :
+         {std::pair{"coefficient", &coef}, std::pair{"solution", &truth}})
+      if (const std::string f = c.out + "/" + name + ".png"; !write_panels(f, {*field}, K))
+        std::fprintf(stderr, "fno_deq: cannot write %s\n", f.c_str());
   }
 
   // Training curves: this run's models into curves_<key>.csv, then curves.svg from every curve
@@ -600,10 +604,22 @@ static int fno_deq_main(int argc, char** argv) {
                   (long long)K, (long long)c.ntrain, (long long)c.ntest, (long long)c.width,
                   (long long)c.modes, (long long)c.batch, c.epochs, c.lr, c.noise,
                   (unsigned long long)c.seed, on_gpu ? "cuda" : "cpu");
+    // A folder that cannot be written costs the curves, not the results table below.
+    const auto written = [](const auto& write) {
+      try {
+        write();
+        return true;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "fno_deq: %s; the curves are not written\n", e.what());
+        return false;
+      }
+    };
     for (const auto& r : results)
-      fno_deq::write_curve(
-          c.out + "/curves_" + r.key + ".csv",
-          {.settings = settings, .key = r.key, .name = r.name, .epochs = r.history});
+      written([&] {
+        fno_deq::write_curve(
+            c.out + "/curves_" + r.key + ".csv",
+            {.settings = settings, .key = r.key, .name = r.name, .epochs = r.history});
+      });
     std::vector<fno_deq::curve> curves;
     for (const auto& spec : fno_deq::specs) {
       const std::string f = c.out + "/curves_" + spec.key + ".csv";
@@ -625,8 +641,10 @@ static int fno_deq_main(int argc, char** argv) {
                   "per epoch",
                   (long long)K, (long long)K, (long long)c.ntrain, (long long)c.ntest,
                   (long long)c.width, (long long)c.modes);
-    fno_deq::write_curves_svg(c.out + "/curves.svg", curves, title);
-    curves_note = std::to_string(curves.size()) + " model(s)";
+    if (written([&] { fno_deq::write_curves_svg(c.out + "/curves.svg", curves, title); }))
+      curves_note = std::to_string(curves.size()) + " model(s)";
+    else
+      curves_note = "not written";
   }
 
   std::printf("\n== results (test relative L2, mean over %lld test samples; seed %llu) ==\n",
