@@ -153,76 +153,73 @@ inline double nice_step(double span, int most) {
 }
 }  // namespace curves_detail
 
-/// Draws the curves as an SVG line chart: epochs across, relative L2 up on a log scale; per
-/// model (one colour each) the test error as a solid line with a dot at each evaluated epoch
-/// and the train error dashed; a legend with the models' names. Non-finite or non-positive
-/// values leave a gap. Throws tessera::io_error naming `path` when it cannot be written.
-inline void write_curves_svg(const std::string& path, const std::vector<curve>& curves,
-                             const std::string& title) {
-  using namespace curves_detail;
-  const double W = 760, H = 460, left = 72, right = 210, top = 54, bottom = 52;
-  const double pw = W - left - right, ph = H - top - bottom;
-  const auto plottable = [](double v) { return std::isfinite(v) && v > 0; };
-  int emax = 1;
-  double lo = INFINITY, hi = -INFINITY;
-  for (const curve& c : curves)
-    for (const epoch_record& e : c.epochs) {
-      emax = std::max(emax, e.epoch);
-      for (const double v : {e.train, e.test})
-        if (plottable(v)) lo = std::min(lo, v), hi = std::max(hi, v);
-    }
+namespace curves_detail {
+/// A log-scale y axis over [lo, hi]: within three decades from the largest 1, 2, 5 × 10^k at or
+/// below lo to the smallest at or above hi, a line at each; wider, whole decades.
+inline std::vector<double> log_ticks(double lo, double hi) {
   if (!(lo <= hi)) lo = 0.01, hi = 1;
-  // The y range: within three decades, from the largest 1, 2, 5 × 10^k at or below the lowest
-  // value to the smallest at or above the highest, with a line at each; wider, whole decades.
   const bool minor = std::log10(hi) - std::log10(lo) <= 3;
-  std::vector<double> yticks;
+  std::vector<double> t;
   for (double d = std::floor(std::log10(lo)) - 1; d <= std::ceil(std::log10(hi)); ++d)
     for (const double m : {1.0, 2.0, 5.0})
-      if (m == 1.0 || minor) yticks.push_back(m * std::pow(10.0, d));
-  const auto first = std::upper_bound(yticks.begin(), yticks.end(), lo * (1 + 1e-12));
-  const auto last = std::lower_bound(yticks.begin(), yticks.end(), hi * (1 - 1e-12));
-  yticks = std::vector<double>(first == yticks.begin() ? first : first - 1,
-                               last == yticks.end() ? last : last + 1);
-  if (yticks.size() < 2) yticks.push_back(yticks.back() * 10);
-  const double d0 = std::log10(yticks.front()), d1 = std::log10(yticks.back());
-  const auto X = [&](double ep) { return left + pw * ep / emax; };
-  const auto Y = [&](double v) { return top + ph * (d1 - std::log10(v)) / (d1 - d0); };
+      if (m == 1.0 || minor) t.push_back(m * std::pow(10.0, d));
+  const auto first = std::upper_bound(t.begin(), t.end(), lo * (1 + 1e-12));
+  const auto last = std::lower_bound(t.begin(), t.end(), hi * (1 - 1e-12));
+  t = std::vector<double>(first == t.begin() ? first : first - 1,
+                          last == t.end() ? last : last + 1);
+  if (t.size() < 2) t.push_back(t.back() * 10);
+  return t;
+}
 
-  std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
-    << "\" viewBox=\"0 0 " << W << ' ' << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
-    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    << "<text x=\"" << left << "\" y=\"22\" font-size=\"15\">" << escape(title) << "</text>\n";
-  // Axes, grid and ticks.
-  s << "<g stroke=\"#ddd\">\n";
-  for (const double v : yticks)
-    s << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << fixed(Y(v), 1)
-      << "\" y2=\"" << fixed(Y(v), 1) << "\"/>\n";
-  const double xstep = nice_step(emax, 8);
-  for (double ep = 0; ep <= emax + 1e-9; ep += xstep)
-    s << "<line y1=\"" << top << "\" y2=\"" << top + ph << "\" x1=\"" << fixed(X(ep), 1)
-      << "\" x2=\"" << fixed(X(ep), 1) << "\"/>\n";
-  s << "</g>\n<g fill=\"#333\">\n";
-  for (const double v : yticks) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%g", v);
-    s << "<text x=\"" << left - 6 << "\" y=\"" << fixed(Y(v) + 4, 1) << "\" text-anchor=\"end\">"
-      << b << "</text>\n";
+/// One chart of an SVG: a frame at (left, top) of size (pw, ph), epochs 0 … emax across and a
+/// log scale up; `line` draws the values of one field of a curve.
+struct panel {
+  std::ostringstream& s;
+  double left, top, pw, ph;
+  int emax;
+  std::vector<double> yticks;
+
+  [[nodiscard]] double x(double ep) const { return left + pw * ep / emax; }
+  [[nodiscard]] double y(double v) const {
+    const double d0 = std::log10(yticks.front()), d1 = std::log10(yticks.back());
+    return top + ph * (d1 - std::log10(v)) / (d1 - d0);
   }
-  for (double ep = 0; ep <= emax + 1e-9; ep += xstep)
-    s << "<text x=\"" << fixed(X(ep), 1) << "\" y=\"" << top + ph + 18
-      << "\" text-anchor=\"middle\">" << ep << "</text>\n";
-  s << "<text x=\"" << left + pw / 2 << "\" y=\"" << H - 12
-    << "\" text-anchor=\"middle\">epoch</text>\n"
-    << "<text transform=\"translate(18," << top + ph / 2
-    << ") rotate(-90)\" text-anchor=\"middle\">relative L2 error</text>\n</g>\n"
-    << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
-    << "\" fill=\"none\" stroke=\"#333\"/>\n";
+  static bool plottable(double v) { return std::isfinite(v) && v > 0; }
 
-  static constexpr const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
-                                            "#9467bd", "#8c564b", "#e377c2", "#17becf"};
-  // Polylines broken at gaps: one <polyline> per run of plottable points.
-  const auto lines = [&](const curve& c, double epoch_record::*field, const std::string& style) {
+  /// Grid, tick labels, frame and the axis labels.
+  void axes(const std::string& ylabel, bool xlabel) const {
+    s << "<g stroke=\"#ddd\">\n";
+    for (const double v : yticks)
+      s << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << fixed(y(v), 1)
+        << "\" y2=\"" << fixed(y(v), 1) << "\"/>\n";
+    const double xstep = nice_step(emax, 8);
+    for (double ep = 0; ep <= emax + 1e-9; ep += xstep)
+      s << "<line y1=\"" << top << "\" y2=\"" << top + ph << "\" x1=\"" << fixed(x(ep), 1)
+        << "\" x2=\"" << fixed(x(ep), 1) << "\"/>\n";
+    s << "</g>\n<g fill=\"#333\">\n";
+    for (const double v : yticks) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%g", v);
+      s << "<text x=\"" << left - 6 << "\" y=\"" << fixed(y(v) + 4, 1) << "\" text-anchor=\"end\">"
+        << b << "</text>\n";
+    }
+    for (double ep = 0; ep <= emax + 1e-9; ep += xstep)
+      s << "<text x=\"" << fixed(x(ep), 1) << "\" y=\"" << top + ph + 18
+        << "\" text-anchor=\"middle\">" << ep << "</text>\n";
+    if (xlabel)
+      s << "<text x=\"" << left + pw / 2 << "\" y=\"" << top + ph + 38
+        << "\" text-anchor=\"middle\">epoch</text>\n";
+    s << "<text transform=\"translate(18," << top + ph / 2
+      << ") rotate(-90)\" text-anchor=\"middle\">" << escape(ylabel) << "</text>\n</g>\n"
+      << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
+      << "\" fill=\"none\" stroke=\"#333\"/>\n";
+  }
+
+  /// The field's values as polylines (a gap at each value that cannot be drawn, unless
+  /// `join`: sparse values, such as the test error, are joined), with a dot at each when
+  /// `dots`.
+  void line(const curve& c, double epoch_record::*field, const std::string& style, bool join,
+            const std::string& dots) const {
     std::string pts;
     const auto flush = [&] {
       if (!pts.empty()) s << "<polyline fill=\"none\" " << style << " points=\"" << pts << "\"/>\n";
@@ -230,24 +227,68 @@ inline void write_curves_svg(const std::string& path, const std::vector<curve>& 
     };
     for (const epoch_record& e : c.epochs) {
       if (!plottable(e.*field)) {
-        if (field == &epoch_record::train) flush();  // the test error is sparse: join its points
+        if (!join) flush();
         continue;
       }
-      pts += fixed(X(e.epoch), 1) + "," + fixed(Y(e.*field), 1) + " ";
+      pts += fixed(x(e.epoch), 1) + "," + fixed(y(e.*field), 1) + " ";
+      if (!dots.empty())
+        s << "<circle cx=\"" << fixed(x(e.epoch), 1) << "\" cy=\"" << fixed(y(e.*field), 1)
+          << "\" r=\"2.5\" fill=\"" << dots << "\"/>\n";
     }
     flush();
-  };
+  }
+};
+}  // namespace curves_detail
+
+/// Draws the curves as an SVG chart: epochs across, relative L2 up on a log scale; per model
+/// (one colour each) the test error as a solid line with a dot at each evaluated epoch and the
+/// train error dashed; a legend with the models' names. When some curve has residuals (the
+/// DEQ), a second chart below shows them at the evaluated epochs, in the models' colours (the
+/// brief asks that the solver's relative residual stay stable over training). Values that are
+/// not finite and positive leave a gap. Throws tessera::io_error naming `path` when it cannot
+/// be written.
+inline void write_curves_svg(const std::string& path, const std::vector<curve>& curves,
+                             const std::string& title) {
+  using namespace curves_detail;
+  const double W = 760, left = 72, right = 210, top = 54, ph = 340, rph = 150, gap = 56;
+  const double pw = W - left - right;
+  int emax = 1;
+  double lo = INFINITY, hi = -INFINITY, rlo = INFINITY, rhi = -INFINITY;
+  for (const curve& c : curves)
+    for (const epoch_record& e : c.epochs) {
+      emax = std::max(emax, e.epoch);
+      for (const double v : {e.train, e.test})
+        if (panel::plottable(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+      if (panel::plottable(e.residual))
+        rlo = std::min(rlo, e.residual), rhi = std::max(rhi, e.residual);
+    }
+  const bool residuals = rlo <= rhi;
+  const double H = top + ph + (residuals ? gap + rph : 0) + 52;
+
+  std::ostringstream s;
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" viewBox=\"0 0 " << W << ' ' << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    << "<text x=\"" << left << "\" y=\"22\" font-size=\"15\">" << escape(title) << "</text>\n";
+  const panel errors{s, left, top, pw, ph, emax, log_ticks(lo, hi)};
+  errors.axes("relative L2 error", !residuals);
+  const panel res{s, left, top + ph + gap, pw, rph, emax, log_ticks(rlo, rhi)};
+  if (residuals) res.axes("relative residual", true);
+
+  static constexpr const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                            "#9467bd", "#8c564b", "#e377c2", "#17becf"};
   for (std::size_t i = 0; i < curves.size(); ++i) {
     const curve& c = curves[i];
     const std::string col = colours[i % std::size(colours)];
     s << "<g>\n";
-    lines(c, &epoch_record::train,
-          "stroke=\"" + col + "\" stroke-width=\"1.2\" stroke-dasharray=\"5,3\" opacity=\"0.75\"");
-    lines(c, &epoch_record::test, "stroke=\"" + col + "\" stroke-width=\"2\"");
-    for (const epoch_record& e : c.epochs)
-      if (plottable(e.test))
-        s << "<circle cx=\"" << fixed(X(e.epoch), 1) << "\" cy=\"" << fixed(Y(e.test), 1)
-          << "\" r=\"2.5\" fill=\"" << col << "\"/>\n";
+    errors.line(
+        c, &epoch_record::train,
+        "stroke=\"" + col + "\" stroke-width=\"1.2\" stroke-dasharray=\"5,3\" opacity=\"0.75\"",
+        false, "");
+    errors.line(c, &epoch_record::test, "stroke=\"" + col + "\" stroke-width=\"2\"", true, col);
+    if (residuals)
+      res.line(c, &epoch_record::residual, "stroke=\"" + col + "\" stroke-width=\"1.5\"", true,
+               col);
     const double ly = top + 8 + 20.0 * static_cast<double>(i), lx = left + pw + 16;
     s << "<line x1=\"" << lx << "\" x2=\"" << lx + 24 << "\" y1=\"" << ly << "\" y2=\"" << ly
       << "\" stroke=\"" << col << "\" stroke-width=\"2\"/>\n<text x=\"" << lx + 30 << "\" y=\""

@@ -45,7 +45,7 @@ for name in 'FNO (d=1)' 'FNO-WT' 'FNO-DEQ (phantom)'; do
   grep -qF ">$name</text>" o/curves.svg || fail "curves.svg has no legend entry $name"
 done
 n=$(grep -c '<circle' o/curves.svg)
-((n == 6)) || fail "curves.svg has $n test points, not 6 (3 models × epochs 2, 3)"
+((n == 8)) || fail "curves.svg has $n points, not 8 (test errors: 3 models × epochs 2, 3; residuals: the DEQ at both)"
 if command -v python3 >/dev/null; then
   python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' o/curves.svg ||
     fail "curves.svg is not well-formed XML"
