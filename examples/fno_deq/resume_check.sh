@@ -9,7 +9,8 @@
 #   3. every parameter and Adam moment of the two runs' last checkpoints has the same bits, and
 #      so have their counters and training curves (all but the training seconds);
 #   4. corrupt input is refused by name, and nothing is trained from it: a truncated part, a
-#      checkpoint file cut short, a state.txt that is not one, a curve short of epochs.
+#      checkpoint file cut short, a state.txt that is not one, a curve short of epochs; and
+#      keep_parts.sh keeps a returned model's parts only when they match their sha256.
 # The DEQ's warm-up (5 unrolled steps, 4 steps an epoch) spans the interruption.
 #   examples/fno_deq/resume_check.sh FNO_DEQ_BINARY WORKDIR
 set -euo pipefail
@@ -41,6 +42,17 @@ if BIN=$bin SCALE=cpu DEVICE=cpu CKDIR=ck_bad PARTS=bad EXTRA="$args" \
 fi
 grep -q 'the parts of deq do not match' bad.log || fail "no message names the truncated part: $(tail -n 2 bad.log)"
 [[ ! -e ck_bad/deq ]] || fail "a truncated part left a deq checkpoint behind"
+
+# keep_parts.sh (what the agent runs on a device call's returned files) keeps the good parts
+# and leaves a model whose parts are cut with the parts kept before.
+mkdir -p returned kept
+cp parts/* returned/
+truncate -s -1 "$(find returned -name 'ck_fno.tgz.*' | sort | tail -n 1)"
+echo "stale" >kept/ck_fno.sha256
+if PARTS=kept "$here/keep_parts.sh" returned >keep.log 2>&1; then fail "keep_parts.sh kept a cut part"; fi
+grep -q 'the parts of fno in returned do not match' keep.log || fail "keep_parts.sh does not name the cut part: $(cat keep.log)"
+[[ $(cat kept/ck_fno.sha256) == stale ]] || fail "keep_parts.sh replaced the kept fno parts with cut ones"
+cmp -s parts/ck_deq.sha256 kept/ck_deq.sha256 || fail "keep_parts.sh did not keep the good deq parts"
 
 # 2: a new machine resumes from the parts.
 BIN=$bin SCALE=cpu DEVICE=cpu CKDIR=ck PARTS=parts EVAL_EVERY=1 EXTRA="$args" \
