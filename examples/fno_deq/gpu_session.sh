@@ -117,6 +117,9 @@ if ((protocol_only)); then
     echo "gpu_session.sh --protocol: no flags file ($flags_file or ${PARTS:-ck-parts}/gpu_session_flags): the first call's kernel choices are unknown; copy its gpu_session_flags there" >&2
     exit 2
   fi
+  # Kept beside the checkpoints and returned again: every call's files (keep_parts.sh) then
+  # hold what the next session needs.
+  save_flags
 else
   # --- 1. test_cuda ------------------------------------------------------------------------------
   failed=""
@@ -241,11 +244,12 @@ if [[ $SCALE == gpu && ! -s build/fno-data/85-1024-200/u_test.npy ]]; then
     tail -n 5 "$OUT/data.log"
   fi
 fi
-# The curves of models an earlier session trained (figures/curves_*.csv copied into PARTS with
-# the checkpoint parts) join this machine's, so that curves.svg draws every model of the
-# protocol; this machine's own files are not overwritten.
+# The curves of the models trained so far join this call's figures, so that curves.svg draws
+# every model of the protocol: an earlier call's on this machine (kept in CKDIR: each call's
+# $OUT starts empty), then an earlier session's (figures/curves_*.csv kept in PARTS with the
+# checkpoint parts). This machine's file of a model wins.
 mkdir -p "$OUT/figures"
-for f in "${PARTS:-ck-parts}"/curves_*.csv; do
+for f in "$CKDIR"/curves_*.csv "${PARTS:-ck-parts}"/curves_*.csv; do
   [[ -f $f ]] && cp -n "$f" "$OUT/figures/"
 done
 data=()
@@ -269,6 +273,10 @@ for m in "${protocol_models[@]}"; do
   left=$((DEADLINE - $(elapsed) - MARGIN))
   [[ $m == fno ]] && ((left > FNO_SECONDS)) && left=$FNO_SECONDS
   if ((left > 20)); then protocol "$m" "$left"; else note "protocol $m" "no time left" 0; fi
+done
+
+for f in "$OUT"/figures/curves_*.csv; do
+  [[ -f $f ]] && cp "$f" "$CKDIR/"
 done
 
 # --- 5. summary ----------------------------------------------------------------------------------
