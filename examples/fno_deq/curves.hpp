@@ -192,7 +192,7 @@ struct panel {
     for (const double v : yticks)
       s << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << fixed(y(v), 1)
         << "\" y2=\"" << fixed(y(v), 1) << "\"/>\n";
-    const double xstep = nice_step(emax, 8);
+    const double xstep = std::max(1.0, nice_step(emax, 8));  // whole epochs
     for (double ep = 0; ep <= emax + 1e-9; ep += xstep)
       s << "<line y1=\"" << top << "\" y2=\"" << top + ph << "\" x1=\"" << fixed(x(ep), 1)
         << "\" x2=\"" << fixed(x(ep), 1) << "\"/>\n";
