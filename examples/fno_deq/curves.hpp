@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -245,10 +246,10 @@ struct panel {
 /// train error dashed; a legend with the models' names. When some curve has residuals (the
 /// DEQ), a second chart below shows them at the evaluated epochs, in the models' colours (the
 /// brief asks that the solver's relative residual stay stable over training). Values that are
-/// not finite and positive leave a gap. Throws tessera::io_error naming `path` when it cannot
-/// be written.
+/// not finite and positive leave a gap; `subtitle` (the run's settings) goes under the title.
+/// Throws tessera::io_error naming `path` when it cannot be written.
 inline void write_curves_svg(const std::string& path, const std::vector<curve>& curves,
-                             const std::string& title) {
+                             const std::string& title, const std::string& subtitle = "") {
   using namespace curves_detail;
   const double W = 760, left = 72, right = 210, top = 54, ph = 340, rph = 150, gap = 56;
   const double pw = W - left - right;
@@ -269,7 +270,9 @@ inline void write_curves_svg(const std::string& path, const std::vector<curve>& 
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
     << "\" viewBox=\"0 0 " << W << ' ' << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
     << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    << "<text x=\"" << left << "\" y=\"22\" font-size=\"15\">" << escape(title) << "</text>\n";
+    << "<text x=\"" << left << "\" y=\"22\" font-size=\"15\">" << escape(title) << "</text>\n"
+    << "<text x=\"" << left << "\" y=\"40\" font-size=\"10\" fill=\"#666\">" << escape(subtitle)
+    << "</text>\n";
   const panel errors{s, left, top, pw, ph, emax, log_ticks(lo, hi)};
   errors.axes("relative L2 error", !residuals);
   const panel res{s, left, top + ph + gap, pw, rph, emax, log_ticks(rlo, rhi)};
@@ -303,6 +306,44 @@ inline void write_curves_svg(const std::string& path, const std::vector<curve>& 
   std::ofstream f(path);
   f << s.str();
   if (!f.flush()) tessera::throw_io_error("fno_deq curves", path, ": cannot write");
+}
+
+/// The value of `key=value` in a settings line, or "?".
+inline std::string setting(const std::string& settings, const std::string& key) {
+  std::istringstream in(settings);
+  for (std::string word; in >> word;)
+    if (word.starts_with(key + "=")) return word.substr(key.size() + 1);
+  return "?";
+}
+
+/// Draws dir/curves.svg from the curve files dir/curves_<key>.csv, for `keys` in that order,
+/// that belong to `settings` (empty: those of the first file found). Files of other settings
+/// and files that cannot be read are named on stderr and left out. Returns how many curves
+/// were drawn; throws tessera::io_error naming curves.svg when it cannot be written.
+inline std::size_t draw_curves(const std::string& dir, const std::vector<std::string>& keys,
+                               std::string settings) {
+  std::vector<curve> curves;
+  for (const std::string& key : keys) {
+    const std::string f = dir + "/curves_" + key + ".csv";
+    if (!std::filesystem::exists(f)) continue;
+    try {
+      curve cv = read_curve(f);
+      if (settings.empty()) settings = cv.settings;
+      if (cv.settings == settings)
+        curves.push_back(std::move(cv));
+      else
+        std::fprintf(stderr, "fno_deq: %s is of other settings (%s); not drawn\n", f.c_str(),
+                     cv.settings.c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "fno_deq: %s; not drawn\n", e.what());
+    }
+  }
+  const auto v = [&](const char* k) { return setting(settings, k); };
+  const std::string title = "Darcy " + v("res") + "×" + v("res") + ", " + v("ntrain") +
+                            " train / " + v("ntest") + " test, width " + v("width") + ", modes " +
+                            v("modes") + ": relative L2 per epoch";
+  write_curves_svg(dir + "/curves.svg", curves, title, settings);
+  return curves.size();
 }
 
 }  // namespace fno_deq

@@ -9,10 +9,11 @@
 #   3. another run's settings: the earlier files are named and not drawn;
 #   4. a corrupt curve file is named and not drawn, and the run still succeeds;
 #   5. curves.svg is well-formed XML (when python3 is there to parse it);
-#   6. a curve that cannot be written is named, and the results table still comes.
+#   6. a curve that cannot be written is named, and the results table still comes;
+#   7. --draw-curves draws the same chart from the curve files alone, and refuses an empty folder.
 #   examples/fno_deq/curves_check.sh FNO_DEQ_BINARY WORKDIR
 set -euo pipefail
-(($# == 2)) || { sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+(($# == 2)) || { sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 bin=$(realpath "$1") work=$2
 rm -rf "$work"
 mkdir -p "$work"
@@ -50,6 +51,16 @@ if command -v python3 >/dev/null; then
   python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' o/curves.svg ||
     fail "curves.svg is not well-formed XML"
 fi
+
+# --draw-curves redraws the chart from the curve files alone.
+cp o/curves.svg trained.svg
+rm o/curves.svg
+"$bin" --draw-curves o >draw.log 2>&1 || fail "--draw-curves failed: $(cat draw.log)"
+grep -q '^drew 3 model(s) into o/curves.svg' draw.log || fail "--draw-curves: $(cat draw.log)"
+cmp -s trained.svg o/curves.svg || fail "--draw-curves draws another chart than the run did"
+mkdir empty
+if "$bin" --draw-curves empty >draw2.log 2>&1; then fail "--draw-curves drew from an empty folder"; fi
+grep -q 'no curve file (curves_<model>.csv) drawn' draw2.log || fail "--draw-curves empty: $(cat draw2.log)"
 
 "$bin" "${tiny[@]}" --out o --models fno --seed 1 >run3.log 2>&1 || fail "run 3 failed: $(tail -n 3 run3.log)"
 grep -q 'o/curves_deq.csv is of other settings (.*seed=0.*); not drawn' run3.log ||

@@ -10,7 +10,7 @@
 //           [--lr LR] [--write-data DIR] [--data DIR] [--time-steps N] [--device cpu|cuda]
 //           [--train-seconds S] [--checkpoint DIR] [--checkpoint-every N] [--eval-every N]
 //           [--graph-solve on|off] [--fused-dft on|off] [--fused-pointwise on|off]
-//           [--resident-solve on|off]
+//           [--resident-solve on|off] [--draw-curves DIR]
 // --write-data writes the generated data as .npy (a_train, u_train, a_test, u_test; (N, K, K)
 // float64) and exits; --data trains on such files instead of generating; --time-steps times
 // N optimiser steps per model (the DEQ in solver mode) and prints TIMING lines instead of
@@ -20,7 +20,10 @@
 // with its PyTorch twin. --checkpoint DIR saves each model's training state (parameters,
 // Adam's moments, counters) in DIR/<model> every --checkpoint-every epochs (10), at the last
 // epoch and when --train-seconds stops training, and resumes from it when it is there: a long
-// run can be split over several invocations with the same settings.
+// run can be split over several invocations with the same settings. Each run writes its
+// models' training curves (<out>/curves_<model>.csv) and draws <out>/curves.svg from every curve
+// file there of its settings; --draw-curves DIR only draws DIR/curves.svg from the curve files in
+// DIR (those of the first file's settings), e.g. after gathering them from several machines.
 // The models, the training step and loop, evaluation and timing are model.hpp, generic over the
 // memory space: this file runs them on the host, device.cu (--device cuda) on the GPU.
 #include <algorithm>
@@ -147,6 +150,7 @@ constexpr const char* usage =
     "  --threads N            OpenMP threads (default 1)\n"
     "  --out DIR              figures (default out/fno_deq)\n"
     "  --write-data DIR       write the generated data as .npy and exit\n"
+    "  --draw-curves DIR      draw DIR/curves.svg from DIR/curves_<model>.csv and exit\n"
     "  --data DIR             train on such .npy files instead of generating\n"
     "  --time-steps N         time N optimiser steps per model instead of training\n"
     "  --device cpu|cuda      where to train (cuda needs the CUDA build and a GPU)\n"
@@ -259,6 +263,7 @@ std::string check_config(const config& c, bool check_grid = true) {
 
 static int fno_deq_main(int argc, char** argv) {
   config c;
+  std::string draw_dir;  // --draw-curves
   // --scale gpu's preset first, wherever it stands, so that explicit options override it (every
   // option but --help takes one value). Its Anderson budget: 24 iterations on clean data (the
   // brief's GPU protocol allows 16–32; 24 is the PyTorch reference step), 32 with
@@ -344,6 +349,8 @@ static int fno_deq_main(int argc, char** argv) {
       c.lr = real();
     } else if (a == "--write-data")
       c.write_data = next();
+    else if (a == "--draw-curves")
+      draw_dir = next();
     else if (a == "--data")
       c.data = next();
     else if (a == "--time-steps")
@@ -392,6 +399,19 @@ static int fno_deq_main(int argc, char** argv) {
       std::fprintf(stderr, "fno_deq: unknown option %s (fno_deq --help lists them)\n", a.c_str());
       return 2;
     }
+  }
+  if (!draw_dir.empty()) {
+    // Only the chart: from the curve files a run (or several, on other machines) left in DIR.
+    std::vector<std::string> keys;
+    for (const auto& spec : fno_deq::specs) keys.emplace_back(spec.key);
+    const std::size_t n = fno_deq::draw_curves(draw_dir, keys, "");
+    if (n == 0) {
+      std::fprintf(stderr, "fno_deq: --draw-curves %s: no curve file (curves_<model>.csv) drawn\n",
+                   draw_dir.c_str());
+      return 1;
+    }
+    std::printf("drew %zu model(s) into %s/curves.svg\n", n, draw_dir.c_str());
+    return 0;
   }
   if (const std::string bad = check_config(c, c.data.empty()); !bad.empty()) {
     std::fprintf(stderr, "fno_deq: %s\n", bad.c_str());
@@ -620,29 +640,11 @@ static int fno_deq_main(int argc, char** argv) {
             c.out + "/curves_" + r.key + ".csv",
             {.settings = settings, .key = r.key, .name = r.name, .epochs = r.history});
       });
-    std::vector<fno_deq::curve> curves;
-    for (const auto& spec : fno_deq::specs) {
-      const std::string f = c.out + "/curves_" + spec.key + ".csv";
-      if (!std::filesystem::exists(f)) continue;
-      try {
-        fno_deq::curve cv = fno_deq::read_curve(f);
-        if (cv.settings == settings)
-          curves.push_back(std::move(cv));
-        else
-          std::fprintf(stderr, "fno_deq: %s is of other settings (%s); not drawn\n", f.c_str(),
-                       cv.settings.c_str());
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "fno_deq: %s; not drawn\n", e.what());
-      }
-    }
-    char title[160];
-    std::snprintf(title, sizeof title,
-                  "Darcy %lld×%lld, %lld train / %lld test, width %lld, modes %lld: relative L2 "
-                  "per epoch",
-                  (long long)K, (long long)K, (long long)c.ntrain, (long long)c.ntest,
-                  (long long)c.width, (long long)c.modes);
-    if (written([&] { fno_deq::write_curves_svg(c.out + "/curves.svg", curves, title); }))
-      curves_note = std::to_string(curves.size()) + " model(s)";
+    std::vector<std::string> keys;
+    for (const auto& spec : fno_deq::specs) keys.emplace_back(spec.key);
+    std::size_t drawn = 0;
+    if (written([&] { drawn = fno_deq::draw_curves(c.out, keys, settings); }))
+      curves_note = std::to_string(drawn) + " model(s)";
     else
       curves_note = "not written";
   }
