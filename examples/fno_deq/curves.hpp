@@ -45,85 +45,6 @@ inline std::string number(double v) {
   std::snprintf(b, sizeof b, "%.9g", v);
   return b;
 }
-}  // namespace curves_detail
-
-/// Writes a curve file: "# settings: ...", "# model: key name" lines (when set), the column
-/// line, one line per epoch. Throws tessera::io_error naming `path` when it cannot be written.
-inline void write_curve(const std::string& path, const curve& c) {
-  std::ofstream f(path);
-  if (!c.settings.empty()) f << "# settings: " << c.settings << '\n';
-  if (!c.key.empty()) f << "# model: " << c.key << ' ' << c.name << '\n';
-  f << curve_columns << '\n';
-  for (const epoch_record& e : c.epochs)
-    f << e.epoch << ',' << curves_detail::number(e.train) << ',' << curves_detail::number(e.test)
-      << ',' << curves_detail::number(e.seconds) << ',' << curves_detail::number(e.residual)
-      << '\n';
-  if (!f.flush()) tessera::throw_io_error("fno_deq curves", path, ": cannot write");
-}
-
-/// Reads a curve file written by write_curve. Every line is checked: the column line, five
-/// numbers a line, epochs 1, 2, 3, … in order (a history starts at the first epoch). Throws
-/// tessera::io_error naming the file, the line and what is wrong.
-inline curve read_curve(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) tessera::throw_io_error("fno_deq curves", path, ": cannot open the file for reading");
-  curve c;
-  std::string line;
-  int n = 0;
-  bool columns = false;
-  const auto bad = [&](const std::string& what) {
-    tessera::throw_io_error("fno_deq curves", path, ":", n, ": ", what);
-  };
-  while (std::getline(f, line)) {
-    ++n;
-    if (!columns) {
-      if (line.starts_with("# settings: "))
-        c.settings = line.substr(12);
-      else if (line.starts_with("# model: ")) {
-        const std::string rest = line.substr(9);
-        const std::size_t sp = rest.find(' ');
-        c.key = rest.substr(0, sp);
-        c.name = sp == std::string::npos ? std::string() : rest.substr(sp + 1);
-      } else if (line == curve_columns)
-        columns = true;
-      else
-        bad("expected the column line '" + std::string(curve_columns) + "', got '" + line + "'");
-      continue;
-    }
-    epoch_record e;
-    std::istringstream in(line);
-    std::string field[5];
-    int k = 0;
-    while (k < 5 && std::getline(in, field[k], ',')) ++k;
-    std::string extra;
-    if (k != 5 || std::getline(in, extra)) bad("expected 5 comma-separated fields: '" + line + "'");
-    const auto num = [&](const std::string& s) {
-      if (s == "nan") return static_cast<double>(NAN);
-      std::size_t used = 0;
-      double v = 0;
-      try {
-        v = std::stod(s, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != s.size()) bad("'" + s + "' is not a number");
-      return v;
-    };
-    const double ep = num(field[0]), due = static_cast<double>(c.epochs.size() + 1);
-    if (ep != due)
-      bad("epoch " + field[0] + " where epoch " + std::to_string(c.epochs.size() + 1) + " was due");
-    e.epoch = static_cast<int>(due);
-    e.train = num(field[1]);
-    e.test = num(field[2]);
-    e.seconds = num(field[3]);
-    e.residual = num(field[4]);
-    c.epochs.push_back(e);
-  }
-  if (!columns) bad("no column line (an empty or cut file)");
-  return c;
-}
-
-namespace curves_detail {
 inline std::string escape(const std::string& s) {
   std::string o;
   for (char ch : s) {
@@ -152,9 +73,7 @@ inline double nice_step(double span, int most) {
     if (span / (step * m) <= most) return step * m;
   return step * 10;
 }
-}  // namespace curves_detail
 
-namespace curves_detail {
 /// A log-scale y axis over [lo, hi]: within three decades from the largest 1, 2, 5 × 10^k at or
 /// below lo to the smallest at or above hi, a line at each; wider, whole decades.
 inline std::vector<double> log_ticks(double lo, double hi) {
@@ -240,6 +159,82 @@ struct panel {
   }
 };
 }  // namespace curves_detail
+
+/// Writes a curve file: "# settings: ...", "# model: key name" lines (when set), the column
+/// line, one line per epoch. Throws tessera::io_error naming `path` when it cannot be written.
+inline void write_curve(const std::string& path, const curve& c) {
+  std::ofstream f(path);
+  if (!c.settings.empty()) f << "# settings: " << c.settings << '\n';
+  if (!c.key.empty()) f << "# model: " << c.key << ' ' << c.name << '\n';
+  f << curve_columns << '\n';
+  for (const epoch_record& e : c.epochs)
+    f << e.epoch << ',' << curves_detail::number(e.train) << ',' << curves_detail::number(e.test)
+      << ',' << curves_detail::number(e.seconds) << ',' << curves_detail::number(e.residual)
+      << '\n';
+  if (!f.flush()) tessera::throw_io_error("fno_deq curves", path, ": cannot write");
+}
+
+/// Reads a curve file written by write_curve. Every line is checked: the column line, five
+/// numbers a line, epochs 1, 2, 3, … in order (a history starts at the first epoch). Throws
+/// tessera::io_error naming the file, the line and what is wrong.
+inline curve read_curve(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) tessera::throw_io_error("fno_deq curves", path, ": cannot open the file for reading");
+  curve c;
+  std::string line;
+  int n = 0;
+  bool columns = false;
+  const auto bad = [&](const std::string& what) {
+    tessera::throw_io_error("fno_deq curves", path, ":", n, ": ", what);
+  };
+  while (std::getline(f, line)) {
+    ++n;
+    if (!columns) {
+      if (line.starts_with("# settings: "))
+        c.settings = line.substr(12);
+      else if (line.starts_with("# model: ")) {
+        const std::string rest = line.substr(9);
+        const std::size_t sp = rest.find(' ');
+        c.key = rest.substr(0, sp);
+        c.name = sp == std::string::npos ? std::string() : rest.substr(sp + 1);
+      } else if (line == curve_columns)
+        columns = true;
+      else
+        bad("expected the column line '" + std::string(curve_columns) + "', got '" + line + "'");
+      continue;
+    }
+    epoch_record e;
+    std::istringstream in(line);
+    std::string field[5];
+    int k = 0;
+    while (k < 5 && std::getline(in, field[k], ',')) ++k;
+    std::string extra;
+    if (k != 5 || std::getline(in, extra)) bad("expected 5 comma-separated fields: '" + line + "'");
+    const auto num = [&](const std::string& s) {
+      if (s == "nan") return static_cast<double>(NAN);
+      std::size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(s, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != s.size()) bad("'" + s + "' is not a number");
+      return v;
+    };
+    const double ep = num(field[0]), due = static_cast<double>(c.epochs.size() + 1);
+    if (ep != due)
+      bad("epoch " + field[0] + " where epoch " + std::to_string(c.epochs.size() + 1) + " was due");
+    e.epoch = static_cast<int>(due);
+    e.train = num(field[1]);
+    e.test = num(field[2]);
+    e.seconds = num(field[3]);
+    e.residual = num(field[4]);
+    c.epochs.push_back(e);
+  }
+  if (!columns) bad("no column line (an empty or cut file)");
+  return c;
+}
 
 /// Draws the curves as an SVG chart: epochs across, relative L2 up on a log scale; per model
 /// (one colour each) the test error as a solid line with a dot at each evaluated epoch and the

@@ -10,18 +10,19 @@
 set -euo pipefail
 (($# == 1)) || { sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 from=$1 to=${PARTS:-ck-parts}
+here=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
 [[ -d $from ]] || { echo "keep_parts: no folder '$from'" >&2; exit 1; }
 mkdir -p "$to"
 kept=0 bad=0
 for sum in "$from"/ck_*.sha256; do
   [[ -f $sum ]] || continue
   model=$(basename "$sum" .sha256)
-  parts=("$from/$model".tgz.*)
-  if [[ ! -f ${parts[0]} ]] || [[ $(cat "${parts[@]}" | sha256sum | awk '{print $1}') != "$(cat "$sum")" ]]; then
-    echo "keep_parts: the parts of ${model#ck_} in $from do not match $sum; $to keeps its own" >&2
+  if ! "$here/checkpoint_parts.sh" check "$from" "${model#ck_}"; then
+    echo "keep_parts: $to keeps its own parts of ${model#ck_}" >&2
     bad=1
     continue
   fi
+  parts=("$from/$model".tgz.*)
   rm -f "$to/$model".tgz.* "$to/$model.sha256"
   cp "${parts[@]}" "$sum" "$to/"
   echo "keep_parts: ${model#ck_}: ${#parts[@]} part(s)"

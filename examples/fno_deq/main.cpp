@@ -402,9 +402,7 @@ static int fno_deq_main(int argc, char** argv) {
   }
   if (!draw_dir.empty()) {
     // Only the chart: from the curve files a run (or several, on other machines) left in DIR.
-    std::vector<std::string> keys;
-    for (const auto& spec : fno_deq::specs) keys.emplace_back(spec.key);
-    const std::size_t n = fno_deq::draw_curves(draw_dir, keys, "");
+    const std::size_t n = fno_deq::draw_curves(draw_dir, fno_deq::spec_keys(), "");
     if (n == 0) {
       std::fprintf(stderr, "fno_deq: --draw-curves %s: no curve file (curves_<model>.csv) drawn\n",
                    draw_dir.c_str());
@@ -640,10 +638,8 @@ static int fno_deq_main(int argc, char** argv) {
             c.out + "/curves_" + r.key + ".csv",
             {.settings = settings, .key = r.key, .name = r.name, .epochs = r.history});
       });
-    std::vector<std::string> keys;
-    for (const auto& spec : fno_deq::specs) keys.emplace_back(spec.key);
     std::size_t drawn = 0;
-    if (written([&] { drawn = fno_deq::draw_curves(c.out, keys, settings); }))
+    if (written([&] { drawn = fno_deq::draw_curves(c.out, fno_deq::spec_keys(), settings); }))
       curves_note = std::to_string(drawn) + " model(s)";
     else
       curves_note = "not written";

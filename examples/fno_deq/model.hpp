@@ -136,6 +136,13 @@ inline constexpr model_spec specs[] = {
     {"deq-ift", "FNO-DEQ (implicit)", kind::deq, im::backward_mode::implicit},
 };
 
+/// The models' keys in the order of `specs` (the order of the tables and of curves.svg).
+inline std::vector<std::string> spec_keys() {
+  std::vector<std::string> keys;
+  for (const model_spec& s : specs) keys.emplace_back(s.key);
+  return keys;
+}
+
 /// The prepared data on the host (main.cpp): x normalised, y raw (ytr_obs: the training
 /// observations, noisy with --noise), all (N, 1, K, K); the target normaliser's decode
 /// y = ŷ · y_scale + y_mean with y_scale = std + eps, both (1, 1, K, K).

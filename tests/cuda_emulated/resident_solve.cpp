@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "../implicit/helpers.hpp"
@@ -45,25 +46,25 @@ struct solver_kernels<host> {
     return n % static_cast<index_t>(16 / bytes) == 0;
   }
 
+  /// Launches kernel(std::integral_constant<int, V>) over rows of n values of T, in 16-byte
+  /// packs (V = 16 / sizeof(T)) when n allows, as implicit.cuh's launches choose.
+  template <class T, class Kernel>
+  static void launch(index_t n, index_t rows, Kernel kernel) {
+    constexpr int P = static_cast<int>(16 / sizeof(T));
+    if (packed(n, sizeof(T)))
+      cuda_emulation::emulate_launch(grid(rows), dim3(threads),
+                                     [&] { kernel(std::integral_constant<int, P>{}); });
+    else
+      cuda_emulation::emulate_launch(grid(rows), dim3(threads),
+                                     [&] { kernel(std::integral_constant<int, 1>{}); });
+  }
   template <class T>
   static void launch_residual(const ck::fixed_point_residual_args<T>& a) {
-    if (packed(a.n, sizeof(T)))
-      cuda_emulation::emulate_launch(grid(a.rows), dim3(threads), [&] {
-        ck::fixed_point_residual<T, static_cast<int>(16 / sizeof(T))>(a);
-      });
-    else
-      cuda_emulation::emulate_launch(grid(a.rows), dim3(threads),
-                                     [&] { ck::fixed_point_residual<T, 1>(a); });
+    launch<T>(a.n, a.rows, [&](auto v) { ck::fixed_point_residual<T, decltype(v)::value>(a); });
   }
   template <class T>
   static void launch_combine(const ck::fixed_point_combine_args<T>& a) {
-    if (packed(a.n, sizeof(T)))
-      cuda_emulation::emulate_launch(grid(a.rows), dim3(threads), [&] {
-        ck::fixed_point_combine<T, static_cast<int>(16 / sizeof(T))>(a);
-      });
-    else
-      cuda_emulation::emulate_launch(grid(a.rows), dim3(threads),
-                                     [&] { ck::fixed_point_combine<T, 1>(a); });
+    launch<T>(a.n, a.rows, [&](auto v) { ck::fixed_point_combine<T, decltype(v)::value>(a); });
   }
 
   /// One residual kernel per request (this test's solves ask for at most 7 others), the
