@@ -9,12 +9,14 @@
 //   RESULT case=<rfft2|irfft2>_<H>x<W> tessera=<ms> fftw=<ms> unit=ms ratio=<tessera/fftw>
 // (medians of --reps repetitions of process CPU time, each at least --min-time seconds), then
 // CHECK lines with the largest difference between the two results relative to the largest
-// magnitude, and the FFTW planning time. Built with TESSERA_USE_FFTW: the `tessera` column is
-// the builtin engine (selected with spectral::fft_engine_guard), and a second pair of lines
+// magnitude, and the FFTW planning time. Built with TESSERA_USE_FFTW and TESSERA_USE_EIGEN_FFT:
+// the `tessera` column is the builtin engine (selected with spectral::fft_engine_guard), and a
+// second pair of lines
 //   RESULT case=<rfft2|irfft2>_<H>x<W>_fftw_engine tessera=<ms> fftw=<ms> unit=ms ratio=...
 // times the same calls on tessera's FFTW engine (guru plans over the tensors' layout,
 // FFTW_ESTIMATE, or FFTW_MEASURE with --engine-measure; tensors allocated per call) against the
-// raw planned FFTW calls (FFTW_MEASURE, or FFTW_ESTIMATE with --estimate).
+// raw planned FFTW calls (FFTW_MEASURE, or FFTW_ESTIMATE with --estimate), and a third pair,
+// `_eigen_engine`, the same calls on the engine of Eigen's FFT module (kissfft).
 #include <fftw3.h>
 #include <time.h>
 
@@ -128,29 +130,31 @@ void run_shape(index_t B, index_t C, index_t H, index_t W, int reps, double min_
   const double copy_ms = measure(reps, min_time, restore);
   const double f_irfft = f_irfft_copy - copy_ms;
 
-  // The same calls on tessera's FFTW engine, and its agreement with the builtin engine.
-  double t_rfft_fe = 0, t_irfft_fe = 0, diff_fe = 0;
-  {
-    const sp::fft_engine_guard fe(sp::fft_engine::fftw);
-    const tensor<float> Xf = sp::rfft2(x);
-    for (index_t i = 0; i < Xf.numel(); ++i)
-      diff_fe = std::max(diff_fe, double(std::abs(Xf.data()[i] - X.data()[i])));
-    t_rfft_fe = measure(reps, min_time, [&] {
+  // The same calls on tessera's other engines (FFTW, Eigen's FFT), and their agreement with the
+  // builtin engine.
+  const std::string shp = std::to_string(H) + "x" + std::to_string(W);
+  const auto engine_lines = [&](sp::fft_engine e, const char* name) {
+    const sp::fft_engine_guard fe(e);
+    const tensor<float> Xe = sp::rfft2(x);
+    double d = 0;
+    for (index_t i = 0; i < Xe.numel(); ++i)
+      d = std::max(d, double(std::abs(Xe.data()[i] - X.data()[i])));
+    const double t_r = measure(reps, min_time, [&] {
       const tensor<float> r = sp::rfft2(x);
       (void)r;
     });
-    t_irfft_fe = measure(reps, min_time, [&] {
+    const double t_i = measure(reps, min_time, [&] {
       const tensor<float> r = sp::irfft2(X, shape_t{H, W});
       (void)r;
     });
-  }
-
-  const std::string shp = std::to_string(H) + "x" + std::to_string(W);
-  std::printf("RESULT case=rfft2_%s_fftw_engine tessera=%.4g fftw=%.4g unit=ms ratio=%.3f\n",
-              shp.c_str(), t_rfft_fe, f_rfft, t_rfft_fe / f_rfft);
-  std::printf("RESULT case=irfft2_%s_fftw_engine tessera=%.4g fftw=%.4g unit=ms ratio=%.3f\n",
-              shp.c_str(), t_irfft_fe, f_irfft, t_irfft_fe / f_irfft);
-  std::printf("CHECK fftw_engine_vs_builtin_rfft2_maxdiff_rel=%.2e\n", diff_fe / mag);
+    std::printf("RESULT case=rfft2_%s_%s_engine tessera=%.4g fftw=%.4g unit=ms ratio=%.3f\n",
+                shp.c_str(), name, t_r, f_rfft, t_r / f_rfft);
+    std::printf("RESULT case=irfft2_%s_%s_engine tessera=%.4g fftw=%.4g unit=ms ratio=%.3f\n",
+                shp.c_str(), name, t_i, f_irfft, t_i / f_irfft);
+    std::printf("CHECK %s_engine_vs_builtin_rfft2_maxdiff_rel=%.2e\n", name, d / mag);
+  };
+  engine_lines(sp::fft_engine::fftw, "fftw");
+  engine_lines(sp::fft_engine::eigen, "eigen");
   std::printf("RESULT case=rfft2_%s tessera=%.4g fftw=%.4g unit=ms ratio=%.3f\n", shp.c_str(),
               t_rfft, f_rfft, t_rfft / f_rfft);
   std::printf("RESULT case=irfft2_%s tessera=%.4g fftw=%.4g unit=ms ratio=%.3f\n", shp.c_str(),

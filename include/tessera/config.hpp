@@ -38,6 +38,14 @@
 #define TESSERA_HAS_FFTW 0
 #endif
 
+/// Eigen's FFT module as the engine of the host FFTs (spectral/eigen_fft.hpp), compiled in and
+/// made the default: define TESSERA_USE_EIGEN_FFT (for the whole program).
+#if defined(TESSERA_USE_EIGEN_FFT)
+#define TESSERA_HAS_EIGEN_FFT 1
+#else
+#define TESSERA_HAS_EIGEN_FFT 0
+#endif
+
 /// Internal invariant check: active unless NDEBUG; never used for user input.
 #if defined(NDEBUG)
 #define TESSERA_ASSERT(cond) ((void)0)

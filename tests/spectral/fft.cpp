@@ -193,6 +193,20 @@ BOOST_AUTO_TEST_CASE(errors_name_the_function_and_shape) {
     BOOST_CHECK_NO_THROW(sp::fft_engine_guard(sp::fft_engine::fftw));
   else
     BOOST_CHECK_THROW(sp::fft_engine_guard(sp::fft_engine::fftw), invalid_argument);
+  // So can Eigen's FFT (test_eigen_fft compiles this file with TESSERA_USE_EIGEN_FFT); the
+  // message names the macro.
+  if constexpr (sp::has_eigen_fft) {
+    BOOST_CHECK_NO_THROW(sp::fft_engine_guard(sp::fft_engine::eigen));
+  } else {
+    try {
+      const sp::fft_engine_guard g(sp::fft_engine::eigen);
+      BOOST_ERROR("no exception");
+    } catch (const invalid_argument& e) {
+      const std::string msg = e.what();
+      BOOST_TEST(msg.find("TESSERA_USE_EIGEN_FFT") != std::string::npos, msg);
+    }
+    BOOST_TEST((sp::host_fft_engine() != sp::fft_engine::eigen));  // nothing changed
+  }
   const tensor<double> real3 = zeros<double>(shape_t{2, 3});
   BOOST_CHECK_THROW(sp::fft(real3), invalid_argument);  // last extent 3: not complex
   BOOST_CHECK_THROW(sp::fft(zeros<double>(shape_t{2})), invalid_argument);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Discrete Fourier transforms of host tensors: fft/ifft/rfft/irfft along one axis and their
-// 2-d and n-d compositions, on blocks of lines through the Stockham engine of stockham.hpp.
+// 2-d and n-d compositions, on blocks of lines through the Stockham engine of stockham.hpp (or
+// the engine fft_engine_guard chose: Eigen's FFT, eigen_fft.hpp, or FFTW, fftw.hpp).
 #pragma once
 
 #include <algorithm>
@@ -11,9 +12,13 @@
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/tensor.hpp"
 #include "tessera/spectral/fft_engine.hpp"
+#include "tessera/spectral/fft_lines.hpp"
 #include "tessera/spectral/stockham.hpp"
 #if TESSERA_HAS_FFTW
 #include "tessera/spectral/fftw.hpp"
+#endif
+#if TESSERA_HAS_EIGEN_FFT
+#include "tessera/spectral/eigen_fft.hpp"
 #endif
 
 namespace tessera::spectral {
@@ -46,43 +51,6 @@ T* fft_scratch(index_t size) {
   thread_local std::vector<T> buf;
   if (static_cast<index_t>(buf.size()) < 4 * size) buf.resize(static_cast<std::size_t>(4 * size));
   return buf.data();
-}
-
-/// The lines of a 1-d transform: every combination of the indices of the axes other than the
-/// transform axis (and the complex pair axis), with its element offset in input and output.
-struct fft_lines {
-  int rank = 0;
-  index_t extent[max_rank] = {};
-  index_t in_stride[max_rank] = {};
-  index_t out_stride[max_rank] = {};
-  index_t count = 1;
-
-  /// Offsets of line l (row-major over the other axes).
-  void offsets(index_t l, index_t& in, index_t& out) const noexcept {
-    in = 0;
-    out = 0;
-    for (int k = rank - 1; k >= 0; --k) {
-      const index_t i = l % extent[k];
-      l /= extent[k];
-      in += i * in_stride[k];
-      out += i * out_stride[k];
-    }
-  }
-};
-
-/// Lines over the first `logical_rank` axes of `in` and `out` except `axis`.
-template <class T>
-fft_lines make_lines(const tensor<T>& in, const tensor<T>& out, int axis, int logical_rank) {
-  fft_lines l;
-  for (int i = 0; i < logical_rank; ++i) {
-    if (i == axis) continue;
-    l.extent[l.rank] = in.shape()[i];
-    l.in_stride[l.rank] = in.strides()[i];
-    l.out_stride[l.rank] = out.strides()[i];
-    l.count *= in.shape()[i];
-    ++l.rank;
-  }
-  return l;
 }
 
 /// Runs `body(first_line, lines_in_block)` over blocks of at most `per_block` lines in
@@ -156,6 +124,9 @@ void c2c_into(const tensor<T>& x, const tensor<T>& out, int a, bool inverse, T s
   if (out.numel() == 0) return;
 #if TESSERA_HAS_FFTW
   if (thread_fft_engine() == fft_engine::fftw && fftw::c2c(x, out, a, inverse, scale)) return;
+#endif
+#if TESSERA_HAS_EIGEN_FFT
+  if (thread_fft_engine() == fft_engine::eigen) return eigen_fft::c2c(x, out, a, inverse, scale);
 #endif
   const fft_lines lines = make_lines(x, out, a, x.rank() - 1);
   const index_t sa = x.strides()[a], sp = x.strides()[x.rank() - 1], oa = out.strides()[a];
@@ -247,6 +218,12 @@ tensor<T> r2c(const tensor<T>& x, int axis, T scale) {
 #if TESSERA_HAS_FFTW
   if (thread_fft_engine() == fft_engine::fftw && fftw::r2c(x, out, a, scale)) return out;
 #endif
+#if TESSERA_HAS_EIGEN_FFT
+  if (thread_fft_engine() == fft_engine::eigen) {
+    eigen_fft::r2c(x, out, a, scale);
+    return out;
+  }
+#endif
   const fft_lines lines = make_lines(x, out, a, x.rank());
   const index_t sa = x.strides()[a], oa = out.strides()[a];
   const T* xb = x.data();
@@ -316,6 +293,12 @@ tensor<T> c2r(const tensor<T>& x, int axis, index_t n, T scale, bool hermitian) 
 #if TESSERA_HAS_FFTW
   if (thread_fft_engine() == fft_engine::fftw && fftw::c2r(x, out, a, n, scale, hermitian))
     return out;
+#endif
+#if TESSERA_HAS_EIGEN_FFT
+  if (thread_fft_engine() == fft_engine::eigen) {
+    eigen_fft::c2r(x, out, a, n, scale, hermitian);
+    return out;
+  }
 #endif
   const fft_lines lines = make_lines(x, out, a, x.rank() - 1);
   const index_t sa = x.strides()[a], sp = x.strides()[x.rank() - 1], oa = out.strides()[a];
