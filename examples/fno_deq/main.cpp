@@ -480,8 +480,11 @@ static int fno_deq_main(int argc, char** argv) {
     if (atr.rank() != 3 || atr.shape() != utr.shape() || ate.shape() != ute.shape() ||
         ate.rank() != 3 || atr.size(1) != ate.size(1) || atr.size(1) != atr.size(2) ||
         ate.size(2) != atr.size(2)) {  // (the test arrays were read as K×K too)
-      std::fprintf(stderr, "fno_deq: --data %s: expected (N, K, K) arrays of matching shapes\n",
-                   c.data.c_str());
+      std::fprintf(stderr,
+                   "fno_deq: --data %s: expected (N, K, K) arrays of matching shapes, got "
+                   "a_train %s, u_train %s, a_test %s, u_test %s\n",
+                   c.data.c_str(), atr.shape().str().c_str(), utr.shape().str().c_str(),
+                   ate.shape().str().c_str(), ute.shape().str().c_str());
       return 2;
     }
     c.ntrain = std::min(c.ntrain, atr.size(0));
