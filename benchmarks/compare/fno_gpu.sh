@@ -32,9 +32,10 @@
 #          tessera_s=<s> torch_s=<s> tessera_epochs=<e> torch_epochs=<e> tessera_steps=<n>
 #          torch_steps=<n>
 # then both sides' TRAIN lines. Device time: one optimiser step at the paper scale costs about
-# 12 ms for FNO and 66 ms for FNO-DEQ (tessera, H200, solver mode), so EPOCHS=500 (16,000
-# steps) is ~3-4 min per side for FNO but ~18 min per side for FNO-DEQ: use TRAIN_SECONDS or
-# fewer EPOCHS for the DEQ within a 10-minute call. (TRAIN_SECONDS > 0 without MODE means
+# 6 ms for FNO and 39 ms for FNO-DEQ on tessera's side (H200, run 11 of docs/benchmarks.md),
+# 12 and 118 ms on PyTorch's, so EPOCHS=500 (16,000 steps) is ~1.6 / 3.2 min for FNO but
+# ~10.4 / 31 min for FNO-DEQ: use TRAIN_SECONDS or fewer EPOCHS for the DEQ within a 10-minute
+# call (examples/fno_deq/protocol.sh trains tessera's side in pieces). (TRAIN_SECONDS > 0 without MODE means
 # MODE=both, as the script's earlier PyTorch-only training option did.)
 #
 # DEVICE=cpu runs the same comparison on the host at one thread (OMP_NUM_THREADS=1, PyTorch
