@@ -10,6 +10,8 @@ function(tessera_add_doc_snippets)
   file(MAKE_DIRECTORY "${out_dir}")
   foreach(doc IN LISTS docs)
     get_filename_component(stem "${doc}" NAME_WE)
+    # An edited page reconfigures the build, so its blocks are extracted again.
+    set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${doc}")
     file(READ "${doc}" text)
     set(index 0)
     while(TRUE)
