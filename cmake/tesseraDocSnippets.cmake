@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-# Compiles and runs the ```cpp blocks of docs/*.md and README.md: each block is a complete program, built
-# with asserts on (whatever the build type) as doc_<page>_<n> and run as the CTest test
-# docs_snippet_<page>_<n>.
+# Compiles and runs the ```cpp blocks of docs/*.md and README.md: each block is a complete
+# program, built with asserts on (whatever the build type) as doc_<page>_<n> and run as the CTest
+# test docs_snippet_<page>_<n>.
 
 function(tessera_add_doc_snippets)
   file(GLOB docs CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/docs/*.md")

@@ -672,11 +672,10 @@ run_result train(model<S>& m, const data<S>& d, const config& c, std::uint64_t s
         std::snprintf(extra, sizeof extra, "  residual %.1e%s", rec.residual,
                       step <= c.warmup_steps ? "  (warm-up: unrolled)" : "");
       }
-      std::printf("  epoch %3d  train rel-L2 %.4f  test rel-L2 %.4f  %.1f s%s\n", e,
-                  loss / static_cast<double>(N), rec.test, train_s, extra);
+      std::printf("  epoch %3d  train rel-L2 %.4f  test rel-L2 %.4f  %.1f s%s\n", e, rec.train,
+                  rec.test, train_s, extra);
     } else {
-      std::printf("  epoch %3d  train rel-L2 %.4f  %.1f s\n", e, loss / static_cast<double>(N),
-                  train_s);
+      std::printf("  epoch %3d  train rel-L2 %.4f  %.1f s\n", e, rec.train, train_s);
     }
     std::fflush(stdout);
     r.history.push_back(rec);

@@ -44,8 +44,8 @@ BOOST_AUTO_TEST_CASE(threads_transform_at_once) {
   threads_match_builtin(sp::fft_engine::eigen);
 }
 
-BOOST_AUTO_TEST_CASE(selectable_where_it_is_not_the_default) {
-  // fft_engine_guard selects any engine on any build; here builtin, then Eigen again.
+BOOST_AUTO_TEST_CASE(nested_guards_select_it_again) {
+  // A guard for Eigen's engine inside one for the builtin engine.
   const sp::fft_engine_guard g(sp::fft_engine::builtin);
   generator gen(4);
   const tensor<float> x = randn<float>(shape_t{2, 5, 12, 10}, gen);

@@ -54,8 +54,8 @@ struct line_fft {
   std::vector<std::complex<T>> a, b;
 };
 
-/// Runs body(w, line, in_offset, out_offset) for every line, in parallel chunks of about
-/// default_grain points, each chunk with its own line_fft of length n.
+/// Runs body(w, in_offset, out_offset) for every line, in parallel chunks of about
+/// default_grain points, each chunk with its own line_fft w of length n.
 template <class T, class F>
 void for_each_line(const fft_lines& lines, index_t n, F&& body) {
   const index_t grain = std::max<index_t>(1, default_grain / std::max<index_t>(1, n));
