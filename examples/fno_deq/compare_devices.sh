@@ -24,11 +24,21 @@ mkdir -p "$OUT_DIR"
 common=(--epochs "$EPOCHS" --models "$MODELS")
 # shellcheck disable=SC2206  # ARGS is a list of options, split on purpose
 [[ -n $ARGS ]] && common+=($ARGS)
-"$exe" "${common[@]}" --out "$OUT_DIR/cpu" >"$OUT_DIR/cpu.txt" 2>&1
+# The two runs at once (the host run takes one thread, fno_deq's default): on a device machine
+# the host's seconds are device time too.
+"$exe" "${common[@]}" --out "$OUT_DIR/cpu" >"$OUT_DIR/cpu.txt" 2>&1 &
+cpu_pid=$!
 set +e
 "$exe" "${common[@]}" --device cuda --out "$OUT_DIR/cuda" >"$OUT_DIR/cuda.txt" 2>"$OUT_DIR/cuda.err"
 rc=$?
+wait "$cpu_pid"
+cpu_rc=$?
 set -e
+if ((cpu_rc != 0)); then
+  tail -20 "$OUT_DIR/cpu.txt" >&2
+  echo "compare_devices.sh: the host run failed (status $cpu_rc)" >&2
+  exit 1
+fi
 cat "$OUT_DIR/cuda.err" >&2
 # Status 3 also when every model failed on the device (MISSING ... reason=failed on): a failure.
 if ((rc == 3)) && ! grep -q "reason=failed on" "$OUT_DIR/cuda.err"; then

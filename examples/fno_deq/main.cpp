@@ -28,6 +28,7 @@
 // memory space: this file runs them on the host, device.cu (--device cuda) on the GPU.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -196,6 +197,46 @@ N parse_number(const std::string& opt, const std::string& v) {
   return r;
 }
 
+/// A checkpoint's run identity (config::run_id): every setting that shapes the training
+/// trajectory or the recorded curve, and a 64-bit hash of the prepared data (inputs, noisy
+/// training targets, test targets, normaliser), so that a resume with other settings or other
+/// data is refused. The device and the cuda kernel switches are left out: they change rounding
+/// only, and a protocol may resume on another machine.
+std::string run_identity(const config& c, const fno_deq::host_data& hd) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the tensors' bytes, 8 at a time
+  for (const tensor<T>* t : {&hd.xtr, &hd.ytr_obs, &hd.xte, &hd.yte, &hd.y_mean, &hd.y_scale}) {
+    const tensor<T> x = t->contiguous();
+    const auto* bytes = reinterpret_cast<const unsigned char*>(x.data());
+    const std::size_t n = static_cast<std::size_t>(x.numel()) * sizeof(T);
+    for (std::size_t i = 0; i < n; i += 8) {
+      std::uint64_t w = 0;
+      std::memcpy(&w, bytes + i, std::min<std::size_t>(8, n - i));
+      h = (h ^ w) * 0x100000001b3ull;
+    }
+    h = (h ^ static_cast<std::uint64_t>(x.numel())) * 0x100000001b3ull;
+  }
+  char buf[384];
+  std::snprintf(buf, sizeof buf,
+                "res=%lld pad=%lld ntrain=%lld ntest=%lld width=%lld modes=%lld batch=%lld "
+                "epochs=%d lr=%.17g noise=%.17g seed=%llu solver_iters=%d wt_unroll=%d "
+                "warmup=%dx%d data=%016llx",
+                (long long)c.res, (long long)c.pad, (long long)c.ntrain, (long long)c.ntest,
+                (long long)c.width, (long long)c.modes, (long long)c.batch, c.epochs, c.lr, c.noise,
+                (unsigned long long)c.seed, c.solver_iters, c.wt_unroll, c.warmup_steps,
+                c.warmup_unroll, (unsigned long long)h);
+  return buf;
+}
+
+/// The noise protocol's variances for σ²_max = `noise` > 0 (brief §2.4): 0, then the powers of
+/// ten from 1e-9 below σ²_max, then σ²_max itself (so a σ²_max that is not a power of ten is
+/// still the largest variance applied).
+std::vector<double> noise_variances(double noise) {
+  std::vector<double> vars = {0.0};
+  for (double v = 1e-9; v < noise * (1 - 1e-9); v *= 10) vars.push_back(v);
+  vars.push_back(noise);
+  return vars;
+}
+
 /// Every setting checked before any work is done; returns an empty string or what is wrong.
 /// `check_grid` false skips the modes-against-grid check (with --data the grid is the files',
 /// checked again once they are read).
@@ -225,6 +266,14 @@ std::string check_config(const config& c, bool check_grid = true) {
   }
   if (!(c.noise >= 0) || !std::isfinite(c.noise)) {
     std::snprintf(buf, sizeof buf, "--noise must be non-negative and finite (got %g)", c.noise);
+    return buf;
+  }
+  if (const std::size_t V = c.noise > 0 ? noise_variances(c.noise).size() : 0;
+      c.write_data.empty() && c.ntrain < static_cast<index_t>(V)) {
+    std::snprintf(buf, sizeof buf,
+                  "--noise %g needs at least %zu training samples, one per variance (0, 1e-9, "
+                  "..., %g); --ntrain is %lld",
+                  c.noise, V, c.noise, (long long)c.ntrain);
     return buf;
   }
   if (!(c.train_seconds >= 0) || !std::isfinite(c.train_seconds)) {
@@ -312,7 +361,7 @@ static int fno_deq_main(int argc, char** argv) {
     if (a == "--scale") {
       c.scale = next();  // its preset was applied before this loop
       if (c.scale != "gpu" && c.scale != "cpu") {
-        std::fprintf(stderr, "fno_deq: --scale must be cpu or gpu\n");
+        std::fprintf(stderr, "fno_deq: --scale must be cpu or gpu (got \"%s\")\n", c.scale.c_str());
         return 2;
       }
     } else if (a == "--noise")
@@ -429,7 +478,7 @@ static int fno_deq_main(int argc, char** argv) {
     }
 #endif
   } else if (c.device != "cpu") {
-    std::fprintf(stderr, "fno_deq: --device must be cpu or cuda\n");
+    std::fprintf(stderr, "fno_deq: --device must be cpu or cuda (got \"%s\")\n", c.device.c_str());
     return 2;
   }
   const bool on_gpu = c.device == "cuda";
@@ -439,11 +488,18 @@ static int fno_deq_main(int argc, char** argv) {
 #endif
   std::printf("FNO-DEQ on Darcy flow (Marwah et al. 2023), tessera example on the %s\n",
               on_gpu ? "GPU (cuda)" : "CPU");
+  char grid[160];
+  if (c.data.empty())
+    std::snprintf(grid, sizeof grid, "grid %lld×%lld (+%lld pad), %lld train / %lld test",
+                  (long long)c.res, (long long)c.res, (long long)c.pad, (long long)c.ntrain,
+                  (long long)c.ntest);
+  else  // the files decide the grid and may hold fewer samples (the data line below)
+    std::snprintf(grid, sizeof grid, "grid of --data (+%lld pad), at most %lld train / %lld test",
+                  (long long)c.pad, (long long)c.ntrain, (long long)c.ntest);
   std::printf(
-      "scale %s: grid %lld×%lld (+%lld pad), %lld train / %lld test, width %lld, modes %lld,"
-      " batch %lld, %d epochs, Adam lr %g (cosine per step)\n",
-      c.scale.c_str(), (long long)c.res, (long long)c.res, (long long)c.pad, (long long)c.ntrain,
-      (long long)c.ntest, (long long)c.width, (long long)c.modes, (long long)c.batch, c.epochs,
+      "scale %s: %s, width %lld, modes %lld, batch %lld, %d epochs, Adam lr %g (cosine "
+      "per step)\n",
+      c.scale.c_str(), grid, (long long)c.width, (long long)c.modes, (long long)c.batch, c.epochs,
       c.lr);
   std::printf(
       "FNO-WT: %d unrolled blocks; FNO-DEQ: Anderson m=5 λ=1e-4 β=1, %d iterations (full "
@@ -490,6 +546,43 @@ static int fno_deq_main(int argc, char** argv) {
     c.ntrain = std::min(c.ntrain, atr.size(0));
     c.ntest = std::min(c.ntest, ate.size(0));
     c.res = atr.size(1);
+    // Values the training cannot use: a non-finite or non-positive coefficient, a non-finite
+    // solution, or a solution of norm 0 (its relative error divides by it). Only the samples
+    // used are checked.
+    {
+      const auto bad_value = [&](const char* file, const tensor<double>& x, index_t n,
+                                 bool coefficient) {
+        const tensor<double> v = x.slice(0, 0, n).contiguous();
+        const index_t per = v.numel() / std::max<index_t>(n, 1);
+        for (index_t s = 0; s < n; ++s) {
+          double norm2 = 0;
+          for (index_t i = 0; i < per; ++i) {
+            const double e = v.data()[s * per + i];
+            if (!std::isfinite(e) || (coefficient && !(e > 0))) {
+              std::fprintf(stderr,
+                           "fno_deq: --data %s: %s sample %lld, pixel %lld is %g (expected %s)\n",
+                           c.data.c_str(), file, (long long)s, (long long)i, e,
+                           coefficient ? "a finite positive coefficient" : "a finite value");
+              return true;
+            }
+            norm2 += e * e;
+          }
+          if (!coefficient && norm2 == 0) {
+            std::fprintf(stderr,
+                         "fno_deq: --data %s: %s sample %lld is zero everywhere (the relative "
+                         "error divides by its norm)\n",
+                         c.data.c_str(), file, (long long)s);
+            return true;
+          }
+        }
+        return false;
+      };
+      if (bad_value("a_train.npy", atr, c.ntrain, true) ||
+          bad_value("u_train.npy", utr, c.ntrain, false) ||
+          bad_value("a_test.npy", ate, c.ntest, true) ||
+          bad_value("u_test.npy", ute, c.ntest, false))
+        return 2;
+    }
     if (const std::string bad = check_config(c); !bad.empty()) {  // sizes taken from the files
       std::fprintf(stderr, "fno_deq: --data %s: %s\n", c.data.c_str(), bad.c_str());
       return 2;
@@ -539,21 +632,24 @@ static int fno_deq_main(int argc, char** argv) {
   const normaliser an(atr), yn(ytr);
   tensor<T> ytr_obs = ytr.clone();
   if (c.noise > 0) {
-    // Consecutive equal chunks, one per variance in [0, 1e-9, 1e-8, ..., σ²_max]; Gaussian noise
-    // on the normalised targets, decoded back (test data stay clean).
-    std::vector<double> vars = {0.0};
-    for (double v = 1e-9; v <= c.noise * (1 + 1e-9); v *= 10) vars.push_back(v);
-    const index_t chunk = (c.ntrain + index_t(vars.size()) - 1) / index_t(vars.size());
+    // Consecutive chunks as equal as ntrain allows (sizes differ by at most one), one per
+    // variance in [0, 1e-9, 1e-8, ..., σ²_max] (the powers of ten below σ²_max, then σ²_max
+    // itself); Gaussian noise on the normalised targets, decoded back (test data stay clean).
+    const std::vector<double> vars = noise_variances(c.noise);
+    const index_t V = static_cast<index_t>(vars.size());  // ≤ ntrain (check_config)
+    const auto chunk_of = [&](index_t n) { return static_cast<std::size_t>(n * V / c.ntrain); };
     const tensor<T> eps = tessera::randn<T>(shape_t{c.ntrain, K, K}, gen);
     for (index_t n = 0; n < c.ntrain; ++n) {
-      const double sd = std::sqrt(vars[static_cast<std::size_t>(n / chunk)]);
+      const double sd = std::sqrt(vars[chunk_of(n)]);
       for (index_t p = 0; p < P; ++p)
         ytr_obs.data()[n * P + p] +=
             static_cast<T>(sd * eps.data()[n * P + p] * (yn.stdev.data()[p] + normaliser::eps));
     }
     double rel = 0;  // how large the noise is: mean ‖u_obs − u‖/‖u‖ over the noisiest chunk
     index_t cnt = 0;
-    for (index_t n = (index_t(vars.size()) - 1) * chunk; n < c.ntrain; ++n, ++cnt) {
+    for (index_t n = 0; n < c.ntrain; ++n) {
+      if (chunk_of(n) + 1 != vars.size()) continue;
+      ++cnt;
       double nd = 0, nu = 0;
       for (index_t p = 0; p < P; ++p) {
         const double dv = ytr_obs.data()[n * P + p] - ytr.data()[n * P + p];
@@ -563,9 +659,13 @@ static int fno_deq_main(int argc, char** argv) {
       rel += std::sqrt(nd / nu);
     }
     std::printf(
-        "noise: %zu chunks of %lld samples; noisiest chunk (σ² = %g): mean relative L2 of "
-        "the observations %.4f\n",
-        vars.size(), (long long)chunk, vars.back(), cnt ? rel / double(cnt) : 0.0);
+        "noise: %zu chunks of %s samples; noisiest chunk (σ² = %g): mean relative L2 of the "
+        "observations %.4f\n",
+        vars.size(),
+        (c.ntrain % V == 0 ? std::to_string(c.ntrain / V)
+                           : std::to_string(c.ntrain / V) + "–" + std::to_string(c.ntrain / V + 1))
+            .c_str(),
+        vars.back(), cnt ? rel / double(cnt) : 0.0);
   }
   double umax = 0;
   for (index_t i = 0; i < u_all.numel(); ++i) umax = std::max(umax, double(u_all.data()[i]));
@@ -580,6 +680,7 @@ static int fno_deq_main(int argc, char** argv) {
   hd.yte = nchw(yte);
   hd.y_mean = yn.mean.reshape(shape_t{1, 1, K, K});
   hd.y_scale = yn.scale();
+  c.run_id = run_identity(c, hd);
 
   if (c.time_steps > 0) {
 #ifdef TESSERA_FNO_DEQ_CUDA

@@ -83,6 +83,10 @@ struct config {
   // when it is there (see checkpoint_io below).
   std::string checkpoint;
   int checkpoint_every = 10;
+  // What a checkpoint must have been written by to be resumed: the settings that shape the
+  // training run and a hash of its data (main.cpp's run_identity). A checkpoint of another
+  // run is refused, not silently continued on other data or settings.
+  std::string run_id;
   // Epochs between the per-epoch evaluations (test rel-L2, the DEQ's residual): 1 evaluates
   // every epoch; the last epoch (and the one where --train-seconds stops) always is. The final
   // evaluation after training does not depend on it.
@@ -487,27 +491,32 @@ struct progress {
 };
 
 /// --checkpoint DIR: a model's training state in DIR/<key>/. The parameters and Adam's moments
-/// go to slot a/ or b/ in turn (p<i>.npy, m<i>.npy, v<i>.npy, float32) with the training
-/// curve so far (history.csv, curves.hpp), then state.txt, which
-/// names the complete slot with the counters and Adam's step counts, is replaced atomically
-/// (written beside and renamed): a run killed while saving leaves the previous checkpoint
-/// intact. Loading checks every count and shape and names the file at fault.
+/// go to slot a/ or b/ (p<i>.npy, m<i>.npy, v<i>.npy, float32) with the training curve so far
+/// (history.csv, curves.hpp), always the slot the current state.txt does not name; then
+/// state.txt, which names the complete slot with the run's identity (config::run_id), the
+/// counters and Adam's step counts, is replaced atomically (written beside and renamed): a run
+/// killed while saving leaves the previous checkpoint intact. Loading checks the identity,
+/// every count and shape, and names the file at fault.
 template <class S>
 struct checkpoint_io {
   std::filesystem::path dir;
   std::vector<ad::parameter<T, S>*> params;
   optim::adam<T, S>& opt;
+  std::string run_id;
+  /// The slot the current state.txt names ("" before the first load or save).
+  std::string slot_in_use;
 
-  /// Saves the state after epoch pr.epoch, and the curve of epochs 1 … pr.epoch.
-  void save(const progress& pr, const std::vector<epoch_record>& history) const {
+  /// Saves the state after epoch pr.epoch, and the curve of epochs 1 … pr.epoch, into the slot
+  /// state.txt does not name.
+  void save(const progress& pr, const std::vector<epoch_record>& history) {
     namespace fs = std::filesystem;
-    const std::string slot = pr.epoch % 2 == 0 ? "a" : "b";
+    const std::string slot = slot_in_use == "a" ? "b" : "a";
     fs::create_directories(dir / slot);
     std::ostringstream st;
-    st << "fno_deq checkpoint 1\nslot " << slot << "\nepoch " << pr.epoch << "\nstep " << pr.step
-       << "\ngenerator " << pr.generator << "\nloop_s " << pr.loop_s << "\nschedule_steps "
-       << pr.schedule_steps << "\nbatch " << pr.batch << "\nntrain " << pr.ntrain << "\nparameters "
-       << params.size() << "\nadam_steps";
+    st << "fno_deq checkpoint 2\nrun " << run_id << "\nslot " << slot << "\nepoch " << pr.epoch
+       << "\nstep " << pr.step << "\ngenerator " << pr.generator << "\nloop_s " << pr.loop_s
+       << "\nschedule_steps " << pr.schedule_steps << "\nbatch " << pr.batch << "\nntrain "
+       << pr.ntrain << "\nparameters " << params.size() << "\nadam_steps";
     for (std::size_t i = 0; i < params.size(); ++i) {
       const std::string n = std::to_string(i) + ".npy";
       tessera::io::save_npy((dir / slot / ("p" + n)).string(),
@@ -530,14 +539,14 @@ struct checkpoint_io {
         tessera::throw_io_error("fno_deq --checkpoint", tmp.string(), ": cannot write");
     }
     fs::rename(tmp, dir / "state.txt");
+    slot_in_use = slot;
   }
 
   /// Restores the parameters and Adam's state from DIR/<key>/ into the model and optimiser and
-  /// returns the counters and the curve so far; false when there is no checkpoint. `expect`
-  /// holds the run's schedule length, batch and training-set size, which must match the
-  /// checkpoint's. A slot without history.csv (a checkpoint from before curves were kept) gives
-  /// a curve of unknown values for the epochs it holds.
-  bool load(const progress& expect, progress& pr, std::vector<epoch_record>& history) const {
+  /// returns the counters and the curve so far; false when there is no checkpoint. The
+  /// checkpoint's run identity must be run_id, and its schedule length, batch and training-set
+  /// size those of `expect`.
+  bool load(const progress& expect, progress& pr, std::vector<epoch_record>& history) {
     namespace fs = std::filesystem;
     const fs::path state = dir / "state.txt";
     if (!fs::exists(state)) return false;
@@ -549,13 +558,24 @@ struct checkpoint_io {
     const auto bad = [&](const std::string& what) {
       tessera::throw_io_error("fno_deq --checkpoint", where, ": ", what);
     };
-    if (!(f >> magic >> word >> version) || magic != "fno_deq" || word != "checkpoint" ||
-        version != 1)
-      bad("not an fno_deq checkpoint (version 1)");
+    if (!(f >> magic >> word >> version) || magic != "fno_deq" || word != "checkpoint")
+      bad("not an fno_deq checkpoint");
+    if (version == 1)
+      bad("written by an fno_deq that did not record its run's settings and data (checkpoint "
+          "version 1), so resuming it cannot be checked: remove " +
+          dir.string() + " to start this model again");
+    if (version != 2) bad("checkpoint version " + std::to_string(version) + ", expected 2");
     const auto field = [&](const char* name, auto& v) {
       if (!(f >> word) || word != name || !(f >> v))
         bad(std::string("missing or bad '") + name + "'");
     };
+    std::string run;
+    if (!(f >> word) || word != "run" || !std::getline(f, run) || run.size() < 2)
+      bad("missing or bad 'run'");
+    run.erase(0, 1);  // the space after "run"
+    if (run != run_id)
+      bad("written by another run (" + run + "); this run is " + run_id +
+          " (resume with the same settings and data, or give another --checkpoint folder)");
     field("slot", slot);
     if (slot != "a" && slot != "b") bad("slot '" + slot + "' is neither a nor b");
     field("epoch", pr.epoch);
@@ -611,6 +631,7 @@ struct checkpoint_io {
     } else {
       for (int e = 1; e <= pr.epoch; ++e) history.push_back(epoch_record{.epoch = e});
     }
+    slot_in_use = slot;
     return true;
   }
 };
@@ -632,7 +653,7 @@ run_result train(model<S>& m, const data<S>& d, const config& c, std::uint64_t s
   double step_time = 0;
   std::printf("\n-- %s: %lld parameters --\n", m.name.c_str(), static_cast<long long>(r.params));
   progress pr{.schedule_steps = spe * c.epochs, .batch = c.batch, .ntrain = N};
-  const checkpoint_io<S> ck{std::filesystem::path(c.checkpoint) / key, params, opt};
+  checkpoint_io<S> ck{std::filesystem::path(c.checkpoint) / key, params, opt, c.run_id, {}};
   if (const progress expect = pr; !c.checkpoint.empty() && ck.load(expect, pr, r.history)) {
     gen.set_position(pr.generator);
     step = pr.step;

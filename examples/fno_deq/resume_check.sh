@@ -9,8 +9,10 @@
 #   3. every parameter and Adam moment of the two runs' last checkpoints has the same bits, and
 #      so have their counters and training curves (all but the training seconds);
 #   4. corrupt input is refused by name, and nothing is trained from it: a truncated part, a
-#      checkpoint file cut short, a state.txt that is not one, a curve short of epochs; and
-#      keep_parts.sh keeps a returned model's parts only when they match their sha256.
+#      checkpoint file cut short, a state.txt that is not one (or of the version before run
+#      identities), a curve short of epochs, a checkpoint of another run (another seed, other
+#      data); and keep_parts.sh keeps a returned model's parts only when they match their sha256;
+#   5. each save goes to the slot state.txt does not name: the previous checkpoint is intact.
 # The DEQ's warm-up (5 unrolled steps, 4 steps an epoch) spans the interruption.
 #   examples/fno_deq/resume_check.sh FNO_DEQ_BINARY WORKDIR
 set -euo pipefail
@@ -25,6 +27,14 @@ args="--models fno,deq --width 4 --batch 4 --res 12 --ntrain 16 --ntest 8 --mode
 fail() { echo "resume_check: $*" >&2; exit 1; }
 # shellcheck disable=SC2086  # args is a list of arguments
 "$bin" $args --checkpoint straight >straight.log 2>&1 || fail "the straight run failed ($(tail -n 3 straight.log))"
+# 5: saves after epochs 2 and 4 (an even --checkpoint-every) go to slots a and b: b is named,
+# a still holds epoch 2's checkpoint.
+# shellcheck disable=SC2086
+"$bin" $args --models fno --epochs 4 --checkpoint-every 2 --checkpoint slots >slots.log 2>&1 ||
+  fail "the run saving every 2 epochs failed ($(tail -n 3 slots.log))"
+[[ $(awk '$1 == "slot" {print $2}' slots/fno/state.txt) == b &&
+  $(grep -c '^[0-9]' slots/fno/b/history.csv) == 4 && $(grep -c '^[0-9]' slots/fno/a/history.csv) == 2 ]] ||
+  fail "the save after epoch 4 did not leave epoch 2's checkpoint in the other slot"
 # shellcheck disable=SC2086
 "$bin" $args --checkpoint first --train-seconds 1e-9 >first.log 2>&1 || fail "the first piece failed"
 grep -q '^TRAIN model=deq epochs=1 ' first.log || fail "the first piece did not stop after epoch 1"
@@ -65,11 +75,12 @@ done
 # 3: the same bits.
 compared=0
 for m in fno deq; do
-  diff <(grep -v '^loop_s' straight/$m/state.txt) <(grep -v '^loop_s' ck/$m/state.txt) >/dev/null ||
+  diff <(grep -v '^loop_s\|^slot' straight/$m/state.txt) <(grep -v '^loop_s\|^slot' ck/$m/state.txt) >/dev/null ||
     fail "$m: the counters differ: $(diff straight/$m/state.txt ck/$m/state.txt | tr '\n' ' ')"
   slot=$(awk '$1 == "slot" {print $2}' straight/$m/state.txt)
+  rslot=$(awk '$1 == "slot" {print $2}' ck/$m/state.txt)
   for f in straight/$m/"$slot"/*.npy; do
-    cmp -s "$f" "ck/$m/$slot/$(basename "$f")" || fail "$m: ${f#straight/} differs after the resume"
+    cmp -s "$f" "ck/$m/$rslot/$(basename "$f")" || fail "$m: ${f#straight/} differs after the resume"
     compared=$((compared + 1))
   done
 done
@@ -77,9 +88,10 @@ done
 # The curve (history.csv) spans the resume: every epoch's errors and residual, not its seconds.
 for m in fno deq; do
   slot=$(awk '$1 == "slot" {print $2}' straight/$m/state.txt)
-  diff <(cut -d, -f1-3,5 "straight/$m/$slot/history.csv") <(cut -d, -f1-3,5 "ck/$m/$slot/history.csv") \
+  rslot=$(awk '$1 == "slot" {print $2}' ck/$m/state.txt)
+  diff <(cut -d, -f1-3,5 "straight/$m/$slot/history.csv") <(cut -d, -f1-3,5 "ck/$m/$rslot/history.csv") \
     >/dev/null || fail "$m: the curve differs after the resume"
-  [[ $(grep -c '^[0-9]' "ck/$m/$slot/history.csv") == 3 ]] || fail "$m: the resumed curve lacks epochs"
+  [[ $(grep -c '^[0-9]' "ck/$m/$rslot/history.csv") == 3 ]] || fail "$m: the resumed curve lacks epochs"
 done
 for m in fno deq; do
   a=$(grep "^TRAIN model=$m " straight.log | grep -o 'test_rel_l2=[^ ]*')
@@ -95,11 +107,44 @@ truncate -s 100 "cut/deq/$slot/p0.npy"
 if "$bin" $args --checkpoint cut >cut.log 2>&1; then fail "a truncated checkpoint file was accepted"; fi
 grep -q "load_npy: cut/deq/$slot/p0.npy: " cut.log || fail "no message names the cut file: $(tail -n 1 cut.log)"
 cp -r ck junk
-echo "fno_deq checkpoint 1 slot c" >junk/fno/state.txt
+sed -i 's/^slot .*/slot c/' junk/fno/state.txt
 # shellcheck disable=SC2086
 if "$bin" $args --checkpoint junk >junk.log 2>&1; then fail "a bad state.txt was accepted"; fi
 grep -q "junk/fno/state.txt: slot 'c' is neither a nor b" junk.log ||
   fail "no message names the bad state.txt: $(tail -n 1 junk.log)"
+cp -r ck old
+echo "fno_deq checkpoint 1 slot a" >old/fno/state.txt
+# shellcheck disable=SC2086
+if "$bin" $args --checkpoint old >old.log 2>&1; then fail "a version-1 state.txt was accepted"; fi
+grep -q "old/fno/state.txt: written by an fno_deq that did not record its run" old.log ||
+  fail "no message names the version-1 state.txt: $(tail -n 1 old.log)"
+# Another run's checkpoint: another seed (other data and weights), other data alone (one
+# training target changed in a --data folder), another learning rate.
+for other in "--seed 1" "--lr 0.05"; do
+  cp -r ck another
+  # shellcheck disable=SC2086
+  if "$bin" $args $other --checkpoint another >another.log 2>&1; then
+    fail "a checkpoint of another run was resumed with $other"
+  fi
+  grep -q "another/fno/state.txt: written by another run (res=12 .*); this run is res=12 " \
+    another.log || fail "no message names the other run ($other): $(tail -n 1 another.log)"
+  rm -rf another
+done
+"$bin" --res 12 --ntrain 16 --ntest 8 --write-data data >/dev/null
+# shellcheck disable=SC2086
+"$bin" $args --data data --epochs 3 --train-seconds 1e-9 --checkpoint ondata >/dev/null 2>&1 ||
+  fail "the run on --data failed"
+# One byte in the middle of u_train[3, 5, 5]'s mantissa (16 samples of 12×12 float64 after
+# the header).
+f=data/u_train.npy
+off=$(($(stat -c %s $f) - 16 * 144 * 8 + (3 * 144 + 5 * 12 + 5) * 8 + 3))
+printf '\x5a' | dd of=$f bs=1 seek=$off conv=notrunc status=none
+# shellcheck disable=SC2086
+if "$bin" $args --data data --checkpoint ondata >ondata.log 2>&1; then
+  fail "a checkpoint was resumed on other data"
+fi
+grep -q "ondata/fno/state.txt: written by another run" ondata.log ||
+  fail "no message names the other data: $(tail -n 1 ondata.log)"
 cp -r ck short
 slot=$(awk '$1 == "slot" {print $2}' short/fno/state.txt)
 sed -i '$d' "short/fno/$slot/history.csv"

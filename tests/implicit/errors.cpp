@@ -91,6 +91,12 @@ BOOST_AUTO_TEST_CASE(invalid_backward_settings) {
   expect_invalid([&] { run({.phantom_tau = 0}); }, {"backward.phantom_tau"});
   expect_invalid([&] { run({.unroll_steps = 0}); }, {"backward.unroll_steps"});
   expect_invalid([&] { run({.max_iter = -3}); }, {"backward.max_iter", "-3"});
+  // GMRES needs a VJP for its Krylov step and one for the true residual: with one it returned
+  // w = 0 (a zero gradient) without a word. The other adjoint methods take a budget of one.
+  expect_invalid([&] { run({.max_iter = 1}); },
+                 {"implicit::fixed_point", "backward.max_iter (GMRES adjoint) = 1", "at least 2"});
+  BOOST_CHECK_NO_THROW(run({.method = im::adjoint_method::picard, .max_iter = 1}));
+  BOOST_CHECK_NO_THROW(run({.mode = im::backward_mode::phantom, .max_iter = 1}));
 }
 
 BOOST_AUTO_TEST_CASE(invalid_inputs) {
@@ -131,6 +137,22 @@ BOOST_AUTO_TEST_CASE(invalid_inputs) {
   expect_invalid(
       [] { (void)im::gmres([](const dtensor&) { return ones<double>({3}); }, ones<double>({2})); },
       {"implicit::gmres", "A returned (3)", "shape (2)"});
+  expect_invalid(
+      [] {
+        (void)im::gmres([](const dtensor& x) { return x; }, ones<double>({2}), {.max_iter = 1});
+      },
+      {"implicit::gmres", "max_iter = 1", "at least 2"});
+  // The messages name gmres's and jacobian_penalty's own arguments, not fixed_point's z0.
+  expect_invalid([] { (void)im::gmres([](const dtensor& x) { return x; }, dtensor()); },
+                 {"implicit::gmres", "b is an undefined tensor"});
+  expect_invalid(
+      [] {
+        (void)im::gmres([](const dtensor& x) { return x; }, zeros<double>({0, 2}));
+      },
+      {"implicit::gmres", "b of shape (0,2) has no elements"});
+  generator gen2(1);
+  expect_invalid([&] { (void)im::jacobian_penalty(tanh_map, dtensor(), {w}, gen2); },
+                 {"implicit::jacobian_penalty", "z is an undefined tensor"});
 }
 
 BOOST_AUTO_TEST_CASE(non_convergence_is_data) {

@@ -320,5 +320,100 @@ BOOST_AUTO_TEST_CASE(gmres_solves_a_nonsymmetric_system) {
   }
 }
 
+// A sample that is solved from the start (all its residuals 0: a zero-padded sample of a map
+// with f(0) = 0) is not a safeguard step: the padded batch reports what the sample alone does
+// (before, its all-zero Gram matrix counted as a fallback at every step).
+BOOST_AUTO_TEST_CASE(a_solved_sample_is_not_a_safeguard_step) {
+  const dtensor c = from_vector<double>({0.3, -0.2, 0.1, 0, 0, 0}, {2, 3});
+  const auto map_of = [](const dtensor& shift) {
+    return [shift](const dtensor& z) { return add(mul(tanh(z), scalar(0.5)), shift); };
+  };
+  im::solver_options o;
+  o.method = im::solver_method::anderson;
+  o.max_iter = 8;
+  o.full_budget = true;
+  o.batched = true;
+  const auto padded = im::solve(map_of(c), zeros<double>({2, 3}), o);
+  const auto alone = im::solve(map_of(c.slice(0, 0, 1).clone()), zeros<double>({1, 3}), o);
+  BOOST_TEST(padded.info.safeguard_steps == alone.info.safeguard_steps);
+  BOOST_TEST(padded.info.sample_residuals[1] == 0.0);
+  BOOST_TEST(padded.info.sample_converged[1]);
+  BOOST_TEST(max_abs_diff(padded.z.slice(0, 0, 1).clone(), alone.z) <= 1e-15);
+}
+
+// A skipped Broyden update (Δg = 0, so vᵀΔg = 0) leaves the memory as it was: with memory 1,
+// the pair stored by the previous update stays (before, a zero pair took its slot, and the next
+// step was a plain Picard step).
+BOOST_AUTO_TEST_CASE(a_skipped_broyden_update_keeps_the_memory) {
+  namespace imd = tessera::implicit::detail;
+  const imd::row_layout L{1, 2};
+  imd::broyden_state<double> st(1, 1e6, 1);
+  int safeguards = 0;
+  const std::vector<double> res{1.0}, best{1.0};
+  const std::vector<char> finite{1};
+  const auto step = [&](const dtensor& x, const dtensor& r) {
+    return st.next(imd::iterate_view<double>{x, r, x, r, res, best, finite, L}, safeguards);
+  };
+  const dtensor x0 = from_vector<double>({0, 0}, {2}), r0 = from_vector<double>({1, 2}, {2});
+  const dtensor x1 = step(x0, r0);
+  const dtensor r1 = from_vector<double>({0.5, 0.5}, {2});  // Δg ≠ 0: a pair is stored
+  const dtensor x2 = step(x1, r1);
+  BOOST_TEST_REQUIRE(st.count == 1);
+  const dtensor pair_u = st.U[0].clone(), pair_v = st.V[0].clone();
+  BOOST_TEST(norm(pair_u) > 0);
+  (void)step(x2, r1);  // Δg = 0: skipped
+  BOOST_TEST(safeguards == 1);
+  BOOST_TEST(st.count == 1);
+  BOOST_TEST(max_abs_diff(st.U[0], pair_u) == 0.0);
+  BOOST_TEST(max_abs_diff(st.V[0], pair_v) == 0.0);
+}
+
+// Batched, each sample meets its own tolerance: two samples of A = diag(1 … 10) (20 values)
+// whose right-hand sides differ by 10⁹ in scale and lie on different halves of the spectrum.
+// Before, the stop was one tolerance on the whole residual: GMRES minimises the whole norm, so
+// it was met while the small sample's residual was still far above its own (converged = true
+// all the same).
+BOOST_AUTO_TEST_CASE(batched_gmres_meets_every_samples_tolerance) {
+  const index_t n = 20;
+  std::vector<double> dv, bv;
+  for (index_t s = 0; s < 2; ++s)
+    for (index_t j = 0; j < n; ++j) {
+      dv.push_back(1.0 + 9.0 * static_cast<double>(j) / (n - 1));
+      const bool low = j < n / 2;
+      bv.push_back(s == 0 ? (low ? 1e6 * (1 + j % 3) : 0.0) : (low ? 0.0 : 1e-3 * (1 + j % 4)));
+    }
+  const dtensor d = from_vector<double>(dv, {2, n}), b = from_vector<double>(bv, {2, n});
+  std::vector<dtensor> given, given_values;  // what A received, and its values then
+  const auto op = [&](const dtensor& x) {
+    given.push_back(x);
+    given_values.push_back(x.clone());
+    return mul(d, x);
+  };
+  const im::gmres_options o{
+      .restart = 5, .max_iter = 400, .abs_tol = 0, .rel_tol = 1e-8, .batched = true};
+  const auto s = im::gmres(op, b, o);
+  BOOST_TEST_REQUIRE(s.info.sample_converged.size() == 2u);
+  BOOST_TEST(s.info.sample_converged[0]);
+  BOOST_TEST(s.info.sample_converged[1]);
+  BOOST_TEST(s.info.converged);
+  const dtensor r = sub(b, mul(d, s.z));
+  for (index_t i = 0; i < 2; ++i) {
+    const double ri = norm(r.select(0, i).contiguous()), bi = norm(b.select(0, i).contiguous());
+    BOOST_TEST(ri <= 1e-8 * bi, "sample " << i << ": residual " << ri << ", ‖b‖ " << bi);
+    BOOST_TEST(s.info.sample_residuals[static_cast<std::size_t>(i)] == ri,
+               boost::test_tools::tolerance(1e-6));
+  }
+  // With a budget too small for the small sample, the report says so.
+  const auto short_run = im::gmres(
+      op, b, {.restart = 5, .max_iter = 6, .abs_tol = 0, .rel_tol = 1e-8, .batched = true});
+  BOOST_TEST(!short_run.info.converged);
+  BOOST_TEST(short_run.info.converged ==
+             (short_run.info.sample_converged[0] && short_run.info.sample_converged[1]));
+  // Nothing A was given changed afterwards (the host's update wrote into x in place).
+  BOOST_TEST_REQUIRE(given.size() == given_values.size());
+  for (std::size_t k = 0; k < given.size(); ++k)
+    BOOST_TEST(max_abs_diff(given[k], given_values[k]) == 0.0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE_END()

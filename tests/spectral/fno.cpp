@@ -214,6 +214,20 @@ BOOST_AUTO_TEST_CASE(lifting_grid_padding_and_head) {
   BOOST_TEST((out.shape() == shape_t{2, 1, 5, 4}));
   const dvar cropped = tad::constant(y.slice(2, 0, 5).slice(3, 0, 4).clone());
   BOOST_TEST(max_abs_diff(out, head.fc2(tad::gelu(head.fc1(cropped))).value()) == 0.0);
+  // A negative pad, and inputs the crop cannot take, are refused by name.
+  const auto names = [](const char* what) {
+    return [what](const invalid_argument& e) {
+      const std::string m = e.what();
+      return m.find("spectral::projection_head") != std::string::npos &&
+             m.find(what) != std::string::npos;
+    };
+  };
+  BOOST_CHECK_EXCEPTION(sp::projection_head<double>(3, 1, -1, gen), invalid_argument,
+                        names("pad -1 is negative"));
+  BOOST_CHECK_EXCEPTION(head(tad::constant(zeros<double>(shape_t{2, 3, 2, 6}))), invalid_argument,
+                        names("got (2,3,2,6)"));
+  BOOST_CHECK_EXCEPTION(head(tad::constant(zeros<double>(shape_t{2, 4, 7, 6}))), invalid_argument,
+                        names("expected (B, 3, H + 2, W + 2)"));
 }
 
 BOOST_AUTO_TEST_CASE(tiny_fno_input_gradient) {

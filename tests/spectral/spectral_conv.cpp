@@ -210,6 +210,26 @@ BOOST_AUTO_TEST_CASE(weights_initialisation_and_errors) {
   BOOST_CHECK_THROW(
       sp::spectral_conv1d(zeros<double>(shape_t{1, 2, 8}), zeros<double>(shape_t{2, 2, 6, 2})),
       invalid_argument);  // m > N/2+1
+  // Empty transform axes are refused by name on every method (N = 0 used to divide by zero in
+  // the 1-d GEMM path; W = 0 gave an empty result on the GEMM path and an rfft error on the
+  // FFT path).
+  const auto names = [](const char* fn) {
+    return [fn](const invalid_argument& e) {
+      const std::string m = e.what();
+      return m.find(fn) != std::string::npos && m.find("need ") != std::string::npos;
+    };
+  };
+  for (const sp::spectral_method method :
+       {sp::spectral_method::truncated_dft, sp::spectral_method::fft,
+        sp::spectral_method::truncated_dft_gemm}) {
+    BOOST_CHECK_EXCEPTION(sp::spectral_conv1d(zeros<double>(shape_t{1, 1, 0}),
+                                              zeros<double>(shape_t{1, 1, 1, 2}), method),
+                          invalid_argument, names("spectral::spectral_conv1d"));
+    BOOST_CHECK_EXCEPTION(sp::spectral_conv2d(zeros<double>(shape_t{1, 1, 4, 0}),
+                                              zeros<double>(shape_t{1, 1, 1, 1, 2}),
+                                              zeros<double>(shape_t{1, 1, 1, 1, 2}), method),
+                          invalid_argument, names("spectral::spectral_conv2d"));
+  }
 }
 
 namespace {

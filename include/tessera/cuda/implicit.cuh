@@ -45,11 +45,11 @@ struct solver_kernels<cuda> {
   static geometry geometry_for(index_t rows, index_t n) {
     const index_t threads = cuda_rt::block_threads;
     const index_t target = static_cast<index_t>(cuda_rt::sm_count()) * 8;
-    const index_t y = std::min<index_t>(rows, 65535);
+    const index_t y = std::clamp<index_t>(rows, 1, 65535);  // (layout_of has refused 0 rows)
     const index_t per_row = std::max<index_t>(1, target / y);
     const index_t need = (n + 4 * threads - 1) / (4 * threads);
     return {static_cast<unsigned>(std::max<index_t>(1, std::min(need, per_row))),
-            static_cast<unsigned>(std::max<index_t>(1, y))};
+            static_cast<unsigned>(y)};
   }
 
   /// Launches one fixed_point_residual pass on the current stream: 16-byte packs when the row

@@ -185,7 +185,7 @@ struct implicit_state {
         ao.device_resident = false;
         convention cv;
         cv.ref = reference::given;
-        cv.given = row_norms(zbar, layout_of(fn, zbar, so.batched));
+        cv.given = row_norms(zbar, layout_of(fn, zbar, so.batched, "the incoming gradient z̄"));
         // The residual of w is z̄ − (w − J_zᵀ w): the linear adjoint residual.
         if constexpr (on_host)
           w = solve_values<T>(
@@ -444,7 +444,9 @@ fixed_point_result<T> fixed_point(F&& f, const tensor<T>& z0, const std::vector<
 /// fixed_point on another memory space (z0 and θ on cuda, in a .cu file including
 /// tessera/cuda/implicit.cuh): the same forward solvers (fused passes on the device; the small
 /// Anderson system and Broyden's per-sample coefficients on the host, from dot products copied
-/// once per iteration for Picard and Anderson, twice for Broyden) and the same backward modes,
+/// once per iteration for Picard and Anderson, twice for Broyden; with solver.device_resident,
+/// Picard's and Anderson's on the device, the host waiting once per solve) and the same
+/// backward modes,
 /// the implicit one with every adjoint method (Picard/Anderson as the forward solver, GMRES with
 /// device inner products) on the device pullback's VJPs.
 /// @throws tessera::invalid_argument as the host form.

@@ -20,11 +20,13 @@ namespace tessera::implicit {
 /// Settings of gmres.
 struct gmres_options {
   int restart = 20;        ///< Krylov dimension before a restart, ≥ 1
-  int max_iter = 100;      ///< applications of A at most (restart residuals included), ≥ 1
+  int max_iter = 100;      ///< applications of A at most (restart residuals included), ≥ 2
   double abs_tol = 1e-10;  ///< stop when ‖b − A x‖ ≤ max(abs_tol, rel_tol ‖b‖), ≥ 0
   double rel_tol = 1e-8;   ///< see abs_tol, ≥ 0
-  bool batched = false;    ///< report per-sample residuals along axis 0 (the Krylov space is
-                           ///< still built over the whole tensor)
+  bool batched = false;    ///< the tolerance per sample along axis 0 (‖b_i − (A x)_i‖ ≤
+                           ///< max(abs_tol, rel_tol ‖b_i‖) for every sample i), with per-sample
+                           ///< residuals in the report (the Krylov space is still built over
+                           ///< the whole tensor)
 };
 
 namespace detail {
@@ -166,8 +168,10 @@ struct krylov_ops<T, host> {
     }
     return detail::norm2(w);
   }
-  static tensor<T> update(tensor<T> x, const std::vector<tensor<T>>& V, int k,
+  /// x + Σ_i y_i V_i in a fresh tensor (A may have kept the x it was given).
+  static tensor<T> update(const tensor<T>& x_in, const std::vector<tensor<T>>& V, int k,
                           const std::vector<double>& y) {
+    tensor<T> x = x_in.clone();
     for (int i = 0; i < k; ++i)
       axpy_(x, y[static_cast<std::size_t>(i)], V[static_cast<std::size_t>(i)]);
     return x;
@@ -179,10 +183,11 @@ template <class Ops, class T, class S, class Op>
 solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& o) {
   constexpr const char* fn = "implicit::gmres";
   detail::check_count(fn, "restart", o.restart, 1);
-  detail::check_count(fn, "max_iter", o.max_iter, 1);
+  // One application for a Krylov step and one for the true residual at the cycle's end.
+  detail::check_count(fn, "max_iter", o.max_iter, 2);
   detail::check_tol(fn, "abs_tol", o.abs_tol);
   detail::check_tol(fn, "rel_tol", o.rel_tol);
-  const detail::row_layout L = detail::layout_of(fn, b_in, o.batched);
+  const detail::row_layout L = detail::layout_of(fn, b_in, o.batched, "b");
   const tensor<T, S> b = b_in.contiguous();
   const shape_t shape = b.shape();
   const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
@@ -202,16 +207,35 @@ solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& 
   solve_result& info = out.info;
   tensor<T, S> x = ops.zeros_like(shape);
   tensor<T, S> r = b;
-  const double bnorm = ops.norm2(b);
-  const double tol = std::max(o.abs_tol, o.rel_tol * bnorm);
-  double beta = bnorm;
+  // Each sample's tolerance (one sample unless batched). A cycle ends early once the residual
+  // estimate (of the whole tensor) meets the smallest of them, which every sample then meets;
+  // restarts go on until each sample's true residual meets its own.
+  std::vector<double> rs(sz(L.rows)), row_tol(sz(L.rows));
+  ops.row_sq_norms(b, L, rs.data());
+  for (index_t i = 0; i < L.rows; ++i)
+    row_tol[sz(i)] = std::max(o.abs_tol, o.rel_tol * std::sqrt(rs[sz(i)]));
+  const double tol = *std::min_element(row_tol.begin(), row_tol.end());
+  // Sets beta (the whole residual) from the per-sample squared norms in rs; true when every
+  // sample meets its tolerance.
+  double beta = 0;
+  const auto measure = [&] {
+    double total = 0;
+    bool all = true;
+    for (index_t i = 0; i < L.rows; ++i) {
+      total += rs[sz(i)];
+      all = all && std::sqrt(rs[sz(i)]) <= row_tol[sz(i)];
+    }
+    beta = std::sqrt(total);
+    return all;
+  };
+  bool done = measure();
   info.residual_history.push_back(beta);
 
   const int m = o.restart;
   std::vector<double> H(sz((m + 1) * m)), cs(sz(m)), sn(sz(m)), g(sz(m + 1)), y(sz(m)), hcol(sz(m));
   const auto h = [&](int i, int j) -> double& { return H[sz(i * m + j)]; };
   // Keep one application in reserve for the true residual at the end of a cycle.
-  while (beta > tol && std::isfinite(beta) && applies + 1 < o.max_iter) {
+  while (!done && std::isfinite(beta) && applies + 1 < o.max_iter) {
     std::vector<tensor<T, S>> V;
     V.push_back(ops.scaled(r, 1.0 / beta));
     std::fill(g.begin(), g.end(), 0.0);
@@ -249,20 +273,20 @@ solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& 
     x = ops.update(x, V, k, y);
     const tensor<T, S> ax = apply(x);
     r = ops.minus(b, ax);
-    beta = ops.norm2(r);
+    ops.row_sq_norms(r, L, rs.data());
+    done = measure();
     info.residual_history.push_back(beta);
   }
 
   info.iterations = applies;
   info.residual = beta;
-  info.converged = beta <= tol;
-  std::vector<double> rs(sz(L.rows)), bs(sz(L.rows));
-  ops.row_sq_norms(r, L, rs.data());
-  ops.row_sq_norms(b, L, bs.data());
+  info.converged = true;
   for (index_t i = 0; i < L.rows; ++i) {
     const double ri = std::sqrt(rs[sz(i)]);
+    const bool c = ri <= row_tol[sz(i)];
     info.sample_residuals.push_back(ri);
-    info.sample_converged.push_back(ri <= std::max(o.abs_tol, o.rel_tol * std::sqrt(bs[sz(i)])));
+    info.sample_converged.push_back(c);
+    info.converged = info.converged && c;
   }
   out.z = x;
   return out;
@@ -279,8 +303,11 @@ solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& 
 /// the inner products of one step in one pass, accumulated in double), keeps the least-squares
 /// problem min ‖β e₁ − H̄ y‖ triangular with Givens rotations (|last entry| is the residual
 /// norm), and updates x += V_k y at the end of the cycle, where the true residual b − A x is
-/// recomputed. The report's history lists the residual after each application of A (estimates
-/// inside a cycle, true residuals at restarts); iterations counts applications of A.
+/// recomputed. The report's history lists ‖b‖ (the residual of x = 0), then the residual after
+/// each application of A (estimates inside a cycle, true residuals at restarts): iterations + 1
+/// entries, iterations counting applications of A. With o.batched a restart follows until every
+/// sample's true residual meets its own tolerance (or the budget ends); converged says that all
+/// did.
 /// @throws tessera::invalid_argument for invalid settings, an undefined or empty b, or an A
 ///         whose result has another shape
 template <floating_point_scalar T, class S, class Op>

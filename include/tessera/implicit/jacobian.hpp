@@ -43,7 +43,7 @@ ad::var<T> jacobian_penalty(F&& f, const tensor<T>& z, const std::vector<ad::var
   constexpr const char* fn = "implicit::jacobian_penalty";
   detail::check_map<T>(fn, f);
   detail::check_count(fn, "samples", samples, 1);
-  (void)detail::layout_of(fn, z, false);
+  (void)detail::layout_of(fn, z, false, "z");
   for (std::size_t i = 0; i < params.size(); ++i)
     if (!params[i].defined()) throw_invalid_argument(fn, "params[", i, "] is undefined");
   if (ad::grad_disabled())

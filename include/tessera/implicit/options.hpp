@@ -80,7 +80,7 @@ struct solver_options {
 struct backward_options {
   backward_mode mode = backward_mode::implicit;
   adjoint_method method = adjoint_method::gmres;  ///< implicit mode's adjoint solver
-  int max_iter = 100;                             ///< adjoint VJP applications at most, ≥ 1
+  int max_iter = 100;      ///< adjoint VJP applications at most, ≥ 1 (≥ 2 with GMRES)
   double abs_tol = 1e-10;  ///< ‖w − J_fᵀ w − z̄‖ ≤ max(abs_tol, rel_tol ‖z̄‖), ≥ 0
   double rel_tol = 1e-8;     ///< see abs_tol, ≥ 0
   int restart = 20;          ///< GMRES Krylov dimension before a restart, ≥ 1
@@ -160,6 +160,9 @@ inline void validate(const char* fn, const backward_options& o) {
     throw_invalid_argument(fn, "backward.method = ", static_cast<int>(o.method),
                            " is not an adjoint_method");
   check_count(fn, "backward.max_iter", o.max_iter, 1);
+  // GMRES spends one VJP on a Krylov step and one on the true residual at the cycle's end.
+  if (o.mode == backward_mode::implicit && o.method == adjoint_method::gmres)
+    check_count(fn, "backward.max_iter (GMRES adjoint)", o.max_iter, 2);
   check_tol(fn, "backward.abs_tol", o.abs_tol);
   check_tol(fn, "backward.rel_tol", o.rel_tol);
   check_count(fn, "backward.restart", o.restart, 1);

@@ -50,13 +50,15 @@ struct row_layout {
   index_t n;
 };
 
+/// `name`: the argument z is, for the messages.
 template <class T, class S>
-row_layout layout_of(const char* fn, const tensor<T, S>& z, bool batched) {
-  if (!z.defined()) throw_invalid_argument(fn, "z0 is an undefined tensor");
+row_layout layout_of(const char* fn, const tensor<T, S>& z, bool batched, const char* name = "z0") {
+  if (!z.defined()) throw_invalid_argument(fn, name, " is an undefined tensor");
   if (z.numel() == 0)
-    throw_invalid_argument(fn, "z0 of shape ", z.shape().str(), " has no elements");
+    throw_invalid_argument(fn, name, " of shape ", z.shape().str(), " has no elements");
   if (batched && z.rank() == 0)
-    throw_invalid_argument(fn, "batched solve needs z0 with a leading batch axis, got a scalar");
+    throw_invalid_argument(fn, "batched solve needs ", name,
+                           " with a leading batch axis, got a scalar");
   const index_t rows = batched ? z.shape()[0] : 1;
   return {rows, z.numel() / rows};
 }
@@ -219,7 +221,8 @@ struct anderson_state {
 /// B⁻¹ = −I + Σ u_i v_iᵀ (per sample). A step is x⁺ = x − B⁻¹ g; after it, with Δx, Δg,
 ///   v = B⁻ᵀ Δx,  u = (Δx − B⁻¹ Δg) / (vᵀ Δg)   (Sherman–Morrison of the good update).
 /// The oldest pair is overwritten when the memory is full. Safeguards (no line search): an
-/// update with vᵀΔg ≈ 0 or non-finite is skipped; a sample whose residual is non-finite or
+/// update with vᵀΔg ≈ 0 or non-finite is skipped (that sample's pair is zero; when every sample
+/// skips, no pair is stored and the memory is unchanged); a sample whose residual is non-finite or
 /// exceeds broyden_restart × its best restarts from its best iterate with an empty memory; its
 /// next step is then a Picard step g, halved for each restart in a row (reset to full length
 /// after an accepted step), so a diverging Picard map cannot make it cycle.
@@ -320,26 +323,30 @@ struct broyden_state {
           skipped = true;
       }
       if (skipped && !any_reset) ++safeguards;
-      const int slot = head;
-      tensor<T> u(v.x.shape());
-      {
-        T *pu = u.data(), *pv = vv.data();
-        const T *pdx = dx.data(), *ph = hdr.data();
-        for_rows(R, N, [&](index_t row, index_t lo, index_t hi) {
-          const double sc = scale[sz(row)];
-          if (sc == 0) {
-            std::fill(pu + lo, pu + hi, T(0));
-            std::fill(pv + lo, pv + hi, T(0));
-          } else {
-            for (index_t e = lo; e < hi; ++e)
-              pu[e] = static_cast<T>((double(pdx[e]) - double(ph[e])) * sc);
-          }
-        });
+      // When no sample takes the update, no pair is stored: a zero pair would evict the oldest
+      // real one and change B⁻¹ although the update was skipped.
+      if (std::any_of(scale.begin(), scale.end(), [](double q) { return q != 0; })) {
+        const int slot = head;
+        tensor<T> u(v.x.shape());
+        {
+          T *pu = u.data(), *pv = vv.data();
+          const T *pdx = dx.data(), *ph = hdr.data();
+          for_rows(R, N, [&](index_t row, index_t lo, index_t hi) {
+            const double sc = scale[sz(row)];
+            if (sc == 0) {
+              std::fill(pu + lo, pu + hi, T(0));
+              std::fill(pv + lo, pv + hi, T(0));
+            } else {
+              for (index_t e = lo; e < hi; ++e)
+                pu[e] = static_cast<T>((double(pdx[e]) - double(ph[e])) * sc);
+            }
+          });
+        }
+        U[slot] = std::move(u);
+        V[slot] = std::move(vv);
+        head = (head + 1) % mem;
+        count = std::min(count + 1, mem);
       }
-      U[slot] = std::move(u);
-      V[slot] = std::move(vv);
-      head = (head + 1) % mem;
-      count = std::min(count + 1, mem);
     }
 
     // x⁺ = x − B⁻¹ g = x + g − Σ u_i (v_i · g)
@@ -649,25 +656,28 @@ struct broyden_space_state {
           skipped = true;
       }
       if (skipped && !any_reset) ++safeguards;
-      terms.assign({dx, dr});
-      for (int i = 0; i < count; ++i) terms.push_back(U[sz(i)]);
-      tensor<T, S> u = mix<T, S>(terms, L, [&](index_t b, std::size_t j) {
-        const double sc = scale[sz(b)];
-        return j < 2 ? sc : -sc * pair_dot(pr, static_cast<int>(j) - 2, b);
-      });
-      // A skipped or reset sample stores a zero pair (its Δx, Δg may not even be finite).
-      for (index_t b = 0; b < R; ++b)
-        if (scale[sz(b)] == 0) {
-          row_of(u, L, b).fill_(T(0));
-          row_of(vv, L, b).fill_(T(0));
-        }
-      const int slot = head;
-      for (index_t b = 0; b < R; ++b)
-        e[sz(slot) * Rs + sz(b)] = scale[sz(b)] == 0 ? 0.0 : -pv.dots[3 * Rs + sz(b)];
-      U[sz(slot)] = std::move(u);
-      V[sz(slot)] = std::move(vv);
-      head = (head + 1) % mem;
-      count = std::min(count + 1, mem);
+      // As on the host: no pair is stored when no sample takes the update.
+      if (std::any_of(scale.begin(), scale.end(), [](double q) { return q != 0; })) {
+        terms.assign({dx, dr});
+        for (int i = 0; i < count; ++i) terms.push_back(U[sz(i)]);
+        tensor<T, S> u = mix<T, S>(terms, L, [&](index_t b, std::size_t j) {
+          const double sc = scale[sz(b)];
+          return j < 2 ? sc : -sc * pair_dot(pr, static_cast<int>(j) - 2, b);
+        });
+        // A skipped or reset sample stores a zero pair (its Δx, Δg may not even be finite).
+        for (index_t b = 0; b < R; ++b)
+          if (scale[sz(b)] == 0) {
+            row_of(u, L, b).fill_(T(0));
+            row_of(vv, L, b).fill_(T(0));
+          }
+        const int slot = head;
+        for (index_t b = 0; b < R; ++b)
+          e[sz(slot) * Rs + sz(b)] = scale[sz(b)] == 0 ? 0.0 : -pv.dots[3 * Rs + sz(b)];
+        U[sz(slot)] = std::move(u);
+        V[sz(slot)] = std::move(vv);
+        head = (head + 1) % mem;
+        count = std::min(count + 1, mem);
+      }
     }
 
     // x⁺ = x + s (g − Σ u_i ⟨v_i, g⟩), from the best iterate on the reset samples.

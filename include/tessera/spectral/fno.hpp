@@ -472,10 +472,17 @@ struct projection_head {
 
   projection_head(index_t width, index_t out_channels, index_t pad_cells, generator& gen,
                   index_t hidden = 128)
-      : fc1(width, hidden, gen), fc2(hidden, out_channels, gen), pad(pad_cells) {}
+      : fc1(width, hidden, gen), fc2(hidden, out_channels, gen), pad(pad_cells) {
+    if (pad < 0) throw_invalid_argument("spectral::projection_head", "pad ", pad, " is negative");
+  }
 
   /// (B, w, H + pad, W + pad) → (B, out, H, W).
+  /// @throws tessera::invalid_argument when z is not (B, w, H + pad, W + pad) with H, W ≥ 1.
   ad::var<T, S> operator()(const ad::var<T, S>& z) const {
+    if (z.rank() != 4 || z.size(1) != fc1.in_channels() || z.size(2) <= pad || z.size(3) <= pad)
+      throw_invalid_argument("spectral::projection_head", "expected (B, ", fc1.in_channels(),
+                             ", H + ", pad, ", W + ", pad, ") with H, W ≥ 1, got ",
+                             z.shape().str());
     ad::var<T, S> h = z;
     if (pad > 0) h = ad::slice(ad::slice(h, 2, 0, z.size(2) - pad), 3, 0, z.size(3) - pad);
     return fc2(fc1.gelu_of(h));

@@ -120,9 +120,9 @@ void check_conv2d(const tensor<T, S>& x, const tensor<T, S>& w1, const tensor<T,
     throw_invalid_argument(fn, "weights ", w1.shape().str(), " expect ", w1.shape()[0],
                            " input channels, x ", x.shape().str(), " has ", x.shape()[1]);
   const index_t H = x.shape()[2], W = x.shape()[3], m1 = w1.shape()[2], m2 = w1.shape()[3];
-  if (m1 < 1 || 2 * m1 > H || m2 < 1 || m2 > W / 2 + 1)
+  if (m1 < 1 || 2 * m1 > H || m2 < 1 || W < 1 || m2 > W / 2 + 1)
     throw_invalid_argument(fn, "modes (", m1, ", ", m2, ") do not fit a ", H, "×", W,
-                           " grid: need 1 <= m1 <= H/2 and 1 <= m2 <= W/2+1");
+                           " grid: need W >= 1, 1 <= m1 <= H/2 and 1 <= m2 <= W/2+1");
 }
 
 /// The legacy contraction "bixy,ioxy->boxy" of complex a (B, Cin, X, Y, 2) and w (Cin, Cout,
@@ -328,8 +328,9 @@ void check_conv1d(const tensor<T, S>& x, const tensor<T, S>& w) {
     throw_invalid_argument(fn, "weight ", w.shape().str(), " expects ", w.shape()[0],
                            " input channels, x ", x.shape().str(), " has ", x.shape()[1]);
   const index_t n = x.shape()[2], m = w.shape()[2];
-  if (m < 1 || m > n / 2 + 1)
-    throw_invalid_argument(fn, "modes ", m, " do not fit ", n, " points: need 1 <= m <= N/2+1");
+  if (m < 1 || n < 1 || m > n / 2 + 1)
+    throw_invalid_argument(fn, "modes ", m, " do not fit ", n,
+                           " points: need N >= 1 and 1 <= m <= N/2+1");
 }
 
 template <class T, class S>

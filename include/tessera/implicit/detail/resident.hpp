@@ -91,13 +91,18 @@ enum anderson_row_status : int {
 /// [[0, 1ᵀ], [1, G + λ' I]] [ν; α] = [1; 0] with λ' = λ, or λ · max_i G_ii when relative, scaled
 /// by 1/(max diag + λ') (α unchanged, pivots O(1)). A singular or non-finite system, or one
 /// with |α_i| > 1e8, is retried with λ' raised (×100, at least 1e-10 · max diag) three times;
-/// then α = e_s. `work` holds anderson_row_work(n) doubles.
+/// then α = e_s. A sample whose residuals are all 0 (solved) takes α = e_s as a solved system,
+/// not a fallback. `work` holds anderson_row_work(n) doubles.
 TESSERA_HOST_DEVICE int anderson_row_alpha(const double* g, int ld, int n, int s, double lambda,
                                            bool relative, double* a, double* work,
                                            const int* idx = nullptr) {
   for (int i = 0; i < n; ++i) a[i] = 0;
   double smax = 0;
   for (int i = 0; i < n; ++i) smax = hd_max(smax, gram_entry(g, ld, idx, i, i));
+  if (smax == 0) {  // every residual kept is 0: the sample is solved, and α = e_s keeps it
+    a[s] = 1;
+    return anderson_solved;
+  }
   bool ok = false, raised = false;
   if (smax > 0 && hd_finite(smax)) {
     double lam = relative ? lambda * smax : lambda;
