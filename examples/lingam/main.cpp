@@ -175,6 +175,13 @@ options parse(int argc, char** argv) {
   if (o.csv.empty() == (o.gen_n == 0)) usage("give exactly one of --csv and --generate");
   if (o.method != "direct" && o.method != "var") usage("--method must be direct or var");
   if (o.backend != "cpu" && o.backend != "cuda") usage("--backend must be cpu or cuda");
+  // Options the chosen path would ignore are refused rather than silently dropped.
+  if (o.method == "var" && (o.backend != "cpu" || o.bootstrap > 0 || o.repeat > 1 || o.order_only))
+    usage(
+        "--method var runs on the CPU, fits the whole model once: it takes none of --backend "
+        "cuda, --bootstrap, --repeat, --order-only");
+  if (o.order_only && !o.truth_edges.empty())
+    usage("--truth-edges scores the estimated edges, which --order-only does not estimate");
   if (o.name.empty())
     o.name = o.csv.empty()
                  ? "generated_n" + std::to_string(o.gen_n) + "_d" + std::to_string(o.gen_d)

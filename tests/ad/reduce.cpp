@@ -4,6 +4,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <string>
@@ -132,6 +133,18 @@ BOOST_AUTO_TEST_CASE(reductions_with_empty_axes) {
       BOOST_CHECK_THROW(c.f(v, shape_t{1}, false), tessera::invalid_argument);
     }
   }
+}
+
+// A correction at or above the count gives NaN, as tessera::var (it divided by count −
+// correction ≤ 0: -2 for [1, 3] with correction 3).
+BOOST_AUTO_TEST_CASE(variance_with_a_correction_at_the_count_is_nan) {
+  tad::scope s;
+  const dtensor x = from_list<double>({1.0, 3.0});
+  for (const int correction : {2, 3}) {
+    BOOST_TEST(std::isnan(tad::variance(tad::var<double>(x), {}, correction).value().item()));
+    BOOST_TEST(std::isnan(tessera::var(x, {}, correction).item()));
+  }
+  BOOST_TEST(tad::variance(tad::var<double>(x), {}, 1).value().item() == 2.0);
 }
 
 BOOST_AUTO_TEST_CASE(max_and_min_split_the_adjoint_among_ties) {

@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -169,6 +170,22 @@ BOOST_AUTO_TEST_CASE(views_give_the_values_of_the_plain_views) {
   const auto parts = tad::split(v, {3, 4}, 1);
   BOOST_TEST(parts.size() == 2u);
   BOOST_TEST(close(parts[1].value(), x.slice(1, 3, 7), 0.0));
+}
+
+// Out-of-range select indices are refused by name, as tensor::select does (-5 on an extent of
+// 3 used to wrap twice and pick element 1); a huge slice step keeps one element.
+BOOST_AUTO_TEST_CASE(select_range_and_huge_slice_steps) {
+  tad::scope s;
+  const tad::var<double> x(from_list<double>({10.0, 11.0, 12.0}), true);
+  for (const index_t bad : {index_t{-5}, index_t{-4}, index_t{3}})
+    BOOST_CHECK_EXCEPTION(tad::select(x, 0, bad), tessera::invalid_argument,
+                          [](const tessera::invalid_argument& e) {
+                            return std::string(e.what()).find("ad::select") != std::string::npos;
+                          });
+  BOOST_TEST(tad::select(x, 0, -3).value().item() == 10.0);
+  const index_t huge = std::numeric_limits<index_t>::max();
+  BOOST_TEST(tad::slice(x, 0, 0, 3, huge).shape() == (shape_t{1}));
+  BOOST_TEST(tad::slice(x, 0, 1, 3, huge).value().item() == 11.0);
 }
 
 BOOST_AUTO_TEST_CASE(slice_gradient_lands_on_the_sliced_elements) {

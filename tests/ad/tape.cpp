@@ -232,6 +232,36 @@ BOOST_AUTO_TEST_CASE(derivatives_with_respect_to_parameters) {
   BOOST_TEST(close(gx, from_list<double>({4.0, 9.0}), 0.0));
 }
 
+// grad, derivatives and hvp change the gradients of the variables they are asked about only:
+// a parameter (or requires_grad leaf) that y depends on keeps what backward accumulated, as
+// torch.autograd.grad leaves .grad alone. Before, each call added into it.
+BOOST_AUTO_TEST_CASE(derivatives_leave_other_leaves_gradients_alone) {
+  tad::parameter<double> p(from_list<double>({3.0}));
+  tad::scope s;
+  const tad::var<double> x(from_list<double>({2.0}), true);
+  const tad::var<double> other(from_list<double>({5.0}), true);
+  const tad::var<double> y = tad::sum(p() * x * other);
+  BOOST_TEST(close(tad::grad(y, x), from_list<double>({15.0}), 0.0));
+  BOOST_TEST(!p.grad().defined());
+  BOOST_TEST(!other.impl()->adj.defined());
+  tad::backward(y);  // now p and other hold their gradients
+  BOOST_TEST(close(p.grad(), from_list<double>({10.0}), 0.0));
+  const auto [gx] = tad::derivatives(y, tad::wrt(x));
+  BOOST_TEST(close(gx, from_list<double>({15.0}), 0.0));
+  BOOST_TEST(close(p.grad(), from_list<double>({10.0}), 0.0));  // unchanged
+  BOOST_TEST(close(other.grad(), from_list<double>({6.0}), 0.0));
+  // A Hessian-vector product of a function of a parameter leaves the parameter alone too.
+  const dtensor hv = tad::hvp([&](const tad::var<double>& z) { return tad::sum(p() * z * z * z); },
+                              from_list<double>({1.0}), from_list<double>({1.0}));
+  BOOST_TEST(close(hv, from_list<double>({18.0}), 0.0));  // 6·p·z·v
+  BOOST_TEST(close(p.grad(), from_list<double>({10.0}), 0.0));
+  // A pullback (vjp) still reaches the variables its function captured, as documented.
+  const auto pb =
+      tad::vjp([&](const tad::var<double>& z) { return z * p(); }, from_list<double>({4.0}));
+  (void)pb(from_list<double>({1.0}));
+  BOOST_TEST(close(p.grad(), from_list<double>({14.0}), 0.0));
+}
+
 BOOST_AUTO_TEST_CASE(non_scalar_outputs_need_a_seed_of_their_shape) {
   tad::scope s;
   const tad::var<double> x(ones<double>(shape_t{2, 3}), true);

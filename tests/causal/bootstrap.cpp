@@ -85,6 +85,18 @@ BOOST_AUTO_TEST_CASE(reproducible_and_independent_of_threads) {
   BOOST_TEST(!same(a.adjacency_matrices, c.adjacency_matrices));
 }
 
+// The ordering's progress callback is not called by bootstrap, whose replicates run on several
+// threads at once (it was, concurrently, racing on the caller's state).
+BOOST_AUTO_TEST_CASE(progress_is_not_called_from_the_replicates) {
+  int calls = 0;
+  tc::ordering_options o;
+  o.progress = [&](index_t, index_t) { ++calls; };
+  (void)tc::bootstrap(data().X, 4, o, 3);
+  BOOST_TEST(calls == 0);
+  (void)tc::causal_order(data().X, o);  // a single ordering still reports, step by step
+  BOOST_TEST(calls == 5);
+}
+
 BOOST_AUTO_TEST_CASE(probabilities_and_total_effects) {
   const auto& m = data();
   const tc::bootstrap_result r = tc::bootstrap(m.X, 10, {}, 3);

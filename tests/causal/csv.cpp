@@ -64,6 +64,24 @@ BOOST_AUTO_TEST_CASE(header_detected_and_values_read) {
   BOOST_TEST(t.data(2, 2) == -INFINITY);
 }
 
+// A UTF-8 byte-order mark (spreadsheet exports) is skipped: the first row is data, not a header
+// named "\xEF\xBB\xBF1"; with a header, the first column's name has no BOM either.
+BOOST_AUTO_TEST_CASE(a_byte_order_mark_is_skipped) {
+  const temp_file f(
+      "\xEF\xBB\xBF"
+      "1,2\n3,4\n5,6\n");
+  const auto t = tessera::io::read_csv<double>(f.path);
+  BOOST_TEST(!t.has_header);
+  BOOST_TEST(t.data.shape() == (shape_t{3, 2}));
+  BOOST_TEST(t.data(0, 0) == 1.0);
+  const temp_file g(
+      "\xEF\xBB\xBF"
+      "x,y\r\n1,2\r\n");
+  const auto u = tessera::io::read_csv<double>(g.path);
+  BOOST_TEST(u.columns[0] == "x");
+  BOOST_TEST(u.data.shape() == (shape_t{1, 2}));
+}
+
 BOOST_AUTO_TEST_CASE(no_header_keeps_the_first_row) {
   const temp_file f("1,2\n3,4\n");
   const auto t = tessera::io::read_csv<double>(f.path);
@@ -114,6 +132,11 @@ BOOST_AUTO_TEST_CASE(malformed_inputs_name_line_column_and_text) {
   expect_io_error("a,b\n1,--2\n", {"'--2'"});
   expect_io_error<float>("a\n1e39\n", {":2:", "'1e39'", "float"});
   expect_io_error("a,b\n1,2\n", {":1:", "column 1", "'a'"}, tessera::io::csv_header::absent);
+  // A header alone is no data (it was read as 0 rows); bare '\r' line ends (classic Mac) are
+  // refused rather than read as one line of fields such as "b\r1".
+  expect_io_error("a,b\n", {"a header and no data rows"});
+  expect_io_error("a,b\n\n \n", {"a header and no data rows"});
+  expect_io_error("a,b\r1,2\r3,4\r", {":1:", "bare '\\r'"});
   const std::string missing = "/nonexistent/tessera_no_such.csv";
   try {
     tessera::io::read_csv<double>(missing);

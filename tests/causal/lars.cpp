@@ -2,7 +2,11 @@
 // LARS-lasso path and LassoLarsIC(bic) against scikit-learn's on the fixtures.
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
+#include <string>
+
 #include "fixture.hpp"
+#include "tessera/causal/adjacency.hpp"
 #include "tessera/causal/lars.hpp"
 
 using namespace tessera;
@@ -113,6 +117,33 @@ BOOST_AUTO_TEST_CASE(bic_needs_n_above_p_plus_one) {
     BOOST_TEST(m.find("p = 3") != std::string::npos, m);
   }
   BOOST_CHECK_THROW(tc::lars_path(X, Eigen::VectorXd::Zero(3)), tessera::invalid_argument);
+}
+
+// Finite data whose products overflow (XᵀX = inf) are refused by name; the Cholesky retry loop
+// used to spin for ever on them. A NaN given to predict_adaptive_lasso likewise (it hung, or hit
+// an Eigen assertion).
+BOOST_AUTO_TEST_CASE(overflowing_or_non_finite_data_are_refused) {
+  const Eigen::MatrixXd X = Eigen::MatrixXd::Random(20, 3) * 1e160;
+  const Eigen::VectorXd y = Eigen::VectorXd::Random(20);
+  try {
+    (void)tc::lars_path(X, y);
+    BOOST_FAIL("no exception");
+  } catch (const tessera::invalid_argument& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find("causal::lars_path") != std::string::npos, m);
+    BOOST_TEST(m.find("not finite") != std::string::npos, m);
+  }
+  Eigen::MatrixXd Z = Eigen::MatrixXd::Random(30, 3);
+  Z(4, 1) = std::numeric_limits<double>::quiet_NaN();
+  try {
+    (void)tc::predict_adaptive_lasso(Z, {0, 1}, 2);
+    BOOST_FAIL("no exception");
+  } catch (const tessera::invalid_argument& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find("causal::predict_adaptive_lasso") != std::string::npos, m);
+    BOOST_TEST(m.find("column 1") != std::string::npos, m);
+  }
+  BOOST_CHECK_NO_THROW(tc::predict_adaptive_lasso(Z, {0}, 2));  // column 1 unused
 }
 
 BOOST_AUTO_TEST_SUITE_END()

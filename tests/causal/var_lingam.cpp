@@ -124,6 +124,19 @@ BOOST_AUTO_TEST_CASE(errors_name_the_function) {
   }
   opt.lags = 0;
   BOOST_CHECK_THROW(tc::var_lingam(X, opt), tessera::invalid_argument);
+  // n = 7, d = 3, one lag: the VAR fits (6 rows > 3), pruning needs more than 6. The message
+  // says so in var_lingam's terms (it named the internal stacked design's predictors before).
+  tensor<double> Y(shape_t{7, 3});
+  for (index_t i = 0; i < 21; ++i) Y.data()[i] = std::sin(1.0 + i * i);
+  opt.lags = 1;
+  try {
+    tc::var_lingam(Y, opt);
+    BOOST_FAIL("no exception");
+  } catch (const tessera::invalid_argument& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find("causal::var_lingam") != std::string::npos, m);
+    BOOST_TEST(m.find("pruning needs more than (lags + 1)·d = 6") != std::string::npos, m);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(bad_series_are_rejected) {

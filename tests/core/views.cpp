@@ -3,6 +3,9 @@
 // sharing (views write through, copies do not) is checked by writing.
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
+#include <vector>
+
 #include "helpers.hpp"
 
 using namespace tessera;
@@ -278,6 +281,56 @@ BOOST_AUTO_TEST_CASE(view_errors_name_function_and_values) {
         (void)tensor<float>(shape_t{0, index_t(1) << 40, index_t(1) << 40});
       },
       {"tessera::tensor", "(0,1099511627776,1099511627776)"});
+  // Views get the same check: a product that wraps to 0 matched an empty tensor's count (and
+  // the view then read out of bounds), an expand to such a shape reported 0 elements.
+  const index_t big = index_t(1) << 32;
+  check_throws(
+      [] {
+        (void)tensor<float>(shape_t{0}).reshape(shape_t{index_t(1) << 32, index_t(1) << 32});
+      },
+      {"tessera::tensor::reshape", "(4294967296,4294967296)", "more elements"});
+  check_throws(
+      [&] {
+        (void)tensor<float>(shape_t{0}).reshape(shape_t{big, big, -1});
+      },
+      {"tessera::tensor::reshape", "more elements"});
+  check_throws(
+      [&] {
+        (void)tensor<float>(shape_t{0}).view(shape_t{big, big});
+      },
+      {"tessera::tensor::view", "more elements"});
+  check_throws(
+      [&] {
+        (void)tensor<double>(shape_t{1, 1}).expand(shape_t{big, big});
+      },
+      {"tessera::tensor::expand", "(4294967296,4294967296)", "more elements"});
+}
+
+// A step larger than the axis keeps its first element (the count's arithmetic overflowed).
+BOOST_AUTO_TEST_CASE(slice_with_a_huge_step) {
+  const tensor<float> t = iota<float>(shape_t{5});
+  const tensor<float> s = t.slice(0, 0, 5, std::numeric_limits<index_t>::max());
+  BOOST_TEST(s.shape() == (shape_t{1}));
+  BOOST_TEST(s(0) == t(0));
+  BOOST_TEST(t.slice(0, 2, 5, std::numeric_limits<index_t>::max())(0) == t(2));
+  BOOST_TEST(t.slice(0, 3, 3, std::numeric_limits<index_t>::max()).shape() == (shape_t{0}));
+}
+
+// Overlapping views of one storage: the copy reads the source as it was (numpy's rule), whatever
+// the layouts; before, a strided copy read elements it had already overwritten.
+BOOST_AUTO_TEST_CASE(copy_between_overlapping_views) {
+  const tensor<float> x = iota<float>(shape_t{2, 4});  // 0 … 7
+  x.slice(1, 1, 4).copy_from(x.slice(1, 0, 3));
+  const std::vector<float> want{0, 0, 1, 2, 4, 4, 5, 6};
+  BOOST_TEST(x.contiguous().to_vector() == want, boost::test_tools::per_element());
+  const tensor<float> y = iota<float>(shape_t{6});  // contiguous on both sides: memmove
+  y.slice(0, 1, 6).copy_from(y.slice(0, 0, 5));
+  const std::vector<float> want_y{0, 0, 1, 2, 3, 4};
+  BOOST_TEST(y.to_vector() == want_y, boost::test_tools::per_element());
+  const tensor<float> z = iota<float>(shape_t{3, 3});  // a transpose into itself
+  z.copy_from(z.transpose(0, 1));
+  const std::vector<float> want_z{0, 3, 6, 1, 4, 7, 2, 5, 8};
+  BOOST_TEST(z.to_vector() == want_z, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,9 +6,12 @@
 // honoured; bad input rejected.
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
+
 #include <cmath>
+#include <string>
 
 #include "lingam_support.hpp"
+#include "tessera/causal/direct_lingam.hpp"
 #include "tessera/core/creation.hpp"
 #include "tessera/cuda.hpp"
 
@@ -182,6 +185,23 @@ BOOST_AUTO_TEST_CASE(bad_input_is_rejected) {
   o.prior_knowledge = pk;
   BOOST_CHECK_THROW(tc::causal_order_gpu(tessera::test::lingam_data(200, 4, 3), o),
                     tessera::invalid_argument);
+  // Collinear variables: the GPU names the pair the host names (the first one, in pair order).
+  tessera::tensor<double> Z = tessera::test::lingam_data(200, 4, 3);
+  for (index_t t = 0; t < 200; ++t) Z(t, 3) = 2.0 * Z(t, 1) - 1.0;
+  std::string host_msg, gpu_msg;
+  try {
+    (void)tc::causal_order(Z);
+  } catch (const tessera::invalid_argument& e) {
+    host_msg = e.what();
+  }
+  try {
+    (void)tc::causal_order_gpu(Z);
+  } catch (const tessera::invalid_argument& e) {
+    gpu_msg = e.what();
+  }
+  BOOST_TEST(host_msg.find("variables 1 and 3 are collinear") != std::string::npos, host_msg);
+  BOOST_TEST(gpu_msg.find("causal::causal_order_gpu") != std::string::npos, gpu_msg);
+  BOOST_TEST(gpu_msg.find("variables 1 and 3 are collinear") != std::string::npos, gpu_msg);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -201,6 +201,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(empty_and_rank0_reductions, T, float_types) {
   BOOST_TEST(std::isnan(mean(e).item()));
   check_throws([&] { (void)max(e, shape_t{1}); }, {"tessera::max", "(3,0)"});
   check_throws([&] { (void)min(e); }, {"tessera::min", "(3,0)"});
+  // An axis beyond int's range is refused, not narrowed (2³² became axis 0).
+  check_throws([&] { (void)sum(e, shape_t{index_t(1) << 32}); },
+               {"tessera::sum", "axis 4294967296", "out of range"});
   check_values(logsumexp(e, shape_t{1}), shape_t{3}, {-INFINITY, -INFINITY, -INFINITY}, 0);
   check_values(logsumexp(e, shape_t{1}, true), shape_t{3, 1}, {-INFINITY, -INFINITY, -INFINITY}, 0);
   const tensor<T> s = scalar<T>(T(2.5));

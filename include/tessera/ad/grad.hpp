@@ -32,9 +32,11 @@ void check_seed(const char* fn, const var<T, S>& y, const tensor<T, S>& seed) {
 
 /// First-order sweep over every node of `tp`: clears the adjoints of op outputs, seeds y,
 /// and runs the nodes newest first. Leaf adjoints (parameters, requires_grad leaves)
-/// accumulate across sweeps.
+/// accumulate across sweeps; with `targets`, only those leaves' do (sweep_targets).
 template <class T, class S>
-void sweep(tape& tp, const var<T, S>& y, const tensor<T, S>& seed) {
+void sweep(tape& tp, const var<T, S>& y, const tensor<T, S>& seed,
+           const std::vector<const tape_object*>* targets = nullptr) {
+  const sweep_targets_guard guard(targets);
   const std::size_t n = tp.node_count();
   for (std::size_t i = 0; i < n; ++i) tp.node(i)->clear();
   vari<T, S>* out = y.impl();
@@ -68,12 +70,16 @@ auto wrt(V&&... v) {
 
 /// The gradients of scalar y with respect to each variable of `xs` (from wrt(...)), as a
 /// std::array of tensors in the same order (zeros where y does not depend on one).
-/// The wrt variables' stored adjoints are reset first, so earlier sweeps do not leak in.
+/// The wrt variables' stored adjoints are reset first, so earlier sweeps do not leak in, and
+/// no other leaf's gradient changes: parameters and requires_grad variables y depends on keep
+/// what backward accumulated (as torch.autograd.grad leaves .grad alone).
 template <class T, class S, class... V>
 std::array<tensor<T, S>, sizeof...(V)> derivatives(const var<T, S>& y, const std::tuple<V...>& xs) {
   detail::check_seed("ad::derivatives", y, tensor<T, S>());
   std::apply([](const auto&... x) { ((x.impl()->adj = tensor<T, S>()), ...); }, xs);
-  if (y.requires_grad()) detail::sweep(current_tape(), y, tensor<T, S>());
+  const std::vector<const tape_object*> targets =
+      std::apply([](const auto&... x) { return std::vector<const tape_object*>{x.impl()...}; }, xs);
+  if (y.requires_grad()) detail::sweep(current_tape(), y, tensor<T, S>(), &targets);
   // Copies, not the adjoints themselves: a leaf's adjoint accumulates in place in later sweeps
   // (backward), and the gradients handed out must not change under the caller.
   return std::apply(

@@ -3,6 +3,7 @@
 // differentiable adjoints for gradients of gradients), op_node, and make_op.
 #pragma once
 
+#include <algorithm>
 #include <initializer_list>
 #include <type_traits>
 #include <vector>
@@ -25,6 +26,33 @@ inline std::vector<tape_object*>& graph_touched() {
   thread_local std::vector<tape_object*> v;
   return v;
 }
+
+/// During a sweep of derivatives() (grad, hvp): the leaves whose adjoints the sweep may change,
+/// its wrt variables; every other leaf (parameters, requires_grad variables) keeps its
+/// accumulated gradient, as torch.autograd.grad leaves .grad alone. Null (backward, pullbacks):
+/// every leaf accumulates. Set for one sweep by sweep_targets_guard.
+inline const std::vector<const tape_object*>*& sweep_targets() {
+  thread_local const std::vector<const tape_object*>* t = nullptr;
+  return t;
+}
+/// Whether an adjoint contribution to v (a leaf or not) is dropped by the current sweep's
+/// targets.
+inline bool excluded_leaf(const tape_object* v, bool leaf) {
+  const std::vector<const tape_object*>* t = sweep_targets();
+  return leaf && t != nullptr && std::find(t->begin(), t->end(), v) == t->end();
+}
+/// Sets sweep_targets for one sweep and restores the enclosing sweep's (a rule may run a sweep
+/// of its own, such as a pullback's, which must reach its own leaves).
+struct sweep_targets_guard {
+  const std::vector<const tape_object*>* saved;
+  explicit sweep_targets_guard(const std::vector<const tape_object*>* t) noexcept
+      : saved(sweep_targets()) {
+    sweep_targets() = t;
+  }
+  sweep_targets_guard(const sweep_targets_guard&) = delete;
+  sweep_targets_guard& operator=(const sweep_targets_guard&) = delete;
+  ~sweep_targets_guard() { sweep_targets() = saved; }
+};
 }  // namespace detail
 
 /// The reverse-pass view of one recorded op, first order: adjoints are tensors.
@@ -52,7 +80,7 @@ struct tensor_context {
   /// in[i].adj += g, summing g down to in[i]'s shape when it was broadcast.
   void acc(int i, tensor<T, S> g) const {
     vari<T, S>* v = in[i];
-    if (!v->requires_grad) return;
+    if (!v->requires_grad || detail::excluded_leaf(v, v->leaf)) return;
     if (!(g.shape() == v->value.shape())) g = sum_to(g, v->value.shape());
     if (!v->adj.defined()) {
       // A freshly computed gradient nobody else holds becomes the adjoint without a copy.
@@ -71,7 +99,7 @@ struct tensor_context {
   /// β = 1 (matmul_acc_ in cuda/matmul.cuh).
   void acc_matmul(int i, const tensor<T, S>& a, const tensor<T, S>& b) const {
     vari<T, S>* v = in[i];
-    if (!v->requires_grad) return;
+    if (!v->requires_grad || detail::excluded_leaf(v, v->leaf)) return;
     tensor<T, S>& adj = v->adj;
     if (adj.defined() && adj.rank() == 2 && a.rank() == 2 && b.rank() == 2 && adj.is_contiguous() &&
         a.size(1) == b.size(0) && adj.size(0) == a.size(0) && adj.size(1) == b.size(1)) {
@@ -152,6 +180,7 @@ var<T, S> record(tensor<T, S>&& value, It first, std::size_t n, Rule&& rule) {
     for (std::size_t k = 0; k < n; ++k) rg = rg || first[k].requires_grad();
   tape& tp = current_tape();
   vari<T, S>* out = tp.make<vari<T, S>>(std::move(value), rg);
+  out->leaf = false;
   if (rg) {
     vari<T, S>** in = tp.make_array<vari<T, S>*>(n);
     for (std::size_t k = 0; k < n; ++k) in[k] = first[k].impl();

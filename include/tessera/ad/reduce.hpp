@@ -2,6 +2,8 @@
 // Differentiable reductions on ad::var: sum, mean, var, max, min, logsumexp, norm.
 #pragma once
 
+#include <limits>
+
 #include "tessera/ad/elementwise.hpp"
 #include "tessera/ad/shape.hpp"
 
@@ -28,7 +30,9 @@ var<T, S> variance(const var<T, S>& x, const shape_t& axes = {}, int correction 
                    bool keepdim = false) {
   const auto plan = tessera::detail::plan_reduce("ad::variance", x.shape(), axes);
   const var<T, S> d = x - mean(x, axes, true);
-  return sum(square(d), axes, keepdim) * (T(1) / static_cast<T>(plan.inner - correction));
+  const index_t denom = plan.inner - correction;  // ≤ 0: NaN, as tessera::var
+  return sum(square(d), axes, keepdim) *
+         (denom > 0 ? T(1) / static_cast<T>(denom) : std::numeric_limits<T>::quiet_NaN());
 }
 
 namespace detail {

@@ -71,7 +71,7 @@ inline std::pair<index_t, index_t> slice_range(index_t n, index_t start, index_t
   if (stop < 0) stop += n;
   start = std::clamp<index_t>(start, 0, n);
   stop = std::clamp<index_t>(stop, start, n);
-  return {start, (stop - start + step - 1) / step};
+  return {start, stop > start ? (stop - start - 1) / step + 1 : 0};  // (no overflow for any step)
 }
 template <class T, class S>
 var<T, S> slice_scatter_var(const var<T, S>& g, const shape_t& shape, int axis, index_t start,
@@ -111,7 +111,11 @@ var<T, S> slice_scatter_var(const var<T, S>& g, const shape_t& shape, int axis, 
 template <class T, class S>
 var<T, S> select(const var<T, S>& x, int axis, index_t index) {
   const int a = normalize_axis("ad::select", axis, x.rank());
-  if (index < 0) index += x.shape()[a];
+  const index_t n = x.shape()[a];
+  if (index < -n || index >= n)
+    throw_invalid_argument("ad::select", "index ", index, " is out of range for axis ", axis,
+                           " of extent ", n, " (shape ", x.shape().str(), ")");
+  if (index < 0) index += n;
   return squeeze(slice(x, a, index, index + 1), a);
 }
 

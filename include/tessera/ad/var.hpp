@@ -38,6 +38,7 @@ struct vari final : tape_object {
   tensor<T, Space> adj;       // undefined until a reverse sweep reaches this variable
   vari* adj_graph = nullptr;  // differentiable adjoint during grad_graph()
   bool requires_grad;
+  bool leaf = true;  // false for an op's output (detail::record)
 };
 
 /// A handle to a tensor-valued variable on this thread's tape. Copying copies the handle.

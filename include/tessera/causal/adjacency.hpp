@@ -291,8 +291,10 @@ inline tensor<double> estimate_adjacency_eigen(const Eigen::MatrixXd& X,
 /// @param X (n, d) data; @param predictors column indices; @param target column index;
 /// @param gamma exponent of the adaptive weights (lingam: 1).
 /// @return (predictors.size()) coefficients on the original scale.
-/// @throws tessera::invalid_argument for an index out of range, or n <= #predictors + 1
-///   (lingam issue #56: the BIC's noise variance cannot be estimated).
+/// @throws tessera::invalid_argument for an index out of range, a non-finite value in a column
+///   used, or n <= #predictors + 1 (lingam issue #56: the BIC's noise variance cannot be
+///   estimated); tessera::domain_error when the target is an exact linear function of the
+///   predictors (a constant target included: the BIC is undefined).
 inline Eigen::VectorXd predict_adaptive_lasso(const Eigen::MatrixXd& X,
                                               const std::vector<index_t>& predictors,
                                               index_t target, double gamma = 1.0) {
@@ -307,6 +309,13 @@ inline Eigen::VectorXd predict_adaptive_lasso(const Eigen::MatrixXd& X,
   if (!(gamma > 0.0) || !std::isfinite(gamma))
     throw_invalid_argument("causal::predict_adaptive_lasso", "gamma = ", gamma,
                            " must be finite and > 0");
+  for (index_t j : predictors)
+    if (!X.col(j).allFinite())
+      throw_invalid_argument("causal::predict_adaptive_lasso", "column ", j,
+                             " of X holds a non-finite value");
+  if (!X.col(target).allFinite())
+    throw_invalid_argument("causal::predict_adaptive_lasso", "column ", target,
+                           " of X (the target) holds a non-finite value");
   return detail::predict_adaptive_lasso_impl(X, predictors, target, gamma);
 }
 
@@ -419,7 +428,8 @@ inline tensor<double> path_total_effects(const lingam_result& model) {
 /// Bootstrap of the DirectLiNGAM fit: n_sampling replicates, each on n rows drawn with
 /// replacement (replicate s uses stream s of tessera::generator(seed), Philox), each a full
 /// fit with `opt`; replicates run in parallel (OpenMP over replicates) and each one's result
-/// depends only on (seed, s), not on the number of threads.
+/// depends only on (seed, s), not on the number of threads. opt.progress is not called (the
+/// replicates' orderings run at once, on several threads).
 /// @throws tessera::invalid_argument for n_sampling < 1 or data causal_order rejects; a
 ///   replicate that fails (e.g. a resample with a constant column) rethrows its error.
 template <class T>
@@ -442,13 +452,15 @@ bootstrap_result bootstrap(const tensor<T>& X, index_t n_sampling, const orderin
           std::min<index_t>(n - 1, static_cast<index_t>(u * static_cast<double>(n)));
     }
   }
+  ordering_options ropt = opt;
+  ropt.progress = nullptr;  // (it would be called from several threads at once)
   detail::parallel_tasks(n_sampling, [&](index_t s) {
     tensor<T> Xs(shape_t{n, d});
     for (index_t i = 0; i < n; ++i) {
       const index_t src = r.resampled_indices(s, i);
       for (index_t j = 0; j < d; ++j) Xs(i, j) = X(src, j);
     }
-    const lingam_result m = fit(Xs, opt);
+    const lingam_result m = fit(Xs, ropt);
     const tensor<double> te = path_total_effects(m);
     for (index_t i = 0; i < d; ++i)
       for (index_t j = 0; j < d; ++j) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <type_traits>
 #include <vector>
 
 #include "tessera/causal/moments.hpp"
@@ -60,7 +61,8 @@ double lane_sum(index_t n, F&& f) {
 /// At each step the candidate with the largest score M_i = -Σ_j min(0, Δ_ij)² is appended
 /// and the other remaining variables are regressed on it (population moments).
 /// @throws tessera::invalid_argument for n < d, non-finite data, a constant column, a
-///   malformed or self-contradicting prior, or a variable whose residual vanishes.
+///   malformed or self-contradicting prior, a variable whose residual vanishes, or two
+///   variables that are collinear (1 − ρ² < collinear_tolerance<T>()) at some step.
 template <class T>
 ordering_result causal_order(const tensor<T>& X, const ordering_options& opt = {}) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
@@ -194,6 +196,14 @@ ordering_result causal_order(const tensor<T>& X, const ordering_options& opt = {
                 (Zd.middleRows(i0, i1 - i0) * Zd.topRows(i1).transpose()) / dn;
         });
       }
+      // A pair whose correlation leaves a residual at the data's rounding level is collinear:
+      // its residual entropies would be noise (or NaN once 1 − ρ² rounds to 0).
+      for (const auto& [a, b] : work)
+        if (1.0 - rho(b, a) * rho(b, a) < collinear_tolerance<T>())
+          throw_invalid_argument(
+              "causal::causal_order", "variables ", U[static_cast<std::size_t>(a)], " and ",
+              U[static_cast<std::size_t>(b)], " are collinear after regressing out ",
+              res.order.size(), " earlier variables (correlation ", rho(b, a), ")");
       // Per pair, Hr(a, b) = entropy of the standardised residual of a regressed on b, and
       // Hr(b, a), in one pass; σ = sqrt(1 - ρ²) analytically.
       Eigen::MatrixXd Hr = Eigen::MatrixXd::Zero(k, k);

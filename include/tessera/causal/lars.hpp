@@ -137,8 +137,16 @@ inline Eigen::VectorXd cholesky_solve(const Eigen::MatrixXd& L, Eigen::Index k,
 }
 
 /// lars_path on a precomputed Gram matrix G = XᵀX and correlations Xᵀy (sklearn's Gram path).
+/// @throws tessera::invalid_argument when G or Xᵀy is not finite (data so large that the
+///   products overflow); tessera::domain_error when the active set's Cholesky factor stays
+///   singular after 64 regularisations.
 inline lars_path_result lars_path_gram(const Eigen::MatrixXd& gram0, const Eigen::VectorXd& xy0,
                                        Eigen::Index n, index_t max_iter) {
+  if (!gram0.allFinite() || !xy0.allFinite())
+    throw_invalid_argument(
+        "causal::lars_path", "XᵀX or Xᵀy is not finite (|X| up to ",
+        gram0.size() > 0 ? std::sqrt(gram0.diagonal().cwiseAbs().maxCoeff()) : 0.0,
+        " per column norm): rescale the data");
   const Eigen::Index p = gram0.cols();
   constexpr double tiny32 = FLT_MIN, eps = DBL_EPSILON, equality_tolerance = FLT_EPSILON;
   const double n_samples = static_cast<double>(n);
@@ -230,6 +238,9 @@ inline lars_path_result lars_path_gram(const Eigen::MatrixXd& gram0, const Eigen
       if (!std::isfinite(AA)) {
         Eigen::MatrixXd L2 = L.topLeftCorner(n_active, n_active);
         for (int i = 0; !std::isfinite(AA); ++i) {
+          if (i == 64)  // (the factor holds a non-finite value: no shift makes it regular)
+            throw_domain_error("causal::lars_path", "the Cholesky factor of the ", n_active,
+                               " active predictors stays singular after 64 regularisations");
           L2.diagonal().array() += std::ldexp(1.0, i) * eps;
           ls = detail::cholesky_solve(L2, n_active, sign);
           AA = 1.0 / std::sqrt(std::max(ls.dot(sign), eps));

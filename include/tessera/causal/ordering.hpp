@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <numbers>
+#include <type_traits>
 #include <vector>
 
 #include "tessera/config.hpp"
@@ -26,10 +27,21 @@ struct ordering_options {
   /// exp/log1p; scores within ~1e-7 relative of the full-precision ones. With float data the
   /// transcendentals are always FP32.
   bool mixed_precision = false;
-  /// Called after each step with (variables ordered so far, total); empty = silent. For
-  /// progress reports on long orderings; must not throw.
+  /// Called after each step with (variables ordered so far, total), on the calling thread;
+  /// empty = silent. For progress reports on long orderings; must not throw. (bootstrap does
+  /// not call it: its replicates run in parallel.)
   std::function<void(index_t, index_t)> progress;
 };
+
+/// 1 − ρ² below which two (standardised, partly regressed) variables count as collinear: their
+/// residual, of relative size sqrt(1 − ρ²), is then within a few digits of T's rounding. For
+/// float data the standardised values carry ~6·10⁻⁸ of rounding each, which leaves 1 − ρ² of
+/// two identical columns anywhere up to ~10⁻⁷: 10⁻⁶ (a residual of 10⁻³ relative, three float
+/// digits). For double, 10⁻¹⁴ (a residual of 10⁻⁷ relative, nine digits left).
+template <class T>
+constexpr double collinear_tolerance() {
+  return std::is_same_v<T, float> ? 1e-6 : 1e-14;
+}
 
 /// The causal order and, when recorded, each step's scores.
 struct ordering_result {

@@ -37,6 +37,9 @@ class prior_knowledge {
         else
           throw_invalid_argument("causal::prior_knowledge", "entry [", i, ",", j, "] = ", v,
                                  " must be 1 (path), 0 (no path) or -1 (unknown)");
+        if (i == j && at(i, j) == 1)  // (lingam refuses it as inconsistent)
+          throw_invalid_argument("causal::prior_knowledge", "entry [", i, ",", i, "] = 1 says x", i,
+                                 " has a directed path to itself (a cycle)");
       }
     for (index_t i = 0; i < d; ++i)
       for (index_t j = i + 1; j < d; ++j)
@@ -82,10 +85,11 @@ struct candidates {
   std::vector<char> in_vj;  // indexed by variable
 };
 
+/// `fn`: the caller's name, for the messages.
 inline candidates search_candidates(const prior_knowledge& pk, bool soft,
                                     const std::vector<index_t>& U,
                                     const std::vector<std::pair<index_t, index_t>>& pairs,
-                                    index_t d) {
+                                    index_t d, const char* fn = "causal::causal_order") {
   candidates c;
   c.in_vj.assign(static_cast<std::size_t>(d), 0);
   if (pk.empty()) {
@@ -99,7 +103,7 @@ inline candidates search_candidates(const prior_knowledge& pk, bool soft,
       if (!is_to) c.uc.push_back(i);
     }
     if (c.uc.empty())
-      throw_invalid_argument("causal::direct_lingam",
+      throw_invalid_argument(fn,
                              "the prior knowledge orders the remaining variables in a cycle; "
                              "no variable can come next");
     return c;
@@ -131,7 +135,7 @@ inline candidates search_candidates(const prior_knowledge& pk, bool soft,
       if (!end[static_cast<std::size_t>(i)]) c.uc.push_back(i);
   }
   if (c.uc.empty())
-    throw_invalid_argument("causal::direct_lingam",
+    throw_invalid_argument(fn,
                            "the prior knowledge (soft mode) leaves no candidate for the next "
                            "variable among ",
                            U.size(), " remaining");

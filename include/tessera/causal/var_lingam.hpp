@@ -125,8 +125,9 @@ inline void var_prune(const Eigen::MatrixXd& X, index_t lags, const std::vector<
 ///  4. with `prune`, B0[i, ancestors of i] and every B_τ[i, :] are replaced by the adaptive
 ///     lasso of x_t[i] on its ancestors at t and all variables at t−1..t−p.
 /// @param X (n, d) time series, rows in time order.
-/// @throws tessera::invalid_argument for lags < 1, too short a series (n − p <= p·d), data
-///   causal_order rejects, or a prior of the wrong shape.
+/// @throws tessera::invalid_argument for lags < 1, too short a series (n − p <= p·d; with
+///   `prune`, n − p <= (p + 1)·d: each variable's adaptive lasso has up to (p + 1)·d − 1
+///   predictors), data causal_order rejects, or a prior of the wrong shape.
 template <class T>
 var_lingam_result var_lingam(const tensor<T>& X, const var_lingam_options& opt = {}) {
   const char* fn = "causal::var_lingam";
@@ -154,6 +155,14 @@ var_lingam_result var_lingam(const tensor<T>& X, const var_lingam_options& opt =
   var_lingam_result r;
   r.lags = lags;
   const index_t n_res = var.residuals.rows();
+  if (opt.prune && n_res <= (lags + 1) * d)
+    throw_invalid_argument(fn, "pruning needs more than (lags + 1)·d = ", (lags + 1) * d,
+                           " rows after the first ", lags,
+                           " (each variable's adaptive lasso has "
+                           "up to ",
+                           (lags + 1) * d - 1, " predictors); the series has ", n_res,
+                           " (n = ", M.rows(), ", d = ", d, ", lags = ", lags,
+                           "): a longer series, fewer lags, or prune = false");
   r.residuals = tensor<double>(shape_t{n_res, d});
   for (index_t t = 0; t < n_res; ++t)
     for (index_t j = 0; j < d; ++j) r.residuals(t, j) = var.residuals(t, j);

@@ -151,7 +151,7 @@ class tensor {
     start = std::clamp<index_t>(start, 0, n);
     stop = std::clamp<index_t>(stop, start, n);
     tensor r = *this;
-    r.shape_[a] = (stop - start + step - 1) / step;
+    r.shape_[a] = stop > start ? (stop - start - 1) / step + 1 : 0;  // (no overflow for any step)
     r.strides_[a] = strides_[a] * step;
     r.offset_ = offset_ + start * strides_[a];
     return r;
@@ -233,6 +233,7 @@ class tensor {
     if (shape.rank() < rank())
       throw_invalid_argument("tensor::expand", "cannot expand shape ", shape_.str(), " to ",
                              shape.str());
+    check_extents("tensor::expand", shape);
     tensor r = *this;
     r.shape_ = shape;
     r.strides_ = shape_t::filled(shape.rank(), 0);
@@ -284,7 +285,13 @@ class tensor {
   /// On cuda the copy is a kernel on the current stream (see <tessera/cuda.hpp>).
   /// @throws tessera::invalid_argument when the shapes do not broadcast.
   void copy_from(const tensor& src) const {
-    const tensor s = src.shape_ == shape_ ? src : src.expand_checked("tensor::copy_from", shape_);
+    tensor s = src.shape_ == shape_ ? src : src.expand_checked("tensor::copy_from", shape_);
+    // Views of one storage may overlap: unless both are contiguous on the host (memmove), read
+    // from a copy of the source, so no element is read after it was overwritten (as numpy).
+    if (s.buf_ == buf_ && numel() > 0 &&
+        !(std::is_same_v<Space, host> && is_contiguous() && s.is_contiguous()) &&
+        !(s.offset_ == offset_ && s.strides_ == strides_))
+      s = s.clone();
     if constexpr (!std::is_same_v<Space, host>) {
       space_traits<Space>::copy(*this, s);
     } else if (is_contiguous() && s.is_contiguous()) {
@@ -310,32 +317,37 @@ class tensor {
   // Extents must be >= 0, and the product of the non-zero ones times sizeof(T) must fit in
   // index_t, so that numel(), strides and byte counts computed from the shape never overflow.
   static const shape_t& checked_shape(const shape_t& shape) {
+    check_extents("tensor", shape);
+    return shape;
+  }
+  // The same rule for the shapes of views (reshape, view, expand), named by `fn`.
+  static void check_extents(const char* fn, const shape_t& shape) {
     for (index_t d : shape)
-      if (d < 0) throw_invalid_argument("tensor", "shape ", shape.str(), " has a negative extent");
+      if (d < 0) throw_invalid_argument(fn, "shape ", shape.str(), " has a negative extent");
     index_t n = static_cast<index_t>(sizeof(T));
     for (index_t d : shape) {
       if (d == 0) continue;
       if (n > std::numeric_limits<index_t>::max() / d)
-        throw_invalid_argument("tensor", "shape ", shape.str(),
-                               " has more elements than fit in memory");
+        throw_invalid_argument(fn, "shape ", shape.str(), " has more elements than fit in memory");
       n *= d;
     }
-    return shape;
   }
 
   shape_t infer_shape(const char* fn, shape_t shape) const {
     int infer = -1;
-    index_t known = 1;
     for (int i = 0; i < shape.rank(); ++i) {
       if (shape[i] == -1) {
         if (infer >= 0) throw_invalid_argument(fn, "shape ", shape.str(), " has more than one -1");
         infer = i;
       } else if (shape[i] < 0) {
         throw_invalid_argument(fn, "shape ", shape.str(), " has a negative extent");
-      } else {
-        known *= shape[i];
       }
     }
+    // The known extents' product must not overflow (a wrapped count of 0 would pass below).
+    shape_t known_part = shape;
+    if (infer >= 0) known_part[infer] = 1;
+    check_extents(fn, known_part);
+    const index_t known = known_part.numel();
     if (infer >= 0) {
       if (known == 0 || numel() % known != 0)
         throw_invalid_argument(fn, "cannot infer the -1 extent of ", shape.str(), " for ", numel(),

@@ -119,13 +119,15 @@ inline std::string csv_excerpt(std::string_view s) {
 }  // namespace detail
 
 /// Reads a numeric CSV file: comma-separated fields, optional surrounding spaces and double
-/// quotes, '\n' or "\r\n" line ends, blank lines skipped; numbers as std::from_chars reads them
-/// (plus a leading '+'; "nan" and "inf" are accepted, values that overflow T are not).
+/// quotes, '\n' or "\r\n" line ends, blank lines skipped, a UTF-8 byte-order mark at the start
+/// ignored; numbers as std::from_chars reads them (plus a leading '+'; "nan" and "inf" are
+/// accepted, values that overflow T are not).
 /// @param path the file; @param header whether the first row is a header (default: detect).
 /// @return the data (rows, cols) and the column names.
 /// @throws tessera::io_error naming the file (and line, column and text where there is one)
-///   when the file cannot be opened, is empty or has no rows, a row has a different number
-///   of fields from the first, or a field is empty or not a number.
+///   when the file cannot be opened, is empty or has no data rows (a header alone), has bare
+///   '\r' line ends (classic Mac), a row has a different number of fields from the first, or a
+///   field is empty or not a number.
 template <class T>
 csv_table<T> read_csv(const std::string& path, csv_header header = csv_header::detect) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
@@ -142,7 +144,11 @@ csv_table<T> read_csv(const std::string& path, csv_header header = csv_header::d
   std::string line;
   while (std::getline(in, line)) {
     ++line_no;
+    if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // UTF-8 BOM
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (const std::size_t cr = line.find('\r'); cr != std::string::npos)
+      throw_io_error(fn, path, ":", line_no, ": a bare '\\r' inside the line (at byte ", cr + 1,
+                     "): '\\r' line ends are not read, only '\\n' and \"\\r\\n\"");
     if (detail::csv_trim(line).empty()) continue;
     std::size_t bad_col = 0;
     if (!detail::csv_split(line, fields, quoted, bad_col))
@@ -184,6 +190,7 @@ csv_table<T> read_csv(const std::string& path, csv_header header = csv_header::d
   }
   if (in.bad()) throw_io_error(fn, path, ": read error after line ", line_no);
   if (first) throw_io_error(fn, path, ": empty file (no rows)");
+  if (rows == 0) throw_io_error(fn, path, ": a header and no data rows");
   if (!t.has_header)
     for (std::size_t c = 0; c < cols; ++c) t.columns.push_back(std::to_string(c));
   t.data = tensor<T>(shape_t{static_cast<index_t>(rows), static_cast<index_t>(cols)});

@@ -136,6 +136,7 @@ lbfgs_result<T> lbfgs_run(Eval&& eval, const tensor<T, Space>& x, const tensor<T
   V xb(shape), gb(shape), xt(shape), gt(shape);
   V dir(shape);
   std::vector<V> s_hist(static_cast<std::size_t>(m)), y_hist(static_cast<std::size_t>(m));
+  V s_new, y_new;  // a step's pair before its curvature test (then swapped into the history)
   std::vector<R> rho(static_cast<std::size_t>(m)), alpha(static_cast<std::size_t>(m));
   index_t hist_count = 0, hist_head = 0;  // pairs stored; slot of the next pair
 
@@ -310,19 +311,21 @@ lbfgs_result<T> lbfgs_run(Eval&& eval, const tensor<T, Space>& x, const tensor<T
       return finish(lbfgs_status::line_search_failed);
     }
 
-    // Accept (xb, gb); store s = x₊ − x, y = g₊ − g when the curvature sᵀy is positive.
+    // Accept (xb, gb); store s = x₊ − x, y = g₊ − g when the curvature sᵀy is positive. The
+    // pair is formed outside the history: with the history full, the slot it goes to holds
+    // the oldest pair still in use, which a rejected pair must not overwrite.
     {
-      const auto h = static_cast<std::size_t>(hist_head);
-      if (!s_hist[h].defined()) {
-        s_hist[h] = V(shape);
-        y_hist[h] = V(shape);
+      if (!s_new.defined()) {
+        s_new = V(shape);
+        y_new = V(shape);
       }
-      const V& s = s_hist[h];
-      const V& y = y_hist[h];
-      assign_diff(s, xb, xc);
-      assign_diff(y, gb, gc);
-      const R sy = dot(s, y), yy = dot(y, y);
+      assign_diff(s_new, xb, xc);
+      assign_diff(y_new, gb, gc);
+      const R sy = dot(s_new, y_new), yy = dot(y_new, y_new);
       if (sy > eps * yy && sy > 0) {
+        const auto h = static_cast<std::size_t>(hist_head);
+        std::swap(s_hist[h], s_new);  // the evicted pair's storage (if any) is the next scratch
+        std::swap(y_hist[h], y_new);
         rho[hist_head] = R(1) / sy;
         hist_head = (hist_head + 1) % m;
         hist_count = std::min(hist_count + 1, m);

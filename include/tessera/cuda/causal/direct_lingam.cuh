@@ -181,17 +181,24 @@ __global__ void self_entropy(const double* __restrict__ Zd, const float* __restr
 /// For every unordered pair (a < b) with a candidate in it: Hr[a,b] = Ĥ of the standardised
 /// residual of z_a on z_b and Hr[b,a] the reverse, from one pass over the samples.
 /// Launch: grid pair_count(k) blocks (1-d, p = blockIdx.x + gridDim.x·blockIdx.y), block
-/// block_threads. rho (k, k) in double (symmetric).
+/// block_threads. rho (k, k) in double (symmetric). A pair with 1 − ρ² < collinear_tol
+/// (collinear_tolerance of the data's type) lowers *pair_flag to its linear index and is not
+/// computed: the host refuses the data, naming the first such pair, as the host path does.
 template <class C>
 __global__ void pair_entropy(const double* __restrict__ Zd, const float* __restrict__ Zf, long n,
                              int k, const double* __restrict__ rho,
-                             const unsigned char* __restrict__ cand, double* __restrict__ Hr) {
+                             const unsigned char* __restrict__ cand, double* __restrict__ Hr,
+                             double collinear_tol, unsigned long long* __restrict__ pair_flag) {
   const long p = static_cast<long>(blockIdx.x) + static_cast<long>(gridDim.x) * blockIdx.y;
   if (p >= tessera::causal::pair_count(k)) return;
   std::int64_t a, b;
   tessera::causal::pair_from_linear(p, k, a, b);
   if (cand != nullptr && !cand[a] && !cand[b]) return;
   const double r = rho[a * k + b];
+  if (1.0 - r * r < collinear_tol) {  // (the same for the whole block)
+    if (threadIdx.x == 0) atomicMin(pair_flag, static_cast<unsigned long long>(p));
+    return;
+  }
   const double sd = 1.0 / ::sqrt(::fmax(1.0 - r * r, 2.2250738585072014e-308));
   double v[4] = {0.0, 0.0, 0.0, 0.0};
   pair_moments<C>(Zd + a * n, Zd + b * n, Zf != nullptr ? Zf + a * n : nullptr,
@@ -339,6 +346,7 @@ ordering_result causal_order_gpu_impl(const tensor<T>& X, const ordering_options
   cuda_rt::device_buffer<double> rho(static_cast<std::size_t>(d) * d, st);
   cuda_rt::device_buffer<double> Hr(static_cast<std::size_t>(d) * d, st), H(d, st), M(d, st);
   cuda_rt::device_buffer<int> rem(d, st), out(2, st), flag(1, st);
+  cuda_rt::device_buffer<unsigned long long> pair_flag(1, st);  // all ones: no collinear pair
   cuda_rt::device_buffer<unsigned char> cand(d, st), vj(d, st);
   std::vector<int> host_rem(static_cast<std::size_t>(d));
   for (int j = 0; j < d; ++j) host_rem[static_cast<std::size_t>(j)] = j;
@@ -347,6 +355,7 @@ ordering_result causal_order_gpu_impl(const tensor<T>& X, const ordering_options
   TESSERA_CUDA_CHECK(
       cudaMemcpyAsync(rem.get(), host_rem.data(), d * sizeof(int), cudaMemcpyHostToDevice, st));
   TESSERA_CUDA_CHECK(cudaMemsetAsync(flag.get(), 0, sizeof(int), st));
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(pair_flag.get(), 0xFF, sizeof(unsigned long long), st));
   cublasHandle_t blas;
   TESSERA_CUBLAS_CHECK(cublasCreate(&blas));
   struct blas_guard {
@@ -361,7 +370,7 @@ ordering_result causal_order_gpu_impl(const tensor<T>& X, const ordering_options
   int h_out[2];
   for (int k = d; k > 0; --k) {
     std::vector<index_t> U(host_rem.begin(), host_rem.begin() + k);
-    const candidates cs = search_candidates(pk, soft, U, pairs, d);
+    const candidates cs = search_candidates(pk, soft, U, pairs, d, "causal::causal_order_gpu");
     int chosen_pos;
     const bool use_masks = !pk.empty();
     if (cs.uc.size() == 1) {
@@ -400,7 +409,8 @@ ordering_result causal_order_gpu_impl(const tensor<T>& X, const ordering_options
       const unsigned gx = static_cast<unsigned>(std::min<long>(P, 65535L));
       const unsigned gy = static_cast<unsigned>((P + gx - 1) / gx);
       K::pair_entropy<C><<<dim3(gx, gy), K::block_threads, 0, st>>>(
-          Zd.get(), zf, n, k, rho.get(), use_masks ? cand.get() : nullptr, Hr.get());
+          Zd.get(), zf, n, k, rho.get(), use_masks ? cand.get() : nullptr, Hr.get(),
+          collinear_tolerance<T>(), pair_flag.get());
       TESSERA_CUDA_CHECK(cudaGetLastError());
       K::scores<<<k, K::block_threads, 0, st>>>(H.get(), Hr.get(), k,
                                                 use_masks ? cand.get() : nullptr,
@@ -422,16 +432,30 @@ ordering_result causal_order_gpu_impl(const tensor<T>& X, const ordering_options
       }
       // The only per-step device→host traffic: the chosen position (and the error flag).
       int hflag = 0;
+      unsigned long long hpair = 0;
       TESSERA_CUDA_CHECK(
           cudaMemcpyAsync(h_out, out.get(), sizeof(int), cudaMemcpyDeviceToHost, st));
       TESSERA_CUDA_CHECK(
           cudaMemcpyAsync(&hflag, flag.get(), sizeof(int), cudaMemcpyDeviceToHost, st));
+      TESSERA_CUDA_CHECK(cudaMemcpyAsync(&hpair, pair_flag.get(), sizeof(unsigned long long),
+                                         cudaMemcpyDeviceToHost, st));
       TESSERA_CUDA_CHECK(cudaStreamSynchronize(st));
       if (hflag != 0)
         throw_invalid_argument("causal::causal_order_gpu", "variable ",
                                U[static_cast<std::size_t>(hflag - 1)],
                                " has no variance left after regressing out ", res.order.size(),
                                " earlier variables (collinear data)");
+      if (hpair != ~0ull) {
+        std::int64_t a = 0, b = 0;
+        pair_from_linear(static_cast<std::int64_t>(hpair), k, a, b);
+        double r = 0;
+        TESSERA_CUDA_CHECK(
+            cudaMemcpy(&r, rho.get() + a * k + b, sizeof(double), cudaMemcpyDeviceToHost));
+        throw_invalid_argument(
+            "causal::causal_order_gpu", "variables ", U[static_cast<std::size_t>(a)], " and ",
+            U[static_cast<std::size_t>(b)], " are collinear after regressing out ",
+            res.order.size(), " earlier variables (correlation ", r, ")");
+      }
       chosen_pos = h_out[0];
     }
     K::remove_chosen<<<1, 1, 0, st>>>(rem.get(), k, out.get());
