@@ -46,4 +46,17 @@ if(CONSUMER_EXPECT_FFTW)
   endif()
   run("${build}/consumer_fftw")
 endif()
+# An optional `cuda` component on a machine without the CUDA toolkit costs tessera::cuda only,
+# never the package (find_dependency used to fail the whole find_package).
+set(probe "${TESSERA_BINARY_DIR}/consumer-optional-cuda")
+file(REMOVE_RECURSE "${probe}")
+file(WRITE "${probe}/src/CMakeLists.txt"
+     "cmake_minimum_required(VERSION 3.25)\nproject(probe CXX)\n"
+     "find_package(tessera CONFIG REQUIRED OPTIONAL_COMPONENTS cuda)\n"
+     "if(NOT TARGET tessera::tessera OR tessera_cuda_FOUND)\n"
+     "  message(FATAL_ERROR \"tessera::tessera missing, or cuda found without the toolkit\")\n"
+     "endif()\n")
+run("${CMAKE_COMMAND}" -S "${probe}/src" -B "${probe}/build" -G "${CONSUMER_GENERATOR}"
+    "-DCMAKE_CXX_COMPILER=${CONSUMER_CXX_COMPILER}" "-DCMAKE_PREFIX_PATH=${prefix}"
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON)
 message(STATUS "consumer_find_package: installed tessera found, built and ran")

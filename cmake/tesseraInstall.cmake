@@ -46,3 +46,5 @@ install(FILES "${PROJECT_BINARY_DIR}/tesseraConfig.cmake"
               "${PROJECT_SOURCE_DIR}/cmake/FindBLIS.cmake"
               "${PROJECT_SOURCE_DIR}/cmake/FindFFTW3.cmake"
         DESTINATION "${TESSERA_INSTALL_CMAKEDIR}")
+# The licence text goes with every installed copy (Apache-2.0, section 4).
+install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/tessera")

@@ -274,10 +274,21 @@ BOOST_AUTO_TEST_CASE(multi_chunk_file_with_conversion) {
   BOOST_TEST(bad == 0);
 }
 
-// Files written by real numpy, when python3 with numpy is available: the reader must agree with
-// numpy on every variant, numpy must read what tessera writes, and the bytes must be the same.
+// Files written by real numpy, when a python3 with numpy is available (the one on PATH, or
+// Debian's /usr/bin/python3 with python3-numpy, which scripts/install-deps installs: a PATH
+// python3 of pyenv or a venv may lack numpy): the reader must agree with numpy on every
+// variant, numpy must read what tessera writes, and the bytes must be the same.
 namespace {
-bool numpy_available() { return std::system("python3 -c 'import numpy' >/dev/null 2>&1") == 0; }
+const std::string& numpy_python() {
+  static const std::string found = [] {
+    for (const char* py : {"python3", "/usr/bin/python3"})
+      if (std::system((std::string(py) + " -c 'import numpy' >/dev/null 2>&1").c_str()) == 0)
+        return std::string(py);
+    return std::string();
+  }();
+  return found;
+}
+bool numpy_available() { return !numpy_python().empty(); }
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(files_written_by_numpy,
@@ -306,7 +317,7 @@ if hasattr(fmt, 'GROWTH_AXIS_MAX_DIGITS'):
     open(os.path.join(out, 'pads_header'), 'w').close()
 )PY");
   BOOST_TEST_REQUIRE(
-      std::system(("python3 '" + script + "' '" + dir.path.string() + "'").c_str()) == 0);
+      std::system((numpy_python() + " '" + script + "' '" + dir.path.string() + "'").c_str()) == 0);
 
   const auto load_check = [&](const char* name, const shape_t& shape, bool integral) {
     BOOST_TEST_CONTEXT(name) {
@@ -360,7 +371,8 @@ assert b.dtype == np.int64 and (b == np.arange(5) * 7 - 40).all()
 c = np.load(os.path.join(d, 't_s.npy'))
 assert c.shape == () and c == -3.0
 )PY");
-  BOOST_TEST(std::system(("python3 '" + check + "' '" + dir.path.string() + "'").c_str()) == 0);
+  BOOST_TEST(
+      std::system((numpy_python() + " '" + check + "' '" + dir.path.string() + "'").c_str()) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -19,8 +19,11 @@ namespace tessera::cuda_rt {
 ///   (`out.copy_from(result)`, `add_(p, ...)`); refill inputs between replays the same way;
 /// - temporaries created inside the callable must die inside it (their stream-ordered frees
 ///   are captured too), and no tensor allocated before capture may be released inside it;
-/// - nothing inside may synchronise or copy to the host (`to<host>`, `all_finite`, index
-///   checks are skipped while capturing).
+/// - nothing inside may synchronise or copy between host and device (`to<host>`, `to<cuda>`
+///   (refused while capturing), `all_finite`; index checks are skipped while capturing);
+/// - captured GEMMs (cuBLAS, cuBLASLt) and FFTs (cuFFT) use the capturing thread's cuBLAS
+///   workspace and plans: replay the graph while that thread lives, and not at the same time as
+///   other cuBLAS work of that thread on another stream.
 class graph {
  public:
   template <class F>
@@ -64,6 +67,7 @@ class graph {
   ~graph() {
     if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
     if (graph_ != nullptr) cudaGraphDestroy(graph_);
+    tessera::detail::clear_last_cuda_error();  // ignored here, so not reported by a later check
   }
 
   /// Enqueues one run of the captured work on the current stream.

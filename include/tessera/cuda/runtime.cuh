@@ -19,6 +19,12 @@
 #include "tessera/core/shape.hpp"
 #include "tessera/cuda/config.cuh"
 
+// The stream bookkeeping (the per-thread block cache, "the null stream is never captured")
+// assumes that stream 0 is the legacy default stream, synchronising with every blocking stream.
+#if defined(CUDA_API_PER_THREAD_DEFAULT_STREAM)
+#error "tessera/cuda assumes the legacy default stream: build without --default-stream per-thread"
+#endif
+
 namespace tessera::detail {
 [[noreturn]] inline void throw_cublas_error(cublasStatus_t e, const char* call, const char* file,
                                             int line) {
@@ -84,6 +90,7 @@ class stream {
     if (s_ != nullptr) {
       cudaStreamSynchronize(s_);
       cudaStreamDestroy(s_);
+      tessera::detail::clear_last_cuda_error();  // ignored here, so not reported by a later check
     }
   }
   [[nodiscard]] cudaStream_t get() const noexcept { return s_; }
@@ -393,7 +400,11 @@ class cublas_handles {
     }
   }
 
-  cublasHandle_t get(int device) { return at(device).handle; }
+  cublasHandle_t get(int device, void*& workspace) {
+    entry& e = at(device);
+    workspace = e.workspace;
+    return e.handle;
+  }
 
   cublasLtHandle_t get_lt(int device, void*& workspace) {
     entry& e = at(device);
@@ -414,9 +425,22 @@ class cublas_handles {
       entries_.resize(static_cast<std::size_t>(device) + 1);
     entry& e = entries_[static_cast<std::size_t>(device)];
     if (e.handle == nullptr) {
-      TESSERA_CUBLAS_CHECK(cublasCreate(&e.handle));
-      TESSERA_CUDA_CHECK(cudaMalloc(&e.workspace, workspace_bytes));
-      TESSERA_CUBLAS_CHECK(cublasSetWorkspace(e.handle, e.workspace, workspace_bytes));
+      // Built in locals and kept only once complete: a failed step (out of memory) leaves no
+      // handle without its workspace behind, and the next call tries again.
+      cublasHandle_t h = nullptr;
+      void* ws = nullptr;
+      try {
+        TESSERA_CUBLAS_CHECK(cublasCreate(&h));
+        TESSERA_CUDA_CHECK(cudaMalloc(&ws, workspace_bytes));
+        TESSERA_CUBLAS_CHECK(cublasSetWorkspace(h, ws, workspace_bytes));
+      } catch (...) {
+        if (ws != nullptr) cudaFree(ws);
+        if (h != nullptr) cublasDestroy(h);
+        tessera::detail::clear_last_cuda_error();
+        throw;
+      }
+      e.handle = h;
+      e.workspace = ws;
     }
     return e;
   }
@@ -434,8 +458,12 @@ inline cublas_handles& thread_cublas_handles() {
 /// The handle's workspace is shared by all streams of the thread: work enqueued through it on
 /// two streams must not overlap in time (switch streams only after synchronising them).
 inline cublasHandle_t cublas_handle() {
-  cublasHandle_t h = detail::thread_cublas_handles().get(current_device());
+  void* ws = nullptr;
+  cublasHandle_t h = detail::thread_cublas_handles().get(current_device(), ws);
   TESSERA_CUBLAS_CHECK(cublasSetStream(h, current_stream()));
+  // cublasSetStream resets the handle's workspace to cuBLAS's own pool, which allocates (also
+  // during graph capture): give it this thread's workspace again.
+  TESSERA_CUBLAS_CHECK(cublasSetWorkspace(h, ws, detail::cublas_handles::workspace_bytes));
   return h;
 }
 

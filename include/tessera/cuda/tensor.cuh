@@ -371,6 +371,12 @@ struct space_traits<cuda> {
     if (bytes == 0) return r;
     const cudaStream_t s = cuda_rt::current_stream();
     if constexpr (std::is_same_v<Dst, cuda>) {
+      // A capture would record a copy from host memory that may be gone at replay (and a pinned
+      // source's wait would end the capture): inputs are copied in before capturing.
+      if (cuda_rt::is_capturing(s))
+        throw_invalid_argument("to<cuda>", "a copy of ", t.shape().str(),
+                               " from the host while the stream is captured into a CUDA graph: "
+                               "copy it into a device tensor before the capture and read that");
       TESSERA_CUDA_CHECK(cudaMemcpyAsync(r.data(), c.data(), bytes, cudaMemcpyHostToDevice, s));
       // Pageable host memory is staged before the call returns, but a pinned source is read
       // later: wait, since `c` may be the caller's only reference.
