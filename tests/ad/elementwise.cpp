@@ -243,6 +243,46 @@ BOOST_AUTO_TEST_CASE(maximum_and_minimum_route_the_adjoint_to_one_side) {
   BOOST_TEST(close(b.grad(), from_list<double>({10.0, 1.0, 0.0})));
 }
 
+// pow at a zero base or exponent: 0^b is constant in b (b > 0) and a^0 constant in a, so those
+// gradients are 0, not 0·log 0 = NaN or 0·0^(−1) = NaN (which made a whole sum's gradient NaN).
+BOOST_AUTO_TEST_CASE(pow_gradients_at_zero) {
+  tad::scope s;
+  const tad::var<double> a(from_list<double>({0.0, 0.0, 2.0, 3.0}), true);
+  const tad::var<double> b(from_list<double>({2.0, 0.5, 3.0, 0.0}), true);
+  tad::backward(tad::sum(tad::pow(a, b)));
+  BOOST_TEST(
+      close(b.grad(), from_list<double>({0.0, 0.0, 8.0 * std::log(2.0), std::log(3.0)}), 1e-14));
+  // ā: 2·0 = 0, 0.5·0^(−0.5) = inf (the true one-sided slope), 3·2² = 12, 0 (a^0 is constant)
+  BOOST_TEST(a.grad()(0) == 0.0);
+  BOOST_TEST(std::isinf(a.grad()(1)));
+  BOOST_TEST(a.grad()(2) == 12.0);
+  BOOST_TEST(a.grad()(3) == 0.0);
+  const tad::var<double> x(from_list<double>({0.0, 1.5}), true);
+  tad::backward(tad::sum(tad::pow(x, 0.0)));
+  BOOST_TEST(close(x.grad(), from_list<double>({0.0, 0.0}), 0.0));
+  // Elsewhere the rule is the plain derivative (finite differences).
+  const auto r = tessera::test::gradcheck(
+      "pow(a, b) away from 0",
+      [](const tad::var<double>& v) {
+        return tad::pow(tad::slice(v, 0, 0, 2), tad::slice(v, 0, 2, 4));
+      },
+      from_list<double>({0.7, 1.9, 1.3, -0.4}));
+  BOOST_TEST(r.failures == 0);
+}
+
+// mse_loss refuses a target that broadcasts pred up, as tessera::mse_loss (it averaged over the
+// larger shape, with a wrong value and gradient).
+BOOST_AUTO_TEST_CASE(mse_loss_target_must_broadcast_to_pred) {
+  tad::scope s;
+  const tad::var<double> p(from_list<double>({1.0, 2.0}), true);
+  const tad::var<double> t(zeros<double>(shape_t{3, 2}));
+  BOOST_CHECK_EXCEPTION(tad::mse_loss(p, t), tessera::invalid_argument,
+                        [](const tessera::invalid_argument& e) {
+                          return std::string(e.what()).find("ad::mse_loss") != std::string::npos;
+                        });
+  BOOST_TEST(tad::mse_loss(p, tad::var<double>(zeros<double>(shape_t{1}))).value().item() == 2.5);
+}
+
 BOOST_AUTO_TEST_CASE(where_with_a_condition_larger_than_its_operands) {
   generator gen(4);
   const dtensor cond = from_vector<double>({1, 0, 0, 1, 1, 0}, shape_t{2, 3});

@@ -439,6 +439,25 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(in_place_updates, T, float_types) {
                {"tessera::axpy_", "(3,4)", "(2)"});
 }
 
+// NaN propagates through maximum, minimum and relu whichever operand holds it (numpy, PyTorch
+// and the max/min reductions); maximum(nan, 0) was 0 while maximum(0, nan) was nan.
+BOOST_AUTO_TEST_CASE_TEMPLATE(nan_propagates_through_maximum_minimum_relu, T, float_types) {
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const tensor<T> a = from_vector<T>({nan, T(0), T(1), nan}, shape_t{4});
+  const tensor<T> b = from_vector<T>({T(0), nan, T(2), nan}, shape_t{4});
+  for (const tensor<T>& m : {maximum(a, b), maximum(b, a), minimum(a, b), minimum(b, a)}) {
+    BOOST_TEST(std::isnan(m(0)));
+    BOOST_TEST(std::isnan(m(1)));
+    BOOST_TEST(std::isnan(m(3)));
+  }
+  BOOST_TEST(maximum(a, b)(2) == T(2));
+  BOOST_TEST(minimum(a, b)(2) == T(1));
+  const tensor<T> r = relu(from_vector<T>({nan, T(-1), T(3)}, shape_t{3}));
+  BOOST_TEST(std::isnan(r(0)));
+  BOOST_TEST(r(1) == T(0));
+  BOOST_TEST(r(2) == T(3));
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(elementwise_errors, T, float_types) {
   const tensor<T> a = random_tensor<T>(shape_t{2, 3}, 1);
   const tensor<T> b = random_tensor<T>(shape_t{4, 3}, 2);

@@ -43,12 +43,20 @@ var<T, S> div(const var<T, S>& a, const var<T, S>& b) {
     if (c.needs(1)) c.acc(1, -(c.gy() * c.y()) / c.x(1));
   });
 }
-/// y = a^b;  ā += ȳ·b·a^(b-1), b̄ += ȳ·y·log a
+/// y = a^b;  ā += ȳ·b·a^(b-1), b̄ += ȳ·y·log a. Where a is 0, b̄ takes log 1 = 0 for log a
+/// (0^b is constant in b for b > 0, and 0·log 0 would be NaN); where b is 0, ā takes a^0 for
+/// a^(b−1) (a^0 is constant in a, and 0·0^(−1) would be NaN), as PyTorch masks them.
 template <class T, class S>
 var<T, S> pow(const var<T, S>& a, const var<T, S>& b) {
   return make_op(pow(a.value(), b.value()), {a, b}, [](auto& c) {
-    if (c.needs(0)) c.acc(0, c.gy() * c.x(1) * pow(c.x(0), c.x(1) - T(1)));
-    if (c.needs(1)) c.acc(1, c.gy() * c.y() * log(c.x(0)));
+    if (c.needs(0)) {
+      const tensor<T, S> b0 = eq(c.xv(1), zeros_like(c.xv(1)));
+      c.acc(0, c.gy() * c.x(1) * pow(c.x(0), c.x(1) - T(1) + c.lift(b0)));
+    }
+    if (c.needs(1)) {
+      const tensor<T, S> a0 = eq(c.xv(0), zeros_like(c.xv(0)));
+      c.acc(1, c.gy() * c.y() * log(c.x(0) + c.lift(a0)));
+    }
   });
 }
 /// y = max(a, b);  the adjoint goes to a where a >= b, else to b
@@ -101,10 +109,11 @@ template <class T, class S>
 var<T, S> rdiv(const var<T, S>& x, T s) {
   return make_op(rdiv(x.value(), s), {x}, [](auto& c) { c.acc(0, -(c.gy() * c.y()) / c.x(0)); });
 }
-/// y = x^p;  x̄ += ȳ·p·x^(p-1)
+/// y = x^p;  x̄ += ȳ·p·x^(p-1) (nothing for p = 0: x^0 is constant, and 0·0^(−1) would be NaN)
 template <class T, class S>
 var<T, S> pow(const var<T, S>& x, T p) {
   return make_op(pow(x.value(), p), {x}, [p](auto& c) {
+    if (p == T(0)) return;
     if (p == T(2))
       c.acc(0, c.gy() * c.x(0) * T(2));
     else

@@ -131,8 +131,13 @@ var<T, S> cross_entropy(const var<T, S>& logits, const tensor<index_t, S>& targe
 }
 
 /// Mean squared error mean((pred - target)²); target broadcasts to pred.
+/// @throws tessera::invalid_argument when target does not broadcast to pred's shape (as
+///   tessera::mse_loss; a target broadcasting pred up averaged over the larger shape).
 template <class T, class S>
 var<T, S> mse_loss(const var<T, S>& pred, const var<T, S>& target) {
+  if (!(broadcast_shapes("ad::mse_loss", pred.shape(), target.shape()) == pred.shape()))
+    throw_invalid_argument("ad::mse_loss", "target shape ", target.shape().str(),
+                           " does not broadcast to pred shape ", pred.shape().str());
   return mean(square(pred - target));
 }
 

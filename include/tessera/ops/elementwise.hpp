@@ -260,10 +260,10 @@ tensor<T> sigmoid(const tensor<T>& x) {
       x, [](const auto& a) { return (T(1) + (-a).exp()).inverse(); },
       [](T v) { return detail::sigmoid_scalar(v); });
 }
-/// max(x, 0)
+/// max(x, 0); NaN stays NaN
 template <class T>
 tensor<T> relu(const tensor<T>& x) {
-  return detail::unary_map<T>(x, [](T v) { return v > T(0) ? v : T(0); });
+  return detail::unary_map<T>(x, [](T v) { return v > T(0) || v != v ? v : T(0); });
 }
 /// 1 where x > 0, else 0 (the derivative of relu; its own derivative is zero)
 template <class T>
@@ -355,15 +355,16 @@ template <class T>
 tensor<T> pow(const tensor<T>& a, const tensor<T>& b) {
   return detail::binary_map<T>("pow", a, b, [](T x, T y) { return std::pow(x, y); });
 }
-/// max(a, b) (broadcasting)
+/// max(a, b) (broadcasting); a NaN in either operand gives NaN (numpy, PyTorch, and the max
+/// reduction)
 template <class T>
 tensor<T> maximum(const tensor<T>& a, const tensor<T>& b) {
-  return detail::binary_map<T>("maximum", a, b, [](T x, T y) { return x >= y ? x : y; });
+  return detail::binary_map<T>("maximum", a, b, [](T x, T y) { return x >= y || x != x ? x : y; });
 }
-/// min(a, b) (broadcasting)
+/// min(a, b) (broadcasting); a NaN in either operand gives NaN
 template <class T>
 tensor<T> minimum(const tensor<T>& a, const tensor<T>& b) {
-  return detail::binary_map<T>("minimum", a, b, [](T x, T y) { return x <= y ? x : y; });
+  return detail::binary_map<T>("minimum", a, b, [](T x, T y) { return x <= y || x != x ? x : y; });
 }
 /// 1 where a == b else 0
 template <class T>
