@@ -38,8 +38,9 @@ inline const std::vector<const tape_object*>*& sweep_targets() {
 /// Whether an adjoint contribution to v (a leaf or not) is dropped by the current sweep's
 /// targets.
 inline bool excluded_leaf(const tape_object* v, bool leaf) {
+  if (!leaf) return false;  // (op outputs, most of a sweep's calls: no thread-local read)
   const std::vector<const tape_object*>* t = sweep_targets();
-  return leaf && t != nullptr && std::find(t->begin(), t->end(), v) == t->end();
+  return t != nullptr && std::find(t->begin(), t->end(), v) == t->end();
 }
 /// Sets sweep_targets for one sweep and restores the enclosing sweep's (a rule may run a sweep
 /// of its own, such as a pullback's, which must reach its own leaves).

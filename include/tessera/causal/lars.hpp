@@ -143,10 +143,9 @@ inline Eigen::VectorXd cholesky_solve(const Eigen::MatrixXd& L, Eigen::Index k,
 inline lars_path_result lars_path_gram(const Eigen::MatrixXd& gram0, const Eigen::VectorXd& xy0,
                                        Eigen::Index n, index_t max_iter) {
   if (!gram0.allFinite() || !xy0.allFinite())
-    throw_invalid_argument(
-        "causal::lars_path", "XᵀX or Xᵀy is not finite (|X| up to ",
-        gram0.size() > 0 ? std::sqrt(gram0.diagonal().cwiseAbs().maxCoeff()) : 0.0,
-        " per column norm): rescale the data");
+    throw_invalid_argument("causal::lars_path",
+                           "XᵀX or Xᵀy is not finite: the data's products overflow (rescale the "
+                           "data)");
   const Eigen::Index p = gram0.cols();
   constexpr double tiny32 = FLT_MIN, eps = DBL_EPSILON, equality_tolerance = FLT_EPSILON;
   const double n_samples = static_cast<double>(n);

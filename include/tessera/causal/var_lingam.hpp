@@ -158,11 +158,9 @@ var_lingam_result var_lingam(const tensor<T>& X, const var_lingam_options& opt =
   if (opt.prune && n_res <= (lags + 1) * d)
     throw_invalid_argument(fn, "pruning needs more than (lags + 1)·d = ", (lags + 1) * d,
                            " rows after the first ", lags,
-                           " (each variable's adaptive lasso has "
-                           "up to ",
-                           (lags + 1) * d - 1, " predictors); the series has ", n_res,
-                           " (n = ", M.rows(), ", d = ", d, ", lags = ", lags,
-                           "): a longer series, fewer lags, or prune = false");
+                           " (each variable's adaptive lasso has up to ", (lags + 1) * d - 1,
+                           " predictors); the series has ", n_res, " (n = ", M.rows(), ", d = ", d,
+                           ", lags = ", lags, "): a longer series, fewer lags, or prune = false");
   r.residuals = tensor<double>(shape_t{n_res, d});
   for (index_t t = 0; t < n_res; ++t)
     for (index_t j = 0; j < d; ++j) r.residuals(t, j) = var.residuals(t, j);

@@ -134,6 +134,13 @@ inline int normalize_axis(const char* fn, int axis, int rank) {
     throw_invalid_argument(fn, "axis ", axis, " is out of range for a tensor of rank ", rank);
   return axis < 0 ? axis + rank : axis;
 }
+/// normalize_axis for an axis held as index_t (an entry of a shape_t axis list), checked before
+/// it is narrowed to int (2³² must not become axis 0).
+inline int normalize_axis_entry(const char* fn, index_t axis, int rank) {
+  if (axis < -rank || axis >= rank || rank == 0)
+    throw_invalid_argument(fn, "axis ", axis, " is out of range for a tensor of rank ", rank);
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
 
 /// numpy broadcasting of two shapes.
 /// @throws tessera::invalid_argument naming `fn` and both shapes when they are incompatible.

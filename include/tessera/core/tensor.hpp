@@ -286,9 +286,10 @@ class tensor {
   /// @throws tessera::invalid_argument when the shapes do not broadcast.
   void copy_from(const tensor& src) const {
     tensor s = src.shape_ == shape_ ? src : src.expand_checked("tensor::copy_from", shape_);
-    // Views of one storage may overlap: unless both are contiguous on the host (memmove), read
-    // from a copy of the source, so no element is read after it was overwritten (as numpy).
-    if (s.buf_ == buf_ && numel() > 0 &&
+    // Views of one storage whose element spans overlap: unless both are contiguous on the host
+    // (memmove), read from a copy of the source, so no element is read after it was overwritten
+    // (as numpy). Disjoint views of one storage, and a view copied onto itself, need no copy.
+    if (s.buf_ == buf_ && numel() > 0 && overlaps(s) &&
         !(std::is_same_v<Space, host> && is_contiguous() && s.is_contiguous()) &&
         !(s.offset_ == offset_ && s.strides_ == strides_))
       s = s.clone();
@@ -314,6 +315,21 @@ class tensor {
   }
 
  private:
+  // Whether the element spans [first, last] of this view and `o` (same storage) intersect.
+  bool overlaps(const tensor& o) const noexcept {
+    const auto span = [](const tensor& t) {
+      index_t lo = t.offset_, hi = t.offset_;
+      for (int i = 0; i < t.rank(); ++i) {
+        const index_t reach = (t.shape_[i] - 1) * t.strides_[i];
+        (reach < 0 ? lo : hi) += reach;
+      }
+      return std::pair{lo, hi};
+    };
+    const auto [a0, a1] = span(*this);
+    const auto [b0, b1] = span(o);
+    return a0 <= b1 && b0 <= a1;
+  }
+
   // Extents must be >= 0, and the product of the non-zero ones times sizeof(T) must fit in
   // index_t, so that numel(), strides and byte counts computed from the shape never overflow.
   static const shape_t& checked_shape(const shape_t& shape) {

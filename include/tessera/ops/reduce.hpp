@@ -30,10 +30,7 @@ inline reduce_plan plan_reduce(const char* fn, const shape_t& shape, const shape
     for (int i = 0; i < r; ++i) p.reduced[i] = true;
   } else {
     for (index_t a : axes) {
-      if (a < -r || a >= r)  // (checked before narrowing to int)
-        throw_invalid_argument(fn, "axis ", a, " is out of range for rank ", r, " (axes ",
-                               axes.str(), ")");
-      const int ax = normalize_axis(fn, static_cast<int>(a), r);
+      const int ax = normalize_axis_entry(fn, a, r);
       if (p.reduced[ax])
         throw_invalid_argument(fn, "axis ", a, " appears twice in axes ", axes.str());
       p.reduced[ax] = true;

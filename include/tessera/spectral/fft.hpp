@@ -396,9 +396,7 @@ inline shape_t transform_axes(const char* fn, const shape_t& axes, int rank) {
     return out;
   }
   for (index_t ax : axes) {
-    if (ax < -rank || ax >= rank)  // (checked before narrowing to int)
-      throw_invalid_argument(fn, "axis ", ax, " is out of range for a tensor of rank ", rank);
-    const int a = normalize_axis(fn, static_cast<int>(ax), rank);
+    const int a = normalize_axis_entry(fn, ax, rank);
     for (index_t prev : out)
       if (prev == a) throw_invalid_argument(fn, "axes ", axes.str(), " repeat axis ", a);
     out.push_back(a);
