@@ -3,7 +3,7 @@
 # <build>/consumer-prefix, then configures, builds and runs tests/consumer against it with
 # CMAKE_PREFIX_PATH=<prefix>.
 # Inputs: TESSERA_BINARY_DIR TESSERA_SOURCE_DIR CONSUMER_GENERATOR CONSUMER_CXX_COMPILER
-#         CONSUMER_BUILD_TYPE (may be empty)
+#         CONSUMER_BUILD_TYPE (may be empty) CONSUMER_CUDA_COMPILER (empty: no CUDA consumer)
 cmake_minimum_required(VERSION 3.25)
 
 set(prefix "${TESSERA_BINARY_DIR}/consumer-prefix")
@@ -23,9 +23,15 @@ if(CONSUMER_BUILD_TYPE)
 endif()
 run("${CMAKE_COMMAND}" --install "${TESSERA_BINARY_DIR}" --prefix "${prefix}" ${config_args})
 
+# A tessera built with its CUDA backend installs tessera::cuda: the consumer also builds a .cu
+# file against it (and runs it, which only reports "no CUDA device" on a machine without one).
+set(cuda_args -DCONSUMER_CUDA=OFF)
+if(CONSUMER_CUDA_COMPILER)
+  set(cuda_args -DCONSUMER_CUDA=ON "-DCMAKE_CUDA_COMPILER=${CONSUMER_CUDA_COMPILER}")
+endif()
 run("${CMAKE_COMMAND}" -S "${TESSERA_SOURCE_DIR}/tests/consumer" -B "${build}"
     -G "${CONSUMER_GENERATOR}"
-    "-DCMAKE_CXX_COMPILER=${CONSUMER_CXX_COMPILER}"
+    "-DCMAKE_CXX_COMPILER=${CONSUMER_CXX_COMPILER}" ${cuda_args}
     "-DCMAKE_BUILD_TYPE=${CONSUMER_BUILD_TYPE}"
     "-DCMAKE_PREFIX_PATH=${prefix}"
     -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
@@ -45,6 +51,9 @@ if(CONSUMER_EXPECT_FFTW)
     message(FATAL_ERROR "consumer_find_package: the fftw component was not found")
   endif()
   run("${build}/consumer_fftw")
+endif()
+if(CONSUMER_CUDA_COMPILER)
+  run("${build}/consumer_cuda")
 endif()
 # An optional `cuda` component on a machine without the CUDA toolkit costs tessera::cuda only,
 # never the package (find_dependency used to fail the whole find_package).
