@@ -3,6 +3,7 @@
 // (near-collinear predictors, near-deterministic targets), where the Gram-matrix shortcut
 // must hand over to the QR of the data.
 #include <boost/test/unit_test.hpp>
+#include <string>
 
 #include "fixture.hpp"
 #include "tessera/causal/adjacency.hpp"
@@ -54,6 +55,24 @@ BOOST_AUTO_TEST_CASE(arguments_are_checked) {
   BOOST_CHECK_THROW(tc::predict_adaptive_lasso(M, {0}, 1, 0.0), tessera::invalid_argument);
   BOOST_CHECK_THROW(tc::predict_adaptive_lasso(Eigen::MatrixXd::Random(3, 3), {0, 1}, 2),
                     tessera::invalid_argument);
+}
+
+// A target with no residual variance (here constant; an exact linear function of the predictors
+// leaves rounding noise) has no BIC: the error names predict_adaptive_lasso and the target, not
+// the inner lasso_lars_ic_bic and its "y".
+BOOST_AUTO_TEST_CASE(exactly_determined_target_is_named) {
+  Eigen::MatrixXd M = Eigen::MatrixXd::Random(30, 3);
+  M.col(2).setConstant(3.0);
+  try {
+    tc::predict_adaptive_lasso(M, {0, 1}, 2);
+    BOOST_FAIL("no exception");
+  } catch (const tessera::domain_error& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find("causal::predict_adaptive_lasso") != std::string::npos, m);
+    BOOST_TEST(m.find("target x2 is an exact linear function") != std::string::npos, m);
+  }
+  // lasso_lars_ic_bic itself keeps its own name.
+  BOOST_CHECK_THROW(tc::lasso_lars_ic_bic(M.leftCols(2), M.col(2)), tessera::domain_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <string>
 #include <vector>
 
 #include "tessera/causal/direct_lingam.hpp"
@@ -152,7 +153,8 @@ inline Eigen::VectorXd predict_adaptive_lasso_impl(const Eigen::MatrixXd& X,
   const Eigen::VectorXd beta = svd.solve(rd.z1);
   const Eigen::VectorXd w = beta.array().abs().pow(gamma);
   rd.R = rd.R * w.asDiagonal();
-  const lasso_ic_result ic = lasso_bic_reduced(rd);
+  const lasso_ic_result ic = lasso_bic_reduced(
+      rd, "causal::predict_adaptive_lasso", "target x" + std::to_string(target), "its predictors");
   std::vector<index_t> kept;
   std::vector<Eigen::Index> kept_pos;
   for (Eigen::Index q = 0; q < k; ++q)
@@ -232,7 +234,8 @@ inline Eigen::VectorXd adaptive_lasso_from_moments(const Eigen::MatrixXd& X,
   const Eigen::VectorXd beta = rd.R.triangularView<Eigen::Upper>().solve(rd.z1);
   const Eigen::VectorXd w = beta.array().abs().pow(gamma);
   rd.R = rd.R * w.asDiagonal();
-  const lasso_ic_result ic = lasso_bic_reduced(rd);
+  const lasso_ic_result ic = lasso_bic_reduced(
+      rd, "causal::predict_adaptive_lasso", "target x" + std::to_string(target), "its predictors");
   std::vector<Eigen::Index> kept;
   for (Eigen::Index q = 0; q < k; ++q)
     if (std::abs(ic.coef[q] * w[q]) > 0.0) kept.push_back(q);

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -315,8 +316,12 @@ inline lars_path_result lars_path_gram(const Eigen::MatrixXd& gram0, const Eigen
 
 /// LassoLarsIC(criterion='bic') on a reduced centred design (see reduced_design): the path
 /// from G = RᵀR and Xᵀy = Rᵀz1, σ² from the OLS fit (lstsq, cond 1e-6) on the same design,
-/// the BIC at every kink, the first minimiser. No intercept is set.
-inline lasso_ic_result lasso_bic_reduced(const reduced_design& rd) {
+/// the BIC at every kink, the first minimiser. No intercept is set. A zero OLS residual variance
+/// throws tessera::domain_error from `fn`, saying "<subject> is an exact linear function of
+/// <of>".
+inline lasso_ic_result lasso_bic_reduced(const reduced_design& rd,
+                                         const char* fn = "causal::lasso_lars_ic_bic",
+                                         const std::string& subject = "y", const char* of = "X") {
   const Eigen::Index n = rd.n, p = rd.R.cols();
   const Eigen::MatrixXd gram = rd.R.transpose() * rd.R;
   const Eigen::VectorXd xy = rd.R.transpose() * rd.z1;
@@ -332,8 +337,8 @@ inline lasso_ic_result lasso_bic_reduced(const reduced_design& rd) {
   }
   const double sigma2 = rss_ols / static_cast<double>(n - p - 1);
   if (!(sigma2 > 0.0))
-    throw_domain_error("causal::lasso_lars_ic_bic", "the OLS residual variance is ", sigma2,
-                       ": y is an exact linear function of X, BIC is undefined");
+    throw_domain_error(fn, "the OLS residual variance is ", sigma2, ": ", subject,
+                       " is an exact linear function of ", of, " (or constant), BIC is undefined");
   const double dn = static_cast<double>(n);
   const Eigen::Index kinks = path.coefs.cols();
   lasso_ic_result r;
