@@ -35,6 +35,8 @@
 
 #include <ucontext.h>
 
+#include <math.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -320,6 +322,21 @@ void emulate_launch(dim3 grid, dim3 block, Fn fn, std::size_t dynamic_shared_byt
       }
 }
 
+/// Atomics: the fibers of a launch share one host thread and switch only at barriers, so a
+/// read-modify-write is atomic as it stands.
+template <class T>
+T atomic_exch(T* p, T v) {
+  const T old = *p;
+  *p = v;
+  return old;
+}
+template <class T>
+T atomic_min(T* p, T v) {
+  const T old = *p;
+  if (v < old) *p = v;
+  return old;
+}
+
 }  // namespace tessera::cuda_emulation
 
 // The CUDA names the kernel headers use.
@@ -336,5 +353,11 @@ void emulate_launch(dim3 grid, dim3 block, Fn fn, std::size_t dynamic_shared_byt
 #define __syncthreads() ::tessera::cuda_emulation::syncthreads()
 #define __syncthreads_or(p) ::tessera::cuda_emulation::syncthreads_or(p)
 #define __shfl_down_sync(mask, v, off) ::tessera::cuda_emulation::shfl_down(mask, v, off)
+#define atomicExch(p, v) ::tessera::cuda_emulation::atomic_exch(p, v)
+#define atomicMin(p, v) ::tessera::cuda_emulation::atomic_min(p, v)
+// The special-function-unit intrinsics as the host's float functions (the device's are
+// approximations: tests compare their results to a tolerance, not bit for bit).
+#define __expf(x) ::expf(x)
+#define __logf(x) ::logf(x)
 #define TESSERA_DYNAMIC_SHARED_BYTES(name) \
   unsigned char* const name = ::tessera::cuda_emulation::dynamic_shared()
