@@ -330,6 +330,19 @@ BOOST_AUTO_TEST_CASE(resident_solve_with_the_kernels_restarts_after_nan) {
     check_resident<double>(method == im::solver_method::picard ? "picard" : "anderson", map, 3, 32,
                            {.method = method, .max_iter = 20, .batched = true, .history = 3}, 2,
                            1e-10, false);
+  // Row 0 drifts away after its 4th evaluation and is NaN on evaluations 9–11: its best iterate
+  // has left the ring, and its restarts (steps of 1/2, 1/4, 1/8) combine the saved copies of
+  // the best's x and u.
+  per_sample_map<double> late(2, 16);
+  late.drift_row = 0;
+  late.nan_row = 0;
+  late.nan_from = 9;
+  late.nan_to = 11;
+  for (const auto method : {im::solver_method::picard, im::solver_method::anderson})
+    check_resident<double>(
+        method == im::solver_method::picard ? "picard, saved best" : "anderson, saved best", late,
+        2, 16, {.method = method, .max_iter = 16, .abs_tol = 0, .batched = true, .history = 3}, 1,
+        1e-10, false);
 }
 
 BOOST_AUTO_TEST_CASE(resident_solve_with_the_kernels_saves_a_dropped_best_iterate) {
@@ -357,7 +370,7 @@ BOOST_AUTO_TEST_CASE(resident_step_kernel_on_many_samples) {
   const int ring = 4, ndots = ck::fixed_point_dots, blocks = 2, iters = 5;
   struct state {
     std::vector<double> partial, dots, gram, best_res, best_iter, ref0, hist, coef, valid, finite,
-        conv, flags;
+        conv, restarts, flags;
     im::detail::resident_view view(index_t rows, int ring, int ndots, int blocks) {
       im::detail::resident_view v;
       v.ring = ring;
@@ -378,6 +391,7 @@ BOOST_AUTO_TEST_CASE(resident_step_kernel_on_many_samples) {
       v.valid = valid.data();
       v.finite = finite.data();
       v.conv = conv.data();
+      v.restarts = restarts.data();
       v.flags = flags.data();
       return v;
     }
@@ -391,10 +405,11 @@ BOOST_AUTO_TEST_CASE(resident_step_kernel_on_many_samples) {
   a.best_iter.assign(R, 0.0);
   a.ref0.assign(R, 0.0);
   a.hist.assign(R * iters, 0.0);
-  a.coef.assign(R * (ring + 1), 0.0);
+  a.coef.assign(R * 2 * (ring + 1), 0.0);
   a.valid.assign(R, 0.0);
   a.finite.assign(R, 1.0);
   a.conv.assign(R, 0.0);
+  a.restarts.assign(R, 0.0);
   a.flags.assign(iters, 0.0);
   state b = a;
   generator gen(5);
@@ -423,12 +438,20 @@ BOOST_AUTO_TEST_CASE(resident_step_kernel_on_many_samples) {
             std::tuple{"best_iter", &a.best_iter, &b.best_iter},
             std::tuple{"hist", &a.hist, &b.hist}, std::tuple{"coef", &a.coef, &b.coef},
             std::tuple{"valid", &a.valid, &b.valid}, std::tuple{"finite", &a.finite, &b.finite},
-            std::tuple{"conv", &a.conv, &b.conv}, std::tuple{"flags", &a.flags, &b.flags}})
+            std::tuple{"conv", &a.conv, &b.conv}, std::tuple{"restarts", &a.restarts, &b.restarts},
+            std::tuple{"flags", &a.flags, &b.flags}})
         BOOST_TEST(first_difference(*x, *y) == -1, name << " differs");
     }
   }
-  // the NaN reached every sample's step: iteration 3's coefficients are Picard's everywhere
+  // the NaN reached every sample's step: iteration 3's coefficients are Picard's everywhere,
+  // and sample 290 restarts from its best iterate with half the step
   BOOST_TEST(a.flags[3] == 1.0);
+  BOOST_TEST(a.restarts[290] == 1.0);
+  const double* c290 = a.coef.data() + 290 * 2 * (ring + 1);
+  double half = 0, rest = 0;
+  for (int i = 0; i < 2 * (ring + 1); ++i) (c290[i] == 0.5 ? half : rest) += 1;
+  BOOST_TEST(half == 2.0);  // w = 1/2 on the best's u and 1 − w on its x
+  BOOST_TEST(rest == 2.0 * ring);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

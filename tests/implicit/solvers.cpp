@@ -220,6 +220,31 @@ BOOST_AUTO_TEST_CASE(non_finite_evaluations_restart_from_the_best_iterate) {
   }
 }
 
+// z = 0.5 z + c (fixed point 2c) whose value is NaN near z = c, where every method's first step
+// from 0 lands. A restart from the best iterate (z = 0) that took the same full step would land
+// there again, until the budget ends; the j-th restart from one best iterate takes 2⁻ʲ of it.
+// Batched: only sample 1 (c = 3) meets the NaN; sample 0 (c = 1) goes on as before.
+BOOST_AUTO_TEST_CASE(a_restart_does_not_replay_the_step_that_met_a_nan) {
+  const auto f = [](const dtensor& z) {
+    dtensor y = add(mul(z, scalar(0.5)), full<double>({2, 1}, 1.0));
+    y(1, 0) += 2.0;
+    if (std::abs(z(1, 0) - 3.0) < 1e-3) y(1, 0) = std::numeric_limits<double>::quiet_NaN();
+    return y;
+  };
+  for (auto m : all_methods) {
+    BOOST_TEST_CONTEXT(method_name(m)) {
+      im::solver_options o = with(m, 60, 1e-12);
+      o.batched = true;
+      const auto s = im::solve(f, zeros<double>({2, 1}), o);
+      BOOST_TEST(s.info.converged);
+      BOOST_TEST(s.info.safeguard_steps >= 1);
+      BOOST_TEST(!std::isfinite(s.info.residual_history[1]));
+      BOOST_TEST(std::abs(s.z(0, 0) - 2.0) <= 1e-11);
+      BOOST_TEST(std::abs(s.z(1, 0) - 6.0) <= 1e-11);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(broyden_restarts_when_a_step_explodes) {
   // z = z − (z³ − 27) from z = 1: the first (Picard) step lands at 27, where the residual is
   // ~750 times larger; with broyden_restart = 10 that step is rejected, and the solver backs

@@ -466,6 +466,27 @@ BOOST_AUTO_TEST_CASE(non_finite_residuals_take_the_safeguard_path) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(restarts_halve_their_step_as_the_host_loop_does) {
+  // z = 0.5 z + c with a NaN near sample 1's first step (z = c = 3): its restarts from z = 0
+  // take 2⁻ʲ of the step (a full one would meet the NaN again), in both loops alike.
+  const auto f = [](const dtensor& z) {
+    dtensor y = add(mul(z, scalar(0.5)), from_vector<double>({1.0, 3.0}, {2, 1}));
+    if (std::abs(z(1, 0) - 3.0) < 1e-3) y(1, 0) = std::nan("");
+    return y;
+  };
+  for (auto method : {im::solver_method::picard, im::solver_method::anderson}) {
+    BOOST_TEST_CONTEXT((method == im::solver_method::picard ? "picard" : "anderson")) {
+      im::solver_options o = with(method, true, 0, 1e-12, 0);
+      o.max_iter = 60;
+      expect_same_loops(f, zeros<double>({2, 1}), o, true);
+      const auto g = im::detail::solve_values_space<double, host>("test", f, zeros<double>({2, 1}),
+                                                                  o, im::detail::convention{});
+      BOOST_TEST(g.info.converged);
+      BOOST_TEST(std::abs(g.z(1, 0) - 6.0) <= 1e-11);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(root_and_adjoint_conventions) {
   // The conventions of root (residuals ‖g‖ scaled by 1/α, relative to the initial residual)
   // and of the adjoint solves (relative to given per-sample norms).

@@ -91,15 +91,26 @@ struct iterate_view {
   const std::vector<double>& best_res;  // residual of best_z per sample
   const std::vector<char>& finite;      // res is finite, per sample
   row_layout L;
+  std::vector<double>* restarts = nullptr;  // per sample, since its best last changed
 };
 
-/// z + β r on finite samples; from the best iterate (z* + β r*) on the others.
+/// z + β r on finite samples; on the others a restart from the best iterate,
+/// (1 − w) z* + w (z* + β r*) with w = restart_weight of its restarts (counted in v.restarts).
 template <class T>
 tensor<T> picard_step(const iterate_view<T>& v, double beta, int& safeguards) {
   tensor<T> xn(v.x.shape());
   bool bad = false;
   for (char f : v.finite) bad = bad || !f;
-  if (bad) ++safeguards;
+  std::vector<double> w(v.finite.size(), 0.0);
+  if (bad) {
+    ++safeguards;
+    for (std::size_t row = 0; row < w.size(); ++row)
+      if (!v.finite[row]) {
+        double unused = 1;
+        double& count = v.restarts != nullptr ? (*v.restarts)[row] : unused;
+        w[row] = restart_weight(count += 1);
+      }
+  }
   const T b = static_cast<T>(beta);
   T* out = xn.data();
   const T *x = v.x.data(), *r = v.r.data(), *bz = v.best_z.data(), *br = v.best_r.data();
@@ -107,7 +118,11 @@ tensor<T> picard_step(const iterate_view<T>& v, double beta, int& safeguards) {
     if (v.finite[static_cast<std::size_t>(row)]) {
       for (index_t i = lo; i < hi; ++i) out[i] = x[i] + b * r[i];
     } else {
-      for (index_t i = lo; i < hi; ++i) out[i] = bz[i] + b * br[i];
+      const double wr = w[static_cast<std::size_t>(row)];
+      for (index_t i = lo; i < hi; ++i) {
+        const T u = bz[i] + b * br[i];
+        out[i] = static_cast<T>((1 - wr) * double(bz[i]) + wr * double(u));
+      }
     }
   });
   return xn;
@@ -389,6 +404,7 @@ solution<T> solve_values(const char* fn, Map&& f, const tensor<T>& z0, const sol
   tensor<T> best_r(shape);
   std::vector<double> best_res(sz(R), inf), ref0(sz(R), 0.0), rr(sz(R)), ff(sz(R)), res(sz(R));
   std::vector<char> conv(sz(R), 0), finite(sz(R), 1);
+  std::vector<double> restarts(sz(R), 0.0);  // since each sample's best last changed
 
   anderson_state<T> anderson(o.history, o.lambda, o.mixing, o.relative_lambda, R);
   broyden_state<T> broyden(o.broyden_memory, o.broyden_restart, R);
@@ -426,6 +442,7 @@ solution<T> solve_values(const char* fn, Map&& f, const tensor<T>& z0, const sol
         if (k > 0) copy_row(best_z.data(), x.data(), b, N);
         copy_row(best_r.data(), r.data(), b, N);
         best_res[i] = finite[i] ? res[i] : inf;
+        restarts[i] = 0;
       }
     }
     info.residual_history.push_back(std::sqrt(total));
@@ -433,7 +450,7 @@ solution<T> solve_values(const char* fn, Map&& f, const tensor<T>& z0, const sol
     const bool all = std::all_of(conv.begin(), conv.end(), [](char c) { return c != 0; });
     if ((all && !o.full_budget) || k + 1 == o.max_iter) break;
 
-    const iterate_view<T> view{x, r, best_z, best_r, res, best_res, finite, L};
+    const iterate_view<T> view{x, r, best_z, best_r, res, best_res, finite, L, &restarts};
     switch (o.method) {
       case solver_method::picard:
         x = picard_step(view, o.damping, info.safeguard_steps);
@@ -540,7 +557,7 @@ tensor<T, S> mix(const std::vector<tensor<T, S>>& terms, row_layout L, Coef&& co
 ///     depends on the coefficients of the first);
 ///  3. u = (Δx + Δg − Σ u_i ⟨v_i, Δg⟩) / ⟨B⁻ᵀΔx, Δg⟩ (= (Δx − B⁻¹Δg) / vᵀΔg, one combination);
 ///  4. x⁺ = x + s (g − Σ u_i ⟨v_i, g⟩) over the updated memory (one combination).
-/// Each combination reads at most memory + 2 tensors (in passes of up to 8 terms). The products
+/// Each combination reads at most memory + 2 tensors (in passes of up to 16 terms). The products
 /// are those of the host's vectors (rounded to T) except that B⁻¹Δg and the step are not
 /// rounded to T on their own before they are combined, so the two spaces differ by rounding.
 template <class T, class S>
@@ -708,7 +725,8 @@ struct broyden_space_state {
 /// all enqueued without waiting; the state buffer is read back once, after the last iteration.
 /// Iteration k evaluates f at x_k, writes r_k and u_k into ring slot s = k % ring (first saving
 /// the evicted iteration k − ring's x and u if that is some sample's best), runs the step
-/// kernel and combines x_{k+1} from the ring's u and the saved best's u.
+/// kernel and combines x_{k+1} from the ring's u and the saved best's u (and, for a restart,
+/// the best's x).
 template <class T, class S, class Ops, class Map>
 solution<T, S> solve_values_resident(const char* fn, Map& fmap, const tensor<T, S>& z0,
                                      const solver_options& o, const convention& cv) {
@@ -742,9 +760,9 @@ solution<T, S> solve_values_resident(const char* fn, Map& fmap, const tensor<T, 
   const index_t o_partial = 0, o_dots = o_partial + Rn * v.blocks * v.ndots,
                 o_gram = o_dots + Rn * v.ndots, o_best = o_gram + Rn * ring * ring,
                 o_iter = o_best + Rn, o_ref0 = o_iter + Rn, o_given = o_ref0 + Rn,
-                o_hist = o_given + Rn, o_coef = o_hist + Ri * Rn, o_valid = o_coef + Rn * R1,
-                o_fin = o_valid + Rn, o_conv = o_fin + Rn, o_flags = o_conv + Rn,
-                total = o_flags + Ri;
+                o_hist = o_given + Rn, o_coef = o_hist + Ri * Rn, o_valid = o_coef + Rn * 2 * R1,
+                o_fin = o_valid + Rn, o_conv = o_fin + Rn, o_restarts = o_conv + Rn,
+                o_flags = o_restarts + Rn, total = o_flags + Ri;
   tensor<double> init(shape_t{total});
   init.fill_(0.0);
   for (index_t b = 0; b < R; ++b) {
@@ -766,6 +784,7 @@ solution<T, S> solve_values_resident(const char* fn, Map& fmap, const tensor<T, 
   v.valid = base + o_valid;
   v.finite = base + o_fin;
   v.conv = base + o_conv;
+  v.restarts = base + o_restarts;
   v.flags = base + o_flags;
 
   std::vector<tensor<T, S>> X(sz(ring)), U(sz(ring)), G(sz(ring));
@@ -799,10 +818,16 @@ solution<T, S> solve_values_resident(const char* fn, Map& fmap, const tensor<T, 
     const bool last = k + 1 == iters;
     Ops::step(v, k, last);
     if (last) break;
-    std::vector<const T*> terms(sz(R1), nullptr);
+    std::vector<const T*> terms(sz(2 * R1), nullptr);
     for (int i = 0; i < ring; ++i)
-      if (U[sz(i)].defined()) terms[sz(i)] = U[sz(i)].data();
-    if (best_u.defined()) terms[sz(ring)] = best_u.data();
+      if (U[sz(i)].defined()) {
+        terms[sz(i)] = U[sz(i)].data();
+        terms[sz(R1 + i)] = X[sz(i)].data();
+      }
+    if (best_u.defined()) {
+      terms[sz(ring)] = best_u.data();
+      terms[sz(R1 + ring)] = best_z.data();
+    }
     x = Ops::combine(terms, v.coef, shape, R);
   }
 
@@ -877,6 +902,7 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
   bool best_shared = true;
   std::vector<double> best_res(sz(R), inf), ref0(sz(R), 0.0), res(sz(R));
   std::vector<char> conv(sz(R), 0), finite(sz(R), 1), take(sz(R), 0);
+  std::vector<double> restarts(sz(R), 0.0);  // since each sample's best last changed
 
   // Anderson history: the mixed points u_i = x_i + β g_i and the residuals g_i.
   const int m = o.history;
@@ -922,7 +948,10 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
       finite[i] = std::isfinite(res[i]);
       if (finite[i] && res[i] <= tol) conv[i] = 1;
       take[i] = k == 0 || (finite[i] && res[i] < best_res[i]);
-      if (take[i]) best_res[i] = finite[i] ? res[i] : inf;
+      if (take[i]) {
+        best_res[i] = finite[i] ? res[i] : inf;
+        restarts[i] = 0;
+      }
       all_take = all_take && take[i];
     }
     // The best iterate: shared when every sample improved (or at the start, where best_z is
@@ -953,19 +982,22 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
       continue;
     }
     // Picard (and Anderson's first step, and its step after a non-finite residual, which
-    // clears its history): x + β r, from the best iterate on samples whose residual is not
-    // finite.
+    // clears its history): x + β r, and on samples whose residual is not finite a restart from
+    // the best iterate, (1 − w) x* + w u* with u* = x* + β r* and w = restart_weight (as the
+    // device-resident step combines it).
     const bool all_finite_rows =
         std::all_of(finite.begin(), finite.end(), [](char c) { return c != 0; });
     const auto picard = [&] {
       if (all_finite_rows) return p.u;
       ++info.safeguard_steps;
-      tensor<T, S> xn = p.u.clone();
-      const T b = static_cast<T>(beta);
+      std::vector<double> w(sz(R), 0.0);
       for (index_t i = 0; i < R; ++i)
-        if (!finite[sz(i)])
-          row_of(xn, L, i).copy_from(row_of(best_z, L, i) + row_of(best_r, L, i) * b);
-      return xn;
+        if (!finite[sz(i)]) w[sz(i)] = restart_weight(restarts[sz(i)] += 1);
+      const tensor<T, S> best_u = best_z + best_r * static_cast<T>(beta);
+      return mix<T, S>({p.u, best_z, best_u}, L, [&](index_t b, std::size_t j) {
+        if (finite[sz(b)]) return j == 0 ? 1.0 : 0.0;
+        return j == 0 ? 0.0 : j == 1 ? 1 - w[sz(b)] : w[sz(b)];
+      });
     };
     if (!anderson) {
       x = picard();

@@ -15,7 +15,7 @@ TESSERA_CUDA_NAMESPACE_BEGIN
 inline constexpr int fixed_point_max_others = 8;
 inline constexpr int fixed_point_dots = 2 + fixed_point_max_others;
 /// Terms one combination pass reads.
-inline constexpr int fixed_point_max_terms = 8;
+inline constexpr int fixed_point_max_terms = 16;
 
 template <class T>
 struct fixed_point_residual_args {

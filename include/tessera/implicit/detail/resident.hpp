@@ -147,8 +147,8 @@ TESSERA_HOST_DEVICE int anderson_row_alpha(const double* g, int ld, int n, int s
 // any sample's residual was not finite, resident_step (the next combination's coefficients).
 // The host reads the buffer once, after the last iteration.
 
-/// Largest Anderson history of the device-resident solve (the combination reads the ring and
-/// the saved best iterate in one pass of at most 8 terms).
+/// Largest Anderson history of the device-resident solve (the combination reads the ring's
+/// mixed points and iterates and the saved best's in one pass of at most 16 terms).
 inline constexpr int resident_max_history = 7;
 /// Doubles of per-thread workspace resident_step needs (history of at most 7 terms): α and
 /// anderson_row_alpha's workspace (the Gram matrix is read in place through an index map, so
@@ -175,7 +175,9 @@ struct resident_view {
   double* ref0 = nullptr;           ///< the first residual
   const double* given = nullptr;    ///< reference norms when ref == 2
   double* hist = nullptr;           ///< [iterations][rows]: every residual
-  double* coef = nullptr;           ///< [rows][ring + 1]: the slots' u, then the saved best's
+  double* coef = nullptr;           ///< [rows][2 (ring + 1)]: the slots' u, the saved best's u, the
+                                    ///< slots' x, the saved best's x
+  double* restarts = nullptr;       ///< restarts since the best iterate last changed
   double* valid = nullptr;          ///< bit mask of the slots in Anderson's history
   double* finite = nullptr;         ///< 1 when this iteration's residual is finite
   double* conv = nullptr;           ///< 1 once a residual met the tolerance
@@ -203,33 +205,45 @@ TESSERA_HOST_DEVICE bool resident_residual(const resident_view& v, index_t b, in
   if (k == 0 || (fin && res < v.best_res[b])) {
     v.best_res[b] = fin ? res : hd_inf();
     v.best_iter[b] = k;
+    v.restarts[b] = 0;
   }
   return !fin;
 }
 
-/// Phase 2 for sample b: the coefficients of x_{k+1} = Σ_i coef_i u_i (+ coef_ring · the saved
-/// best's u). When any sample's residual was not finite (`any_bad`), the history is cleared
-/// and the step is Picard: u_k, or on a sample whose residual is not finite the best iterate's
-/// u (its slot while the ring holds it, else the saved copy). Otherwise Picard (u_k) for the
-/// Picard method and while the history holds one term, else Anderson over the history's slots
-/// in slot order (the order solve_values_space's history takes when no sample was reset, so the
-/// two give the same coefficients). `work`: resident_work doubles.
+/// The step of a restart from the best iterate x*: x* + 2⁻ʲ β r* = (1 − 2⁻ʲ) x* + 2⁻ʲ u*, for
+/// the j-th restart since x* became the best (so no two restarts from one best iterate take the
+/// same step, and a trajectory that met a non-finite value is not replayed). Returns 2⁻ʲ.
+TESSERA_HOST_DEVICE double restart_weight(double restarts) {
+  double w = 1;
+  for (double j = 0; j < restarts && w != 0; ++j) w *= 0.5;  // exact down to 0
+  return w;
+}
+
+/// Phase 2 for sample b: the coefficients of x_{k+1} = Σ_i coef_i u_i + coef_ring · (the saved
+/// best's u) + Σ_i coef_{ring+1+i} x_i + coef_{2 ring+1} · (the saved best's x). When any
+/// sample's residual was not finite (`any_bad`), the history is cleared and the step is Picard:
+/// u_k, or on a sample whose residual is not finite a restart from the best iterate (its slot
+/// while the ring holds it, else the saved copy) with the step restart_weight gives. Otherwise
+/// Picard (u_k) for the Picard method and while the history holds one term, else Anderson over
+/// the history's slots in slot order (the order solve_values_space's history takes when no
+/// sample was reset, so the two give the same coefficients). `work`: resident_work doubles.
 TESSERA_HOST_DEVICE void resident_step(const resident_view& v, index_t b, int k, bool any_bad,
                                        double* work) {
   const int R1 = v.ring + 1, s = k % v.ring;
-  double* c = v.coef + b * R1;
-  for (int i = 0; i < R1; ++i) c[i] = 0;
+  double* c = v.coef + b * 2 * R1;
+  for (int i = 0; i < 2 * R1; ++i) c[i] = 0;
   if (any_bad) {
     v.valid[b] = 0;
     v.flags[k] = 1;
     if (v.finite[b] != 0) {
       c[s] = 1;
     } else {
+      v.restarts[b] += 1;
+      const double w = restart_weight(v.restarts[b]);
       const int bi = static_cast<int>(v.best_iter[b]);
-      if (bi > k - v.ring)
-        c[bi % v.ring] = 1;
-      else
-        c[v.ring] = 1;
+      const int slot = bi > k - v.ring ? bi % v.ring : v.ring;
+      c[slot] = w;
+      c[R1 + slot] = 1 - w;
     }
     return;
   }
