@@ -487,6 +487,23 @@ BOOST_AUTO_TEST_CASE(restarts_halve_their_step_as_the_host_loop_does) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(broyden_restart_steps_as_the_host_loop_does) {
+  // The map of solvers.cpp's broyden_does_not_cycle_through_an_accepted_restart: a second
+  // restart from one best iterate, after an accepted one, takes a quarter step in both loops.
+  const auto f = [](const dtensor& z) {
+    const double x = z(0);
+    const bool bad = std::abs(x - 1.0) < 1e-3 || std::abs(x - 0.2) < 1e-3;
+    return full<double>({1}, bad ? std::nan("") : x + 1 - 10 * x * x);
+  };
+  im::solver_options o = with(im::solver_method::broyden, false, 30, 1e-12, 0);
+  o.max_iter = 60;
+  expect_same_loops(f, zeros<double>({1}), o, true);
+  const auto g = im::detail::solve_values_space<double, host>("test", f, zeros<double>({1}), o,
+                                                              im::detail::convention{});
+  BOOST_TEST(g.info.converged);
+  BOOST_TEST(std::abs(g.z(0) - 1 / std::sqrt(10.0)) <= 1e-11);
+}
+
 BOOST_AUTO_TEST_CASE(root_and_adjoint_conventions) {
   // The conventions of root (residuals ‖g‖ scaled by 1/α, relative to the initial residual)
   // and of the adjoint solves (relative to given per-sample norms).

@@ -232,6 +232,23 @@ struct anderson_state {
   }
 };
 
+/// Broyden's step lengths per sample: 1 after an accepted step; after a restart 2⁻ʲ, j counting
+/// the restarts since the sample's best residual last changed (restart_weight).
+struct restart_steps {
+  std::vector<double> scale, restarts, best_seen;
+  explicit restart_steps(index_t rows)
+      : scale(static_cast<std::size_t>(rows), 1.0),
+        restarts(static_cast<std::size_t>(rows), 0.0),
+        best_seen(static_cast<std::size_t>(rows), std::numeric_limits<double>::quiet_NaN()) {}
+  void update(std::size_t b, double best_res, bool reset) {
+    if (!(best_res == best_seen[b])) {  // a new best (or the first iteration)
+      best_seen[b] = best_res;
+      restarts[b] = 0;
+    }
+    scale[b] = reset ? restart_weight(restarts[b] += 1) : 1.0;
+  }
+};
+
 /// Limited-memory good Broyden on g(x) = f(x) − x with an inverse-Jacobian estimate
 /// B⁻¹ = −I + Σ u_i v_iᵀ (per sample). A step is x⁺ = x − B⁻¹ g; after it, with Δx, Δg,
 ///   v = B⁻ᵀ Δx,  u = (Δx − B⁻¹ Δg) / (vᵀ Δg)   (Sherman–Morrison of the good update).
@@ -239,8 +256,10 @@ struct anderson_state {
 /// update with vᵀΔg ≈ 0 or non-finite is skipped (that sample's pair is zero; when every sample
 /// skips, no pair is stored and the memory is unchanged); a sample whose residual is non-finite or
 /// exceeds broyden_restart × its best restarts from its best iterate with an empty memory; its
-/// next step is then a Picard step g, halved for each restart in a row (reset to full length
-/// after an accepted step), so a diverging Picard map cannot make it cycle.
+/// next step is then a Picard step g times 2⁻ʲ for its j-th restart since that best iterate
+/// became the best (restart_weight; later accepted steps take their full length), so neither a
+/// diverging Picard map nor a secant step that leads back to the same failure can make it
+/// cycle.
 template <class T>
 struct broyden_state {
   int mem;
@@ -248,14 +267,10 @@ struct broyden_state {
   std::vector<tensor<T>> U, V;
   int count = 0, head = 0;
   tensor<T> x_prev, r_prev;
-  std::vector<double> step_scale;  // per sample: 1, halved by each consecutive restart
+  restart_steps steps;
 
   broyden_state(int mem_, double restart_, index_t rows)
-      : mem(mem_),
-        restart(restart_),
-        U(mem_),
-        V(mem_),
-        step_scale(static_cast<std::size_t>(rows), 1.0) {}
+      : mem(mem_), restart(restart_), U(mem_), V(mem_), steps(rows) {}
 
   // out = base + sign·Σ_i P_i c_i (per-sample coefficients c[i·R + row]).
   static void combine(T* out, const T* base, double sign, const std::vector<tensor<T>>& P,
@@ -278,13 +293,9 @@ struct broyden_state {
     bool any_reset = false;
     for (index_t b = 0; b < R; ++b) {
       const double res = v.res[sz(b)], best = v.best_res[sz(b)];
-      if (!v.finite[sz(b)] || (std::isfinite(best) && res > restart * best)) {
-        reset[sz(b)] = 1;
-        any_reset = true;
-        step_scale[sz(b)] *= 0.5;
-      } else {
-        step_scale[sz(b)] = 1.0;
-      }
+      reset[sz(b)] = !v.finite[sz(b)] || (std::isfinite(best) && res > restart * best);
+      any_reset = any_reset || reset[sz(b)];
+      steps.update(sz(b), best, reset[sz(b)] != 0);
     }
     tensor<T> xc = v.x, rc = v.r;
     if (any_reset) {
@@ -375,7 +386,7 @@ struct broyden_state {
       T* out = xn.data();
       const T *x = xc.data(), *st = step.data();
       for_rows(R, N, [&](index_t row, index_t lo, index_t hi) {
-        const T sc = static_cast<T>(step_scale[sz(row)]);
+        const T sc = static_cast<T>(steps.scale[sz(row)]);
         for (index_t k = lo; k < hi; ++k) out[k] = x[k] + sc * st[k];
       });
     }
@@ -567,14 +578,14 @@ struct broyden_space_state {
   std::vector<tensor<T, S>> U, V;
   int count = 0, head = 0;
   tensor<T, S> x_prev, r_prev, dx, dr;
-  std::vector<double> step_scale;  // per sample: 1, halved by each consecutive restart
+  restart_steps steps;
 
   broyden_space_state(int mem_, double restart_, index_t rows)
       : mem(mem_),
         restart(restart_),
         U(static_cast<std::size_t>(mem_)),
         V(static_cast<std::size_t>(mem_)),
-        step_scale(static_cast<std::size_t>(rows), 1.0) {}
+        steps(rows) {}
 
   std::vector<tensor<T, S>> memory(const std::vector<tensor<T, S>>& P) const {
     return std::vector<tensor<T, S>>(P.begin(), P.begin() + count);
@@ -616,13 +627,9 @@ struct broyden_space_state {
     bool any_reset = false;
     for (index_t b = 0; b < R; ++b) {
       const double rb = res[sz(b)], best = best_res[sz(b)];
-      if (!finite[sz(b)] || (std::isfinite(best) && rb > restart * best)) {
-        reset[sz(b)] = 1;
-        any_reset = true;
-        step_scale[sz(b)] *= 0.5;
-      } else {
-        step_scale[sz(b)] = 1.0;
-      }
+      reset[sz(b)] = !finite[sz(b)] || (std::isfinite(best) && rb > restart * best);
+      any_reset = any_reset || reset[sz(b)];
+      steps.update(sz(b), best, reset[sz(b)] != 0);
     }
     const tensor<T, S>& r = p.front().r;
     tensor<T, S> xc = x, rc = r;
@@ -701,7 +708,7 @@ struct broyden_space_state {
     std::vector<tensor<T, S>> terms{xc, rc};
     for (int i = 0; i < count; ++i) terms.push_back(U[sz(i)]);
     tensor<T, S> xn = mix<T, S>(terms, L, [&](index_t b, std::size_t j) {
-      const double s = step_scale[sz(b)];
+      const double s = steps.scale[sz(b)];
       return j == 0 ? 1.0 : j == 1 ? s : s * e[(j - 2) * Rs + sz(b)];
     });
     x_prev = xc;
