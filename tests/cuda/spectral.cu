@@ -14,12 +14,15 @@
 
 #include <boost/mpl/list.hpp>
 
+#include <algorithm>
 #include <array>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <thread>
 #include <tuple>
+#include <vector>
 
 #include "backend_support.hpp"
 #include "tessera/cuda/spectral.cuh"
@@ -413,6 +416,44 @@ BOOST_AUTO_TEST_CASE(fno_training_steps_match_host) {
   for (std::size_t i = 0; i < ph.size(); ++i)
     BOOST_TEST(nmse(ph[i], pc[i]) <= 1e-18,
                "parameter " << i << " " << ph[i].shape().str() << ": NMSE " << nmse(ph[i], pc[i]));
+}
+
+BOOST_AUTO_TEST_CASE(lifting_is_shared_safely_between_threads) {
+  // One lifting object called from four threads at once, each with its own batch size, so that
+  // its cached device grid (one per shape) keeps being replaced while others read it: every
+  // result equals the host lifting's with the same weights.
+  generator g_host(3), g_cuda(3);
+  const sp::lifting<double, host> lh(1, 4, 2, g_host);
+  const sp::lifting<double, cuda> lc(1, 4, 2, g_cuda);
+  constexpr int threads = 4;
+  std::vector<tensor<double>> inputs, want;
+  for (int t = 0; t < threads; ++t) {
+    inputs.push_back(uniform<double>({t + 1, 1, 7, 9}, 40 + static_cast<std::uint64_t>(t)));
+    ad::scope sc;
+    want.push_back(lh(ad::constant(inputs.back())).value().clone());
+  }
+  std::vector<double> worst(threads, 0.0);
+  std::vector<std::string> errors(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        const tensor<double, cuda> x = to<cuda>(inputs[static_cast<std::size_t>(t)]);
+        for (int i = 0; i < 40; ++i) {
+          ad::scope sc;
+          const tensor<double> got = to<host>(lc(ad::constant(x)).value());
+          worst[static_cast<std::size_t>(t)] = std::max(
+              worst[static_cast<std::size_t>(t)], nmse(want[static_cast<std::size_t>(t)], got));
+        }
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(t)] = e.what();
+      }
+    });
+  for (std::thread& th : pool) th.join();
+  for (int t = 0; t < threads; ++t) {
+    BOOST_TEST(errors[static_cast<std::size_t>(t)].empty(), errors[static_cast<std::size_t>(t)]);
+    BOOST_TEST(worst[static_cast<std::size_t>(t)] <= gemm.of<double>(), "thread " << t);
+  }
 }
 
 /// main.cpp's block F_θ(z, x̃) with every weight taken from θ (8 per layer, x̃ last), in space S.

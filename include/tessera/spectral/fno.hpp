@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <type_traits>
@@ -449,16 +450,25 @@ struct lifting {
 
  private:
   // On the host the grid is made per call (cheap); elsewhere it is copied to the device once
-  // per (B, H, W) and kept, so a training step does not upload it every time (which makes a
-  // lifting object unsafe to call from two threads at once there).
-  mutable tensor<T, S> grid_;
+  // per (B, H, W) and kept, so a training step does not upload it every time. The cache is
+  // locked, so one lifting object may be called from several threads at once as its const
+  // operator() promises; a copy starts with an empty cache.
+  struct grid_cache {
+    std::mutex m;
+    tensor<T, S> grid;
+    grid_cache() = default;
+    grid_cache(const grid_cache&) {}
+    grid_cache& operator=(const grid_cache&) { return *this; }  // the grid depends on shape only
+  };
+  mutable grid_cache cache_;
   tensor<T, S> grid_for(index_t B, index_t H, index_t W) const {
     if constexpr (std::is_same_v<S, host>) {
       return grid_channels<T>(B, H, W);
     } else {
-      if (!grid_.defined() || !(grid_.shape() == shape_t{B, 2, H, W}))
-        grid_ = to<S>(grid_channels<T>(B, H, W));
-      return grid_;
+      const std::lock_guard<std::mutex> lock(cache_.m);
+      if (!cache_.grid.defined() || !(cache_.grid.shape() == shape_t{B, 2, H, W}))
+        cache_.grid = to<S>(grid_channels<T>(B, H, W));
+      return cache_.grid;  // a handle: another thread's new grid leaves this one alive
     }
   }
 };
