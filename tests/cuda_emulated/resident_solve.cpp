@@ -275,6 +275,12 @@ void check_resident(const std::string& what, per_sample_map<T> map, index_t rows
       BOOST_TEST(max_abs_diff(res.z, sync.z) == 0.0);
     } else {
       BOOST_TEST(max_abs_diff(res.z, sync.z) <= 1e-10);
+      BOOST_REQUIRE(res.info.residual_history.size() == sync.info.residual_history.size());
+      for (std::size_t i = 0; i < sync.info.residual_history.size(); ++i) {
+        const double a = res.info.residual_history[i], b = sync.info.residual_history[i];
+        BOOST_TEST(((std::isnan(a) && std::isnan(b)) || std::abs(a - b) <= 1e-10 * (1 + b)),
+                   "residual " << i << ": resident " << a << ", synchronised " << b);
+      }
     }
     if (host_tol >= 0) {
       *map.calls = 0;
@@ -367,7 +373,7 @@ BOOST_AUTO_TEST_CASE(resident_step_kernel_on_many_samples) {
   // any_bad over all samples, what __syncthreads_or gives every thread). A whole solve on 300
   // samples would take minutes here: each warp shuffle is two barriers of 32 OS threads.
   const index_t rows = 300;
-  const int ring = 4, ndots = ck::fixed_point_dots, blocks = 2, iters = 5;
+  const int ring = 4, ndots = ck::fixed_point_dots, blocks = 2, iters = 6;
   struct state {
     std::vector<double> partial, dots, gram, best_res, best_iter, ref0, hist, coef, valid, finite,
         conv, restarts, flags;
@@ -413,11 +419,12 @@ BOOST_AUTO_TEST_CASE(resident_step_kernel_on_many_samples) {
   a.flags.assign(iters, 0.0);
   state b = a;
   generator gen(5);
+  state after4;  // the state after iteration 4's step (the last iteration resets the count)
   for (int k = 0; k < iters; ++k) {
     const tensor<double> p =
         rand<double>(shape_t{rows, index_t{blocks}, index_t{ndots}}, gen, 0.0, 1.0);
     std::copy(p.data(), p.data() + p.numel(), a.partial.begin());
-    if (k == 3) a.partial[(290 * blocks + 1) * ndots] = std::nan("");
+    if (k == 3 || k == 4) a.partial[(290 * blocks + 1) * ndots] = std::nan("");
     b.partial = a.partial;
     const bool last = k + 1 == iters;
     const im::detail::resident_view va = a.view(rows, ring, ndots, blocks);
@@ -431,7 +438,7 @@ BOOST_AUTO_TEST_CASE(resident_step_kernel_on_many_samples) {
       for (index_t s = 0; s < rows; ++s) im::detail::resident_step(vb, s, k, bad, work);
     }
     BOOST_TEST_CONTEXT("iteration " << k) {
-      BOOST_TEST(bad == (k == 3));
+      BOOST_TEST(bad == (k == 3 || k == 4));
       for (const auto& [name, x, y] :
            {std::tuple{"dots", &a.dots, &b.dots}, std::tuple{"gram", &a.gram, &b.gram},
             std::tuple{"best_res", &a.best_res, &b.best_res},
@@ -442,16 +449,19 @@ BOOST_AUTO_TEST_CASE(resident_step_kernel_on_many_samples) {
             std::tuple{"flags", &a.flags, &b.flags}})
         BOOST_TEST(first_difference(*x, *y) == -1, name << " differs");
     }
+    if (k == 4) after4 = a;
   }
-  // the NaN reached every sample's step: iteration 3's coefficients are Picard's everywhere,
-  // and sample 290 restarts from its best iterate with half the step
+  // the NaN reached every sample's step: iterations 3 and 4 are Picard's everywhere, and
+  // sample 290 restarts from its best iterate twice, the second time with a quarter step:
+  // 1/4 on the best's u (its ring slot, or the saved copy after the ring) and 3/4 on its x
   BOOST_TEST(a.flags[3] == 1.0);
-  BOOST_TEST(a.restarts[290] == 1.0);
-  const double* c290 = a.coef.data() + 290 * 2 * (ring + 1);
-  double half = 0, rest = 0;
-  for (int i = 0; i < 2 * (ring + 1); ++i) (c290[i] == 0.5 ? half : rest) += 1;
-  BOOST_TEST(half == 2.0);  // w = 1/2 on the best's u and 1 − w on its x
-  BOOST_TEST(rest == 2.0 * ring);
+  BOOST_TEST(a.flags[4] == 1.0);
+  BOOST_TEST(after4.restarts[290] == 2.0);
+  const int R1 = ring + 1, k = 4, bi = static_cast<int>(after4.best_iter[290]);
+  const int slot = bi > k - ring ? bi % ring : ring;
+  const double* c290 = after4.coef.data() + 290 * 2 * R1;
+  for (int i = 0; i < 2 * R1; ++i)
+    BOOST_TEST(c290[i] == (i == slot ? 0.25 : i == R1 + slot ? 0.75 : 0.0), "coefficient " << i);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -802,6 +802,46 @@ BOOST_AUTO_TEST_CASE(device_resident_non_finite_residuals_and_block_sums) {
   im::detail::solver_kernels<host>::resident_blocks = 1;
 }
 
+BOOST_AUTO_TEST_CASE(device_resident_restarts_take_the_same_shortened_steps) {
+  // restarts_halve_their_step_as_the_host_loop_does's map (a NaN where sample 1's first step
+  // lands): the resident solve's restarts ((1 − w) x* + w u* from the ring's or the saved
+  // copies) take the synchronised loop's steps, and the solve converges. Picard: the same bits
+  // (NaN where the loop has NaN); Anderson to rounding, since after the restart the two keep
+  // their histories in other slots.
+  const auto f = [](const dtensor& z) {
+    dtensor y = add(mul(z, scalar(0.5)), from_vector<double>({1.0, 3.0}, {2, 1}));
+    if (std::abs(z(1, 0) - 3.0) < 1e-3) y(1, 0) = std::nan("");
+    return y;
+  };
+  for (auto method : {im::solver_method::picard, im::solver_method::anderson}) {
+    BOOST_TEST_CONTEXT((method == im::solver_method::picard ? "picard" : "anderson")) {
+      const bool picard = method == im::solver_method::picard;
+      im::solver_options o{.method = method,
+                           .max_iter = 60,
+                           .abs_tol = 1e-12,
+                           .rel_tol = 0,
+                           .full_budget = true,
+                           .batched = true,
+                           .history = 3};
+      const auto ref = im::detail::solve_values_space<double, host>(
+          "test", f, zeros<double>({2, 1}), o, im::detail::convention{});
+      o.device_resident = true;
+      const auto got = im::detail::solve_values_space<double, host>(
+          "test", f, zeros<double>({2, 1}), o, im::detail::convention{});
+      BOOST_TEST(got.info.converged);
+      BOOST_TEST(got.info.safeguard_steps == ref.info.safeguard_steps);
+      BOOST_TEST(std::abs(got.z(1, 0) - 6.0) <= 1e-11);
+      BOOST_REQUIRE(got.info.residual_history.size() == ref.info.residual_history.size());
+      for (std::size_t i = 0; i < ref.info.residual_history.size(); ++i) {
+        const double a = got.info.residual_history[i], b = ref.info.residual_history[i];
+        const double tol = picard ? 0.0 : 1e-12 + 1e-6 * b;
+        BOOST_TEST(((std::isnan(a) && std::isnan(b)) || std::abs(a - b) <= tol),
+                   "residual " << i << ": resident " << a << ", synchronised " << b);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(device_resident_limits_and_broyden) {
   // A history over 7 is refused by name; Broyden ignores the flag (same bits as without it).
   const auto map = [](const dtensor& z) { return add(mul(z, scalar(0.5)), scalar(1.0)); };

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -106,7 +107,7 @@ tensor<T> picard_step(const iterate_view<T>& v, double beta, int& safeguards) {
     ++safeguards;
     for (std::size_t row = 0; row < w.size(); ++row)
       if (!v.finite[row]) {
-        double unused = 1;
+        double unused = 0;  // no count kept: every restart takes half the step
         double& count = v.restarts != nullptr ? (*v.restarts)[row] : unused;
         w[row] = restart_weight(count += 1);
       }
@@ -797,6 +798,9 @@ solution<T, S> solve_values_resident(const char* fn, Map& fmap, const tensor<T, 
   std::vector<tensor<T, S>> X(sz(ring)), U(sz(ring)), G(sz(ring));
   tensor<T, S> best_z, best_u;  // the best iterate's x and u once the ring has dropped it
   tensor<T, S> x = z0.contiguous();
+  // The combinations read the ring's iterates as terms; x₀ a view at an offset that is not a
+  // multiple of 16 bytes would keep them off the 16-byte packs while it is in the ring.
+  if (reinterpret_cast<std::uintptr_t>(x.data()) % 16 != 0) x = x.clone();
   for (int k = 0; k < iters; ++k) {
     const int s = k % ring;
     if (k >= ring) {

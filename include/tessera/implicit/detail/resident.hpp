@@ -211,11 +211,14 @@ TESSERA_HOST_DEVICE bool resident_residual(const resident_view& v, index_t b, in
 }
 
 /// The step of a restart from the best iterate x*: x* + 2⁻ʲ β r* = (1 − 2⁻ʲ) x* + 2⁻ʲ u*, for
-/// the j-th restart since x* became the best (so no two restarts from one best iterate take the
-/// same step, and a trajectory that met a non-finite value is not replayed). Returns 2⁻ʲ.
+/// the j-th restart since x* became the best, so that restarts from one best iterate do not
+/// replay the step that met a non-finite value. (Once 2⁻ʲ β r* is below x*'s rounding, after
+/// ~24 restarts in float or ~53 in double, the step is x* itself and the solve alternates
+/// between x* and its failing step until max_iter.) Returns 2⁻ʲ, j capped at 64 so that the
+/// weight is never 0 (every path then reads u* alike, even a non-finite one).
 TESSERA_HOST_DEVICE double restart_weight(double restarts) {
   double w = 1;
-  for (double j = 0; j < restarts && w != 0; ++j) w *= 0.5;  // exact down to 0
+  for (double j = 0; j < restarts && j < 64; ++j) w *= 0.5;  // exact
   return w;
 }
 
