@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Elementwise add, mul, exp and the exact GELU on contiguous host tensors at two sizes. At 16
-// elements the time is the fixed cost of one op (result allocation, shape checks, dispatch), the
-// floor under every small-tensor AD workload; at 1M elements (4 MiB per float operand: beyond L2,
-// within L3 on the 2-core EPYCs used here) it is cache bandwidth (add, mul) or the exp kernel
-// itself. Run with OMP_NUM_THREADS=1 for single-core figures. GELU (forward, and forward + backward
-// through ad::gelu, whose backward is its own kernel) is the largest non-GEMM cost of the FNO
-// models.
+// Elementwise add, mul, exp, the exact GELU, relu and maximum on contiguous host tensors at two
+// sizes. At 16 elements the time is the fixed cost of one op (result allocation, shape checks,
+// dispatch), the floor under every small-tensor AD workload; at 1M elements (4 MiB per float
+// operand: beyond L2, within L3 on the 2-core EPYCs used here) it is cache bandwidth (add, mul)
+// or the exp kernel itself. Run with OMP_NUM_THREADS=1 for single-core figures. GELU (forward,
+// and forward + backward through ad::gelu, whose backward is its own kernel) is the largest
+// non-GEMM cost of the FNO models.
 #include <benchmark/benchmark.h>
 
 #include <tessera/ad.hpp>
@@ -107,6 +107,54 @@ void BM_GeluFwdBwd(benchmark::State& state) {
   set_counters<T>(state, n, 1);
 }
 
+// relu and maximum propagate NaN (since 2026-11-28: a second compare per element). The
+// ...NoNanCheck cases run the same map with the former lambdas (a NaN operand could vanish), as
+// the A/B of what the check costs.
+template <class T>
+void BM_Relu(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const auto a = signed_input<T>(n, 1);
+  for (auto _ : state) {
+    auto r = tessera::relu(a);
+    benchmark::DoNotOptimize(r.data());
+  }
+  set_counters<T>(state, n, 1);
+}
+
+template <class T>
+void BM_ReluNoNanCheck(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const auto a = signed_input<T>(n, 1);
+  for (auto _ : state) {
+    auto r = tessera::detail::unary_map<T>(a, [](T v) { return v > T(0) ? v : T(0); });
+    benchmark::DoNotOptimize(r.data());
+  }
+  set_counters<T>(state, n, 1);
+}
+
+template <class T>
+void BM_Maximum(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const auto a = signed_input<T>(n, 1), b = signed_input<T>(n, 2);
+  for (auto _ : state) {
+    auto r = tessera::maximum(a, b);
+    benchmark::DoNotOptimize(r.data());
+  }
+  set_counters<T>(state, n, 2);
+}
+
+template <class T>
+void BM_MaximumNoNanCheck(benchmark::State& state) {
+  const index_t n = state.range(0);
+  const auto a = signed_input<T>(n, 1), b = signed_input<T>(n, 2);
+  for (auto _ : state) {
+    auto r =
+        tessera::detail::binary_map<T>("maximum", a, b, [](T x, T y) { return x >= y ? x : y; });
+    benchmark::DoNotOptimize(r.data());
+  }
+  set_counters<T>(state, n, 2);
+}
+
 void sizes(benchmark::internal::Benchmark* b) { b->Arg(16)->Arg(1 << 20); }
 
 BENCHMARK(BM_Add<float>)->Name("BM_AddFloat")->Apply(sizes);
@@ -121,6 +169,10 @@ BENCHMARK(BM_GeluTanh<float>)->Name("BM_GeluTanhFloat")->Apply(sizes);
 BENCHMARK(BM_GeluTanh<double>)->Name("BM_GeluTanhDouble")->Apply(sizes);
 BENCHMARK(BM_GeluFwdBwd<float>)->Name("BM_GeluFwdBwdFloat")->Apply(sizes);
 BENCHMARK(BM_GeluFwdBwd<double>)->Name("BM_GeluFwdBwdDouble")->Apply(sizes);
+BENCHMARK(BM_Relu<float>)->Name("BM_ReluFloat")->Apply(sizes);
+BENCHMARK(BM_ReluNoNanCheck<float>)->Name("BM_ReluNoNanCheckFloat")->Apply(sizes);
+BENCHMARK(BM_Maximum<float>)->Name("BM_MaximumFloat")->Apply(sizes);
+BENCHMARK(BM_MaximumNoNanCheck<float>)->Name("BM_MaximumNoNanCheckFloat")->Apply(sizes);
 
 }  // namespace
 

@@ -458,6 +458,36 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(nan_propagates_through_maximum_minimum_relu, T, fl
   BOOST_TEST(r(2) == T(3));
 }
 
+// The same rules on 1027 elements, where the maps run vectorised (with a scalar tail): NaNs
+// in either operand at scattered positions, and relu(−0) = +0 as before.
+BOOST_AUTO_TEST_CASE_TEMPLATE(nan_propagates_through_vectorised_maximum_minimum_relu, T,
+                              float_types) {
+  const index_t n = 1027;
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  tensor<T> a(shape_t{n}), b(shape_t{n});
+  for (index_t i = 0; i < n; ++i) {
+    a(i) = i % 7 == 0 ? nan : static_cast<T>((i * 37) % 19) - T(9);
+    b(i) = i % 11 == 0 ? nan : static_cast<T>((i * 53) % 23) - T(11);
+  }
+  a(5) = -T(0);
+  const tensor<T> mx = maximum(a, b), mn = minimum(a, b), r = relu(a);
+  for (index_t i = 0; i < n; ++i) {
+    const T x = a(i), y = b(i);
+    if (std::isnan(x) || std::isnan(y)) {
+      BOOST_TEST(std::isnan(mx(i)), "maximum at " << i);
+      BOOST_TEST(std::isnan(mn(i)), "minimum at " << i);
+    } else {
+      BOOST_TEST(mx(i) == std::max(x, y), "maximum at " << i);
+      BOOST_TEST(mn(i) == std::min(x, y), "minimum at " << i);
+    }
+    if (std::isnan(x))
+      BOOST_TEST(std::isnan(r(i)), "relu at " << i);
+    else
+      BOOST_TEST(r(i) == (x > T(0) ? x : T(0)), "relu at " << i);
+  }
+  BOOST_TEST(!std::signbit(r(5)));
+}
+
 BOOST_AUTO_TEST_CASE_TEMPLATE(elementwise_errors, T, float_types) {
   const tensor<T> a = random_tensor<T>(shape_t{2, 3}, 1);
   const tensor<T> b = random_tensor<T>(shape_t{4, 3}, 2);
