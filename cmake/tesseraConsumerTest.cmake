@@ -4,6 +4,7 @@
 # CMAKE_PREFIX_PATH=<prefix>.
 # Inputs: TESSERA_BINARY_DIR TESSERA_SOURCE_DIR CONSUMER_GENERATOR CONSUMER_CXX_COMPILER
 #         CONSUMER_BUILD_TYPE (may be empty) CONSUMER_CUDA_COMPILER (empty: no CUDA consumer)
+#         CONSUMER_CUDA_HOST_COMPILER (may be empty)
 cmake_minimum_required(VERSION 3.25)
 
 set(prefix "${TESSERA_BINARY_DIR}/consumer-prefix")
@@ -28,6 +29,9 @@ run("${CMAKE_COMMAND}" --install "${TESSERA_BINARY_DIR}" --prefix "${prefix}" ${
 set(cuda_args -DCONSUMER_CUDA=OFF)
 if(CONSUMER_CUDA_COMPILER)
   set(cuda_args -DCONSUMER_CUDA=ON "-DCMAKE_CUDA_COMPILER=${CONSUMER_CUDA_COMPILER}")
+  if(CONSUMER_CUDA_HOST_COMPILER)  # the host compiler tessera's own build gave nvcc
+    list(APPEND cuda_args "-DCMAKE_CUDA_HOST_COMPILER=${CONSUMER_CUDA_HOST_COMPILER}")
+  endif()
 endif()
 run("${CMAKE_COMMAND}" -S "${TESSERA_SOURCE_DIR}/tests/consumer" -B "${build}"
     -G "${CONSUMER_GENERATOR}"

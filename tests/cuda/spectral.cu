@@ -419,9 +419,10 @@ BOOST_AUTO_TEST_CASE(fno_training_steps_match_host) {
 }
 
 BOOST_AUTO_TEST_CASE(lifting_is_shared_safely_between_threads) {
-  // One lifting object called from four threads at once, each with its own batch size, so that
-  // its cached device grid (one per shape) keeps being replaced while others read it: every
-  // result equals the host lifting's with the same weights.
+  // One lifting object called from four threads at once (on the shared legacy default stream,
+  // as the lifting requires), each with its own batch size, so that its cached device grid (one
+  // per shape) keeps being replaced while others read it: every result equals the host
+  // lifting's with the same weights.
   generator g_host(3), g_cuda(3);
   const sp::lifting<double, host> lh(1, 4, 2, g_host);
   const sp::lifting<double, cuda> lc(1, 4, 2, g_cuda);

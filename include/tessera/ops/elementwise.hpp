@@ -359,13 +359,15 @@ tensor<T> pow(const tensor<T>& a, const tensor<T>& b) {
 /// max(a, b) (broadcasting); a NaN in either operand gives NaN (numpy, PyTorch, and the max
 /// reduction). Written as x < y ? y : (y != y ? y : x), a form GCC vectorises: the NaN check
 /// then costs 0–4 % at 1M floats, against 1.9x for `x >= y || x != x ? x : y`
-/// (benchmarks/ops/elementwise.cpp, BM_Maximum against BM_MaximumNoNanCheck).
+/// (benchmarks/ops/elementwise.cpp, BM_Maximum against BM_MaximumNoNanCheck). When both are
+/// NaN the result is b's NaN (sign and payload are not specified beyond that).
 template <class T>
 tensor<T> maximum(const tensor<T>& a, const tensor<T>& b) {
   return detail::binary_map<T>("maximum", a, b,
                                [](T x, T y) { return x < y ? y : (y != y ? y : x); });
 }
-/// min(a, b) (broadcasting); a NaN in either operand gives NaN
+/// min(a, b) (broadcasting); a NaN in either operand gives NaN (b's when both are; the form of
+/// maximum's)
 template <class T>
 tensor<T> minimum(const tensor<T>& a, const tensor<T>& b) {
   return detail::binary_map<T>("minimum", a, b,

@@ -451,8 +451,10 @@ struct lifting {
  private:
   // On the host the grid is made per call (cheap); elsewhere it is copied to the device once
   // per (B, H, W) and kept, so a training step does not upload it every time. The cache is
-  // locked, so one lifting object may be called from several threads at once as its const
-  // operator() promises; a copy starts with an empty cache.
+  // locked, so one lifting object may be called from several threads at once; on cuda they
+  // must share one stream (the legacy default stream unless set), since the grid is uploaded,
+  // and freed when replaced, in the stream order of the call that made it. A copy starts with
+  // an empty cache.
   struct grid_cache {
     std::mutex m;
     tensor<T, S> grid;
