@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Consumer smoke test of tessera::cuda: a .cu file built by a downstream project against an
 // installed tessera (find_package COMPONENTS cuda). It runs a cuBLAS product, a cuFFT transform
-// and an elementwise kernel and compares them with the host; without a GPU it only says so.
+// and an elementwise kernel and compares them with the host; without a GPU it checks that an
+// upload throws tessera::cuda_error.
 #include <tessera/cuda/spectral.cuh>
 
 #include <algorithm>
@@ -11,8 +12,16 @@
 
 int main() {
   if (!tessera::cuda_rt::device_available()) {
-    std::puts("consumer_cuda: built; no CUDA device, nothing run");
-    return 0;
+    // Without a device the package's error path must still hold: an upload throws
+    // tessera::cuda_error naming the failed call, it does not crash or return garbage.
+    try {
+      (void)tessera::to<tessera::cuda>(tessera::zeros<float>({4}));
+    } catch (const tessera::cuda_error& e) {
+      std::printf("consumer_cuda: no CUDA device; an upload throws cuda_error: %s\n", e.what());
+      return 0;
+    }
+    std::puts("consumer_cuda: no CUDA device, but an upload did not throw tessera::cuda_error");
+    return 1;
   }
   using tessera::cuda;
   using tessera::host;

@@ -247,6 +247,14 @@ void expect_same_loops(const Map& f, const dtensor& z0, const im::solver_options
              "safeguard steps " << h.info.safeguard_steps);
 }
 
+/// z ↦ 0.5 z + c with c = (1, 3) per sample, NaN where sample 1's first step from 0 lands
+/// (z = c = 3): a restart that took that full step again would meet the NaN again.
+dtensor nan_near_first_step(const dtensor& z) {
+  dtensor y = add(mul(z, scalar(0.5)), from_vector<double>({1.0, 3.0}, {2, 1}));
+  if (std::abs(z(1, 0) - 3.0) < 1e-3) y(1, 0) = std::nan("");
+  return y;
+}
+
 im::solver_options with(im::solver_method m, bool batched, int memory, double abs_tol,
                         double rel_tol) {
   im::solver_options o;
@@ -467,13 +475,9 @@ BOOST_AUTO_TEST_CASE(non_finite_residuals_take_the_safeguard_path) {
 }
 
 BOOST_AUTO_TEST_CASE(restarts_halve_their_step_as_the_host_loop_does) {
-  // z = 0.5 z + c with a NaN near sample 1's first step (z = c = 3): its restarts from z = 0
-  // take 2⁻ʲ of the step (a full one would meet the NaN again), in both loops alike.
-  const auto f = [](const dtensor& z) {
-    dtensor y = add(mul(z, scalar(0.5)), from_vector<double>({1.0, 3.0}, {2, 1}));
-    if (std::abs(z(1, 0) - 3.0) < 1e-3) y(1, 0) = std::nan("");
-    return y;
-  };
+  // nan_near_first_step: sample 1's restarts from z = 0 take 2⁻ʲ of the step, in both loops
+  // alike.
+  const auto f = nan_near_first_step;
   for (auto method : {im::solver_method::picard, im::solver_method::anderson}) {
     BOOST_TEST_CONTEXT((method == im::solver_method::picard ? "picard" : "anderson")) {
       im::solver_options o = with(method, true, 0, 1e-12, 0);
@@ -803,16 +807,11 @@ BOOST_AUTO_TEST_CASE(device_resident_non_finite_residuals_and_block_sums) {
 }
 
 BOOST_AUTO_TEST_CASE(device_resident_restarts_take_the_same_shortened_steps) {
-  // restarts_halve_their_step_as_the_host_loop_does's map (a NaN where sample 1's first step
-  // lands): the resident solve's restarts ((1 − w) x* + w u* from the ring's or the saved
-  // copies) take the synchronised loop's steps, and the solve converges. Picard: the same bits
-  // (NaN where the loop has NaN); Anderson to rounding, since after the restart the two keep
-  // their histories in other slots.
-  const auto f = [](const dtensor& z) {
-    dtensor y = add(mul(z, scalar(0.5)), from_vector<double>({1.0, 3.0}, {2, 1}));
-    if (std::abs(z(1, 0) - 3.0) < 1e-3) y(1, 0) = std::nan("");
-    return y;
-  };
+  // nan_near_first_step: the resident solve's restarts ((1 − w) x* + w u* from the ring's or
+  // the saved copies) take the synchronised loop's steps, and the solve converges. Picard: the
+  // same bits (NaN where the loop has NaN); Anderson to rounding, since after the restart the
+  // two keep their histories in other slots.
+  const auto f = nan_near_first_step;
   for (auto method : {im::solver_method::picard, im::solver_method::anderson}) {
     BOOST_TEST_CONTEXT((method == im::solver_method::picard ? "picard" : "anderson")) {
       const bool picard = method == im::solver_method::picard;

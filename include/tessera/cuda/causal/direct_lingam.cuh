@@ -3,12 +3,11 @@
 // step a few launches (standardise, one FP64 GEMM for all correlations, one launch over every
 // needed unordered pair for both residual entropies, scores, argmax, rank-1 residual update);
 // only the chosen position crosses to the host (the kernels: cuda/detail/lingam_kernels.cuh).
-// By default the transcendentals run on the
-// special-function units (FP32 __expf/__logf: 3 per sample and residual) with FP64
-// accumulation; full FP64 (libdevice exp/log1p) on request. Same measure, candidates and
-// tie-breaking as the CPU path; like the CPU's mixed mode, the FP32 path forms a residual from
-// the FP32 copy of the standardised data only where it does not cancel (|ρ| <= 0.8) and from
-// the FP64 copy otherwise.
+// By default the transcendentals run on the special-function units (FP32 __expf/__logf: 3 per
+// sample and residual) with FP64 accumulation; full FP64 (libdevice exp/log1p) on request. Same
+// measure, candidates and tie-breaking as the CPU path; like the CPU's mixed mode, the FP32 path
+// forms a residual from the FP32 copy of the standardised data only where it does not cancel (|ρ|
+// <= 0.8) and from the FP64 copy otherwise.
 #pragma once
 
 #include <cublas_v2.h>
