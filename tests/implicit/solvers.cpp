@@ -389,12 +389,14 @@ BOOST_AUTO_TEST_CASE(a_solved_sample_is_not_a_safeguard_step) {
 BOOST_AUTO_TEST_CASE(a_skipped_broyden_update_keeps_the_memory) {
   namespace imd = tessera::implicit::detail;
   const imd::row_layout L{1, 2};
-  imd::broyden_state<double> st(1, 1e6, 1);
+  imd::broyden_state<double> st(1, 1e6);
   int safeguards = 0;
   const std::vector<double> res{1.0}, best{1.0};
+  std::vector<double> restarts{0.0};
   const std::vector<char> finite{1};
   const auto step = [&](const dtensor& x, const dtensor& r) {
-    return st.next(imd::iterate_view<double>{x, r, x, r, res, best, finite, L}, safeguards);
+    return st.next(imd::iterate_view<double>{x, r, x, r, res, best, finite, L, restarts},
+                   safeguards);
   };
   const dtensor x0 = from_vector<double>({0, 0}, {2}), r0 = from_vector<double>({1, 2}, {2});
   const dtensor x1 = step(x0, r0);

@@ -92,7 +92,7 @@ struct iterate_view {
   const std::vector<double>& best_res;  // residual of best_z per sample
   const std::vector<char>& finite;      // res is finite, per sample
   row_layout L;
-  std::vector<double>* restarts = nullptr;  // per sample, since its best last changed
+  std::vector<double>& restarts;  // per sample, since its best last changed (the loop resets it)
 };
 
 /// z + β r on finite samples; on the others a restart from the best iterate,
@@ -106,11 +106,7 @@ tensor<T> picard_step(const iterate_view<T>& v, double beta, int& safeguards) {
   if (bad) {
     ++safeguards;
     for (std::size_t row = 0; row < w.size(); ++row)
-      if (!v.finite[row]) {
-        double unused = 0;  // no count kept: every restart takes half the step
-        double& count = v.restarts != nullptr ? (*v.restarts)[row] : unused;
-        w[row] = restart_weight(count += 1);
-      }
+      if (!v.finite[row]) w[row] = restart_weight(v.restarts[row] += 1);
   }
   const T b = static_cast<T>(beta);
   T* out = xn.data();
@@ -233,23 +229,6 @@ struct anderson_state {
   }
 };
 
-/// Broyden's step lengths per sample: 1 after an accepted step; after a restart 2⁻ʲ, j counting
-/// the restarts since the sample's best residual last changed (restart_weight).
-struct restart_steps {
-  std::vector<double> scale, restarts, best_seen;
-  explicit restart_steps(index_t rows)
-      : scale(static_cast<std::size_t>(rows), 1.0),
-        restarts(static_cast<std::size_t>(rows), 0.0),
-        best_seen(static_cast<std::size_t>(rows), std::numeric_limits<double>::quiet_NaN()) {}
-  void update(std::size_t b, double best_res, bool reset) {
-    if (!(best_res == best_seen[b])) {  // a new best (or the first iteration)
-      best_seen[b] = best_res;
-      restarts[b] = 0;
-    }
-    scale[b] = reset ? restart_weight(restarts[b] += 1) : 1.0;
-  }
-};
-
 /// Limited-memory good Broyden on g(x) = f(x) − x with an inverse-Jacobian estimate
 /// B⁻¹ = −I + Σ u_i v_iᵀ (per sample). A step is x⁺ = x − B⁻¹ g; after it, with Δx, Δg,
 ///   v = B⁻ᵀ Δx,  u = (Δx − B⁻¹ Δg) / (vᵀ Δg)   (Sherman–Morrison of the good update).
@@ -268,10 +247,8 @@ struct broyden_state {
   std::vector<tensor<T>> U, V;
   int count = 0, head = 0;
   tensor<T> x_prev, r_prev;
-  restart_steps steps;
 
-  broyden_state(int mem_, double restart_, index_t rows)
-      : mem(mem_), restart(restart_), U(mem_), V(mem_), steps(rows) {}
+  broyden_state(int mem_, double restart_) : mem(mem_), restart(restart_), U(mem_), V(mem_) {}
 
   // out = base + sign·Σ_i P_i c_i (per-sample coefficients c[i·R + row]).
   static void combine(T* out, const T* base, double sign, const std::vector<tensor<T>>& P,
@@ -291,12 +268,13 @@ struct broyden_state {
     const index_t R = L.rows, N = L.n;
     const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
     std::vector<char> reset(sz(R), 0);
+    std::vector<double> step_scale(sz(R), 1.0);
     bool any_reset = false;
     for (index_t b = 0; b < R; ++b) {
       const double res = v.res[sz(b)], best = v.best_res[sz(b)];
       reset[sz(b)] = !v.finite[sz(b)] || (std::isfinite(best) && res > restart * best);
       any_reset = any_reset || reset[sz(b)];
-      steps.update(sz(b), best, reset[sz(b)] != 0);
+      if (reset[sz(b)]) step_scale[sz(b)] = restart_weight(v.restarts[sz(b)] += 1);
     }
     tensor<T> xc = v.x, rc = v.r;
     if (any_reset) {
@@ -387,7 +365,7 @@ struct broyden_state {
       T* out = xn.data();
       const T *x = xc.data(), *st = step.data();
       for_rows(R, N, [&](index_t row, index_t lo, index_t hi) {
-        const T sc = static_cast<T>(steps.scale[sz(row)]);
+        const T sc = static_cast<T>(step_scale[sz(row)]);
         for (index_t k = lo; k < hi; ++k) out[k] = x[k] + sc * st[k];
       });
     }
@@ -419,7 +397,7 @@ solution<T> solve_values(const char* fn, Map&& f, const tensor<T>& z0, const sol
   std::vector<double> restarts(sz(R), 0.0);  // since each sample's best last changed
 
   anderson_state<T> anderson(o.history, o.lambda, o.mixing, o.relative_lambda, R);
-  broyden_state<T> broyden(o.broyden_memory, o.broyden_restart, R);
+  broyden_state<T> broyden(o.broyden_memory, o.broyden_restart);
 
   for (int k = 0; k < o.max_iter; ++k) {
     tensor<T> fx = f(x);
@@ -462,7 +440,7 @@ solution<T> solve_values(const char* fn, Map&& f, const tensor<T>& z0, const sol
     const bool all = std::all_of(conv.begin(), conv.end(), [](char c) { return c != 0; });
     if ((all && !o.full_budget) || k + 1 == o.max_iter) break;
 
-    const iterate_view<T> view{x, r, best_z, best_r, res, best_res, finite, L, &restarts};
+    const iterate_view<T> view{x, r, best_z, best_r, res, best_res, finite, L, restarts};
     switch (o.method) {
       case solver_method::picard:
         x = picard_step(view, o.damping, info.safeguard_steps);
@@ -579,14 +557,12 @@ struct broyden_space_state {
   std::vector<tensor<T, S>> U, V;
   int count = 0, head = 0;
   tensor<T, S> x_prev, r_prev, dx, dr;
-  restart_steps steps;
 
-  broyden_space_state(int mem_, double restart_, index_t rows)
+  broyden_space_state(int mem_, double restart_)
       : mem(mem_),
         restart(restart_),
         U(static_cast<std::size_t>(mem_)),
-        V(static_cast<std::size_t>(mem_)),
-        steps(rows) {}
+        V(static_cast<std::size_t>(mem_)) {}
 
   std::vector<tensor<T, S>> memory(const std::vector<tensor<T, S>>& P) const {
     return std::vector<tensor<T, S>>(P.begin(), P.begin() + count);
@@ -619,18 +595,20 @@ struct broyden_space_state {
   tensor<T, S> next(const tensor<T, S>& x, const std::vector<residual_pass_result<T, S>>& p,
                     const tensor<T, S>& best_z, const tensor<T, S>& best_r,
                     const std::vector<double>& res, const std::vector<double>& best_res,
-                    const std::vector<char>& finite, row_layout L, int& safeguards) {
+                    const std::vector<char>& finite, std::vector<double>& restarts, row_layout L,
+                    int& safeguards) {
     using kernels = solver_kernels<S>;
     const index_t R = L.rows;
     const auto sz = [](index_t i) { return static_cast<std::size_t>(i); };
     const std::size_t Rs = sz(R);
     std::vector<char> reset(Rs, 0);
+    std::vector<double> step_scale(Rs, 1.0);
     bool any_reset = false;
     for (index_t b = 0; b < R; ++b) {
       const double rb = res[sz(b)], best = best_res[sz(b)];
       reset[sz(b)] = !finite[sz(b)] || (std::isfinite(best) && rb > restart * best);
       any_reset = any_reset || reset[sz(b)];
-      steps.update(sz(b), best, reset[sz(b)] != 0);
+      if (reset[sz(b)]) step_scale[sz(b)] = restart_weight(restarts[sz(b)] += 1);
     }
     const tensor<T, S>& r = p.front().r;
     tensor<T, S> xc = x, rc = r;
@@ -709,7 +687,7 @@ struct broyden_space_state {
     std::vector<tensor<T, S>> terms{xc, rc};
     for (int i = 0; i < count; ++i) terms.push_back(U[sz(i)]);
     tensor<T, S> xn = mix<T, S>(terms, L, [&](index_t b, std::size_t j) {
-      const double s = steps.scale[sz(b)];
+      const double s = step_scale[sz(b)];
       return j == 0 ? 1.0 : j == 1 ? s : s * e[(j - 2) * Rs + sz(b)];
     });
     x_prev = xc;
@@ -921,7 +899,7 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
   const std::size_t mm = static_cast<std::size_t>(m) * static_cast<std::size_t>(m);
   std::vector<double> gram(sz(R) * mm, 0.0), alpha;
   int count = 0, head = 0;
-  broyden_space_state<T, S> broy(broyden ? o.broyden_memory : 1, o.broyden_restart, R);
+  broyden_space_state<T, S> broy(broyden ? o.broyden_memory : 1, o.broyden_restart);
 
   for (int k = 0; k < o.max_iter; ++k) {
     tensor<T, S> fx = fmap(x);
@@ -989,7 +967,8 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
     if ((all && !o.full_budget) || k + 1 == o.max_iter) break;
 
     if (broyden) {
-      x = broy.next(x, passes, best_z, best_r, res, best_res, finite, L, info.safeguard_steps);
+      x = broy.next(x, passes, best_z, best_r, res, best_res, finite, restarts, L,
+                    info.safeguard_steps);
       continue;
     }
     // Picard (and Anderson's first step, and its step after a non-finite residual, which
