@@ -174,6 +174,26 @@ inline void write_curve(const std::string& path, const curve& c) {
   if (!f.flush()) tessera::throw_io_error("fno_deq curves", path, ": cannot write");
 }
 
+namespace curves_detail {
+/// A line of a file as a message shows it: at most 60 characters, bytes that are not printable
+/// ASCII (a carriage return, binary junk) as \xHH.
+inline std::string shown(const std::string& line) {
+  std::string o;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (i == 60) return o + "…";
+    const auto ch = static_cast<unsigned char>(line[i]);
+    if (ch >= 0x20 && ch < 0x7f) {
+      o += static_cast<char>(ch);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", static_cast<unsigned>(ch));
+      o += buf;
+    }
+  }
+  return o;
+}
+}  // namespace curves_detail
+
 /// Reads a curve file written by write_curve. Every line is checked: the column line, five
 /// numbers a line, epochs 1, 2, 3, … in order (a history starts at the first epoch). Throws
 /// tessera::io_error naming the file, the line and what is wrong.
@@ -200,7 +220,8 @@ inline curve read_curve(const std::string& path) {
       } else if (line == curve_columns)
         columns = true;
       else
-        bad("expected the column line '" + std::string(curve_columns) + "', got '" + line + "'");
+        bad("expected the column line '" + std::string(curve_columns) + "', got '" +
+            curves_detail::shown(line) + "'");
       continue;
     }
     epoch_record e;
@@ -209,7 +230,8 @@ inline curve read_curve(const std::string& path) {
     int k = 0;
     while (k < 5 && std::getline(in, field[k], ',')) ++k;
     std::string extra;
-    if (k != 5 || std::getline(in, extra)) bad("expected 5 comma-separated fields: '" + line + "'");
+    if (k != 5 || std::getline(in, extra))
+      bad("expected 5 comma-separated fields: '" + curves_detail::shown(line) + "'");
     const auto num = [&](const std::string& s) {
       if (s == "nan") return static_cast<double>(NAN);
       std::size_t used = 0;
@@ -219,7 +241,7 @@ inline curve read_curve(const std::string& path) {
       } catch (const std::exception&) {
         used = 0;
       }
-      if (used == 0 || used != s.size()) bad("'" + s + "' is not a number");
+      if (used == 0 || used != s.size()) bad("'" + curves_detail::shown(s) + "' is not a number");
       return v;
     };
     const double ep = num(field[0]), due = static_cast<double>(c.epochs.size() + 1);
@@ -232,7 +254,8 @@ inline curve read_curve(const std::string& path) {
     e.residual = num(field[4]);
     c.epochs.push_back(e);
   }
-  if (!columns) bad("no column line (an empty or cut file)");
+  if (n == 0) tessera::throw_io_error("fno_deq curves", path, ": an empty file");
+  if (!columns) bad("no column line (a cut file)");
   return c;
 }
 
@@ -312,9 +335,10 @@ inline std::string setting(const std::string& settings, const std::string& key) 
 }
 
 /// Draws dir/curves.svg from the curve files dir/curves_<key>.csv, for `keys` in that order,
-/// that belong to `settings` (empty: those of the first file found). Files of other settings
-/// and files that cannot be read are named on stderr and left out. Returns how many curves
-/// were drawn; throws tessera::io_error naming curves.svg when it cannot be written.
+/// that belong to `settings` (empty: those of the first file found). Files of other settings,
+/// files without an epoch and files that cannot be read are named on stderr and left out.
+/// Returns how many curves were drawn; when none is, curves.svg is left as it was. Throws
+/// tessera::io_error naming curves.svg when it cannot be written.
 inline std::size_t draw_curves(const std::string& dir, const std::vector<std::string>& keys,
                                std::string settings) {
   std::vector<curve> curves;
@@ -323,6 +347,10 @@ inline std::size_t draw_curves(const std::string& dir, const std::vector<std::st
     if (!std::filesystem::exists(f)) continue;
     try {
       curve cv = read_curve(f);
+      if (cv.epochs.empty()) {
+        std::fprintf(stderr, "fno_deq: %s holds no epoch; not drawn\n", f.c_str());
+        continue;
+      }
       if (settings.empty()) settings = cv.settings;
       if (cv.settings == settings)
         curves.push_back(std::move(cv));
@@ -333,6 +361,7 @@ inline std::size_t draw_curves(const std::string& dir, const std::vector<std::st
       std::fprintf(stderr, "fno_deq: %s; not drawn\n", e.what());
     }
   }
+  if (curves.empty()) return 0;  // an empty chart would replace a good one
   const auto v = [&](const char* k) { return setting(settings, k); };
   const std::string title = "Darcy " + v("res") + "×" + v("res") + ", " + v("ntrain") +
                             " train / " + v("ntest") + " test, width " + v("width") + ", modes " +

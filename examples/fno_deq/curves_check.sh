@@ -10,10 +10,11 @@
 #   4. a corrupt curve file is named and not drawn, and the run still succeeds;
 #   5. curves.svg is well-formed XML (when python3 is there to parse it);
 #   6. a curve that cannot be written is named, and the results table still comes;
-#   7. --draw-curves draws the same chart from the curve files alone, and refuses an empty folder.
+#   7. --draw-curves draws the same chart from the curve files alone, and refuses an empty folder
+#      and one whose curve file is corrupt or holds no epoch, leaving the chart that is there.
 #   examples/fno_deq/curves_check.sh FNO_DEQ_BINARY WORKDIR
 set -euo pipefail
-(($# == 2)) || { sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+(($# == 2)) || { sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 bin=$(realpath "$1") work=$2
 rm -rf "$work"
 mkdir -p "$work"
@@ -61,6 +62,18 @@ cmp -s trained.svg o/curves.svg || fail "--draw-curves draws another chart than 
 mkdir empty
 if "$bin" --draw-curves empty >draw2.log 2>&1; then fail "--draw-curves drew from an empty folder"; fi
 grep -q 'no curve file (curves_<model>.csv) drawn' draw2.log || fail "--draw-curves empty: $(cat draw2.log)"
+# A folder whose only curve file is corrupt, or holds no epoch, draws nothing and leaves the
+# chart that is there as it was.
+mkdir keep
+cp trained.svg keep/curves.svg
+sed 's/^1,0\./1,x./' o/curves_fno.csv >keep/curves_fno.csv
+if "$bin" --draw-curves keep >draw3.log 2>&1; then fail "--draw-curves drew from a corrupt file"; fi
+grep -q "keep/curves_fno.csv:[0-9]*: 'x\.[0-9]*' is not a number; not drawn" draw3.log ||
+  fail "--draw-curves keep: $(cat draw3.log)"
+grep -v '^[0-9]' o/curves_fno.csv >keep/curves_fno.csv
+if "$bin" --draw-curves keep >draw4.log 2>&1; then fail "--draw-curves drew a curve without epochs"; fi
+grep -q 'keep/curves_fno.csv holds no epoch; not drawn' draw4.log || fail "--draw-curves keep: $(cat draw4.log)"
+cmp -s trained.svg keep/curves.svg || fail "--draw-curves replaced a chart although it drew nothing"
 
 "$bin" "${tiny[@]}" --out o --models fno --seed 1 >run3.log 2>&1 || fail "run 3 failed: $(tail -n 3 run3.log)"
 grep -q 'o/curves_deq.csv is of other settings (.*seed=0.*); not drawn' run3.log ||

@@ -35,6 +35,8 @@
 #include <exception>
 #include <filesystem>
 #include <limits>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -137,13 +139,26 @@ bool write_panels(const std::string& path, const std::vector<std::vector<double>
   return stbi_write_png(path.c_str(), W, H, 3, img.data(), W * 3) != 0;
 }
 
+/// `v` with 3 significant digits and no exponent (0.0123, 4.56, 789, 12345), for the table:
+/// a tiny run's milliseconds are not rounded to 0.
+std::string three_digits(double v) {
+  if (!std::isfinite(v)) return "–";
+  const double a = std::abs(v);
+  const int decimals =
+      a >= 100 || a == 0 ? 0 : std::min(6, 2 - static_cast<int>(std::floor(std::log10(a))));
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
 constexpr const char* usage =
     "usage: fno_deq [options]\n"
     "  --scale cpu|gpu        preset sizes (cpu: 24x24, 256/64, w 8, m 6, batch 4, lr 2e-2;\n"
     "                         gpu: the paper's 85x85, 1024/200, w 32, m 12, batch 32, 500 epochs)\n"
     "  --models LIST          comma-separated, of fno, fno++, fno2, fno++2, fno4, fno++4, wt,\n"
     "                         deq, deq-ift (default: fno, fno++, wt, deq, deq-ift; the digit is\n"
-    "                         the paper's depth d)\n"
+    "                         the paper's depth d; each at most once, trained in the order\n"
+    "                         above whatever the order given)\n"
     "  --epochs N  --batch B  --lr LR  --seed S\n"
     "  --res K  --ntrain N  --ntest N  --width W  --modes M   problem and model sizes\n"
     "  --solver-iters N  --wt-unroll N  --warmup STEPS        DEQ / WT settings\n"
@@ -171,7 +186,7 @@ constexpr const char* usage =
     "See examples/fno_deq/README.md.\n";
 
 /// The number in `v`, the value of option `opt`; exits with status 2 and a message naming
-/// both when `v` is not entirely a number.
+/// both when `v` is not entirely a number, or is one out of the type's range.
 template <class N>
 N parse_number(const std::string& opt, const std::string& v) {
   std::size_t used = 0;
@@ -183,6 +198,9 @@ N parse_number(const std::string& opt, const std::string& v) {
       r = static_cast<N>(std::stoull(v, &used));
     else
       r = static_cast<N>(std::stoll(v, &used));
+  } catch (const std::out_of_range&) {
+    std::fprintf(stderr, "fno_deq: %s %s is out of range\n", opt.c_str(), v.c_str());
+    std::exit(2);
   } catch (const std::exception&) {
     used = 0;
   }
@@ -237,6 +255,10 @@ std::vector<double> noise_variances(double noise) {
   return vars;
 }
 
+/// The largest --res: a 16384² grid is 2.7e8 cells a sample, far beyond what the solver and the
+/// models take in memory; the bound keeps the size arithmetic from overflowing.
+constexpr index_t max_res = 16384;
+
 /// Every setting checked before any work is done; returns an empty string or what is wrong.
 /// `check_grid` false skips the modes-against-grid check (with --data the grid is the files',
 /// checked again once they are read).
@@ -247,7 +269,8 @@ std::string check_config(const config& c, bool check_grid = true) {
     std::snprintf(buf, sizeof buf, "%s must be at least %lld (got %lld)", opt, lo, v);
     return true;
   };
-  if (at_least("--res", c.res, 3) || at_least("--ntrain", c.ntrain, 1) ||
+  // Two training samples at least: the normaliser divides by their per-pixel deviation.
+  if (at_least("--res", c.res, 3) || at_least("--ntrain", c.ntrain, 2) ||
       at_least("--ntest", c.ntest, 1) || at_least("--width", c.width, 1) ||
       at_least("--modes", c.modes, 1) || at_least("--batch", c.batch, 1) ||
       at_least("--solver-iters", c.solver_iters, 1) || at_least("--wt-unroll", c.wt_unroll, 1) ||
@@ -255,6 +278,11 @@ std::string check_config(const config& c, bool check_grid = true) {
       at_least("--epochs", c.epochs, 1) || at_least("--checkpoint-every", c.checkpoint_every, 1) ||
       at_least("--eval-every", c.eval_every, 1) || at_least("--time-steps", c.time_steps, 0))
     return buf;
+  if (c.res > max_res) {  // (and so res + pad and the grid's cell count cannot overflow)
+    std::snprintf(buf, sizeof buf, "--res must be at most %lld (got %lld)", (long long)max_res,
+                  (long long)c.res);
+    return buf;
+  }
   if (c.batch > c.ntrain && c.write_data.empty()) {  // (--write-data trains nothing)
     std::snprintf(buf, sizeof buf, "--batch %lld exceeds --ntrain %lld", (long long)c.batch,
                   (long long)c.ntrain);
@@ -290,7 +318,7 @@ std::string check_config(const config& c, bool check_grid = true) {
     return buf;
   }
   std::string models = c.models + ",", item;
-  int known = 0;
+  std::vector<std::string> listed;
   for (char ch : models) {
     if (ch != ',') {
       item += ch;
@@ -301,9 +329,12 @@ std::string check_config(const config& c, bool check_grid = true) {
     if (!ok)
       return "--models: unknown model \"" + item +
              "\" (known: fno, fno++, fno2, fno++2, fno4, fno++4, wt, deq, deq-ift)";
-    ++known;
+    if (std::find(listed.begin(), listed.end(), item) != listed.end())
+      return "--models: \"" + item + "\" is listed twice in \"" + c.models + "\"";
+    listed.push_back(item);
     item.clear();
   }
+  const std::size_t known = listed.size();
   if (known == 0) return "--models lists no model";
   return {};
 }
@@ -312,7 +343,8 @@ std::string check_config(const config& c, bool check_grid = true) {
 
 static int fno_deq_main(int argc, char** argv) {
   config c;
-  std::string draw_dir;  // --draw-curves
+  std::string draw_dir;     // --draw-curves
+  std::string first_other;  // the first option given other than --draw-curves
   // --scale gpu's preset first, wherever it stands, so that explicit options override it (every
   // option but --help takes one value). Its Anderson budget: 24 iterations on clean data (the
   // brief's GPU protocol allows 16–32; 24 is the issue's PyTorch reference step), 32 with
@@ -346,6 +378,12 @@ static int fno_deq_main(int argc, char** argv) {
         std::fprintf(stderr, "fno_deq: %s needs a value\n", a.c_str());
         std::exit(2);
       }
+      // An empty value (an unset shell variable, say) is refused, not taken as "not given".
+      if (argv[i + 1][0] == '\0') {
+        std::fprintf(stderr, "fno_deq: %s needs a value, got an empty one\n", a.c_str());
+        std::exit(2);
+      }
+      if (a != "--draw-curves" && first_other.empty()) first_other = a;
       return argv[++i];
     };
     const auto integer = [&]() { return parse_number<long long>(a, next()); };
@@ -451,6 +489,16 @@ static int fno_deq_main(int argc, char** argv) {
   }
   if (!draw_dir.empty()) {
     // Only the chart: from the curve files a run (or several, on other machines) left in DIR.
+    // Nothing else is done, so any other option is a mistake.
+    if (!first_other.empty()) {
+      std::fprintf(stderr, "fno_deq: --draw-curves takes no other option (got %s)\n",
+                   first_other.c_str());
+      return 2;
+    }
+    if (!std::filesystem::is_directory(draw_dir)) {
+      std::fprintf(stderr, "fno_deq: --draw-curves %s: no such directory\n", draw_dir.c_str());
+      return 1;
+    }
     const std::size_t n = fno_deq::draw_curves(draw_dir, fno_deq::spec_keys(), "");
     if (n == 0) {
       std::fprintf(stderr, "fno_deq: --draw-curves %s: no curve file (curves_<model>.csv) drawn\n",
@@ -482,6 +530,24 @@ static int fno_deq_main(int argc, char** argv) {
     return 2;
   }
   const bool on_gpu = c.device == "cuda";
+  // The folders this run writes to, made before any work (data generation can take minutes),
+  // so that one that cannot be made is named with its option at once.
+  const auto make_dir = [](const char* opt, const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec || !std::filesystem::is_directory(dir)) {
+      std::fprintf(stderr, "fno_deq: %s %s: cannot make the directory (%s)\n", opt, dir.c_str(),
+                   ec ? ec.message().c_str() : "a file is in the way");
+      return false;
+    }
+    return true;
+  };
+  if (!c.write_data.empty()) {
+    if (!make_dir("--write-data", c.write_data)) return 2;
+  } else if (c.time_steps == 0) {
+    if (!c.checkpoint.empty() && !make_dir("--checkpoint", c.checkpoint)) return 2;
+    if (!make_dir("--out", c.out)) return 2;
+  }
 
 #ifdef _OPENMP
   if (c.threads > 0) omp_set_num_threads(c.threads);
@@ -744,7 +810,7 @@ static int fno_deq_main(int argc, char** argv) {
       });
     std::size_t drawn = 0;
     if (written([&] { drawn = fno_deq::draw_curves(c.out, fno_deq::spec_keys(), settings); }))
-      curves_note = std::to_string(drawn) + " model(s)";
+      curves_note = drawn > 0 ? std::to_string(drawn) + " model(s)" : "not drawn: no curve";
     else
       curves_note = "not written";
   }
@@ -768,8 +834,9 @@ static int fno_deq_main(int argc, char** argv) {
                                                    : (d2   ? "≈0.0105"
                                                       : d4 ? "unstable (≈0.25)"
                                                            : "≈0.0080");
-    std::printf("| %s | %lld | %.4f | %.0f | %.0f | %s | %s |\n", r.name.c_str(),
-                (long long)r.params, r.test_err, r.step_ms, r.train_s, pp, pe);
+    std::printf("| %s | %lld | %.4f | %s | %s | %s | %s |\n", r.name.c_str(), (long long)r.params,
+                r.test_err, three_digits(r.step_ms).c_str(), three_digits(r.train_s).c_str(), pp,
+                pe);
   }
   std::printf("(paper: Darcy 85×85, w=32, m=12, 1024 train, 500 epochs, mean of 3 seeds)\n");
   if (!std::isnan(rep.res_final) || !rep.gcos.empty()) {
@@ -797,6 +864,11 @@ int main(int argc, char** argv) {
   // abort.
   try {
     return fno_deq_main(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "fno_deq: out of memory: the sizes asked for (--res, --ntrain, --ntest, --width, "
+                 "--batch) need more memory than this machine gives\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fno_deq: %s\n", e.what());
     return 1;
