@@ -3,6 +3,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <locale>
+#include <sstream>
 
 #include "helpers.hpp"
 #include "tessera/core/format.hpp"
@@ -105,6 +107,25 @@ BOOST_AUTO_TEST_CASE(printing) {
   BOOST_TEST(to_string(arange<double>(0, 4).reshape(shape_t{2, 2}).transpose(0, 1)) ==
              "tensor(shape=(2,2), [[0, 2],\n [1, 3]])");
   BOOST_TEST(to_string(arange<double>(0, 10)) == "tensor(shape=(10), [0, 1, 2, ..., 7, 8, 9])");
+}
+
+// The numbers follow the stream's locale, not the global one: a program that sets a global
+// locale with a decimal comma still prints 2.5 to a stream imbued with the classic locale,
+// and 2,5 to one imbued with the comma.
+BOOST_AUTO_TEST_CASE(printing_follows_the_streams_locale) {
+  struct comma : std::numpunct<char> {
+    char do_decimal_point() const override { return ','; }
+  };
+  const std::locale with_comma(std::locale::classic(), new comma);
+  const std::locale before = std::locale::global(with_comma);
+  std::ostringstream classic, commas;
+  classic.imbue(std::locale::classic());
+  commas.imbue(with_comma);
+  classic << from_list<double>({2.5});
+  commas << from_list<double>({2.5});
+  std::locale::global(before);
+  BOOST_TEST(classic.str() == "tensor(shape=(1), [2.5])");
+  BOOST_TEST(commas.str() == "tensor(shape=(1), [2,5])");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

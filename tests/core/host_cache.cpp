@@ -97,6 +97,25 @@ BOOST_AUTO_TEST_CASE(cache_bound_follows_the_threads_peak) {
   release_host_cache();
 }
 
+// Blocks a thread allocates and another frees (a producer handing batches to a consumer) leave
+// the producer's live count when they are freed: its peak, and so its cache's bound, is what it
+// held at once. Before, only the freeing thread's count went down, and the producer's climbed
+// with every block it handed over (here to 100 blocks instead of 20).
+BOOST_AUTO_TEST_CASE(blocks_freed_on_another_thread_leave_the_allocating_threads_count) {
+  release_host_cache();
+  constexpr std::size_t block = std::size_t(16) << 20;
+  for (int round = 0; round < 5; ++round) {
+    std::vector<tensor<double>> batch;
+    for (int i = 0; i < 20; ++i) batch.emplace_back(shape_t{index_t(2) << 20});
+    std::thread consumer([b = std::move(batch)]() mutable { b.clear(); });
+    consumer.join();
+  }
+  BOOST_TEST(cache::limit() == 20 * block);
+  BOOST_TEST(cache::cached_bytes() == 0u);  // the consumer kept what it freed, until it exited
+  release_host_cache();
+  BOOST_TEST(cache::limit() == cache::floor_bytes);
+}
+
 BOOST_AUTO_TEST_CASE(idle_blocks_go_back_after_the_decay_time) {
   release_host_cache();
   cache::set_decay(std::chrono::milliseconds(20));

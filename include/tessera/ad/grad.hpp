@@ -6,6 +6,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <tuple>
 #include <vector>
 
@@ -144,6 +145,9 @@ std::vector<var<T, S>> grad_graph(const var<T, S>& y, const std::vector<var<T, S
 /// pullback's own tape. Calling it with an output cotangent returns the cotangents of every
 /// input, in order. Variables the function captured from outside (instead of receiving them
 /// as inputs) also receive adjoint contributions, and must outlive the pullback.
+/// Thread safety: a call sweeps the pullback's own tape and writes its adjoints, so calls on
+/// one pullback take a lock and run one at a time; threads may share it, but they take turns
+/// (a pullback per thread runs in parallel).
 template <class T, class S = host>
 class pullback {
  public:
@@ -158,6 +162,7 @@ class pullback {
   /// @throws tessera::invalid_argument when ȳ's shape differs from the output's.
   std::vector<tensor<T, S>> operator()(const tensor<T, S>& ybar) const {
     detail::check_seed("ad::pullback", out_, ybar);
+    const std::lock_guard<std::mutex> lock(*mutex_);
     tape_switch sw(*tape_);
     for (const auto& x : inputs_) x.impl()->adj = tensor<T, S>();
     std::vector<tensor<T, S>> g;
@@ -172,6 +177,7 @@ class pullback {
 
  private:
   std::unique_ptr<tape> tape_;
+  std::unique_ptr<std::mutex> mutex_ = std::make_unique<std::mutex>();  // (movable: on the heap)
   std::vector<var<T, S>> inputs_;
   var<T, S> out_;
 };

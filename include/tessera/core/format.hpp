@@ -39,6 +39,7 @@ template <class T>
 std::ostream& operator<<(std::ostream& os, const tensor<T>& t) {
   if (!t.defined()) return os << "tensor(undefined)";
   std::ostringstream body;
+  body.imbue(os.getloc());  // the numbers as `os` writes them, not as the global locale would
   body << std::setprecision(6);
   if (t.rank() == 0)
     body << t.item();

@@ -2,6 +2,7 @@
 // Memory-space tags and the host allocator behind tensor storage.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -56,7 +57,8 @@ namespace detail {
 /// class is reused by the thread that allocates.
 ///
 /// How much a thread keeps adapts to what it uses: at most its own peak of live large blocks
-/// (what it has already held at once), at least 256 MiB, and never more than
+/// (what it has already held at once; a block counts against the thread that allocated it until
+/// it is freed, by whichever thread), at least 256 MiB, and never more than
 /// TESSERA_HOST_CACHE_BYTES (default 4 GiB; 0 turns the cache off), in at most 256 blocks,
 /// none larger than a quarter of that bound; the oldest blocks go back to the system first.
 /// A block nobody reused for TESSERA_HOST_CACHE_DECAY_MS milliseconds (default 10,000) goes
@@ -96,7 +98,17 @@ class host_block_cache {
     return max_bytes > 0 && bytes >= min_block && bytes <= max_block;
   }
 
-  /// A block of exactly `bytes` (a size class): from this thread's cache or new.
+  /// The live bytes of one thread's large blocks: shared by the thread and by the deleters of
+  /// its blocks, so that a block freed on another thread still leaves its count (an allocating
+  /// thread whose blocks another thread frees would otherwise see its peak, and its cache's
+  /// bound, climb with every block it hands over).
+  using account = std::shared_ptr<std::atomic<std::size_t>>;
+
+  /// This thread's account (null once the thread's cache is gone).
+  static account own_account() { return dead() ? account() : instance().live_; }
+
+  /// A block of exactly `bytes` (a size class): from this thread's cache or new, counted in
+  /// this thread's account.
   static void* allocate(std::size_t bytes) {
     if (dead()) return ::operator new(bytes, alignment);
     auto& c = instance();
@@ -117,19 +129,20 @@ class host_block_cache {
         p = ::operator new(bytes, alignment);
       }
     }
-    c.live_ += bytes;  // counted once the block is there
-    if (c.live_ > c.peak_) c.peak_ = c.live_;
+    const std::size_t live = c.live_->fetch_add(bytes) + bytes;  // counted once it is there
+    if (live > c.peak_) c.peak_ = live;
     return p;
   }
 
-  /// Returns a block of `bytes` (as allocated) to this thread's cache, or to the system.
-  static void deallocate(void* p, std::size_t bytes) noexcept {
+  /// Returns a block of `bytes` (as allocated) to this thread's cache, or to the system, and
+  /// takes it off `owner`, the account of the thread that allocated it (null: none).
+  static void deallocate(void* p, std::size_t bytes, const account& owner) noexcept {
+    if (owner) owner->fetch_sub(bytes);
     if (dead()) {
       ::operator delete(p, alignment);
       return;
     }
     auto& c = instance();
-    c.live_ = c.live_ > bytes ? c.live_ - bytes : 0;  // a block of another thread: not counted
     const clock::time_point now = clock::now();
     c.sweep(now);
     const std::size_t bound = limit();
@@ -170,7 +183,7 @@ class host_block_cache {
       ::operator delete(c.blocks_[c.count_ - 1].ptr, alignment);
       c.remove(c.count_ - 1);
     }
-    c.peak_ = c.live_;
+    c.peak_ = c.live_->load();
   }
 
   host_block_cache(const host_block_cache&) = delete;
@@ -227,8 +240,9 @@ class host_block_cache {
   block blocks_[max_blocks];
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;
-  std::size_t live_ = 0;  // bytes of large blocks this thread allocated and has not freed
-  std::size_t peak_ = 0;  // the most live_ has been since the thread started or release()
+  // Bytes of large blocks this thread allocated that nobody has freed yet.
+  account live_ = std::make_shared<std::atomic<std::size_t>>(0);
+  std::size_t peak_ = 0;  // the most live_ has been at an allocation since start or release()
   std::chrono::milliseconds decay_{default_decay_ms};
   clock::time_point last_sweep_{};
 };
@@ -269,8 +283,12 @@ struct space_traits<host> {
     if (detail::host_block_cache::cacheable(bytes)) {
       const std::size_t b = detail::host_block_cache::size_class(bytes);
       void* p = detail::host_block_cache::allocate(b);
+      // (When the control block cannot be allocated, shared_ptr calls the deleter: the block
+      // goes back and leaves the account.)
       return std::shared_ptr<T>(static_cast<T*>(p),
-                                [b](T* q) { detail::host_block_cache::deallocate(q, b); });
+                                [b, owner = detail::host_block_cache::own_account()](T* q) {
+                                  detail::host_block_cache::deallocate(q, b, owner);
+                                });
     }
     void* p = ::operator new(bytes, std::align_val_t{64});
     return std::shared_ptr<T>(static_cast<T*>(p), [](T* q) {

@@ -70,7 +70,8 @@ class graph {
     tessera::detail::clear_last_cuda_error();  // ignored here, so not reported by a later check
   }
 
-  /// Enqueues one run of the captured work on the current stream.
+  /// Enqueues one run of the captured work on the current stream. Not from two threads at once:
+  /// CUDA does not synchronise an executable graph, and the replays share its buffers.
   void replay() const { TESSERA_CUDA_CHECK(cudaGraphLaunch(exec_, current_stream())); }
 
   /// Number of nodes captured (kernels, copies, memsets, allocations, frees).

@@ -17,6 +17,13 @@
 #include <complex>
 #include <vector>
 
+// Eigen's FFTW backend plans lazily inside Eigen::FFT, without a lock, and FFTW's planner is not
+// thread-safe: the engine's parallel chunks (and any two threads) would plan at once.
+#ifdef EIGEN_FFTW_DEFAULT
+#error \
+    "TESSERA_USE_EIGEN_FFT needs Eigen's default kissfft backend: with EIGEN_FFTW_DEFAULT, Eigen plans FFTW without a lock (not thread-safe). For FFTW use TESSERA_USE_FFTW (spectral::fft_engine::fftw), whose planning is locked."
+#endif
+
 #include <unsupported/Eigen/FFT>
 
 #include "tessera/core/parallel.hpp"

@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// Must not compile (ctest eigen_fft_refuses_eigens_fftw_backend): tessera's Eigen FFT engine with
+// Eigen's FFTW backend, which plans without a lock, is refused by an #error that names the way
+// to FFTW that is thread-safe.
+#include "tessera/spectral/fft.hpp"
+
+int main() { return 0; }
