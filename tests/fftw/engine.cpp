@@ -5,8 +5,11 @@
 // threads; layouts FFTW cannot describe falling back; the plan cache shared by threads.
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <cmath>
+#include <future>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -88,6 +91,27 @@ BOOST_AUTO_TEST_CASE(layouts_fftw_cannot_take_fall_back) {
     BOOST_TEST(executions() == before, "shape " << x.shape().str());
     BOOST_TEST(rel_diff(y, builtin([&] { return sp::fft(x); })) == 0.0);
   }
+}
+
+// A transform whose plans are cached runs while another thread holds the planner (a long
+// FFTW_MEASURE planning, say): a hit takes only the cache's lock. Before, every lookup took the
+// planner mutex, and this transform waited for the planning to end. The two-minute wait only
+// turns a deadlock into a failure; the transform takes microseconds.
+BOOST_AUTO_TEST_CASE(a_cached_plan_does_not_wait_for_another_threads_planning) {
+  generator gen(5);
+  const tensor<float> x = randn<float>(shape_t{4, 16, 18}, gen);
+  const tensor<float> expected = sp::rfft2(x);  // plans (and caches) both axes' transforms
+  const std::uint64_t plans = fw::stats().plans.load();
+  std::unique_lock<std::mutex> planning(fw::planner_mutex());
+  std::packaged_task<tensor<float>()> task([&] { return sp::rfft2(x); });
+  std::future<tensor<float>> again = task.get_future();
+  std::thread worker(std::move(task));
+  const bool finished = again.wait_for(std::chrono::minutes(2)) == std::future_status::ready;
+  planning.unlock();
+  worker.join();
+  BOOST_TEST(finished);
+  BOOST_TEST(fw::stats().plans.load() == plans);  // served from the cache
+  BOOST_TEST(max_abs_diff(again.get(), expected) == 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(threads_share_the_plan_cache) {

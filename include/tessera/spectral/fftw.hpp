@@ -170,22 +170,22 @@ class plan_cache {
   }
 
   /// The cached plan for `key`, or a new one from make() (called under the planner mutex);
-  /// nullptr when FFTW cannot plan it.
+  /// nullptr when FFTW cannot plan it. A hit takes only the cache's own lock, so it does not
+  /// wait for another thread's planning (FFTW_MEASURE may take hundreds of milliseconds).
   template <class Make>
   std::shared_ptr<plan_holder<T>> get(const plan_key& key, Make&& make) {
-    // Released after the lock, if at all (a plan_holder's destructor locks the mutex): the
-    // evicted plan, and a new one whose insertion throws.
+    if (std::shared_ptr<plan_holder<T>> hit = find(key)) return hit;
+    // Released after the locks, if at all (a plan_holder's destructor locks the planner
+    // mutex): the evicted plan, and a new one whose insertion throws. Lock order: the planner
+    // mutex, then the cache's.
     std::shared_ptr<plan_holder<T>> evicted, h;
-    const std::lock_guard<std::mutex> lock(planner_mutex());
-    const auto it = plans_.find(key);
-    if (it != plans_.end()) {
-      it->second.last_use = ++clock_;
-      return it->second.plan;
-    }
+    const std::lock_guard<std::mutex> planning(planner_mutex());
+    if (std::shared_ptr<plan_holder<T>> hit = find(key)) return hit;  // planned meanwhile
     h = std::make_shared<plan_holder<T>>();
     h->p = make();
     if (h->p == nullptr) return nullptr;
     stats().plans.fetch_add(1, std::memory_order_relaxed);
+    const std::lock_guard<std::mutex> lock(mutex_);
     if (plans_.size() >= capacity) {
       auto oldest = plans_.begin();
       for (auto i = plans_.begin(); i != plans_.end(); ++i)
@@ -202,6 +202,16 @@ class plan_cache {
     std::shared_ptr<plan_holder<T>> plan;
     std::uint64_t last_use = 0;
   };
+  /// The cached plan for `key` (its use recorded), or null.
+  std::shared_ptr<plan_holder<T>> find(const plan_key& key) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = plans_.find(key);
+    if (it == plans_.end()) return nullptr;
+    it->second.last_use = ++clock_;
+    return it->second.plan;
+  }
+
+  std::mutex mutex_;  // plans_ and clock_
   std::map<plan_key, entry> plans_;
   std::uint64_t clock_ = 0;
 };
