@@ -2,7 +2,14 @@
 // AcceleratedLiNGAM example: DirectLiNGAM or VarLiNGAM on a CSV file or on generated LiNGAM
 // data, on the CPU (OpenMP) or the GPU; writes the order, the adjacency matrix (CSV), a
 // Graphviz DOT graph and its PNG rendering, and prints a results table.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +19,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -69,6 +77,9 @@ struct options {
   std::string name;
 };
 
+/// The most --threads (OpenMP starts that many threads, each with its stack).
+constexpr int max_threads = 1024;
+
 /// Prints msg and the usage, to stderr with exit status 2 (bad arguments) or, for --help
 /// (code 0), to stdout.
 [[noreturn]] void usage(const char* msg, int code = 2) {
@@ -116,11 +127,18 @@ N number(const char* opt, const char* text, N lo) {
 
 options parse(int argc, char** argv) {
   options o;
+  std::set<std::string> seen;  // the options given, each at most once
   auto need = [&](int& i, int k) {
-    if (i + k >= argc) usage((std::string(argv[i]) + " needs an argument").c_str());
+    const std::string a = argv[i];
+    if (i + k >= argc)
+      usage((a + (k == 1 ? " needs an argument" : " needs " + std::to_string(k) + " arguments"))
+                .c_str());
+    for (int j = 1; j <= k; ++j)
+      if (argv[i + j][0] == '\0') usage((a + " needs a value, got an empty one").c_str());
   };
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a.starts_with("--") && !seen.insert(a).second) usage((a + " is given twice").c_str());
     if (a == "--csv")
       need(i, 1), o.csv = argv[++i];
     else if (a == "--header")
@@ -167,14 +185,40 @@ options parse(int argc, char** argv) {
     } else
       usage(("unknown argument " + a).c_str());
   }
-  if (o.header != "auto" && o.header != "yes" && o.header != "no")
-    usage("--header must be auto, yes or no");
-  if (o.noise != "uniform" && o.noise != "laplace" && o.noise != "exponential" &&
-      o.noise != "student")
-    usage("--noise must be uniform, laplace, exponential or student");
+  const auto one_of = [](const char* opt, const std::string& v, const char* allowed,
+                         std::initializer_list<const char*> values) {
+    for (const char* x : values)
+      if (v == x) return;
+    usage((std::string(opt) + " must be " + allowed + " (got \"" + v + "\")").c_str());
+  };
+  one_of("--header", o.header, "auto, yes or no", {"auto", "yes", "no"});
+  one_of("--noise", o.noise, "uniform, laplace, exponential or student",
+         {"uniform", "laplace", "exponential", "student"});
+  one_of("--method", o.method, "direct or var", {"direct", "var"});
+  one_of("--backend", o.backend, "cpu or cuda", {"cpu", "cuda"});
   if (o.csv.empty() == (o.gen_n == 0)) usage("give exactly one of --csv and --generate");
-  if (o.method != "direct" && o.method != "var") usage("--method must be direct or var");
-  if (o.backend != "cpu" && o.backend != "cuda") usage("--backend must be cpu or cuda");
+  if (o.threads > max_threads) {
+    std::ostringstream m;
+    m << "--threads must be at most " << max_threads << " (got " << o.threads << ")";
+    usage(m.str().c_str());
+  }
+  // The output folder is --out/--name: a name is one plain path component.
+  if (!o.name.empty() && (o.name.find('/') != std::string::npos || o.name == "." || o.name == ".."))
+    usage(("--name must be a plain file name, without '/' and not . or .. (got \"" + o.name + "\")")
+              .c_str());
+  // An option the chosen path does not use is refused rather than silently ignored.
+  const auto refuse = [&](const char* opt, bool ignored, const char* why) {
+    if (ignored && seen.count(opt) > 0) usage((std::string(opt) + " " + why).c_str());
+  };
+  refuse("--noise", !o.csv.empty(), "shapes generated data only (--generate), not --csv");
+  refuse("--header", o.csv.empty(), "applies to --csv only");
+  refuse("--lags", o.method != "var", "applies to --method var only");
+  refuse("--fp64", o.backend != "cuda", "applies to --backend cuda only (the CPU is FP64)");
+  refuse("--fp64", o.mixed, "and --mixed-precision contradict each other");
+  refuse("--margins", o.method != "direct", "reports DirectLiNGAM's ordering (--method direct)");
+  refuse("--threshold", o.order_only, "selects edges, which --order-only does not estimate");
+  refuse("--seed", !o.csv.empty() && o.bootstrap == 0,
+         "draws generated data or bootstrap samples; with --csv it needs --bootstrap");
   // Options the chosen path would ignore are refused rather than silently dropped.
   if (o.method == "var" && (o.backend != "cpu" || o.bootstrap > 0 || o.repeat > 1 || o.order_only))
     usage(
@@ -283,19 +327,57 @@ std::vector<std::pair<index_t, index_t>> read_edges(const std::string& path,
       throw tessera::io_error("lingam: " + path + ":" + std::to_string(lineno) +
                               ": expected 'cause,effect'");
     const index_t c = lookup(line.substr(0, comma)), e = lookup(line.substr(comma + 1));
+    const auto where = [&] { return "lingam: " + path + ":" + std::to_string(lineno) + ": "; };
     if (c < 0 || e < 0) {
-      if (lineno == 1) {  // a header, or a typo: say which line was skipped
-        std::fprintf(
-            stderr, "lingam: %s: line 1 '%s' is not an edge of known variables; read as a header\n",
-            path.c_str(), line.c_str());
+      if (lineno == 1) {  // a header ("cause,effect" silently), or a typo: say which
+        std::string lower = line;
+        while (!lower.empty() && (lower.back() == '\r' || lower.back() == ' ')) lower.pop_back();
+        for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (lower != "cause,effect")
+          std::fprintf(
+              stderr,
+              "lingam: %s: line 1 '%s' is not an edge of known variables; read as a header\n",
+              path.c_str(), line.c_str());
         continue;
       }
-      throw tessera::io_error("lingam: " + path + ":" + std::to_string(lineno) +
-                              ": unknown variable in '" + line + "'");
+      throw tessera::io_error(where() + "unknown variable in '" + line + "'");
     }
+    if (c == e)
+      throw tessera::io_error(where() + "'" + line + "' is an edge from a variable to itself");
+    for (const auto& [pc, pe] : edges)
+      if (pc == c && pe == e)
+        throw tessera::io_error(where() + "edge '" + line + "' is listed twice");
     edges.push_back({c, e});
   }
+  if (f.bad()) throw tessera::io_error("lingam: " + path + ": read error");
+  if (edges.empty()) throw tessera::io_error("lingam: " + path + ": no edge (an empty file?)");
   return edges;
+}
+
+/// Throws tessera::io_error naming `path` when `f`, the file just written there, failed (a
+/// directory in the way, a full disk).
+void written(std::ofstream& f, const std::filesystem::path& path) {
+  if (!f.flush()) throw tessera::io_error("lingam: " + path.string() + ": cannot write");
+}
+
+/// Runs Graphviz's `dot -Tpng DOT -o PNG` without a shell (the paths come from --out, --name
+/// or the CSV file's name and may hold any character), its stderr discarded. Returns its exit
+/// status, 127 when it could not be started (not installed), or 128 + the signal that ended it.
+int run_dot(const std::string& dot, const std::string& png) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  std::string a0 = "dot", a1 = "-Tpng", a2 = dot, a3 = "-o", a4 = png;
+  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data(), nullptr};
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, "dot", &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return 127;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return 127;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
 std::string dot_id(const std::string& s) {
@@ -314,6 +396,7 @@ void write_outputs(const options& o, const std::vector<std::string>& names,
     std::ofstream f(dir / "order.txt");
     for (std::size_t k = 0; k < order.size(); ++k)
       f << names[static_cast<std::size_t>(order[k])] << (k + 1 < order.size() ? " " : "\n");
+    written(f, dir / "order.txt");
   }
   if (!B.defined()) return;
   const index_t d = B.size(0);
@@ -331,6 +414,7 @@ void write_outputs(const options& o, const std::vector<std::string>& names,
       }
       f << "\n";
     }
+    written(f, dir / "adjacency.csv");
   }
   {
     std::ofstream f(dir / "graph.dot");
@@ -349,12 +433,19 @@ void write_outputs(const options& o, const std::vector<std::string>& names,
             << dot_id(names[static_cast<std::size_t>(i)]) << " [label=\"" << buf << "\"];\n";
         }
     f << "}\n";
+    written(f, dir / "graph.dot");
   }
-  const std::string cmd = "dot -Tpng \"" + (dir / "graph.dot").string() + "\" -o \"" +
-                          (dir / "graph.png").string() + "\" 2>/dev/null";
-  png_note = std::system(cmd.c_str()) == 0
-                 ? (dir / "graph.png").string()
-                 : "not rendered (Graphviz 'dot' not found; scripts/install-deps installs it)";
+  const std::string png = (dir / "graph.png").string();
+  switch (run_dot((dir / "graph.dot").string(), png)) {
+    case 0:
+      png_note = png;
+      break;
+    case 127:
+      png_note = "not rendered (Graphviz 'dot' not found; scripts/install-deps installs it)";
+      break;
+    default:
+      png_note = "not rendered ('dot' failed on " + (dir / "graph.dot").string() + ")";
+  }
 }
 
 }  // namespace
@@ -386,16 +477,47 @@ int main(int argc, char** argv) {
       B_true = g.B;
       for (index_t k = 0; k < o.gen_d; ++k) names.push_back("x" + std::to_string(k));
     }
-    if (o.log_transform) {
-      for (index_t i = 0; i < X.numel(); ++i) {
-        double& v = X.data()[i];
-        if (!(v > 0))
-          throw tessera::invalid_argument("lingam: --log needs positive data, found " +
-                                          std::to_string(v));
-        v = std::log(v);
+    const index_t n = X.size(0), d = X.size(1);
+    // Values the methods cannot use, named by row and column before any work (the library
+    // names them by 0-based index only).
+    const std::string source = o.csv.empty() ? std::string("the generated data") : o.csv;
+    const auto cell = [&](index_t i, index_t j) {
+      std::ostringstream m;
+      m << source << ": data row " << i + 1 << ", column '" << names[static_cast<std::size_t>(j)]
+        << "'";
+      return m.str();
+    };
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = 0; j < d; ++j) {
+        double& v = X(i, j);
+        if (!std::isfinite(v))
+          throw tessera::invalid_argument("lingam: " + cell(i, j) + " is " +
+                                          (std::isnan(v) ? "nan"
+                                           : v > 0       ? "inf"
+                                                         : "-inf") +
+                                          ": every value must be finite");
+        if (o.log_transform) {
+          if (!(v > 0)) {
+            std::ostringstream m;
+            m << "lingam: --log needs positive data; " << cell(i, j) << " is " << v;
+            throw tessera::invalid_argument(m.str());
+          }
+          v = std::log(v);
+        }
+      }
+    for (index_t j = 0; j < d && n > 0; ++j) {
+      bool constant = true;
+      for (index_t i = 1; i < n && constant; ++i) constant = X(i, j) == X(0, j);
+      if (constant) {
+        std::ostringstream m;
+        m << "lingam: " << source << ": column '" << names[static_cast<std::size_t>(j)]
+          << "' is constant (" << X(0, j) << " in every row): it has no variance to order by";
+        throw tessera::invalid_argument(m.str());
       }
     }
-    const index_t n = X.size(0), d = X.size(1);
+    // The reference edges are read before the fit, so that a bad file costs no fit.
+    std::vector<std::pair<index_t, index_t>> truth;
+    if (!o.truth_edges.empty()) truth = read_edges(o.truth_edges, names);
     std::printf(
         "lingam: %s, n = %ld samples, d = %ld variables, method %s, backend %s%s, %d "
         "thread(s)\n",
@@ -495,11 +617,12 @@ int main(int argc, char** argv) {
             ca = recorded.candidates[st][i1], cb = recorded.candidates[st][i2];
           }
         }
+        written(mcsv, mdir / "margins.csv");
         if (ca >= 0)
           std::printf(
               "  smallest margin: step %zu, %s (M = %.10g) over %s by %.3g (scores of "
               "the step span %.3g)\n",
-              best_step + 1, names[static_cast<std::size_t>(ca)].c_str(), m1,
+              best_step + 1, names[static_cast<std::size_t>(ca)].c_str(), m1 + 0.0,  // no -0
               names[static_cast<std::size_t>(cb)].c_str(), best_gap, range);
       }
       std::sort(times.begin(), times.end());
@@ -600,7 +723,7 @@ int main(int argc, char** argv) {
       }
     }
     if (!o.truth_edges.empty() && B.defined()) {
-      const auto ref = read_edges(o.truth_edges, names);
+      const auto& ref = truth;
       index_t tp = 0, reversed = 0, found = 0;
       for (index_t i = 0; i < d; ++i)
         for (index_t j = 0; j < d; ++j) found += std::abs(B(i, j)) > o.threshold;
@@ -618,6 +741,11 @@ int main(int argc, char** argv) {
                 o.name.c_str());
     if (B.defined()) std::printf("| graph | %s |\n", png.c_str());
     return 0;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "lingam: error: out of memory: the sizes asked for (--generate N D, --bootstrap "
+                 "K, the data) need more memory than this machine gives\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lingam: error: %s\n", e.what());
     return 1;

@@ -137,6 +137,18 @@ BOOST_AUTO_TEST_CASE(malformed_inputs_name_line_column_and_text) {
   expect_io_error("a,b\n", {"a header and no data rows"});
   expect_io_error("a,b\n\n \n", {"a header and no data rows"});
   expect_io_error("a,b\r1,2\r3,4\r", {":1:", "bare '\\r'"});
+  // Binary data (a .npy's header: its magic, then the version bytes 1 and 0) is named as such,
+  // not read as a row of odd fields.
+  expect_io_error(std::string("\x93NUMPY\x01\x00v\x00{'descr': '<f8'}\n", 20),
+                  {":1:", "a NUL byte (at byte 8)", "binary file"});
+  expect_io_error(std::string("a,b\n1,2\n3,\x00\n", 12), {":3:", "NUL byte (at byte 3)"});
+  // A directory is named as one (it read as "read error after line 0").
+  try {
+    tessera::io::read_csv<double>(std::filesystem::temp_directory_path().string());
+    BOOST_FAIL("no exception for a directory");
+  } catch (const tessera::io_error& e) {
+    BOOST_TEST(std::string(e.what()).find(": is a directory") != std::string::npos, e.what());
+  }
   const std::string missing = "/nonexistent/tessera_no_such.csv";
   try {
     tessera::io::read_csv<double>(missing);

@@ -115,13 +115,30 @@ BOOST_AUTO_TEST_CASE(errors_name_the_function) {
   tensor<double> X(shape_t{6, 3});
   for (index_t i = 0; i < 18; ++i) X.data()[i] = std::sin(1.0 + i * i);
   tc::var_lingam_options opt;
+  // n = 6, d = 3: a VAR(2) has 4 rows for 6 predictors. Refused before any fit, with the most
+  // lags the series takes (it named the first failing fit, a VAR(p) the caller never asked for
+  // when p < lags, after fitting the smaller ones).
   opt.lags = 2;
   try {
     tc::var_lingam(X, opt);
     BOOST_FAIL("no exception");
   } catch (const tessera::invalid_argument& e) {
-    BOOST_TEST(std::string(e.what()).find("causal::var_ols") != std::string::npos, e.what());
+    const std::string m = e.what();
+    BOOST_TEST(m.find("causal::var_lingam") != std::string::npos, m);
+    BOOST_TEST(m.find("lags = 2 is too many for n = 6 observations of d = 3") != std::string::npos,
+               m);
+    BOOST_TEST(m.find("so lags <= 1") != std::string::npos, m);
   }
+  opt.lags = 1000;  // the BIC search would have fitted VAR(1) … VAR(1) first
+  BOOST_TEST(std::string([&] {
+               try {
+                 tc::var_lingam(X, opt);
+               } catch (const tessera::invalid_argument& e) {
+                 return std::string(e.what());
+               }
+               return std::string("no exception");
+             }())
+                 .find("lags = 1000 is too many") != std::string::npos);
   opt.lags = 0;
   BOOST_CHECK_THROW(tc::var_lingam(X, opt), tessera::invalid_argument);
   // n = 7, d = 3, one lag: the VAR fits (6 rows > 3), pruning needs more than 6. The message

@@ -137,6 +137,12 @@ var_lingam_result var_lingam(const tensor<T>& X, const var_lingam_options& opt =
   if (opt.lags < 1) throw_invalid_argument(fn, "lags = ", opt.lags, " must be >= 1");
   const Eigen::MatrixXd M = detail::to_eigen(X);
   const index_t d = M.cols();
+  // Every VAR(p) up to opt.lags is fitted (with select_lags_by_bic): refused at once, before
+  // the smaller fits run, when the largest has no residual degrees of freedom.
+  if (const index_t n = M.rows(); n - opt.lags <= opt.lags * d)
+    throw_invalid_argument(fn, "lags = ", opt.lags, " is too many for n = ", n,
+                           " observations of d = ", d, " variables: a VAR(lags) needs n - lags > ",
+                           "lags·d, so lags <= ", std::max<index_t>(0, (n - 1) / (d + 1)));
   var_ols_result var;
   index_t lags = opt.lags;
   if (opt.select_lags_by_bic) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -125,7 +126,8 @@ inline std::string csv_excerpt(std::string_view s) {
 /// @param path the file; @param header whether the first row is a header (default: detect).
 /// @return the data (rows, cols) and the column names.
 /// @throws tessera::io_error naming the file (and line, column and text where there is one)
-///   when the file cannot be opened, is empty or has no data rows (a header alone), has bare
+///   when the file is a directory or cannot be opened, holds a NUL byte (binary data), is
+///   empty or has no data rows (a header alone), has bare
 ///   '\r' line ends (classic Mac), a row has a different number of fields from the first, or a
 ///   field is empty or not a number.
 template <class T>
@@ -133,6 +135,10 @@ csv_table<T> read_csv(const std::string& path, csv_header header = csv_header::d
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                 "read_csv reads float or double values");
   const char* fn = "io::read_csv";
+  {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw_io_error(fn, path, ": is a directory");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_io_error(fn, path, ": cannot open the file");
   std::vector<std::string> fields;
@@ -145,6 +151,9 @@ csv_table<T> read_csv(const std::string& path, csv_header header = csv_header::d
   while (std::getline(in, line)) {
     ++line_no;
     if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // UTF-8 BOM
+    if (const std::size_t nul = line.find('\0'); nul != std::string::npos)
+      throw_io_error(fn, path, ":", line_no, ": a NUL byte (at byte ", nul + 1,
+                     "): a binary file (a .npy, say), not CSV text");
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (const std::size_t cr = line.find('\r'); cr != std::string::npos)
       throw_io_error(fn, path, ":", line_no, ": a bare '\\r' inside the line (at byte ", cr + 1,
