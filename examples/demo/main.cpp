@@ -4,7 +4,6 @@
 // they learned.
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -110,8 +109,22 @@ struct mlp {
 int main(int argc, char** argv) {
   bool large = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
-      large = std::string(argv[++i]) == "large";
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("usage: demo [--scale small|large]   (small: the default, seconds)\n");
+      return 0;
+    }
+    if (a != "--scale") {
+      std::fprintf(stderr, "demo: unknown option %s (usage: demo [--scale small|large])\n",
+                   a.c_str());
+      return 2;
+    }
+    const std::string v = i + 1 < argc ? argv[++i] : "";
+    if (v != "small" && v != "large") {
+      std::fprintf(stderr, "demo: --scale must be small or large (got \"%s\")\n", v.c_str());
+      return 2;
+    }
+    large = v == "large";
   }
   tessera::generator gen(2026);
 
