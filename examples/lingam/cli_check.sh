@@ -61,5 +61,9 @@ expect 0 '| outputs |' --csv d.csv --out o --name 'x$(touch INJECTED)y'
 printf 'cause,effect\na,b\nb,c\n' >edges.csv
 expect 0 '| reference edges recovered (true positives) | 2 / 2 |' --csv d.csv --out o --truth-edges edges.csv
 if grep -q 'read as a header' out.log; then echo "cli_check: the cause,effect header was warned about" >&2; failed=1; fi
+# VarLiNGAM writes its lag matrices beside B_0: lag1.csv, a header and one row per variable.
+expect 0 'lag1.csv' --generate 300 3 --method var --out o --name var
+[[ $(wc -l <o/var/lag1.csv) == 4 && $(head -n 1 o/var/lag1.csv) == 'effect\cause,x0,x1,x2' ]] ||
+  { echo "cli_check: o/var/lag1.csv: $(head -c 200 o/var/lag1.csv)" >&2; failed=1; }
 ((failed == 0)) && echo "cli_check: bad command lines and files refused by name; no shell"
 exit "$failed"

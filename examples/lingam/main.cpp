@@ -386,9 +386,32 @@ std::string dot_id(const std::string& s) {
   return r + "\"";
 }
 
+/// Writes the (d, d) matrix M as adjacency.csv's layout: rows effects, columns causes.
+void write_matrix(const std::filesystem::path& path, const std::vector<std::string>& names,
+                  const tensor<double>& M) {
+  const index_t d = M.size(0);
+  std::ofstream f(path);
+  f << "effect\\cause";
+  for (index_t j = 0; j < d; ++j) f << "," << names[static_cast<std::size_t>(j)];
+  f << "\n";
+  char buf[64];
+  for (index_t i = 0; i < d; ++i) {
+    f << names[static_cast<std::size_t>(i)];
+    for (index_t j = 0; j < d; ++j) {
+      std::snprintf(buf, sizeof buf, ",%.10g", M(i, j));
+      f << buf;
+    }
+    f << "\n";
+  }
+  written(f, path);
+}
+
+/// Writes order.txt, adjacency.csv (B), VarLiNGAM's lag<τ>.csv (B_τ of `lagged`, τ ≥ 1),
+/// graph.dot and its PNG.
 void write_outputs(const options& o, const std::vector<std::string>& names,
                    const std::vector<index_t>& order, const tensor<double>& B,
-                   const tensor<double>* probabilities, std::string& png_note) {
+                   const tensor<double>& lagged, const tensor<double>* probabilities,
+                   std::string& png_note) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(o.out) / o.name;
   fs::create_directories(dir);
@@ -400,22 +423,11 @@ void write_outputs(const options& o, const std::vector<std::string>& names,
   }
   if (!B.defined()) return;
   const index_t d = B.size(0);
-  {
-    std::ofstream f(dir / "adjacency.csv");
-    f << "effect\\cause";
-    for (index_t j = 0; j < d; ++j) f << "," << names[static_cast<std::size_t>(j)];
-    f << "\n";
-    char buf[64];
-    for (index_t i = 0; i < d; ++i) {
-      f << names[static_cast<std::size_t>(i)];
-      for (index_t j = 0; j < d; ++j) {
-        std::snprintf(buf, sizeof buf, ",%.10g", B(i, j));
-        f << buf;
-      }
-      f << "\n";
-    }
-    written(f, dir / "adjacency.csv");
-  }
+  write_matrix(dir / "adjacency.csv", names, B);
+  if (lagged.defined())
+    for (index_t tau = 1; tau < lagged.size(0); ++tau)
+      write_matrix(dir / ("lag" + std::to_string(tau) + ".csv"), names,
+                   lagged.select(0, tau).clone());
   {
     std::ofstream f(dir / "graph.dot");
     f << "digraph lingam {\n  rankdir=TB;\n  node [shape=ellipse, fontname=\"Helvetica\"];\n";
@@ -657,7 +669,7 @@ int main(int argc, char** argv) {
     }
 
     std::string png;
-    write_outputs(o, names, order, B, probs.defined() ? &probs : nullptr, png);
+    write_outputs(o, names, order, B, lagged, probs.defined() ? &probs : nullptr, png);
 
     // ---- report
     std::printf("\norder:");
@@ -737,8 +749,14 @@ int main(int argc, char** argv) {
       std::printf("| estimated edges not in the reference (false positives) | %ld of %ld |\n",
                   static_cast<long>(found - tp), static_cast<long>(found));
     }
-    std::printf("| outputs | %s/%s/{order.txt,adjacency.csv,graph.dot} |\n", o.out.c_str(),
-                o.name.c_str());
+    std::printf(
+        "| outputs | %s/%s/{order.txt,adjacency.csv%s,graph.dot} |\n", o.out.c_str(),
+        o.name.c_str(),
+        lagged.defined() && lagged.size(0) > 1
+            ? (lagged.size(0) > 2 ? ",lag1.csv…lag" + std::to_string(lagged.size(0) - 1) + ".csv"
+                                  : std::string(",lag1.csv"))
+                  .c_str()
+            : "");
     if (B.defined()) std::printf("| graph | %s |\n", png.c_str());
     return 0;
   } catch (const std::bad_alloc&) {
