@@ -187,6 +187,26 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(many_lines_and_long_transforms, T, float_types) {
   }
 }
 
+// The built-in engine's per-thread scratch is kept between transforms up to
+// fft_scratch_keep_bytes, and freed after a transform that needed more: one long FFT does not
+// leave its threads holding the block (32 MiB here) for the rest of their lives.
+BOOST_AUTO_TEST_CASE(long_transforms_do_not_keep_their_scratch) {
+  namespace sd = tessera::spectral::detail;
+  const sp::fft_engine_guard g(sp::fft_engine::builtin);
+  generator gen(16);
+  const tensor<double> small = randn<double>(shape_t{8, 64, 2}, gen);
+  (void)sp::fft(small);
+  const std::size_t kept = sd::fft_scratch_buffer<double>().capacity() * sizeof(double);
+  BOOST_TEST(kept > 0u);  // a small transform's scratch stays for the next one
+  BOOST_TEST(kept <= sd::fft_scratch_keep_bytes);
+  const index_t n = index_t(1) << 18;  // 4 arrays × n × 4 lanes × 8 bytes = 32 MiB of scratch
+  const tensor<double> x = randn<double>(shape_t{1, n, 2}, gen);
+  const tensor<double> back = sp::ifft(sp::fft(x));
+  BOOST_TEST(max_abs_diff(back, x) <= 1e-12);
+  BOOST_TEST(sd::fft_scratch_buffer<double>().capacity() * sizeof(double) <=
+             sd::fft_scratch_keep_bytes);
+}
+
 BOOST_AUTO_TEST_CASE(errors_name_the_function_and_shape) {
   // The FFTW engine can be selected only when compiled in (test_fftw compiles this file with it).
   if constexpr (sp::has_fftw)

@@ -45,12 +45,30 @@ namespace detail {
 template <class Space>
 struct space_backend;
 
+/// The most scratch a thread keeps between transforms, per element type: a transform whose
+/// blocks need more (1-d lengths above about 2¹⁷) frees it when its parallel chunk ends, so one
+/// long FFT does not leave every worker thread holding hundreds of MiB until it exits.
+inline constexpr std::size_t fft_scratch_keep_bytes = std::size_t(16) << 20;
+
+template <class T>
+std::vector<T>& fft_scratch_buffer() {
+  thread_local std::vector<T> buf;
+  return buf;
+}
+
 /// Per-thread scratch: four arrays of `size` elements (block, work copy; real and imaginary).
 template <class T>
 T* fft_scratch(index_t size) {
-  thread_local std::vector<T> buf;
+  std::vector<T>& buf = fft_scratch_buffer<T>();
   if (static_cast<index_t>(buf.size()) < 4 * size) buf.resize(static_cast<std::size_t>(4 * size));
   return buf.data();
+}
+
+/// Frees this thread's scratch of type T when it is above fft_scratch_keep_bytes.
+template <class T>
+void trim_fft_scratch() noexcept {
+  std::vector<T>& buf = fft_scratch_buffer<T>();
+  if (buf.capacity() * sizeof(T) > fft_scratch_keep_bytes) std::vector<T>().swap(buf);
 }
 
 /// Runs `body(first_line, lines_in_block)` over blocks of at most `per_block` lines in
@@ -75,6 +93,8 @@ void for_line_blocks(const fft_lines& lines, index_t per_block, index_t n, F&& b
         body(b * per_block, std::min(per_block, count - b * per_block));
       }
     }
+    trim_fft_scratch<float>();
+    trim_fft_scratch<double>();
   });
 }
 
