@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -230,6 +231,15 @@ solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& 
   };
   bool done = measure();
   info.residual_history.push_back(beta);
+  // The lowest true residual so far (x = 0 at first): what is returned, and where a cycle
+  // that made it worse restarts from. In float the Krylov basis loses orthogonality near the
+  // type's precision, and a cycle past it can land far from the solution.
+  tensor<T, S> best_x = x, best_r = r;
+  std::vector<double> best_rs = rs;
+  double best_beta = beta;
+  // An Arnoldi step whose new direction is this small against ‖A v_j‖ is a breakdown: what is
+  // left is rounding, not a direction of the Krylov space.
+  const double breakdown = 64 * static_cast<double>(std::numeric_limits<T>::epsilon());
 
   const int m = o.restart;
   std::vector<double> H(sz((m + 1) * m)), cs(sz(m)), sn(sz(m)), g(sz(m + 1)), y(sz(m)), hcol(sz(m));
@@ -244,6 +254,9 @@ solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& 
     for (int j = 0; j < m && applies + 1 < o.max_iter; ++j) {
       tensor<T, S> w = apply(V[sz(j)]);
       const double hn = ops.orthogonalize(w, V, j, hcol.data());
+      double wnorm = hn * hn;  // ‖A v_j‖², the basis being orthonormal
+      for (int i = 0; i <= j; ++i) wnorm += hcol[sz(i)] * hcol[sz(i)];
+      wnorm = std::sqrt(wnorm);
       for (int i = 0; i <= j; ++i) h(i, j) = hcol[sz(i)];
       h(j + 1, j) = hn;
       for (int i = 0; i < j; ++i) {
@@ -261,7 +274,7 @@ solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& 
       g[sz(j)] = cs[sz(j)] * g[sz(j)];
       k = j + 1;
       info.residual_history.push_back(std::abs(g[sz(j + 1)]));
-      if (std::abs(g[sz(j + 1)]) <= tol || hn <= 1e-14 * den) break;  // converged / breakdown
+      if (std::abs(g[sz(j + 1)]) <= tol || hn <= breakdown * wnorm) break;  // converged/breakdown
       V.push_back(ops.scaled(w, 1.0 / hn));
     }
     if (k == 0) break;
@@ -276,6 +289,19 @@ solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& 
     ops.row_sq_norms(r, L, rs.data());
     done = measure();
     info.residual_history.push_back(beta);
+    if (!(beta < best_beta)) {
+      // No better than where the cycle started: the same cycle again would do the same (it is
+      // deterministic), so stop at the best iterate.
+      x = best_x;
+      r = best_r;
+      rs = best_rs;
+      done = measure();
+      break;
+    }
+    best_x = x;
+    best_r = r;
+    best_rs = rs;
+    best_beta = beta;
   }
 
   info.iterations = applies;
@@ -307,7 +333,10 @@ solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& 
 /// each application of A (estimates inside a cycle, true residuals at restarts): iterations + 1
 /// entries, iterations counting applications of A. With o.batched a restart follows until every
 /// sample's true residual meets its own tolerance (or the budget ends); converged says that all
-/// did.
+/// did. An Arnoldi step whose new direction is below 64 ε (of T) times ‖A v_j‖ ends the cycle
+/// (breakdown: in float, tolerances under about 1e-6 relative are rounding); a cycle that does
+/// not lower the true residual ends the solve, and the iterate with the lowest true residual is
+/// returned, with its residuals in the report.
 /// @throws tessera::invalid_argument for invalid settings, an undefined or empty b, or an A
 ///         whose result has another shape
 template <floating_point_scalar T, class S, class Op>
