@@ -72,6 +72,11 @@ BOOST_AUTO_TEST_CASE(invalid_solver_settings) {
   expect_invalid([&] { run({.mixing = 1.5}); }, {"mixing", "1.5"});
   expect_invalid([&] { run({.broyden_memory = 0}); }, {"broyden_memory"});
   expect_invalid([&] { run({.broyden_restart = 1}); }, {"broyden_restart"});
+  // Sizes with no use but memory: a history of 100000 asked for 80 GB before any iteration.
+  expect_invalid([&] { run({.history = 100000}); },
+                 {"solver.history (Anderson m) = 100000", "at most 1024"});
+  expect_invalid([&] { run({.broyden_memory = 2147483647}); },
+                 {"solver.broyden_memory = 2147483647", "at most 1024"});
   expect_invalid(
       [] {
         (void)im::solve([](const dtensor& z) { return z; }, zeros<double>({2}), {.history = 0});
@@ -87,6 +92,13 @@ BOOST_AUTO_TEST_CASE(invalid_backward_settings) {
   };
   expect_invalid([&] { run({.abs_tol = -1}); }, {"backward.abs_tol"});
   expect_invalid([&] { run({.restart = 0}); }, {"backward.restart"});
+  // (m + 1)·m overflowed int above 46340.
+  expect_invalid([&] { run({.restart = 200000}); }, {"backward.restart = 200000", "at most 4096"});
+  expect_invalid(
+      [] {
+        (void)im::gmres([](const dtensor& x) { return x; }, ones<double>({2}), {.restart = 50000});
+      },
+      {"implicit::gmres", "restart = 50000", "at most 4096"});
   expect_invalid([&] { run({.phantom_steps = 0}); }, {"backward.phantom_steps"});
   expect_invalid([&] { run({.phantom_tau = 0}); }, {"backward.phantom_tau"});
   expect_invalid([&] { run({.unroll_steps = 0}); }, {"backward.unroll_steps"});

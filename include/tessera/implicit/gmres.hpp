@@ -20,7 +20,7 @@ namespace tessera::implicit {
 
 /// Settings of gmres.
 struct gmres_options {
-  int restart = 20;        ///< Krylov dimension before a restart, ≥ 1
+  int restart = 20;        ///< Krylov dimension before a restart, 1 … 4096
   int max_iter = 100;      ///< applications of A at most (restart residuals included), ≥ 2
   double abs_tol = 1e-10;  ///< stop when ‖b − A x‖ ≤ max(abs_tol, rel_tol ‖b‖), ≥ 0
   double rel_tol = 1e-8;   ///< see abs_tol, ≥ 0
@@ -183,7 +183,7 @@ struct krylov_ops<T, host> {
 template <class Ops, class T, class S, class Op>
 solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& o) {
   constexpr const char* fn = "implicit::gmres";
-  detail::check_count(fn, "restart", o.restart, 1);
+  detail::check_count(fn, "restart", o.restart, 1, detail::max_restart);
   // One application for a Krylov step and one for the true residual at the cycle's end.
   detail::check_count(fn, "max_iter", o.max_iter, 2);
   detail::check_tol(fn, "abs_tol", o.abs_tol);

@@ -46,7 +46,7 @@ struct solver_options {
   bool batched = false;      ///< axis 0 indexes independent samples: per-sample residuals,
                              ///< tolerances, Anderson/Broyden coefficients and best iterates
   double damping = 1.0;      ///< Picard β in (0, 1]
-  int history = 5;           ///< Anderson m, ≥ 1
+  int history = 5;           ///< Anderson m, 1 … 1024
   double lambda = 1e-8;      ///< Anderson Tikhonov λ, ≥ 0 (see relative_lambda)
   /// Anderson: regularise G Gᵀ with λ · max_i ‖g_i‖² · I (scale-invariant) rather than with
   /// λ · I. The FNO-DEQ reference uses the absolute form with λ = 1e-4 (set false for parity);
@@ -55,7 +55,7 @@ struct solver_options {
   /// adjoint solves whose z̄ is small).
   bool relative_lambda = true;
   double mixing = 1.0;           ///< Anderson β in (0, 1]
-  int broyden_memory = 30;       ///< Broyden rank-one updates kept, ≥ 1
+  int broyden_memory = 30;       ///< Broyden rank-one updates kept, 1 … 1024
   double broyden_restart = 1e3;  ///< Broyden safeguard: a step whose residual exceeds this
                                  ///< factor times the best one restarts from the best iterate
                                  ///< with an empty memory, > 1
@@ -83,7 +83,7 @@ struct backward_options {
   int max_iter = 100;      ///< adjoint VJP applications at most, ≥ 1 (≥ 2 with GMRES)
   double abs_tol = 1e-10;  ///< ‖w − J_fᵀ w − z̄‖ ≤ max(abs_tol, rel_tol ‖z̄‖), ≥ 0
   double rel_tol = 1e-8;     ///< see abs_tol, ≥ 0
-  int restart = 20;          ///< GMRES Krylov dimension before a restart, ≥ 1
+  int restart = 20;          ///< GMRES Krylov dimension before a restart, 1 … 4096
   int phantom_steps = 1;     ///< phantom mode's k, ≥ 1
   double phantom_tau = 0.5;  ///< phantom mode's τ in (0, 1]
   int unroll_steps = 8;      ///< unroll mode's n, ≥ 1 (the step uses solver.damping)
@@ -123,6 +123,16 @@ inline void check_count(const char* fn, const char* name, long long v, long long
   if (v < lo) throw_invalid_argument(fn, name, " = ", v, " must be at least ", lo);
 }
 
+/// The largest Anderson history and Broyden memory, and the largest GMRES Krylov dimension:
+/// beyond them the solvers' small dense systems (m² per sample, (m + 1)·m) only cost memory
+/// (a history of 100000 asked for 80 GB up front, and a restart above 46340 overflowed int).
+inline constexpr long long max_history = 1024, max_restart = 4096;
+
+inline void check_count(const char* fn, const char* name, long long v, long long lo, long long hi) {
+  check_count(fn, name, v, lo);
+  if (v > hi) throw_invalid_argument(fn, name, " = ", v, " must be at most ", hi);
+}
+
 inline void check_tol(const char* fn, const char* name, double v) {
   if (!(v >= 0) || !std::isfinite(v))
     throw_invalid_argument(fn, name, " = ", v, " must be finite and non-negative");
@@ -137,10 +147,10 @@ inline void validate(const char* fn, const solver_options& o) {
   check_tol(fn, "solver.abs_tol", o.abs_tol);
   check_tol(fn, "solver.rel_tol", o.rel_tol);
   check_unit(fn, "solver.damping", o.damping);
-  check_count(fn, "solver.history (Anderson m)", o.history, 1);
+  check_count(fn, "solver.history (Anderson m)", o.history, 1, max_history);
   check_tol(fn, "solver.lambda (Anderson Tikhonov)", o.lambda);
   check_unit(fn, "solver.mixing (Anderson beta)", o.mixing);
-  check_count(fn, "solver.broyden_memory", o.broyden_memory, 1);
+  check_count(fn, "solver.broyden_memory", o.broyden_memory, 1, max_history);
   if (!(o.broyden_restart > 1))
     throw_invalid_argument(fn, "solver.broyden_restart = ", o.broyden_restart,
                            " must be greater than 1");
@@ -165,7 +175,7 @@ inline void validate(const char* fn, const backward_options& o) {
     check_count(fn, "backward.max_iter (GMRES adjoint)", o.max_iter, 2);
   check_tol(fn, "backward.abs_tol", o.abs_tol);
   check_tol(fn, "backward.rel_tol", o.rel_tol);
-  check_count(fn, "backward.restart", o.restart, 1);
+  check_count(fn, "backward.restart", o.restart, 1, max_restart);
   check_count(fn, "backward.phantom_steps", o.phantom_steps, 1);
   check_unit(fn, "backward.phantom_tau", o.phantom_tau);
   check_count(fn, "backward.unroll_steps", o.unroll_steps, 1);
