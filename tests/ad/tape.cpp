@@ -279,6 +279,21 @@ BOOST_AUTO_TEST_CASE(non_scalar_outputs_need_a_seed_of_their_shape) {
   BOOST_CHECK_THROW(tad::grad_graph(y, {x}), tessera::invalid_argument);
   BOOST_CHECK_THROW(tad::grad_graph(y, {x}, ones<double>(shape_t{2})), tessera::invalid_argument);
   BOOST_CHECK_THROW(tad::backward(tad::var<double>()), tessera::invalid_argument);
+  // An undefined (default-constructed) variable in an op, or as what to differentiate with
+  // respect to, is refused by name; both dereferenced a null pointer before.
+  const tad::var<double> none;
+  for (const std::string& m : {message_of<tessera::invalid_argument>([&] { (void)tad::exp(none); }),
+                               message_of<tessera::invalid_argument>([&] { (void)(x + none); }),
+                               message_of<tessera::invalid_argument>([&] { (void)none.grad(); })})
+    BOOST_TEST(m.find("tessera::ad::var: the variable is undefined") != std::string::npos, m);
+  const std::string mw =
+      message_of<tessera::invalid_argument>([&] { (void)tad::grad(tad::sum(x), none); });
+  BOOST_TEST(mw.find("tessera::ad::derivatives: a variable to differentiate with respect to is "
+                     "undefined") != std::string::npos,
+             mw);
+  BOOST_TEST(message_of<tessera::invalid_argument>([&] {
+               (void)tad::grad_graph(tad::sum(x), {none});
+             }).find("tessera::ad::grad_graph: a variable to differentiate") != std::string::npos);
   // With a seed of the right shape it is a vector-Jacobian product.
   const dtensor seed = from_vector<double>({1, 2, 3, 4, 5, 6}, shape_t{2, 3});
   tad::backward(y, seed);

@@ -506,5 +506,23 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(elementwise_errors, T, float_types) {
                {"tessera::clamp", "lo nan"});
 }
 
+// An undefined (default-constructed) tensor has a rank-0 shape, one element by its shape and
+// no storage: ops read a null pointer. They refuse it by name now.
+BOOST_AUTO_TEST_CASE(undefined_tensors_are_refused_by_name) {
+  const tensor<float> none, a = ones<float>(shape_t{3});
+  const std::string undefined = "is an undefined tensor (default-constructed or moved from)";
+  check_throws([&] { (void)tessera::exp(none); },
+               {"tessera::elementwise op: its input", undefined});
+  check_throws([&] { (void)tessera::neg(none); },
+               {"tessera::elementwise op: its input", undefined});
+  check_throws([&] { (void)tessera::add(a, none); },
+               {"tessera::add", "the second operand", undefined});
+  check_throws([&] { (void)tessera::sum(none); }, {"tessera::sum", "the input", undefined});
+  check_throws([&] { (void)tessera::max(none); }, {"the input", undefined});
+  check_throws([&] { (void)none.clone(); }, {"tessera::tensor::copy_from: the source", undefined});
+  check_throws([&] { a.copy_from(none); }, {"tessera::tensor::copy_from: the source", undefined});
+  check_throws([&] { (void)none.item(); }, {"tessera::tensor::item", "undefined"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE_END()

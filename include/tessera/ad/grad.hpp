@@ -18,6 +18,15 @@ namespace tessera::ad {
 
 namespace detail {
 
+/// Throws tessera::invalid_argument naming `fn` when a variable to differentiate with respect
+/// to is undefined (default-constructed).
+template <class V>
+void check_wrt(const char* fn, const V& x) {
+  if (!x.defined())
+    throw_invalid_argument(fn, "a variable to differentiate with respect to is undefined ",
+                           "(default-constructed)");
+}
+
 template <class T, class S>
 void check_seed(const char* fn, const var<T, S>& y, const tensor<T, S>& seed) {
   if (!y.defined()) throw_invalid_argument(fn, "the output variable is undefined");
@@ -77,6 +86,7 @@ auto wrt(V&&... v) {
 template <class T, class S, class... V>
 std::array<tensor<T, S>, sizeof...(V)> derivatives(const var<T, S>& y, const std::tuple<V...>& xs) {
   detail::check_seed("ad::derivatives", y, tensor<T, S>());
+  std::apply([](const auto&... x) { (detail::check_wrt("ad::derivatives", x), ...); }, xs);
   std::apply([](const auto&... x) { ((x.impl()->adj = tensor<T, S>()), ...); }, xs);
   const std::vector<const tape_object*> targets =
       std::apply([](const auto&... x) { return std::vector<const tape_object*>{x.impl()...}; }, xs);
@@ -123,6 +133,7 @@ template <class T, class S>
 std::vector<var<T, S>> grad_graph(const var<T, S>& y, const std::vector<var<T, S>>& xs,
                                   const tensor<T, S>& seed = tensor<T, S>()) {
   detail::check_seed("ad::grad_graph", y, seed);
+  for (const auto& x : xs) detail::check_wrt("ad::grad_graph", x);
   tape& tp = current_tape();
   const std::size_t n = tp.node_count();
   for (std::size_t i = 0; i < n; ++i) tp.node(i)->clear();

@@ -64,24 +64,33 @@ class var {
 
   [[nodiscard]] bool defined() const noexcept { return vi_ != nullptr; }
   [[nodiscard]] vari<T, Space>* impl() const noexcept { return vi_; }
-  [[nodiscard]] const tensor<T, Space>& value() const noexcept { return vi_->value; }
-  [[nodiscard]] const shape_t& shape() const noexcept { return vi_->value.shape(); }
-  [[nodiscard]] int rank() const noexcept { return vi_->value.rank(); }
-  [[nodiscard]] index_t numel() const noexcept { return vi_->value.numel(); }
-  [[nodiscard]] index_t size(int axis) const { return vi_->value.size(axis); }
-  [[nodiscard]] bool requires_grad() const noexcept { return vi_->requires_grad; }
+  /// The value, shape, rank, … of a defined variable.
+  /// @throws tessera::invalid_argument for an undefined (default-constructed) variable.
+  [[nodiscard]] const tensor<T, Space>& value() const { return checked().value; }
+  [[nodiscard]] const shape_t& shape() const { return checked().value.shape(); }
+  [[nodiscard]] int rank() const { return checked().value.rank(); }
+  [[nodiscard]] index_t numel() const { return checked().value.numel(); }
+  [[nodiscard]] index_t size(int axis) const { return checked().value.size(axis); }
+  [[nodiscard]] bool requires_grad() const { return checked().requires_grad; }
   /// The single value of a one-element host variable (cuda: go through to<host>(value())).
   [[nodiscard]] T item() const
     requires std::is_same_v<Space, host>
   {
-    return vi_->value.item();
+    return checked().value.item();
   }
   /// The accumulated gradient (zeros when no reverse sweep reached this variable).
   [[nodiscard]] tensor<T, Space> grad() const {
-    return vi_->adj.defined() ? vi_->adj : detail::filled<T, Space>(vi_->value.shape(), T(0));
+    const vari<T, Space>& v = checked();
+    return v.adj.defined() ? v.adj : detail::filled<T, Space>(v.value.shape(), T(0));
   }
 
  private:
+  const vari<T, Space>& checked() const {
+    if (vi_ == nullptr)
+      throw_invalid_argument("ad::var", "the variable is undefined (default-constructed); ",
+                             "ops and gradients need one made from a tensor");
+    return *vi_;
+  }
   vari<T, Space>* vi_ = nullptr;
 };
 

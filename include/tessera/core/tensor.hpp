@@ -108,6 +108,9 @@ class tensor {
   T item() const
     requires std::is_same_v<Space, host>
   {
+    if (!defined())
+      throw_invalid_argument("tensor::item", "the tensor is undefined (default-constructed or ",
+                             "moved from)");
     if (numel() != 1)
       throw_invalid_argument("tensor::item", "tensor of shape ", shape_.str(),
                              " does not have exactly one element");
@@ -285,6 +288,9 @@ class tensor {
   /// On cuda the copy is a kernel on the current stream (see <tessera/cuda.hpp>).
   /// @throws tessera::invalid_argument when the shapes do not broadcast.
   void copy_from(const tensor& src) const {
+    if (!defined() || !src.defined())
+      throw_invalid_argument("tensor::copy_from", !defined() ? "the destination" : "the source",
+                             " is an undefined tensor (default-constructed or moved from)");
     tensor s = src.shape_ == shape_ ? src : src.expand_checked("tensor::copy_from", shape_);
     // Views of one storage whose element spans overlap: unless both are contiguous on the host
     // (memmove), read from a copy of the source, so no element is read after it was overwritten
@@ -432,6 +438,16 @@ tensor<T, Dst> to(const tensor<T, Src>& t) {
     return space_traits<device_space>::template transfer<Dst>(t);
   }
 }
+
+namespace detail {
+/// Throws tessera::invalid_argument naming `fn` and `what` when `t` is undefined (default-
+/// constructed or moved from): its rank-0 shape says one element, but it has no storage.
+template <class T, class S>
+void require_defined(const char* fn, const char* what, const tensor<T, S>& t) {
+  if (!t.defined())
+    throw_invalid_argument(fn, what, " is an undefined tensor (default-constructed or moved from)");
+}
+}  // namespace detail
 
 /// True when both tensors are defined and refer to the same storage block.
 template <class T, class S>

@@ -35,6 +35,7 @@ TESSERA_HOST_DEVICE T gelu_tanh_inner(T v) {
 /// falls back to the scalar map for strided input.
 template <class T, class ArrayFn, class ScalarFn>
 tensor<T> vector_map(const tensor<T>& x, ArrayFn af, ScalarFn sf) {
+  require_defined("elementwise op", "its input", x);
   if (!x.is_contiguous()) return unary_map<T>(x, sf);
   tensor<T> r(x.shape());
   using arr = Eigen::Array<T, Eigen::Dynamic, 1>;

@@ -22,6 +22,7 @@ shape_t broadcast_strides(const tensor<T>& t, const shape_t& out) {
 /// r[i] = f(x[i]) into a fresh contiguous tensor.
 template <class R, class T, class F>
 tensor<R> unary_map(const tensor<T>& x, F f) {
+  require_defined("elementwise op", "its input", x);
   tensor<R> r(x.shape());
   R* TESSERA_RESTRICT rp = r.data();
   const index_t n = x.numel();
@@ -51,6 +52,8 @@ tensor<R> unary_map(const tensor<T>& x, F f) {
 /// @throws tessera::invalid_argument naming `fn` when the shapes do not broadcast.
 template <class R, class T, class F>
 tensor<R> binary_map(const char* fn, const tensor<T>& a, const tensor<T>& b, F f) {
+  require_defined(fn, "the first operand", a);
+  require_defined(fn, "the second operand", b);
   if (a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous()) {
     tensor<R> r(a.shape());
     R* TESSERA_RESTRICT rp = r.data();
@@ -97,6 +100,9 @@ tensor<R> binary_map(const char* fn, const tensor<T>& a, const tensor<T>& b, F f
 template <class R, class T, class F>
 tensor<R> ternary_map(const char* fn, const tensor<T>& a, const tensor<T>& b, const tensor<T>& c,
                       F f) {
+  require_defined(fn, "the first operand", a);
+  require_defined(fn, "the second operand", b);
+  require_defined(fn, "the third operand", c);
   const shape_t out = broadcast_shapes(fn, broadcast_shapes(fn, a.shape(), b.shape()), c.shape());
   tensor<R> r(out);
   R* rp = r.data();

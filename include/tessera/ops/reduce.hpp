@@ -131,6 +131,7 @@ bool middle_kept_layout(const tensor<T, Space>& x, const reduce_plan& p, index_t
 template <class T, class Map, class Combine>
 tensor<T> reduce_generic(const char* fn, const tensor<T>& x, const shape_t& axes, bool keepdim,
                          T identity, Map map, Combine combine) {
+  require_defined(fn, "the input", x);
   const reduce_plan p = plan_reduce(fn, x.shape(), axes);
   tensor<T> out(keepdim ? p.out_shape : p.squeezed_shape);
   T* o = out.data();
@@ -167,6 +168,7 @@ tensor<T> reduce_generic(const char* fn, const tensor<T>& x, const shape_t& axes
 template <class T, class Map>
 tensor<T> sum_generic(const char* fn, const tensor<T>& x, const shape_t& axes, bool keepdim,
                       Map map) {
+  require_defined(fn, "the input", x);
   const reduce_plan p = plan_reduce(fn, x.shape(), axes);
   tensor<T> out(keepdim ? p.out_shape : p.squeezed_shape);
   T* o = out.data();
