@@ -157,6 +157,34 @@ BOOST_AUTO_TEST_CASE(max_and_min_split_the_adjoint_among_ties) {
   BOOST_TEST(close(a.grad(), from_list<double>({-0.5, 0.5, 0.0})));
 }
 
+// A NaN in the reduced set makes the max (min) NaN, and the adjoint goes to the NaN elements
+// (split among them), as in PyTorch; the other rows keep their ordinary gradients. Before, the
+// share was 0/0 on every element of that row. A bad axis is named as ad::max / ad::min.
+BOOST_AUTO_TEST_CASE(max_and_min_of_a_nan_send_the_adjoint_to_the_nans) {
+  tad::scope s;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const tad::var<double> x(from_vector<double>({1, nan, 3, nan, 5, nan, 2, 7, 4}, shape_t{3, 3}),
+                           true);
+  tad::backward(tad::sum(tad::max(x, shape_t{1})));
+  BOOST_TEST(
+      close(x.grad(), from_vector<double>({0, 1, 0, 0.5, 0, 0.5, 0, 1, 0}, shape_t{3, 3}), 0.0));
+  const tad::var<double> y(from_list<double>({2.0, nan, -1.0}), true);
+  tad::backward(tad::min(y));
+  BOOST_TEST(close(y.grad(), from_list<double>({0.0, 1.0, 0.0}), 0.0));
+  const auto axis_message = [&](auto&& f) {
+    try {
+      f();
+    } catch (const tessera::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  BOOST_TEST(axis_message([&] { (void)tad::max(x, shape_t{2}); }).find("tessera::ad::max") !=
+             std::string::npos);
+  BOOST_TEST(axis_message([&] { (void)tad::min(x, shape_t{5}); }).find("tessera::ad::min") !=
+             std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(norm_at_the_origin_has_zero_subgradient) {
   tad::scope s;
   const tad::var<double> x(zeros<double>(shape_t{2, 3}), true);

@@ -54,6 +54,12 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(arange_counts_and_values, T, float_types) {
                {"tessera::arange", "step nan"});
   check_throws([] { (void)arange<T>(T(0), T(1), std::numeric_limits<T>::infinity()); },
                {"tessera::arange", "step inf"});
+  // A count beyond index_t was an undefined conversion (1e30 elements).
+  check_throws([] { (void)arange<T>(T(0), T(1e30), T(1)); }, {"tessera::arange", "elements"});
+  // eye's m: -1 is "as n"; another negative m is refused (it gave an n×n identity).
+  check_throws([] { (void)eye<T>(2, -5); }, {"tessera::eye", "m -5 is negative"});
+  BOOST_TEST(eye<T>(2).shape() == (shape_t{2, 2}));
+  BOOST_TEST(eye<T>(2, 3).shape() == (shape_t{2, 3}));
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(linspace_endpoints_and_spacing, T, float_types) {

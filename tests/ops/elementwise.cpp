@@ -522,6 +522,14 @@ BOOST_AUTO_TEST_CASE(undefined_tensors_are_refused_by_name) {
   check_throws([&] { (void)none.clone(); }, {"tessera::tensor::copy_from: the source", undefined});
   check_throws([&] { a.copy_from(none); }, {"tessera::tensor::copy_from: the source", undefined});
   check_throws([&] { (void)none.item(); }, {"tessera::tensor::item", "undefined"});
+  // flat's index is checked (a zero-size axis divided by zero; an index past the end read
+  // outside the tensor).
+  check_throws(
+      [&] {
+        (void)ones<float>(shape_t{3, 0}).flat(0);
+      },
+      {"tessera::tensor::flat", "index 0 is out of range for 0 elements", "(3,0)"});
+  check_throws([&] { (void)a.flat(3); }, {"tessera::tensor::flat", "index 3", "3 elements"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

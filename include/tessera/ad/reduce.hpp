@@ -36,11 +36,15 @@ var<T, S> variance(const var<T, S>& x, const shape_t& axes = {}, int correction 
 }
 
 namespace detail {
-/// Shared rule of max and min: the adjoint is split evenly among the extremal elements.
+/// Shared rule of max and min: the adjoint is split evenly among the extremal elements. When
+/// the extremum is NaN (max and min propagate a NaN of the reduced set), those are the NaN
+/// elements, as in PyTorch: eq(x, NaN) is 0 everywhere, and the 0/0 share made every
+/// element's gradient NaN.
 template <class T, class S>
-var<T, S> extremum(const var<T, S>& x, const shape_t& axes, tensor<T, S> y) {
-  const auto plan = tessera::detail::plan_reduce("ad::max", x.shape(), axes);
-  const tensor<T, S> mask = eq(x.value(), y.reshape(plan.out_shape));
+var<T, S> extremum(const char* fn, const var<T, S>& x, const shape_t& axes, tensor<T, S> y) {
+  const auto plan = tessera::detail::plan_reduce(fn, x.shape(), axes);
+  const tensor<T, S> yb = y.reshape(plan.out_shape);
+  const tensor<T, S> mask = add(eq(x.value(), yb), mul(ne(x.value(), x.value()), ne(yb, yb)));
   const tensor<T, S> share = div(mask, sum(mask, axes, true));
   return make_op(std::move(y), {x}, [kshape = plan.out_shape, share](auto& c) {
     c.acc(0, expand(reshape(c.gy(), kshape), c.xv(0).shape()) * c.lift(share));
@@ -51,12 +55,14 @@ var<T, S> extremum(const var<T, S>& x, const shape_t& axes, tensor<T, S> y) {
 /// y = max over `axes`;  x̄ += ȳ / (number of maxima) at the maxima
 template <class T, class S>
 var<T, S> max(const var<T, S>& x, const shape_t& axes = {}, bool keepdim = false) {
-  return detail::extremum(x, axes, max(x.value(), axes, keepdim));
+  (void)tessera::detail::plan_reduce("ad::max", x.shape(), axes);  // bad axes named as ad::max
+  return detail::extremum("ad::max", x, axes, max(x.value(), axes, keepdim));
 }
 /// y = min over `axes`;  x̄ += ȳ / (number of minima) at the minima
 template <class T, class S>
 var<T, S> min(const var<T, S>& x, const shape_t& axes = {}, bool keepdim = false) {
-  return detail::extremum(x, axes, min(x.value(), axes, keepdim));
+  (void)tessera::detail::plan_reduce("ad::min", x.shape(), axes);
+  return detail::extremum("ad::min", x, axes, min(x.value(), axes, keepdim));
 }
 /// y = log Σ exp x over `axes`;  x̄ += ȳ·exp(x - y)
 template <class T, class S>

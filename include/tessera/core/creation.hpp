@@ -61,6 +61,9 @@ tensor<T> arange(T start, T stop, T step = T(1)) {
     throw_invalid_argument("arange", "start ", start, " and stop ", stop, " must be finite");
   const double n = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) /
                              static_cast<double>(step));
+  if (n > 0x1p62)  // (converting a larger double to index_t is undefined)
+    throw_invalid_argument("arange", "start ", start, ", stop ", stop, " and step ", step,
+                           " would make ", n, " elements");
   const index_t count = n > 0 ? static_cast<index_t>(n) : 0;
   tensor<T> t(shape_t{count});
   for (index_t i = 0; i < count; ++i)
@@ -82,11 +85,13 @@ tensor<T> linspace(T start, T stop, index_t count) {
   return t;
 }
 
-/// The n×m identity (m defaults to n).
+/// The n×m identity (m defaults to n: the default -1).
+/// @throws tessera::invalid_argument when n is negative or m is negative and not -1.
 template <class T>
 tensor<T> eye(index_t n, index_t m = -1) {
-  if (m < 0) m = n;
   if (n < 0) throw_invalid_argument("eye", "n ", n, " is negative");
+  if (m < -1) throw_invalid_argument("eye", "m ", m, " is negative");
+  if (m == -1) m = n;
   tensor<T> t = zeros<T>(shape_t{n, m});
   for (index_t i = 0; i < std::min(n, m); ++i) t.data()[i * m + i] = T(1);
   return t;

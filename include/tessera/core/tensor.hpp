@@ -118,9 +118,13 @@ class tensor {
   }
 
   /// Element `i` in row-major order of the logical shape (host, slow path for tests/printing).
+  /// @throws tessera::invalid_argument when i is not in [0, numel()) or the tensor is undefined.
   T flat(index_t i) const
     requires std::is_same_v<Space, host>
   {
+    if (!defined() || i < 0 || i >= numel())
+      throw_invalid_argument("tensor::flat", "index ", i, " is out of range for ",
+                             defined() ? numel() : 0, " elements (shape ", shape_.str(), ")");
     index_t off = offset_;
     for (int k = rank() - 1; k >= 0; --k) {
       off += (i % shape_[k]) * strides_[k];
