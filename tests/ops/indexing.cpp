@@ -3,6 +3,8 @@
 // joining ops by round trips, and out-of-range input.
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
+
 #include <random>
 
 #include "helpers.hpp"
@@ -275,6 +277,13 @@ BOOST_AUTO_TEST_CASE(indexing_errors) {
   check_throws([&] { (void)stack<float>({x}, 3); }, {"tessera::stack", "axis 3"});
   check_throws([&] { (void)split(x, {1, 2}, 0); }, {"tessera::split", "add up to 3", "extent 4"});
   check_throws([&] { (void)split(x, {5, -1}, 0); }, {"tessera::split", "size -1"});
+  // Sizes whose sum overflows index_t: refused as too large (the message gave the wrapped sum).
+  constexpr index_t huge = std::numeric_limits<index_t>::max();
+  check_throws(
+      [&] {
+        (void)split(x, {huge, huge, 4}, 0);
+      },
+      {"tessera::split", "add up to more than the extent 4"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

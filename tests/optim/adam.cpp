@@ -3,6 +3,7 @@
 // decoupled decay, AMSGrad), per-parameter step counts, errors.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <limits>
 
 #include "helpers.hpp"
 #include "tessera/optim/adam.hpp"
@@ -170,6 +171,15 @@ BOOST_AUTO_TEST_CASE(restored_state_continues_like_an_uninterrupted_run) {
                         message_has({"must be undefined at step 0"}));
   BOOST_CHECK_EXCEPTION(resumed.set_state(0, {{}, {}, {}, -1}), tessera::invalid_argument,
                         message_has({"negative"}));
+  // A negative second moment (NaN weights from the next step on) and a step with no next one
+  // (++step overflowed) are refused.
+  BOOST_CHECK_EXCEPTION(
+      resumed.set_state(
+          0, {vec<double>({1, 2, 3}), vec<double>({1, -2, 3}), vec<double>({1, 2, 3}), 4}),
+      tessera::invalid_argument, message_has({"parameter 0", "exp_avg_sq element 1 is -2"}));
+  BOOST_CHECK_EXCEPTION(resumed.set_state(0, {s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq,
+                                              std::numeric_limits<index_t>::max()}),
+                        tessera::invalid_argument, message_has({"has no next step"}));
 }
 
 BOOST_AUTO_TEST_CASE(large_tensor_matches_the_serial_rule) {

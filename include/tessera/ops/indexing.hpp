@@ -198,8 +198,12 @@ std::vector<tensor<T, Space>> split(const tensor<T, Space>& x, const std::vector
                                     int axis = 0) {
   const int a = normalize_axis("split", axis, x.rank());
   index_t total = 0;
-  for (index_t s : sizes) {
+  for (index_t s : sizes)
     if (s < 0) throw_invalid_argument("split", "size ", s, " is negative");
+  for (index_t s : sizes) {
+    if (s > x.shape()[a] - total)  // (so the sum never overflows)
+      throw_invalid_argument("split", "sizes add up to more than the extent ", x.shape()[a],
+                             " of axis ", a, " of shape ", x.shape().str());
     total += s;
   }
   if (total != x.shape()[a])

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <initializer_list>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -149,9 +150,9 @@ class adam_family : public optimizer<T, Space> {
     const auto str = [](const tensor<T, Space>& t) {
       return t.defined() ? t.shape().str() : std::string("undefined");
     };
-    if (st.step < 0)
+    if (st.step < 0 || st.step == std::numeric_limits<decltype(st.step)>::max())
       throw_invalid_argument(this->name_, "set_state: parameter ", i, ": step ", st.step,
-                             " is negative");
+                             st.step < 0 ? " is negative" : " has no next step");
     const bool ok =
         st.step == 0
             ? !st.exp_avg.defined() && !st.exp_avg_sq.defined() && !st.max_exp_avg_sq.defined()
@@ -163,6 +164,19 @@ class adam_family : public optimizer<T, Space> {
                              amsgrad_ ? str(st.max_exp_avg_sq) : std::string(),
                              st.step == 0 ? " (must be undefined at step 0)"
                                           : " (must be contiguous, of the parameter's shape)");
+    if constexpr (std::is_same_v<Space, host>) {
+      // A second moment below zero (or NaN) makes every later step NaN: sqrt of it.
+      for (const tensor<T, Space>* t : {&st.exp_avg_sq, &st.max_exp_avg_sq}) {
+        if (!t->defined()) continue;
+        const T* v = t->data();
+        for (index_t k = 0; k < t->numel(); ++k)
+          if (!(v[k] >= T(0)))
+            throw_invalid_argument(this->name_, "set_state: parameter ", i, ": ",
+                                   t == &st.exp_avg_sq ? "exp_avg_sq" : "max_exp_avg_sq",
+                                   " element ", k, " is ", v[k],
+                                   " (a second moment is non-negative)");
+      }
+    }
     if (capturable_)
       check_not_capturing<Space>(this->name_, "set_state (the replays would reset t)", i);
     if constexpr (!std::is_same_v<Space, host>)
