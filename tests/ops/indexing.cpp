@@ -4,7 +4,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <limits>
-
 #include <random>
 
 #include "helpers.hpp"
