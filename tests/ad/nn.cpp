@@ -126,6 +126,31 @@ BOOST_AUTO_TEST_CASE(layer_norm_and_rms_norm_values_match_the_plain_ops) {
   BOOST_CHECK_THROW(tad::rms_norm(xv, tad::var<double>(ones<double>(shape_t{2, 6}))),
                     tessera::invalid_argument);
   BOOST_CHECK_THROW(tad::layer_norm(xv, wv, bv, -1.0), tessera::invalid_argument);
+  // The messages name the ad op and x's own shape (they came from the plain op run on a
+  // one-row slice: "for x of shape (1,6)", and a scalar x got tensor::size's message).
+  const auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const tessera::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  const std::string m1 =
+      message([&] { (void)tad::layer_norm(xv, tad::var<double>(ones<double>(shape_t{5})), bv); });
+  BOOST_TEST(m1.find("tessera::ad::layer_norm: weight/bias shape (5) must be (6) for x of shape "
+                     "(4,6)") != std::string::npos,
+             m1);
+  const tad::var<double> scalar(tessera::scalar<double>(2.0), true);
+  const std::string m2 = message([&] { (void)tad::rms_norm(scalar, tad::var<double>()); });
+  BOOST_TEST(m2.find("tessera::ad::rms_norm: x must have rank at least 1") != std::string::npos,
+             m2);
+  const std::string m3 = message([&] {
+    (void)tad::embedding(xv, ids({1, 4}, shape_t{2}));
+  });  // 4 rows: 0 … 3
+  BOOST_TEST(m3.find("tessera::ad::embedding: id 4 is out of range for weight of shape (4,6)") !=
+                 std::string::npos,
+             m3);
 }
 
 BOOST_DATA_TEST_CASE(indexing_ops_match_finite_differences, bdata::xrange(2), layout) {

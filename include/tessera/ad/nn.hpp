@@ -28,15 +28,28 @@ var<T, S> log_softmax(const var<T, S>& x, int axis = -1) {
   });
 }
 
+namespace detail {
+/// The checks of layer_norm and rms_norm on variables: x of rank ≥ 1, each defined affine
+/// variable of shape (D) for x's last extent D, eps ≥ 0; messages name `fn` and x's shape.
+template <class T, class S>
+void check_norm_args(const char* fn, const var<T, S>& x,
+                     std::initializer_list<const var<T, S>*> affine, T eps) {
+  if (x.rank() == 0) throw_invalid_argument(fn, "x must have rank at least 1");
+  const index_t D = x.size(-1);
+  for (const var<T, S>* p : affine)
+    if (p->defined() && !(p->shape() == shape_t{D}))
+      throw_invalid_argument(fn, "weight/bias shape ", p->shape().str(), " must be (", D,
+                             ") for x of shape ", x.shape().str());
+  if (!(eps >= T(0))) throw_invalid_argument(fn, "eps ", eps, " must be >= 0");
+}
+}  // namespace detail
+
 /// Layer norm over the last axis, (x - μ)/√(σ² + eps)·w + b (w, b optional: pass undefined
 /// vars). Composed from differentiable ops, so it has gradients of any order.
 template <class T, class S>
 var<T, S> layer_norm(const var<T, S>& x, const var<T, S>& weight, const var<T, S>& bias,
                      T eps = T(1e-5)) {
-  // Validates shapes and eps with the plain op's messages.
-  (void)layer_norm(x.value().slice(0, 0, x.rank() > 1 ? 1 : x.size(0)),
-                   weight.defined() ? weight.value() : tensor<T, S>(),
-                   bias.defined() ? bias.value() : tensor<T, S>(), eps);
+  detail::check_norm_args("ad::layer_norm", x, {&weight, &bias}, eps);
   const var<T, S> d = x - mean(x, shape_t{-1}, true);
   var<T, S> y = d * rsqrt(mean(square(d), shape_t{-1}, true) + eps);
   if (weight.defined()) y = y * weight;
@@ -46,8 +59,7 @@ var<T, S> layer_norm(const var<T, S>& x, const var<T, S>& weight, const var<T, S
 /// RMS norm over the last axis, x/√(mean(x²) + eps)·w (w optional).
 template <class T, class S>
 var<T, S> rms_norm(const var<T, S>& x, const var<T, S>& weight, T eps = T(1e-6)) {
-  (void)rms_norm(x.value().slice(0, 0, x.rank() > 1 ? 1 : x.size(0)),
-                 weight.defined() ? weight.value() : tensor<T, S>(), eps);
+  detail::check_norm_args("ad::rms_norm", x, {&weight}, eps);
   var<T, S> y = x * rsqrt(mean(square(x), shape_t{-1}, true) + eps);
   if (weight.defined()) y = y * weight;
   return y;
@@ -108,6 +120,13 @@ var<T, S> embedding(const var<T, S>& weight, const tensor<index_t, S>& ids) {
   if (weight.rank() != 2)
     throw_invalid_argument("ad::embedding", "weight must have rank 2, got shape ",
                            weight.shape().str());
+  if constexpr (std::is_same_v<S, host>) {  // (on cuda the gather checks its indices)
+    const tensor<index_t> flat_ids = ids.contiguous().flatten();
+    for (index_t k = 0; k < flat_ids.numel(); ++k)
+      if (const index_t id = flat_ids.data()[k]; id < 0 || id >= weight.size(0))
+        throw_invalid_argument("ad::embedding", "id ", id, " is out of range for weight of shape ",
+                               weight.shape().str());
+  }
   shape_t out_shape = ids.shape();
   out_shape.push_back(weight.size(1));
   return reshape(index_select(weight, 0, ids.contiguous().flatten()), out_shape);
