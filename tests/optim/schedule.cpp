@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <numbers>
+#include <string>
 
 #include "helpers.hpp"
 #include "tessera/optim/schedule.hpp"
@@ -58,6 +59,13 @@ BOOST_AUTO_TEST_CASE(step_decay_known_values) {
   const double expected[] = {1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125};
   for (index_t t = 0; t < 10; ++t) BOOST_TEST(s(t) == expected[t]);
   BOOST_TEST(topt::step_decay<float>(2.0f, 10)(25) == 2.0f * 0.1f * 0.1f, tt::tolerance(1e-6f));
+  // A growing rate (gamma > 1, as PyTorch allows) that overflows float is refused, not inf.
+  const topt::step_decay<float> grow(1.0f, 1, 2.0f);
+  BOOST_TEST(grow(100) == std::ldexp(1.0f, 100));
+  BOOST_CHECK_EXCEPTION((void)grow(200), tessera::invalid_argument, [](const auto& e) {
+    return std::string(e.what()).find("optim::step_decay: the rate at step 200 overflows") !=
+           std::string::npos;
+  });
 }
 
 BOOST_AUTO_TEST_CASE(drives_an_optimizer) {

@@ -111,12 +111,17 @@ class step_decay {
     if (step_size <= 0)
       throw_invalid_argument("optim::step_decay", "step_size ", step_size, " must be positive");
   }
-  /// @throws tessera::invalid_argument when step < 0.
+  /// @throws tessera::invalid_argument when step < 0, or when the rate overflows T (a gamma
+  ///   above 1 after enough steps).
   T operator()(index_t step) const {
     detail::check_step("optim::step_decay", step);
-    return static_cast<T>(
+    const T r = static_cast<T>(
         static_cast<double>(base_) *
         std::pow(static_cast<double>(gamma_), static_cast<double>(step / step_size_)));
+    if (!std::isfinite(r))
+      throw_invalid_argument("optim::step_decay", "the rate at step ", step, " overflows: ", base_,
+                             " × ", gamma_, "^", step / step_size_);
+    return r;
   }
 
  private:
