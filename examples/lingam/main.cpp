@@ -305,7 +305,7 @@ generated generate(index_t n, index_t d, std::uint64_t seed, const std::string& 
 std::vector<std::pair<index_t, index_t>> read_edges(const std::string& path,
                                                     const std::vector<std::string>& names) {
   std::ifstream f(path);
-  if (!f) throw tessera::io_error("lingam: cannot open truth edges file " + path);
+  if (!f) throw tessera::io_error("cannot open truth edges file " + path);
   std::vector<std::pair<index_t, index_t>> edges;
   std::string line;
   int lineno = 0;
@@ -324,10 +324,9 @@ std::vector<std::pair<index_t, index_t>> read_edges(const std::string& path,
     if (line.empty()) continue;
     const auto comma = line.find(',');
     if (comma == std::string::npos)
-      throw tessera::io_error("lingam: " + path + ":" + std::to_string(lineno) +
-                              ": expected 'cause,effect'");
+      throw tessera::io_error(path + ":" + std::to_string(lineno) + ": expected 'cause,effect'");
     const index_t c = lookup(line.substr(0, comma)), e = lookup(line.substr(comma + 1));
-    const auto where = [&] { return "lingam: " + path + ":" + std::to_string(lineno) + ": "; };
+    const auto where = [&] { return path + ":" + std::to_string(lineno) + ": "; };
     if (c < 0 || e < 0) {
       if (lineno == 1) {  // a header ("cause,effect" silently), or a typo: say which
         std::string lower = line;
@@ -349,15 +348,15 @@ std::vector<std::pair<index_t, index_t>> read_edges(const std::string& path,
         throw tessera::io_error(where() + "edge '" + line + "' is listed twice");
     edges.push_back({c, e});
   }
-  if (f.bad()) throw tessera::io_error("lingam: " + path + ": read error");
-  if (edges.empty()) throw tessera::io_error("lingam: " + path + ": no edge (an empty file?)");
+  if (f.bad()) throw tessera::io_error(path + ": read error");
+  if (edges.empty()) throw tessera::io_error(path + ": no edge (an empty file?)");
   return edges;
 }
 
 /// Throws tessera::io_error naming `path` when `f`, the file just written there, failed (a
 /// directory in the way, a full disk).
 void written(std::ofstream& f, const std::filesystem::path& path) {
-  if (!f.flush()) throw tessera::io_error("lingam: " + path.string() + ": cannot write");
+  if (!f.flush()) throw tessera::io_error(path.string() + ": cannot write");
 }
 
 /// Runs Graphviz's `dot -Tpng DOT -o PNG` without a shell (the paths come from --out, --name
@@ -503,7 +502,7 @@ int main(int argc, char** argv) {
       for (index_t j = 0; j < d; ++j) {
         double& v = X(i, j);
         if (!std::isfinite(v))
-          throw tessera::invalid_argument("lingam: " + cell(i, j) + " is " +
+          throw tessera::invalid_argument(cell(i, j) + " is " +
                                           (std::isnan(v) ? "nan"
                                            : v > 0       ? "inf"
                                                          : "-inf") +
@@ -511,7 +510,7 @@ int main(int argc, char** argv) {
         if (o.log_transform) {
           if (!(v > 0)) {
             std::ostringstream m;
-            m << "lingam: --log needs positive data; " << cell(i, j) << " is " << v;
+            m << "--log needs positive data; " << cell(i, j) << " is " << v;
             throw tessera::invalid_argument(m.str());
           }
           v = std::log(v);
@@ -522,8 +521,8 @@ int main(int argc, char** argv) {
       for (index_t i = 1; i < n && constant; ++i) constant = X(i, j) == X(0, j);
       if (constant) {
         std::ostringstream m;
-        m << "lingam: " << source << ": column '" << names[static_cast<std::size_t>(j)]
-          << "' is constant (" << X(0, j) << " in every row): it has no variance to order by";
+        m << source << ": column '" << names[static_cast<std::size_t>(j)] << "' is constant ("
+          << X(0, j) << " in every row): it has no variance to order by";
         throw tessera::invalid_argument(m.str());
       }
     }

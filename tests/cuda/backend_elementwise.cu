@@ -157,6 +157,11 @@ BOOST_AUTO_TEST_CASE(bad_shapes_throw_like_host) {
   BOOST_CHECK_THROW(add(a, b), invalid_argument);
   BOOST_CHECK_THROW(add_(b, a), invalid_argument);
   BOOST_CHECK_THROW(clamp(a, 1.f, 0.f), invalid_argument);
+  // An undefined tensor is refused by name, as on the host (a launch read null before).
+  const tensor<float, cuda> none;
+  BOOST_CHECK_THROW(exp(none), invalid_argument);
+  BOOST_CHECK_THROW(add(a, none), invalid_argument);
+  BOOST_CHECK_THROW(add_(none, a), invalid_argument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -79,7 +79,13 @@ var<T, S> logsumexp(const var<T, S>& x, const shape_t& axes = {}, bool keepdim =
 template <class T, class S>
 var<T, S> norm(const var<T, S>& x, T p = T(2), const shape_t& axes = {}, bool keepdim = false) {
   if (p == T(1)) return sum(abs(x), axes, keepdim);
-  if (std::isinf(p) && p > T(0)) return max(abs(x), axes, keepdim);
+  if (std::isinf(p) && p > T(0)) {
+    // Over an empty set the ∞-norm is 0, as tessera::norm (max would refuse the empty set),
+    // with no elements to pass a gradient to.
+    if (tessera::detail::plan_reduce("ad::norm", x.shape(), axes).inner == 0)
+      return make_op(norm(x.value(), p, axes, keepdim), {x}, [](auto&) {});
+    return max(abs(x), axes, keepdim);
+  }
   if (p != T(2)) throw_invalid_argument("ad::norm", "p ", p, " is not supported (1, 2, inf)");
   const auto plan = tessera::detail::plan_reduce("ad::norm", x.shape(), axes);
   return make_op(norm(x.value(), p, axes, keepdim), {x}, [kshape = plan.out_shape](auto& c) {

@@ -17,6 +17,7 @@ TESSERA_CUDA_NAMESPACE_BEGIN
 /// r = f(x) into a fresh contiguous tensor.
 template <class T, class F>
 tensor<T, cuda> unary(const tensor<T, cuda>& x, F f) {
+  tessera::detail::require_defined("elementwise op", "its input", x);
   tensor<T, cuda> r(x.shape());
   const tensor<T, cuda>* ins[1] = {&x};
   launch_map<T, 1>(r, ins, f);
@@ -26,6 +27,8 @@ tensor<T, cuda> unary(const tensor<T, cuda>& x, F f) {
 /// r = f(a, b) with numpy broadcasting into a fresh contiguous tensor.
 template <class T, class F>
 tensor<T, cuda> binary(const char* fn, const tensor<T, cuda>& a, const tensor<T, cuda>& b, F f) {
+  tessera::detail::require_defined(fn, "the first operand", a);
+  tessera::detail::require_defined(fn, "the second operand", b);
   tensor<T, cuda> r(broadcast_shapes(fn, a.shape(), b.shape()));
   const tensor<T, cuda>* ins[2] = {&a, &b};
   launch_map<T, 2>(r, ins, f);
@@ -35,6 +38,8 @@ tensor<T, cuda> binary(const char* fn, const tensor<T, cuda>& a, const tensor<T,
 /// dst = f(dst, src) in place; src broadcasts to dst's shape.
 template <class T, class F>
 void inplace(const char* fn, const tensor<T, cuda>& dst, const tensor<T, cuda>& src, F f) {
+  tessera::detail::require_defined(fn, "the destination", dst);
+  tessera::detail::require_defined(fn, "the source", src);
   if (!(broadcast_shapes(fn, dst.shape(), src.shape()) == dst.shape()))
     throw_invalid_argument(fn, "source shape ", src.shape().str(),
                            " does not broadcast to destination shape ", dst.shape().str());
