@@ -7,6 +7,8 @@
 #   other options or on a missing folder.
 #   examples/fno_deq/cli_check.sh FNO_DEQ_BINARY WORKDIR
 set -euo pipefail
+# shellcheck source=examples/cli_expect.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../cli_expect.sh"
 (($# == 2)) || { sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 bin=$(realpath "$1") work=$2
 rm -rf "$work"
@@ -14,16 +16,6 @@ mkdir -p "$work"
 cd "$work"
 touch afile
 failed=0
-# expect STATUS MESSAGE ARGS...: fno_deq ARGS exits with STATUS and prints MESSAGE (fixed string).
-expect() {
-  local want=$1 msg=$2 rc=0
-  shift 2
-  "$bin" "$@" >out.log 2>&1 || rc=$?
-  if ((rc != want)) || ! grep -qF -- "$msg" out.log; then
-    echo "cli_check: fno_deq $* exited $rc (expected $want) and said: $(head -c 300 out.log)" >&2
-    failed=1
-  fi
-}
 expect 2 '--draw-curves needs a value, got an empty one' --draw-curves ''
 expect 2 '--out needs a value, got an empty one' --out ''
 expect 2 '--data needs a value, got an empty one' --epochs 1 --data ''

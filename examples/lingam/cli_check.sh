@@ -6,22 +6,14 @@
 # output that cannot be written fails the run.
 #   examples/lingam/cli_check.sh LINGAM_BINARY WORKDIR
 set -euo pipefail
+# shellcheck source=examples/cli_expect.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../cli_expect.sh"
 (($# == 2)) || { sed -n '3,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 bin=$(realpath "$1") work=$2
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
 failed=0
-# expect STATUS MESSAGE ARGS...: lingam ARGS exits with STATUS and prints MESSAGE (fixed string).
-expect() {
-  local want=$1 msg=$2 rc=0
-  shift 2
-  "$bin" "$@" >out.log 2>&1 || rc=$?
-  if ((rc != want)) || ! grep -qF -- "$msg" out.log; then
-    echo "cli_check: lingam $* exited $rc (expected $want) and said: $(head -c 300 out.log)" >&2
-    failed=1
-  fi
-}
 # A small LiNGAM chain a -> b -> c with uniform noise (awk's rand, fixed seed).
 awk 'BEGIN { srand(7); print "a,b,c"; for (i = 0; i < 300; i++) {
   a = rand() - 0.5; b = 2 * a + rand() - 0.5; c = -b + rand() - 0.5; print a "," b "," c } }' >d.csv

@@ -4,4 +4,8 @@
 // to FFTW that is thread-safe.
 #include "tessera/spectral/fft.hpp"
 
+// Reached only if the header let this configuration through: the build fails either way, and
+// the ctest, which looks for the #error's text, fails then.
+static_assert(false, "tessera/spectral/eigen_fft.hpp accepted EIGEN_FFTW_DEFAULT");
+
 int main() { return 0; }

@@ -29,6 +29,32 @@ im::options exact(im::adjoint_method m, bool batched = false) {
                 .rel_tol = 0};
   return o;
 }
+
+/// The layer's gradients of Σ z*·c in float (its parameters and c rounded to float), through
+/// fixed_point with options `o`, and whether the solve and the adjoint converged.
+struct float_grads {
+  std::vector<tensor<float>> g;
+  bool converged = false, adjoint_converged = false;
+};
+float_grads float_layer_grads(const layer& net, const im::options& o) {
+  const auto to_float = [](const tensor<double>& t) {
+    tensor<float> f(t.shape());
+    for (index_t i = 0; i < t.numel(); ++i) f.data()[i] = float(t.flat(i));
+    return f;
+  };
+  ad::scope s;
+  std::vector<ad::var<float>> th;
+  for (const auto& t : net.theta()) th.emplace_back(to_float(t), true);
+  const tensor<float> cf = to_float(net.c);
+  const auto f = [](const ad::var<float>& z, const std::vector<ad::var<float>>& t) {
+    return ad::tanh(ad::matmul(z, t[0]) + ad::matmul(t[3], t[1]) + t[2]);
+  };
+  auto r = im::fixed_point(f, zeros<float>({layer::B, layer::n}), th, o);
+  ad::backward(ad::sum(r.z * cf));
+  float_grads out{{}, r.info.converged, r.adjoint && r.adjoint->converged};
+  for (const auto& v : th) out.g.push_back(v.grad().clone());
+  return out;
+}
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(implicit_gradient_matches_central_differences) {
@@ -122,28 +148,15 @@ BOOST_AUTO_TEST_CASE(float_gradient_matches_double) {
   const layer net;
   const auto ref = net.grads(exact(im::adjoint_method::gmres));
   for (auto m : {im::adjoint_method::gmres, im::adjoint_method::anderson}) {
-    ad::scope s;
-    std::vector<ad::var<float>> th;
-    for (const auto& t : net.theta()) {
-      tensor<float> tf(t.shape());
-      for (index_t i = 0; i < t.numel(); ++i) tf.data()[i] = float(t.flat(i));
-      th.emplace_back(tf, true);
-    }
-    tensor<float> cf(net.c.shape());
-    for (index_t i = 0; i < cf.numel(); ++i) cf.data()[i] = float(net.c.flat(i));
     im::options o;
     o.solver = {.abs_tol = 1e-6, .rel_tol = 0};
     o.backward = {.method = m, .abs_tol = 1e-6, .rel_tol = 0};
-    const auto f = [](const ad::var<float>& z, const std::vector<ad::var<float>>& t) {
-      return ad::tanh(ad::matmul(z, t[0]) + ad::matmul(t[3], t[1]) + t[2]);
-    };
-    auto r = im::fixed_point(f, zeros<float>({layer::B, layer::n}), th, o);
-    BOOST_TEST(r.info.converged);
-    ad::backward(ad::sum(r.z * cf));
-    BOOST_TEST(r.adjoint->converged);
-    for (std::size_t k = 0; k < th.size(); ++k)
+    const float_grads got = float_layer_grads(net, o);
+    BOOST_TEST(got.converged);
+    BOOST_TEST(got.adjoint_converged);
+    for (std::size_t k = 0; k < got.g.size(); ++k)
       for (index_t i = 0; i < ref[k].numel(); ++i)
-        BOOST_TEST(std::abs(double(th[k].grad().flat(i)) - ref[k].flat(i)) <= 2e-5);
+        BOOST_TEST(std::abs(double(got.g[k].flat(i)) - ref[k].flat(i)) <= 2e-5);
   }
 }
 
@@ -182,23 +195,10 @@ BOOST_AUTO_TEST_CASE(float_gmres_with_default_tolerances_stays_at_the_solution) 
   // A nonlinear layer in float with every default: the gradient agrees with double's.
   const layer net;
   const auto ref = net.grads(exact(im::adjoint_method::gmres));
-  ad::scope s;
-  std::vector<ad::var<float>> th;
-  for (const auto& t : net.theta()) {
-    tensor<float> tf(t.shape());
-    for (index_t i = 0; i < t.numel(); ++i) tf.data()[i] = float(t.flat(i));
-    th.emplace_back(tf, true);
-  }
-  tensor<float> cf(net.c.shape());
-  for (index_t i = 0; i < cf.numel(); ++i) cf.data()[i] = float(net.c.flat(i));
-  const auto f = [](const ad::var<float>& z, const std::vector<ad::var<float>>& t) {
-    return ad::tanh(ad::matmul(z, t[0]) + ad::matmul(t[3], t[1]) + t[2]);
-  };
-  auto r = im::fixed_point(f, zeros<float>({layer::B, layer::n}), th, im::options{});
-  ad::backward(ad::sum(r.z * cf));
-  for (std::size_t k = 0; k < th.size(); ++k)
+  const float_grads got = float_layer_grads(net, im::options{});
+  for (std::size_t k = 0; k < got.g.size(); ++k)
     for (index_t i = 0; i < ref[k].numel(); ++i)
-      BOOST_TEST(std::abs(double(th[k].grad().flat(i)) - ref[k].flat(i)) <= 1e-4);
+      BOOST_TEST(std::abs(double(got.g[k].flat(i)) - ref[k].flat(i)) <= 1e-4);
 }
 
 BOOST_AUTO_TEST_CASE(implicit_mode_records_one_node_and_fills_parameters) {

@@ -40,9 +40,13 @@ namespace detail {
 /// the extremum is NaN (max and min propagate a NaN of the reduced set), those are the NaN
 /// elements, as in PyTorch: eq(x, NaN) is 0 everywhere, and the 0/0 share made every
 /// element's gradient NaN.
-template <class T, class S>
-var<T, S> extremum(const char* fn, const var<T, S>& x, const shape_t& axes, tensor<T, S> y) {
+/// `reduce` (max or min of a tensor) runs after the axes are checked, so a bad axis is named
+/// as `fn`.
+template <class T, class S, class Reduce>
+var<T, S> extremum(const char* fn, const var<T, S>& x, const shape_t& axes, bool keepdim,
+                   Reduce reduce) {
   const auto plan = tessera::detail::plan_reduce(fn, x.shape(), axes);
+  tensor<T, S> y = reduce(x.value(), axes, keepdim);
   const tensor<T, S> yb = y.reshape(plan.out_shape);
   const tensor<T, S> mask = add(eq(x.value(), yb), mul(ne(x.value(), x.value()), ne(yb, yb)));
   const tensor<T, S> share = div(mask, sum(mask, axes, true));
@@ -55,14 +59,14 @@ var<T, S> extremum(const char* fn, const var<T, S>& x, const shape_t& axes, tens
 /// y = max over `axes`;  x̄ += ȳ / (number of maxima) at the maxima
 template <class T, class S>
 var<T, S> max(const var<T, S>& x, const shape_t& axes = {}, bool keepdim = false) {
-  (void)tessera::detail::plan_reduce("ad::max", x.shape(), axes);  // bad axes named as ad::max
-  return detail::extremum("ad::max", x, axes, max(x.value(), axes, keepdim));
+  return detail::extremum("ad::max", x, axes, keepdim,
+                          [](const auto& v, const shape_t& a, bool k) { return max(v, a, k); });
 }
 /// y = min over `axes`;  x̄ += ȳ / (number of minima) at the minima
 template <class T, class S>
 var<T, S> min(const var<T, S>& x, const shape_t& axes = {}, bool keepdim = false) {
-  (void)tessera::detail::plan_reduce("ad::min", x.shape(), axes);
-  return detail::extremum("ad::min", x, axes, min(x.value(), axes, keepdim));
+  return detail::extremum("ad::min", x, axes, keepdim,
+                          [](const auto& v, const shape_t& a, bool k) { return min(v, a, k); });
 }
 /// y = log Σ exp x over `axes`;  x̄ += ȳ·exp(x - y)
 template <class T, class S>

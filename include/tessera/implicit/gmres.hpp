@@ -231,9 +231,9 @@ solution<T, S> gmres_with(Op& A, const tensor<T, S>& b_in, const gmres_options& 
   };
   bool done = measure();
   info.residual_history.push_back(beta);
-  // The lowest true residual so far (x = 0 at first): what is returned, and where a cycle
-  // that made it worse restarts from. In float the Krylov basis loses orthogonality near the
-  // type's precision, and a cycle past it can land far from the solution.
+  // The iterate with the lowest true residual so far (x = 0 at first): what is returned. In
+  // float the Krylov basis loses orthogonality near the type's precision, and a cycle past it
+  // can land far from the solution.
   tensor<T, S> best_x = x, best_r = r;
   std::vector<double> best_rs = rs;
   double best_beta = beta;
