@@ -107,7 +107,7 @@ void BM_GeluFwdBwd(benchmark::State& state) {
   set_counters<T>(state, n, 1);
 }
 
-// relu and maximum propagate NaN (since 2026-11-28: a second compare per element). The
+// relu, maximum and minimum propagate NaN (since 2026-11-28: a second compare per element). The
 // ...NoNanCheck cases run the same map with the former lambdas (a NaN operand could vanish), as
 // the A/B of what the check costs.
 template <class T>
@@ -132,24 +132,29 @@ void BM_ReluNoNanCheck(benchmark::State& state) {
   set_counters<T>(state, n, 1);
 }
 
-template <class T>
-void BM_Maximum(benchmark::State& state) {
+// maximum (Max) or minimum of two signed inputs.
+template <class T, bool Max>
+void BM_Extremum(benchmark::State& state) {
   const index_t n = state.range(0);
   const auto a = signed_input<T>(n, 1), b = signed_input<T>(n, 2);
   for (auto _ : state) {
-    auto r = tessera::maximum(a, b);
+    auto r = Max ? tessera::maximum(a, b) : tessera::minimum(a, b);
     benchmark::DoNotOptimize(r.data());
   }
   set_counters<T>(state, n, 2);
 }
 
-template <class T>
-void BM_MaximumNoNanCheck(benchmark::State& state) {
+template <class T, bool Max>
+void BM_ExtremumNoNanCheck(benchmark::State& state) {
   const index_t n = state.range(0);
   const auto a = signed_input<T>(n, 1), b = signed_input<T>(n, 2);
   for (auto _ : state) {
-    auto r =
-        tessera::detail::binary_map<T>("maximum", a, b, [](T x, T y) { return x >= y ? x : y; });
+    auto r = tessera::detail::binary_map<T>(Max ? "maximum" : "minimum", a, b, [](T x, T y) {
+      if constexpr (Max)
+        return x >= y ? x : y;
+      else
+        return x <= y ? x : y;
+    });
     benchmark::DoNotOptimize(r.data());
   }
   set_counters<T>(state, n, 2);
@@ -171,8 +176,10 @@ BENCHMARK(BM_GeluFwdBwd<float>)->Name("BM_GeluFwdBwdFloat")->Apply(sizes);
 BENCHMARK(BM_GeluFwdBwd<double>)->Name("BM_GeluFwdBwdDouble")->Apply(sizes);
 BENCHMARK(BM_Relu<float>)->Name("BM_ReluFloat")->Apply(sizes);
 BENCHMARK(BM_ReluNoNanCheck<float>)->Name("BM_ReluNoNanCheckFloat")->Apply(sizes);
-BENCHMARK(BM_Maximum<float>)->Name("BM_MaximumFloat")->Apply(sizes);
-BENCHMARK(BM_MaximumNoNanCheck<float>)->Name("BM_MaximumNoNanCheckFloat")->Apply(sizes);
+BENCHMARK(BM_Extremum<float, true>)->Name("BM_MaximumFloat")->Apply(sizes);
+BENCHMARK(BM_ExtremumNoNanCheck<float, true>)->Name("BM_MaximumNoNanCheckFloat")->Apply(sizes);
+BENCHMARK(BM_Extremum<float, false>)->Name("BM_MinimumFloat")->Apply(sizes);
+BENCHMARK(BM_ExtremumNoNanCheck<float, false>)->Name("BM_MinimumNoNanCheckFloat")->Apply(sizes);
 
 }  // namespace
 

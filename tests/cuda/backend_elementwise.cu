@@ -5,6 +5,7 @@
 // Boost.Test first: under nvcc, <boost/mpl/list.hpp> included before it turns off the
 // variadic BOOST_TEST forms.
 #include <boost/test/unit_test.hpp>
+#include <string>
 
 #include <boost/mpl/list.hpp>
 
@@ -162,6 +163,43 @@ BOOST_AUTO_TEST_CASE(bad_shapes_throw_like_host) {
   BOOST_CHECK_THROW(exp(none), invalid_argument);
   BOOST_CHECK_THROW(add(a, none), invalid_argument);
   BOOST_CHECK_THROW(add_(none, a), invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(undefined_tensors_are_refused_by_name_before_any_launch) {
+  // An undefined tensor's rank-0 shape says one element: before these checks, reductions,
+  // casts, transfers and optimizer updates launched on its null pointer.
+  const auto refused = [](const char* fn, auto&& call) {
+    try {
+      call();
+      BOOST_ERROR(fn << " accepted an undefined tensor");
+    } catch (const invalid_argument& e) {
+      const std::string m = e.what();
+      BOOST_TEST(m.find(fn) != std::string::npos, m);
+      BOOST_TEST(m.find("undefined tensor") != std::string::npos, m);
+    }
+  };
+  const tensor<float, cuda> none;
+  const tensor<float> host_none;
+  refused("sum", [&] { (void)sum(none); });
+  refused("mean", [&] { (void)mean(none); });
+  refused("max", [&] { (void)max(none); });
+  refused("norm", [&] { (void)norm(none, 2.f); });
+  refused("all_finite", [&] { (void)all_finite(none); });
+  refused("logsumexp", [&] { (void)logsumexp(none); });
+  refused("cast", [&] { (void)cast<double>(none); });
+  refused("cast", [&] { (void)cast<__nv_bfloat16>(none); });
+  refused("to", [&] { (void)to<host>(none); });
+  refused("to", [&] { (void)to<cuda>(host_none); });
+  const auto p = zeros<float, cuda>({4});
+  const auto c = optim::adam_coefficients_for<float>(1e-2f, 0.9f, 0.999f, 1e-8f, 0.f, false, 1);
+  refused("optim::adam_update_", [&] {
+    optim::adam_update_(p, none, p.clone(), p.clone(), none, c, false, false, false);
+  });
+  refused("optim::adam_update_",
+          [&] { optim::adam_update_(none, none, none, none, none, c, false, false, false); });
+  const optim::detail::sgd_coefficients<float> sc{0.1f, 0.f, 0.f, 1.f};
+  refused("optim::sgd_update_",
+          [&] { optim::sgd_update_(none, none, none, sc, false, false, false, false, nullptr); });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -96,6 +96,18 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(argmax_and_nan_rules_match_host, T, scalar_types) 
   const tensor<T> m = to<host>(max(to<cuda>(t), {1}));
   BOOST_TEST(std::isnan(m(1)));
   BOOST_TEST(m(0) == T(3));
+  // Every norm of a row with a NaN is NaN, the infinity norm too, on rows, columns and all.
+  for (const T p : {T(1), T(2), std::numeric_limits<T>::infinity()}) {
+    BOOST_TEST_CONTEXT("norm p = " << p) {
+      const tensor<T> rows = to<host>(norm(to<cuda>(t), p, {1}));
+      BOOST_TEST(std::isnan(rows(1)));
+      BOOST_TEST(!std::isnan(rows(0)));
+      const tensor<T> cols = to<host>(norm(to<cuda>(t), p, {0}));
+      BOOST_TEST(std::isnan(cols(2)));
+      BOOST_TEST(!std::isnan(cols(0)));
+      BOOST_TEST(std::isnan(to<host>(norm(to<cuda>(t), p)).item()));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(matmul_matches_host, T, scalar_types) {

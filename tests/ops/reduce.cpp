@@ -170,6 +170,17 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(argmax_first_maximum, T, float_types) {
   BOOST_TEST(argmax(from_list<T>({-5}), 0).item() == 0);
   BOOST_TEST(std::isnan(max(from_list<T>({1, nan, 3})).item()));
   BOOST_TEST(std::isnan(min(from_list<T>({nan, 1, 3})).item()));
+  // A NaN makes every norm NaN, the infinity norm's max included (it skipped NaN before).
+  const T inf = std::numeric_limits<T>::infinity();
+  for (const T p : {T(1), T(2), inf}) {
+    BOOST_TEST_CONTEXT("norm p = " << p) {
+      BOOST_TEST(std::isnan(norm(from_list<T>({1, nan, 3}), p).item()));
+      BOOST_TEST(std::isnan(norm(from_list<T>({nan, 1, 3}), p).item()));
+      const tensor<T> rows = norm(from_list<T>({1, nan, 3, -4}).reshape({2, 2}), p, shape_t{1});
+      BOOST_TEST(std::isnan(rows.data()[0]));
+      BOOST_TEST(rows.data()[1] == (p == T(1) ? T(7) : p == T(2) ? T(5) : T(4)));
+    }
+  }
   check_throws([] { (void)argmax(zeros<T>(shape_t{2, 0}), 1); }, {"tessera::argmax", "(2,0)"});
   check_throws([] { (void)argmax(zeros<T>(shape_t{2, 3}), 2); }, {"tessera::argmax", "axis 2"});
 }

@@ -429,20 +429,6 @@ tensor<T, Space> empty(const shape_t& shape) {
   return tensor<T, Space>(shape);
 }
 
-/// The tensor in memory space `Dst`: `to<cuda>(t)` copies a host tensor to the device and
-/// `to<host>(t)` copies back (waiting for the copy); a tensor already in `Dst` is returned
-/// as is (sharing storage). Moves between spaces need <tessera/cuda.hpp> (nvcc).
-template <memory_space Dst, class T, memory_space Src>
-tensor<T, Dst> to(const tensor<T, Src>& t) {
-  if constexpr (std::is_same_v<Dst, Src>) {
-    return t;
-  } else {
-    // The non-host side implements both directions.
-    using device_space = std::conditional_t<std::is_same_v<Dst, host>, Src, Dst>;
-    return space_traits<device_space>::template transfer<Dst>(t);
-  }
-}
-
 namespace detail {
 /// Throws tessera::invalid_argument naming `fn` and `what` when `t` is undefined (default-
 /// constructed or moved from): its rank-0 shape says one element, but it has no storage.
@@ -452,6 +438,22 @@ void require_defined(const char* fn, const char* what, const tensor<T, S>& t) {
     throw_invalid_argument(fn, what, " is an undefined tensor (default-constructed or moved from)");
 }
 }  // namespace detail
+
+/// The tensor in memory space `Dst`: `to<cuda>(t)` copies a host tensor to the device and
+/// `to<host>(t)` copies back (waiting for the copy); a tensor already in `Dst` is returned
+/// as is (sharing storage). Moves between spaces need <tessera/cuda.hpp> (nvcc).
+/// @throws tessera::invalid_argument when a move between spaces is asked of an undefined tensor.
+template <memory_space Dst, class T, memory_space Src>
+tensor<T, Dst> to(const tensor<T, Src>& t) {
+  if constexpr (std::is_same_v<Dst, Src>) {
+    return t;
+  } else {
+    detail::require_defined("to", "the tensor", t);
+    // The non-host side implements both directions.
+    using device_space = std::conditional_t<std::is_same_v<Dst, host>, Src, Dst>;
+    return space_traits<device_space>::template transfer<Dst>(t);
+  }
+}
 
 /// True when both tensors are defined and refer to the same storage block.
 template <class T, class S>

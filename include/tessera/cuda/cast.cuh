@@ -66,6 +66,7 @@ tensor<U, cuda> cast(const tensor<T, cuda>& x) {
   if constexpr (std::is_same_v<U, T>) {
     return x;
   } else {
+    tessera::detail::require_defined("cast", "the input", x);
     const tensor<T, cuda> xc = x.contiguous();
     tensor<U, cuda> y(x.shape());
     if (y.numel() == 0) return y;

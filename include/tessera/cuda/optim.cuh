@@ -275,6 +275,10 @@ template <class T>
 void check_adam_operands(const tensor<T, cuda>& p, const tensor<T, cuda>& g,
                          const tensor<T, cuda>& m, const tensor<T, cuda>& v,
                          const tensor<T, cuda>& vmax, bool amsgrad) {
+  tessera::detail::require_defined("optim::adam_update_", "the parameter", p);
+  tessera::detail::require_defined("optim::adam_update_", "the gradient", g);
+  tessera::detail::require_defined("optim::adam_update_", "the first moment", m);
+  tessera::detail::require_defined("optim::adam_update_", "the second moment", v);
   for (const tensor<T, cuda>* t : {&g, &m, &v})
     if (!(t->shape() == p.shape()) || !t->is_contiguous())
       throw_invalid_argument("optim::adam_update_", "gradient/state shape ", t->shape().str(),
@@ -346,6 +350,8 @@ void sgd_update_(const tensor<T, cuda>& p, const tensor<T, cuda>& g, const tenso
   static_assert(
       !tessera::cuda_detail::is_16bit_v<T>,
       "sgd_update_ is not implemented for __nv_bfloat16/__half tensors: cast<float> first");
+  tessera::detail::require_defined("optim::sgd_update_", "the parameter", p);
+  tessera::detail::require_defined("optim::sgd_update_", "the gradient", g);
   if (!p.is_contiguous() || !g.is_contiguous() || !(g.shape() == p.shape()))
     throw_invalid_argument("optim::sgd_update_", "parameter shape ", p.shape().str(),
                            " and gradient shape ", g.shape().str(),

@@ -69,12 +69,6 @@ struct min_op {
     return (v < a || isnan(v)) && !isnan(a) ? v : a;
   }
 };
-struct absmax_op {
-  template <class T>
-  __device__ __forceinline__ T operator()(const T& a, const T& v) const {
-    return v > a ? v : a;
-  }
-};
 struct finite_map {
   template <class T>
   __device__ __forceinline__ T operator()(T v) const {
@@ -181,6 +175,7 @@ struct widened_map {
 template <class T, class Map, class Combine>
 tensor<T, cuda> reduce(const char* fn, const tensor<T, cuda>& x, const shape_t& axes, bool keepdim,
                        cuda_compute_t<T> identity, Map map, Combine combine) {
+  tessera::detail::require_defined(fn, "the input", x);
   const tessera::detail::reduce_plan p = tessera::detail::plan_reduce(fn, x.shape(), axes);
   tensor<T, cuda> out(keepdim ? p.out_shape : p.squeezed_shape);
   if (p.outer == 0) return out;
@@ -277,6 +272,7 @@ tensor<T, cuda> sum(const tensor<T, cuda>& x, const shape_t& axes = {}, bool kee
 /// v·(1/n), rounded once.
 template <class T>
 tensor<T, cuda> mean(const tensor<T, cuda>& x, const shape_t& axes = {}, bool keepdim = false) {
+  tessera::detail::require_defined("mean", "the input", x);
   const detail::reduce_plan p = detail::plan_reduce("mean", x.shape(), axes);
   if constexpr (cuda_detail::is_16bit_v<T>) {
     if (p.inner == 0)
@@ -297,6 +293,7 @@ tensor<T, cuda> mean(const tensor<T, cuda>& x, const shape_t& axes = {}, bool ke
 template <class T>
 tensor<T, cuda> var(const tensor<T, cuda>& x, const shape_t& axes = {}, int correction = 0,
                     bool keepdim = false) {
+  tessera::detail::require_defined("var", "the input", x);
   if constexpr (cuda_detail::is_16bit_v<T>) {
     return cast<T>(var(cast<float>(x), axes, correction, keepdim));
   } else {
@@ -380,6 +377,7 @@ tensor<index_t, cuda> argmax(const tensor<T, cuda>& x, int axis, bool keepdim = 
 template <class T>
 tensor<T, cuda> logsumexp(const tensor<T, cuda>& x, const shape_t& axes = {},
                           bool keepdim = false) {
+  tessera::detail::require_defined("logsumexp", "the input", x);
   if constexpr (cuda_detail::is_16bit_v<T>) {
     return cast<T>(logsumexp(cast<float>(x), axes, keepdim));
   } else {
@@ -396,12 +394,13 @@ tensor<T, cuda> logsumexp(const tensor<T, cuda>& x, const shape_t& axes = {},
   }
 }
 
-/// p-norm over `axes` for p = 1, 2 or infinity. 16-bit tensors: in float on the widened
-/// values (p is a float), rounded once.
+/// p-norm over `axes` for p = 1, 2 or infinity; NaN where the reduced set holds a NaN.
+/// 16-bit tensors: in float on the widened values (p is a float), rounded once.
 /// @throws tessera::invalid_argument for other p.
 template <class T>
 tensor<T, cuda> norm(const tensor<T, cuda>& x, cuda_compute_t<T> p = 2, const shape_t& axes = {},
                      bool keepdim = false) {
+  tessera::detail::require_defined("norm", "the input", x);
   if constexpr (cuda_detail::is_16bit_v<T>) {
     return cast<T>(norm(cast<float>(x), p, axes, keepdim));
   } else {
@@ -413,7 +412,7 @@ tensor<T, cuda> norm(const tensor<T, cuda>& x, cuda_compute_t<T> p = 2, const sh
                                   cuda_kernels::plus_op{});
     if (std::isinf(p) && p > 0)
       return cuda_kernels::reduce("norm", x, axes, keepdim, T(0), cuda_kernels::abs_map<T>{},
-                                  cuda_kernels::absmax_op{});
+                                  cuda_kernels::max_op{});
     throw_invalid_argument("norm", "p ", p, " is not supported (use 1, 2 or infinity)");
   }
 }
@@ -431,6 +430,7 @@ tensor<T, cuda> sum_to(const tensor<T, cuda>& g, const shape_t& shape) {
 /// True when every element is finite (waits for the current stream).
 template <class T>
 bool all_finite(const tensor<T, cuda>& x) {
+  tessera::detail::require_defined("all_finite", "the input", x);
   if constexpr (cuda_detail::is_16bit_v<T>) {
     return all_finite(cast<float>(x));  // widening keeps ±inf and NaN
   } else {

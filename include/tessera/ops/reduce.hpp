@@ -268,15 +268,24 @@ tensor<T> variance(const tensor<T>& x, const shape_t& axes = {}, int correction 
   return var(x, axes, correction, keepdim);
 }
 
+namespace detail {
+/// The larger of two values, NaN if either is (max's and the infinity norm's combine).
+struct nan_max {
+  template <class T>
+  T operator()(T a, T v) const {
+    return (v > a || std::isnan(v)) && !std::isnan(a) ? v : a;
+  }
+};
+}  // namespace detail
+
 /// Maximum over `axes`. @throws tessera::invalid_argument when a reduced extent is zero.
 template <class T>
 tensor<T> max(const tensor<T>& x, const shape_t& axes = {}, bool keepdim = false) {
   if (detail::plan_reduce("max", x.shape(), axes).inner == 0)
     throw_invalid_argument("max", "cannot take the maximum over an empty axis of shape ",
                            x.shape().str());
-  return detail::reduce_generic(
-      "max", x, axes, keepdim, -std::numeric_limits<T>::infinity(), detail::identity_map{},
-      [](T a, T v) { return (v > a || std::isnan(v)) && !std::isnan(a) ? v : a; });
+  return detail::reduce_generic("max", x, axes, keepdim, -std::numeric_limits<T>::infinity(),
+                                detail::identity_map{}, detail::nan_max{});
 }
 
 /// Minimum over `axes`. @throws tessera::invalid_argument when a reduced extent is zero.
@@ -341,6 +350,7 @@ tensor<T> logsumexp(const tensor<T>& x, const shape_t& axes = {}, bool keepdim =
 }
 
 /// p-norm over `axes` for p = 1, 2 or infinity (pass std::numeric_limits<T>::infinity()).
+/// A NaN in the reduced set gives NaN for every p (as ad::norm and PyTorch).
 /// @throws tessera::invalid_argument for other p.
 template <class T>
 tensor<T> norm(const tensor<T>& x, T p = T(2), const shape_t& axes = {}, bool keepdim = false) {
@@ -350,8 +360,7 @@ tensor<T> norm(const tensor<T>& x, T p = T(2), const shape_t& axes = {}, bool ke
     return detail::sum_generic("norm", x, axes, keepdim, [](T v) { return std::abs(v); });
   if (std::isinf(p) && p > 0)
     return detail::reduce_generic(
-        "norm", x, axes, keepdim, T(0), [](T v) { return std::abs(v); },
-        [](T a, T v) { return v > a ? v : a; });
+        "norm", x, axes, keepdim, T(0), [](T v) { return std::abs(v); }, detail::nan_max{});
   throw_invalid_argument("norm", "p ", p, " is not supported (use 1, 2 or infinity)");
 }
 
