@@ -178,13 +178,14 @@ template <class T, class S, class Rule, class It>
 var<T, S> record(tensor<T, S>&& value, It first, std::size_t n, Rule&& rule) {
   bool rg = false;
   if (!grad_disabled())
-    for (std::size_t k = 0; k < n; ++k) rg = rg || first[k].requires_grad();
+    for (std::size_t k = 0; k < n; ++k)
+      rg = rg || first[static_cast<std::ptrdiff_t>(k)].requires_grad();
   tape& tp = current_tape();
   vari<T, S>* out = tp.make<vari<T, S>>(std::move(value), rg);
   out->leaf = false;
   if (rg) {
     vari<T, S>** in = tp.make_array<vari<T, S>*>(n);
-    for (std::size_t k = 0; k < n; ++k) in[k] = first[k].impl();
+    for (std::size_t k = 0; k < n; ++k) in[k] = first[static_cast<std::ptrdiff_t>(k)].impl();
     tp.push(tp.make<op_node<T, S, std::decay_t<Rule>>>(in, out, std::forward<Rule>(rule)));
   }
   return var<T, S>(out);

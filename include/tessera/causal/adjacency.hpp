@@ -245,15 +245,16 @@ inline Eigen::VectorXd adaptive_lasso_from_moments(const Eigen::MatrixXd& X,
   const Eigen::Index nk = static_cast<Eigen::Index>(kept.size());
   Eigen::MatrixXd GK(nk, nk);
   Eigen::VectorXd gK(nk);
+  const auto kept_at = [&](Eigen::Index a) { return kept[static_cast<std::size_t>(a)]; };
   for (Eigen::Index a = 0; a < nk; ++a) {
-    for (Eigen::Index b = 0; b < nk; ++b) GK(a, b) = G(kept[a], kept[b]);
-    gK[a] = g[kept[a]];
+    for (Eigen::Index b = 0; b < nk; ++b) GK(a, b) = G(kept_at(a), kept_at(b));
+    gK[a] = g[kept_at(a)];
   }
   // A subset of a well-conditioned Gram matrix is at least as well conditioned.
   const Eigen::VectorXd cK = Eigen::LLT<Eigen::MatrixXd>(GK).solve(gK);
   for (Eigen::Index a = 0; a < nk; ++a) {
-    const index_t pa = predictors[static_cast<std::size_t>(kept[a])];
-    coef[kept[a]] = cK[a] * st / m.scale[pa];
+    const index_t pa = predictors[static_cast<std::size_t>(kept_at(a))];
+    coef[kept_at(a)] = cK[a] * st / m.scale[pa];
   }
   return coef;
 }

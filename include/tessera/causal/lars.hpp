@@ -181,7 +181,8 @@ inline lars_path_result lars_path_gram(const Eigen::MatrixXd& gram0, const Eigen
       c_signed = cov[static_cast<std::size_t>(c_idx)];
       C = std::abs(c_signed);
     }
-    if (alphas.size() <= static_cast<std::size_t>(n_iter)) alphas.resize(n_iter + 1);
+    if (alphas.size() <= static_cast<std::size_t>(n_iter))
+      alphas.resize(static_cast<std::size_t>(n_iter) + 1);
     const double alpha = C / n_samples;
     alphas[static_cast<std::size_t>(n_iter)] = alpha;
     // With alpha_min = 0 sklearn only stops here (no interpolation: alpha stays C / n).

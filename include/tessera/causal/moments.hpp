@@ -125,8 +125,8 @@ struct moment_tables {
     const int m = deg + 1;
     for (int k = 0; k < segments; ++k) {
       // Vandermonde system at the Chebyshev nodes of [0, 1], solved with partial pivoting.
-      std::array<std::array<double, 8>, 8> A{};
-      std::array<double, 8> y{};
+      double A[8][8] = {};
+      double y[8] = {};
       for (int i = 0; i < m; ++i) {
         const double x = 0.5 + 0.5 * std::cos(std::numbers::pi * (i + 0.5) / m);
         double p = 1.0;

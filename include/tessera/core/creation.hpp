@@ -79,8 +79,10 @@ tensor<T> linspace(T start, T stop, index_t count) {
   if (!std::isfinite(static_cast<double>(start)) || !std::isfinite(static_cast<double>(stop)))
     throw_invalid_argument("linspace", "start ", start, " and stop ", stop, " must be finite");
   tensor<T> t(shape_t{count});
-  const double step = count > 1 ? (static_cast<double>(stop) - start) / (count - 1) : 0.0;
-  for (index_t i = 0; i < count; ++i) t.data()[i] = static_cast<T>(start + step * i);
+  const double step =
+      count > 1 ? (static_cast<double>(stop) - start) / static_cast<double>(count - 1) : 0.0;
+  for (index_t i = 0; i < count; ++i)
+    t.data()[i] = static_cast<T>(start + step * static_cast<double>(i));
   if (count > 1) t.data()[count - 1] = stop;
   return t;
 }

@@ -11,31 +11,32 @@ namespace tessera::detail {
 
 /// Shape and per-operand strides after dropping size-1 axes and merging axes that are
 /// contiguous with their neighbour in every operand.
-template <int N>
+template <std::size_t N>
 struct nd_layout {
   shape_t shape;
   std::array<shape_t, N> strides;
 };
 
-template <int N>
+template <std::size_t N>
 nd_layout<N> coalesce(const shape_t& shape, const std::array<shape_t, N>& strides) {
   nd_layout<N> out;
   for (int i = 0; i < shape.rank(); ++i) {
     if (shape[i] == 1) continue;
     const int r = out.shape.rank();
     bool merge = r > 0;
-    for (int k = 0; k < N && merge; ++k) merge = out.strides[k][r - 1] == strides[k][i] * shape[i];
+    for (std::size_t k = 0; k < N && merge; ++k)
+      merge = out.strides[k][r - 1] == strides[k][i] * shape[i];
     if (merge) {
       out.shape[r - 1] *= shape[i];
-      for (int k = 0; k < N; ++k) out.strides[k][r - 1] = strides[k][i];
+      for (std::size_t k = 0; k < N; ++k) out.strides[k][r - 1] = strides[k][i];
     } else {
       out.shape.push_back(shape[i]);
-      for (int k = 0; k < N; ++k) out.strides[k].push_back(strides[k][i]);
+      for (std::size_t k = 0; k < N; ++k) out.strides[k].push_back(strides[k][i]);
     }
   }
   if (out.shape.rank() == 0) {  // a single element
     out.shape.push_back(1);
-    for (int k = 0; k < N; ++k) out.strides[k].push_back(1);
+    for (std::size_t k = 0; k < N; ++k) out.strides[k].push_back(1);
   }
   return out;
 }
@@ -43,7 +44,7 @@ nd_layout<N> coalesce(const shape_t& shape, const std::array<shape_t, N>& stride
 /// Calls row(count, offsets, inner_strides) for every innermost row of `shape`, where
 /// offsets[k] is operand k's element offset (relative to `base[k]`) of the row's first element.
 /// Rows are split across threads when the total element count exceeds `grain`.
-template <int N, class Row>
+template <std::size_t N, class Row>
 void for_each_row(const shape_t& shape, const std::array<shape_t, N>& strides,
                   const std::array<index_t, N>& base, index_t grain, Row&& row) {
   if (shape.numel() == 0) return;
@@ -51,7 +52,7 @@ void for_each_row(const shape_t& shape, const std::array<shape_t, N>& strides,
   const int r = L.shape.rank();
   const index_t inner = L.shape[r - 1];
   std::array<index_t, N> inner_stride;
-  for (int k = 0; k < N; ++k) inner_stride[k] = L.strides[k][r - 1];
+  for (std::size_t k = 0; k < N; ++k) inner_stride[k] = L.strides[k][r - 1];
   const index_t rows = L.shape.numel() / inner;
   const index_t row_grain = grain / (inner > 0 ? inner : 1) + 1;
   parallel_for(0, rows, row_grain, [&](index_t lo, index_t hi) {
@@ -61,14 +62,14 @@ void for_each_row(const shape_t& shape, const std::array<shape_t, N>& strides,
     for (int ax = r - 2; ax >= 0; --ax) {
       idx[ax] = rem % L.shape[ax];
       rem /= L.shape[ax];
-      for (int k = 0; k < N; ++k) off[k] += idx[ax] * L.strides[k][ax];
+      for (std::size_t k = 0; k < N; ++k) off[k] += idx[ax] * L.strides[k][ax];
     }
     for (index_t q = lo; q < hi; ++q) {
       row(inner, off, inner_stride);
       for (int ax = r - 2; ax >= 0; --ax) {
-        for (int k = 0; k < N; ++k) off[k] += L.strides[k][ax];
+        for (std::size_t k = 0; k < N; ++k) off[k] += L.strides[k][ax];
         if (++idx[ax] < L.shape[ax]) break;
-        for (int k = 0; k < N; ++k) off[k] -= L.strides[k][ax] * L.shape[ax];
+        for (std::size_t k = 0; k < N; ++k) off[k] -= L.strides[k][ax] * L.shape[ax];
         idx[ax] = 0;
       }
     }

@@ -45,11 +45,11 @@ class shape_t {
   [[nodiscard]] constexpr bool empty() const noexcept { return rank_ == 0; }
   constexpr index_t operator[](int i) const noexcept { return d_[i]; }
   constexpr index_t& operator[](int i) noexcept { return d_[i]; }
-  [[nodiscard]] constexpr const index_t* begin() const noexcept { return d_.data(); }
-  [[nodiscard]] constexpr const index_t* end() const noexcept { return d_.data() + rank_; }
-  [[nodiscard]] constexpr index_t* begin() noexcept { return d_.data(); }
-  [[nodiscard]] constexpr index_t* end() noexcept { return d_.data() + rank_; }
-  [[nodiscard]] constexpr const index_t* data() const noexcept { return d_.data(); }
+  [[nodiscard]] constexpr const index_t* begin() const noexcept { return d_; }
+  [[nodiscard]] constexpr const index_t* end() const noexcept { return d_ + rank_; }
+  [[nodiscard]] constexpr index_t* begin() noexcept { return d_; }
+  [[nodiscard]] constexpr index_t* end() noexcept { return d_ + rank_; }
+  [[nodiscard]] constexpr const index_t* data() const noexcept { return d_; }
 
   /// Last extent; the shape must not be empty.
   [[nodiscard]] constexpr index_t back() const noexcept { return d_[rank_ - 1]; }
@@ -106,13 +106,17 @@ class shape_t {
     if (r > static_cast<std::size_t>(max_rank))
       throw_invalid_argument(fn, "rank ", r, " exceeds the maximum rank ", max_rank);
   }
+  static void check_rank(const char* fn, int r) {
+    if (r < 0) throw_invalid_argument(fn, "rank ", r, " is negative");
+    check_rank(fn, static_cast<std::size_t>(r));
+  }
   void assign(const index_t* p, std::size_t n) {
     check_rank("shape_t", n);
     rank_ = static_cast<int>(n);
     for (std::size_t i = 0; i < n; ++i) d_[i] = p[i];
   }
 
-  std::array<index_t, max_rank> d_{};
+  index_t d_[max_rank] = {};
   int rank_ = 0;
 };
 

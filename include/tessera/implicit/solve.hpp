@@ -164,8 +164,8 @@ struct anderson_state {
         lambda(lambda_),
         beta(beta_),
         relative(relative_),
-        X(m_),
-        G(m_),
+        X(static_cast<std::size_t>(m_)),
+        G(static_cast<std::size_t>(m_)),
         gram(static_cast<std::size_t>(rows * m_ * m_), 0.0) {}
 
   tensor<T> next(const iterate_view<T>& v, int& safeguards) {
@@ -176,14 +176,15 @@ struct anderson_state {
         return picard_step(v, beta, safeguards);
       }
     const int s = head;
-    X[s] = v.x;
-    G[s] = v.r;
+    X[static_cast<std::size_t>(s)] = v.x;
+    G[static_cast<std::size_t>(s)] = v.r;
     head = (head + 1) % m;
     count = std::min(count + 1, m);
     std::vector<double> d(static_cast<std::size_t>(R));
     const std::size_t mm = static_cast<std::size_t>(m) * static_cast<std::size_t>(m);
     for (int i = 0; i < count; ++i) {
-      row_dots(G[s].data(), G[i].data(), R, N, d.data());
+      row_dots(G[static_cast<std::size_t>(s)].data(), G[static_cast<std::size_t>(i)].data(), R, N,
+               d.data());
       for (index_t b = 0; b < R; ++b) {
         double* g = gram.data() + static_cast<std::size_t>(b) * mm;
         g[s * m + i] = g[i * m + s] = d[static_cast<std::size_t>(b)];
@@ -200,8 +201,8 @@ struct anderson_state {
     T* out = xn.data();
     std::vector<const T*> xp(static_cast<std::size_t>(n)), gp(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {
-      xp[static_cast<std::size_t>(i)] = X[i].data();
-      gp[static_cast<std::size_t>(i)] = G[i].data();
+      xp[static_cast<std::size_t>(i)] = X[static_cast<std::size_t>(i)].data();
+      gp[static_cast<std::size_t>(i)] = G[static_cast<std::size_t>(i)].data();
     }
     const double bt = beta;
     for_rows(R, N, [&](index_t row, index_t lo, index_t hi) {
@@ -248,7 +249,11 @@ struct broyden_state {
   int count = 0, head = 0;
   tensor<T> x_prev, r_prev;
 
-  broyden_state(int mem_, double restart_) : mem(mem_), restart(restart_), U(mem_), V(mem_) {}
+  broyden_state(int mem_, double restart_)
+      : mem(mem_),
+        restart(restart_),
+        U(static_cast<std::size_t>(mem_)),
+        V(static_cast<std::size_t>(mem_)) {}
 
   // out = base + sign·Σ_i P_i c_i (per-sample coefficients c[i·R + row]).
   static void combine(T* out, const T* base, double sign, const std::vector<tensor<T>>& P,
@@ -257,7 +262,8 @@ struct broyden_state {
       for (index_t e = lo; e < hi; ++e) {
         double acc = 0;
         for (int i = 0; i < count; ++i)
-          acc += c[static_cast<std::size_t>(i * L.rows + row)] * double(P[i].data()[e]);
+          acc += c[static_cast<std::size_t>(i * L.rows + row)] *
+                 double(P[static_cast<std::size_t>(i)].data()[e]);
         out[e] = static_cast<T>(sign * double(base[e]) + acc);
       }
     });
@@ -286,8 +292,8 @@ struct broyden_state {
         copy_row(xc.data(), v.best_z.data(), b, N);
         copy_row(rc.data(), v.best_r.data(), b, N);
         for (int i = 0; i < count; ++i) {
-          std::fill_n(U[i].data() + b * N, N, T(0));
-          std::fill_n(V[i].data() + b * N, N, T(0));
+          std::fill_n(U[sz(i)].data() + b * N, N, T(0));
+          std::fill_n(V[sz(i)].data() + b * N, N, T(0));
         }
       }
     }
@@ -306,8 +312,8 @@ struct broyden_state {
       }
       std::vector<double> a(sz(count * R)), c(sz(count * R));
       for (int i = 0; i < count; ++i) {
-        row_dots(V[i].data(), dr.data(), R, N, a.data() + sz(i * R));
-        row_dots(U[i].data(), dx.data(), R, N, c.data() + sz(i * R));
+        row_dots(V[sz(i)].data(), dr.data(), R, N, a.data() + sz(i * R));
+        row_dots(U[sz(i)].data(), dx.data(), R, N, c.data() + sz(i * R));
       }
       tensor<T> hdr(v.x.shape()), vv(v.x.shape());  // B⁻¹Δg and B⁻ᵀΔx
       combine(hdr.data(), dr.data(), -1.0, U, count, a, L);
@@ -347,8 +353,8 @@ struct broyden_state {
             }
           });
         }
-        U[slot] = std::move(u);
-        V[slot] = std::move(vv);
+        U[sz(slot)] = std::move(u);
+        V[sz(slot)] = std::move(vv);
         head = (head + 1) % mem;
         count = std::min(count + 1, mem);
       }
@@ -356,7 +362,8 @@ struct broyden_state {
 
     // x⁺ = x − B⁻¹ g = x + g − Σ u_i (v_i · g)
     std::vector<double> e(sz(count * R));
-    for (int i = 0; i < count; ++i) row_dots(V[i].data(), rc.data(), R, N, e.data() + sz(i * R));
+    for (int i = 0; i < count; ++i)
+      row_dots(V[sz(i)].data(), rc.data(), R, N, e.data() + sz(i * R));
     for (double& q : e) q = -q;
     tensor<T> step(v.x.shape());
     combine(step.data(), rc.data(), 1.0, U, count, e, L);
@@ -922,7 +929,7 @@ solution<T, S> solve_values_space(const char* fn, Map&& f, const tensor<T, S>& z
     if (broyden && k + 1 < o.max_iter) broy.add_requests(q);  // none after the last evaluation
     const std::vector<residual_pass_result<T, S>> passes = kernels::template passes<T>(q, R);
     const residual_pass_result<T, S>& p = passes.front();
-    const auto dot = [&](std::size_t q, index_t b) { return p.dots[q * sz(R) + sz(b)]; };
+    const auto dot = [&](std::size_t j, index_t b) { return p.dots[j * sz(R) + sz(b)]; };
     double total = 0;
     bool all_take = true;
     for (index_t b = 0; b < R; ++b) {

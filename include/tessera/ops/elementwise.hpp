@@ -265,7 +265,7 @@ tensor<T> sigmoid(const tensor<T>& x) {
 template <class T>
 tensor<T> relu(const tensor<T>& x) {
   // `|` on the comparisons, not `||`: without the short circuit the map vectorises.
-  return detail::unary_map<T>(x, [](T v) { return (v > T(0)) | (v != v) ? v : T(0); });
+  return detail::unary_map<T>(x, [](T v) { return ((v > T(0)) | (v != v)) ? v : T(0); });
 }
 /// 1 where x > 0, else 0 (the derivative of relu; its own derivative is zero)
 template <class T>

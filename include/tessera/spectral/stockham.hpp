@@ -106,7 +106,7 @@ class stockham_plan {
   void radix2(const stage& st, const T* xr, const T* xi, T* yr, T* yi, index_t L) const {
     const index_t m = st.m, s = st.s;
     for (index_t pp = 0; pp < m; ++pp) {
-      const T w1r = twr_[st.tw + 2 * pp + 1], w1i = twi_[st.tw + 2 * pp + 1];
+      const T w1r = twr_.data()[st.tw + 2 * pp + 1], w1i = twi_.data()[st.tw + 2 * pp + 1];
       for (index_t q = 0; q < s; ++q) {
         const index_t i0 = (q + s * pp) * L, i1 = (q + s * (pp + m)) * L;
         const index_t o0 = (q + s * 2 * pp) * L, o1 = o0 + s * L;
@@ -128,8 +128,8 @@ class stockham_plan {
     // ω_3 = -1/2 + i·s3 with s3 = ∓√3/2 (forward: minus).
     const T s3 = static_cast<T>((inverse_ ? 0.5 : -0.5) * std::numbers::sqrt3);
     for (index_t pp = 0; pp < m; ++pp) {
-      const T* w = &twr_[st.tw + 3 * pp];
-      const T* v = &twi_[st.tw + 3 * pp];
+      const T* w = twr_.data() + (st.tw + 3 * pp);
+      const T* v = twi_.data() + (st.tw + 3 * pp);
       const T w1r = w[1], w1i = v[1], w2r = w[2], w2i = v[2];
       for (index_t q = 0; q < s; ++q) {
         const index_t i0 = (q + s * pp) * L, i1 = (q + s * (pp + m)) * L,
@@ -159,8 +159,8 @@ class stockham_plan {
     // ω_4 = ∓i: multiplying by it maps (r, i) to (i, -r) forward, (-i, r) inverse.
     const T f = inverse_ ? T(-1) : T(1);
     for (index_t pp = 0; pp < m; ++pp) {
-      const T* w = &twr_[st.tw + 4 * pp];
-      const T* v = &twi_[st.tw + 4 * pp];
+      const T* w = twr_.data() + (st.tw + 4 * pp);
+      const T* v = twi_.data() + (st.tw + 4 * pp);
       const T w1r = w[1], w1i = v[1], w2r = w[2], w2i = v[2], w3r = w[3], w3i = v[3];
       for (index_t q = 0; q < s; ++q) {
         const index_t i0 = (q + s * pp) * L, i1 = (q + s * (pp + m)) * L,
@@ -197,8 +197,8 @@ class stockham_plan {
     const T h = static_cast<T>(std::numbers::sqrt2 / 2);
     const T w1r = h, w1i = -f * h, w3r = -h, w3i = -f * h;  // ω_8 and ω_8³
     for (index_t pp = 0; pp < m; ++pp) {
-      const T* w = &twr_[st.tw + 8 * pp];
-      const T* v = &twi_[st.tw + 8 * pp];
+      const T* w = twr_.data() + (st.tw + 8 * pp);
+      const T* v = twi_.data() + (st.tw + 8 * pp);
       index_t in[8], out[8];
       for (int j = 0; j < 8; ++j) in[j] = 0;
       for (index_t q = 0; q < s; ++q) {
@@ -254,8 +254,8 @@ class stockham_plan {
   // multiplications of the direct Σ_j x_j ω^{jk}.
   void radix_generic(const stage& st, const T* xr, const T* xi, T* yr, T* yi, index_t L) const {
     const index_t p = st.p, m = st.m, s = st.s, h = (p - 1) / 2;
-    const T* rr = &rootr_[st.root];
-    const T* ri = &rooti_[st.root];
+    const T* rr = rootr_.data() + st.root;
+    const T* ri = rooti_.data() + st.root;
     // s_j and d_j of one butterfly, lanes contiguous: (sr, si, dr, di) × h × L.
     std::vector<T> scratch(static_cast<std::size_t>(4 * h * L));
     T* sr = scratch.data();
@@ -263,8 +263,8 @@ class stockham_plan {
     T* dr = si + h * L;
     T* di = dr + h * L;
     for (index_t pp = 0; pp < m; ++pp) {
-      const T* w = &twr_[st.tw + p * pp];
-      const T* v = &twi_[st.tw + p * pp];
+      const T* w = twr_.data() + (st.tw + p * pp);
+      const T* v = twi_.data() + (st.tw + p * pp);
       for (index_t q = 0; q < s; ++q) {
         const index_t in0 = (q + s * pp) * L, in_step = s * m * L;
         const index_t out0 = (q + s * p * pp) * L, out_step = s * L;

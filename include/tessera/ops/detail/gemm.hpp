@@ -25,8 +25,21 @@
 #endif
 
 #if TESSERA_GEMM_BLAS
+#if defined(__GNUC__) || defined(__clang__)
+// Fortran BLAS with 32-bit integers (LP64), the ABI of Debian's libblas.so.3 providers. Declared
+// under tessera's own names and bound to the Fortran symbols by asm labels: a global
+// sgemm_/dgemm_ declaration would conflict with the user's BLAS header (OpenBLAS's f77blas.h
+// declares them with non-const pointers, which is a different C function type).
+namespace tessera::detail {
+void fortran_sgemm(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+                   const float* alpha, const float* a, const int* lda, const float* b,
+                   const int* ldb, const float* beta, float* c, const int* ldc) __asm__("sgemm_");
+void fortran_dgemm(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+                   const double* alpha, const double* a, const int* lda, const double* b,
+                   const int* ldb, const double* beta, double* c, const int* ldc) __asm__("dgemm_");
+}  // namespace tessera::detail
+#else
 extern "C" {
-// Fortran BLAS with 32-bit integers (LP64), the ABI of Debian's libblas.so.3 providers.
 void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
             const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
             const float* beta, float* c, const int* ldc);
@@ -34,6 +47,11 @@ void dgemm_(const char* transa, const char* transb, const int* m, const int* n, 
             const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
             const double* beta, double* c, const int* ldc);
 }
+namespace tessera::detail {
+inline constexpr auto* fortran_sgemm = &::sgemm_;
+inline constexpr auto* fortran_dgemm = &::dgemm_;
+}  // namespace tessera::detail
+#endif
 #endif
 
 namespace tessera::detail {
@@ -212,9 +230,9 @@ void gemm_blas(const T* a, index_t m, index_t k, index_t ars, index_t acs, const
   const int LDA = static_cast<int>(ldb), LDB = static_cast<int>(lda), LDC = static_cast<int>(ldc);
   const T alpha = 1, beta = accumulate ? T(1) : T(0);
   if constexpr (std::is_same_v<T, float>)
-    sgemm_(&opb, &opa, &M, &N, &K, &alpha, b, &LDA, a, &LDB, &beta, c, &LDC);
+    fortran_sgemm(&opb, &opa, &M, &N, &K, &alpha, b, &LDA, a, &LDB, &beta, c, &LDC);
   else
-    dgemm_(&opb, &opa, &M, &N, &K, &alpha, b, &LDA, a, &LDB, &beta, c, &LDC);
+    fortran_dgemm(&opb, &opa, &M, &N, &K, &alpha, b, &LDA, a, &LDB, &beta, c, &LDC);
 }
 #endif
 
