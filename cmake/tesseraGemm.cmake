@@ -3,7 +3,7 @@
 #   TESSERA_GEMM = AUTO (default: BLIS if found, else a Fortran BLAS if found, else Eigen),
 #                  BLIS, BLAS (FindBLAS; pick one with BLA_VENDOR) or EIGEN.
 # Sets TESSERA_GEMM_BACKEND (blis | blas | eigen); tessera_configure_gemm(<target>) adds the
-# compile definition and the link.
+# compile definition and the link (for BLIS, through the static library tessera_blis).
 set(TESSERA_GEMM "AUTO" CACHE STRING "Host GEMM: AUTO, BLIS, BLAS or EIGEN")
 set_property(CACHE TESSERA_GEMM PROPERTY STRINGS AUTO BLIS BLAS EIGEN)
 string(TOUPPER "${TESSERA_GEMM}" _tessera_gemm)
@@ -37,8 +37,18 @@ message(STATUS "tessera: host GEMM backend: ${TESSERA_GEMM_BACKEND}")
 
 function(tessera_configure_gemm target)
   if(TESSERA_GEMM_BACKEND STREQUAL "blis")
+    # tessera's one compiled file: the BLIS call (src/blis_gemm.cpp), so that blis.h, whose
+    # macros (TRUE, FALSE, VOID, typeof, ...) and global types would otherwise reach every file
+    # that includes tessera, is compiled here only. A static library, position independent so
+    # that it can go into a user's shared library; installed and exported as tessera::blis.
+    add_library(tessera_blis STATIC "${PROJECT_SOURCE_DIR}/src/blis_gemm.cpp")
+    add_library(tessera::blis ALIAS tessera_blis)
+    set_target_properties(tessera_blis PROPERTIES EXPORT_NAME blis POSITION_INDEPENDENT_CODE ON)
+    target_include_directories(tessera_blis PRIVATE "${PROJECT_SOURCE_DIR}/include")
+    target_compile_features(tessera_blis PRIVATE cxx_std_20)
+    target_link_libraries(tessera_blis PRIVATE BLIS::BLIS)
     target_compile_definitions(${target} INTERFACE TESSERA_GEMM_BLIS=1)
-    target_link_libraries(${target} INTERFACE BLIS::BLIS)
+    target_link_libraries(${target} INTERFACE tessera_blis)
   elseif(TESSERA_GEMM_BACKEND STREQUAL "blas")
     target_compile_definitions(${target} INTERFACE TESSERA_GEMM_BLAS=1)
     target_link_libraries(${target} INTERFACE BLAS::BLAS)

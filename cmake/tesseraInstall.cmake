@@ -13,6 +13,9 @@ if(IS_DIRECTORY "${PROJECT_SOURCE_DIR}/include/tessera")
 endif()
 
 install(TARGETS tessera EXPORT tesseraTargets)
+if(TARGET tessera_blis)  # the BLIS call, compiled (cmake/tesseraGemm.cmake)
+  install(TARGETS tessera_blis EXPORT tesseraTargets ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}")
+endif()
 install(EXPORT tesseraTargets NAMESPACE tessera:: DESTINATION "${TESSERA_INSTALL_CMAKEDIR}")
 
 # tessera::cuda lives in its own export set: the config loads it only for consumers that use

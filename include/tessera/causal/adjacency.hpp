@@ -18,6 +18,9 @@
 #include "tessera/core/philox.hpp"
 #include "tessera/core/tensor.hpp"
 
+// The helpers here that are not otherwise templates are `template <int = 0>`: called as
+// before, but compiled only in files that use them (their Eigen QR, SVD and Cholesky code took
+// seconds in every file that included causal.hpp).
 namespace tessera::causal {
 
 /// A fitted DirectLiNGAM model.
@@ -84,6 +87,7 @@ Eigen::MatrixXd to_eigen(const tensor<T>& X) {
 }
 
 /// OLS with an intercept (sklearn's LinearRegression): centre, then lstsq(cond = 1e-6).
+template <int = 0>
 inline Eigen::VectorXd ols_with_intercept(const Eigen::MatrixXd& A, const Eigen::VectorXd& b) {
   const Eigen::VectorXd am = column_means(A);
   return lstsq(A.rowwise() - am.transpose(), (b.array() - b.mean()).matrix());
@@ -111,6 +115,7 @@ void parallel_tasks(index_t count, F&& f) {
 }
 
 /// Checks that `order` is a permutation of 0..d-1.
+template <int = 0>
 inline void check_order(const char* fn, const std::vector<index_t>& order, index_t d) {
   if (static_cast<index_t>(order.size()) != d)
     throw_invalid_argument(fn, "the causal order has ", order.size(), " entries for ", d,
@@ -124,6 +129,7 @@ inline void check_order(const char* fn, const std::vector<index_t>& order, index
   }
 }
 
+template <int = 0>
 inline Eigen::VectorXd predict_adaptive_lasso_impl(const Eigen::MatrixXd& X,
                                                    const std::vector<index_t>& predictors,
                                                    index_t target, double gamma) {
@@ -201,6 +207,7 @@ struct column_moments {
 /// target costs O(k³) instead of O(n k²). Where that loses accuracy — the Gram block's
 /// condition number above ~1e6 (error ~ cond·eps) or R² above 1 − 1e-6 (the residual sum of
 /// squares is a difference) — it falls back to the QR of the data (predict_adaptive_lasso_impl).
+template <int = 0>
 inline Eigen::VectorXd adaptive_lasso_from_moments(const Eigen::MatrixXd& X,
                                                    const column_moments& m,
                                                    const std::vector<index_t>& predictors,
@@ -260,6 +267,7 @@ inline Eigen::VectorXd adaptive_lasso_from_moments(const Eigen::MatrixXd& X,
 }
 
 /// Adjacency estimate on data already converted to doubles.
+template <int = 0>
 inline tensor<double> estimate_adjacency_eigen(const Eigen::MatrixXd& X,
                                                const std::vector<index_t>& order,
                                                const prior_knowledge& pk) {
@@ -299,6 +307,7 @@ inline tensor<double> estimate_adjacency_eigen(const Eigen::MatrixXd& X,
 ///   used, or n <= #predictors + 1 (lingam issue #56: the BIC's noise variance cannot be
 ///   estimated); tessera::domain_error when the target is an exact linear function of the
 ///   predictors (a constant target included: the BIC is undefined).
+template <int = 0>
 inline Eigen::VectorXd predict_adaptive_lasso(const Eigen::MatrixXd& X,
                                               const std::vector<index_t>& predictors,
                                               index_t target, double gamma = 1.0) {
@@ -402,6 +411,7 @@ tensor<double> total_effects(const tensor<T>& X, const lingam_result& model) {
 /// Total effects as path sums over the adjacency matrix, (I − B)⁻¹ − I restricted to `from`
 /// earlier than `to` in the order: what lingam's bootstrap stores (calculate_total_effect).
 /// @return (d, d) indexed [to, from].
+template <int = 0>
 inline tensor<double> path_total_effects(const lingam_result& model) {
   const index_t d = model.adjacency.size(0);
   detail::check_order("causal::path_total_effects", model.order, d);

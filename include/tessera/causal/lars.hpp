@@ -19,6 +19,9 @@
 #include "tessera/core/error.hpp"
 #include "tessera/core/shape.hpp"
 
+// The helpers here that are not otherwise templates are `template <int = 0>`: called as
+// before, but compiled only in files that use them (their Eigen QR, SVD and Cholesky code took
+// seconds in every file that included causal.hpp).
 namespace tessera::causal {
 
 /// The kinks of a LARS-lasso path.
@@ -47,6 +50,7 @@ struct lasso_ic_result {
 namespace detail {
 
 /// min over the strictly positive entries, or DBL_MAX (sklearn's arrayfuncs.min_pos).
+template <int = 0>
 inline double min_pos(const Eigen::VectorXd& x) {
   double m = std::numeric_limits<double>::max();
   for (Eigen::Index i = 0; i < x.size(); ++i)
@@ -56,7 +60,10 @@ inline double min_pos(const Eigen::VectorXd& x) {
 
 /// numpy.around(x, 15): scale, round half to even, unscale — the rounding sklearn applies to
 /// the correlations with the equiangular direction so that argmax does not flicker.
-inline double round15(double x) { return std::nearbyint(x * 1e15) / 1e15; }
+template <int = 0>
+inline double round15(double x) {
+  return std::nearbyint(x * 1e15) / 1e15;
+}
 
 /// Least squares min ‖B - A X‖ (vector or matrix B) with singular values below rcond·s_max
 /// treated as zero: scipy.linalg.lstsq(A, B, cond=rcond), which LinearRegression calls with
@@ -109,12 +116,14 @@ struct reduced_design {
 };
 
 /// Column means (sklearn centres with them before fitting with an intercept).
+template <int = 0>
 inline Eigen::VectorXd column_means(const Eigen::MatrixXd& X) {
   return X.colwise().sum().transpose() / static_cast<double>(X.rows());
 }
 
 /// Rebuilds the Cholesky factor of G[:k, :k] the way sklearn grows it one row at a time:
 /// L[j, :j] = L[:j, :j]⁻¹ G[j, :j], L[j, j] = max(sqrt(|G[j, j] - ‖L[j, :j]‖²|), eps).
+template <int = 0>
 inline void lars_cholesky(const Eigen::MatrixXd& G, Eigen::Index k, Eigen::MatrixXd& L) {
   for (Eigen::Index j = 0; j < k; ++j) {
     for (Eigen::Index c = 0; c < j; ++c) {
@@ -129,6 +138,7 @@ inline void lars_cholesky(const Eigen::MatrixXd& G, Eigen::Index k, Eigen::Matri
 }
 
 /// Solves L Lᵀ x = b (LAPACK potrs with a lower factor).
+template <int = 0>
 inline Eigen::VectorXd cholesky_solve(const Eigen::MatrixXd& L, Eigen::Index k,
                                       const Eigen::VectorXd& b) {
   const auto Lk = L.topLeftCorner(k, k).triangularView<Eigen::Lower>();
@@ -141,6 +151,7 @@ inline Eigen::VectorXd cholesky_solve(const Eigen::MatrixXd& L, Eigen::Index k,
 /// @throws tessera::invalid_argument when G or Xᵀy is not finite (data so large that the
 ///   products overflow); tessera::domain_error when the active set's Cholesky factor stays
 ///   singular after 64 regularisations.
+template <int = 0>
 inline lars_path_result lars_path_gram(const Eigen::MatrixXd& gram0, const Eigen::VectorXd& xy0,
                                        Eigen::Index n, index_t max_iter) {
   if (!gram0.allFinite() || !xy0.allFinite())
@@ -320,6 +331,7 @@ inline lars_path_result lars_path_gram(const Eigen::MatrixXd& gram0, const Eigen
 /// the BIC at every kink, the first minimiser. No intercept is set. A zero OLS residual variance
 /// throws tessera::domain_error from `fn`, saying "<subject> is an exact linear function of
 /// <of>".
+template <int = 0>
 inline lasso_ic_result lasso_bic_reduced(const reduced_design& rd,
                                          const char* fn = "causal::lasso_lars_ic_bic",
                                          const std::string& subject = "y", const char* of = "X") {
@@ -375,6 +387,7 @@ inline lasso_ic_result lasso_bic_reduced(const reduced_design& rd,
 /// @return the kinks: alphas, coefficient path (p, kinks), final active set.
 /// @throws tessera::invalid_argument when y's length differs from X's rows, max_iter < 0, or
 ///   the data are not finite.
+template <int = 0>
 inline lars_path_result lars_path(const Eigen::MatrixXd& X, const Eigen::VectorXd& y,
                                   index_t max_iter = 500) {
   const Eigen::Index n = X.rows();
@@ -397,6 +410,7 @@ inline lars_path_result lars_path(const Eigen::MatrixXd& X, const Eigen::VectorX
 /// @throws tessera::invalid_argument when n <= p + 1 (σ² cannot be estimated: lingam issue
 ///   #56), when the shapes disagree or the data are not finite; tessera::domain_error when
 ///   σ² = 0 (y is an exact linear function of X).
+template <int = 0>
 inline lasso_ic_result lasso_lars_ic_bic(const Eigen::MatrixXd& X, const Eigen::VectorXd& y) {
   const Eigen::Index n = X.rows(), p = X.cols();
   if (y.size() != n)

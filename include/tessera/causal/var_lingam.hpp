@@ -15,6 +15,9 @@
 #include "tessera/causal/lars.hpp"
 #include "tessera/core/tensor.hpp"
 
+// The helpers here that are not otherwise templates are `template <int = 0>`: called as
+// before, but compiled only in files that use them (their Eigen QR, SVD and Cholesky code took
+// seconds in every file that included causal.hpp).
 namespace tessera::causal {
 
 /// A VAR(p) fitted by OLS without trend (statsmodels' VAR(X).fit(maxlags=p, trend='n')).
@@ -59,6 +62,7 @@ struct var_lingam_result {
 /// @param X (n, d) time series, rows in time order; @param lags p >= 1.
 /// @throws tessera::invalid_argument when p < 1 or n − p <= p·d (no residual degrees of
 ///   freedom), or the data are not finite.
+template <int = 0>
 inline var_ols_result var_ols(const Eigen::MatrixXd& X, index_t lags) {
   const char* fn = "causal::var_ols";
   const index_t n = X.rows(), d = X.cols();
@@ -93,6 +97,7 @@ namespace detail {
 
 /// lingam's VARLiNGAM._pruning: for each variable i, the adaptive lasso of x_t[i] on its
 /// ancestors at time t and on all variables at t−1..t−p (rows t = p..n−1).
+template <int = 0>
 inline void var_prune(const Eigen::MatrixXd& X, index_t lags, const std::vector<index_t>& order,
                       tensor<double>& B) {
   const index_t n = X.rows(), d = X.cols(), T = n - lags;

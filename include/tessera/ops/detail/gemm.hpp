@@ -5,7 +5,9 @@
 // Which one is chosen at build time by tessera's CMake option TESSERA_GEMM and passed on as a
 // compile definition of tessera::tessera:
 //   TESSERA_GEMM_BLIS=1  BLIS's typed API (any strides, no copies; per-call thread count, so
-//                        no global BLIS state is touched)
+//                        no global BLIS state is touched), called through blis_gemm.hpp: the
+//                        BLIS call is compiled in src/blis_gemm.cpp (target tessera::blis) so
+//                        that blis.h's macros stay out of user code
 //   TESSERA_GEMM_BLAS=1  a Fortran BLAS (OpenBLAS, MKL, reference): ?gemm_ with transposition
 //                        flags; operands with two non-unit strides are copied first
 //   neither              Eigen's GEMM (header-only, always available as gemm_eigen)
@@ -20,8 +22,7 @@
 #include "tessera/core/shape.hpp"
 
 #if TESSERA_GEMM_BLIS
-#include <blis.h>
-#undef restrict  // blis.h defines it away for C++; do not leak that into user code
+#include "tessera/ops/detail/blis_gemm.hpp"  // the call itself is compiled in src/blis_gemm.cpp
 #endif
 
 #if TESSERA_GEMM_BLAS
@@ -172,20 +173,9 @@ void gemm_blis(const T* a, index_t m, index_t k, index_t ars, index_t acs, const
   };
   prepare(a, m, k, ars, acs, a_copy);
   prepare(b, k, n, brs, bcs, b_copy);
-  rntm_t rntm = BLIS_RNTM_INITIALIZER;
   // Below about a megaflop forking threads costs more than it saves.
-  bli_rntm_set_num_threads(m * n * k < (index_t(1) << 20) ? 1 : max_threads(), &rntm);
-  if (std::min(m, n) >= 64) bli_rntm_disable_l3_sup(&rntm);
-  T alpha = 1, beta = accumulate ? T(1) : T(0);
-  // BLIS's typed API takes non-const pointers; it does not write A or B.
-  T* A = const_cast<T*>(a);
-  T* B = const_cast<T*>(b);
-  if constexpr (std::is_same_v<T, float>)
-    bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &alpha, A, ars, acs, B, brs, bcs,
-                 &beta, c, ldc, 1, nullptr, &rntm);
-  else
-    bli_dgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &alpha, A, ars, acs, B, brs, bcs,
-                 &beta, c, ldc, 1, nullptr, &rntm);
+  blis_gemm(a, ars, acs, b, brs, bcs, c, ldc, m, n, k, accumulate,
+            m * n * k < (index_t(1) << 20) ? 1 : max_threads(), std::min(m, n) < 64);
 }
 #endif
 
