@@ -30,6 +30,15 @@
 #define TESSERA_HAS_OPENMP 0
 #endif
 
+/// `#pragma omp simd` with the given clauses (none: `TESSERA_OMP_SIMD()`) when OpenMP is on, and
+/// nothing otherwise, so that a build without OpenMP sees no unknown-pragma warnings (-Wall).
+#define TESSERA_DETAIL_PRAGMA_STRING(...) #__VA_ARGS__
+#if TESSERA_HAS_OPENMP
+#define TESSERA_OMP_SIMD(...) _Pragma(TESSERA_DETAIL_PRAGMA_STRING(omp simd __VA_ARGS__))
+#else
+#define TESSERA_OMP_SIMD(...)
+#endif
+
 /// The optional FFTW engine of the host FFTs (spectral/fftw.hpp): define TESSERA_USE_FFTW and
 /// link libfftw3 and libfftw3f, or link the CMake target tessera::fftw, which does both.
 #if defined(TESSERA_USE_FFTW)

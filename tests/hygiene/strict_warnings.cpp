@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // A user's TU built with strict warnings (-Wshadow -Wconversion -Wsign-conversion
-// -Wold-style-cast -Werror) and tessera's headers on a plain -I path (add_subdirectory,
+// -Wold-style-cast -Wundef -Werror) and tessera's headers on a plain -I path (add_subdirectory,
 // FetchContent): including the umbrellas and instantiating common calls must not warn.
 #include <tessera/ad.hpp>
 #include <tessera/causal.hpp>

@@ -17,6 +17,7 @@
 #include "tessera/causal/moments.hpp"
 #include "tessera/causal/ordering.hpp"
 #include "tessera/causal/prior_knowledge.hpp"
+#include "tessera/config.hpp"
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/tensor.hpp"
 
@@ -46,9 +47,8 @@ double lane_sum(index_t n, F&& f) {
   constexpr index_t lanes = 32;
   double acc[lanes] = {};
   index_t t = 0;
-  for (; t + lanes <= n; t += lanes)
-#pragma omp simd
-    for (index_t l = 0; l < lanes; ++l) acc[l] += f(t + l);
+  for (; t + lanes <= n; t += lanes) TESSERA_OMP_SIMD()
+  for (index_t l = 0; l < lanes; ++l) acc[l] += f(t + l);
   for (; t < n; ++t) acc[t % lanes] += f(t);
   for (index_t w = lanes / 2; w > 0; w /= 2)
     for (index_t l = 0; l < w; ++l) acc[l] += acc[l + w];

@@ -83,7 +83,7 @@ moment_sums pair_moments(const T* a, const T* b, index_t n, double rho, double s
     const T* pa = a + t0;
     const T* pb = b + t0;
     C lu = C(0), eu = C(0), lv = C(0), ev = C(0);
-#pragma omp simd reduction(+ : lu, eu, lv, ev)
+    TESSERA_OMP_SIMD(reduction(+ : lu, eu, lv, ev))
     for (index_t t = 0; t < m; ++t) {
       const C u = static_cast<C>((pa[t] - rh * pb[t]) * sc);
       const C v = static_cast<C>((pb[t] - rh * pa[t]) * sc);

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "tessera/config.hpp"
 #include "tessera/core/error.hpp"
 #include "tessera/core/tensor.hpp"
 #include "tessera/implicit/detail/rows.hpp"
@@ -218,11 +219,11 @@ struct anderson_state {
           const T* xi = xp[static_cast<std::size_t>(i)] + e0;
           const T* gi = gp[static_cast<std::size_t>(i)] + e0;
           const double ai = a[i];
-#pragma omp simd
+          TESSERA_OMP_SIMD()
           for (index_t j = 0; j < len; ++j) acc[j] += ai * (double(xi[j]) + bt * double(gi[j]));
         }
         T* o = out + e0;
-#pragma omp simd
+        TESSERA_OMP_SIMD()
         for (index_t j = 0; j < len; ++j) o[j] = static_cast<T>(acc[j]);
       }
     });

@@ -8,6 +8,7 @@
 
 #include <Eigen/Core>
 
+#include "tessera/config.hpp"
 #include "tessera/core/vmath.hpp"
 #include "tessera/ops/map.hpp"
 
@@ -75,7 +76,7 @@ tensor<T> gelu_forward(const tensor<T>& x) {
     const T* TESSERA_RESTRICT a = xp + lo;
     T* TESSERA_RESTRICT d = rp + lo;
     const index_t n = hi - lo;
-#pragma omp simd
+    TESSERA_OMP_SIMD()
     for (index_t i = 0; i < n; ++i) d[i] = gelu_value<Tanh>(a[i]);
   });
   return r;
@@ -96,7 +97,7 @@ tensor<T> gelu_backward(const tensor<T>& g, const tensor<T>& x) {
     const T* TESSERA_RESTRICT b = xp + lo;
     T* TESSERA_RESTRICT d = rp + lo;
     const index_t n = hi - lo;
-#pragma omp simd
+    TESSERA_OMP_SIMD()
     for (index_t i = 0; i < n; ++i) d[i] = a[i] * gelu_slope<Tanh>(b[i]);
   });
   return r;
@@ -115,7 +116,7 @@ template <bool Backward, int YStep, class T>
 TESSERA_FORCEINLINE void add_gelu_stretch(const T* TESSERA_RESTRICT g, const T* TESSERA_RESTRICT x,
                                           const T* TESSERA_RESTRICT y, T* TESSERA_RESTRICT d,
                                           index_t n) {
-#pragma omp simd
+  TESSERA_OMP_SIMD()
   for (index_t i = 0; i < n; ++i) {
     const T v = x[i] + y[i * YStep];
     if constexpr (Backward)

@@ -15,11 +15,7 @@
 #include "tessera/core/shape.hpp"
 
 /// Marks a loop over independent lanes for vectorisation (OpenMP SIMD; nothing without OpenMP).
-#if TESSERA_HAS_OPENMP
-#define TESSERA_SPECTRAL_SIMD _Pragma("omp simd")
-#else
-#define TESSERA_SPECTRAL_SIMD
-#endif
+#define TESSERA_SPECTRAL_SIMD TESSERA_OMP_SIMD()
 
 namespace tessera::spectral::detail {
 

@@ -21,6 +21,14 @@
 #include "tessera/core/parallel.hpp"
 #include "tessera/core/shape.hpp"
 
+// Unset means off (and says so, so that `#if` on them is quiet under -Wundef).
+#ifndef TESSERA_GEMM_BLIS
+#define TESSERA_GEMM_BLIS 0
+#endif
+#ifndef TESSERA_GEMM_BLAS
+#define TESSERA_GEMM_BLAS 0
+#endif
+
 #if TESSERA_GEMM_BLIS
 #include "tessera/ops/detail/blis_gemm.hpp"  // the call itself is compiled in src/blis_gemm.cpp
 #endif
