@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Fortran-BLAS GEMM backend next to a user's own BLAS header: OpenBLAS's f77blas.h
 // declares sgemm_/dgemm_ with non-const pointers, so tessera must not declare those global C
-// functions itself (a conflicting declaration does not compile). Compiled, never linked.
+// functions itself (a conflicting declaration does not compile). Its own executable,
+// test_hygiene_blas, linked to the BLAS CMake finds: this file's matmul is the BLAS one, and no
+// other file may define tessera's inline GEMM otherwise (one definition rule).
 extern "C" {
 void sgemm_(char*, char*, int*, int*, int*, float*, float*, int*, float*, int*, float*, float*,
             int*);
@@ -13,15 +15,48 @@ void dgemm_(char*, char*, int*, int*, int*, double*, double*, int*, double*, int
 #undef TESSERA_GEMM_BLIS
 #undef TESSERA_GEMM_BLAS
 #define TESSERA_GEMM_BLAS 1
-#include <tessera/ops/matmul.hpp>
+#include <boost/test/unit_test.hpp>
 
-static_assert(TESSERA_GEMM_BLAS == 1);
+#include <string>
+#include <tuple>
 
-tessera::tensor<float> hygiene_blas_matmul(const tessera::tensor<float>& a,
-                                           const tessera::tensor<float>& b) {
-  return tessera::matmul(a, b);
+#include <tessera/tessera.hpp>
+
+using namespace tessera;
+using blas_types = std::tuple<float, double>;
+
+namespace {
+
+/// C = A·B by the sum over k, in double.
+template <class T>
+void check_against_loops(const tensor<T>& a, const tensor<T>& b, const tensor<T>& c) {
+  const index_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+  BOOST_TEST_REQUIRE((c.shape() == shape_t{m, n}));
+  for (index_t i = 0; i < m; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (index_t p = 0; p < k; ++p) s += double(a(i, p)) * double(b(p, j));
+      BOOST_TEST(double(c(i, j)) == s, boost::test_tools::tolerance(1e-5));
+    }
 }
-tessera::tensor<double> hygiene_blas_matmul(const tessera::tensor<double>& a,
-                                            const tessera::tensor<double>& b) {
-  return tessera::matmul(a, b);
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(blas_declarations)
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(fortran_gemm_runs_for_every_operand_layout, T, blas_types) {
+  BOOST_TEST(std::string(detail::gemm_backend()) == "blas");
+  generator gen(7);
+  const tensor<T> a = randn<T>({6, 5}, gen), b = randn<T>({5, 7}, gen);
+  check_against_loops(a, b, matmul(a, b));  // row-major operands: 'N'
+  // Column-major views: 'T', with the leading dimension of the storage.
+  const tensor<T> at = randn<T>({5, 6}, gen), bt = randn<T>({7, 5}, gen);
+  check_against_loops(transpose(at, 0, 1), transpose(bt, 0, 1),
+                      matmul(transpose(at, 0, 1), transpose(bt, 0, 1)));
+  // Strided in both dimensions: copied first.
+  const tensor<T> big = randn<T>({12, 10}, gen);
+  const tensor<T> a2 = big.slice(0, 0, 12, 2).slice(1, 0, 10, 2);
+  check_against_loops(a2, b, matmul(a2, b));
 }
+
+BOOST_AUTO_TEST_SUITE_END()
