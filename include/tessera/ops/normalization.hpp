@@ -24,6 +24,15 @@ void for_each_lane(const tensor<T>& x, int axis, F f) {
                  }
                });
 }
+
+/// The shift that keeps exp finite on the lane p[0], p[s], ..., p[(n−1)s]: its maximum (NaN
+/// skipped), or 0 when that is not finite (all −∞, an ∞, or an empty or all-NaN lane).
+template <class T>
+T lane_shift(const T* p, index_t s, index_t n) {
+  T m = -std::numeric_limits<T>::infinity();
+  for (index_t i = 0; i < n; ++i) m = p[i * s] > m ? p[i * s] : m;
+  return std::isfinite(m) ? m : T(0);
+}
 }  // namespace detail
 
 /// exp(x) / Σ exp(x) along `axis` (max subtracted first).
@@ -32,9 +41,7 @@ tensor<T> softmax(const tensor<T>& x, int axis = -1) {
   const int a = normalize_axis("softmax", axis, x.rank());
   tensor<T> y = x.clone();
   detail::for_each_lane(y, a, [](T* p, index_t s, index_t n) {
-    T m = -std::numeric_limits<T>::infinity();
-    for (index_t i = 0; i < n; ++i) m = p[i * s] > m ? p[i * s] : m;
-    if (!std::isfinite(m)) m = T(0);
+    const T m = detail::lane_shift(p, s, n);
     T z = T(0);
     for (index_t i = 0; i < n; ++i) z += (p[i * s] = std::exp(p[i * s] - m));
     const T inv = T(1) / z;
@@ -49,9 +56,7 @@ tensor<T> log_softmax(const tensor<T>& x, int axis = -1) {
   const int a = normalize_axis("log_softmax", axis, x.rank());
   tensor<T> y = x.clone();
   detail::for_each_lane(y, a, [](T* p, index_t s, index_t n) {
-    T m = -std::numeric_limits<T>::infinity();
-    for (index_t i = 0; i < n; ++i) m = p[i * s] > m ? p[i * s] : m;
-    if (!std::isfinite(m)) m = T(0);
+    const T m = detail::lane_shift(p, s, n);
     T z = T(0);
     for (index_t i = 0; i < n; ++i) z += std::exp(p[i * s] - m);
     const T lz = m + std::log(z);

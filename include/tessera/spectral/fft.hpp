@@ -506,19 +506,14 @@ template <class T, class S>
 tensor<T, S> ifftn(const tensor<T, S>& x, const shape_t& axes = {}) {
   detail::check_complex("spectral::ifftn", x);
   const shape_t ax = detail::transform_axes("spectral::ifftn", axes, x.rank() - 1);
+  T scale(1);  // 1/Π n over the transformed axes
+  for (index_t a : ax)
+    if (x.shape()[static_cast<int>(a)] > 0) scale /= static_cast<T>(x.shape()[static_cast<int>(a)]);
   if constexpr (!std::is_same_v<S, host>) {
-    T scale(1);
-    for (index_t a : ax)
-      if (x.shape()[static_cast<int>(a)] > 0)
-        scale /= static_cast<T>(x.shape()[static_cast<int>(a)]);
     return detail::space_backend<S>::c2c(x, ax, true, scale);
   } else {
     // Unscaled transforms, the whole 1/Π n applied by the last one (one scaling, no pass of
     // its own on either engine).
-    T scale(1);
-    for (index_t a : ax)
-      if (x.shape()[static_cast<int>(a)] > 0)
-        scale /= static_cast<T>(x.shape()[static_cast<int>(a)]);
     const bool one = ax.rank() == 1;
     tensor<T> y = detail::c2c(x, static_cast<int>(ax.back()), true, one ? scale : T(1));
     for (int i = ax.rank() - 2; i >= 0; --i)
