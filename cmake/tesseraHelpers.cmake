@@ -48,11 +48,6 @@ function(tessera_add_test module)
   target_link_libraries(${target} PRIVATE tessera::tessera Boost::unit_test_framework)
   if(module STREQUAL "cuda")
     target_link_libraries(${target} PRIVATE tessera::cuda)
-    # nvcc's -O is the host compiler's level (the device code is optimised as ever; the last -O
-    # wins). The host side of these TUs is Boost.Test and the host references at test sizes,
-    # and g++ at -O2 was 70 % of their compile time (tests/cuda/ad.cu: 142 s of 199; 69 s at
-    # -O1): CI compiles them without a GPU to run them on.
-    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-O1>)
   endif()
   target_compile_definitions(${target} PRIVATE
     BOOST_TEST_DYN_LINK
@@ -123,8 +118,7 @@ function(tessera_add_header_tests)
     endif()
   endforeach()
 
-  # Only parsing matters (nothing is instantiated), so the optimiser is skipped (host TUs here,
-  # the host side of the CUDA TUs below).
+  # Host TUs: only parsing matters (nothing is instantiated), so the optimiser is skipped.
   foreach(kind IN ITEMS host fftw)
     if(kind STREQUAL "host")
       set(target test_headers)
@@ -143,7 +137,6 @@ function(tessera_add_header_tests)
   if(cuda_tus)
     add_library(test_headers_cuda OBJECT ${cuda_tus})
     target_link_libraries(test_headers_cuda PRIVATE tessera::cuda)
-    target_compile_options(test_headers_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-O0>)
   endif()
 endfunction()
 
