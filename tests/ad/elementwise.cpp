@@ -115,10 +115,10 @@ std::vector<std::pair<std::string, dtensor>> layouts(domain d, int seed) {
 }
 
 }  // namespace elementwise_cases
-using namespace elementwise_cases;
 
 BOOST_AUTO_TEST_SUITE(ad)
 BOOST_AUTO_TEST_SUITE(elementwise)
+using namespace elementwise_cases;  // in the suite: the module compiles as one TU
 
 BOOST_DATA_TEST_CASE(unary_ops_match_finite_differences, bdata::xrange(4), seed) {
   for (const auto& c : unary_cases()) {

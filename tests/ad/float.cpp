@@ -90,10 +90,10 @@ bool near(const tensor<T>& a, std::initializer_list<double> expected) {
 }
 
 }  // namespace float_cases
-using namespace float_cases;
 
 BOOST_AUTO_TEST_SUITE(ad)
 BOOST_AUTO_TEST_SUITE(precision)
+using namespace float_cases;  // in the suite: the module compiles as one TU
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(known_first_and_second_derivatives, T, scalar_types) {
   tad::scope s;

@@ -29,10 +29,10 @@ dvar cube_first_order_only(const dvar& x) {
 }
 
 }  // namespace gradcheck_self_cases
-using namespace gradcheck_self_cases;
 
 BOOST_AUTO_TEST_SUITE(ad)
 BOOST_AUTO_TEST_SUITE(gradcheck_self)
+using namespace gradcheck_self_cases;  // in the suite: the module compiles as one TU
 
 BOOST_AUTO_TEST_CASE(accepts_a_correct_gradient) {
   generator gen(1);

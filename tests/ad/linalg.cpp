@@ -49,10 +49,10 @@ dtensor with_layout(const dtensor& x, int layout) {
 }
 
 }  // namespace linalg_cases
-using namespace linalg_cases;
 
 BOOST_AUTO_TEST_SUITE(ad)
 BOOST_AUTO_TEST_SUITE(linalg)
+using namespace linalg_cases;  // in the suite: the module compiles as one TU
 
 BOOST_DATA_TEST_CASE(matmul_matches_finite_differences, bdata::xrange(3), layout) {
   generator gen(static_cast<std::uint64_t>(600 + layout));

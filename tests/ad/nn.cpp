@@ -26,10 +26,10 @@ tensor<index_t> ids(std::initializer_list<index_t> v, const shape_t& s) {
 }
 
 }  // namespace nn_cases
-using namespace nn_cases;
 
 BOOST_AUTO_TEST_SUITE(ad)
 BOOST_AUTO_TEST_SUITE(nn)
+using namespace nn_cases;  // in the suite: the module compiles as one TU
 
 BOOST_DATA_TEST_CASE(softmax_and_log_softmax_match_finite_differences, bdata::xrange(3), layout) {
   generator gen(static_cast<std::uint64_t>(700 + layout));

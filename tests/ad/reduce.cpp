@@ -68,10 +68,10 @@ dtensor draw_input(draw how, const shape_t& s, generator& gen) {
 std::vector<shape_t> axis_sets() { return {{}, {0}, {1}, {-1}, {0, 2}, {2, 1}, {0, 1, 2}}; }
 
 }  // namespace reduce_cases
-using namespace reduce_cases;
 
 BOOST_AUTO_TEST_SUITE(ad)
 BOOST_AUTO_TEST_SUITE(reduce)
+using namespace reduce_cases;  // in the suite: the module compiles as one TU
 
 BOOST_DATA_TEST_CASE(reductions_match_finite_differences, bdata::xrange(3), layout) {
   generator gen(static_cast<std::uint64_t>(500 + layout));

@@ -99,10 +99,10 @@ dvar mlp(const dvar& x, const dvar& w1, const dvar& b1, const dvar& w2) {
 }
 
 }  // namespace second_order_cases
-using namespace second_order_cases;
 
 BOOST_AUTO_TEST_SUITE(ad)
 BOOST_AUTO_TEST_SUITE(second_order)
+using namespace second_order_cases;  // in the suite: the module compiles as one TU
 
 BOOST_DATA_TEST_CASE(hessian_vector_products_of_unary_families, bdata::xrange(2), layout) {
   generator gen(static_cast<std::uint64_t>(1100 + layout));

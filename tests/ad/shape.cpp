@@ -141,10 +141,10 @@ dtensor with_layout(const dtensor& x, int layout) {
 }
 
 }  // namespace shape_cases
-using namespace shape_cases;
 
 BOOST_AUTO_TEST_SUITE(ad)
 BOOST_AUTO_TEST_SUITE(shape)
+using namespace shape_cases;  // in the suite: the module compiles as one TU
 
 BOOST_DATA_TEST_CASE(view_ops_match_finite_differences, bdata::xrange(3), layout) {
   generator gen(static_cast<std::uint64_t>(300 + layout));

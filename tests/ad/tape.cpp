@@ -53,10 +53,10 @@ std::string message_of(F f) {
 }
 
 }  // namespace tape_cases
-using namespace tape_cases;
 
 BOOST_AUTO_TEST_SUITE(ad)
 BOOST_AUTO_TEST_SUITE(tape)
+using namespace tape_cases;  // in the suite: the module compiles as one TU
 
 // ------------------------------------------------------------------ scopes and no_grad --------
 

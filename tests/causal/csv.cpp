@@ -46,7 +46,7 @@ void expect_io_error(const std::string& content, std::initializer_list<std::stri
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(io)
+BOOST_AUTO_TEST_SUITE(causal)
 BOOST_AUTO_TEST_SUITE(csv)
 
 BOOST_AUTO_TEST_CASE(header_detected_and_values_read) {

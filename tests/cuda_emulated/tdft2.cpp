@@ -7,6 +7,7 @@
 // inverse (with and without the bias + GELU epilogue) against the host's spectral_conv2d and
 // spectral_conv2d_linear_gelu. tests/spectral checks the same phases emulated one thread after
 // the other.
+#include "../implicit/helpers.hpp"
 #include "emulation.hpp"
 // The kernels, after the emulation's names.
 #include "tessera/cuda/detail/tdft2_kernels.cuh"
@@ -29,6 +30,7 @@ using namespace tessera;
 namespace ck = tessera::cuda_kernels;
 namespace sp = tessera::spectral;
 namespace spd = tessera::spectral::detail;
+using implicit_test::max_abs_diff;
 using tessera::cuda_emulation::emulate_launch;
 
 struct conv_shape {
@@ -44,14 +46,6 @@ template <class T>
 bool same_bits(const tensor<T>& a, const tensor<T>& b) {
   return a.shape() == b.shape() &&
          std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(T)) == 0;
-}
-
-template <class T>
-double max_abs_diff(const tensor<T>& a, const tensor<T>& b) {
-  double m = 0;
-  for (index_t i = 0; i < a.numel(); ++i)
-    m = std::max(m, std::abs(double(a.data()[i]) - double(b.data()[i])));
-  return m;
 }
 
 template <class T>

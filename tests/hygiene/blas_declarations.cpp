@@ -22,25 +22,11 @@ void dgemm_(char*, char*, int*, int*, int*, double*, double*, int*, double*, int
 
 #include <tessera/tessera.hpp>
 
+#include "matmul_check.hpp"
+
 using namespace tessera;
 using blas_types = std::tuple<float, double>;
-
-namespace {
-
-/// C = A·B by the sum over k, in double.
-template <class T>
-void check_against_loops(const tensor<T>& a, const tensor<T>& b, const tensor<T>& c) {
-  const index_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
-  BOOST_TEST_REQUIRE((c.shape() == shape_t{m, n}));
-  for (index_t i = 0; i < m; ++i)
-    for (index_t j = 0; j < n; ++j) {
-      double s = 0;
-      for (index_t p = 0; p < k; ++p) s += double(a(i, p)) * double(b(p, j));
-      BOOST_TEST(double(c(i, j)) == s, boost::test_tools::tolerance(1e-5));
-    }
-}
-
-}  // namespace
+using hygiene::check_matmul_against_loops;
 
 BOOST_AUTO_TEST_SUITE(blas_declarations)
 
@@ -48,15 +34,15 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(fortran_gemm_runs_for_every_operand_layout, T, bla
   BOOST_TEST(std::string(detail::gemm_backend()) == "blas");
   generator gen(7);
   const tensor<T> a = randn<T>({6, 5}, gen), b = randn<T>({5, 7}, gen);
-  check_against_loops(a, b, matmul(a, b));  // row-major operands: 'N'
+  check_matmul_against_loops(a, b, matmul(a, b), 1e-5);  // row-major operands: 'N'
   // Column-major views: 'T', with the leading dimension of the storage.
   const tensor<T> at = randn<T>({5, 6}, gen), bt = randn<T>({7, 5}, gen);
-  check_against_loops(transpose(at, 0, 1), transpose(bt, 0, 1),
-                      matmul(transpose(at, 0, 1), transpose(bt, 0, 1)));
+  check_matmul_against_loops(transpose(at, 0, 1), transpose(bt, 0, 1),
+                             matmul(transpose(at, 0, 1), transpose(bt, 0, 1)), 1e-5);
   // Strided in both dimensions: copied first.
   const tensor<T> big = randn<T>({12, 10}, gen);
   const tensor<T> a2 = big.slice(0, 0, 12, 2).slice(1, 0, 10, 2);
-  check_against_loops(a2, b, matmul(a2, b));
+  check_matmul_against_loops(a2, b, matmul(a2, b), 1e-5);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,6 +10,7 @@
 #include "tessera/io/npy.hpp"
 
 using namespace tessera;
+using npy_test::dict;
 using npy_test::element_bytes;
 using npy_test::make_npy;
 
@@ -54,10 +55,6 @@ const std::vector<shape_t>& round_trip_shapes() {
                                               shape_t{2, 1, 3, 1, 2},
                                               shape_t{1, 2, 1, 2, 1, 2, 1, 2}};
   return shapes;
-}
-
-std::string dict(const std::string& descr, const std::string& fortran, const std::string& shape) {
-  return "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
 }
 
 }  // namespace

@@ -11,15 +11,12 @@
 using namespace tessera;
 using namespace std::string_literals;
 using npy_test::check_contains;
+using npy_test::dict;
 using npy_test::element_bytes;
 using npy_test::io_error_message;
 using npy_test::make_npy;
 
 namespace {
-
-std::string dict(const std::string& descr, const std::string& fortran, const std::string& shape) {
-  return "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
-}
 
 std::string valid_2x3() {
   return make_npy(1, dict("<f8", "False", "(2, 3)"),

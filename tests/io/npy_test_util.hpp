@@ -20,6 +20,12 @@
 
 namespace npy_test {
 
+/// The header dictionary of an .npy file, as numpy writes it.
+inline std::string dict(const std::string& descr, const std::string& fortran,
+                        const std::string& shape) {
+  return "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
+}
+
 /// Element bytes of `values` in the requested byte order, whatever the host's.
 template <class S>
 std::string element_bytes(const std::vector<S>& values, bool big_endian = false) {
