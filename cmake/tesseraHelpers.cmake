@@ -24,7 +24,9 @@ cmake_path(NORMAL_PATH TESSERA_DATA_DIR)
 # The test runs from the repository root with TESSERA_SOURCE_DIR and TESSERA_DATA_DIR set in
 # its environment; both are also compile definitions (string literals).
 # The `cuda` module links tessera::cuda, is labelled `cuda`, and exit code 77 means "skipped"
-# (no GPU present).
+# (no GPU present). With TESSERA_UNITY_TESTS the files but main are compiled as one TU (host
+# modules) or in batches of four (.cu files); otherwise each file is a TU, with a precompiled
+# header for the host modules.
 function(tessera_add_test module)
   set(dir "${PROJECT_SOURCE_DIR}/tests/${module}")
   if(NOT IS_DIRECTORY "${dir}")
